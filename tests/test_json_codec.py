@@ -1,0 +1,29 @@
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.json_codec import JsonEncodeError, dumps, loads
+
+
+def test_decimal_written_exactly():
+    assert dumps({"a": Decimal("12.40"), "b": Decimal("1E+1")}) == b'{"a":12.40,"b":10}'
+
+
+def test_greek_is_utf8_not_escaped():
+    assert dumps({"s": "ΑΛΠ"}) == '{"s":"ΑΛΠ"}'.encode()
+
+
+def test_float_and_nan_refused():
+    with pytest.raises(JsonEncodeError):
+        dumps({"a": 1.5})
+    with pytest.raises(JsonEncodeError):
+        dumps(Decimal("NaN"))
+    with pytest.raises(ValueError):
+        loads('{"a": NaN}')
+
+
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**9, max_value=10**9))
+def test_round_trip_keeps_decimal(value):
+    assert loads(dumps({"v": value}))["v"] == value
