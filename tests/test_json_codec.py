@@ -24,6 +24,10 @@ def test_float_and_nan_refused():
         loads('{"a": NaN}')
 
 
-@given(st.decimals(allow_nan=False, allow_infinity=False, places=2, min_value=-10**9, max_value=10**9))
+@given(
+    st.decimals(
+        allow_nan=False, allow_infinity=False, places=2, min_value=-(10**9), max_value=10**9
+    )
+)
 def test_round_trip_keeps_decimal(value):
     assert loads(dumps({"v": value}))["v"] == value

@@ -1,0 +1,48 @@
+"""Circuit breaker for the provider: after one failure, receipts go offline at once.
+
+The till must never wait on timeouts twice in a row. While open, a background probe checks the
+provider; the first success closes it and triggers an immediate sync.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class BreakerState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+
+
+@dataclass
+class CircuitBreaker:
+    state: BreakerState = BreakerState.CLOSED
+    opened_at: datetime | None = None
+    last_failure: str | None = None
+    delayed_code: int = 1
+    transitions: int = 0
+    _listeners: list = field(default_factory=list, repr=False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is BreakerState.OPEN
+
+    def record_failure(self, reason: str, delayed_code: int, now: datetime) -> None:
+        """Open (or stay open) with the delayed code that new offline receipts must carry."""
+        self.last_failure = reason
+        self.delayed_code = delayed_code
+        if self.state is BreakerState.CLOSED:
+            self.state = BreakerState.OPEN
+            self.opened_at = now
+            self.transitions += 1
+
+    def record_success(self) -> bool:
+        """Close; True when this call closed it (the caller then runs the sync)."""
+        if self.state is BreakerState.OPEN:
+            self.state = BreakerState.CLOSED
+            self.opened_at = None
+            self.transitions += 1
+            return True
+        return False
