@@ -11,7 +11,12 @@ from datetime import date
 
 
 def uid_source(
-    issuer_vat: str, issue_date: date, branch: int, invoice_type: str, series: str, number: int | str
+    issuer_vat: str,
+    issue_date: date,
+    branch: int,
+    invoice_type: str,
+    series: str,
+    number: int | str,
 ) -> str:
     """The preimage: `{ΑΦΜ}-{yyyy-MM-dd}-{branch}-{type}-{series}-{number}`, VAT without `EL`."""
     vat = bare_vat(issuer_vat)
@@ -19,7 +24,12 @@ def uid_source(
 
 
 def document_uid(
-    issuer_vat: str, issue_date: date, branch: int, invoice_type: str, series: str, number: int | str
+    issuer_vat: str,
+    issue_date: date,
+    branch: int,
+    invoice_type: str,
+    series: str,
+    number: int | str,
 ) -> str:
     """Upper-case hex SHA-1 of the ISO-8859-7 encoded preimage (Greek series letters included)."""
     source = uid_source(issuer_vat, issue_date, branch, invoice_type, series, number)
