@@ -1,0 +1,128 @@
+"""Sample receipts (cash, card, offline) for previews, the demo and the printer tests.
+
+Values are invented but shaped like the real ones: 15-digit MARK, 40-hex UID and authentication
+code, a base64 ECDSA signature from the card flow, the Elise TransmissionFailure offline URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from printers.receipt import (
+    ATHENS,
+    CardDetails,
+    Issuer,
+    Payment,
+    PrintableReceipt,
+    ReceiptLine,
+    Totals,
+    VatBreakdown,
+)
+
+SAMPLE_ISSUER = Issuer(
+    name="ΠΑΠΑΔΟΠΟΥΛΟΣ ΓΕΩΡΓΙΟΣ ΚΑΙ ΣΙΑ Ο.Ε.",
+    brand="Καφέ «Ακρόπολις»",
+    vat="801234567",
+    tax_office="Α' ΑΘΗΝΩΝ",
+    branch=0,
+    activity="Καφετέρια - Αναψυκτήριο",
+    address_lines=("Ερμού 25, 105 63 Αθήνα",),
+    phone="210 3212345",
+)
+
+SAMPLE_FOOTER = (
+    "Πάροχος: SoftOne Technologies Α.Ε.",
+    "https://www.s1ecos.gr",
+    "Άδεια παρόχου: ELISE_SAMPLE_001",
+)
+
+
+def _hex40(seed: str) -> str:
+    return hashlib.sha1(seed.encode("utf-8"), usedforsecurity=False).hexdigest().upper()
+
+
+def _lines() -> tuple[ReceiptLine, ...]:
+    def line(text: str, quantity: str, price: str, total: str, percent: str) -> ReceiptLine:
+        category = 1 if percent == "24" else 2
+        return ReceiptLine(
+            description=text,
+            quantity=Decimal(quantity),
+            unit_price=Decimal(price),
+            total=Decimal(total),
+            vat_percent=Decimal(percent),
+            vat_category=category,
+            unit="τεμ.",
+        )
+
+    return (
+        line("Ελληνικός καφές διπλός", "2", "3.50", "7.00", "24"),
+        line("Τυρόπιτα χωριάτικη με χειροποίητο φύλλο κρούστας", "1", "2.80", "2.80", "13"),
+        line("Ούζο Καΐκι 200ml", "1", "6.50", "6.50", "24"),
+        line("Νερό 500ml", "2", "0.50", "1.00", "13"),
+    )
+
+
+_VAT = (
+    VatBreakdown(1, Decimal("24"), Decimal("10.89"), Decimal("2.61"), Decimal("13.50")),
+    VatBreakdown(2, Decimal("13"), Decimal("3.36"), Decimal("0.44"), Decimal("3.80")),
+)
+_TOTALS = Totals(net=Decimal("14.25"), vat=Decimal("3.05"), gross=Decimal("17.30"))
+_ISSUED = datetime(2026, 11, 21, 14, 5, 9, tzinfo=ATHENS)
+
+
+def _receipt(number: int, payments: tuple[Payment, ...]) -> PrintableReceipt:
+    uid = _hex40(f"801234567-2026-11-21-0-11.1-ΑΛΠ-{number}")
+    return PrintableReceipt(
+        issuer=SAMPLE_ISSUER,
+        type_code="11.1",
+        series="ΑΛΠ",
+        number=number,
+        issued_at=_ISSUED,
+        lines=_lines(),
+        vat_analysis=_VAT,
+        totals=_TOTALS,
+        payments=payments,
+        uid=uid,
+        mark=f"40000{number:010d}",
+        authentication_code=_hex40(f"auth-{number}"),
+        qr_url=f"https://einvoice.s1ecos.gr/v/{uid.lower()}",
+        footer=SAMPLE_FOOTER,
+    )
+
+
+def sample_cash_receipt() -> PrintableReceipt:
+    return _receipt(1234, (Payment(3, "Μετρητά", Decimal("17.30")),))
+
+
+def sample_card_receipt() -> PrintableReceipt:
+    signature = base64.b64encode(hashlib.sha512(b"sample card signature").digest() * 2).decode()
+    card = CardDetails(
+        terminal_id="16012345",
+        transaction_id="702C5A8F-1D2B-4E31-9C77-AB12CD34EF56",
+        signature=signature,
+    )
+    payment = Payment(7, "Κάρτα (POS)", Decimal("17.30"), tip=Decimal("2.00"), card=card)
+    return _receipt(1235, (payment,))
+
+
+def sample_offline_receipt() -> PrintableReceipt:
+    online = _receipt(1236, (Payment(3, "Μετρητά", Decimal("17.30")),))
+    offline_url = (
+        "https://einvoice.s1ecos.gr/TransmissionFailure?issuerTin=801234567&customerTin="
+        "&customerName=&invoiceType=11.1&series=%CE%91%CE%9B%CE%A0&number=1236"
+        "&dateIssued=20261121140509&totalAmount=17.30&totalNetAmount=14.25"
+        "&totalVatAmount=3.05&internalId=7f3e9a10-5b2c-4d8e-a1f6-0c9b8e7d6a51"
+        f"&signature={_hex40('offline-1236').lower()}"
+    )
+    return replace(
+        online,
+        mark=None,
+        authentication_code=None,
+        qr_url=None,
+        delayed_code=1,
+        offline_qr_url=offline_url,
+    )
