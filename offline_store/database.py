@@ -1,0 +1,139 @@
+"""Opening the receipt database safely, and the one way to write to it: `transaction()`.
+
+The connection runs in autocommit mode (`isolation_level=None`) so that no hidden BEGIN or
+COMMIT is ever issued: every write happens inside an explicit `BEGIN IMMEDIATE`, which takes
+the write lock up front and therefore never fails half-way with SQLITE_BUSY on lock upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from offline_store.columns import time_from_db, time_to_db
+from offline_store.errors import DatabaseDamaged, TransactionError
+from offline_store.migrations import apply_migrations
+
+BUSY_TIMEOUT_MS = 5000
+
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+_META_CHECK_AT = "integrity_check_at"
+_META_CHECK_RESULT = "integrity_check_result"
+
+
+def open_database(
+    path: Path, *, read_only: bool = False, now: datetime | None = None
+) -> sqlite3.Connection:
+    """Open the store; read-write opens are integrity-checked and migrated.
+
+    `now` is the time recorded for the integrity check (defaults to the system clock). A
+    read-only open (the status CLI while the daemon is down) uses `mode=ro` and changes nothing.
+    Raises `DatabaseDamaged` with instructions for the technician when the file is damaged.
+    """
+    if read_only:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    try:
+        _configure(conn, read_only=read_only)
+        if not read_only:
+            result = _quick_check(conn)
+            if result != "ok":
+                raise DatabaseDamaged(damage_message(path, result))
+            apply_migrations(conn)
+            _record_integrity_check(conn, result, now or datetime.now(UTC).astimezone())
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if _is_damage(exc):
+            raise DatabaseDamaged(damage_message(path, str(exc))) from exc
+        raise
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def damage_message(path: Path, detail: str) -> str:
+    """What the technician must do; the file is never to be deleted (it holds unsent receipts)."""
+    return (
+        f"The receipt database {path} is damaged ({detail}). "
+        "Do NOT delete it: it may hold receipts not yet sent to the provider. "
+        "Stop the service (systemctl stop pos-agent), copy the file together with its "
+        f"{path.name}-wal and {path.name}-shm files (if present) to a safe place, "
+        "then restore the database from the latest backup or contact support with that copy."
+    )
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` on any exception. Not re-entrant."""
+    if conn.in_transaction:
+        raise TransactionError("a transaction is already open on this connection")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def require_transaction(conn: sqlite3.Connection) -> None:
+    """Guard for write functions: they join the caller's transaction and never commit."""
+    if not conn.in_transaction:
+        raise TransactionError("store writes must run inside transaction(conn)")
+
+
+def last_integrity_check(conn: sqlite3.Connection) -> tuple[datetime, str] | None:
+    """When the last open-time integrity check ran and what it said, for `status`."""
+    rows = dict(
+        conn.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (_META_CHECK_AT, _META_CHECK_RESULT)
+        ).fetchall()
+    )
+    if _META_CHECK_AT not in rows or _META_CHECK_RESULT not in rows:
+        return None
+    return time_from_db(rows[_META_CHECK_AT]), rows[_META_CHECK_RESULT]
+
+
+def _configure(conn: sqlite3.Connection, *, read_only: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        return
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if mode != "wal":
+        raise sqlite3.OperationalError(f"could not switch {mode!r} journal to WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+
+
+def _quick_check(conn: sqlite3.Connection) -> str:
+    rows = conn.execute("PRAGMA quick_check").fetchall()
+    return "; ".join(str(row[0]) for row in rows)
+
+
+def _record_integrity_check(conn: sqlite3.Connection, result: str, at: datetime) -> None:
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(_META_CHECK_AT, time_to_db(at)), (_META_CHECK_RESULT, result)],
+        )
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return type(exc) is sqlite3.DatabaseError

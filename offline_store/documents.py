@@ -1,0 +1,510 @@
+"""Fiscal documents: the durable write-ahead record and its state machine.
+
+Lifecycle (DESIGN §4): `reserved → pending → accepted` online, `pending → delayed(1|2) →
+accepted` offline, `pending|delayed → rejected`, `reserved → void`. Every change checks its
+from-state (`InvalidTransition`), stamps `updated_at` and appends a journal entry in the caller's
+transaction; nothing here commits.
+
+Numbering API: `insert_document(conn, series, build, now=...)` takes the next gap-free number of
+`series`, calls `build(number)` to get the content that depends on it (UID, internal id, frozen
+payload) and inserts the row, all in the caller's transaction. If `build` raises, nothing has
+been written, so no number is lost. A row inserted with `payload=None` is a card reservation
+(`reserved`); `freeze_payload` later fixes its payload and makes it `pending`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from offline_store.columns import (
+    money_from_db,
+    money_to_db,
+    optional_time_from_db,
+    optional_time_to_db,
+    time_from_db,
+    time_to_db,
+)
+from offline_store.database import require_transaction
+from offline_store.errors import InvalidTransition, NotFound
+from offline_store.journal import append_journal
+from offline_store.numbering import allocate_number
+
+
+class DocumentKind(StrEnum):
+    """Which provider endpoint the document goes to."""
+
+    RECEIPT = "receipt"  # 11.1 / 11.4 through /Invoice/json
+    POS_RECEIPT = "pos_receipt"  # 8.4 / 8.5 through /Receipt
+
+
+class DocumentState(StrEnum):
+    """Where a document is in its lifecycle."""
+
+    RESERVED = "reserved"
+    PENDING = "pending"
+    DELAYED = "delayed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    VOID = "void"
+
+
+_SENDABLE = frozenset({DocumentState.PENDING, DocumentState.DELAYED})
+_RESERVED = frozenset({DocumentState.RESERVED})
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """What the caller builds once the number is known; `payload=None` makes a reservation."""
+
+    request_id: str
+    request_hash: str
+    kind: DocumentKind
+    type_code: str
+    issued_at: datetime
+    uid: str
+    internal_id: str
+    request_json: str
+    total_amount: Decimal
+    payload: bytes | None = None
+    reserved_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A `documents` row with Python types."""
+
+    id: int
+    request_id: str
+    request_hash: str
+    kind: DocumentKind
+    type_code: str
+    series: str
+    number: int
+    issued_at: datetime
+    uid: str
+    internal_id: str
+    request_json: str
+    payload: bytes | None
+    total_amount: Decimal
+    state: DocumentState
+    delayed_code: int
+    due_at: datetime | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    mark: int | None
+    mark_unknown: bool
+    authentication_code: str | None
+    qr_url: str | None
+    offline_qr_url: str | None
+    reserved_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def insert_document(
+    conn: sqlite3.Connection,
+    series: str,
+    build: Callable[[int], NewDocument],
+    *,
+    now: datetime,
+) -> StoredDocument:
+    """Number, build and insert a document; `reserved` without payload, else `pending`."""
+    require_transaction(conn)
+    number = allocate_number(conn, series)
+    new = build(number)
+    if new.payload is not None and new.reserved_until is not None:
+        raise ValueError("only a reservation (payload=None) has reserved_until")
+    state = DocumentState.RESERVED if new.payload is None else DocumentState.PENDING
+    stamp = time_to_db(now)
+    cursor = conn.execute(
+        "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
+        "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
+        "reserved_until, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            new.request_id,
+            new.request_hash,
+            DocumentKind(new.kind).value,
+            new.type_code,
+            series,
+            number,
+            time_to_db(new.issued_at),
+            new.uid,
+            new.internal_id,
+            new.request_json,
+            new.payload,
+            money_to_db(new.total_amount),
+            state.value,
+            optional_time_to_db(new.reserved_until),
+            stamp,
+            stamp,
+        ),
+    )
+    document_id = _rowid(cursor)
+    detail: dict[str, Any] = {
+        "request_id": new.request_id,
+        "series": series,
+        "number": number,
+        "uid": new.uid,
+        "internal_id": new.internal_id,
+        "total_amount": money_to_db(new.total_amount),
+        "state": state.value,
+    }
+    if new.payload is not None:
+        detail["payload_sha256"] = hashlib.sha256(new.payload).hexdigest()
+    append_journal(conn, f"document.{state.value}", detail, document_id=document_id, at=now)
+    return _load(conn, document_id)
+
+
+def freeze_payload(
+    conn: sqlite3.Connection, document_id: int, payload: bytes, *, now: datetime
+) -> StoredDocument:
+    """reserved → pending: fix the exact bytes that will be sent, before any network call."""
+    before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
+    conn.execute(
+        "UPDATE documents SET payload = ?, state = 'pending', reserved_until = NULL, "
+        "updated_at = ? WHERE id = ?",
+        (payload, time_to_db(now), document_id),
+    )
+    detail = {"payload_sha256": hashlib.sha256(payload).hexdigest()}
+    return _finish_change(conn, before, DocumentState.PENDING, "document.pending", detail, now)
+
+
+def mark_accepted(
+    conn: sqlite3.Connection,
+    document_id: int,
+    *,
+    mark: int | None,
+    authentication_code: str | None,
+    qr_url: str | None,
+    now: datetime,
+) -> StoredDocument:
+    """pending|delayed → accepted; `mark=None` (duplicate answer without MARK) sets mark_unknown."""
+    before = _begin_change(conn, document_id, _SENDABLE, "mark_accepted")
+    conn.execute(
+        "UPDATE documents SET state = 'accepted', mark = ?, mark_unknown = ?, "
+        "authentication_code = ?, qr_url = ?, next_attempt_at = NULL, last_error = NULL, "
+        "updated_at = ? WHERE id = ?",
+        (mark, int(mark is None), authentication_code, qr_url, time_to_db(now), document_id),
+    )
+    detail = {
+        "mark": mark,
+        "mark_unknown": mark is None,
+        "authentication_code": authentication_code,
+    }
+    return _finish_change(conn, before, DocumentState.ACCEPTED, "document.accepted", detail, now)
+
+
+def adopt_mark(
+    conn: sqlite3.Connection,
+    document_id: int,
+    *,
+    mark: int,
+    authentication_code: str | None,
+    qr_url: str | None,
+    now: datetime,
+) -> StoredDocument:
+    """Fill in the MARK of an accepted document that was stored with mark_unknown."""
+    before = _begin_change(conn, document_id, frozenset({DocumentState.ACCEPTED}), "adopt_mark")
+    if not before.mark_unknown:
+        raise InvalidTransition(f"document {document_id} already has MARK {before.mark}")
+    conn.execute(
+        "UPDATE documents SET mark = ?, mark_unknown = 0, authentication_code = ?, qr_url = ?, "
+        "updated_at = ? WHERE id = ?",
+        (mark, authentication_code, qr_url, time_to_db(now), document_id),
+    )
+    detail = {"mark": mark, "authentication_code": authentication_code}
+    return _finish_change(
+        conn, before, DocumentState.ACCEPTED, "document.mark_adopted", detail, now
+    )
+
+
+def mark_delayed(
+    conn: sqlite3.Connection,
+    document_id: int,
+    *,
+    code: int,
+    due_at: datetime,
+    next_attempt_at: datetime | None,
+    error: str,
+    now: datetime,
+) -> StoredDocument:
+    """pending|delayed → delayed with IsDelayedCode 1 (provider) or 2 (AADE); counts an attempt."""
+    if code not in (1, 2):
+        raise ValueError(f"IsDelayedCode must be 1 or 2, got {code}")
+    before = _begin_change(conn, document_id, _SENDABLE, "mark_delayed")
+    conn.execute(
+        "UPDATE documents SET state = 'delayed', delayed_code = ?, due_at = ?, "
+        "attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? "
+        "WHERE id = ?",
+        (
+            code,
+            time_to_db(due_at),
+            optional_time_to_db(next_attempt_at),
+            error,
+            time_to_db(now),
+            document_id,
+        ),
+    )
+    detail = {
+        "code": code,
+        "due_at": time_to_db(due_at),
+        "next_attempt_at": optional_time_to_db(next_attempt_at),
+        "error": error,
+    }
+    return _finish_change(conn, before, DocumentState.DELAYED, "document.delayed", detail, now)
+
+
+def record_retry(
+    conn: sqlite3.Connection,
+    document_id: int,
+    *,
+    next_attempt_at: datetime | None,
+    error: str,
+    now: datetime,
+) -> StoredDocument:
+    """A failed send that keeps the state (e.g. 401 before re-login); counts an attempt."""
+    before = _begin_change(conn, document_id, _SENDABLE, "record_retry")
+    conn.execute(
+        "UPDATE documents SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
+        "updated_at = ? WHERE id = ?",
+        (optional_time_to_db(next_attempt_at), error, time_to_db(now), document_id),
+    )
+    detail = {"next_attempt_at": optional_time_to_db(next_attempt_at), "error": error}
+    return _finish_change(conn, before, before.state, "document.retry", detail, now)
+
+
+def mark_rejected(
+    conn: sqlite3.Connection, document_id: int, *, error: str, now: datetime
+) -> StoredDocument:
+    """pending|delayed → rejected: the provider refused the data; a person must look at it."""
+    before = _begin_change(conn, document_id, _SENDABLE, "mark_rejected")
+    conn.execute(
+        "UPDATE documents SET state = 'rejected', next_attempt_at = NULL, last_error = ?, "
+        "updated_at = ? WHERE id = ?",
+        (error, time_to_db(now), document_id),
+    )
+    detail = {"error": error}
+    return _finish_change(conn, before, DocumentState.REJECTED, "document.rejected", detail, now)
+
+
+def void_reservation(
+    conn: sqlite3.Connection, document_id: int, *, reason: str, now: datetime
+) -> StoredDocument:
+    """reserved → void: the number stays recorded (no gap) but is never sent."""
+    before = _begin_change(conn, document_id, _RESERVED, "void_reservation")
+    conn.execute(
+        "UPDATE documents SET state = 'void', reserved_until = NULL, last_error = ?, "
+        "updated_at = ? WHERE id = ?",
+        (reason, time_to_db(now), document_id),
+    )
+    detail = {"reason": reason}
+    return _finish_change(conn, before, DocumentState.VOID, "document.void", detail, now)
+
+
+def extend_reservation(
+    conn: sqlite3.Connection, document_id: int, *, reserved_until: datetime, now: datetime
+) -> StoredDocument:
+    """Keep a card reservation alive longer (same request)."""
+    before = _begin_change(conn, document_id, _RESERVED, "extend_reservation")
+    conn.execute(
+        "UPDATE documents SET reserved_until = ?, updated_at = ? WHERE id = ?",
+        (time_to_db(reserved_until), time_to_db(now), document_id),
+    )
+    detail = {"reserved_until": time_to_db(reserved_until)}
+    return _finish_change(
+        conn, before, DocumentState.RESERVED, "document.reservation_extended", detail, now
+    )
+
+
+def take_over_reservation(
+    conn: sqlite3.Connection,
+    document_id: int,
+    *,
+    request_id: str,
+    request_hash: str,
+    request_json: str,
+    total_amount: Decimal,
+    reserved_until: datetime,
+    now: datetime,
+) -> StoredDocument:
+    """Give an abandoned reservation (and its number and UID) to a new request."""
+    before = _begin_change(conn, document_id, _RESERVED, "take_over_reservation")
+    conn.execute(
+        "UPDATE documents SET request_id = ?, request_hash = ?, request_json = ?, "
+        "total_amount = ?, reserved_until = ?, updated_at = ? WHERE id = ?",
+        (
+            request_id,
+            request_hash,
+            request_json,
+            money_to_db(total_amount),
+            time_to_db(reserved_until),
+            time_to_db(now),
+            document_id,
+        ),
+    )
+    detail = {
+        "previous_request_id": before.request_id,
+        "request_id": request_id,
+        "total_amount": money_to_db(total_amount),
+        "reserved_until": time_to_db(reserved_until),
+    }
+    return _finish_change(conn, before, DocumentState.RESERVED, "document.taken_over", detail, now)
+
+
+def set_offline_qr(
+    conn: sqlite3.Connection, document_id: int, url: str, *, now: datetime
+) -> StoredDocument:
+    """Record the offline (TransmissionFailure) QR printed on a delayed receipt."""
+    before = _begin_change(conn, document_id, frozenset(DocumentState), "set_offline_qr")
+    conn.execute(
+        "UPDATE documents SET offline_qr_url = ?, updated_at = ? WHERE id = ?",
+        (url, time_to_db(now), document_id),
+    )
+    return _finish_change(conn, before, before.state, "document.offline_qr", {"url": url}, now)
+
+
+def get_document(conn: sqlite3.Connection, document_id: int) -> StoredDocument | None:
+    """One document by id."""
+    row = conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
+    return None if row is None else _document_from_row(row)
+
+
+def get_by_request_id(conn: sqlite3.Connection, request_id: str) -> StoredDocument | None:
+    """The document a POS request created, for idempotent replays."""
+    row = conn.execute("SELECT * FROM documents WHERE request_id = ?", (request_id,)).fetchone()
+    return None if row is None else _document_from_row(row)
+
+
+def list_documents(
+    conn: sqlite3.Connection,
+    *,
+    state: DocumentState | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[StoredDocument]:
+    """Newest first, optionally one state only."""
+    if state is None:
+        rows = conn.execute(
+            "SELECT * FROM documents ORDER BY id DESC LIMIT ? OFFSET ?", (limit, offset)
+        )
+    else:
+        rows = conn.execute(
+            "SELECT * FROM documents WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?",
+            (DocumentState(state).value, limit, offset),
+        )
+    return [_document_from_row(row) for row in rows]
+
+
+def documents_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[StoredDocument]:
+    """Pending or delayed documents whose next attempt time has come, oldest first."""
+    rows = conn.execute(
+        "SELECT * FROM documents WHERE state IN ('pending', 'delayed') "
+        "AND (next_attempt_at IS NULL OR julianday(next_attempt_at) <= julianday(?)) "
+        "ORDER BY id LIMIT ?",
+        (time_to_db(now), limit),
+    )
+    return [_document_from_row(row) for row in rows]
+
+
+def unsent_documents(conn: sqlite3.Connection) -> list[StoredDocument]:
+    """Every `pending` document, oldest first: re-sent after a restart, whatever their timers."""
+    rows = conn.execute("SELECT * FROM documents WHERE state = 'pending' ORDER BY id")
+    return [_document_from_row(row) for row in rows]
+
+
+def abandoned_reservations(
+    conn: sqlite3.Connection, *, series: str, before: datetime
+) -> list[StoredDocument]:
+    """Reservations of `series` that expired before `before` (lowest number first)."""
+    rows = conn.execute(
+        "SELECT * FROM documents WHERE state = 'reserved' AND series = ? "
+        "AND (reserved_until IS NULL OR julianday(reserved_until) < julianday(?)) "
+        "ORDER BY number",
+        (series, time_to_db(before)),
+    )
+    return [_document_from_row(row) for row in rows]
+
+
+def _begin_change(
+    conn: sqlite3.Connection,
+    document_id: int,
+    allowed: frozenset[DocumentState],
+    action: str,
+) -> StoredDocument:
+    require_transaction(conn)
+    current = get_document(conn, document_id)
+    if current is None:
+        raise NotFound(f"document {document_id} does not exist")
+    if current.state not in allowed:
+        wanted = ", ".join(sorted(allowed))
+        raise InvalidTransition(
+            f"{action}: document {document_id} is {current.state}, expected one of: {wanted}"
+        )
+    return current
+
+
+def _finish_change(
+    conn: sqlite3.Connection,
+    before: StoredDocument,
+    to: DocumentState,
+    event: str,
+    detail: dict[str, Any],
+    now: datetime,
+) -> StoredDocument:
+    full = {"from": before.state.value, "to": to.value, **detail}
+    append_journal(conn, event, full, document_id=before.id, at=now)
+    return _load(conn, before.id)
+
+
+def _load(conn: sqlite3.Connection, document_id: int) -> StoredDocument:
+    document = get_document(conn, document_id)
+    if document is None:
+        raise NotFound(f"document {document_id} does not exist")
+    return document
+
+
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise RuntimeError("INSERT returned no rowid")
+    return cursor.lastrowid
+
+
+def _document_from_row(row: sqlite3.Row) -> StoredDocument:
+    return StoredDocument(
+        id=row["id"],
+        request_id=row["request_id"],
+        request_hash=row["request_hash"],
+        kind=DocumentKind(row["kind"]),
+        type_code=row["type_code"],
+        series=row["series"],
+        number=row["number"],
+        issued_at=time_from_db(row["issued_at"]),
+        uid=row["uid"],
+        internal_id=row["internal_id"],
+        request_json=row["request_json"],
+        payload=row["payload"],
+        total_amount=money_from_db(row["total_amount"]),
+        state=DocumentState(row["state"]),
+        delayed_code=row["delayed_code"],
+        due_at=optional_time_from_db(row["due_at"]),
+        attempts=row["attempts"],
+        next_attempt_at=optional_time_from_db(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        mark=row["mark"],
+        mark_unknown=bool(row["mark_unknown"]),
+        authentication_code=row["authentication_code"],
+        qr_url=row["qr_url"],
+        offline_qr_url=row["offline_qr_url"],
+        reserved_until=optional_time_from_db(row["reserved_until"]),
+        created_at=time_from_db(row["created_at"]),
+        updated_at=time_from_db(row["updated_at"]),
+    )

@@ -1,0 +1,223 @@
+"""Forward-only schema migrations, recorded in `PRAGMA user_version`.
+
+Each migration runs in one `BEGIN IMMEDIATE` transaction together with its version bump, so a
+crash leaves the schema at a whole version. Migrations only add; nothing here drops or recreates
+a table, because the file holds receipts that may not have reached the provider yet.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import NamedTuple
+
+from offline_store.errors import StoreError
+
+
+class Migration(NamedTuple):
+    """One schema step: the `user_version` it leads to and the SQL script that gets there."""
+
+    version: int
+    script: str
+
+
+_SCHEMA_1 = """
+CREATE TABLE documents (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    request_hash TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('receipt', 'pos_receipt')),
+    type_code TEXT NOT NULL,
+    series TEXT NOT NULL,
+    number INTEGER NOT NULL CHECK (number >= 1),
+    issued_at TEXT NOT NULL CHECK (julianday(issued_at) IS NOT NULL),
+    uid TEXT NOT NULL,
+    internal_id TEXT NOT NULL UNIQUE,
+    request_json TEXT NOT NULL,
+    payload BLOB,
+    total_amount TEXT NOT NULL,
+    state TEXT NOT NULL
+        CHECK (state IN ('reserved', 'pending', 'delayed', 'accepted', 'rejected', 'void')),
+    delayed_code INTEGER NOT NULL DEFAULT 0 CHECK (delayed_code IN (0, 1, 2)),
+    due_at TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    mark INTEGER,
+    mark_unknown INTEGER NOT NULL DEFAULT 0 CHECK (mark_unknown IN (0, 1)),
+    authentication_code TEXT,
+    qr_url TEXT,
+    offline_qr_url TEXT,
+    reserved_until TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (series, number),
+    CHECK ((payload IS NULL) = (state IN ('reserved', 'void')))
+) STRICT;
+
+CREATE INDEX documents_sync ON documents (state, julianday(next_attempt_at), id);
+CREATE INDEX documents_state ON documents (state, id);
+
+CREATE TABLE series_counters (
+    series TEXT PRIMARY KEY,
+    last_number INTEGER NOT NULL
+) STRICT;
+
+-- Gap-free numbering enforced by the database itself: a row must carry the next number of its
+-- series, and the counter moves only together with that insert.
+CREATE TRIGGER documents_number_is_next BEFORE INSERT ON documents
+BEGIN
+    SELECT RAISE(ABORT, 'document number is not the next number of its series')
+    WHERE NEW.number != coalesce(
+        (SELECT last_number FROM series_counters WHERE series = NEW.series), 0) + 1;
+END;
+
+CREATE TRIGGER documents_advance_counter AFTER INSERT ON documents
+BEGIN
+    INSERT OR IGNORE INTO series_counters (series, last_number) VALUES (NEW.series, 0);
+    UPDATE series_counters SET last_number = NEW.number WHERE series = NEW.series;
+END;
+
+CREATE TRIGGER documents_never_deleted BEFORE DELETE ON documents
+BEGIN
+    SELECT RAISE(ABORT, 'documents are never deleted; void them instead');
+END;
+
+CREATE TRIGGER documents_identity_fixed
+BEFORE UPDATE OF series, number, uid, internal_id, kind, type_code, issued_at ON documents
+WHEN NEW.series IS NOT OLD.series OR NEW.number IS NOT OLD.number OR NEW.uid IS NOT OLD.uid
+    OR NEW.internal_id IS NOT OLD.internal_id OR NEW.kind IS NOT OLD.kind
+    OR NEW.type_code IS NOT OLD.type_code OR NEW.issued_at IS NOT OLD.issued_at
+BEGIN
+    SELECT RAISE(ABORT, 'a document identity never changes');
+END;
+
+CREATE TRIGGER documents_payload_frozen BEFORE UPDATE OF payload ON documents
+WHEN OLD.payload IS NOT NULL AND NEW.payload IS NOT OLD.payload
+BEGIN
+    SELECT RAISE(ABORT, 'a frozen payload never changes');
+END;
+
+CREATE TABLE payment_signatures (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents (id),
+    request_id TEXT NOT NULL UNIQUE,
+    terminal_id TEXT NOT NULL,
+    amount TEXT NOT NULL,
+    tip TEXT NOT NULL,
+    input TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    duration_type TEXT NOT NULL,
+    expires_at TEXT,
+    status TEXT NOT NULL CHECK (status IN ('active', 'used', 'superseded')),
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX payment_signatures_document ON payment_signatures (document_id, status);
+
+CREATE TABLE print_jobs (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents (id),
+    copy INTEGER NOT NULL CHECK (copy IN (0, 1)),
+    layout TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'printing', 'printed', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    printed_at TEXT
+) STRICT;
+
+CREATE INDEX print_jobs_queue ON print_jobs (state, julianday(next_attempt_at), id);
+CREATE INDEX print_jobs_document ON print_jobs (document_id);
+
+CREATE TABLE api_requests (
+    request_id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    body_hash TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    document_id INTEGER REFERENCES documents (id),
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE journal (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    document_id INTEGER,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX journal_document ON journal (document_id);
+
+CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+BEGIN
+    SELECT RAISE(ABORT, 'the journal is append-only');
+END;
+
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN
+    SELECT RAISE(ABORT, 'the journal is append-only');
+END;
+
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, _SCHEMA_1),)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The last migration applied to this file (0 for a new file)."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
+    """Bring the schema up to date and return the versions applied now (empty when current).
+
+    A file written by a newer agent is refused: this code cannot know what the newer schema means.
+    """
+    _check_sequence(migrations)
+    latest = migrations[-1].version if migrations else 0
+    current = schema_version(conn)
+    if current > latest:
+        raise StoreError(
+            f"database schema version {current} is newer than this agent knows ({latest}); "
+            "install the newer pos-agent again instead of downgrading"
+        )
+    applied: list[int] = []
+    for migration in migrations:
+        if migration.version <= schema_version(conn):
+            continue
+        _apply_one(conn, migration)
+        applied.append(migration.version)
+    return applied
+
+
+def _apply_one(conn: sqlite3.Connection, migration: Migration) -> None:
+    # executescript() commits any open transaction first, so BEGIN goes inside the script.
+    script = (
+        f"BEGIN IMMEDIATE;\n{migration.script}\nPRAGMA user_version = {migration.version};\nCOMMIT;"
+    )
+    try:
+        conn.executescript(script)
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        # Another process may have applied the same version between our check and our BEGIN.
+        if schema_version(conn) >= migration.version:
+            return
+        raise
+
+
+def _check_sequence(migrations: tuple[Migration, ...]) -> None:
+    expected = list(range(1, len(migrations) + 1))
+    if [m.version for m in migrations] != expected:
+        raise ValueError(f"migration versions must be 1..{len(migrations)} in order")

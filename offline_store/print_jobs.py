@@ -1,0 +1,205 @@
+"""The durable print spool: paper out or a dead printer never touches fiscal issuing.
+
+Worker loop: `next_print_job` → `mark_printing` → print → `mark_printed`, or `retry_print`
+(back to queued later) / `fail_print`. After a crash, `requeue_interrupted` puts jobs left in
+`printing` back in the queue. Every change is journalled (`print.*` events).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from offline_store.columns import (
+    optional_time_from_db,
+    optional_time_to_db,
+    time_from_db,
+    time_to_db,
+)
+from offline_store.database import require_transaction
+from offline_store.errors import InvalidTransition, NotFound
+from offline_store.journal import append_journal
+
+
+class PrintState(StrEnum):
+    """Where a print job is."""
+
+    QUEUED = "queued"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    """A `print_jobs` row; `layout` is the agent's printable-receipt JSON, `copy` a reprint."""
+
+    id: int
+    document_id: int
+    copy: bool
+    layout: str
+    state: PrintState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    printed_at: datetime | None
+
+
+def enqueue_print(
+    conn: sqlite3.Connection, document_id: int, layout_json: str, *, copy: bool, now: datetime
+) -> int:
+    """Queue a receipt (or a copy) for printing; returns the job id."""
+    require_transaction(conn)
+    cursor = conn.execute(
+        "INSERT INTO print_jobs (document_id, copy, layout, state, created_at) "
+        "VALUES (?, ?, ?, 'queued', ?)",
+        (document_id, int(copy), layout_json, time_to_db(now)),
+    )
+    job_id = cursor.lastrowid
+    if job_id is None:
+        raise RuntimeError("INSERT returned no rowid")
+    _journal(conn, "print.queued", job_id, document_id, {"copy": copy}, now)
+    return job_id
+
+
+def next_print_job(conn: sqlite3.Connection, now: datetime) -> PrintJob | None:
+    """The oldest queued job whose retry time has come."""
+    row = conn.execute(
+        "SELECT * FROM print_jobs WHERE state = 'queued' "
+        "AND (next_attempt_at IS NULL OR julianday(next_attempt_at) <= julianday(?)) "
+        "ORDER BY id LIMIT 1",
+        (time_to_db(now),),
+    ).fetchone()
+    return None if row is None else _job_from_row(row)
+
+
+def mark_printing(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
+    """queued → printing, just before the bytes go to the printer."""
+    job = _begin(conn, job_id, {PrintState.QUEUED}, "mark_printing")
+    conn.execute("UPDATE print_jobs SET state = 'printing' WHERE id = ?", (job_id,))
+    _journal(conn, "print.printing", job_id, job.document_id, {}, now)
+    return _load(conn, job_id)
+
+
+def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
+    """printing → printed."""
+    job = _begin(conn, job_id, {PrintState.PRINTING}, "mark_printed")
+    conn.execute(
+        "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL, "
+        "next_attempt_at = NULL WHERE id = ?",
+        (time_to_db(now), job_id),
+    )
+    _journal(conn, "print.printed", job_id, job.document_id, {}, now)
+    return _load(conn, job_id)
+
+
+def retry_print(
+    conn: sqlite3.Connection,
+    job_id: int,
+    *,
+    reason: str,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> PrintJob:
+    """printing → queued for a later attempt (paper out, printer offline); counts an attempt."""
+    job = _begin(conn, job_id, {PrintState.PRINTING}, "retry_print")
+    conn.execute(
+        "UPDATE print_jobs SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
+        "last_error = ? WHERE id = ?",
+        (optional_time_to_db(next_attempt_at), reason, job_id),
+    )
+    detail = {"reason": reason, "next_attempt_at": optional_time_to_db(next_attempt_at)}
+    _journal(conn, "print.retry", job_id, job.document_id, detail, now)
+    return _load(conn, job_id)
+
+
+def fail_print(conn: sqlite3.Connection, job_id: int, *, reason: str, now: datetime) -> PrintJob:
+    """queued|printing → failed: given up; the receipt can still be reprinted as a new job."""
+    job = _begin(conn, job_id, {PrintState.QUEUED, PrintState.PRINTING}, "fail_print")
+    conn.execute(
+        "UPDATE print_jobs SET state = 'failed', attempts = attempts + 1, "
+        "next_attempt_at = NULL, last_error = ? WHERE id = ?",
+        (reason, job_id),
+    )
+    _journal(conn, "print.failed", job_id, job.document_id, {"reason": reason}, now)
+    return _load(conn, job_id)
+
+
+def requeue_interrupted(conn: sqlite3.Connection, *, now: datetime) -> int:
+    """printing → queued for jobs a crash left half-done; returns how many."""
+    require_transaction(conn)
+    rows = conn.execute(
+        "SELECT id, document_id FROM print_jobs WHERE state = 'printing' ORDER BY id"
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "UPDATE print_jobs SET state = 'queued', next_attempt_at = NULL, "
+            "last_error = 'interrupted by a restart' WHERE id = ?",
+            (row["id"],),
+        )
+        _journal(conn, "print.requeued", row["id"], row["document_id"], {}, now)
+    return len(rows)
+
+
+def print_jobs_for(conn: sqlite3.Connection, document_id: int) -> list[PrintJob]:
+    """All print jobs of a receipt, oldest first (original, then copies)."""
+    rows = conn.execute(
+        "SELECT * FROM print_jobs WHERE document_id = ? ORDER BY id", (document_id,)
+    )
+    return [_job_from_row(row) for row in rows]
+
+
+def print_queue_summary(conn: sqlite3.Connection) -> dict[str, int]:
+    """Job counts for every state (zero included), for `status`."""
+    counts = {state.value: 0 for state in PrintState}
+    for row in conn.execute("SELECT state, count(*) AS n FROM print_jobs GROUP BY state"):
+        counts[row["state"]] = row["n"]
+    return counts
+
+
+def _begin(
+    conn: sqlite3.Connection, job_id: int, allowed: set[PrintState], action: str
+) -> PrintJob:
+    require_transaction(conn)
+    job = _load(conn, job_id)
+    if job.state not in allowed:
+        wanted = ", ".join(sorted(allowed))
+        raise InvalidTransition(f"{action}: print job {job_id} is {job.state}, expected {wanted}")
+    return job
+
+
+def _journal(
+    conn: sqlite3.Connection,
+    event: str,
+    job_id: int,
+    document_id: int,
+    detail: dict[str, Any],
+    now: datetime,
+) -> None:
+    append_journal(conn, event, {"job_id": job_id, **detail}, document_id=document_id, at=now)
+
+
+def _load(conn: sqlite3.Connection, job_id: int) -> PrintJob:
+    row = conn.execute("SELECT * FROM print_jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"print job {job_id} does not exist")
+    return _job_from_row(row)
+
+
+def _job_from_row(row: sqlite3.Row) -> PrintJob:
+    return PrintJob(
+        id=row["id"],
+        document_id=row["document_id"],
+        copy=bool(row["copy"]),
+        layout=row["layout"],
+        state=PrintState(row["state"]),
+        attempts=row["attempts"],
+        next_attempt_at=optional_time_from_db(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        created_at=time_from_db(row["created_at"]),
+        printed_at=optional_time_from_db(row["printed_at"]),
+    )

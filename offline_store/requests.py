@@ -1,0 +1,94 @@
+"""Idempotency records for calls that do not create a document (a replay gets the first answer).
+
+The response is stored as JSON with `Decimal` written as an exact number and read back as
+`Decimal`, so a replayed answer carries the same amounts as the first one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from offline_store.columns import time_from_db, time_to_db
+from offline_store.database import require_transaction
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """An `api_requests` row: what was asked (`body_hash`) and what was answered."""
+
+    request_id: str
+    endpoint: str
+    body_hash: str
+    status_code: int
+    response: dict[str, Any]
+    document_id: int | None
+    created_at: datetime
+
+
+def find_request(conn: sqlite3.Connection, request_id: str) -> StoredRequest | None:
+    """The stored answer for `request_id`, if this request was seen before."""
+    row = conn.execute("SELECT * FROM api_requests WHERE request_id = ?", (request_id,)).fetchone()
+    if row is None:
+        return None
+    return StoredRequest(
+        request_id=row["request_id"],
+        endpoint=row["endpoint"],
+        body_hash=row["body_hash"],
+        status_code=row["status_code"],
+        response=json.loads(row["response"], parse_float=Decimal),
+        document_id=row["document_id"],
+        created_at=time_from_db(row["created_at"]),
+    )
+
+
+def remember_request(
+    conn: sqlite3.Connection,
+    *,
+    request_id: str,
+    endpoint: str,
+    body_hash: str,
+    status_code: int,
+    response: Mapping[str, Any],
+    document_id: int | None,
+    now: datetime,
+) -> StoredRequest:
+    """Record the answer given to `request_id`; a second record for it is an IntegrityError."""
+    require_transaction(conn)
+    conn.execute(
+        "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
+        "document_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            request_id,
+            endpoint,
+            body_hash,
+            status_code,
+            _exact_json(response),
+            document_id,
+            time_to_db(now),
+        ),
+    )
+    stored = find_request(conn, request_id)
+    if stored is None:
+        raise RuntimeError(f"request {request_id} vanished after insert")
+    return stored
+
+
+def _exact_json(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} has no JSON form")
+        return format(value, "f")
+    if isinstance(value, Mapping):
+        items = (
+            f"{json.dumps(str(k), ensure_ascii=False)}:{_exact_json(v)}" for k, v in value.items()
+        )
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return "[" + ",".join(_exact_json(item) for item in value) + "]"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)

@@ -1,0 +1,1 @@
+"""Shared builders for the offline_store tests (and the kill-test writer process)."""

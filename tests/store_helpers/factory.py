@@ -1,0 +1,69 @@
+"""Build realistic documents for store tests without depending on the agent package."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from offline_store import DocumentKind, NewDocument, StoredDocument, insert_document, transaction
+from offline_store.database import open_database
+
+ATHENS_WINTER = timezone(timedelta(hours=2))
+ATHENS_SUMMER = timezone(timedelta(hours=3))
+T0 = datetime(2026, 1, 15, 10, 0, tzinfo=ATHENS_WINTER)
+
+
+def open_store(tmp_path: Path, name: str = "store.db") -> sqlite3.Connection:
+    """A fresh, migrated store in the test's temporary directory."""
+    return open_database(tmp_path / name, now=T0)
+
+
+def builder(
+    request_id: str,
+    *,
+    series: str = "A",
+    payload: bytes | None = b'{"frozen":true}',
+    total: Decimal = Decimal("12.40"),
+    issued_at: datetime = T0,
+    reserved_until: datetime | None = None,
+) -> Callable[[int], NewDocument]:
+    """The `build(number)` callback insert_document expects."""
+
+    def build(number: int) -> NewDocument:
+        return NewDocument(
+            request_id=request_id,
+            request_hash=f"hash-{request_id}",
+            kind=DocumentKind.RECEIPT,
+            type_code="11.1",
+            issued_at=issued_at,
+            uid=f"UID-{series}-{number}",
+            internal_id=f"INT-{series}-{number}",
+            request_json=f'{{"request_id":"{request_id}"}}',
+            total_amount=total,
+            payload=payload,
+            reserved_until=reserved_until,
+        )
+
+    return build
+
+
+def issue(
+    conn: sqlite3.Connection,
+    request_id: str,
+    *,
+    series: str = "A",
+    now: datetime = T0,
+    payload: bytes | None = b'{"frozen":true}',
+    reserved_until: datetime | None = None,
+) -> StoredDocument:
+    """Insert one document in its own transaction."""
+    with transaction(conn):
+        return insert_document(
+            conn,
+            series,
+            builder(request_id, series=series, payload=payload, reserved_until=reserved_until),
+            now=now,
+        )

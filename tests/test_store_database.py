@@ -1,0 +1,150 @@
+import sqlite3
+from datetime import timedelta
+
+import pytest
+
+from offline_store import (
+    DatabaseDamaged,
+    StoreError,
+    TransactionError,
+    append_journal,
+    apply_migrations,
+    last_integrity_check,
+    open_database,
+    schema_version,
+    transaction,
+)
+from offline_store.migrations import MIGRATIONS
+from tests.store_helpers.factory import T0, issue, open_store
+
+TABLES = {
+    "api_requests",
+    "documents",
+    "journal",
+    "meta",
+    "payment_signatures",
+    "print_jobs",
+    "series_counters",
+}
+
+
+def _tables(conn: sqlite3.Connection) -> dict[str, bool]:
+    rows = conn.execute("SELECT name, strict FROM pragma_table_list WHERE schema = 'main'")
+    return {row["name"]: bool(row["strict"]) for row in rows if row["name"] in TABLES}
+
+
+def test_new_database_is_migrated_strict_and_durable(tmp_path):
+    conn = open_store(tmp_path)
+    assert schema_version(conn) == len(MIGRATIONS)
+    assert _tables(conn) == dict.fromkeys(TABLES, True)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert conn.isolation_level is None
+
+
+def test_reopen_keeps_data_and_applies_nothing(tmp_path):
+    conn = open_store(tmp_path)
+    issue(conn, "r1")
+    conn.close()
+    conn = open_store(tmp_path)
+    assert apply_migrations(conn) == []
+    assert schema_version(conn) == len(MIGRATIONS)
+    assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+
+
+def test_strict_tables_refuse_wrong_types(tmp_path):
+    conn = open_store(tmp_path)
+    with pytest.raises(sqlite3.IntegrityError), transaction(conn):
+        conn.execute("INSERT INTO series_counters (series, last_number) VALUES ('A', 'many')")
+
+
+def test_database_from_a_newer_agent_is_refused(tmp_path):
+    conn = open_store(tmp_path)
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match="newer"):
+        open_database(tmp_path / "store.db")
+
+
+def test_integrity_check_time_and_result_are_recorded(tmp_path):
+    conn = open_store(tmp_path)
+    assert last_integrity_check(conn) == (T0, "ok")
+    conn.close()
+    later = T0 + timedelta(hours=1)
+    conn = open_database(tmp_path / "store.db", now=later)
+    assert last_integrity_check(conn) == (later, "ok")
+
+
+def test_garbage_file_is_refused_with_technician_instructions(tmp_path):
+    path = tmp_path / "store.db"
+    path.write_bytes(b"this is not an sqlite database, just garbage" * 200)
+    with pytest.raises(DatabaseDamaged) as caught:
+        open_database(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "Do NOT delete" in message
+    assert "store.db-wal" in message
+    assert "Stop the service" in message
+    assert "backup" in message
+    assert "support" in message
+
+
+def test_corrupted_page_fails_quick_check(tmp_path):
+    path = tmp_path / "store.db"
+    conn = open_database(path, now=T0)
+    for index in range(200):
+        issue(conn, f"r{index}")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 6 * page_size
+    for page in range(2, 6):  # b-tree pages behind the schema page
+        start = page * page_size
+        data[start : start + page_size] = b"\xa5" * page_size
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatabaseDamaged, match="Do NOT delete"):
+        open_database(path)
+    assert path.exists()
+
+
+def test_read_only_open_reads_but_cannot_write(tmp_path):
+    writer = open_store(tmp_path)
+    issue(writer, "r1")
+    reader = open_database(tmp_path / "store.db", read_only=True)
+    assert reader.execute("SELECT request_id FROM documents").fetchone()[0] == "r1"
+    with pytest.raises(sqlite3.OperationalError, match="readonly"), transaction(reader):
+        reader.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+
+
+def test_read_only_open_of_missing_file_creates_nothing(tmp_path):
+    with pytest.raises(sqlite3.OperationalError):
+        open_database(tmp_path / "missing.db", read_only=True)
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_transaction_commits_and_rolls_back(tmp_path):
+    conn = open_store(tmp_path)
+    with transaction(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES ('kept', '1')")
+    with pytest.raises(RuntimeError), transaction(conn):
+        conn.execute("INSERT INTO meta (key, value) VALUES ('lost', '1')")
+        raise RuntimeError("boom")
+    keys = {row[0] for row in conn.execute("SELECT key FROM meta")}
+    assert "kept" in keys
+    assert "lost" not in keys
+    assert not conn.in_transaction
+
+
+def test_transaction_is_not_reentrant(tmp_path):
+    conn = open_store(tmp_path)
+    with transaction(conn), pytest.raises(TransactionError), transaction(conn):
+        pass
+
+
+def test_writes_outside_a_transaction_are_refused(tmp_path):
+    conn = open_store(tmp_path)
+    with pytest.raises(TransactionError):
+        append_journal(conn, "x", {}, document_id=None, at=T0)
