@@ -85,6 +85,17 @@ class ApiConfig(_Section):
     tcp_token_file: Path | None = None
     max_body_bytes: int = Field(1_000_000, gt=0)
 
+    @field_validator("socket_mode")
+    @classmethod
+    def _socket_closed_to_others(cls, value: int) -> int:
+        """The socket's mode is the API's authentication: `660` (decimal, = 0o1224) or 0o666
+        would open it to every local user."""
+        if not 0 <= value <= 0o777:
+            raise ValueError(f"{value} is not a file mode; write it in octal, e.g. 0o660")
+        if value & 0o007:
+            raise ValueError(f"{value:#o} lets others use the socket; use 0o660 (group pos)")
+        return value
+
 
 class SyncConfig(_Section):
     interval_s: float = Field(30.0, gt=0)
