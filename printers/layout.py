@@ -50,12 +50,15 @@ class _Builder:
         self.blocks: list[Block] = []
 
     def text(self, text: str, style: Style = _PLAIN) -> None:
+        """Wrapped lines; a leading indent is repeated on every continuation line."""
         columns = self.width // 2 if style.double_width else self.width
-        self.blocks.extend(TextLine(line, style) for line in wrap_text(text, columns))
+        body = text.lstrip(" ")
+        indent = text[: len(text) - len(body)] if len(text) - len(body) < columns // 2 else ""
+        for line in wrap_text(body, columns - len(indent)):
+            self.blocks.append(TextLine(indent + line if line else "", style))
 
     def indented(self, text: str) -> None:
-        inner = self.width - len(_INDENT)
-        self.blocks.extend(TextLine(_INDENT + line) for line in wrap_text(text, inner))
+        self.text(_INDENT + text)
 
     def row(self, left: str, right: str, *, bold: bool = False, tall: bool = False) -> None:
         for row_left, row_right in two_columns(left, right, self.width):
@@ -67,7 +70,7 @@ class _Builder:
             self.blocks.append(Row(label, value, bold=bold))
             return
         self.text(label, _BOLD if bold else _PLAIN)
-        self.blocks.extend(TextLine(line) for line in hard_wrap(value, self.width))
+        self.blocks.extend(TextLine(line) for line in hard_wrap(value, self.width) if line)
 
     def separator(self, char: str = "-") -> None:
         self.blocks.append(Separator(char))
@@ -136,6 +139,8 @@ def _heading(builder: _Builder, receipt: PrintableReceipt) -> None:
 
 
 def _items(builder: _Builder, lines: tuple[ReceiptLine, ...]) -> None:
+    if not lines:
+        return
     builder.separator()
     builder.row("ΠΕΡΙΓΡΑΦΗ", "ΑΞΙΑ", bold=True)
     for line in lines:
@@ -151,6 +156,8 @@ def _items(builder: _Builder, lines: tuple[ReceiptLine, ...]) -> None:
 
 
 def _vat_analysis(builder: _Builder, rows: tuple[VatBreakdown, ...]) -> None:
+    if not rows:
+        return
     builder.separator()
     builder.text("ΑΝΑΛΥΣΗ ΦΠΑ", _BOLD)
     first = 6 if builder.width >= 42 else 5
@@ -203,11 +210,15 @@ def _payments(builder: _Builder, payments: tuple[Payment, ...]) -> None:
         if card is None:
             continue
         builder.field(_INDENT + "ΤΕΡΜΑΤΙΚΟ:", card.terminal_id)
-        builder.field(_INDENT + "Αρ. συναλλαγής:", card.transaction_id)
-        builder.text(_INDENT + "Υπογραφή παρόχου:")
-        builder.blocks.extend(TextLine(line) for line in hard_wrap(card.signature, builder.width))
+        if card.transaction_id:
+            builder.field(_INDENT + "Αρ. συναλλαγής:", card.transaction_id)
+        if card.signature:
+            builder.indented("Υπογραφή παρόχου:")
+            builder.blocks.extend(
+                TextLine(line) for line in hard_wrap(card.signature, builder.width)
+            )
         if card.signature_input:
-            builder.text(_INDENT + "Δεδομένα υπογραφής:")
+            builder.indented("Δεδομένα υπογραφής:")
             builder.blocks.extend(
                 TextLine(line) for line in wrap_on(card.signature_input, builder.width, ";")
             )

@@ -13,7 +13,9 @@ _CENTS = Decimal("0.01")
 
 def format_money(amount: Decimal) -> str:
     """`Decimal("1234.5")` → `1.234,50`; negative amounts (credit notes) keep their minus."""
-    if amount.as_tuple().exponent < -2 and amount != amount.quantize(_CENTS):
+    if not amount.is_finite():
+        raise ValueError(f"amount {amount} is not a number")
+    if amount != amount.quantize(_CENTS):
         raise ValueError(f"amount {amount} has more than two decimal places")
     text = f"{amount.quantize(_CENTS):,.2f}"
     return text.replace(",", "_").replace(".", ",").replace("_", ".")

@@ -17,10 +17,22 @@ _MASK_PATTERN = 2
 
 @lru_cache(maxsize=64)
 def _modules(data: str) -> tuple[tuple[bool, ...], ...]:
+    """The module matrix; falls back to plain byte mode where qrcode's segment optimiser fails.
+
+    qrcode 8.2 raises `ValueError: glog(0)` for some mixed numeric data (long digit runs in a
+    URL); a receipt must still get its QR, and byte mode always encodes.
+    """
+    try:
+        return _encode(data, optimize=20)
+    except ValueError:
+        return _encode(data, optimize=0)
+
+
+def _encode(data: str, *, optimize: int) -> tuple[tuple[bool, ...], ...]:
     code = qrcode.QRCode(
         error_correction=qrcode.constants.ERROR_CORRECT_M, border=0, mask_pattern=_MASK_PATTERN
     )
-    code.add_data(data)
+    code.add_data(data, optimize=optimize)
     code.make(fit=True)
     return tuple(tuple(bool(cell) for cell in row) for row in code.get_matrix())
 
@@ -34,11 +46,13 @@ def qr_image(data: str, module_px: int, max_px: int, *, ink: int = 0) -> Image.I
     matrix = _modules(data)
     count = len(matrix) + 2 * QUIET_ZONE_MODULES
     module_px = max(1, min(module_px, max_px // count))
-    small = Image.new("1", (count, count), 1 - ink)
-    pixels = small.load()
-    for y, row in enumerate(matrix):
-        for x, dark in enumerate(row):
-            if dark:
-                pixels[x + QUIET_ZONE_MODULES, y + QUIET_ZONE_MODULES] = ink
+    paper = 1 - ink
+    small = Image.new("1", (count, count), paper)
+    quiet = [paper] * QUIET_ZONE_MODULES
+    values = [paper] * (count * QUIET_ZONE_MODULES)
+    for row in matrix:
+        values += quiet + [ink if dark else paper for dark in row] + quiet
+    values += [paper] * (count * QUIET_ZONE_MODULES)
+    small.putdata(values)
     size = count * module_px
     return small.resize((size, size), Image.Resampling.NEAREST)
