@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
-    return []
+    from agent.sandbox.command import register as register_sandbox
+
+    return [register_sandbox]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

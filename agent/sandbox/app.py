@@ -1,0 +1,382 @@
+"""The sandbox's HTTP application: the provider endpoints and the `/_sandbox/*` admin endpoints.
+
+Provider pipeline per document (reference §8.1): validation (400) → issuer binding (401) → card
+signatures (400) → uniqueness by UID (409, carrying the original MARK) → AADE (408 while
+`aade_down`) → 201. Paths are matched case-insensitively, like the provider's ASP.NET routing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import format_datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent.json_codec import dumps, loads
+from agent.sandbox.clock import SandboxClock
+from agent.sandbox.credentials import Credentials
+from agent.sandbox.documents import (
+    CheckedDocument,
+    InvalidDocument,
+    check_invoice,
+    check_receipt,
+    fold,
+)
+from agent.sandbox.faults import Faults, FaultSettings
+from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
+from agent.sandbox.signer import Signer
+from agent.sandbox.store import IssuedSignature, NewDocument, SandboxStore
+from agent.uid import bare_vat
+
+DUPLICATE_MESSAGE = "Document has already been transmitted"
+AADE_DOWN_MESSAGE = "Request Timeout: the IAPR service is down and cannot accept documents"
+
+Handler = Callable[[Any, Request, bool], Awaitable[Response]]
+
+
+@dataclass
+class SandboxState:
+    """Everything a running sandbox owns; built by `server.py`, shared with the protocol layer."""
+
+    clock: SandboxClock
+    faults: Faults
+    store: SandboxStore
+    signer: Signer
+    credentials: Credentials
+    portal_url: str
+
+
+def build_app(state: SandboxState) -> ASGIApp:
+    endpoints = _Endpoints(state)
+    provider = [
+        ("/authentication/login", endpoints.login, False),
+        ("/authentication/refresh", endpoints.refresh, False),
+        ("/postransactions/signpos", endpoints.signpos, True),
+        ("/postransactions/validate", endpoints.validate, True),
+        ("/invoice/json", endpoints.invoice, True),
+        ("/receipt", endpoints.receipt, True),
+        ("/invoice/updatepayment", endpoints.update_payment, True),
+    ]
+    routes = [
+        Route(path, endpoints.provider(handler, authenticated=auth), methods=["POST"])
+        for path, handler, auth in provider
+    ]
+    routes += [
+        Route("/_sandbox/health", endpoints.health, methods=["GET"]),
+        Route("/_sandbox/public-key", endpoints.public_key, methods=["GET"]),
+        Route("/_sandbox/faults", endpoints.faults, methods=["GET", "POST"]),
+        Route("/_sandbox/clock", endpoints.clock, methods=["GET", "POST"]),
+        Route("/_sandbox/documents", endpoints.documents, methods=["GET"]),
+    ]
+    return _Framing(Starlette(routes=routes), state.clock)
+
+
+class _Framing:
+    """Lower-cases the path for routing and stamps `Date` from the sandbox clock."""
+
+    def __init__(self, app: ASGIApp, clock: SandboxClock) -> None:
+        self._app = app
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def send_dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                date = format_datetime(self._clock.now(), usegmt=True).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
+            await send(message)
+
+        await self._app({**scope, "path": scope["path"].lower()}, receive, send_dated)
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json")
+
+
+def _failure(status: int, message: str, errors: list[tuple[str, str]] | None = None) -> Response:
+    body: dict[str, Any] = {"success": False, "message": message}
+    if errors is not None:
+        body["myDataErrors"] = [{"key": key, "value": value} for key, value in errors]
+    return _json(status, body)
+
+
+def _rejected(errors: list[tuple[str, str]]) -> Response:
+    key, value = errors[0]
+    return _failure(400, f"Elise Basic Validation Exception: {key}: {value}", errors)
+
+
+def _unauthorized(message: str = "Unauthorized") -> Response:
+    return _failure(401, message)
+
+
+class _Endpoints:
+    def __init__(self, state: SandboxState) -> None:
+        self._s = state
+
+    # -- provider framing -------------------------------------------------------------------
+
+    def provider(self, handler: Handler, *, authenticated: bool) -> Callable[..., Any]:
+        """Faults, authentication and body parsing shared by every provider endpoint.
+
+        The `slow` delay is applied after the work is done: the answer is late, not the effect,
+        which is what makes a client time out on a document the provider did accept.
+        """
+
+        async def endpoint(request: Request) -> Response:
+            path = request.url.path
+            fault = self._s.faults.answer_fault(path)
+            if fault == "error500":
+                response = _failure(500, "Internal server error (sandbox fault error500)")
+            elif authenticated and not self._authenticated(request):
+                response = _unauthorized()
+            else:
+                try:
+                    body = loads(await request.body())
+                except ValueError:
+                    response = _rejected([("$", "the body is not valid JSON")])
+                else:
+                    response = await handler(body, request, fault == "aade_down")
+            delay = self._s.faults.delay_s(path)
+            if delay:
+                await asyncio.sleep(delay)
+            return response
+
+        return endpoint
+
+    def _authenticated(self, request: Request) -> bool:
+        key = request.headers.get("apikey")
+        if key is not None:
+            return self._s.credentials.key_matches(key)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and self._s.credentials.bearer_is_valid(token.strip())
+
+    # -- authentication ---------------------------------------------------------------------
+
+    async def login(self, body: Any, request: Request, aade_down: bool) -> Response:
+        body = fold(body) if isinstance(body, dict) else {}
+        vat, key = body.get("vat"), body.get("key")
+        if not isinstance(vat, str) or not isinstance(key, str):
+            return _rejected([("vat", "vat and key are required")])
+        tokens = self._s.credentials.login(vat, key)
+        return _json(200, tokens) if tokens else _unauthorized("Invalid VAT or API key")
+
+    async def refresh(self, body: Any, request: Request, aade_down: bool) -> Response:
+        scheme, _, access = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not isinstance(body, str):
+            return _unauthorized("Refresh needs the access token and the refresh token")
+        tokens = self._s.credentials.refresh(access.strip(), body)
+        return _json(200, tokens) if tokens else _unauthorized("Invalid or expired refresh token")
+
+    # -- POS signatures ---------------------------------------------------------------------
+
+    async def signpos(self, body: Any, request: Request, aade_down: bool) -> Response:
+        """Signs without AADE, so `aade_down` does not apply here."""
+        now = self._s.clock.now()
+        try:
+            sign = parse_signpos(body, now)
+        except InvalidDocument as exc:
+            return _rejected(exc.errors)
+        if sign.issuer_vat != self._s.credentials.issuer_vat:
+            return _unauthorized("The issuerTin doesn't match the API key")
+        if sign.mark is not None:
+            marked_uid = self._s.store.uid_of_mark(sign.mark, sign.issuer_vat)
+            if marked_uid is None:
+                return _rejected([("mark", f"MARK {sign.mark} was not found")])
+            if marked_uid != sign.uid:
+                return _rejected([("identifier", f"MARK {sign.mark} belongs to another document")])
+        text = sign.input_string()
+        signature = self._s.signer.sign(text)
+        self._s.store.record_signature(
+            IssuedSignature(
+                input=text,
+                signature=signature,
+                uid=sign.uid,
+                mark=sign.mark,
+                issuer_vat=sign.issuer_vat,
+                duration=sign.duration,
+                issued_at=now,
+                expires_at=now + DURATIONS[sign.duration],
+            )
+        )
+        return _json(200, {"input": text, "signature": signature})
+
+    async def validate(self, body: Any, request: Request, aade_down: bool) -> Response:
+        issuer = request.query_params.get("IssuerTin") or request.query_params.get("issuerTin")
+        if not issuer or bare_vat(issuer) != self._s.credentials.issuer_vat:
+            return _unauthorized("The IssuerTin doesn't match the API key")
+        body = fold(body) if isinstance(body, dict) else {}
+        text, signature = body.get("input"), body.get("signature")
+        if not isinstance(text, str) or not isinstance(signature, str):
+            return _rejected([("input", "input and signature are required")])
+        issued = self._s.store.signature_for(text)
+        valid = (
+            issued is not None
+            and issued.issuer_vat == self._s.credentials.issuer_vat
+            and self._s.signer.verify(text, signature)
+        )
+        return _json(200, {"valid": valid})
+
+    # -- documents --------------------------------------------------------------------------
+
+    async def invoice(self, body: Any, request: Request, aade_down: bool) -> Response:
+        return self._document(body, "invoice", check_invoice, aade_down)
+
+    async def receipt(self, body: Any, request: Request, aade_down: bool) -> Response:
+        return self._document(body, "receipt", check_receipt, aade_down)
+
+    def _document(
+        self,
+        body: Any,
+        endpoint: str,
+        check: Callable[[Any], CheckedDocument],
+        aade_down: bool,
+    ) -> Response:
+        try:
+            doc = check(fold(body))
+        except InvalidDocument as exc:
+            return _rejected(exc.errors)
+        if doc.issuer_vat != self._s.credentials.issuer_vat:
+            return _unauthorized("The VAT number on the issuer object doesn't match the API key")
+        errors = [
+            error
+            for card in doc.card_payments
+            for error in self._card_errors(card.path, card.pos_input, card.signature, doc.uid)
+        ]
+        if errors:
+            return _rejected(errors)
+        original = self._s.store.mark_of(doc.uid)
+        if original is not None:
+            return _json(
+                409,
+                {"success": False, "message": DUPLICATE_MESSAGE, "mark": original, "uid": doc.uid},
+            )
+        if aade_down:
+            return _failure(408, AADE_DOWN_MESSAGE)
+        authentication_code = secrets.token_hex(20).upper()
+        signature = secrets.token_hex(24)
+        mark = self._s.store.accept(
+            NewDocument(
+                uid=doc.uid,
+                issuer_vat=doc.issuer_vat,
+                endpoint=endpoint,
+                series=doc.series,
+                number=doc.number,
+                invoice_type=doc.invoice_type,
+                date_issued=doc.date_issued,
+                internal_id=doc.internal_id,
+                is_delayed_code=doc.is_delayed_code,
+                authentication_code=authentication_code,
+                signature=signature,
+            ),
+            self._s.clock.now(),
+        )
+        return _json(
+            201,
+            {
+                "success": True,
+                "status": "SUBMITTED",
+                "mark": mark,
+                "uid": doc.uid,
+                "authenticationCode": authentication_code,
+                "signature": signature,
+                "url": f"{self._s.portal_url}/v/{signature}",
+                "message": "Document transmitted successfully",
+            },
+        )
+
+    def _card_errors(
+        self, path: str, pos_input: str, signature: str, uid: str, mark: int | None = None
+    ) -> list[tuple[str, str]]:
+        """A card payment's signature must be ours, for this document (and MARK), and verify."""
+        issued = self._s.store.signature_for(pos_input)
+        if issued is None:
+            return [(f"{path}.posInput", "was not issued by this provider")]
+        if not self._s.signer.verify(pos_input, signature):
+            return [(f"{path}.providersSignature", "does not verify over posInput")]
+        if input_uid(pos_input) != uid:
+            return [(f"{path}.posInput", f"was signed for UID {input_uid(pos_input)}, not {uid}")]
+        if mark is not None and input_mark(pos_input) != mark:
+            return [(f"{path}.posInput", f"was not signed for MARK {mark}")]
+        return []
+
+    async def update_payment(self, body: Any, request: Request, aade_down: bool) -> Response:
+        body = fold(body) if isinstance(body, dict) else {}
+        mark = body.get("mark")
+        vat = body.get("entityvatnumber")
+        methods = body.get("paymentmethods")
+        if isinstance(mark, bool) or not isinstance(mark, int):
+            return _rejected([("mark", "is required")])
+        if not isinstance(vat, str) or bare_vat(vat) != self._s.credentials.issuer_vat:
+            return _unauthorized("The entityVatNumber doesn't match the API key")
+        if not isinstance(methods, list) or not methods:
+            return _rejected([("paymentMethods", "at least one payment method is required")])
+        uid = self._s.store.uid_of_mark(mark, self._s.credentials.issuer_vat)
+        if uid is None:
+            return _rejected([("mark", f"MARK {mark} was not found")])
+        errors: list[tuple[str, str]] = []
+        for index, method in enumerate(methods):
+            path = f"paymentMethods[{index}]"
+            pos_input = method.get("posinput") if isinstance(method, dict) else None
+            signature = method.get("providerssignature") if isinstance(method, dict) else None
+            if not isinstance(pos_input, str) or not isinstance(signature, str):
+                errors.append((path, "providersSignature and posInput are required"))
+                continue
+            errors += self._card_errors(path, pos_input, signature, uid, mark)
+        if errors:
+            return _rejected(errors)
+        if aade_down:
+            return _failure(408, AADE_DOWN_MESSAGE)
+        payment_mark = self._s.store.record_payment(mark, self._s.clock.now())
+        return _json(200, {"success": True, "message": str(payment_mark)})
+
+    # -- admin ------------------------------------------------------------------------------
+
+    async def health(self, request: Request) -> Response:
+        return _json(
+            200,
+            {
+                "status": "ok",
+                "now": self._s.clock.now().isoformat(),
+                "faults": self._s.faults.settings.as_dict(),
+            },
+        )
+
+    async def public_key(self, request: Request) -> Response:
+        return Response(self._s.signer.public_pem(), media_type="application/x-pem-file")
+
+    async def faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = loads(await request.body())
+            try:
+                settings = FaultSettings(
+                    mode=body.get("mode", "ok"),
+                    delay_ms=int(body.get("delay_ms", 0)),
+                    percent=int(body.get("percent", 0)),
+                )
+            except (ValueError, TypeError, AttributeError) as exc:
+                return _json(400, {"error": str(exc)})
+            self._s.faults.set(settings)
+        return _json(200, self._s.faults.settings.as_dict())
+
+    async def clock(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = loads(await request.body())
+            try:
+                self._s.clock.advance(float(body["advance_s"]))
+            except (ValueError, TypeError, KeyError) as exc:
+                return _json(400, {"error": f"advance_s: {exc}"})
+        return _json(200, {"now": self._s.clock.now().isoformat()})
+
+    async def documents(self, request: Request) -> Response:
+        return _json(200, {"documents": self._s.store.documents()})

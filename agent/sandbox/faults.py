@@ -1,0 +1,84 @@
+"""Runtime fault switch: what the sandbox does to each provider call.
+
+A fault is decided per request in two places. The connection layer (`protocol.py`) decides the
+faults that never produce an HTTP answer (`down`: reset at once, `blackhole`: swallow the request);
+the application decides the ones that do (`aade_down`: 408, `error500`: 500, the `slow` delay).
+`flaky` draws a failure for `percent`% of calls, half of them at each layer, so the overall rate
+is the configured percentage. Admin paths (`/_sandbox/...`) are never faulted.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Mode = Literal["ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky"]
+ConnectionFault = Literal["down", "blackhole"]
+AnswerFault = Literal["aade_down", "error500"]
+
+MODES: tuple[Mode, ...] = ("ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky")
+ADMIN_PREFIX = "/_sandbox/"
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    mode: Mode = "ok"
+    delay_ms: int = 0
+    percent: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if self.delay_ms < 0:
+            raise ValueError("delay_ms must be >= 0")
+        if not 0 <= self.percent <= 100:
+            raise ValueError("percent must be within 0..100")
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Faults:
+    """The current settings plus a seeded random source, shared by both layers."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.settings = FaultSettings()
+        self._random = random.Random(seed)
+
+    def set(self, settings: FaultSettings) -> None:
+        self.settings = settings
+
+    def connection_fault(self, path: str) -> ConnectionFault | None:
+        """Decided when a request line arrives, before any HTTP parsing."""
+        if path.startswith(ADMIN_PREFIX):
+            return None
+        mode = self.settings.mode
+        if mode in ("down", "blackhole"):
+            return mode  # type: ignore[return-value]
+        if mode == "flaky" and self._random.random() < self._half_rate():
+            return self._random.choice(("down", "blackhole"))
+        return None
+
+    def answer_fault(self, path: str) -> AnswerFault | None:
+        """Decided by the application for a request that got past the connection layer."""
+        if path.startswith(ADMIN_PREFIX):
+            return None
+        mode = self.settings.mode
+        if mode in ("aade_down", "error500"):
+            return mode  # type: ignore[return-value]
+        if mode == "flaky":
+            half = self._half_rate()
+            # Conditional on having passed the connection layer, so the total stays `percent`.
+            if self._random.random() < half / (1 - half):
+                return self._random.choice(("aade_down", "error500"))
+        return None
+
+    def delay_s(self, path: str) -> float:
+        """`slow` and `flaky` delay every answered provider call by `delay_ms`."""
+        if path.startswith(ADMIN_PREFIX) or self.settings.mode not in ("slow", "flaky"):
+            return 0.0
+        return self.settings.delay_ms / 1000
+
+    def _half_rate(self) -> float:
+        return self.settings.percent / 200

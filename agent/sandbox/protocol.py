@@ -1,0 +1,59 @@
+"""uvicorn's h11 protocol with the connection-level faults (`down`, `blackhole`).
+
+These faults must happen below HTTP: `down` resets the connection the moment a request arrives
+(the client sees a connection error at once, never a timeout) and `blackhole` keeps the
+connection open and never answers (the client runs into its own timeouts). The decision is made
+on the request line, so `/_sandbox/...` admin calls on the same port keep working in every mode.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from agent.sandbox.faults import Faults
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def protocol_class(faults: Faults) -> type[H11Protocol]:
+    """A protocol class bound to one sandbox's fault switch (uvicorn wants a class)."""
+
+    class FaultingProtocol(H11Protocol):
+        _blackholed = False
+
+        def data_received(self, data: bytes) -> None:
+            if self._blackholed:
+                return
+            if self._starts_request():
+                fault = faults.connection_fault(_request_path(data))
+                if fault == "down":
+                    self._reset()
+                    return
+                if fault == "blackhole":
+                    self._unset_keepalive_if_required()
+                    self._blackholed = True
+                    return
+            super().data_received(data)
+
+        def _starts_request(self) -> bool:
+            buffered, _closed = self.conn.trailing_data
+            return self.conn.their_state is h11.IDLE and not buffered
+
+        def _reset(self) -> None:
+            """Close with SO_LINGER 0 so the kernel sends RST: a crisp connection error."""
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            self.transport.abort()
+
+    return FaultingProtocol
+
+
+def _request_path(data: bytes) -> str:
+    """The request target of `METHOD /path HTTP/1.1`, or "" when the line is not complete yet."""
+    parts = data.split(b"\r\n", 1)[0].split(b" ")
+    return parts[1].decode("latin-1") if len(parts) == 3 else ""

@@ -1,0 +1,187 @@
+"""The sandbox's own SQLite file: accepted documents, issued signatures, payment MARKs.
+
+Persisted so that a restarted sandbox still answers 409 for a UID it accepted before. All access
+happens on the server's event-loop thread between awaits, so check-then-insert is atomic without
+locks; WAL keeps each write short.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+MARK_BASE = 400_000_000_000_000  # 15 digits, like real myDATA MARKs
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS marks (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    uid TEXT PRIMARY KEY,
+    mark INTEGER NOT NULL UNIQUE,
+    issuer_vat TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    series TEXT NOT NULL,
+    number TEXT NOT NULL,
+    invoice_type TEXT NOT NULL,
+    date_issued TEXT NOT NULL,
+    internal_id TEXT NOT NULL,
+    is_delayed_code INTEGER NOT NULL,
+    authentication_code TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    submissions INTEGER NOT NULL DEFAULT 1,
+    accepted_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    input TEXT PRIMARY KEY,
+    signature TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    mark INTEGER,
+    issuer_vat TEXT NOT NULL,
+    duration TEXT NOT NULL,
+    issued_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS payments (
+    payment_mark INTEGER PRIMARY KEY,
+    mark INTEGER NOT NULL,
+    posted_at TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    uid: str
+    issuer_vat: str
+    endpoint: str
+    series: str
+    number: str
+    invoice_type: str
+    date_issued: str
+    internal_id: str
+    is_delayed_code: int
+    authentication_code: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class IssuedSignature:
+    input: str
+    signature: str
+    uid: str
+    mark: int | None
+    issuer_vat: str
+    duration: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class SandboxStore:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def mark_of(self, uid: str) -> int | None:
+        """The MARK of an accepted UID, counting this lookup as one more submission."""
+        row = self._db.execute(
+            "UPDATE documents SET submissions = submissions + 1 WHERE uid = ? RETURNING mark",
+            (uid,),
+        ).fetchone()
+        return None if row is None else int(row["mark"])
+
+    def accept(self, doc: NewDocument, accepted_at: datetime) -> int:
+        """Store the document under a fresh, increasing MARK and return the MARK."""
+        with self._transaction():
+            mark = self._next_mark("document")
+            self._db.execute(
+                "INSERT INTO documents (uid, mark, issuer_vat, endpoint, series, number,"
+                " invoice_type, date_issued, internal_id, is_delayed_code, authentication_code,"
+                " signature, accepted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    doc.uid,
+                    mark,
+                    doc.issuer_vat,
+                    doc.endpoint,
+                    doc.series,
+                    doc.number,
+                    doc.invoice_type,
+                    doc.date_issued,
+                    doc.internal_id,
+                    doc.is_delayed_code,
+                    doc.authentication_code,
+                    doc.signature,
+                    accepted_at.isoformat(),
+                ),
+            )
+        return mark
+
+    def uid_of_mark(self, mark: int, issuer_vat: str) -> str | None:
+        row = self._db.execute(
+            "SELECT uid FROM documents WHERE mark = ? AND issuer_vat = ?", (mark, issuer_vat)
+        ).fetchone()
+        return None if row is None else str(row["uid"])
+
+    def record_payment(self, mark: int, posted_at: datetime) -> int:
+        with self._transaction():
+            payment_mark = self._next_mark("payment")
+            self._db.execute(
+                "INSERT INTO payments (payment_mark, mark, posted_at) VALUES (?,?,?)",
+                (payment_mark, mark, posted_at.isoformat()),
+            )
+        return payment_mark
+
+    def record_signature(self, issued: IssuedSignature) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO signatures (input, signature, uid, mark, issuer_vat, duration,"
+            " issued_at, expires_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                issued.input,
+                issued.signature,
+                issued.uid,
+                issued.mark,
+                issued.issuer_vat,
+                issued.duration,
+                issued.issued_at.isoformat(),
+                issued.expires_at.isoformat(),
+            ),
+        )
+
+    def signature_for(self, input_text: str) -> IssuedSignature | None:
+        row = self._db.execute("SELECT * FROM signatures WHERE input = ?", (input_text,)).fetchone()
+        if row is None:
+            return None
+        return IssuedSignature(
+            input=row["input"],
+            signature=row["signature"],
+            uid=row["uid"],
+            mark=row["mark"],
+            issuer_vat=row["issuer_vat"],
+            duration=row["duration"],
+            issued_at=datetime.fromisoformat(row["issued_at"]),
+            expires_at=datetime.fromisoformat(row["expires_at"]),
+        )
+
+    def documents(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT uid, mark, endpoint, series, number, invoice_type AS type, date_issued,"
+            " internal_id, is_delayed_code, submissions, accepted_at FROM documents ORDER BY mark"
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def _next_mark(self, kind: str) -> int:
+        cursor = self._db.execute("INSERT INTO marks (kind) VALUES (?)", (kind,))
+        assert cursor.lastrowid is not None
+        return MARK_BASE + cursor.lastrowid
+
+    def _transaction(self) -> sqlite3.Connection:
+        """`with` on the connection commits or rolls back; autocommit mode needs an explicit BEGIN."""
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
