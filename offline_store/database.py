@@ -15,7 +15,7 @@ from pathlib import Path
 
 from offline_store.columns import time_from_db, time_to_db
 from offline_store.errors import DatabaseDamaged, TransactionError
-from offline_store.migrations import apply_migrations
+from offline_store.migrations import apply_migrations, schema_version
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -111,6 +111,7 @@ def _configure(conn: sqlite3.Connection, *, read_only: bool) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
+        schema_version(conn)  # reads the header now, so a damaged file is reported at open
         return
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode != "wal":
@@ -133,7 +134,4 @@ def _record_integrity_check(conn: sqlite3.Connection, result: str, at: datetime)
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    return type(exc) is sqlite3.DatabaseError
+    return exc.sqlite_errorcode & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)

@@ -91,6 +91,13 @@ def test_garbage_file_is_refused_with_technician_instructions(tmp_path):
     assert "support" in message
 
 
+def test_read_only_open_of_garbage_reports_damage(tmp_path):
+    path = tmp_path / "store.db"
+    path.write_bytes(b"garbage" * 1000)
+    with pytest.raises(DatabaseDamaged, match="Do NOT delete"):
+        open_database(path, read_only=True)
+
+
 def test_corrupted_page_fails_quick_check(tmp_path):
     path = tmp_path / "store.db"
     conn = open_database(path, now=T0)
