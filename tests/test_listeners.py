@@ -59,6 +59,25 @@ def test_socket_given_to_another_group(tmp_path: Path) -> None:
         assert _mode(path) == 0o660
 
 
+def test_setgid_directory_needs_no_chown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the shipped unit works: /run/pos-agent is setgid pos and chown(2) is forbidden."""
+    group = _other_usable_group()
+    if group is None:
+        pytest.skip("this user belongs to no second group to make a setgid directory for")
+    gid = grp.getgrnam(group).gr_gid
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    os.chown(run_dir, -1, gid)
+    run_dir.chmod(0o2750)
+
+    def forbidden(*args: object) -> None:
+        raise AssertionError("chown(2) called; the unit's SystemCallFilter would refuse it")
+
+    monkeypatch.setattr(os, "chown", forbidden)
+    with unix_listener(run_dir / "agent.sock", mode=0o660, group=group):
+        assert (run_dir / "agent.sock").stat().st_gid == gid
+
+
 def test_missing_group_names_the_config_key_and_leaves_nothing(tmp_path: Path) -> None:
     path = tmp_path / "agent.sock"
     with pytest.raises(ListenerError, match=r"api\.socket_group: group 'no-such-group-x9'"):
