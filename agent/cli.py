@@ -19,9 +19,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
+    from agent.daemon import register as register_daemon
     from agent.sandbox.command import register as register_sandbox
 
-    return [register_sandbox]
+    return [register_daemon, register_sandbox]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

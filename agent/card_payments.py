@@ -1,0 +1,442 @@
+"""Card payments under Α.1155/2023: sign before charging, then issue (or update) the document.
+
+`sign` reserves the receipt's final identity (series, number, issue time → UID) so the signed
+string matches the document that follows. A declined card signs again for the same reservation
+(`receipt_id`). When the provider cannot be reached the POS gets an "autonomous" answer with
+reason InterconnectionLoss, and the reservation is released at once so the next receipt of the
+series takes its number (no silent gap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import offline_store as store
+from agent.amounts import HUNDRED
+from agent.api_errors import ApiError, FieldProblem
+from agent.clock import ATHENS
+from agent.document_builder import identity_uid, internal_document_id, price_lines, series_for
+from agent.elise.outcomes import Rejected, Signed, Unauthorized
+from agent.elise.requests import SignPosRequest
+from agent.json_codec import dumps, loads
+from agent.provider_payloads import DocumentIdentity
+from agent.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
+from agent.request_identity import conflict, request_hash
+from agent.runtime import Runtime
+from agent.uid import bare_vat, prefixed_vat
+
+Answer = tuple[int, dict]
+SIGNATURE_LIFETIME = {"H_24": timedelta(hours=24), "H_2": timedelta(hours=2)}
+
+
+@dataclass(frozen=True)
+class SignedAmounts:
+    net: Decimal
+    vat: Decimal
+    total: Decimal
+
+
+def cents(value: Decimal) -> int:
+    return int(value * HUNDRED)
+
+
+def parse_signed_input(text: str) -> dict[str, Any]:
+    """`UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` (amount order differs per NSP, reference §9.1)."""
+    parts = text.split(";")
+    if len(parts) != 8:
+        raise ValueError(f"signed input has {len(parts)} fields, expected 8")
+    return {
+        "uid": parts[0],
+        "mark": parts[1] or None,
+        "timestamp": parts[2],
+        "amounts_cents": [int(p) for p in parts[3:7]],
+        "terminal_id": parts[7],
+    }
+
+
+class CardPaymentService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def sign(self, request: PaymentSignRequest) -> Answer:
+        rt = self.rt
+        digest = request_hash(request)
+        replay = self._replay(request.request_id, digest)
+        if replay is not None:
+            return replay
+        now = rt.clock()
+        doc, amounts = self._target(request, digest, now)
+        if request.amount > amounts.total:
+            raise ApiError(
+                422,
+                "amount_exceeds_total",
+                f"the card amount {request.amount} exceeds the receipt total {amounts.total}",
+                [FieldProblem("amount", "greater than the receipt total")],
+            )
+        if rt.breaker.is_open:
+            return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
+        duration = "H_2" if rt.config.terminal.food_service else "H_24"
+        outcome = await rt.client.sign_pos(
+            SignPosRequest(
+                issuer_tin=bare_vat(rt.config.issuer.vat),
+                issue_date=doc.issued_at,
+                branch_code=rt.config.issuer.branch,
+                invoice_type_code=doc.type_code,
+                series=doc.series,
+                identifier=str(doc.number),
+                mark=doc.mark,
+                payment_amount=request.amount,
+                total_net_amount=amounts.net,
+                total_vat_amount=amounts.vat,
+                total_amount=amounts.total,
+                terminal_id=request.terminal_id,
+                signature_duration=duration,
+                nsp_code=rt.config.terminal.nsp_code,
+            )
+        )
+        now = rt.clock()
+        match outcome:
+            case Signed():
+                rt.breaker.record_success()
+                parsed = self._check_signed_input(outcome.input, doc, amounts, request)
+                return self._store_signature(request, digest, doc, outcome, parsed, duration, now)
+            case Rejected():
+                self._release(doc, now)
+                raise ApiError(
+                    422,
+                    "provider_rejected",
+                    "the provider refused to sign: " + "; ".join(outcome.messages),
+                )
+            case Unauthorized():
+                rt.credential_alarm = outcome.message
+                return self._autonomous(doc, "provider refused the credentials", now)
+            case _:
+                reason = getattr(outcome, "reason", None) or getattr(
+                    outcome, "message", "provider unavailable"
+                )
+                rt.breaker.record_failure(str(reason), 1, now)
+                return self._autonomous(doc, str(reason), now)
+
+    def _replay(self, request_id: str, digest: str) -> Answer | None:
+        stored = store.find_request(self.rt.conn, request_id)
+        if stored is None:
+            return None
+        if stored.body_hash != digest:
+            raise conflict(request_id)
+        return stored.status_code, stored.response
+
+    def _target(
+        self, request: PaymentSignRequest, digest: str, now: datetime
+    ) -> tuple[store.StoredDocument, SignedAmounts]:
+        rt = self.rt
+        if request.receipt_id is not None:
+            doc = store.get_document(rt.conn, request.receipt_id)
+            if doc is None:
+                raise ApiError(
+                    404,
+                    "receipt_not_found",
+                    f"no receipt {request.receipt_id}",
+                    [FieldProblem("receipt_id", "unknown")],
+                )
+            if doc.state == store.DocumentState.RESERVED:
+                with store.transaction(rt.conn):
+                    doc = store.extend_reservation(
+                        rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
+                    )
+                return doc, self._reserved_amounts(doc)
+            if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
+                if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
+                    raise ApiError(
+                        409,
+                        "not_same_day",
+                        "a card payment on a MARKed receipt must happen the same day",
+                    )
+                return doc, _payload_amounts(doc)
+            raise ApiError(
+                409,
+                "receipt_not_signable",
+                f"receipt {doc.id} is {doc.state.value}; only a reserved receipt or one with a MARK can be signed for",
+            )
+        sign_key = f"sign:{request.request_id}"
+        existing = store.get_by_request_id(rt.conn, sign_key)
+        if existing is not None and existing.state == store.DocumentState.RESERVED:
+            with store.transaction(rt.conn):
+                existing = store.extend_reservation(
+                    rt.conn, existing.id, reserved_until=self._reserve_until(now), now=now
+                )
+            return existing, self._reserved_amounts(existing)
+        amounts = _request_amounts(request, rt.config.pricing.prices_include_vat)
+        series = series_for(rt.config, request.document_type)
+        kind = (
+            store.DocumentKind.RECEIPT
+            if request.document_type == "11.1"
+            else store.DocumentKind.POS_RECEIPT
+        )
+        request_json = request.model_dump_json()
+        today = now.astimezone(ATHENS).date()
+        with store.transaction(rt.conn):
+            for abandoned in store.abandoned_reservations(rt.conn, series=series, before=now):
+                if (
+                    abandoned.issued_at.astimezone(ATHENS).date() == today
+                    and abandoned.type_code == request.document_type
+                ):
+                    doc = store.take_over_reservation(
+                        rt.conn,
+                        abandoned.id,
+                        request_id=sign_key,
+                        request_hash=digest,
+                        request_json=request_json,
+                        total_amount=amounts.total,
+                        reserved_until=self._reserve_until(now),
+                        now=now,
+                    )
+                    return doc, amounts
+
+            def build(number: int) -> store.NewDocument:
+                identity = DocumentIdentity(
+                    request.document_type,
+                    series,
+                    number,
+                    now,
+                    internal_document_id(request.document_type, series, number),
+                )
+                return store.NewDocument(
+                    request_id=sign_key,
+                    request_hash=digest,
+                    kind=kind,
+                    type_code=request.document_type,
+                    issued_at=now,
+                    uid=identity_uid(rt.config, identity),
+                    internal_id=identity.internal_id,
+                    request_json=request_json,
+                    total_amount=amounts.total,
+                    payload=None,
+                    reserved_until=self._reserve_until(now),
+                )
+
+            doc = store.insert_document(rt.conn, series, build, now=now)
+        return doc, amounts
+
+    def _reserve_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.rt.config.terminal.reservation_timeout_s)
+
+    def _reserved_amounts(self, doc: store.StoredDocument) -> SignedAmounts:
+        original = PaymentSignRequest.model_validate_json(doc.request_json)
+        return _request_amounts(original, self.rt.config.pricing.prices_include_vat)
+
+    def _check_signed_input(
+        self,
+        text: str,
+        doc: store.StoredDocument,
+        amounts: SignedAmounts,
+        request: PaymentSignRequest,
+    ) -> dict[str, Any]:
+        """The provider signed what we will issue: our UID, our amounts, our terminal."""
+        try:
+            parsed = parse_signed_input(text)
+        except ValueError as exc:
+            raise ApiError(
+                502,
+                "provider_signature_unusable",
+                f"the provider's signed input is malformed: {exc}",
+            ) from exc
+        expected = sorted(
+            [cents(amounts.net), cents(amounts.vat), cents(amounts.total), cents(request.amount)]
+        )
+        problems = []
+        if parsed["uid"].upper() != doc.uid:
+            problems.append("UID")
+        if sorted(parsed["amounts_cents"]) != expected:
+            problems.append("amounts")
+        if parsed["terminal_id"] != request.terminal_id:
+            problems.append("terminal id")
+        if problems:
+            raise ApiError(
+                502,
+                "provider_signature_mismatch",
+                "the provider signed different data ("
+                + ", ".join(problems)
+                + "); the card must not be charged",
+            )
+        return parsed
+
+    def _store_signature(
+        self, request, digest, doc, outcome: Signed, parsed, duration, now
+    ) -> Answer:
+        rt = self.rt
+        expires_at = now + SIGNATURE_LIFETIME[duration]
+        with store.transaction(rt.conn):
+            store.supersede_signatures(rt.conn, doc.id, now=now)
+            signature = store.add_signature(
+                rt.conn,
+                document_id=doc.id,
+                request_id=request.request_id,
+                terminal_id=request.terminal_id,
+                amount=request.amount,
+                tip=request.tip,
+                input=outcome.input,
+                signature=outcome.signature,
+                duration_type=duration,
+                expires_at=expires_at,
+                now=now,
+            )
+            answer = {
+                "signature_id": signature.id,
+                "receipt_id": doc.id,
+                "type": doc.type_code,
+                "series": doc.series,
+                "number": doc.number,
+                "issued_at": doc.issued_at.isoformat(),
+                "uid": doc.uid,
+                "mark": doc.mark,
+                "input": outcome.input,
+                "signature": outcome.signature,
+                "fields": parsed,
+                "provider_id": rt.config.provider.provider_id,
+                "nsp_code": rt.config.terminal.nsp_code,
+                "signature_duration": duration,
+                "expires_at": expires_at.isoformat(),
+                "mode": "standard",
+            }
+            store.remember_request(
+                rt.conn,
+                request_id=request.request_id,
+                endpoint="payments/sign",
+                body_hash=digest,
+                status_code=201,
+                response=answer,
+                document_id=doc.id,
+                now=now,
+            )
+        return 201, answer
+
+    def _release(self, doc: store.StoredDocument, now: datetime) -> None:
+        if doc.state == store.DocumentState.RESERVED:
+            with store.transaction(self.rt.conn):
+                store.extend_reservation(self.rt.conn, doc.id, reserved_until=now, now=now)
+
+    def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Answer:
+        """Not remembered: the same request_id may be retried once the provider is back."""
+        self._release(doc, now)
+        return 503, {
+            "error": {
+                "code": "provider_unreachable",
+                "message": "the provider cannot sign now; put the terminal in autonomous mode and issue the receipt with the terminal's transaction id and no signature_id",
+                "detail": reason[:300],
+            },
+            "mode": "autonomous",
+            "reason": "InterconnectionLoss",
+        }
+
+    async def pay_receipt(self, receipt_id: int, request: ReceiptPaymentRequest) -> Answer:
+        """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
+        rt = self.rt
+        digest = request_hash(request)
+        replay = self._replay(request.request_id, digest)
+        if replay is not None:
+            return replay
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
+        signature = store.get_signature(rt.conn, request.signature_id)
+        if signature is None or signature.document_id != doc.id:
+            raise ApiError(
+                422,
+                "unknown_signature",
+                "the signature does not belong to this receipt",
+                [FieldProblem("signature_id", "not signed for this receipt")],
+            )
+        if signature.status != store.SignatureStatus.ACTIVE:
+            raise ApiError(
+                409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
+            )
+        if doc.mark is None:
+            raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
+        body = dumps(
+            {
+                "mark": doc.mark,
+                "entityVatNumber": prefixed_vat(rt.config.issuer.vat),
+                "paymentMethods": [
+                    {
+                        "paymentMethodType": "POS",
+                        "paymentMethodTypeCode": 7,
+                        "amount": signature.amount,
+                        "tipAmount": signature.tip,
+                        "transactionId": request.transaction_id,
+                        "providersSignature": signature.signature,
+                        "posInput": signature.input,
+                        "terminalId": signature.terminal_id,
+                    }
+                ],
+            }
+        )
+        outcome = await rt.client.update_payment(body)
+        now = rt.clock()
+        if isinstance(outcome, Rejected):
+            raise ApiError(
+                422,
+                "provider_rejected",
+                "the provider refused the payment: " + "; ".join(outcome.messages),
+            )
+        payment_mark = getattr(outcome, "payment_mark", None)
+        if payment_mark is None:
+            raise ApiError(
+                503,
+                "provider_unreachable",
+                "the payment could not be sent to the provider now; retry with the same request_id",
+                extra={"retryable": True},
+            )
+        answer = {
+            "receipt_id": doc.id,
+            "mark": doc.mark,
+            "payment_mark": payment_mark,
+            "transaction_id": request.transaction_id,
+            "amount": f"{signature.amount:.2f}",
+        }
+        with store.transaction(rt.conn):
+            store.mark_signature_used(rt.conn, signature.id, now=now)
+            store.append_journal(
+                rt.conn,
+                "payment.updated",
+                {
+                    "payment_mark": payment_mark,
+                    "signature_id": signature.id,
+                    "transaction_id": request.transaction_id,
+                },
+                document_id=doc.id,
+                at=now,
+            )
+            store.remember_request(
+                rt.conn,
+                request_id=request.request_id,
+                endpoint="receipts/payments",
+                body_hash=digest,
+                status_code=201,
+                response=answer,
+                document_id=doc.id,
+                now=now,
+            )
+        return 201, answer
+
+
+def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> SignedAmounts:
+    if request.document_type == "8.4":
+        return SignedAmounts(net=request.amount, vat=Decimal("0.00"), total=request.amount)
+    totals = price_lines(request.lines, prices_include_vat=prices_include_vat).totals
+    return SignedAmounts(net=totals.net, vat=totals.vat, total=totals.gross)
+
+
+def _payload_amounts(doc: store.StoredDocument) -> SignedAmounts:
+    assert doc.payload is not None
+    payload = loads(doc.payload)
+    if "Summaries" in payload:
+        s = payload["Summaries"]
+        return SignedAmounts(
+            net=s["TotalNetAmount"], vat=s["TotalVATAmount"], total=s["TotalGrossValue"]
+        )
+    return SignedAmounts(
+        net=payload["totalAmount"], vat=Decimal("0.00"), total=payload["totalAmount"]
+    )

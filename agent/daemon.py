@@ -1,0 +1,202 @@
+"""`pos-agent run`: one asyncio process serving the local API, syncing and printing.
+
+Start order: credentials → state dir + single-instance lock → database (quick_check) → provider
+client → API listeners → scheduler → READY. Stop order on SIGTERM: STOPPING, stop accepting,
+drain in-flight requests, stop the scheduler and the printer worker, close the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import logging
+import signal
+import socket
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import uvicorn
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+import offline_store as store
+from agent import sd_notify
+from agent.api import create_app
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.elise.client import EliseClient
+from agent.listeners import (
+    AlreadyRunning,
+    single_instance_lock,
+    systemd_listeners,
+    tcp_listener,
+    unix_listener,
+)
+from agent.peer_protocol import UNIX_PREFIX, PeerCredentialsProtocol
+from agent.printing_worker import start_printing
+from agent.runtime import Runtime
+from agent.secrets import CredentialError
+from agent.services import Services
+
+log = logging.getLogger("pos_agent.daemon")
+DRAIN_SECONDS = 8
+
+
+def _listeners(config: AgentConfig, stack: ExitStack) -> list[socket.socket]:
+    sockets = systemd_listeners()
+    if not sockets:
+        sockets = [
+            unix_listener(
+                config.api.socket_path, mode=config.api.socket_mode, group=config.api.socket_group
+            )
+        ]
+        stack.callback(lambda: config.api.socket_path.unlink(missing_ok=True))
+    if config.api.tcp_port is not None:
+        sockets.append(tcp_listener(config.api.tcp_port))
+    for sock in sockets:
+        stack.callback(sock.close)
+    return sockets
+
+
+def _tcp_token(config: AgentConfig) -> bytes | None:
+    if config.api.tcp_port is None:
+        return None
+    if config.api.tcp_token_file is None:
+        raise ConfigError("api.tcp_port needs api.tcp_token_file (a bearer token, mode 0600)")
+    from agent.secrets import check_private_file
+
+    check_private_file(config.api.tcp_token_file)
+    return config.api.tcp_token_file.read_text(encoding="utf-8").strip().encode()
+
+
+def _install_access_control(app, token: bytes | None) -> None:
+    """Unix socket callers are trusted by file permissions; loopback TCP needs the bearer token."""
+    access = logging.getLogger("pos_agent.access")
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        started = time.perf_counter()
+        client = request.client.host if request.client else "?"
+        if not client.startswith(UNIX_PREFIX):
+            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if token is None or not hmac.compare_digest(supplied, token):
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": "unauthorized",
+                            "message": "a bearer token is required on the TCP port",
+                        }
+                    },
+                    status_code=401,
+                )
+        response = await call_next(request)
+        access.info(
+            "%s %s from %s -> %s (%.1f ms)",
+            request.method,
+            request.url.path,
+            client,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+
+async def serve(config: AgentConfig) -> int:
+    api_key = config.api_key()
+    token = _tcp_token(config)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        stack.enter_context(single_instance_lock(config.state_dir))
+        conn = store.open_database(config.database_path)
+        stack.callback(conn.close)
+        client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
+        runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
+        services = Services(runtime)
+        printing = start_printing(services)
+        app = create_app(services)
+        _install_access_control(app, token)
+        sockets = _listeners(config, stack)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                http=PeerCredentialsProtocol,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=DRAIN_SECONDS,
+            )
+        )
+        server.config.load()
+        scheduler = AsyncIOScheduler()
+        scheduler.add_job(
+            services.sync.run,
+            "interval",
+            seconds=config.sync.interval_s,
+            jitter=config.sync.jitter_s,
+            max_instances=1,
+            coalesce=True,
+            id="sync",
+        )
+        scheduler.add_job(
+            services.sync.probe_and_sync,
+            "interval",
+            seconds=config.sync.probe_interval_s,
+            max_instances=1,
+            coalesce=True,
+            id="probe",
+        )
+        watchdog = sd_notify.watchdog_interval()
+        if watchdog:
+            scheduler.add_job(sd_notify.watchdog, "interval", seconds=watchdog / 2, id="watchdog")
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+
+        await server.startup(sockets=sockets)
+        scheduler.start()
+        resend = asyncio.create_task(services.sync.resend_unsent())
+        sd_notify.ready()
+        sd_notify.status(f"serving on {config.api.socket_path}")
+        log.info("pos-agent ready (pid %s)", __import__("os").getpid())
+        serving = asyncio.create_task(server.main_loop())
+        await stop.wait()
+        sd_notify.stopping()
+        log.info("stopping: draining requests")
+        server.should_exit = True
+        await serving
+        await server.shutdown(sockets=sockets)
+        scheduler.shutdown(wait=False)
+        if not resend.done():
+            resend.cancel()
+        printing.stop()
+        await client.aclose()
+        log.info("stopped")
+    return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+        return asyncio.run(serve(config))
+    except (ConfigError, CredentialError, AlreadyRunning, store.DatabaseDamaged) as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("run", help="run the daemon")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--verbose", action="store_true")
+    parser.set_defaults(handler=run_command)

@@ -1,0 +1,325 @@
+"""Issue a receipt: validate, number, freeze, send, fall back offline, queue the print.
+
+The order is the product's core promise (DESIGN §4): the number is allocated and the exact
+provider payload committed in one transaction *before* the first network call; the provider's
+answer (or the offline fallback) is committed in a second one. A crash between the two leaves a
+`pending` row that the daemon re-sends on start; the provider's duplicate answer then gives us
+the MARK, so nothing is lost and nothing is issued twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import offline_store as store
+from agent.answers import document_answer
+from agent.api_errors import ApiError, FieldProblem
+from agent.clock import ATHENS
+from agent.document_builder import (
+    check_payments_cover_total,
+    identity_uid,
+    internal_document_id,
+    pos_payload,
+    price_lines,
+    receipt_payload,
+    series_for,
+)
+from agent.json_codec import dumps
+from agent.print_orders import queue_print
+from agent.provider_payloads import DocumentIdentity, PaymentEntry
+from agent.receipt_model import Delivery, Payment, PosReceiptRequest, ReceiptRequest
+from agent.request_identity import conflict, request_hash
+from agent.runtime import Runtime
+from agent.transmission import Transmitter
+
+Answer = tuple[int, dict]
+
+
+class IssuingService:
+    def __init__(self, runtime: Runtime, transmitter: Transmitter) -> None:
+        self.rt = runtime
+        self.transmitter = transmitter
+
+    async def issue_receipt(self, request: ReceiptRequest) -> Answer:
+        digest = request_hash(request)
+        replay = self._replay(request.request_id, digest)
+        if replay is not None:
+            return replay
+        priced = price_lines(
+            request.lines, prices_include_vat=self.rt.config.pricing.prices_include_vat
+        )
+        check_payments_cover_total(request, priced.totals)
+        signatures = self._signatures_for(request.payments)
+
+        def build(identity: DocumentIdentity) -> bytes:
+            payments = _payment_entries(request.payments, signatures)
+            return dumps(receipt_payload(self.rt.config, identity, request, priced, payments))
+
+        return await self._issue(
+            request.request_id,
+            digest,
+            request.model_dump_json(),
+            kind=store.DocumentKind.RECEIPT,
+            type_code=request.type,
+            total=priced.totals.gross,
+            signatures=signatures,
+            build=build,
+            delivery=request.delivery,
+        )
+
+    async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer:
+        digest = request_hash(request)
+        replay = self._replay(request.request_id, digest)
+        if replay is not None:
+            return replay
+        signatures = self._signatures_for(request.payments)
+        total = sum((p.amount for p in request.payments), Decimal("0"))
+
+        def build(identity: DocumentIdentity) -> bytes:
+            payments = _payment_entries(request.payments, signatures)
+            return dumps(pos_payload(self.rt.config, identity, request, payments))
+
+        return await self._issue(
+            request.request_id,
+            digest,
+            request.model_dump_json(),
+            kind=store.DocumentKind.POS_RECEIPT,
+            type_code=request.type,
+            total=total,
+            signatures=signatures,
+            build=build,
+            delivery=request.delivery,
+        )
+
+    def _replay(self, request_id: str, digest: str) -> Answer | None:
+        existing = store.get_by_request_id(self.rt.conn, request_id)
+        if existing is None:
+            return None
+        if existing.request_hash != digest:
+            raise conflict(request_id)
+        return 200, document_answer(self.rt, existing)
+
+    def _signatures_for(self, payments: Sequence[Payment]) -> dict[int, store.StoredSignature]:
+        """Card payments signed through /v1/payments/sign: all for one reserved document."""
+        found: dict[int, store.StoredSignature] = {}
+        now = self.rt.clock()
+        for index, payment in enumerate(payments):
+            if payment.signature_id is None:
+                continue
+            path = f"payments[{index}].signature_id"
+            signature = store.get_signature(self.rt.conn, payment.signature_id)
+            if signature is None:
+                raise ApiError(
+                    422,
+                    "unknown_signature",
+                    "no such signature",
+                    [FieldProblem(path, "unknown signature_id")],
+                )
+            if signature.status != store.SignatureStatus.ACTIVE:
+                raise ApiError(
+                    409,
+                    "signature_not_active",
+                    f"signature {signature.id} is {signature.status}; sign again",
+                    [FieldProblem(path, "signature already used or superseded")],
+                )
+            if signature.expires_at is not None and signature.expires_at <= now:
+                raise ApiError(
+                    409,
+                    "signature_expired",
+                    "the payment signature expired; sign again with receipt_id",
+                    [FieldProblem(path, "expired")],
+                )
+            if signature.amount != payment.amount or signature.terminal_id != payment.terminal_id:
+                raise ApiError(
+                    409,
+                    "signed_amount_differs",
+                    f"the signature was made for {signature.amount} on terminal {signature.terminal_id}",
+                    [FieldProblem(path, "amount or terminal differ from what was signed")],
+                )
+            found[index] = signature
+        if len({s.document_id for s in found.values()}) > 1:
+            raise ApiError(
+                422,
+                "signatures_mixed",
+                "all card signatures of a receipt must come from one sign call chain",
+                [FieldProblem("payments", "signatures belong to different receipts")],
+            )
+        return found
+
+    async def _issue(
+        self,
+        request_id: str,
+        digest: str,
+        request_json: str,
+        *,
+        kind: store.DocumentKind,
+        type_code: str,
+        total: Decimal,
+        signatures: dict[int, store.StoredSignature],
+        build,
+        delivery: Delivery,
+    ) -> Answer:
+        rt = self.rt
+        now = rt.clock()
+        series = series_for(rt.config, type_code)
+        try:
+            with store.transaction(rt.conn):
+                reservation = self._reservation_to_use(signatures, series, type_code, total, now)
+                if reservation is not None:
+                    doc = self._issue_on_reservation(
+                        reservation, request_id, digest, request_json, total, build, now
+                    )
+                    for signature in signatures.values():
+                        store.mark_signature_used(rt.conn, signature.id, now=now)
+                else:
+                    doc = store.insert_document(
+                        rt.conn,
+                        series,
+                        lambda number: self._new_document(
+                            number,
+                            series,
+                            request_id,
+                            digest,
+                            request_json,
+                            kind,
+                            type_code,
+                            total,
+                            build,
+                            now,
+                        ),
+                        now=now,
+                    )
+        except sqlite3.IntegrityError:
+            replay = self._replay(request_id, digest)
+            if replay is None:
+                raise
+            return replay
+        doc = await self.transmitter.transmit(doc, first=True)
+        if doc.state == store.DocumentState.REJECTED:
+            raise ApiError(
+                422,
+                "provider_rejected",
+                f"the provider refused the document: {doc.last_error}",
+                extra={"receipt": document_answer(rt, doc)},
+            )
+        if _wants_print(rt, delivery):
+            with store.transaction(rt.conn):
+                queue_print(rt, doc, copy=False)
+            rt.notify_printer()
+        return 201, document_answer(rt, doc)
+
+    def _new_document(
+        self,
+        number,
+        series,
+        request_id,
+        digest,
+        request_json,
+        kind,
+        type_code,
+        total,
+        build,
+        issued_at,
+    ) -> store.NewDocument:
+        identity = DocumentIdentity(
+            type_code, series, number, issued_at, internal_document_id(type_code, series, number)
+        )
+        return store.NewDocument(
+            request_id=request_id,
+            request_hash=digest,
+            kind=kind,
+            type_code=type_code,
+            issued_at=issued_at,
+            uid=identity_uid(self.rt.config, identity),
+            internal_id=identity.internal_id,
+            request_json=request_json,
+            total_amount=total,
+            payload=build(identity),
+        )
+
+    def _reservation_to_use(
+        self,
+        signatures: dict[int, store.StoredSignature],
+        series: str,
+        type_code: str,
+        total: Decimal,
+        now: datetime,
+    ) -> store.StoredDocument | None:
+        """The signed reservation, else an abandoned one of this series from today (no gaps)."""
+        if signatures:
+            document_id = next(iter(signatures.values())).document_id
+            doc = store.get_document(self.rt.conn, document_id)
+            if doc is None or doc.state != store.DocumentState.RESERVED:
+                raise ApiError(
+                    409, "reservation_used", "the signed receipt was already issued; sign again"
+                )
+            if doc.type_code != type_code:
+                raise ApiError(
+                    422,
+                    "signed_type_differs",
+                    f"the signature was made for a {doc.type_code} document",
+                )
+            if doc.total_amount != total:
+                raise ApiError(
+                    409,
+                    "signed_total_differs",
+                    f"the signature was made for a total of {doc.total_amount}, the receipt totals {total}; sign again with receipt_id {doc.id}",
+                )
+            return doc
+        today = now.astimezone(ATHENS).date()
+        for doc in store.abandoned_reservations(self.rt.conn, series=series, before=now):
+            if doc.issued_at.astimezone(ATHENS).date() == today and doc.type_code == type_code:
+                return doc
+        return None
+
+    def _issue_on_reservation(
+        self, doc, request_id, digest, request_json, total, build, now
+    ) -> store.StoredDocument:
+        rt = self.rt
+        store.take_over_reservation(
+            rt.conn,
+            doc.id,
+            request_id=request_id,
+            request_hash=digest,
+            request_json=request_json,
+            total_amount=total,
+            reserved_until=now + timedelta(seconds=1),
+            now=now,
+        )
+        identity = DocumentIdentity(
+            doc.type_code, doc.series, doc.number, doc.issued_at, doc.internal_id
+        )
+        return store.freeze_payload(rt.conn, doc.id, build(identity), now=now)
+
+
+def _wants_print(rt: Runtime, delivery: Delivery) -> bool:
+    if not rt.config.printer.enabled:
+        return False
+    if delivery.print is not None:
+        return delivery.print
+    if delivery.email or delivery.mobile:
+        return False
+    return rt.config.default_delivery_print
+
+
+def _payment_entries(
+    payments: Sequence[Payment], signatures: dict[int, store.StoredSignature]
+) -> list[PaymentEntry]:
+    entries = []
+    for index, payment in enumerate(payments):
+        signature = signatures.get(index)
+        entries.append(
+            PaymentEntry(
+                method=payment.method,
+                amount=payment.amount,
+                tip=payment.tip,
+                terminal_id=payment.terminal_id,
+                transaction_id=payment.transaction_id,
+                pos_input=signature.input if signature else None,
+                provider_signature=signature.signature if signature else None,
+            )
+        )
+    return entries

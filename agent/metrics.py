@@ -1,0 +1,46 @@
+"""Prometheus metrics, in a registry of our own so tests and several runtimes do not collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.receipts = Counter(
+            "pos_agent_receipts",
+            "Documents issued, by outcome of the first transmission",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "pos_agent_backlog_documents",
+            "Documents not yet accepted by the provider, by delayed code",
+            ["delayed_code"],
+            registry=self.registry,
+        )
+        self.oldest_delayed_age = Gauge(
+            "pos_agent_oldest_delayed_age_seconds",
+            "Age of the oldest delayed document",
+            registry=self.registry,
+        )
+        self.provider_latency = Histogram(
+            "pos_agent_provider_latency_seconds",
+            "Provider call latency",
+            ["endpoint"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8),
+            registry=self.registry,
+        )
+        self.breaker_open = Gauge(
+            "pos_agent_breaker_open", "1 while receipts go offline at once", registry=self.registry
+        )
+        self.synced = Counter(
+            "pos_agent_synced_documents",
+            "Delayed documents the sync delivered, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,60 @@
+"""The offline QR of a delayed document, built from its frozen payload (the same values the
+provider will receive later), so the customer's QR and the late submission always agree."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import offline_store as store
+from agent.json_codec import loads
+from agent.offline_qr import OfflineQrFields, offline_qr_url
+from agent.runtime import Runtime
+from agent.uid import prefixed_vat
+
+LEGENDS = {
+    1: "Απώλεια Διασύνδεσης Οντότητας - Παρόχου",
+    2: "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ",
+}
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def _payload_totals(payload: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
+    summaries = payload.get("Summaries")
+    if summaries is not None:
+        return (
+            summaries["TotalGrossValue"],
+            summaries["TotalNetAmount"],
+            summaries["TotalVATAmount"],
+        )
+    total = payload["totalAmount"]
+    return total, total, Decimal("0")
+
+
+def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
+    assert doc.payload is not None
+    payload = loads(doc.payload)
+    counterparty = payload.get("CounterParty") or {}
+    gross, net, vat = _payload_totals(payload)
+    return OfflineQrFields(
+        issuer_tin=prefixed_vat(rt.config.issuer.vat),
+        customer_tin=counterparty.get("Vat", ""),
+        customer_name=counterparty.get("RegisteredName", ""),
+        invoice_type=doc.type_code,
+        series=doc.series,
+        number=str(doc.number),
+        date_issued=doc.issued_at.strftime("%Y%m%d%H%M%S"),
+        total_amount=_amount(gross),
+        total_net_amount=_amount(net),
+        total_vat_amount=_amount(vat),
+        internal_id=doc.internal_id,
+    )
+
+
+def attach_offline_qr(rt: Runtime, doc: store.StoredDocument) -> store.StoredDocument:
+    """Inside the caller's transaction."""
+    url = offline_qr_url(rt.config.provider.portal_url, offline_fields(rt, doc), rt.api_key)
+    return store.set_offline_qr(rt.conn, doc.id, url, now=rt.clock())

@@ -1,0 +1,25 @@
+"""uvicorn's h11 protocol, plus who is calling: on the Unix socket the client address becomes
+`unix:uid=…:pid=…` from SO_PEERCRED, so every request log line names the calling process."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from agent.listeners import peer_credentials
+
+UNIX_PREFIX = "unix:"
+
+
+class PeerCredentialsProtocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family == socket.AF_UNIX:
+            try:
+                pid, uid, gid = peer_credentials(sock)
+            except OSError:
+                return
+            self.client = (f"{UNIX_PREFIX}uid={uid}:gid={gid}:pid={pid}", 0)

@@ -1,0 +1,155 @@
+"""Backlog sync (DESIGN §6): oldest first, bounded concurrency, per-document backoff in SQLite.
+
+Runs from an APScheduler interval job, on demand (`POST /v1/sync`), on start (every `pending`
+row is re-sent), and right after the breaker closes. One run at a time; a run stops early when
+the provider becomes unreachable again so the backlog does not burn through its retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import offline_store as store
+from agent.clock import ATHENS
+from agent.runtime import Runtime
+from agent.transmission import Transmitter
+
+log = logging.getLogger("pos_agent.sync")
+BATCH = 200
+
+
+@dataclass
+class SyncReport:
+    attempted: int = 0
+    accepted: int = 0
+    delayed: int = 0
+    rejected: int = 0
+    stopped_early: bool = False
+    documents: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "attempted": self.attempted,
+            "accepted": self.accepted,
+            "still_delayed": self.delayed,
+            "rejected": self.rejected,
+            "stopped_early": self.stopped_early,
+            "documents": self.documents,
+        }
+
+
+class SyncService:
+    def __init__(self, runtime: Runtime, transmitter: Transmitter) -> None:
+        self.rt = runtime
+        self.transmitter = transmitter
+        self._lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._lock.locked()
+
+    async def resend_unsent(self) -> SyncReport:
+        """After a restart: every `pending` row may or may not have reached the provider."""
+        return await self._run(lambda: store.unsent_documents(self.rt.conn), force=True)
+
+    async def run(self) -> SyncReport:
+        return await self._run(None, force=False)
+
+    async def _run(self, source, *, force: bool) -> SyncReport:
+        async with self._lock:
+            report = SyncReport()
+            rt = self.rt
+            if rt.breaker.is_open and not force and not await self.probe():
+                report.stopped_early = True
+                return report
+            self.void_stale_reservations()
+            semaphore = asyncio.Semaphore(rt.config.sync.concurrency)
+            seen: set[int] = set()
+            while True:
+                due = source() if source else store.documents_due(rt.conn, rt.clock(), BATCH)
+                batch = [d for d in due if d.id not in seen and d.id not in rt.in_flight]
+                if not batch:
+                    break
+                seen.update(d.id for d in batch)
+
+                async def send(doc: store.StoredDocument) -> None:
+                    async with semaphore:
+                        if rt.breaker.is_open and report.attempted:
+                            report.stopped_early = True
+                            return
+                        report.attempted += 1
+                        result = await self.transmitter.transmit(doc, first=False)
+                        self._count(report, result)
+
+                await asyncio.gather(*(send(doc) for doc in batch))
+                if report.stopped_early or source is not None:
+                    break
+            rt.last_sync_at = rt.clock()
+            rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
+            if report.attempted:
+                log.info(
+                    "sync: %s", {k: v for k, v in report.as_dict().items() if k != "documents"}
+                )
+            return report
+
+    @staticmethod
+    def _count(report: SyncReport, doc: store.StoredDocument) -> None:
+        state = doc.state
+        if state == store.DocumentState.ACCEPTED:
+            report.accepted += 1
+        elif state == store.DocumentState.REJECTED:
+            report.rejected += 1
+        else:
+            report.delayed += 1
+        report.documents.append(
+            {
+                "receipt_id": doc.id,
+                "series": doc.series,
+                "number": doc.number,
+                "state": state.value,
+                "mark": doc.mark,
+                "last_error": doc.last_error if state != store.DocumentState.ACCEPTED else None,
+            }
+        )
+
+    async def probe(self) -> bool:
+        """While the breaker is open: one cheap call decides whether to try the backlog."""
+        ok = await self.rt.client.probe()
+        if ok:
+            self.rt.breaker.record_success()
+            self.rt.metrics.breaker_open.set(0)
+        return ok
+
+    async def probe_and_sync(self) -> None:
+        """The breaker job: on recovery the sync runs at once, not at the next interval."""
+        if not self.rt.breaker.is_open or self.running:
+            return
+        if await self.probe():
+            await self.run()
+
+    def void_stale_reservations(self) -> int:
+        """A card reservation from an earlier day can never be issued (the UID carries the date):
+        it is recorded as void, journaled, and shown in status, never a silent gap."""
+        rt = self.rt
+        now = rt.clock()
+        today = now.astimezone(ATHENS).date()
+        voided = 0
+        with store.transaction(rt.conn):
+            for series in _all_series(rt):
+                for doc in store.abandoned_reservations(rt.conn, series=series, before=now):
+                    if doc.issued_at.astimezone(ATHENS).date() < today:
+                        store.void_reservation(
+                            rt.conn,
+                            doc.id,
+                            reason="card reservation never issued before the day ended",
+                            now=now,
+                        )
+                        voided += 1
+        return voided
+
+
+def _all_series(rt: Runtime) -> list[str]:
+    s = rt.config.series
+    return [s.receipt, s.credit, s.pos_receipt, s.pos_return]

@@ -1,0 +1,157 @@
+"""Send one frozen document to the provider and record what happened.
+
+Used for the first send (from the till's request) and by the sync. The payload bytes are never
+rebuilt: a delayed document goes out with only `IsDelayedCode` changed. Every outcome is written
+in one transaction together with its journal entry (the store journals each transition).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import timedelta
+
+import offline_store as store
+from agent.deadlines import transmission_deadline
+from agent.elise.outcomes import (
+    AadeDown,
+    Accepted,
+    Duplicate,
+    Rejected,
+    SendOutcome,
+    Unauthorized,
+    Unreachable,
+)
+from agent.offline_documents import attach_offline_qr
+from agent.provider_payloads import set_delayed_code
+from agent.runtime import Runtime
+
+log = logging.getLogger("pos_agent.transmission")
+
+UNREACHABLE_CODE = 1
+AADE_DOWN_CODE = 2
+
+
+def retry_delay(attempts: int, *, base_s: float, max_s: float) -> timedelta:
+    """Exponential backoff with full jitter, so a fleet of registers does not retry in step."""
+    ceiling = min(max_s, base_s * (2 ** min(attempts, 16)))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+class Transmitter:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def transmit(self, doc: store.StoredDocument, *, first: bool) -> store.StoredDocument:
+        """One attempt. On the first send with the breaker open, go offline without a call."""
+        rt = self.rt
+        if first and rt.breaker.is_open:
+            return self._go_offline(
+                doc, rt.breaker.delayed_code, "provider unavailable (breaker open)"
+            )
+        if doc.id in rt.in_flight:
+            return doc
+        rt.in_flight.add(doc.id)
+        try:
+            outcome = await self._send(doc)
+        finally:
+            rt.in_flight.discard(doc.id)
+        return self._apply(doc, outcome, first=first)
+
+    async def _send(self, doc: store.StoredDocument) -> SendOutcome:
+        assert doc.payload is not None
+        payload = doc.payload
+        if doc.delayed_code:
+            payload = set_delayed_code(payload, doc.delayed_code)
+        endpoint = "receipt" if doc.kind == "pos_receipt" else "invoice"
+        started = time.perf_counter()
+        if doc.kind == "pos_receipt":
+            outcome = await self.rt.client.send_receipt(payload)
+        else:
+            outcome = await self.rt.client.send_invoice(payload)
+        self.rt.metrics.provider_latency.labels(endpoint).observe(time.perf_counter() - started)
+        return outcome
+
+    def _apply(
+        self, doc: store.StoredDocument, outcome: SendOutcome, *, first: bool
+    ) -> store.StoredDocument:
+        rt = self.rt
+        now = rt.clock()
+        label = type(outcome).__name__.lower()
+        if first:
+            rt.metrics.receipts.labels(label).inc()
+        else:
+            rt.metrics.synced.labels(label).inc()
+        match outcome:
+            case Accepted():
+                rt.breaker.record_success()
+                rt.credential_alarm = None
+                with store.transaction(rt.conn):
+                    return store.mark_accepted(
+                        rt.conn,
+                        doc.id,
+                        mark=outcome.mark,
+                        authentication_code=outcome.authentication_code,
+                        qr_url=outcome.qr_url,
+                        now=now,
+                    )
+            case Duplicate():
+                rt.breaker.record_success()
+                log.info(
+                    "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
+                )
+                with store.transaction(rt.conn):
+                    return store.mark_accepted(
+                        rt.conn,
+                        doc.id,
+                        mark=outcome.mark,
+                        authentication_code=None,
+                        qr_url=None,
+                        now=now,
+                    )
+            case Rejected():
+                rt.breaker.record_success()
+                message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
+                log.warning("document %s rejected by the provider: %s", doc.id, message)
+                with store.transaction(rt.conn):
+                    return store.mark_rejected(rt.conn, doc.id, error=message[:2000], now=now)
+            case AadeDown():
+                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE, now)
+                return self._go_offline(doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}")
+            case Unauthorized():
+                rt.credential_alarm = outcome.message
+                rt.breaker.record_failure(
+                    "provider refused the credentials (401)", UNREACHABLE_CODE, now
+                )
+                return self._go_offline(doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}")
+            case Unreachable():
+                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE, now)
+                return self._go_offline(doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}")
+        raise TypeError(f"unexpected provider outcome {outcome!r}")
+
+    def _go_offline(
+        self, doc: store.StoredDocument, code: int, reason: str
+    ) -> store.StoredDocument:
+        """First failure fixes the delayed code; later failures keep it (408 keeps 2, network 1)."""
+        rt = self.rt
+        now = rt.clock()
+        rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
+        delayed_code = doc.delayed_code or code
+        due_at = doc.due_at or transmission_deadline(doc.issued_at)
+        next_attempt = now + retry_delay(
+            doc.attempts, base_s=rt.config.sync.backoff_base_s, max_s=rt.config.sync.backoff_max_s
+        )
+        with store.transaction(rt.conn):
+            updated = store.mark_delayed(
+                rt.conn,
+                doc.id,
+                code=delayed_code,
+                due_at=due_at,
+                next_attempt_at=next_attempt,
+                error=reason[:2000],
+                now=now,
+            )
+            if updated.offline_qr_url is None:
+                updated = attach_offline_qr(rt, updated)
+        return updated
