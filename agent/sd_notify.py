@@ -58,7 +58,7 @@ def watchdog() -> bool:
 
 
 def watchdog_interval() -> float | None:
-    """Seconds between watchdog pings (half of `WatchdogSec=`), or None when no watchdog is armed.
+    """`WatchdogSec=` in seconds, or None when no watchdog is armed. Ping at half of it or faster.
 
     systemd sets `WATCHDOG_USEC` (and `WATCHDOG_PID`, the process it expects pings from). A value
     meant for another process, or a malformed one, means "not armed" — as in sd_watchdog_enabled(3).
@@ -79,4 +79,4 @@ def watchdog_interval() -> float | None:
         return None
     if interval_us <= 0:
         return None
-    return interval_us / 1_000_000 / 2
+    return interval_us / 1_000_000
