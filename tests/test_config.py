@@ -20,8 +20,8 @@ vat = "EL123456783"
 name = "ΔΟΚΙΜΗ"
 
 [provider]
-base_url = "http://127.0.0.1:8780"
-portal_url = "http://127.0.0.1:8780/portal/"
+base_url = "http://127.0.0.1:8800"
+portal_url = "http://127.0.0.1:8800/"
 """
 
 
