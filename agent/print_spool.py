@@ -1,0 +1,205 @@
+"""The printer worker: drains the durable print spool on one thread, never touching fiscal state.
+
+python-escpos blocks, so one dedicated thread owns the printer and its own SQLite connection. A
+job is claimed (`printing`), the printer's status is read where the transport can answer, and the
+rendered bytes are sent in one write. Paper out, cover open, an offline or unreachable printer
+put the job back in the queue with exponential backoff (capped); the document itself is never
+re-issued. `run_once(now)` is the whole step, so tests drive it with their own clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from escpos.escpos import Escpos
+
+import offline_store as store
+from printers.blocks import Layout, LayoutError
+from printers.connections import (
+    PrinterSettings,
+    PrinterUnavailable,
+    close_connection,
+    open_connection,
+    write_raw,
+)
+from printers.escpos_render import render_escpos
+from printers.layout import build_layout
+from printers.png_render import write_png
+from printers.receipt import PrintableReceipt, ReceiptFormatError
+from printers.status import PrinterState, printer_status
+
+log = logging.getLogger(__name__)
+
+Result = Literal["printed", "retry", "failed"]
+
+
+@dataclass(frozen=True)
+class PrintOutcome:
+    job_id: int
+    result: Result
+    reason: str = ""
+    printer_state: PrinterState = PrinterState.UNKNOWN
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before attempt n+1: base · 2^n, capped so a refilled printer resumes quickly."""
+
+    base_s: float = 1.0
+    max_s: float = 30.0
+
+    def delay(self, attempts: int) -> timedelta:
+        return timedelta(seconds=min(self.max_s, self.base_s * 2 ** min(attempts, 32)))
+
+
+class PrintSpool:
+    def __init__(
+        self,
+        database_path: Path,
+        settings: PrinterSettings,
+        *,
+        clock: Callable[[], datetime],
+        connect: Callable[[PrinterSettings], Escpos] = open_connection,
+        backoff: Backoff = Backoff(),
+        preview_dir: Path | None = None,
+        poll_s: float = 1.0,
+    ) -> None:
+        self._database_path = database_path
+        self._settings = settings
+        self._clock = clock
+        self._connect = connect
+        self._backoff = backoff
+        self._preview_dir = preview_dir
+        self._poll_s = poll_s
+        self._conn: sqlite3.Connection | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_state = PrinterState.UNKNOWN
+
+    def start(self) -> None:
+        """Start the worker thread; it first requeues jobs a crash left in `printing`."""
+        if self._thread is not None:
+            raise RuntimeError("print spool already started")
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="print-spool", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A job was enqueued (or a reprint asked for): look at the queue now."""
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the job in hand, then join the thread and close its connection."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def recover(self, now: datetime) -> int:
+        """Jobs left in `printing` by a crash go back to the queue (they may print twice)."""
+        conn = self._connection()
+        with store.transaction(conn):
+            return store.requeue_interrupted(conn, now=now)
+
+    def run_once(self, now: datetime) -> PrintOutcome | None:
+        """Take the next due job and print it, or reschedule it; None when nothing is due."""
+        conn = self._connection()
+        with store.transaction(conn):
+            job = store.next_print_job(conn, now)
+            if job is None:
+                return None
+            store.mark_printing(conn, job.id, now=now)
+        try:
+            receipt = PrintableReceipt.from_json(job.layout)
+            if job.copy and not receipt.copy:
+                receipt = replace(receipt, copy=True)
+            layout = build_layout(receipt, self._settings.width)
+            data = render_escpos(layout, self._settings.profile)
+        except (ReceiptFormatError, LayoutError, ValueError) as error:
+            return self._fail(conn, job.id, f"unprintable: {error}", now)
+        try:
+            printer = self._connect(self._settings)
+        except PrinterUnavailable as error:
+            return self._retry(conn, job, error.reason, PrinterState.OFFLINE, now)
+        try:
+            state = printer_status(printer)
+            self.last_state = state
+            if state.blocks_printing:
+                return self._retry(conn, job, f"printer {state.value}", state, now)
+            write_raw(printer, data)
+        except PrinterUnavailable as error:
+            return self._retry(conn, job, error.reason, PrinterState.OFFLINE, now)
+        finally:
+            close_connection(printer)
+        with store.transaction(conn):
+            store.mark_printed(conn, job.id, now=now)
+        log.info("printed job %s (document %s, copy=%s)", job.id, job.document_id, job.copy)
+        self._preview(layout, job.document_id, job.id)
+        return PrintOutcome(job.id, "printed", printer_state=state)
+
+    def _retry(
+        self,
+        conn: sqlite3.Connection,
+        job: store.PrintJob,
+        reason: str,
+        state: PrinterState,
+        now: datetime,
+    ) -> PrintOutcome:
+        self.last_state = state
+        next_attempt_at = now + self._backoff.delay(job.attempts)
+        with store.transaction(conn):
+            store.retry_print(conn, job.id, reason=reason, next_attempt_at=next_attempt_at, now=now)
+        log.warning("print job %s waits until %s: %s", job.id, next_attempt_at, reason)
+        return PrintOutcome(job.id, "retry", reason, state, next_attempt_at)
+
+    def _fail(
+        self, conn: sqlite3.Connection, job_id: int, reason: str, now: datetime
+    ) -> PrintOutcome:
+        with store.transaction(conn):
+            store.fail_print(conn, job_id, reason=reason, now=now)
+        log.error("print job %s failed: %s", job_id, reason)
+        return PrintOutcome(job_id, "failed", reason)
+
+    def _preview(self, layout: Layout, document_id: int, job_id: int) -> None:
+        """A PNG of what was printed, for support; losing it never affects the job."""
+        if self._preview_dir is None:
+            return
+        try:
+            write_png(layout, self._preview_dir / f"receipt-{document_id}-job-{job_id}.png")
+        except OSError as error:
+            log.warning("preview for job %s not written: %s", job_id, error)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = store.open_database(self._database_path)
+        return self._conn
+
+    def _run(self) -> None:
+        try:
+            self.recover(self._clock())
+            while not self._stopping.is_set():
+                self._wake.clear()
+                outcome = self._step()
+                if outcome is None or outcome.result != "printed":
+                    self._wake.wait(self._poll_s)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _step(self) -> PrintOutcome | None:
+        try:
+            return self.run_once(self._clock())
+        except (store.StoreError, sqlite3.Error):
+            log.exception("print spool step failed; retrying")
+            return None
