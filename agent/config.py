@@ -85,6 +85,12 @@ class ApiConfig(_Section):
     tcp_token_file: Path | None = None
     max_body_bytes: int = Field(1_000_000, gt=0)
 
+    @field_validator("socket_group")
+    @classmethod
+    def _no_group(cls, value: str | None) -> str | None:
+        """TOML has no null: an empty string means "keep the daemon's own group"."""
+        return value or None
+
     @field_validator("socket_mode")
     @classmethod
     def _socket_closed_to_others(cls, value: int) -> int:

@@ -30,6 +30,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.elise.client import EliseClient
 from agent.listeners import (
     AlreadyRunning,
+    ListenerError,
     single_instance_lock,
     systemd_listeners,
     tcp_listener,
@@ -130,6 +131,7 @@ async def serve(config: AgentConfig) -> int:
             )
         )
         server.config.load()
+        server.lifespan = server.config.lifespan_class(server.config)
         scheduler = AsyncIOScheduler()
         scheduler.add_job(
             services.sync.run,
@@ -187,10 +189,17 @@ def run_command(args: argparse.Namespace) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
         return asyncio.run(serve(config))
-    except (ConfigError, CredentialError, AlreadyRunning, store.DatabaseDamaged) as exc:
+    except (
+        ConfigError,
+        CredentialError,
+        AlreadyRunning,
+        ListenerError,
+        store.DatabaseDamaged,
+    ) as exc:
         log.error("%s", exc)
         return 2
 

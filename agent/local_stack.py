@@ -1,0 +1,278 @@
+"""A sandbox provider and a daemon as real processes in one state directory.
+
+The demo, the benchmark, the crash harness and the end-to-end tests all need the same thing: a
+throw-away register with its own config, API key file (0600), sandbox and daemon, with the POS
+side on the real Unix socket. READY is observed the way systemd observes it: through a
+NOTIFY_SOCKET datagram socket of our own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ISSUER_VAT = "EL094019245"
+PORTAL_PLACEHOLDER = "sandbox"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class StackSettings:
+    printer_backend: str = "file"
+    printer_profile: str = "cp1253"
+    sync_interval_s: float = 30.0
+    probe_interval_s: float = 1.0
+    sync_concurrency: int = 4
+    connect_timeout_s: float = 1.0
+    read_timeout_s: float = 2.0
+    total_timeout_s: float = 3.0
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 2.0
+    food_service: bool = False
+    preview_dir: bool = True
+    extra_toml: str = ""
+
+
+@dataclass
+class LocalStack:
+    root: Path
+    settings: StackSettings = field(default_factory=StackSettings)
+    sandbox: subprocess.Popen[str] | None = None
+    daemon: subprocess.Popen[str] | None = None
+    sandbox_url: str = ""
+    last_ready_ms: float | None = None
+
+    @property
+    def socket_path(self) -> Path:
+        return self.root / "run" / "agent.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "pos-agent.toml"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def printer_path(self) -> Path:
+        return self.root / "printer.bin"
+
+    @property
+    def preview_dir(self) -> Path:
+        return self.root / "previews"
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.root / "provider-api-key"
+
+    def _write_credentials(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.api_key_file.exists():
+            fd = os.open(self.api_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(16))
+
+    def start_sandbox(self) -> str:
+        self._write_credentials()
+        log = (self.root / "sandbox.log").open("a")
+        self.sandbox = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "agent.sandbox",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--state",
+                str(self.root / "sandbox"),
+                "--api-key-file",
+                str(self.api_key_file),
+                "--issuer-vat",
+                ISSUER_VAT,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        assert self.sandbox.stdout is not None
+        line = self.sandbox.stdout.readline()
+        if "listening on" not in line:
+            raise RuntimeError(f"sandbox did not start: {line!r}; see {self.root / 'sandbox.log'}")
+        self.sandbox_url = line.strip().rsplit(" ", 1)[-1]
+        return self.sandbox_url
+
+    def write_config(self) -> Path:
+        s = self.settings
+        preview = f"preview_dir = {_toml_string(str(self.preview_dir))}\n" if s.preview_dir else ""
+        self.config_path.write_text(
+            f"""state_dir = {_toml_string(str(self.state_dir))}
+
+[issuer]
+vat = "{ISSUER_VAT}"
+name = "ΚΑΦΕΝΕΙΟ Η ΩΡΑΙΑ ΕΛΛΑΣ Ο.Ε."
+brand = "Ωραία Ελλάς"
+tax_office = "Δ.Ο.Υ. ΑΘΗΝΩΝ Α'"
+activity = "Καφετέρια"
+branch = 0
+phone = "2101234567"
+
+[issuer.address]
+street = "Ερμού"
+number = "12"
+city = "Αθήνα"
+postal = "10563"
+
+[provider]
+base_url = {_toml_string(self.sandbox_url)}
+portal_url = {_toml_string(self.sandbox_url)}
+api_key_file = {_toml_string(str(self.api_key_file))}
+connect_timeout_s = {s.connect_timeout_s}
+read_timeout_s = {s.read_timeout_s}
+total_timeout_s = {s.total_timeout_s}
+provider_id = "999"
+footer = ["Πάροχος: SANDBOX (δεν αποτελεί φορολογικό στοιχείο)", "pos-agent demo"]
+
+[terminal]
+food_service = {str(s.food_service).lower()}
+
+[api]
+socket_path = {_toml_string(str(self.socket_path))}
+socket_group = ""
+
+[sync]
+interval_s = {s.sync_interval_s}
+jitter_s = 0.1
+concurrency = {s.sync_concurrency}
+probe_interval_s = {s.probe_interval_s}
+backoff_base_s = {s.backoff_base_s}
+backoff_max_s = {s.backoff_max_s}
+
+[printer]
+backend = "{s.printer_backend}"
+path = {_toml_string(str(self.printer_path))}
+profile = "{s.printer_profile}"
+{preview}
+{s.extra_toml}
+""",
+            encoding="utf-8",
+        )
+        return self.config_path
+
+    def start_daemon(self, *, timeout_s: float = 20.0) -> float:
+        """Start `pos-agent run`; returns milliseconds from exec to READY=1."""
+        if not self.config_path.exists():
+            self.write_config()
+        notify_path = self.root / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(str(notify_path))
+        notify.settimeout(0.2)
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        env.pop("CREDENTIALS_DIRECTORY", None)
+        log = (self.root / "daemon.log").open("a")
+        started = time.perf_counter()
+        self.daemon = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=log,
+            env=env,
+        )
+        try:
+            deadline = started + timeout_s
+            while time.perf_counter() < deadline:
+                if self.daemon.poll() is not None:
+                    raise RuntimeError(
+                        f"daemon exited with {self.daemon.returncode}; see {self.root / 'daemon.log'}"
+                    )
+                try:
+                    message = notify.recv(4096).decode()
+                except TimeoutError:
+                    continue
+                if "READY=1" in message.split("\n"):
+                    self.last_ready_ms = (time.perf_counter() - started) * 1000
+                    return self.last_ready_ms
+            raise RuntimeError(
+                f"daemon not ready after {timeout_s} s; see {self.root / 'daemon.log'}"
+            )
+        finally:
+            notify.close()
+            notify_path.unlink(missing_ok=True)
+
+    def start(self) -> LocalStack:
+        self.start_sandbox()
+        self.write_config()
+        self.start_daemon()
+        return self
+
+    def client(self, timeout_s: float = 30.0) -> httpx.Client:
+        transport = httpx.HTTPTransport(uds=str(self.socket_path))
+        return httpx.Client(transport=transport, base_url="http://pos-agent", timeout=timeout_s)
+
+    def async_client(self, timeout_s: float = 30.0) -> httpx.AsyncClient:
+        transport = httpx.AsyncHTTPTransport(uds=str(self.socket_path))
+        return httpx.AsyncClient(
+            transport=transport, base_url="http://pos-agent", timeout=timeout_s
+        )
+
+    def provider(self) -> httpx.Client:
+        return httpx.Client(base_url=self.sandbox_url, timeout=30.0)
+
+    def set_faults(self, mode: str, **options: Any) -> None:
+        with self.provider() as client:
+            client.post("/_sandbox/faults", json={"mode": mode, **options}).raise_for_status()
+
+    def provider_documents(self) -> list[dict[str, Any]]:
+        with self.provider() as client:
+            response = client.get("/_sandbox/documents")
+            response.raise_for_status()
+            body = response.json()
+            return body["documents"] if isinstance(body, dict) else body
+
+    def kill_daemon(self) -> None:
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGKILL)
+            self.daemon.wait()
+
+    def stop_daemon(self, timeout_s: float = 15.0) -> int:
+        if self.daemon is None or self.daemon.poll() is not None:
+            return self.daemon.returncode if self.daemon else 0
+        self.daemon.send_signal(signal.SIGTERM)
+        try:
+            return self.daemon.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.daemon.kill()
+            self.daemon.wait()
+            raise
+
+    def stop(self) -> None:
+        try:
+            self.stop_daemon()
+        finally:
+            if self.sandbox is not None and self.sandbox.poll() is None:
+                self.sandbox.terminate()
+                try:
+                    self.sandbox.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.sandbox.kill()
+                    self.sandbox.wait()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
