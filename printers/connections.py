@@ -63,11 +63,14 @@ class PrinterSettings:
 
 
 def open_connection(settings: PrinterSettings) -> Escpos:
-    """A connected printer; nothing is written yet (the renderer sends ESC @ itself)."""
+    """A connected printer; nothing is written yet (the renderer sends ESC @ itself).
+
+    ValueError is caught too: pyusb raises `NoBackendError(ValueError)` when libusb is missing.
+    """
     try:
         printer = _create(settings)
         printer.open()
-    except (EscposError, OSError) as error:
+    except (EscposError, OSError, ValueError) as error:
         raise PrinterUnavailable(f"{settings.backend}: {_first_line(error)}") from error
     return printer
 

@@ -1,0 +1,39 @@
+"""Write PNG previews of the sample receipts: `python -m printers.preview docs/receipts`.
+
+The committed previews under docs/receipts are produced by this, so anyone can regenerate them
+after a layout change and look at the result.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from printers.layout import build_layout
+from printers.png_render import write_png
+from printers.samples import sample_card_receipt, sample_cash_receipt, sample_offline_receipt
+
+
+def write_sample_previews(directory: Path) -> list[Path]:
+    """Cash, card and offline (code 1) receipts on 80 mm, plus a 58 mm reprint copy."""
+    jobs = [
+        ("cash-80mm.png", sample_cash_receipt(), 48),
+        ("card-80mm.png", sample_card_receipt(), 48),
+        ("offline-80mm.png", sample_offline_receipt(), 48),
+        ("card-copy-58mm.png", replace(sample_card_receipt(), copy=True), 32),
+    ]
+    return [
+        write_png(build_layout(receipt, width), directory / name) for name, receipt, width in jobs
+    ]
+
+
+def main(argv: list[str]) -> int:
+    directory = Path(argv[1]) if len(argv) > 1 else Path("docs/receipts")
+    for path in write_sample_previews(directory):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
