@@ -23,6 +23,7 @@ MARGIN_PX = 10
 _FONT_FILES = {False: "DejaVuSansMono.ttf", True: "DejaVuSansMono-Bold.ttf"}
 _INK = 0
 _PAPER = 255
+_PNG_COMPRESSION = 3  # zlib level: within a few % of level 6 in size at half the time
 
 
 @lru_cache(maxsize=2)
@@ -33,6 +34,14 @@ def _font_bytes(bold: bool) -> bytes:
 @lru_cache(maxsize=16)
 def _font(bold: bool, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(io.BytesIO(_font_bytes(bold)), size)
+
+
+@lru_cache(maxsize=4096)
+def _glyph(char: str, bold: bool, size: int, cell: float, line: int) -> Image.Image:
+    """One character cell as a mask; receipts reuse few glyphs, FreeType runs once per glyph."""
+    mask = Image.new("L", (int(cell) + 3, line), 0)
+    ImageDraw.Draw(mask).text((0, 0), char, font=_font(bold, size), fill=255)
+    return mask
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def _metrics(columns: int, content_px: int) -> _Metrics:
 def render_png(layout: Layout) -> bytes:
     """The receipt as PNG bytes (8-bit grayscale, white paper, black ink)."""
     buffer = io.BytesIO()
-    render_image(layout).save(buffer, format="PNG")
+    render_image(layout).save(buffer, format="PNG", compress_level=_PNG_COMPRESSION)
     return buffer.getvalue()
 
 
@@ -136,13 +145,20 @@ class _Painter:
             x = self.left
         font = _font(style.bold, self.metrics.size)
         if not (style.double_width or style.double_height):
-            draw.text((x, y), text, font=font, fill=_INK)
+            self._cells(image, text, style.bold, x, y)
             return
         glyphs = Image.new("L", (round(len(text) * self.metrics.cell) + 1, self.metrics.line), 0)
         ImageDraw.Draw(glyphs).text((0, 0), text, font=font, fill=255)
         scale_y = 2 if style.double_height else 1
         stretched = glyphs.resize((glyphs.width * scale_x, glyphs.height * scale_y))
         image.paste(_INK, (round(x), y), stretched)
+
+    def _cells(self, image: Image.Image, text: str, bold: bool, x: float, y: int) -> None:
+        metrics = self.metrics
+        for index, char in enumerate(text):
+            if not char.isspace():
+                mask = _glyph(char, bold, metrics.size, metrics.cell, metrics.line)
+                image.paste(_INK, (round(x + index * metrics.cell), y), mask)
 
     def _tear(self, draw: ImageDraw.ImageDraw, y: int) -> None:
         for x in range(0, self.paper, 12):
