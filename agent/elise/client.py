@@ -1,0 +1,223 @@
+"""The Elise client: one `httpx.AsyncClient`, one typed outcome per call, nothing secret logged.
+
+Every public call is bounded twice: httpx's connect/read/write/pool timeouts per exchange, and
+`total_timeout_s` over the whole call (including a login or refresh it needs), so the till never
+waits longer than configured. Payload bytes are posted exactly as given: the daemon froze them
+before the first attempt, and the send method travels inside them
+(`AdditionalDetails.TransmissionMethod`), never as a URL parameter.
+
+Logged per exchange (logger `pos_agent.elise`): method, path, status, latency. Never headers,
+bodies, query strings or tokens. httpx/httpcore's own loggers print URLs and event names only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import partial
+from typing import TypeVar
+
+import httpx
+
+from agent import __version__
+from agent.config import ProviderConfig
+from agent.elise.auth import ApiKeyAuth, AuthenticationFailed, BearerAuth
+from agent.elise.outcomes import (
+    Rejected,
+    SendOutcome,
+    SignatureValidation,
+    SignOutcome,
+    Unauthorized,
+    Unreachable,
+    UpdateOutcome,
+    ValidateOutcome,
+)
+from agent.elise.requests import SignPosRequest
+from agent.elise.responses import (
+    send_outcome,
+    sign_outcome,
+    update_outcome,
+    validate_outcome,
+)
+from agent.json_codec import dumps
+from agent.secrets import ApiKey
+from agent.uid import prefixed_vat
+
+log = logging.getLogger("pos_agent.elise")
+
+Outcome = TypeVar("Outcome")
+
+# A well-formed input nobody signed: the provider can only answer "not valid" (or 400).
+PROBE_INPUT = "0" * 40 + ";;20000101000000;0;0;0;0;PROBE"
+
+
+# Headers and body leave in separate writes; without TCP_NODELAY, Nagle plus the peer's delayed
+# ACK adds ~40 ms to every call.
+_NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EliseClient:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        *,
+        issuer_vat: str,
+        api_key: ApiKey,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._config = config
+        self._issuer_vat = prefixed_vat(issuer_vat)
+        self._clock = clock or _utc_now
+        self._auth: ApiKeyAuth | BearerAuth = (
+            BearerAuth(issuer_vat, api_key, self._clock)
+            if config.auth == "bearer"
+            else ApiKeyAuth(api_key)
+        )
+        self._http = httpx.AsyncClient(
+            base_url=config.base_url,
+            transport=transport or httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY),
+            timeout=httpx.Timeout(
+                connect=config.connect_timeout_s,
+                read=config.read_timeout_s,
+                write=config.read_timeout_s,
+                pool=config.connect_timeout_s,
+            ),
+            headers={
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"pos-agent/{__version__}",
+            },
+            follow_redirects=False,
+            # No proxy, netrc or certificate settings picked up from the environment: the
+            # service's behaviour must come from its config, and .netrc could add credentials.
+            trust_env=False,
+        )
+        self._last_server_date: datetime | None = None
+        self._clock_offset_s: float | None = None
+        self.last_success_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"EliseClient(base_url={self._config.base_url!r}, auth={self._config.auth!r})"
+
+    @property
+    def last_server_date(self) -> datetime | None:
+        """The provider's `Date` header from the last answer (for the clock check)."""
+        return self._last_server_date
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        """Provider time minus local time at the last answer; positive = we are behind."""
+        return self._clock_offset_s
+
+    async def send_invoice(self, payload: bytes) -> SendOutcome:
+        """`POST /Invoice/json` with an EliseCoreDocument (11.1, 11.4, …)."""
+        return await self._call("/Invoice/json", payload, self._send_outcome)
+
+    async def send_receipt(self, payload: bytes) -> SendOutcome:
+        """`POST /Receipt` with a camelCase POS receipt (8.4, 8.5)."""
+        return await self._call("/Receipt", payload, self._send_outcome)
+
+    async def sign_pos(self, request: SignPosRequest) -> SignOutcome:
+        return await self._call("/PosTransactions/signpos", request.to_json(), sign_outcome)
+
+    async def update_payment(self, body: bytes) -> UpdateOutcome:
+        return await self._call("/Invoice/updatePayment", body, update_outcome)
+
+    async def validate_signature(self, input: str, signature: str) -> ValidateOutcome:
+        return await self._call(
+            "/PosTransactions/validate",
+            dumps({"input": input, "signature": signature}),
+            validate_outcome,
+            params={"IssuerTin": self._issuer_vat},
+        )
+
+    async def probe(self) -> bool:
+        """Is the provider reachable and does it take our credentials?
+
+        Uses `/PosTransactions/validate` with an input nobody signed: it has no side effect (no
+        document, no signature, nothing sent to AADE), needs authentication in both modes (in
+        bearer mode it also exercises login/refresh), and does not depend on AADE being up. A
+        200 verdict or a 400 (the provider may refuse the dummy) both prove an answering
+        provider; 401, 408, 5xx and network errors do not.
+        """
+        outcome = await self.validate_signature(PROBE_INPUT, "")
+        return isinstance(outcome, SignatureValidation | Rejected)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _send_outcome(self, status: int, content: bytes) -> SendOutcome:
+        return send_outcome(status, content, self._config.portal_url)
+
+    async def _call(
+        self,
+        path: str,
+        content: bytes,
+        classify: Callable[[int, bytes], Outcome],
+        params: dict[str, str] | None = None,
+    ) -> Outcome | Rejected | Unauthorized | Unreachable:
+        total = self._config.total_timeout_s
+        post = partial(self._post, params=params)
+        try:
+            async with asyncio.timeout(total):
+                headers = await self._auth.headers(self._post)
+                response = await post(path, content, headers)
+                if response.status_code == 401 and await self._auth.renew(self._post, headers):
+                    headers = await self._auth.headers(self._post)
+                    response = await post(path, content, headers)
+        except TimeoutError:
+            log.warning("POST %s gave up after the total timeout of %.1f s", path, total)
+            return Unreachable(f"timeout: no answer within the total timeout of {total} s")
+        except AuthenticationFailed as exc:
+            return exc.outcome
+        except httpx.TimeoutException as exc:
+            return Unreachable(f"timeout: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return Unreachable(f"{type(exc).__name__}: {exc}")
+        outcome = classify(response.status_code, response.content)
+        if not isinstance(outcome, Unreachable):
+            self.last_success_at = self._clock()
+        return outcome
+
+    async def _post(
+        self,
+        path: str,
+        content: bytes,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One exchange, logged without headers, body or query, and its `Date` noted."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(path, content=content, headers=headers, params=params)
+        except httpx.HTTPError as exc:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.warning("POST %s failed after %.0f ms: %s", path, elapsed_ms, type(exc).__name__)
+            raise
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("POST %s -> %d in %.0f ms", path, response.status_code, elapsed_ms)
+        self._note_date(response)
+        return response
+
+    def _note_date(self, response: httpx.Response) -> None:
+        value = response.headers.get("date")
+        if not value:
+            return
+        try:
+            server_date = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if server_date.tzinfo is None:
+            server_date = server_date.replace(tzinfo=UTC)
+        self._last_server_date = server_date
+        self._clock_offset_s = (server_date - self._clock()).total_seconds()

@@ -1,0 +1,87 @@
+"""What a provider call ended in: one frozen value per case, so callers `match` instead of
+catching exceptions. The mapping from HTTP to these values lives in `responses.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """201: the provider (and AADE) took the document."""
+
+    mark: int
+    uid: str | None
+    authentication_code: str | None
+    qr_url: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """409 (or a success:false "already transmitted" body): the provider already has it."""
+
+    mark: int | None
+    message: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AadeDown:
+    """408: the provider is up but AADE is not; resend later with IsDelayedCode 2."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """400 and other 4xx: the data is wrong; retrying the same bytes will not help."""
+
+    status: int
+    messages: list[str]
+
+
+@dataclass(frozen=True)
+class Unauthorized:
+    """401 that a fresh login did not cure: the key or its VAT binding is wrong."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """No usable answer: connect/TLS error, timeout, 5xx, or a success body we cannot read."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Signed:
+    """signpos 200: the string the provider signed and the base64 DER ECDSA signature."""
+
+    input: str
+    signature: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class PaymentUpdated:
+    """updatePayment 200: the MARK of the payment record (carried in `message`)."""
+
+    payment_mark: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SignatureValidation:
+    valid: bool
+    raw: dict[str, Any] = field(repr=False)
+
+
+Failure = AadeDown | Rejected | Unauthorized | Unreachable
+SendOutcome = Accepted | Duplicate | Failure
+SignOutcome = Signed | Failure
+UpdateOutcome = PaymentUpdated | Duplicate | Failure
+ValidateOutcome = SignatureValidation | Unreachable | Rejected | Unauthorized

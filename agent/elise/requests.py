@@ -1,0 +1,63 @@
+"""The `/PosTransactions/signpos` request body (reference §3).
+
+`issueDate` is written in Greek local time without offset or fraction (`2024-03-23T19:49:29`),
+the form of the reference example: the provider builds the signed timestamp and the UID date from
+it, and both are defined in Greek local time. `issuerTin` goes without the `EL` prefix, as in the
+provider's own QA requests. Amounts are exact JSON numbers (Decimal, never float).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from agent.json_codec import dumps
+from agent.uid import bare_vat
+
+ATHENS = ZoneInfo("Europe/Athens")
+
+
+@dataclass(frozen=True)
+class SignPosRequest:
+    issuer_tin: str
+    issue_date: datetime
+    branch_code: int
+    invoice_type_code: str
+    series: str
+    identifier: str
+    mark: int | None
+    payment_amount: Decimal
+    total_net_amount: Decimal
+    total_vat_amount: Decimal
+    total_amount: Decimal
+    terminal_id: str
+    signature_duration: Literal["H_24", "H_2"] = "H_24"
+    nsp_code: str = "CommonWeb"
+
+    def __post_init__(self) -> None:
+        if self.issue_date.tzinfo is None:
+            raise ValueError("issue_date must be timezone-aware")
+
+    def to_json(self) -> bytes:
+        local = self.issue_date.astimezone(ATHENS)
+        return dumps(
+            {
+                "nspCode": self.nsp_code,
+                "issuerTin": bare_vat(self.issuer_tin),
+                "issueDate": local.strftime("%Y-%m-%dT%H:%M:%S"),
+                "branchCode": self.branch_code,
+                "invoiceTypeCode": self.invoice_type_code,
+                "series": self.series,
+                "identifier": self.identifier,
+                "mark": self.mark,
+                "paymentAmount": self.payment_amount,
+                "totalNetAmount": self.total_net_amount,
+                "totalVatAmount": self.total_vat_amount,
+                "totalAmount": self.total_amount,
+                "terminalId": self.terminal_id,
+                "signatureDurationType": self.signature_duration,
+            }
+        )

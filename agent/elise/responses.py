@@ -1,0 +1,194 @@
+"""From an HTTP answer to an outcome, defensively (reference §8).
+
+The provider's response schema is not published, so keys are matched case-insensitively
+(`mark`/`Mark`/`MARK`, `uid`/`UID`/`uniqueId`, `url`/`qrUrl`), error text is gathered from
+`message` → `myDataErrors[]` → `errorMessage` → the raw body, and a 2xx body that cannot be read
+is treated as no answer (`Unreachable`): a resend then yields a duplicate carrying the MARK.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.elise.outcomes import (
+    AadeDown,
+    Accepted,
+    Duplicate,
+    Failure,
+    PaymentUpdated,
+    Rejected,
+    SendOutcome,
+    SignatureValidation,
+    Signed,
+    SignOutcome,
+    Unauthorized,
+    Unreachable,
+    UpdateOutcome,
+    ValidateOutcome,
+)
+from agent.json_codec import loads
+
+RAW_LIMIT = 500
+_DUPLICATE_HINTS = ("already been transmitted", "duplicate", "already exists")
+
+
+def send_outcome(status: int, content: bytes, portal_url: str) -> SendOutcome:
+    body = _object(content)
+    if status == 409:
+        return Duplicate(_mark(body), _text(body, content), body)
+    if status in (200, 201):
+        if body.get("success") is False:
+            return _unsuccessful(status, body, content)
+        mark = _mark(body)
+        if mark is None:
+            return Unreachable(f"HTTP {status} without a readable MARK: {_raw(content)}")
+        return Accepted(
+            mark=mark,
+            uid=_string(body, "uid", "uniqueid"),
+            authentication_code=_string(body, "authenticationcode"),
+            qr_url=_qr_url(body, portal_url),
+            raw=body,
+        )
+    return failure(status, content)
+
+
+def sign_outcome(status: int, content: bytes) -> SignOutcome:
+    if status != 200:
+        return failure(status, content)
+    body = _object(content)
+    for holder in (body, _object_at(body, "data"), _object_at(body, "result")):
+        text, signature = _string(holder, "input"), _string(holder, "signature")
+        if text and signature:
+            return Signed(text, signature, body)
+    return Unreachable(f"signpos answered without input/signature: {_raw(content)}")
+
+
+def update_outcome(status: int, content: bytes) -> UpdateOutcome:
+    if status == 409:
+        body = _object(content)
+        return Duplicate(_mark(body), _text(body, content), body)
+    if status not in (200, 201):
+        return failure(status, content)
+    body = _object(content)
+    if body.get("success") is False:
+        return _unsuccessful(status, body, content)
+    payment_mark = _string(body, "message")
+    if not payment_mark:
+        return Unreachable(f"updatePayment answered without a payment MARK: {_raw(content)}")
+    return PaymentUpdated(payment_mark, body)
+
+
+def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
+    if status != 200:
+        outcome = failure(status, content)
+        return (
+            Unreachable(f"HTTP 408: {outcome.message}")
+            if isinstance(outcome, AadeDown)
+            else outcome
+        )
+    try:
+        parsed = loads(content)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, bool):
+        return SignatureValidation(parsed, {"valid": parsed})
+    body = _fold(parsed) if isinstance(parsed, dict) else {}
+    for key in ("valid", "isvalid", "success"):
+        if isinstance(body.get(key), bool):
+            return SignatureValidation(body[key], body)
+    return Unreachable(f"validate answered without a verdict: {_raw(content)}")
+
+
+def failure(status: int, content: bytes) -> Failure:
+    """The non-success statuses shared by every call (reference §8, DESIGN §5)."""
+    body = _object(content)
+    if status == 401:
+        return Unauthorized(_text(body, content))
+    if status == 408:
+        return AadeDown(_text(body, content))
+    if status >= 500 or status == 429:
+        return Unreachable(f"HTTP {status}: {_text(body, content)}")
+    if 400 <= status < 500:
+        return Rejected(status, messages(body, content))
+    return Unreachable(f"unexpected HTTP {status}: {_raw(content)}")
+
+
+def messages(body: dict[str, Any], content: bytes) -> list[str]:
+    """Every error text the body carries, in the reference's priority order; else the raw body."""
+    found: list[str] = []
+    message = _string(body, "message")
+    if message:
+        found.append(message)
+    errors = body.get("mydataerrors")
+    if isinstance(errors, list):
+        for error in errors:
+            if isinstance(error, dict):
+                error = _fold(error)
+                found.append(f"{error.get('key', '')}: {error.get('value', '')}".strip(": "))
+            elif error:
+                found.append(str(error))
+    error_message = _string(body, "errormessage")
+    if error_message:
+        found.append(error_message)
+    return found or [_raw(content)]
+
+
+def _unsuccessful(status: int, body: dict[str, Any], content: bytes) -> Duplicate | Rejected:
+    text = _text(body, content)
+    if any(hint in " ".join(messages(body, content)).lower() for hint in _DUPLICATE_HINTS):
+        return Duplicate(_mark(body), text, body)
+    return Rejected(status, messages(body, content))
+
+
+def _text(body: dict[str, Any], content: bytes) -> str:
+    return "; ".join(messages(body, content))
+
+
+def _object(content: bytes) -> dict[str, Any]:
+    """The body as a dict with lower-cased keys; {} when it is not a JSON object."""
+    try:
+        parsed = loads(content)
+    except ValueError:
+        return {}
+    return _fold(parsed) if isinstance(parsed, dict) else {}
+
+
+def _object_at(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return _fold(value) if isinstance(value, dict) else {}
+
+
+def _fold(body: dict[str, Any]) -> dict[str, Any]:
+    return {str(key).lower(): value for key, value in body.items()}
+
+
+def _string(body: dict[str, Any], *keys: str) -> str | None:
+    for key in keys:
+        value = body.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _mark(body: dict[str, Any]) -> int | None:
+    value = body.get("mark")
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
+        return int(value)
+    return None
+
+
+def _qr_url(body: dict[str, Any], portal_url: str) -> str | None:
+    url = _string(body, "url", "qrurl")
+    if url:
+        return url
+    signature = _string(body, "signature")
+    return f"{portal_url.rstrip('/')}/v/{signature}" if signature else None
+
+
+def _raw(content: bytes) -> str:
+    text = content.decode("utf-8", errors="replace").strip()
+    return text[:RAW_LIMIT] + ("…" if len(text) > RAW_LIMIT else "") if text else "(empty body)"
