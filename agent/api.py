@@ -41,7 +41,7 @@ class DecimalJSONResponse(JSONResponse):
     """JSON with Decimals as exact numbers."""
 
     def render(self, content: Any) -> bytes:
-        return dumps(content)
+        return dumps(content, allow_float=True)
 
 
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:

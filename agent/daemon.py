@@ -105,6 +105,12 @@ def _install_access_control(app, token: bytes | None) -> None:
         return response
 
 
+async def _watchdog_ping() -> None:
+    """A coroutine, so it runs on the event loop: a hung loop stops the pings and systemd
+    restarts the agent (a plain function would ping from a worker thread regardless)."""
+    sd_notify.watchdog()
+
+
 async def serve(config: AgentConfig) -> int:
     api_key = config.api_key()
     token = _tcp_token(config)
@@ -152,7 +158,7 @@ async def serve(config: AgentConfig) -> int:
         )
         watchdog = sd_notify.watchdog_interval()
         if watchdog:
-            scheduler.add_job(sd_notify.watchdog, "interval", seconds=watchdog / 2, id="watchdog")
+            scheduler.add_job(_watchdog_ping, "interval", seconds=watchdog / 2, id="watchdog")
 
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -17,10 +17,13 @@ class JsonEncodeError(TypeError):
     """A value that has no exact JSON form (float, NaN, an unknown type)."""
 
 
-def dumps(value: Any) -> bytes:
-    """Serialize with Decimal as a plain JSON number (`12.40`, never `1.24E+1`), UTF-8, compact."""
+def dumps(value: Any, *, allow_float: bool = False) -> bytes:
+    """Serialize with Decimal as a plain JSON number (`12.40`, never `1.24E+1`), UTF-8, compact.
+
+    Floats are refused unless `allow_float` (status figures such as a clock offset); money is
+    never a float, so provider payloads are always written without it."""
     parts: list[str] = []
-    _encode(value, parts)
+    _encode(value, parts, allow_float)
     return "".join(parts).encode("utf-8")
 
 
@@ -33,7 +36,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: Any, out: list[str], allow_float: bool) -> None:
     if value is None:
         out.append("null")
     elif value is True:
@@ -51,6 +54,9 @@ def _encode(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise JsonEncodeError(f"{value} has no JSON form")
+        if allow_float:
+            out.append(repr(value))
+            return
         raise JsonEncodeError("floats are not allowed in provider JSON; use Decimal")
     elif isinstance(value, Mapping):
         out.append("{")
@@ -59,14 +65,14 @@ def _encode(value: Any, out: list[str]) -> None:
                 out.append(",")
             out.append(json.dumps(str(key), ensure_ascii=False))
             out.append(":")
-            _encode(item, out)
+            _encode(item, out, allow_float)
         out.append("}")
     elif isinstance(value, Sequence):
         out.append("[")
         for index, item in enumerate(value):
             if index:
                 out.append(",")
-            _encode(item, out)
+            _encode(item, out, allow_float)
         out.append("]")
     else:
         raise JsonEncodeError(f"cannot encode {type(value).__name__} as JSON")

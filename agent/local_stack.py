@@ -54,6 +54,7 @@ class LocalStack:
     daemon: subprocess.Popen[str] | None = None
     sandbox_url: str = ""
     last_ready_ms: float | None = None
+    _notify: socket.socket | None = None
 
     @property
     def socket_path(self) -> Path:
@@ -178,6 +179,9 @@ profile = "{s.printer_profile}"
         if not self.config_path.exists():
             self.write_config()
         notify_path = self.root / "notify.sock"
+        if self._notify is not None:
+            self._notify.close()
+            self._notify = None
         notify_path.unlink(missing_ok=True)
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(notify_path))
@@ -205,13 +209,20 @@ profile = "{s.printer_profile}"
                     continue
                 if "READY=1" in message.split("\n"):
                     self.last_ready_ms = (time.perf_counter() - started) * 1000
+                    self._keep_notify(notify)
                     return self.last_ready_ms
             raise RuntimeError(
                 f"daemon not ready after {timeout_s} s; see {self.root / 'daemon.log'}"
             )
-        finally:
+        except BaseException:
             notify.close()
-            notify_path.unlink(missing_ok=True)
+            raise
+
+    def _keep_notify(self, notify: socket.socket) -> None:
+        """Keep receiving until stop: the daemon sends STATUS and STOPPING later."""
+        if self._notify is not None:
+            self._notify.close()
+        self._notify = notify
 
     def start(self) -> LocalStack:
         self.start_sandbox()
@@ -263,6 +274,9 @@ profile = "{s.printer_profile}"
         try:
             self.stop_daemon()
         finally:
+            if self._notify is not None:
+                self._notify.close()
+                self._notify = None
             if self.sandbox is not None and self.sandbox.poll() is None:
                 self.sandbox.terminate()
                 try:

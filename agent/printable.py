@@ -24,6 +24,12 @@ from printers.receipt import (
     VatBreakdown,
 )
 
+
+def _dec(value: Decimal | int) -> Decimal:
+    """The frozen JSON writes `2`, not `2.00`, for whole numbers; the model wants Decimal."""
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
 PAYMENT_LABELS = {3: "ΜΕΤΡΗΤΑ", 7: "ΚΑΡΤΑ", 5: "ΕΠΙ ΠΙΣΤΩΣΕΙ", 8: "IRIS"}
 
 
@@ -56,8 +62,8 @@ def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
     return Payment(
         method_code=method,
         label=PAYMENT_LABELS.get(method, PAYMENT_METHODS[method]),
-        amount=raw[amount_key],
-        tip=raw.get("tipAmount", Decimal("0.00")),
+        amount=_dec(raw[amount_key]),
+        tip=_dec(raw.get("tipAmount", Decimal("0.00"))),
         card=card,
     )
 
@@ -66,11 +72,11 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
     requested = request.get("lines", [])
     lines = []
     for index, detail in enumerate(payload["Details"]):
-        quantity = detail["Quantity"]
+        quantity = _dec(detail["Quantity"])
         unit_price = (
             Decimal(str(requested[index]["unit_price"]))
             if index < len(requested)
-            else (detail["Total"] / quantity)
+            else (_dec(detail["Total"]) / quantity)
         )
         category = detail["VatCategoryCode"]
         lines.append(
@@ -78,7 +84,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
                 description=detail["Descriptions"][0],
                 quantity=quantity,
                 unit_price=unit_price,
-                total=detail["Total"],
+                total=_dec(detail["Total"]),
                 vat_percent=VAT_RATES[category],
                 vat_category=category,
                 unit=MEASUREMENT_UNITS.get(detail.get("MeasurementUnitCode", 1), ""),
@@ -95,17 +101,17 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
         "vat_analysis": tuple(
             VatBreakdown(
                 category=row["VatCategoryCode"],
-                percent=row["Percentage"],
-                net=row["UnderlyingValue"],
-                vat=row["VatAmount"],
-                gross=row["UnderlyingValue"] + row["VatAmount"],
+                percent=_dec(row["Percentage"]),
+                net=_dec(row["UnderlyingValue"]),
+                vat=_dec(row["VatAmount"]),
+                gross=_dec(row["UnderlyingValue"]) + _dec(row["VatAmount"]),
             )
             for row in payload["VatAnalysis"]
         ),
         "totals": Totals(
-            net=summaries["TotalNetAmount"],
-            vat=summaries["TotalVATAmount"],
-            gross=summaries["TotalGrossValue"],
+            net=_dec(summaries["TotalNetAmount"]),
+            vat=_dec(summaries["TotalVATAmount"]),
+            gross=_dec(summaries["TotalGrossValue"]),
         ),
         "payments": tuple(
             _payment(raw, amount_key="Amount")
@@ -119,7 +125,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
 
 
 def _pos_parts(payload: dict[str, Any]) -> dict[str, Any]:
-    total = payload["totalAmount"]
+    total = _dec(payload["totalAmount"])
     return {
         "lines": (),
         "vat_analysis": (),
