@@ -104,7 +104,7 @@ class _Writer:
             self.printer.qr(block.data, ec=QR_ECLEVEL_M, size=block.module_size, native=True)
             self.printer._raw(LF)
             return
-        self.printer._raw(_raster_qr(block, self.profile.paper_dots) + LF)
+        self.printer._raw(_raster_qr(block, self.profile.dots_for(self.layout.width)) + LF)
 
 
 def _raster_qr(block: QrBlock, paper_dots: int) -> bytes:

@@ -246,3 +246,10 @@ def test_no_printed_line_exceeds_the_width(width: int) -> None:
             output = render_escpos(build_layout(factory(), width), PrinterProfile(codepage))
             for line in decode_escpos(output).text.splitlines():
                 assert len(line) <= width, line
+
+
+def test_raster_qr_matches_the_58mm_head() -> None:
+    layout = build_layout(sample_cash_receipt(), 32)
+    output = render_escpos(layout, PrinterProfile("cp1253", native_qr=False))
+    start = output.index(b"\x1dv0")
+    assert int.from_bytes(output[start + 4 : start + 6], "little") == 384 // 8
