@@ -147,7 +147,8 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 def tcp_listener(port: int) -> socket.socket:
     """Listen on 127.0.0.1:`port` only: the TCP API is for POS software that cannot use Unix
     sockets, never for the shop network."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no Nagle stalls).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
