@@ -315,8 +315,11 @@ class CardPaymentService:
 
     def _release(self, doc: store.StoredDocument, now: datetime) -> None:
         if doc.state == store.DocumentState.RESERVED:
+            # The clock has whole seconds and "abandoned" means reserved_until < now: expire it
+            # a second ago, or a receipt in the same second would take a new number instead.
+            expired = now - timedelta(seconds=1)
             with store.transaction(self.rt.conn):
-                store.extend_reservation(self.rt.conn, doc.id, reserved_until=now, now=now)
+                store.extend_reservation(self.rt.conn, doc.id, reserved_until=expired, now=now)
 
     def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Answer:
         """Not remembered: the same request_id may be retried once the provider is back."""
