@@ -129,16 +129,20 @@ class Payment(_Strict):
 
     @model_validator(mode="after")
     def _card_fields(self) -> Payment:
-        card_fields = (self.terminal_id, self.transaction_id, self.signature_id)
+        card_fields = {
+            "terminal_id": self.terminal_id,
+            "transaction_id": self.transaction_id,
+            "signature_id": self.signature_id,
+        }
         if self.method == CARD_PAYMENT:
             if self.terminal_id is None:
                 raise ValueError("terminal_id: required for card payments (method 7)")
             if self.transaction_id is None:
                 raise ValueError("transaction_id: required for card payments (method 7)")
-        elif any(value is not None for value in card_fields):
-            raise ValueError(
-                "terminal_id, transaction_id and signature_id are only for card payments (method 7)"
-            )
+        else:
+            for name, value in card_fields.items():
+                if value is not None:
+                    raise ValueError(f"{name}: only for card payments (method 7)")
         return self
 
 
