@@ -65,7 +65,7 @@ def _invoice(request: ReceiptRequest, payments=None):
 
 def test_invoice_payload_matches_the_elise_core_document_sample():
     _, _, payload = _invoice(_receipt())
-    assert list(payload)[0] == "IsDelayedCode"
+    assert next(iter(payload)) == "IsDelayedCode"
     for key in (
         "IAPRSignPolicy",
         "CurrencyCode",
@@ -212,7 +212,7 @@ def test_pos_receipt_matches_the_receipt_sample():
         PaymentEntry(method=7, amount=Decimal("12.40"), terminal_id="16000198", transaction_id="t9")
     ]
     payload = pos_payload(config, identity, request, entries)
-    assert list(payload)[0] == "isDelayedCode"
+    assert next(iter(payload)) == "isDelayedCode"
     assert payload["invoiceTypeCode"] == "8.4"
     assert payload["invoiceType"] == "POS Receipt"
     assert payload["totalAmount"] == Decimal("12.40")
