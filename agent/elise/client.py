@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -56,11 +55,6 @@ Outcome = TypeVar("Outcome")
 PROBE_INPUT = "0" * 40 + ";;20000101000000;0;0;0;0;PROBE"
 
 
-# Headers and body leave in separate writes; without TCP_NODELAY, Nagle plus the peer's delayed
-# ACK adds ~40 ms to every call.
-_NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -85,7 +79,7 @@ class EliseClient:
         )
         self._http = httpx.AsyncClient(
             base_url=config.base_url,
-            transport=transport or httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY),
+            transport=transport or httpx.AsyncHTTPTransport(retries=0),
             timeout=httpx.Timeout(
                 connect=config.connect_timeout_s,
                 read=config.read_timeout_s,

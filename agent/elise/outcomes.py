@@ -1,5 +1,8 @@
 """What a provider call ended in: one frozen value per case, so callers `match` instead of
 catching exceptions. The mapping from HTTP to these values lives in `responses.py`.
+
+`raw` is the provider's JSON body with top-level keys lower-cased, kept for diagnosis; it is
+neither shown in reprs nor part of equality.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ class Accepted:
     uid: str | None
     authentication_code: str | None
     qr_url: str | None
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Duplicate:
 
     mark: int | None
     message: str
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Signed:
 
     input: str
     signature: str
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,13 @@ class PaymentUpdated:
     """updatePayment 200: the MARK of the payment record (carried in `message`)."""
 
     payment_mark: str
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class SignatureValidation:
     valid: bool
-    raw: dict[str, Any] = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, compare=False)
 
 
 Failure = AadeDown | Rejected | Unauthorized | Unreachable
