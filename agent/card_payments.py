@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import offline_store as store
 from agent.amounts import HUNDRED
@@ -78,7 +78,7 @@ class CardPaymentService:
             )
         if rt.breaker.is_open:
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
-        duration = "H_2" if rt.config.terminal.food_service else "H_24"
+        duration: Literal["H_24", "H_2"] = "H_2" if rt.config.terminal.food_service else "H_24"
         outcome = await rt.client.sign_pos(
             SignPosRequest(
                 issuer_tin=bare_vat(rt.config.issuer.vat),

@@ -51,7 +51,7 @@ class LocalStack:
     root: Path
     settings: StackSettings = field(default_factory=StackSettings)
     sandbox: subprocess.Popen[str] | None = None
-    daemon: subprocess.Popen[str] | None = None
+    daemon: subprocess.Popen[bytes] | None = None
     sandbox_url: str = ""
     last_ready_ms: float | None = None
     _notify: socket.socket | None = None
@@ -190,18 +190,19 @@ profile = "{s.printer_profile}"
         env.pop("CREDENTIALS_DIRECTORY", None)
         log = (self.root / "daemon.log").open("a")
         started = time.perf_counter()
-        self.daemon = subprocess.Popen(
+        daemon = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
             stdout=log,
             stderr=log,
             env=env,
         )
+        self.daemon = daemon
         try:
             deadline = started + timeout_s
             while time.perf_counter() < deadline:
-                if self.daemon.poll() is not None:
+                if daemon.poll() is not None:
                     raise RuntimeError(
-                        f"daemon exited with {self.daemon.returncode}; see {self.root / 'daemon.log'}"
+                        f"daemon exited with {daemon.returncode}; see {self.root / 'daemon.log'}"
                     )
                 try:
                     message = notify.recv(4096).decode()
