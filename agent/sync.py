@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import offline_store as store
 from agent.clock import ATHENS
 from agent.runtime import Runtime
-from agent.transmission import Transmitter
+from agent.transmission import UNREACHABLE_CODE, Transmitter
 
 log = logging.getLogger("pos_agent.sync")
 BATCH = 200
@@ -120,6 +120,12 @@ class SyncService:
         if ok:
             self.rt.breaker.record_success()
             self.rt.metrics.breaker_open.set(0)
+        else:
+            # The probe does not depend on AADE, so a failed probe means the provider itself is
+            # out of reach: receipts from now on carry code 1, not a stale 2 from an earlier 408.
+            self.rt.breaker.record_failure(
+                "provider unreachable (probe failed)", UNREACHABLE_CODE, self.rt.clock()
+            )
         return ok
 
     async def probe_and_sync(self) -> None:
