@@ -19,10 +19,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
+    from agent.bench import register as register_bench
     from agent.daemon import register as register_daemon
     from agent.sandbox.command import register as register_sandbox
 
-    return [register_daemon, register_sandbox]
+    return [register_daemon, register_sandbox, register_bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
