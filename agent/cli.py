@@ -19,11 +19,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
+    from agent.admin_commands import register as register_admin
     from agent.bench import register as register_bench
     from agent.daemon import register as register_daemon
+    from agent.demo import register as register_demo
+    from agent.doctor import register as register_doctor
     from agent.sandbox.command import register as register_sandbox
+    from agent.status_command import register as register_status
 
-    return [register_daemon, register_sandbox, register_bench]
+    return [
+        register_daemon,
+        register_sandbox,
+        register_bench,
+        register_status,
+        register_doctor,
+        register_admin,
+        register_demo,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
