@@ -21,6 +21,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
     from agent.admin_commands import register as register_admin
     from agent.bench import register as register_bench
+    from agent.chaos import register as register_chaos
     from agent.daemon import register as register_daemon
     from agent.demo import register as register_demo
     from agent.doctor import register as register_doctor
@@ -31,6 +32,7 @@ def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
         register_daemon,
         register_sandbox,
         register_bench,
+        register_chaos,
         register_status,
         register_doctor,
         register_admin,
