@@ -69,13 +69,6 @@ class CardPaymentService:
             return replay
         now = rt.clock()
         doc, amounts = self._target(request, digest, now)
-        if request.amount > amounts.total:
-            raise ApiError(
-                422,
-                "amount_exceeds_total",
-                f"the card amount {request.amount} exceeds the receipt total {amounts.total}",
-                [FieldProblem("amount", "greater than the receipt total")],
-            )
         if rt.breaker.is_open:
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
         duration: Literal["H_24", "H_2"] = "H_2" if rt.config.terminal.food_service else "H_24"
@@ -142,11 +135,12 @@ class CardPaymentService:
                     [FieldProblem("receipt_id", "unknown")],
                 )
             if doc.state == store.DocumentState.RESERVED:
+                amounts = _checked(request, self._reserved_amounts(doc))
                 with store.transaction(rt.conn):
                     doc = store.extend_reservation(
                         rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
                     )
-                return doc, self._reserved_amounts(doc)
+                return doc, amounts
             if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
                 if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
                     raise ApiError(
@@ -154,7 +148,7 @@ class CardPaymentService:
                         "not_same_day",
                         "a card payment on a MARKed receipt must happen the same day",
                     )
-                return doc, _payload_amounts(doc)
+                return doc, _checked(request, _payload_amounts(doc))
             raise ApiError(
                 409,
                 "receipt_not_signable",
@@ -163,12 +157,13 @@ class CardPaymentService:
         sign_key = f"sign:{request.request_id}"
         existing = store.get_by_request_id(rt.conn, sign_key)
         if existing is not None and existing.state == store.DocumentState.RESERVED:
+            amounts = _checked(request, self._reserved_amounts(existing))
             with store.transaction(rt.conn):
                 existing = store.extend_reservation(
                     rt.conn, existing.id, reserved_until=self._reserve_until(now), now=now
                 )
-            return existing, self._reserved_amounts(existing)
-        amounts = _request_amounts(request, rt.config.pricing.prices_include_vat)
+            return existing, amounts
+        amounts = _checked(request, _request_amounts(request, rt.config.pricing.prices_include_vat))
         series = series_for(rt.config, request.document_type)
         kind = (
             store.DocumentKind.RECEIPT
@@ -423,6 +418,19 @@ class CardPaymentService:
                 now=now,
             )
         return 201, answer
+
+
+def _checked(request: PaymentSignRequest, amounts: SignedAmounts) -> SignedAmounts:
+    """Refuse a card amount above the receipt total before anything is reserved or extended:
+    a 4xx must leave the store as it was (no number taken, no journal entry)."""
+    if request.amount > amounts.total:
+        raise ApiError(
+            422,
+            "amount_exceeds_total",
+            f"the card amount {request.amount} exceeds the receipt total {amounts.total}",
+            [FieldProblem("amount", "greater than the receipt total")],
+        )
+    return amounts
 
 
 def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> SignedAmounts:
