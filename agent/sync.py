@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import offline_store as store
 from agent.clock import ATHENS
@@ -18,6 +19,7 @@ from agent.transmission import UNREACHABLE_CODE, Transmitter
 
 log = logging.getLogger("pos_agent.sync")
 BATCH = 200
+RECOVERY_HORIZON = timedelta(days=366)
 
 
 @dataclass
@@ -45,6 +47,7 @@ class SyncService:
         self.rt = runtime
         self.transmitter = transmitter
         self._lock = asyncio.Lock()
+        self._recovered = False
 
     @property
     def running(self) -> bool:
@@ -64,11 +67,20 @@ class SyncService:
             if rt.breaker.is_open and not force and not await self.probe():
                 report.stopped_early = True
                 return report
+            # Right after the probe saw the provider come back, send the whole backlog: the
+            # per-document backoff only spaced out attempts while the provider was failing, and
+            # nothing else would run before the next interval once the breaker is closed.
+            horizon = RECOVERY_HORIZON if self._recovered else timedelta(0)
+            self._recovered = False
             self.void_stale_reservations()
             semaphore = asyncio.Semaphore(rt.config.sync.concurrency)
             seen: set[int] = set()
             while True:
-                due = source() if source else store.documents_due(rt.conn, rt.clock(), BATCH)
+                due = (
+                    source()
+                    if source
+                    else store.documents_due(rt.conn, rt.clock() + horizon, BATCH)
+                )
                 batch = [d for d in due if d.id not in seen and d.id not in rt.in_flight]
                 if not batch:
                     break
@@ -118,7 +130,8 @@ class SyncService:
         """While the breaker is open: one cheap call decides whether to try the backlog."""
         ok = await self.rt.client.probe()
         if ok:
-            self.rt.breaker.record_success()
+            if self.rt.breaker.record_success():
+                self._recovered = True
             self.rt.metrics.breaker_open.set(0)
         else:
             # The probe does not depend on AADE, so a failed probe means the provider itself is
