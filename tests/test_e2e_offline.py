@@ -72,7 +72,9 @@ def _check_offline_qr(stack: E2EStack, answer: dict[str, Any]) -> None:
     assert fields.date_issued == issued.strftime("%Y%m%d%H%M%S")
 
 
-def _check_offline_answer(stack: E2EStack, answer: dict[str, Any], code: int, legend: str) -> None:
+def _check_offline_answer(
+    stack: E2EStack, answer: dict[str, Any], code: int, legend: str, *, at_provider: bool = False
+) -> None:
     assert answer["state"] == "delayed"
     assert answer["offline"] is True
     assert answer["delayed_code"] == code
@@ -84,7 +86,8 @@ def _check_offline_answer(stack: E2EStack, answer: dict[str, Any], code: int, le
     )
     assert datetime.fromisoformat(answer["due_at"]) == end_of_next_day
     _check_offline_qr(stack, answer)
-    assert stack.provider_document(answer["uid"]) is None
+    if not at_provider:
+        assert stack.provider_document(answer["uid"]) is None
 
 
 def _sync_until_accepted(stack: E2EStack, receipt_ids: list[int]) -> list[dict[str, Any]]:
@@ -141,3 +144,47 @@ def test_offline_documents_keep_the_api_key_out_of_the_logs(stack: E2EStack) -> 
     stack.set_faults("ok")
     _sync_until_accepted(stack, [answer["receipt_id"]])
     stack.assert_api_key_not_logged()
+
+
+def test_provider_accepted_but_answered_too_late(stack: E2EStack) -> None:
+    """`slow` stores the document, then answers after the total timeout: the till gets an offline
+    receipt in time, and the sync later adopts the MARK the provider already gave it."""
+    stack.set_faults("slow", delay_ms=int((TOTAL_TIMEOUT_S + 3) * 1000))
+
+    answer, elapsed = _timed_post(stack, cash_receipt("offline-late-1"))
+
+    assert elapsed <= FIRST_ANSWER_BOUND_S, f"the till waited {elapsed:.2f} s"
+    _check_offline_answer(stack, answer, 1, LEGEND_PROVIDER, at_provider=True)
+    provider_before = stack.provider_document(answer["uid"])
+    assert provider_before is not None, "slow must store before it delays the answer"
+    numbers = stack.last_numbers()
+
+    stack.set_faults("ok")
+    [synced] = _sync_until_accepted(stack, [answer["receipt_id"]])
+
+    assert synced["mark"] == provider_before["mark"]
+    assert (synced["number"], synced["uid"]) == (answer["number"], answer["uid"])
+    provider = stack.provider_document(answer["uid"])
+    assert provider is not None
+    assert provider["submissions"] == 2  # the late-answered one and the re-send (409)
+    assert stack.last_numbers() == numbers
+
+
+def test_scheduler_alone_delivers_after_recovery(stack: E2EStack) -> None:
+    """No POST /v1/sync: the breaker's probe job notices the provider is back and syncs."""
+    stack.set_faults("down")
+    answer, _ = _timed_post(stack, cash_receipt("offline-scheduler-1"))
+    assert answer["state"] == "delayed"
+
+    stack.set_faults("ok")
+
+    def accepted() -> dict[str, Any] | None:
+        current = stack.receipt(answer["receipt_id"])
+        return current if current["state"] == "accepted" else None
+
+    synced = wait_for(accepted, timeout_s=20, what="the scheduler to deliver the receipt")
+    provider = stack.provider_document(answer["uid"])
+    assert provider is not None
+    assert provider["mark"] == synced["mark"]
+    assert provider["submissions"] == 1
+    assert provider["is_delayed_code"] == 1
