@@ -188,10 +188,13 @@ async def serve(config: AgentConfig) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
+    # force: python-escpos calls logging.basicConfig() when imported (escpos/capabilities.py),
+    # which would leave ours a no-op - no INFO lines, no timestamps in the daemon's log.
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
+        force=True,
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
