@@ -1,0 +1,51 @@
+"""A short crash-harness run (CI smoke): 200 mixed receipts, 5 SIGKILLs, provider faults.
+
+Every receipt the POS got a success answer for is at the provider exactly once, numbering has
+no silent gap, every delayed document carried the agent's code, the journal verifies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "chaos.json"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "chaos",
+            "--receipts",
+            "200",
+            "--kills",
+            "5",
+            "--seed",
+            "11",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    report = json.loads(out.read_text(encoding="utf-8"))
+    details = report["details"]
+    assert report["receipts"] == 200, details["problems"]
+    assert report["kills"] == 5
+    assert report["lost"] == 0, details["problems"]
+    assert report["duplicates"] == 0, details["problems"]
+    assert report["gaps"] == 0, details["problems"]
+    assert report["wrong_codes"] == 0, details["problems"]
+    assert report["journal_ok"] is True
+    assert details["server_errors"] == 0, details["problems"]
+    assert details["client_timeouts"] == 0, details["problems"]
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
