@@ -42,6 +42,7 @@ class StackSettings:
     backoff_base_s: float = 0.2
     backoff_max_s: float = 2.0
     food_service: bool = False
+    reservation_timeout_s: int = 900
     preview_dir: bool = True
     extra_toml: str = ""
 
@@ -150,6 +151,7 @@ footer = ["Πάροχος: SANDBOX (δεν αποτελεί φορολογικό
 
 [terminal]
 food_service = {str(s.food_service).lower()}
+reservation_timeout_s = {s.reservation_timeout_s}
 
 [api]
 socket_path = {_toml_string(str(self.socket_path))}
