@@ -34,6 +34,7 @@ MODES = {
     "down": (1, LEGEND_PROVIDER),
     "blackhole": (1, LEGEND_PROVIDER),
     "aade_down": (2, LEGEND_AADE),
+    "error500": (1, LEGEND_PROVIDER),
 }
 
 
