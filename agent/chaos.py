@@ -265,6 +265,7 @@ class Chaos:
             else:
                 self._refuse(sale, f"sign {response.status_code} {response.text[:200]}")
                 return
+        body: dict[str, Any]
         if sale.kind == "pos":
             path = "/v1/pos-receipts"
             body = {"request_id": sale.sale_id, "type": "8.4", "payments": [payment]}
@@ -436,14 +437,14 @@ class Chaos:
 
         wrong_codes = 0
         ambiguous = 0
-        delayed_docs = Counter()
+        delayed_docs: Counter[int] = Counter()
         for row in rows:
             if row["delayed_code"]:
                 delayed_docs[row["delayed_code"]] += 1
-            doc = provider_by_uid.get(row["uid"])
-            if doc is None:
+            provider_doc = provider_by_uid.get(row["uid"])
+            if provider_doc is None:
                 continue
-            sent, ours = int(doc["is_delayed_code"]), int(row["delayed_code"])
+            sent, ours = int(provider_doc["is_delayed_code"]), int(row["delayed_code"])
             if sent == ours:
                 continue
             if sent == 0 and ours != 0 and row["authentication_code"] is None:
