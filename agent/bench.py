@@ -531,11 +531,18 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def _loadavg() -> list[float]:
+    return [round(value, 2) for value in os.getloadavg()]
+
+
 def run_benchmark(root: Path, *, quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
     plan = Plan.quick() if quick else Plan()
     results: dict[str, Any] = {"mode": "quick" if quick else "full", "plan": asdict(plan)}
     results["machine"] = machine_info()
+    results["machine"]["loadavg_before"] = _loadavg()
     results.update(Bench(root, plan, log).run())
+    # Other work on the machine skews every figure; the load shows whether it was quiet.
+    results["machine"]["loadavg_after"] = _loadavg()
     results["goals"] = evaluate_goals(results)
     return results
 
