@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import offline_store as store
+from agent.clock import ATHENS
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
 from agent.status_command import (
@@ -261,7 +262,7 @@ def check_database(config: AgentConfig) -> Check:
     finally:
         conn.close()
     size = store.database_size_bytes(path)
-    last_text = f"{last[1]} at {last[0]:%Y-%m-%d %H:%M}" if last else "never"
+    last_text = f"{last[1]} at {last[0].astimezone(ATHENS):%Y-%m-%d %H:%M}" if last else "never"
     detail = (
         f"{path}: quick_check {result}, last check at start {last_text}, "
         f"journal {'ok' if journal.ok else 'BROKEN'} ({journal.entries} entries), "

@@ -277,11 +277,14 @@ def render(report: dict[str, Any], config: AgentConfig, *, colour: bool) -> str:
     provider = report.get("provider")
     if provider:
         breaker = provider.get("breaker", "?")
-        reach = (
-            "reachable"
-            if breaker == "closed"
-            else f"UNREACHABLE (issuing offline: {provider.get('last_failure') or '?'})"
-        )
+        if breaker == "closed":
+            reach = "reachable"
+        else:
+            reach = paint(
+                f"OFFLINE, receipts issued offline: {provider.get('last_failure') or '?'}",
+                WARN,
+                colour,
+            )
         lines.append(_row("Provider", f"{provider.get('base_url', '?')}: {reach}"))
         lines.append(
             _row(
