@@ -230,7 +230,7 @@ def create_app(services: Services) -> FastAPI:
     async def sync_now() -> Response:
         if rt.breaker.is_open:
             await services.sync.probe()
-        report = await services.sync.run()
+        report = await services.sync.run(ignore_backoff=True)
         return DecimalJSONResponse(report.as_dict())
 
     @app.get("/v1/status")

@@ -57,7 +57,11 @@ class SyncService:
         """After a restart: every `pending` row may or may not have reached the provider."""
         return await self._run(lambda: store.unsent_documents(self.rt.conn), force=True)
 
-    async def run(self) -> SyncReport:
+    async def run(self, *, ignore_backoff: bool = False) -> SyncReport:
+        """`ignore_backoff`: a person asked for the sync (`POST /v1/sync`, `pos-agent sync`), so
+        every waiting document goes now, whatever its retry timer says."""
+        if ignore_backoff:
+            self._recovered = True
         return await self._run(None, force=False)
 
     async def _run(self, source, *, force: bool) -> SyncReport:
@@ -133,9 +137,10 @@ class SyncService:
             if self.rt.breaker.record_success():
                 self._recovered = True
             self.rt.metrics.breaker_open.set(0)
-        else:
+        elif self.rt.breaker.is_open:
             # The probe does not depend on AADE, so a failed probe means the provider itself is
             # out of reach: receipts from now on carry code 1, not a stale 2 from an earlier 408.
+            # (Only while still open: a probe that hung through a recovery must not re-open it.)
             self.rt.breaker.record_failure(
                 "provider unreachable (probe failed)", UNREACHABLE_CODE, self.rt.clock()
             )
