@@ -29,6 +29,14 @@ from agent.local_stack import ISSUER_VAT, LocalStack, StackSettings
 
 T = TypeVar("T")
 POLL_S = 0.05
+# Provider timeouts with room for a loaded 2-core CI machine: a sandbox answer that is merely
+# slow must not become a timeout (an offline receipt) in a test that expects it online.
+E2E_DEFAULTS: dict[str, Any] = {
+    "printer_backend": "dummy",
+    "connect_timeout_s": 2.0,
+    "read_timeout_s": 4.0,
+    "total_timeout_s": 5.0,
+}
 
 
 def cash_receipt(request_id: str, *, price: str = "2.50", quantity: str = "2") -> dict[str, Any]:
@@ -189,7 +197,7 @@ def e2e_stack(**settings: Any) -> tuple[Any, Any]:
 
     @pytest.fixture(scope="module", name="e2e_stack_process")
     def e2e_stack_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
-        options: dict[str, Any] = {"printer_backend": "dummy", **settings}
+        options: dict[str, Any] = {**E2E_DEFAULTS, **settings}
         local = LocalStack(tmp_path_factory.mktemp("stack"), StackSettings(**options))
         local.start()
         try:
