@@ -111,6 +111,13 @@ async def _watchdog_ping() -> None:
     sd_notify.watchdog()
 
 
+async def _startup_sync(services: Services) -> None:
+    """On start: re-send every `pending` row (its fate is unknown after a crash), then the
+    delayed backlog at once rather than at the first interval."""
+    await services.sync.resend_unsent()
+    await services.sync.run()
+
+
 async def serve(config: AgentConfig) -> int:
     api_key = config.api_key()
     token = _tcp_token(config)
@@ -167,7 +174,7 @@ async def serve(config: AgentConfig) -> int:
 
         await server.startup(sockets=sockets)
         scheduler.start()
-        resend = asyncio.create_task(services.sync.resend_unsent())
+        resend = asyncio.create_task(_startup_sync(services))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", __import__("os").getpid())
