@@ -197,7 +197,12 @@ class IssuingService:
             if replay is None:
                 raise
             return replay
-        doc = await self.transmitter.transmit(doc, first=True)
+        wants_print = _wants_print(rt, delivery)
+        doc = await self.transmitter.transmit(
+            doc,
+            first=True,
+            then=(lambda issued: queue_print(rt, issued, copy=False)) if wants_print else None,
+        )
         if doc.state == store.DocumentState.REJECTED:
             raise ApiError(
                 422,
@@ -205,9 +210,7 @@ class IssuingService:
                 f"the provider refused the document: {doc.last_error}",
                 extra={"receipt": document_answer(rt, doc)},
             )
-        if _wants_print(rt, delivery):
-            with store.transaction(rt.conn):
-                queue_print(rt, doc, copy=False)
+        if wants_print:
             rt.notify_printer()
         return 201, document_answer(rt, doc)
 

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from json.encoder import encode_basestring  # the C escaper, UTF-8 kept as is
 from typing import Any
 
 
@@ -44,7 +45,7 @@ def _encode(value: Any, out: list[str], allow_float: bool) -> None:
     elif value is False:
         out.append("false")
     elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
+        out.append(encode_basestring(value))
     elif isinstance(value, int):
         out.append(str(value))
     elif isinstance(value, Decimal):
@@ -63,7 +64,7 @@ def _encode(value: Any, out: list[str], allow_float: bool) -> None:
         for index, (key, item) in enumerate(value.items()):
             if index:
                 out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(encode_basestring(str(key)))
             out.append(":")
             _encode(item, out, allow_float)
         out.append("}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -77,31 +78,43 @@ class SyncService:
             horizon = RECOVERY_HORIZON if self._recovered else timedelta(0)
             self._recovered = False
             self.void_stale_reservations()
-            semaphore = asyncio.Semaphore(rt.config.sync.concurrency)
+            queue: deque[store.StoredDocument] = deque()
             seen: set[int] = set()
-            while True:
+            fetching = True
+
+            def refill() -> None:
+                """Oldest first, a page at a time; synchronous, so workers never race on it."""
+                nonlocal fetching
+                if not fetching:
+                    return
                 due = (
                     source()
                     if source
                     else store.documents_due(rt.conn, rt.clock() + horizon, BATCH)
                 )
-                batch = [d for d in due if d.id not in seen and d.id not in rt.in_flight]
-                if not batch:
-                    break
-                seen.update(d.id for d in batch)
+                fresh = [d for d in due if d.id not in seen and d.id not in rt.in_flight]
+                seen.update(d.id for d in fresh)
+                queue.extend(fresh)
+                if not fresh or source is not None:
+                    fetching = False
 
-                async def send(doc: store.StoredDocument) -> None:
-                    async with semaphore:
-                        if rt.breaker.is_open and report.attempted:
-                            report.stopped_early = True
+            async def worker() -> None:
+                """A continuous pool: a free slot takes the next document at once instead of
+                waiting for a whole batch to finish."""
+                while not report.stopped_early:
+                    if not queue:
+                        refill()
+                        if not queue:
                             return
-                        report.attempted += 1
-                        result = await self.transmitter.transmit(doc, first=False)
-                        self._count(report, result)
+                    doc = queue.popleft()
+                    if rt.breaker.is_open and report.attempted:
+                        report.stopped_early = True
+                        return
+                    report.attempted += 1
+                    result = await self.transmitter.transmit(doc, first=False)
+                    self._count(report, result)
 
-                await asyncio.gather(*(send(doc) for doc in batch))
-                if report.stopped_early or source is not None:
-                    break
+            await asyncio.gather(*(worker() for _ in range(rt.config.sync.concurrency)))
             rt.last_sync_at = rt.clock()
             rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
             if report.attempted:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import offline_store as store
@@ -29,6 +30,7 @@ from agent.runtime import Runtime
 
 log = logging.getLogger("pos_agent.transmission")
 
+AfterOutcome = Callable[[store.StoredDocument], object]
 UNREACHABLE_CODE = 1
 AADE_DOWN_CODE = 2
 
@@ -43,12 +45,17 @@ class Transmitter:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    async def transmit(self, doc: store.StoredDocument, *, first: bool) -> store.StoredDocument:
-        """One attempt. On the first send with the breaker open, go offline without a call."""
+    async def transmit(
+        self, doc: store.StoredDocument, *, first: bool, then: AfterOutcome | None = None
+    ) -> store.StoredDocument:
+        """One attempt. On the first send with the breaker open, go offline without a call.
+
+        `then` runs inside the transaction that records the outcome (the print job of a new
+        receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
         if first and rt.breaker.is_open:
             return self._go_offline(
-                doc, rt.breaker.delayed_code, "provider unavailable (breaker open)"
+                doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
         if doc.id in rt.in_flight:
             return doc
@@ -57,7 +64,7 @@ class Transmitter:
             outcome = await self._send(doc)
         finally:
             rt.in_flight.discard(doc.id)
-        return self._apply(doc, outcome, first=first)
+        return self._apply(doc, outcome, first=first, then=then)
 
     async def _send(self, doc: store.StoredDocument) -> SendOutcome:
         assert doc.payload is not None
@@ -73,8 +80,22 @@ class Transmitter:
         self.rt.metrics.provider_latency.labels(endpoint).observe(time.perf_counter() - started)
         return outcome
 
+    def _commit(
+        self, change: Callable[[], store.StoredDocument], then: AfterOutcome | None
+    ) -> store.StoredDocument:
+        with store.transaction(self.rt.conn):
+            doc = change()
+            if then is not None and doc.state != store.DocumentState.REJECTED:
+                then(doc)
+        return doc
+
     def _apply(
-        self, doc: store.StoredDocument, outcome: SendOutcome, *, first: bool
+        self,
+        doc: store.StoredDocument,
+        outcome: SendOutcome,
+        *,
+        first: bool,
+        then: AfterOutcome | None,
     ) -> store.StoredDocument:
         rt = self.rt
         now = rt.clock()
@@ -87,51 +108,69 @@ class Transmitter:
             case Accepted():
                 rt.breaker.record_success()
                 rt.credential_alarm = None
-                with store.transaction(rt.conn):
-                    return store.mark_accepted(
+                accepted = outcome
+                return self._commit(
+                    lambda: store.mark_accepted(
                         rt.conn,
                         doc.id,
-                        mark=outcome.mark,
-                        authentication_code=outcome.authentication_code,
-                        qr_url=outcome.qr_url,
+                        mark=accepted.mark,
+                        authentication_code=accepted.authentication_code,
+                        qr_url=accepted.qr_url,
                         now=now,
-                    )
+                    ),
+                    then,
+                )
             case Duplicate():
                 rt.breaker.record_success()
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
                 )
-                with store.transaction(rt.conn):
-                    return store.mark_accepted(
+                duplicate = outcome
+                return self._commit(
+                    lambda: store.mark_accepted(
                         rt.conn,
                         doc.id,
-                        mark=outcome.mark,
+                        mark=duplicate.mark,
                         authentication_code=None,
                         qr_url=None,
                         now=now,
-                    )
+                    ),
+                    then,
+                )
             case Rejected():
                 rt.breaker.record_success()
                 message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
                 log.warning("document %s rejected by the provider: %s", doc.id, message)
-                with store.transaction(rt.conn):
-                    return store.mark_rejected(rt.conn, doc.id, error=message[:2000], now=now)
+                return self._commit(
+                    lambda: store.mark_rejected(rt.conn, doc.id, error=message[:2000], now=now),
+                    then,
+                )
             case AadeDown():
                 rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE, now)
-                return self._go_offline(doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}")
+                return self._go_offline(
+                    doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}", then
+                )
             case Unauthorized():
                 rt.credential_alarm = outcome.message
                 rt.breaker.record_failure(
                     "provider refused the credentials (401)", UNREACHABLE_CODE, now
                 )
-                return self._go_offline(doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}")
+                return self._go_offline(
+                    doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}", then
+                )
             case Unreachable():
                 rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE, now)
-                return self._go_offline(doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}")
+                return self._go_offline(
+                    doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}", then
+                )
         raise TypeError(f"unexpected provider outcome {outcome!r}")
 
     def _go_offline(
-        self, doc: store.StoredDocument, code: int, reason: str
+        self,
+        doc: store.StoredDocument,
+        code: int,
+        reason: str,
+        then: AfterOutcome | None = None,
     ) -> store.StoredDocument:
         """First failure fixes the delayed code; later failures keep it (408 keeps 2, network 1)."""
         rt = self.rt
@@ -142,7 +181,8 @@ class Transmitter:
         next_attempt = now + retry_delay(
             doc.attempts, base_s=rt.config.sync.backoff_base_s, max_s=rt.config.sync.backoff_max_s
         )
-        with store.transaction(rt.conn):
+
+        def record() -> store.StoredDocument:
             updated = store.mark_delayed(
                 rt.conn,
                 doc.id,
@@ -154,4 +194,6 @@ class Transmitter:
             )
             if updated.offline_qr_url is None:
                 updated = attach_offline_qr(rt, updated)
-        return updated
+            return updated
+
+        return self._commit(record, then)
