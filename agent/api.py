@@ -235,7 +235,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/v1/status")
     async def status() -> Response:
-        return DecimalJSONResponse(services.status())
+        return DecimalJSONResponse(await services.status())
 
     @app.get("/v1/health")
     async def health() -> Response:

@@ -19,10 +19,18 @@ OK, WARN, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
-def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -> dict[str, Any]:
+def store_status(
+    conn: sqlite3.Connection,
+    config: AgentConfig,
+    now: datetime,
+    *,
+    journal: store.JournalCheck | None = None,
+) -> dict[str, Any]:
+    """`journal`: a check the caller already made (the daemon verifies incrementally)."""
     backlog = store.backlog_summary(conn, now)
     integrity = store.last_integrity_check(conn)
-    journal = store.verify_journal(conn)
+    if journal is None:
+        journal = store.verify_journal(conn)
     gaps = {series: numbers for series, numbers in store.numbering_gaps(conn).items() if numbers}
     oldest = None
     if backlog.oldest_delayed is not None:

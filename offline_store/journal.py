@@ -27,6 +27,12 @@ class JournalCheck:
     ok: bool
     entries: int
     first_bad_seq: int | None
+    last_hash: str = GENESIS_HASH
+
+    @property
+    def checkpoint(self) -> tuple[int, str] | None:
+        """Where the next `verify_journal(after=...)` may start; None after a failure."""
+        return (self.entries, self.last_hash) if self.ok else None
 
 
 def canonical_json(value: Any) -> str:
@@ -71,19 +77,32 @@ def append_journal(
     return new_hash
 
 
-def verify_journal(conn: sqlite3.Connection) -> JournalCheck:
-    """Walk the whole chain: sequence, links, canonical detail text and every hash."""
-    expected_prev = GENESIS_HASH
-    entries = 0
+def verify_journal(
+    conn: sqlite3.Connection, *, after: tuple[int, str] | None = None
+) -> JournalCheck:
+    """Walk the chain: sequence, links, canonical detail text and every hash.
+
+    `after` is a checkpoint `(seq, hash)` from an earlier successful check (its `checkpoint`):
+    only newer entries are walked, so a long-running daemon does not re-hash years of journal
+    on every `status`. The checkpoint's hash must still be the stored hash of that entry.
+    """
+    start_seq, expected_prev = after if after is not None else (0, GENESIS_HASH)
+    if start_seq:
+        row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (start_seq,)).fetchone()
+        if row is None or row["hash"] != expected_prev:
+            return JournalCheck(ok=False, entries=start_seq, first_bad_seq=start_seq)
+    entries = start_seq
     rows = conn.execute(
-        "SELECT seq, at, document_id, event, detail, prev_hash, hash FROM journal ORDER BY seq"
+        "SELECT seq, at, document_id, event, detail, prev_hash, hash FROM journal "
+        "WHERE seq > ? ORDER BY seq",
+        (start_seq,),
     )
-    for expected_seq, row in enumerate(rows, start=1):
+    for expected_seq, row in enumerate(rows, start=start_seq + 1):
         entries += 1
         if not _entry_ok(row, expected_seq, expected_prev):
             return JournalCheck(ok=False, entries=entries, first_bad_seq=row["seq"])
         expected_prev = row["hash"]
-    return JournalCheck(ok=True, entries=entries, first_bad_seq=None)
+    return JournalCheck(ok=True, entries=entries, first_bad_seq=None, last_hash=expected_prev)
 
 
 def _entry_ok(row: sqlite3.Row, expected_seq: int, expected_prev: str) -> bool:

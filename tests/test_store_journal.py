@@ -99,3 +99,29 @@ def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(tmp_path):
             (canonical_json(forged_detail), forged_hash),
         )
     assert verify_journal(conn).first_bad_seq == 3
+
+
+def test_incremental_check_resumes_from_a_checkpoint(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 5)
+    first = verify_journal(conn)
+    assert first.ok and first.entries == 5 and first.checkpoint is not None
+    hashes = _fill(conn, 3)
+    later = verify_journal(conn, after=first.checkpoint)
+    assert later.ok and later.entries == 8 and later.last_hash == hashes[-1]
+    assert later == verify_journal(conn)
+
+
+def test_incremental_check_finds_tampering_after_and_at_the_checkpoint(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 4)
+    checkpoint = verify_journal(conn).checkpoint
+    _fill(conn, 2)
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute("UPDATE journal SET event = 'forged' WHERE seq = 6")
+    assert verify_journal(conn, after=checkpoint).first_bad_seq == 6
+    with transaction(conn):
+        conn.execute("UPDATE journal SET hash = ? WHERE seq = 4", ("f" * 64,))
+    check = verify_journal(conn, after=checkpoint)
+    assert not check.ok and check.first_bad_seq == 4 and check.checkpoint is None
