@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import offline_store as store
@@ -12,7 +13,7 @@ from agent.receipt_model import Delivery
 from agent.runtime import Runtime
 
 
-def _print_state(conn, document_id: int) -> dict[str, Any]:
+def _print_state(conn: sqlite3.Connection, document_id: int) -> dict[str, Any]:
     jobs = store.print_jobs_for(conn, document_id)
     if not jobs:
         return {"requested": False}

@@ -29,7 +29,7 @@ from agent.receipt_model import (
     ReceiptPaymentRequest,
     ReceiptRequest,
 )
-from agent.request_identity import conflict, request_hash
+from agent.request_identity import remembered_answer, request_hash
 from agent.services import Services
 
 log = logging.getLogger("pos_agent.api")
@@ -201,11 +201,9 @@ def create_app(services: Services) -> FastAPI:
     async def reprint(receipt_id: int, request: Request) -> Response:
         parsed = await read_model(request, PrintRequest, max_bytes)
         digest = request_hash(parsed)
-        stored = store.find_request(rt.conn, parsed.request_id)
-        if stored is not None:
-            if stored.body_hash != digest or stored.document_id != receipt_id:
-                raise conflict(parsed.request_id)
-            return DecimalJSONResponse(stored.response, status_code=stored.status_code)
+        replay = remembered_answer(rt.conn, parsed.request_id, digest, document_id=receipt_id)
+        if replay is not None:
+            return answer(replay)
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None or doc.payload is None:
             raise ApiError(404, "receipt_not_found", f"no issued receipt {receipt_id}")

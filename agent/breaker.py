@@ -6,7 +6,7 @@ provider; the first success closes it and triggers an immediate sync.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -23,7 +23,6 @@ class CircuitBreaker:
     last_failure: str | None = None
     delayed_code: int = 1
     transitions: int = 0
-    _listeners: list = field(default_factory=list, repr=False)
 
     @property
     def is_open(self) -> bool:

@@ -9,6 +9,7 @@ series takes its number (no silent gap).
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from agent.elise.requests import SignPosRequest
 from agent.json_codec import dumps, loads
 from agent.provider_payloads import DocumentIdentity
 from agent.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
-from agent.request_identity import conflict, request_hash
+from agent.request_identity import remembered_answer, request_hash
 from agent.runtime import Runtime
 from agent.uid import bare_vat, prefixed_vat
 
@@ -64,7 +65,7 @@ class CardPaymentService:
     async def sign(self, request: PaymentSignRequest) -> Answer:
         rt = self.rt
         digest = request_hash(request)
-        replay = self._replay(request.request_id, digest)
+        replay = remembered_answer(self.rt.conn, request.request_id, digest)
         if replay is not None:
             return replay
         now = rt.clock()
@@ -112,14 +113,6 @@ class CardPaymentService:
                 )
                 rt.breaker.record_failure(str(reason), 1, now)
                 return self._autonomous(doc, str(reason), now)
-
-    def _replay(self, request_id: str, digest: str) -> Answer | None:
-        stored = store.find_request(self.rt.conn, request_id)
-        if stored is None:
-            return None
-        if stored.body_hash != digest:
-            raise conflict(request_id)
-        return stored.status_code, stored.response
 
     def _target(
         self, request: PaymentSignRequest, digest: str, now: datetime
@@ -333,7 +326,7 @@ class CardPaymentService:
         """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
         rt = self.rt
         digest = request_hash(request)
-        replay = self._replay(request.request_id, digest)
+        replay = remembered_answer(self.rt.conn, request.request_id, digest)
         if replay is not None:
             return replay
         doc = store.get_document(rt.conn, receipt_id)
@@ -371,6 +364,23 @@ class CardPaymentService:
                 ],
             }
         )
+        with store.transaction(rt.conn):
+            # Write-ahead: the body is fixed by the stored signature, the MARK and this
+            # transaction id, so a crash mid-call leaves a record to reconcile. A replay with the
+            # same request_id re-sends the same update, which the provider applies as a
+            # replacement of the receipt's payment details.
+            store.append_journal(
+                rt.conn,
+                "payment.update_sending",
+                {
+                    "signature_id": signature.id,
+                    "transaction_id": request.transaction_id,
+                    "request_id": request.request_id,
+                    "body_sha256": hashlib.sha256(body).hexdigest(),
+                },
+                document_id=doc.id,
+                at=rt.clock(),
+            )
         outcome = await rt.client.update_payment(body)
         now = rt.clock()
         if isinstance(outcome, Rejected):

@@ -5,9 +5,12 @@ whitespace in the POS's JSON do not matter."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from typing import Any
 
 from pydantic import BaseModel
 
+import offline_store as store
 from agent.api_errors import ApiError
 
 
@@ -22,3 +25,19 @@ def conflict(request_id: str) -> ApiError:
         f"request_id {request_id!r} was already used with a different body; "
         "use a new request_id for a new document",
     )
+
+
+def remembered_answer(
+    conn: sqlite3.Connection, request_id: str, digest: str, *, document_id: int | None = None
+) -> tuple[int, dict[str, Any]] | None:
+    """The stored answer of a call that created no document (sign, payment, reprint), or None.
+    `document_id`, when given, must match too: a reprint id reused for another receipt is a
+    conflict."""
+    stored = store.find_request(conn, request_id)
+    if stored is None:
+        return None
+    if stored.body_hash != digest or (
+        document_id is not None and stored.document_id != document_id
+    ):
+        raise conflict(request_id)
+    return stored.status_code, stored.response

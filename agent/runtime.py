@@ -4,6 +4,7 @@ breaker, clock. Built once by the daemon (or by a test) and passed explicitly.""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,7 +29,7 @@ class Runtime:
     in_flight: set[int] = field(default_factory=set)
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
-    wake_printer: list = field(default_factory=list)
+    wake_printer: list[Callable[[], None]] = field(default_factory=list)
 
     def notify_printer(self) -> None:
         for wake in self.wake_printer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -61,11 +62,15 @@ class SyncService:
     async def run(self, *, ignore_backoff: bool = False) -> SyncReport:
         """`ignore_backoff`: a person asked for the sync (`POST /v1/sync`, `pos-agent sync`), so
         every waiting document goes now, whatever its retry timer says."""
-        if ignore_backoff:
-            self._recovered = True
-        return await self._run(None, force=False)
+        return await self._run(None, force=False, send_all=ignore_backoff)
 
-    async def _run(self, source, *, force: bool) -> SyncReport:
+    async def _run(
+        self,
+        source: Callable[[], list[store.StoredDocument]] | None,
+        *,
+        force: bool,
+        send_all: bool = False,
+    ) -> SyncReport:
         async with self._lock:
             report = SyncReport()
             rt = self.rt
@@ -75,7 +80,7 @@ class SyncService:
             # Right after the probe saw the provider come back, send the whole backlog: the
             # per-document backoff only spaced out attempts while the provider was failing, and
             # nothing else would run before the next interval once the breaker is closed.
-            horizon = RECOVERY_HORIZON if self._recovered else timedelta(0)
+            horizon = RECOVERY_HORIZON if send_all or self._recovered else timedelta(0)
             self._recovered = False
             self.void_stale_reservations()
             queue: deque[store.StoredDocument] = deque()

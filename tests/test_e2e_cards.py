@@ -248,3 +248,53 @@ def test_provider_unreachable_while_signing_is_autonomous(stack: E2EStack) -> No
     assert autonomous.status_code == 201, autonomous.text
     assert autonomous.json()["number"] == reserved_number
     assert autonomous.json()["state"] == "accepted"
+
+
+def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) -> None:
+    """A receipt issued with another method gets its card payment later the same day:
+    sign with the MARK, charge, then /Invoice/updatePayment (journaled before the call)."""
+    issued = stack.post(
+        "/v1/receipts",
+        {
+            "request_id": "later-card-1",
+            "lines": _lines(),
+            "payments": [{"method": 5, "amount": D("8.40")}],
+        },
+    )
+    assert issued.status_code == 201, issued.text
+    receipt = issued.json()
+    assert receipt["state"] == "accepted"
+
+    signed = _sign(stack, "later-card-sign-1", amount=D("8.40"), receipt_id=receipt["receipt_id"])
+    assert signed["receipt_id"] == receipt["receipt_id"]
+    assert signed["fields"]["mark"] == str(receipt["mark"])
+    assert signed["number"] == receipt["number"]
+
+    body = {
+        "request_id": "later-card-pay-1",
+        "signature_id": signed["signature_id"],
+        "transaction_id": "TX-LATER-1",
+    }
+    paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
+    assert paid.status_code == 201, paid.text
+    answer = paid.json()
+    assert answer["mark"] == receipt["mark"]
+    assert answer["payment_mark"]
+
+    replay = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
+    assert (replay.status_code, replay.json()) == (201, answer)
+    again = stack.post(
+        f"/v1/receipts/{receipt['receipt_id']}/payments",
+        {**body, "request_id": "later-card-pay-2"},
+    )
+    assert again.status_code == 409, again.text  # the signature was used
+
+    with stack.database() as conn:
+        events = [
+            row["event"]
+            for row in conn.execute(
+                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq",
+                (receipt["receipt_id"],),
+            )
+        ]
+    assert events.index("payment.update_sending") < events.index("payment.updated")
