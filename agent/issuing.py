@@ -10,7 +10,7 @@ the MARK, so nothing is lost and nothing is issued twice.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -36,6 +36,7 @@ from agent.runtime import Runtime
 from agent.transmission import Transmitter
 
 Answer = tuple[int, dict]
+PayloadBuilder = Callable[[DocumentIdentity], bytes]
 
 
 class IssuingService:
@@ -159,7 +160,7 @@ class IssuingService:
         type_code: str,
         total: Decimal,
         signatures: dict[int, store.StoredSignature],
-        build,
+        build: PayloadBuilder,
         delivery: Delivery,
     ) -> Answer:
         rt = self.rt
@@ -216,16 +217,16 @@ class IssuingService:
 
     def _new_document(
         self,
-        number,
-        series,
-        request_id,
-        digest,
-        request_json,
-        kind,
-        type_code,
-        total,
-        build,
-        issued_at,
+        number: int,
+        series: str,
+        request_id: str,
+        digest: str,
+        request_json: str,
+        kind: store.DocumentKind,
+        type_code: str,
+        total: Decimal,
+        build: PayloadBuilder,
+        issued_at: datetime,
     ) -> store.NewDocument:
         identity = DocumentIdentity(
             type_code, series, number, issued_at, internal_document_id(type_code, series, number)
@@ -279,7 +280,14 @@ class IssuingService:
         return None
 
     def _issue_on_reservation(
-        self, doc, request_id, digest, request_json, total, build, now
+        self,
+        doc: store.StoredDocument,
+        request_id: str,
+        digest: str,
+        request_json: str,
+        total: Decimal,
+        build: PayloadBuilder,
+        now: datetime,
     ) -> store.StoredDocument:
         rt = self.rt
         store.take_over_reservation(
