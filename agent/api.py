@@ -1,26 +1,22 @@
-"""The local API (DESIGN §3) as a FastAPI app.
+"""The local API (DESIGN §3): the route table and its handlers.
 
-Bodies are parsed by us, not by FastAPI: JSON numbers become `Decimal` (money never passes through
-float), the size is capped before parsing, and every validation problem comes back as a 4xx that
-names the field and the rule. A 5xx means a fault of the agent itself.
+Bodies are parsed by us: JSON numbers become `Decimal` (money never passes through float), the
+size is capped before parsing, and every validation problem comes back as a 4xx that names the
+field and the rule. A 5xx means a fault of the agent itself.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 import offline_store as store
 from agent import __version__
 from agent.answers import document_answer
-from agent.api_errors import ApiError, FieldProblem, field_path, from_validation_error
-from agent.json_codec import dumps, loads
+from agent.api_errors import ApiError, FieldProblem, from_validation_error
+from agent.json_codec import loads
 from agent.print_orders import queue_print
 from agent.receipt_model import (
     PaymentSignRequest,
@@ -30,41 +26,15 @@ from agent.receipt_model import (
     ReceiptRequest,
 )
 from agent.request_identity import remembered_answer, request_hash
+from agent.routing import LocalApiApp, Request, Response, Router
 from agent.services import Services
 
-log = logging.getLogger("pos_agent.api")
 Model = TypeVar("Model", bound=BaseModel)
 MAX_NESTING_ERRORS = (RecursionError, ValueError, UnicodeDecodeError)
+Answer = tuple[int, dict[str, Any]]
 
 
-class DecimalJSONResponse(JSONResponse):
-    """JSON with Decimals as exact numbers."""
-
-    def render(self, content: Any) -> bytes:
-        return dumps(content, allow_float=True)
-
-
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
-    }
-
-
-async def read_model(request: Request, model: type[Model], max_bytes: int) -> Model:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, "body_too_large", f"the body is larger than {max_bytes} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, "body_too_large", f"the body is larger than {max_bytes} bytes")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+def parse_model(raw: bytes, model: type[Model]) -> Model:
     try:
         data = loads(raw)
     except MAX_NESTING_ERRORS as exc:
@@ -86,92 +56,60 @@ async def read_model(request: Request, model: type[Model], max_bytes: int) -> Mo
         raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
     rt = services.runtime
     max_bytes = rt.config.api.max_body_bytes
-    app = FastAPI(
-        title="pos-agent local API", version=__version__, default_response_class=DecimalJSONResponse
-    )
+    router = Router()
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> Response:
-        return DecimalJSONResponse(exc.body(), status_code=exc.status)
+    async def read(request: Request, model: type[Model]) -> Model:
+        return parse_model(await request.body(max_bytes), model)
 
-    @app.exception_handler(RequestValidationError)
-    async def _path_error(_: Request, exc: RequestValidationError) -> Response:
-        fields = [FieldProblem(field_path(tuple(e["loc"])), str(e["msg"])) for e in exc.errors()]
-        error = ApiError(
-            422, "invalid_request", "; ".join(f"{f.path}: {f.message}" for f in fields), fields
-        )
-        return DecimalJSONResponse(error.body(), status_code=422)
+    def post(
+        path: str,
+        model: type[Model],
+        action: Callable[[Model], Awaitable[Answer]],
+        summary: str,
+    ) -> None:
+        async def handle(request: Request) -> Response:
+            status, body = await action(await read(request, model))
+            return Response.json(body, status)
 
-    @app.exception_handler(Exception)
-    async def _internal(_: Request, exc: Exception) -> Response:
-        log.exception("internal error")
-        body = {
-            "error": {
-                "code": "internal_error",
-                "message": f"the agent failed: {type(exc).__name__}",
-            }
-        }
-        return DecimalJSONResponse(body, status_code=500)
+        router.add("POST", path, handle, summary, model)
 
-    def answer(result: tuple[int, dict]) -> Response:
-        status, body = result
-        return DecimalJSONResponse(body, status_code=status)
-
-    async def run(
-        model: type[Model], request: Request, action: Callable[[Model], Awaitable[tuple[int, dict]]]
-    ) -> Response:
-        parsed = await read_model(request, model, max_bytes)
-        return answer(await action(parsed))
-
-    @app.post(
+    post(
         "/v1/receipts",
-        status_code=201,
-        openapi_extra=_body_schema(ReceiptRequest),
-        summary="Issue an 11.1 receipt or 11.4 credit",
+        ReceiptRequest,
+        services.issuing.issue_receipt,
+        "Issue an 11.1 receipt or 11.4 credit",
     )
-    async def issue_receipt(request: Request) -> Response:
-        return await run(ReceiptRequest, request, services.issuing.issue_receipt)
-
-    @app.post(
+    post(
         "/v1/pos-receipts",
-        status_code=201,
-        openapi_extra=_body_schema(PosReceiptRequest),
-        summary="Issue an 8.4/8.5 POS receipt",
+        PosReceiptRequest,
+        services.issuing.issue_pos_receipt,
+        "Issue an 8.4/8.5 POS receipt",
     )
-    async def issue_pos_receipt(request: Request) -> Response:
-        return await run(PosReceiptRequest, request, services.issuing.issue_pos_receipt)
-
-    @app.post(
+    post(
         "/v1/payments/sign",
-        status_code=201,
-        openapi_extra=_body_schema(PaymentSignRequest),
-        summary="Provider signature before charging a card",
+        PaymentSignRequest,
+        services.cards.sign,
+        "Provider signature before charging a card",
     )
-    async def sign_payment(request: Request) -> Response:
-        return await run(PaymentSignRequest, request, services.cards.sign)
 
-    @app.post(
-        "/v1/receipts/{receipt_id}/payments",
-        status_code=201,
-        openapi_extra=_body_schema(ReceiptPaymentRequest),
-        summary="Card payment on a MARKed receipt",
-    )
-    async def pay_receipt(receipt_id: int, request: Request) -> Response:
-        parsed = await read_model(request, ReceiptPaymentRequest, max_bytes)
-        return answer(await services.cards.pay_receipt(receipt_id, parsed))
+    async def pay_receipt(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
+        parsed = await read(request, ReceiptPaymentRequest)
+        status, body = await services.cards.pay_receipt(receipt_id, parsed)
+        return Response.json(body, status)
 
-    @app.get("/v1/receipts/{receipt_id}")
-    async def get_receipt(receipt_id: int) -> Response:
+    async def get_receipt(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None:
             raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
-        return DecimalJSONResponse(document_answer(rt, doc))
+        return Response.json(document_answer(rt, doc))
 
-    @app.get("/v1/receipts")
-    async def list_receipts(state: str | None = None, limit: int = 50, offset: int = 0) -> Response:
+    async def list_receipts(request: Request) -> Response:
+        state = request.query.get("state")
         states = {s.value for s in store.DocumentState}
         if state is not None and state not in states:
             raise ApiError(
@@ -180,30 +118,27 @@ def create_app(services: Services) -> FastAPI:
                 f"state must be one of {sorted(states)}",
                 [FieldProblem("state", "unknown state")],
             )
-        if not 1 <= limit <= 500 or offset < 0:
+        limit = request.int_query("limit", 50)
+        offset = request.int_query("offset", 0)
+        if not 1 <= limit <= 500:
             raise ApiError(
                 422,
                 "invalid_request",
-                "limit must be 1-500 and offset >= 0",
+                "limit must be 1-500",
                 [FieldProblem("limit", "out of range")],
             )
         docs = store.list_documents(
             rt.conn, state=store.DocumentState(state) if state else None, limit=limit, offset=offset
         )
-        return DecimalJSONResponse({"receipts": [document_answer(rt, doc) for doc in docs]})
+        return Response.json({"receipts": [document_answer(rt, doc) for doc in docs]})
 
-    @app.post(
-        "/v1/receipts/{receipt_id}/print",
-        status_code=201,
-        openapi_extra=_body_schema(PrintRequest),
-        summary="Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
-    )
-    async def reprint(receipt_id: int, request: Request) -> Response:
-        parsed = await read_model(request, PrintRequest, max_bytes)
+    async def reprint(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
+        parsed = await read(request, PrintRequest)
         digest = request_hash(parsed)
         replay = remembered_answer(rt.conn, parsed.request_id, digest, document_id=receipt_id)
         if replay is not None:
-            return answer(replay)
+            return Response.json(replay[1], replay[0])
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None or doc.payload is None:
             raise ApiError(404, "receipt_not_found", f"no issued receipt {receipt_id}")
@@ -222,28 +157,52 @@ def create_app(services: Services) -> FastAPI:
                 now=now,
             )
         rt.notify_printer()
-        return DecimalJSONResponse(body, status_code=201)
+        return Response.json(body, 201)
 
-    @app.post("/v1/sync")
-    async def sync_now() -> Response:
+    async def sync_now(_: Request) -> Response:
         if rt.breaker.is_open:
             await services.sync.probe()
         report = await services.sync.run(ignore_backoff=True)
-        return DecimalJSONResponse(report.as_dict())
+        return Response.json(report.as_dict())
 
-    @app.get("/v1/status")
-    async def status() -> Response:
-        return DecimalJSONResponse(await services.status())
+    async def status(_: Request) -> Response:
+        return Response.json(await services.status())
 
-    @app.get("/v1/health")
-    async def health() -> Response:
-        return DecimalJSONResponse(
+    async def health(_: Request) -> Response:
+        return Response.json(
             {"status": "ok", "version": __version__, "breaker": rt.breaker.state.value}
         )
 
-    @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(_: Request) -> Response:
         services.refresh_gauges()
-        return Response(rt.metrics.exposition(), media_type="text/plain; version=0.0.4")
+        return Response(200, rt.metrics.exposition(), "text/plain; version=0.0.4")
 
-    return app
+    async def openapi(_: Request) -> Response:
+        from agent.openapi import openapi_document
+
+        return Response.json(openapi_document(router.routes))
+
+    router.add(
+        "POST",
+        "/v1/receipts/{receipt_id}/payments",
+        pay_receipt,
+        "Card payment on a MARKed receipt",
+        ReceiptPaymentRequest,
+    )
+    router.add("GET", "/v1/receipts/{receipt_id}", get_receipt, "One receipt and its state")
+    router.add(
+        "GET", "/v1/receipts", list_receipts, "Receipts, newest first (state, limit, offset)"
+    )
+    router.add(
+        "POST",
+        "/v1/receipts/{receipt_id}/print",
+        reprint,
+        "Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
+        PrintRequest,
+    )
+    router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
+    router.add("GET", "/v1/status", status, "The technician's status report")
+    router.add("GET", "/v1/health", health, "Liveness and breaker state")
+    router.add("GET", "/metrics", metrics, "Prometheus metrics")
+    router.add("GET", "/openapi.json", openapi, "This document")
+    return LocalApiApp(router, tcp_token)

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hmac
 import logging
 import signal
 import socket
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from fastapi import Request
-from fastapi.responses import JSONResponse
 
 import offline_store as store
 from agent import sd_notify
@@ -36,7 +32,7 @@ from agent.listeners import (
     tcp_listener,
     unix_listener,
 )
-from agent.peer_protocol import UNIX_PREFIX, PeerCredentialsProtocol
+from agent.peer_protocol import PeerCredentialsProtocol
 from agent.printing_worker import start_printing
 from agent.runtime import Runtime
 from agent.secrets import CredentialError
@@ -73,38 +69,6 @@ def _tcp_token(config: AgentConfig) -> bytes | None:
     return config.api.tcp_token_file.read_text(encoding="utf-8").strip().encode()
 
 
-def _install_access_control(app, token: bytes | None) -> None:
-    """Unix socket callers are trusted by file permissions; loopback TCP needs the bearer token."""
-    access = logging.getLogger("pos_agent.access")
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        client = request.client.host if request.client else "?"
-        if not client.startswith(UNIX_PREFIX):
-            supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
-            if token is None or not hmac.compare_digest(supplied, token):
-                return JSONResponse(
-                    {
-                        "error": {
-                            "code": "unauthorized",
-                            "message": "a bearer token is required on the TCP port",
-                        }
-                    },
-                    status_code=401,
-                )
-        response = await call_next(request)
-        access.info(
-            "%s %s from %s -> %s (%.1f ms)",
-            request.method,
-            request.url.path,
-            client,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
-
 async def _watchdog_ping() -> None:
     """A coroutine, so it runs on the event loop: a hung loop stops the pings and systemd
     restarts the agent (a plain function would ping from a worker thread regardless)."""
@@ -130,8 +94,7 @@ async def serve(config: AgentConfig) -> int:
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
         services = Services(runtime)
         printing = start_printing(services)
-        app = create_app(services)
-        _install_access_control(app, token)
+        app = create_app(services, token)
         sockets = _listeners(config, stack)
         server = uvicorn.Server(
             uvicorn.Config(

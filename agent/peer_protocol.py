@@ -1,4 +1,4 @@
-"""uvicorn's h11 protocol, plus who is calling: on the Unix socket the client address becomes
+"""uvicorn's httptools protocol (the C parser: a third of h11's cost per request), plus who is calling: on the Unix socket the client address becomes
 `unix:uid=…:pid=…` from SO_PEERCRED, so every request log line names the calling process."""
 
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from agent.listeners import peer_credentials
 
 UNIX_PREFIX = "unix:"
 
 
-class PeerCredentialsProtocol(H11Protocol):
+class PeerCredentialsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
