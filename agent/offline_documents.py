@@ -54,7 +54,6 @@ def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
     )
 
 
-def attach_offline_qr(rt: Runtime, doc: store.StoredDocument) -> store.StoredDocument:
-    """Inside the caller's transaction."""
-    url = offline_qr_url(rt.config.provider.portal_url, offline_fields(rt, doc), rt.api_key)
-    return store.set_offline_qr(rt.conn, doc.id, url, now=rt.clock())
+def offline_qr_for(rt: Runtime, doc: store.StoredDocument) -> str:
+    """The TransmissionFailure QR URL of a document that goes out delayed."""
+    return offline_qr_url(rt.config.provider.portal_url, offline_fields(rt, doc), rt.api_key)

@@ -24,7 +24,7 @@ from agent.elise.outcomes import (
     Unauthorized,
     Unreachable,
 )
-from agent.offline_documents import attach_offline_qr
+from agent.offline_documents import offline_qr_for
 from agent.provider_payloads import set_delayed_code
 from agent.runtime import Runtime
 
@@ -183,7 +183,7 @@ class Transmitter:
         )
 
         def record() -> store.StoredDocument:
-            updated = store.mark_delayed(
+            return store.mark_delayed(
                 rt.conn,
                 doc.id,
                 code=delayed_code,
@@ -191,9 +191,7 @@ class Transmitter:
                 next_attempt_at=next_attempt,
                 error=reason[:2000],
                 now=now,
+                offline_qr_url=None if doc.offline_qr_url else offline_qr_for(rt, doc),
             )
-            if updated.offline_qr_url is None:
-                updated = attach_offline_qr(rt, updated)
-            return updated
 
         return self._commit(record, then)

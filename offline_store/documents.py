@@ -124,11 +124,12 @@ def insert_document(
         raise ValueError("only a reservation (payload=None) has reserved_until")
     state = DocumentState.RESERVED if new.payload is None else DocumentState.PENDING
     stamp = time_to_db(now)
-    cursor = conn.execute(
+    inserted = _returning(
+        conn,
         "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
         "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
         "reserved_until, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.request_id,
             new.request_hash,
@@ -148,7 +149,6 @@ def insert_document(
             stamp,
         ),
     )
-    document_id = _rowid(cursor)
     detail: dict[str, Any] = {
         "request_id": new.request_id,
         "series": series,
@@ -160,8 +160,8 @@ def insert_document(
     }
     if new.payload is not None:
         detail["payload_sha256"] = hashlib.sha256(new.payload).hexdigest()
-    append_journal(conn, f"document.{state.value}", detail, document_id=document_id, at=now)
-    return _load(conn, document_id)
+    append_journal(conn, f"document.{state.value}", detail, document_id=inserted.id, at=now)
+    return inserted
 
 
 def freeze_payload(
@@ -169,13 +169,14 @@ def freeze_payload(
 ) -> StoredDocument:
     """reserved → pending: fix the exact bytes that will be sent, before any network call."""
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET payload = ?, state = 'pending', reserved_until = NULL, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (payload, time_to_db(now), document_id),
     )
     detail = {"payload_sha256": hashlib.sha256(payload).hexdigest()}
-    return _finish_change(conn, before, DocumentState.PENDING, "document.pending", detail, now)
+    return _finish_change(conn, before, after, "document.pending", detail, now)
 
 
 def mark_accepted(
@@ -189,10 +190,11 @@ def mark_accepted(
 ) -> StoredDocument:
     """pending|delayed → accepted; `mark=None` (duplicate answer without MARK) sets mark_unknown."""
     before = _begin_change(conn, document_id, _SENDABLE, "mark_accepted")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET state = 'accepted', mark = ?, mark_unknown = ?, "
         "authentication_code = ?, qr_url = ?, next_attempt_at = NULL, last_error = NULL, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (mark, int(mark is None), authentication_code, qr_url, time_to_db(now), document_id),
     )
     detail = {
@@ -200,7 +202,7 @@ def mark_accepted(
         "mark_unknown": mark is None,
         "authentication_code": authentication_code,
     }
-    return _finish_change(conn, before, DocumentState.ACCEPTED, "document.accepted", detail, now)
+    return _finish_change(conn, before, after, "document.accepted", detail, now)
 
 
 def adopt_mark(
@@ -216,14 +218,14 @@ def adopt_mark(
     before = _begin_change(conn, document_id, frozenset({DocumentState.ACCEPTED}), "adopt_mark")
     if not before.mark_unknown:
         raise InvalidTransition(f"document {document_id} already has MARK {before.mark}")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET mark = ?, mark_unknown = 0, authentication_code = ?, qr_url = ?, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (mark, authentication_code, qr_url, time_to_db(now), document_id),
     )
     detail = {"mark": mark, "authentication_code": authentication_code}
-    return _finish_change(
-        conn, before, DocumentState.ACCEPTED, "document.mark_adopted", detail, now
+    return _finish_change(conn, before, after, "document.mark_adopted", detail, now
     )
 
 
@@ -236,31 +238,39 @@ def mark_delayed(
     next_attempt_at: datetime | None,
     error: str,
     now: datetime,
+    offline_qr_url: str | None = None,
 ) -> StoredDocument:
-    """pending|delayed → delayed with IsDelayedCode 1 (provider) or 2 (AADE); counts an attempt."""
+    """pending|delayed → delayed with IsDelayedCode 1 (provider) or 2 (AADE); counts an attempt.
+
+    `offline_qr_url` is the offline (TransmissionFailure) QR printed on the receipt; the first
+    one recorded stays, because that is the one on the paper."""
     if code not in (1, 2):
         raise ValueError(f"IsDelayedCode must be 1 or 2, got {code}")
     before = _begin_change(conn, document_id, _SENDABLE, "mark_delayed")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET state = 'delayed', delayed_code = ?, due_at = ?, "
-        "attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ? "
-        "WHERE id = ?",
+        "attempts = attempts + 1, next_attempt_at = ?, last_error = ?, updated_at = ?, "
+        "offline_qr_url = COALESCE(offline_qr_url, ?) WHERE id = ? RETURNING *",
         (
             code,
             time_to_db(due_at),
             optional_time_to_db(next_attempt_at),
             error,
             time_to_db(now),
+            offline_qr_url,
             document_id,
         ),
     )
-    detail = {
+    detail: dict[str, Any] = {
         "code": code,
         "due_at": time_to_db(due_at),
         "next_attempt_at": optional_time_to_db(next_attempt_at),
         "error": error,
     }
-    return _finish_change(conn, before, DocumentState.DELAYED, "document.delayed", detail, now)
+    if before.offline_qr_url is None and offline_qr_url is not None:
+        detail["offline_qr_url"] = offline_qr_url
+    return _finish_change(conn, before, after, "document.delayed", detail, now)
 
 
 def record_retry(
@@ -273,13 +283,14 @@ def record_retry(
 ) -> StoredDocument:
     """A failed send that keeps the state (e.g. 401 before re-login); counts an attempt."""
     before = _begin_change(conn, document_id, _SENDABLE, "record_retry")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (optional_time_to_db(next_attempt_at), error, time_to_db(now), document_id),
     )
     detail = {"next_attempt_at": optional_time_to_db(next_attempt_at), "error": error}
-    return _finish_change(conn, before, before.state, "document.retry", detail, now)
+    return _finish_change(conn, before, after, "document.retry", detail, now)
 
 
 def mark_rejected(
@@ -287,13 +298,14 @@ def mark_rejected(
 ) -> StoredDocument:
     """pending|delayed → rejected: the provider refused the data; a person must look at it."""
     before = _begin_change(conn, document_id, _SENDABLE, "mark_rejected")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET state = 'rejected', next_attempt_at = NULL, last_error = ?, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (error, time_to_db(now), document_id),
     )
     detail = {"error": error}
-    return _finish_change(conn, before, DocumentState.REJECTED, "document.rejected", detail, now)
+    return _finish_change(conn, before, after, "document.rejected", detail, now)
 
 
 def void_reservation(
@@ -301,13 +313,14 @@ def void_reservation(
 ) -> StoredDocument:
     """reserved → void: the number stays recorded (no gap) but is never sent."""
     before = _begin_change(conn, document_id, _RESERVED, "void_reservation")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET state = 'void', reserved_until = NULL, last_error = ?, "
-        "updated_at = ? WHERE id = ?",
+        "updated_at = ? WHERE id = ? RETURNING *",
         (reason, time_to_db(now), document_id),
     )
     detail = {"reason": reason}
-    return _finish_change(conn, before, DocumentState.VOID, "document.void", detail, now)
+    return _finish_change(conn, before, after, "document.void", detail, now)
 
 
 def extend_reservation(
@@ -315,13 +328,13 @@ def extend_reservation(
 ) -> StoredDocument:
     """Keep a card reservation alive longer (same request)."""
     before = _begin_change(conn, document_id, _RESERVED, "extend_reservation")
-    conn.execute(
-        "UPDATE documents SET reserved_until = ?, updated_at = ? WHERE id = ?",
+    after = _returning(
+        conn,
+        "UPDATE documents SET reserved_until = ?, updated_at = ? WHERE id = ? RETURNING *",
         (time_to_db(reserved_until), time_to_db(now), document_id),
     )
     detail = {"reserved_until": time_to_db(reserved_until)}
-    return _finish_change(
-        conn, before, DocumentState.RESERVED, "document.reservation_extended", detail, now
+    return _finish_change(conn, before, after, "document.reservation_extended", detail, now
     )
 
 
@@ -338,9 +351,10 @@ def take_over_reservation(
 ) -> StoredDocument:
     """Give an abandoned reservation (and its number and UID) to a new request."""
     before = _begin_change(conn, document_id, _RESERVED, "take_over_reservation")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE documents SET request_id = ?, request_hash = ?, request_json = ?, "
-        "total_amount = ?, reserved_until = ?, updated_at = ? WHERE id = ?",
+        "total_amount = ?, reserved_until = ?, updated_at = ? WHERE id = ? RETURNING *",
         (
             request_id,
             request_hash,
@@ -357,19 +371,8 @@ def take_over_reservation(
         "total_amount": money_to_db(total_amount),
         "reserved_until": time_to_db(reserved_until),
     }
-    return _finish_change(conn, before, DocumentState.RESERVED, "document.taken_over", detail, now)
+    return _finish_change(conn, before, after, "document.taken_over", detail, now)
 
-
-def set_offline_qr(
-    conn: sqlite3.Connection, document_id: int, url: str, *, now: datetime
-) -> StoredDocument:
-    """Record the offline (TransmissionFailure) QR printed on a delayed receipt."""
-    before = _begin_change(conn, document_id, frozenset(DocumentState), "set_offline_qr")
-    conn.execute(
-        "UPDATE documents SET offline_qr_url = ?, updated_at = ? WHERE id = ?",
-        (url, time_to_db(now), document_id),
-    )
-    return _finish_change(conn, before, before.state, "document.offline_qr", {"url": url}, now)
 
 
 def get_document(conn: sqlite3.Connection, document_id: int) -> StoredDocument | None:
@@ -459,27 +462,25 @@ def _begin_change(
 def _finish_change(
     conn: sqlite3.Connection,
     before: StoredDocument,
-    to: DocumentState,
+    after: StoredDocument,
     event: str,
     detail: dict[str, Any],
     now: datetime,
 ) -> StoredDocument:
-    full = {"from": before.state.value, "to": to.value, **detail}
+    full = {"from": before.state.value, "to": after.state.value, **detail}
     append_journal(conn, event, full, document_id=before.id, at=now)
-    return _load(conn, before.id)
+    return after
 
 
-def _load(conn: sqlite3.Connection, document_id: int) -> StoredDocument:
-    document = get_document(conn, document_id)
-    if document is None:
-        raise NotFound(f"document {document_id} does not exist")
-    return document
+def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> StoredDocument:
+    """Run an `INSERT`/`UPDATE … RETURNING *` and give back the row it wrote: one statement
+    instead of a write and a re-read on every transition."""
+    rows = conn.execute(sql, params).fetchall()
+    if len(rows) != 1:
+        raise NotFound(f"the statement wrote {len(rows)} documents, expected one")
+    return _document_from_row(rows[0])
 
 
-def _rowid(cursor: sqlite3.Cursor) -> int:
-    if cursor.lastrowid is None:
-        raise RuntimeError("INSERT returned no rowid")
-    return cursor.lastrowid
 
 
 def _document_from_row(row: sqlite3.Row) -> StoredDocument:

@@ -1,3 +1,4 @@
+import json
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
@@ -22,7 +23,6 @@ from offline_store import (
     mark_delayed,
     mark_rejected,
     record_retry,
-    set_offline_qr,
     take_over_reservation,
     transaction,
     unsent_documents,
@@ -106,7 +106,14 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
     doc = issue(conn, "r1")
     with transaction(conn):
         doc = mark_delayed(
-            conn, doc.id, code=1, due_at=DUE, next_attempt_at=T1, error="timeout", now=T0
+            conn,
+            doc.id,
+            code=1,
+            due_at=DUE,
+            next_attempt_at=T1,
+            error="timeout",
+            now=T0,
+            offline_qr_url="https://portal/TransmissionFailure?x",
         )
     assert (doc.state, doc.delayed_code, doc.attempts, doc.due_at, doc.next_attempt_at) == (
         DocumentState.DELAYED,
@@ -117,10 +124,16 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
     )
     with transaction(conn):
         doc = mark_delayed(
-            conn, doc.id, code=2, due_at=DUE, next_attempt_at=T1, error="408", now=T1
+            conn,
+            doc.id,
+            code=2,
+            due_at=DUE,
+            next_attempt_at=T1,
+            error="408",
+            now=T1,
+            offline_qr_url="https://portal/TransmissionFailure?later",
         )
         doc = record_retry(conn, doc.id, next_attempt_at=None, error="401", now=T1)
-        doc = set_offline_qr(conn, doc.id, "https://portal/TransmissionFailure?x", now=T1)
     assert (doc.state, doc.delayed_code, doc.attempts, doc.last_error) == (
         DocumentState.DELAYED,
         2,
@@ -128,6 +141,18 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
         "401",
     )
     assert doc.offline_qr_url == "https://portal/TransmissionFailure?x"
+    delayed_details = [
+        json.loads(row[0])
+        for row in conn.execute(
+            "SELECT detail FROM journal WHERE document_id = ? AND event = 'document.delayed' "
+            "ORDER BY seq",
+            (doc.id,),
+        )
+    ]
+    assert [d.get("offline_qr_url") for d in delayed_details] == [
+        "https://portal/TransmissionFailure?x",
+        None,
+    ]
     with transaction(conn):
         doc = mark_accepted(conn, doc.id, mark=None, authentication_code=None, qr_url=None, now=T1)
     assert (doc.state, doc.mark, doc.mark_unknown, doc.last_error) == (
@@ -146,7 +171,6 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
         "document.delayed",
         "document.delayed",
         "document.retry",
-        "document.offline_qr",
         "document.accepted",
         "document.mark_adopted",
     ]
