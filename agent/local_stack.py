@@ -190,6 +190,10 @@ profile = "{s.printer_profile}"
         notify.settimeout(0.2)
         env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
         env.pop("CREDENTIALS_DIRECTORY", None)
+        # As the unit does (Environment=ESCPOS_CAPABILITIES_PICKLE_DIR=%C/pos-agent): without
+        # it python-escpos re-parses its YAML printer database into a new temp dir every start.
+        env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(self.root / "cache"))
+        (self.root / "cache").mkdir(exist_ok=True)
         log = (self.root / "daemon.log").open("a")
         started = time.perf_counter()
         daemon = subprocess.Popen(
