@@ -42,6 +42,7 @@ from typing import Any
 import httpx
 
 from agent.json_codec import dumps, loads
+from agent.lean_http import LeanUnixClient
 from agent.local_stack import LocalStack, StackSettings
 
 SLOW_DELAY_MS = 20
@@ -166,6 +167,11 @@ def _post_sync(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.R
     return client.post(path, content=dumps(body), headers={"content-type": "application/json"})
 
 
+def _check_accepted(status: int, content: bytes) -> None:
+    if status != 201 or loads(content).get("state") != "accepted":
+        raise RuntimeError(f"online receipt not accepted: {content[:300]!r}")
+
+
 # -- process figures ---------------------------------------------------------------------------
 
 
@@ -259,7 +265,7 @@ class Bench:
             await self.phase_warmup(client)
             await self.phase_online(client)
             await self.phase_throughput()
-            await self.phase_offline(client)
+            await self.phase_offline()
             await self.phase_sync(client)
 
     async def phase_warmup(self, client: httpx.AsyncClient) -> None:
@@ -271,7 +277,8 @@ class Bench:
         self.log(f"idle RSS: {self.results['rss_idle_mb']} MB")
 
     async def phase_online(self, client: httpx.AsyncClient) -> None:
-        """Agent and direct posts interleaved one for one, so both see the same machine."""
+        """Agent and direct posts interleaved, so both see the same machine. The POS is the lean
+        client (`agent.lean_http`); the same receipt through an httpx POS is reported beside it."""
         conn = open_store(self.stack)
         try:
             row = conn.execute(
@@ -287,18 +294,28 @@ class Bench:
         key = self.stack.api_key_file.read_text(encoding="utf-8").strip()
         headers = {"APIKey": key, "Content-Type": "application/json", "Accept": "application/json"}
         agent_ms: list[float] = []
+        httpx_pos_ms: list[float] = []
         direct_ms: list[float] = []
         transport = httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY)
-        async with httpx.AsyncClient(
-            base_url=self.stack.sandbox_url, transport=transport, timeout=30, trust_env=False
-        ) as provider:
+        async with (
+            httpx.AsyncClient(
+                base_url=self.stack.sandbox_url, transport=transport, timeout=30, trust_env=False
+            ) as provider,
+            LeanUnixClient(str(self.stack.socket_path)) as pos,
+        ):
             for index in range(self.plan.online):
-                body = cash_receipt(self.next_id("online"))
+                body = dumps(cash_receipt(self.next_id("online")))
                 t0 = time.perf_counter()
-                response = await post_json(client, "/v1/receipts", body)
+                answer = await pos.post("/v1/receipts", body)
                 agent_ms.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 201 or response.json().get("state") != "accepted":
-                    raise RuntimeError(f"online receipt not accepted: {response.text[:300]}")
+                _check_accepted(answer.status_code, answer.content)
+                body = dumps(cash_receipt(self.next_id("online-httpx")))
+                t0 = time.perf_counter()
+                response = await client.post(
+                    "/v1/receipts", content=body, headers={"content-type": "application/json"}
+                )
+                httpx_pos_ms.append((time.perf_counter() - t0) * 1000)
+                _check_accepted(response.status_code, response.content)
                 document = dict(template)
                 document["Series"] = "BENCH"
                 document["Number"] = str(index + 1)
@@ -308,19 +325,28 @@ class Bench:
                 }
                 content = dumps(document)
                 t0 = time.perf_counter()
-                answer = await provider.post("/Invoice/json", content=content, headers=headers)
+                direct = await provider.post("/Invoice/json", content=content, headers=headers)
                 direct_ms.append((time.perf_counter() - t0) * 1000)
-                if answer.status_code != 201:
-                    raise RuntimeError(f"direct post refused: {answer.status_code} {answer.text}")
+                if direct.status_code != 201:
+                    raise RuntimeError(f"direct post refused: {direct.status_code} {direct.text}")
         online = summary(agent_ms)
-        direct = summary(direct_ms)
+        with_httpx = summary(httpx_pos_ms)
+        direct_figures = summary(direct_ms)
         self.results["online_issue_ms"] = online
-        self.results["direct_provider_ms"] = direct
-        self.results["overhead_ms_p50"] = round(online["p50"] - direct["p50"], 3)
-        self.results["overhead_ms_p99"] = round(online["p99"] - direct["p99"], 3)
+        self.results["online_issue_httpx_pos_ms"] = with_httpx
+        self.results["direct_provider_ms"] = direct_figures
+        self.results["overhead_ms_p50"] = round(online["p50"] - direct_figures["p50"], 3)
+        self.results["overhead_ms_p99"] = round(online["p99"] - direct_figures["p99"], 3)
+        self.results["overhead_httpx_pos_ms_p50"] = round(
+            with_httpx["p50"] - direct_figures["p50"], 3
+        )
+        self.results["overhead_httpx_pos_ms_p99"] = round(
+            with_httpx["p99"] - direct_figures["p99"], 3
+        )
         self.log(
-            f"online: agent p50 {online['p50']} ms p99 {online['p99']} ms; "
-            f"direct p50 {direct['p50']} ms p99 {direct['p99']} ms"
+            f"online: agent p50 {online['p50']} ms p99 {online['p99']} ms "
+            f"(httpx POS p50 {with_httpx['p50']} ms); "
+            f"direct p50 {direct_figures['p50']} ms p99 {direct_figures['p99']} ms"
         )
 
     async def phase_throughput(self) -> None:
@@ -328,11 +354,11 @@ class Bench:
 
         async def pos(number: int) -> list[float]:
             times = []
-            async with self.stack.async_client(timeout_s=60) as client:
+            async with LeanUnixClient(str(self.stack.socket_path)) as client:
                 for _ in range(per_client):
-                    body = cash_receipt(self.next_id(f"pos{number}"))
+                    body = dumps(cash_receipt(self.next_id(f"pos{number}")))
                     t0 = time.perf_counter()
-                    response = await post_json(client, "/v1/receipts", body)
+                    response = await client.post("/v1/receipts", body)
                     times.append((time.perf_counter() - t0) * 1000)
                     if response.status_code != 201:
                         raise RuntimeError(f"throughput receipt failed: {response.text[:300]}")
@@ -346,21 +372,23 @@ class Bench:
         self.results["online_concurrent_ms"] = summary([t for ts in latencies for t in ts])
         self.log(f"throughput: {self.results['online_receipts_per_s']} receipts/s")
 
-    async def phase_offline(self, client: httpx.AsyncClient) -> None:
+    async def phase_offline(self) -> None:
         self.stack.set_faults("blackhole")
-        t0 = time.perf_counter()
-        response = await post_json(client, "/v1/receipts", cash_receipt(self.next_id("off")))
-        first = (time.perf_counter() - t0) * 1000
-        body = response.json()
-        if response.status_code != 201 or body.get("delayed_code") != 1:
-            raise RuntimeError(f"first offline receipt: {response.status_code} {body}")
-        times = []
-        for _ in range(self.plan.offline):
+        async with LeanUnixClient(str(self.stack.socket_path)) as client:
             t0 = time.perf_counter()
-            response = await post_json(client, "/v1/receipts", cash_receipt(self.next_id("off")))
-            times.append((time.perf_counter() - t0) * 1000)
-            if response.status_code != 201 or not response.json().get("offline"):
-                raise RuntimeError(f"offline receipt: {response.status_code} {response.text}")
+            response = await client.post("/v1/receipts", dumps(cash_receipt(self.next_id("off"))))
+            first = (time.perf_counter() - t0) * 1000
+            body = response.json()
+            if response.status_code != 201 or body.get("delayed_code") != 1:
+                raise RuntimeError(f"first offline receipt: {response.status_code} {body}")
+            times = []
+            for _ in range(self.plan.offline):
+                body_bytes = dumps(cash_receipt(self.next_id("off")))
+                t0 = time.perf_counter()
+                response = await client.post("/v1/receipts", body_bytes)
+                times.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 201 or not response.json().get("offline"):
+                    raise RuntimeError(f"offline receipt: {response.status_code} {response.text}")
         self.results["first_offline_ms"] = round(first, 1)
         self.results["first_offline_bound_ms"] = self.settings.total_timeout_s * 1000
         self.results["offline_issue_ms"] = summary(times)
@@ -550,6 +578,7 @@ def run_benchmark(root: Path, *, quick: bool, log: Callable[[str], None] = print
 def print_table(results: dict[str, Any]) -> None:
     rows = [
         ("online issue (agent)", _ms(results["online_issue_ms"])),
+        ("  same, httpx as the POS", _ms(results["online_issue_httpx_pos_ms"])),
         ("direct to provider", _ms(results["direct_provider_ms"])),
         (
             "agent overhead",
