@@ -81,9 +81,13 @@ class Transmitter:
         return outcome
 
     def _commit(
-        self, change: Callable[[], store.StoredDocument], then: AfterOutcome | None
+        self,
+        change: Callable[[], store.StoredDocument],
+        then: AfterOutcome | None,
+        *,
+        fsync: bool = True,
     ) -> store.StoredDocument:
-        with store.transaction(self.rt.conn):
+        with store.transaction(self.rt.conn, fsync=fsync):
             doc = change()
             if then is not None and doc.state != store.DocumentState.REJECTED:
                 then(doc)
@@ -99,6 +103,10 @@ class Transmitter:
     ) -> store.StoredDocument:
         rt = self.rt
         now = rt.clock()
+        # What the till is told is on disk before it is told. A sync's final outcome is not
+        # fsynced: the provider keeps it, so a power cut can only make us send the document
+        # again, and the provider answers 409 with the same MARK. Delayed stays durable: its
+        # IsDelayedCode and offline QR must never be lost.
         label = type(outcome).__name__.lower()
         if first:
             rt.metrics.receipts.labels(label).inc()
@@ -119,6 +127,7 @@ class Transmitter:
                         now=now,
                     ),
                     then,
+                    fsync=first,
                 )
             case Duplicate():
                 rt.breaker.record_success()
@@ -136,6 +145,7 @@ class Transmitter:
                         now=now,
                     ),
                     then,
+                    fsync=first,
                 )
             case Rejected():
                 rt.breaker.record_success()
@@ -144,6 +154,7 @@ class Transmitter:
                 return self._commit(
                     lambda: store.mark_rejected(rt.conn, doc.id, error=message[:2000], now=now),
                     then,
+                    fsync=first,
                 )
             case AadeDown():
                 rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE, now)

@@ -70,23 +70,33 @@ def damage_message(path: Path, detail: str) -> str:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` on any exception. Not re-entrant."""
+def transaction(conn: sqlite3.Connection, *, fsync: bool = True) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` on any exception. Not re-entrant.
+
+    `fsync=False` commits to the WAL without waiting for the disk (`synchronous=NORMAL` for
+    this one commit): a kill -9 still loses nothing, only a power cut can undo it. Only for
+    changes that can be rebuilt from elsewhere; the next full commit makes it durable too."""
     if conn.in_transaction:
         raise TransactionError("a transaction is already open on this connection")
-    conn.execute("BEGIN IMMEDIATE")
+    if not fsync:
+        conn.execute("PRAGMA synchronous = NORMAL")
     try:
-        yield conn
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    try:
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        if not fsync:
+            conn.execute("PRAGMA synchronous = FULL")
 
 
 def require_transaction(conn: sqlite3.Connection) -> None:

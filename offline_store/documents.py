@@ -225,8 +225,7 @@ def adopt_mark(
         (mark, authentication_code, qr_url, time_to_db(now), document_id),
     )
     detail = {"mark": mark, "authentication_code": authentication_code}
-    return _finish_change(conn, before, after, "document.mark_adopted", detail, now
-    )
+    return _finish_change(conn, before, after, "document.mark_adopted", detail, now)
 
 
 def mark_delayed(
@@ -334,8 +333,7 @@ def extend_reservation(
         (time_to_db(reserved_until), time_to_db(now), document_id),
     )
     detail = {"reserved_until": time_to_db(reserved_until)}
-    return _finish_change(conn, before, after, "document.reservation_extended", detail, now
-    )
+    return _finish_change(conn, before, after, "document.reservation_extended", detail, now)
 
 
 def take_over_reservation(
@@ -372,7 +370,6 @@ def take_over_reservation(
         "reserved_until": time_to_db(reserved_until),
     }
     return _finish_change(conn, before, after, "document.taken_over", detail, now)
-
 
 
 def get_document(conn: sqlite3.Connection, document_id: int) -> StoredDocument | None:
@@ -479,8 +476,6 @@ def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> S
     if len(rows) != 1:
         raise NotFound(f"the statement wrote {len(rows)} documents, expected one")
     return _document_from_row(rows[0])
-
-
 
 
 def _document_from_row(row: sqlite3.Row) -> StoredDocument:

@@ -145,6 +145,20 @@ def test_transaction_commits_and_rolls_back(tmp_path):
     assert not conn.in_transaction
 
 
+def test_transaction_without_fsync_applies_to_that_commit_only(tmp_path):
+    conn = open_store(tmp_path)
+    full, normal = 2, 1
+    with transaction(conn, fsync=False):
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == normal
+        conn.execute("INSERT INTO meta (key, value) VALUES ('quick', '1')")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    with pytest.raises(RuntimeError), transaction(conn, fsync=False):
+        raise RuntimeError("boom")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    reopened = open_store(tmp_path)
+    assert reopened.execute("SELECT value FROM meta WHERE key = 'quick'").fetchone()[0] == "1"
+
+
 def test_transaction_is_not_reentrant(tmp_path):
     conn = open_store(tmp_path)
     with transaction(conn), pytest.raises(TransactionError), transaction(conn):
