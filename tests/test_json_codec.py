@@ -31,3 +31,20 @@ def test_float_and_nan_refused():
 )
 def test_round_trip_keeps_decimal(value):
     assert loads(dumps({"v": value}))["v"] == value
+
+
+def test_subclasses_take_the_general_rules():
+    from collections import OrderedDict
+    from enum import IntEnum, StrEnum
+
+    class Code(IntEnum):
+        DELAYED = 1
+
+    class Kind(StrEnum):
+        RECEIPT = "receipt"
+
+    value = OrderedDict([("c", Code.DELAYED), ("k", Kind.RECEIPT), ("t", (True, None, False))])
+    assert dumps(value) == b'{"c":1,"k":"receipt","t":[true,null,false]}'
+    assert dumps({"f": 0.5}, allow_float=True) == b'{"f":0.5}'
+    with pytest.raises(JsonEncodeError):
+        dumps({"o": object()})
