@@ -5,44 +5,40 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from importlib import import_module
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Command → the module that registers it. Only the chosen command's module is imported, so the
+# daemon (`run`) does not carry the benchmark, the demo or the doctor in its memory.
+COMMAND_MODULES: dict[str, str] = {
+    "run": "agent.daemon",
+    "sandbox": "agent.sandbox.command",
+    "bench": "agent.bench",
+    "chaos": "agent.chaos",
+    "status": "agent.status_command",
+    "doctor": "agent.doctor",
+    "sync": "agent.admin_commands",
+    "reprint": "agent.admin_commands",
+    "demo": "agent.demo",
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser for one known command, or for all of them (help, unknown command)."""
     parser = argparse.ArgumentParser(prog="pos-agent", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for register in _registrars():
-        register(commands)
+    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
+    for module in dict.fromkeys(wanted):
+        import_module(module).register(commands)
     return parser
 
 
-def _registrars() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Each module adds its own subcommand(s); imports stay local so startup stays fast."""
-    from agent.admin_commands import register as register_admin
-    from agent.bench import register as register_bench
-    from agent.chaos import register as register_chaos
-    from agent.daemon import register as register_daemon
-    from agent.demo import register as register_demo
-    from agent.doctor import register as register_doctor
-    from agent.sandbox.command import register as register_sandbox
-    from agent.status_command import register as register_status
-
-    return [
-        register_daemon,
-        register_sandbox,
-        register_bench,
-        register_chaos,
-        register_status,
-        register_doctor,
-        register_admin,
-        register_demo,
-    ]
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     handler: Handler = args.handler
     return handler(args)
 
