@@ -75,6 +75,35 @@ def test_accepts_then_409_with_original_mark_even_after_restart(
     assert [(d["mark"], d["submissions"]) for d in listed] == [(body["mark"], 2)]
 
 
+def test_an_accepted_document_survives_a_kill_9_of_the_sandbox(
+    tmp_path: Path, make_invoice: Callable[..., bytes]
+) -> None:
+    """Commits are WAL appends without fsync and checkpoints run off the event loop: SIGKILL
+    right after the 201 must still leave the UID known to the next sandbox on the same state."""
+    key_file = tmp_path / "key"
+    key_file.write_text(SANDBOX_KEY)
+    key_file.chmod(0o600)
+    command = [sys.executable, "-m", "agent.sandbox", "--port", "0", "--state", str(tmp_path)]
+    command += ["--api-key-file", str(key_file), "--issuer-vat", SANDBOX_VAT]
+    answers = []
+    for _ in range(2):
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
+        try:
+            assert process.stdout is not None
+            base_url = process.stdout.readline().split()[-1]
+            answers.append(
+                httpx.post(base_url + "/Invoice/json", content=make_invoice(1), headers=HEADERS)
+            )
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+    first, second = answers
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert loads(second.content)["mark"] == loads(first.content)["mark"]
+
+
 def test_marks_increase(sandbox: SandboxServer, make_invoice: Callable[..., bytes]) -> None:
     marks = [loads(post(sandbox, "/Invoice/json", make_invoice(n)).content)["mark"] for n in (1, 2)]
     assert marks[0] < marks[1]
@@ -258,6 +287,17 @@ def test_date_header_follows_the_sandbox_clock(sandbox_admin: httpx.Client) -> N
         before.headers["date"]
     )
     assert 3600 <= gap.total_seconds() < 3660
+
+
+def test_unknown_paths_and_methods_get_plain_404_and_405(sandbox: SandboxServer) -> None:
+    missing = httpx.get(sandbox.base_url + "/Invoice/nope")
+    assert (missing.status_code, missing.text) == (404, "Not Found")
+    wrong = httpx.put(sandbox.base_url + "/_sandbox/faults")
+    assert (wrong.status_code, wrong.text) == (405, "Method Not Allowed")
+    assert wrong.headers["allow"] == "GET, HEAD, POST"
+    assert httpx.get(sandbox.base_url + "/INVOICE/JSON").headers["allow"] == "POST"
+    head = httpx.head(sandbox.base_url + "/_sandbox/health")
+    assert head.status_code == 200 and head.content == b"" and "date" in head.headers
 
 
 def test_cli_starts_the_sandbox_as_a_process(tmp_path: Path) -> None:

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import format_datetime
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from agent.json_codec import dumps, loads
+from agent.sandbox.asgi import Endpoint, Request, Response, SandboxApp
 from agent.sandbox.clock import SandboxClock
 from agent.sandbox.credentials import Credentials
 from agent.sandbox.documents import (
@@ -28,7 +22,7 @@ from agent.sandbox.documents import (
     InvalidDocument,
     check_invoice,
     check_receipt,
-    fold,
+    loads_folded,
 )
 from agent.sandbox.faults import Faults, FaultSettings
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
@@ -39,7 +33,7 @@ from agent.uid import bare_vat
 DUPLICATE_MESSAGE = "Document has already been transmitted"
 AADE_DOWN_MESSAGE = "Request Timeout: the IAPR service is down and cannot accept documents"
 
-Handler = Callable[[Any, Request, bool], Awaitable[Response]]
+Handler = Callable[[Any, Request, bool], Response]
 
 
 @dataclass
@@ -54,7 +48,7 @@ class SandboxState:
     portal_url: str
 
 
-def build_app(state: SandboxState) -> ASGIApp:
+def build_app(state: SandboxState) -> SandboxApp:
     endpoints = _Endpoints(state)
     provider = [
         ("/authentication/login", endpoints.login, False),
@@ -65,43 +59,22 @@ def build_app(state: SandboxState) -> ASGIApp:
         ("/receipt", endpoints.receipt, True),
         ("/invoice/updatepayment", endpoints.update_payment, True),
     ]
-    routes = [
-        Route(path, endpoints.provider(handler, authenticated=auth), methods=["POST"])
+    routes: dict[str, dict[str, Endpoint]] = {
+        path: {"POST": endpoints.provider(handler, authenticated=auth)}
         for path, handler, auth in provider
-    ]
-    routes += [
-        Route("/_sandbox/health", endpoints.health, methods=["GET"]),
-        Route("/_sandbox/public-key", endpoints.public_key, methods=["GET"]),
-        Route("/_sandbox/faults", endpoints.faults, methods=["GET", "POST"]),
-        Route("/_sandbox/clock", endpoints.clock, methods=["GET", "POST"]),
-        Route("/_sandbox/documents", endpoints.documents, methods=["GET"]),
-    ]
-    return _Framing(Starlette(routes=routes), state.clock)
-
-
-class _Framing:
-    """Lower-cases the path for routing and stamps `Date` from the sandbox clock."""
-
-    def __init__(self, app: ASGIApp, clock: SandboxClock) -> None:
-        self._app = app
-        self._clock = clock
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-
-        async def send_dated(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                date = format_datetime(self._clock.now(), usegmt=True).encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"date", date)]}
-            await send(message)
-
-        await self._app({**scope, "path": scope["path"].lower()}, receive, send_dated)
+    }
+    routes |= {
+        "/_sandbox/health": {"GET": endpoints.health},
+        "/_sandbox/public-key": {"GET": endpoints.public_key},
+        "/_sandbox/faults": {"GET": endpoints.faults, "POST": endpoints.faults},
+        "/_sandbox/clock": {"GET": endpoints.clock, "POST": endpoints.clock},
+        "/_sandbox/documents": {"GET": endpoints.documents},
+    }
+    return SandboxApp(routes, state.clock)
 
 
 def _json(status: int, body: Any) -> Response:
-    return Response(dumps(body), status_code=status, media_type="application/json")
+    return Response(status, dumps(body))
 
 
 def _failure(status: int, message: str, errors: list[tuple[str, str]] | None = None) -> Response:
@@ -126,28 +99,29 @@ class _Endpoints:
 
     # -- provider framing -------------------------------------------------------------------
 
-    def provider(self, handler: Handler, *, authenticated: bool) -> Callable[..., Any]:
+    def provider(self, handler: Handler, *, authenticated: bool) -> Endpoint:
         """Faults, authentication and body parsing shared by every provider endpoint.
 
-        The `slow` delay is applied after the work is done: the answer is late, not the effect,
-        which is what makes a client time out on a document the provider did accept.
+        Handlers get the body with its keys folded to lower case and run without awaiting, so
+        a check-then-write is atomic on the event loop. The `slow` delay is applied after the
+        work is done: the answer is late, not the effect, which is what makes a client time out
+        on a document the provider did accept.
         """
 
         async def endpoint(request: Request) -> Response:
-            path = request.url.path
-            fault = self._s.faults.answer_fault(path)
+            fault = self._s.faults.answer_fault(request.path)
             if fault == "error500":
                 response = _failure(500, "Internal server error (sandbox fault error500)")
             elif authenticated and not self._authenticated(request):
                 response = _unauthorized()
             else:
                 try:
-                    body = loads(await request.body())
+                    body = loads_folded(request.body)
                 except ValueError:
                     response = _rejected([("$", "the body is not valid JSON")])
                 else:
-                    response = await handler(body, request, fault == "aade_down")
-            delay = self._s.faults.delay_s(path)
+                    response = handler(body, request, fault == "aade_down")
+            delay = self._s.faults.delay_s(request.path)
             if delay:
                 await asyncio.sleep(delay)
             return response
@@ -155,24 +129,24 @@ class _Endpoints:
         return endpoint
 
     def _authenticated(self, request: Request) -> bool:
-        key = request.headers.get("apikey")
+        key = request.header(b"apikey")
         if key is not None:
             return self._s.credentials.key_matches(key)
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        scheme, _, token = (request.header(b"authorization") or "").partition(" ")
         return scheme.lower() == "bearer" and self._s.credentials.bearer_is_valid(token.strip())
 
     # -- authentication ---------------------------------------------------------------------
 
-    async def login(self, body: Any, request: Request, aade_down: bool) -> Response:
-        body = fold(body) if isinstance(body, dict) else {}
+    def login(self, body: Any, request: Request, aade_down: bool) -> Response:
+        body = body if isinstance(body, dict) else {}
         vat, key = body.get("vat"), body.get("key")
         if not isinstance(vat, str) or not isinstance(key, str):
             return _rejected([("vat", "vat and key are required")])
         tokens = self._s.credentials.login(vat, key)
         return _json(200, tokens) if tokens else _unauthorized("Invalid VAT or API key")
 
-    async def refresh(self, body: Any, request: Request, aade_down: bool) -> Response:
-        scheme, _, access = request.headers.get("authorization", "").partition(" ")
+    def refresh(self, body: Any, request: Request, aade_down: bool) -> Response:
+        scheme, _, access = (request.header(b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not isinstance(body, str):
             return _unauthorized("Refresh needs the access token and the refresh token")
         tokens = self._s.credentials.refresh(access.strip(), body)
@@ -180,7 +154,7 @@ class _Endpoints:
 
     # -- POS signatures ---------------------------------------------------------------------
 
-    async def signpos(self, body: Any, request: Request, aade_down: bool) -> Response:
+    def signpos(self, body: Any, request: Request, aade_down: bool) -> Response:
         """Signs without AADE, so `aade_down` does not apply here."""
         now = self._s.clock.now()
         try:
@@ -211,11 +185,11 @@ class _Endpoints:
         )
         return _json(200, {"input": text, "signature": signature})
 
-    async def validate(self, body: Any, request: Request, aade_down: bool) -> Response:
-        issuer = request.query_params.get("IssuerTin") or request.query_params.get("issuerTin")
+    def validate(self, body: Any, request: Request, aade_down: bool) -> Response:
+        issuer = request.query("IssuerTin") or request.query("issuerTin")
         if not issuer or bare_vat(issuer) != self._s.credentials.issuer_vat:
             return _unauthorized("The IssuerTin doesn't match the API key")
-        body = fold(body) if isinstance(body, dict) else {}
+        body = body if isinstance(body, dict) else {}
         text, signature = body.get("input"), body.get("signature")
         if not isinstance(text, str) or not isinstance(signature, str):
             return _rejected([("input", "input and signature are required")])
@@ -229,10 +203,10 @@ class _Endpoints:
 
     # -- documents --------------------------------------------------------------------------
 
-    async def invoice(self, body: Any, request: Request, aade_down: bool) -> Response:
+    def invoice(self, body: Any, request: Request, aade_down: bool) -> Response:
         return self._document(body, "invoice", check_invoice, aade_down)
 
-    async def receipt(self, body: Any, request: Request, aade_down: bool) -> Response:
+    def receipt(self, body: Any, request: Request, aade_down: bool) -> Response:
         return self._document(body, "receipt", check_receipt, aade_down)
 
     def _document(
@@ -243,7 +217,7 @@ class _Endpoints:
         aade_down: bool,
     ) -> Response:
         try:
-            doc = check(fold(body))
+            doc = check(body)
         except InvalidDocument as exc:
             return _rejected(exc.errors)
         if doc.issuer_vat != self._s.credentials.issuer_vat:
@@ -310,8 +284,8 @@ class _Endpoints:
             return [(f"{path}.posInput", f"was not signed for MARK {mark}")]
         return []
 
-    async def update_payment(self, body: Any, request: Request, aade_down: bool) -> Response:
-        body = fold(body) if isinstance(body, dict) else {}
+    def update_payment(self, body: Any, request: Request, aade_down: bool) -> Response:
+        body = body if isinstance(body, dict) else {}
         mark = body.get("mark")
         vat = body.get("entityvatnumber")
         methods = body.get("paymentmethods")
@@ -353,11 +327,11 @@ class _Endpoints:
         )
 
     async def public_key(self, request: Request) -> Response:
-        return Response(self._s.signer.public_pem(), media_type="application/x-pem-file")
+        return Response(200, self._s.signer.public_pem(), b"application/x-pem-file")
 
     async def faults(self, request: Request) -> Response:
         if request.method == "POST":
-            body = loads(await request.body())
+            body = loads(request.body)
             try:
                 settings = FaultSettings(
                     mode=body.get("mode", "ok"),
@@ -371,7 +345,7 @@ class _Endpoints:
 
     async def clock(self, request: Request) -> Response:
         if request.method == "POST":
-            body = loads(await request.body())
+            body = loads(request.body)
             try:
                 self._s.clock.advance(float(body["advance_s"]))
             except (ValueError, TypeError, KeyError) as exc:

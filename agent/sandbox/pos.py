@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from agent.sandbox.documents import ATHENS, InvalidDocument, fold
+from agent.sandbox.documents import ATHENS, InvalidDocument
 from agent.uid import bare_vat, document_uid
 
 DURATIONS = {"H_24": timedelta(hours=24), "H_2": timedelta(hours=2)}
@@ -39,21 +39,21 @@ class SignPos:
 
 
 def parse_signpos(body: Any, now: datetime) -> SignPos:
-    """Validate a signpos body; a date-only `issueDate` is signed with the current Greek time."""
+    """Validate a signpos body (keys folded); a date-only `issueDate` is signed with the current
+    Greek time."""
     if not isinstance(body, dict):
         raise InvalidDocument([("$", "the body must be a JSON object")])
-    req = fold(body)
     errors: list[tuple[str, str]] = []
 
     def text(key: str, name: str) -> str:
-        value = req.get(key)
+        value = body.get(key)
         if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
             errors.append((name, "is required"))
             return ""
         return str(value)
 
     def money(key: str, name: str) -> Decimal:
-        value = req.get(key)
+        value = body.get(key)
         if isinstance(value, bool) or not isinstance(value, int | Decimal) or value < 0:
             errors.append((name, "must be a non-negative number"))
             return Decimal(0)
@@ -66,20 +66,20 @@ def parse_signpos(body: Any, now: datetime) -> SignPos:
     identifier = text("identifier", "identifier")
     invoice_type = text("invoicetypecode", "invoiceTypeCode")
     terminal_id = text("terminalid", "terminalId")
-    branch = req.get("branchcode")
+    branch = body.get("branchcode")
     if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
         errors.append(("branchCode", "must be a non-negative integer"))
         branch = 0
-    mark = req.get("mark")
+    mark = body.get("mark")
     if mark == 0:
         mark = None  # the reference example sends 0 for "no MARK"
     if mark is not None and (isinstance(mark, bool) or not isinstance(mark, int)):
         errors.append(("mark", "must be an integer or null"))
         mark = None
-    duration = req.get("signaturedurationtype", "H_24")
+    duration = body.get("signaturedurationtype", "H_24")
     if duration not in DURATIONS:
         errors.append(("signatureDurationType", "must be H_24 or H_2"))
-    issued_at = _issued_at(req.get("issuedate"), now)
+    issued_at = _issued_at(body.get("issuedate"), now)
     if issued_at is None:
         errors.append(("issueDate", "is required as an ISO date or date-time"))
     net = money("totalnetamount", "totalNetAmount")

@@ -1,4 +1,4 @@
-"""uvicorn's h11 protocol with the connection-level faults (`down`, `blackhole`).
+"""uvicorn's httptools protocol (C parser) with the connection-level faults `down` and `blackhole`.
 
 These faults must happen below HTTP: `down` resets the connection the moment a request arrives
 (the client sees a connection error at once, never a timeout) and `blackhole` keeps the
@@ -11,24 +11,27 @@ from __future__ import annotations
 import socket
 import struct
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from agent.sandbox.faults import Faults
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-def protocol_class(faults: Faults) -> type[H11Protocol]:
+def protocol_class(faults: Faults) -> type[HttpToolsProtocol]:
     """A protocol class bound to one sandbox's fault switch (uvicorn wants a class)."""
 
-    class FaultingProtocol(H11Protocol):
+    class FaultingProtocol(HttpToolsProtocol):
         _blackholed = False
+        # True while the connection is idle between requests (h11's IDLE): bytes arriving then
+        # begin a new request, whose request line decides the fault. False from the start of a
+        # request until its response is complete.
+        _between_requests = True
 
         def data_received(self, data: bytes) -> None:
             if self._blackholed:
                 return
-            if self._starts_request():
+            if self._between_requests:
                 fault = faults.connection_fault(_request_path(data))
                 if fault == "down":
                     self._reset()
@@ -39,9 +42,13 @@ def protocol_class(faults: Faults) -> type[H11Protocol]:
                     return
             super().data_received(data)
 
-        def _starts_request(self) -> bool:
-            buffered, _closed = self.conn.trailing_data
-            return self.conn.their_state is h11.IDLE and not buffered
+        def on_message_begin(self) -> None:
+            self._between_requests = False
+            super().on_message_begin()
+
+        def on_response_complete(self) -> None:
+            self._between_requests = True
+            super().on_response_complete()
 
         def _reset(self) -> None:
             """Close with SO_LINGER 0 so the kernel sends RST: a crisp connection error."""

@@ -63,7 +63,9 @@ class SandboxServer:
         config = uvicorn.Config(
             build_app(self.state),
             http=protocol_class(faults),
+            ws="none",
             lifespan="off",
+            proxy_headers=False,
             log_config=None,
             access_log=False,
             date_header=False,

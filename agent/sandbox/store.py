@@ -2,7 +2,11 @@
 
 Persisted so that a restarted sandbox still answers 409 for a UID it accepted before. All access
 happens on the server's event-loop thread between awaits, so check-then-insert is atomic without
-locks; WAL keeps each write short.
+locks. WAL with `synchronous=NORMAL` keeps each commit a plain append (no fsync; a kill -9 loses
+nothing, only a power cut could), and the WAL is checkpointed from another thread
+(`checkpoint.py`). An accepted document writes three pages: the MARK is the documents' rowid, and
+`marks` has no AUTOINCREMENT (nothing is deleted, so max(id) + 1 is the id it would have given).
+State files from before keep their schema; the statements work on both.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from agent.sandbox.checkpoint import Checkpointer
+
 MARK_BASE = 400_000_000_000_000  # 15 digits, like real myDATA MARKs
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS marks (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS marks (id INTEGER PRIMARY KEY, kind TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
-    uid TEXT PRIMARY KEY,
-    mark INTEGER NOT NULL UNIQUE,
+    uid TEXT NOT NULL UNIQUE,
+    mark INTEGER PRIMARY KEY,
     issuer_vat TEXT NOT NULL,
     endpoint TEXT NOT NULL,
     series TEXT NOT NULL,
@@ -84,9 +90,12 @@ class SandboxStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        self._checkpointer = Checkpointer(path)
 
     def close(self) -> None:
+        self._checkpointer.stop()
         self._db.close()
 
     def mark_of(self, uid: str) -> int | None:
