@@ -144,4 +144,6 @@ def _record_integrity_check(conn: sqlite3.Connection, result: str, at: datetime)
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
-    return exc.sqlite_errorcode & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    # Only errors raised by SQLite carry a code; our own (the refused WAL switch) are not damage.
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)

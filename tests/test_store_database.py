@@ -1,5 +1,6 @@
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,10 @@ def test_writes_outside_a_transaction_are_refused(tmp_path):
     conn = open_store(tmp_path)
     with pytest.raises(TransactionError):
         append_journal(conn, "x", {}, document_id=None, at=T0)
+
+
+def test_refused_wal_switch_is_reported_as_such_not_as_damage(tmp_path):
+    # An in-memory database cannot use WAL: the open must fail with that reason, not crash
+    # while deciding whether our own error means a damaged file.
+    with pytest.raises(sqlite3.OperationalError, match="to WAL"):
+        open_database(Path(":memory:"))
