@@ -178,6 +178,9 @@ class EliseClient:
             return exc.outcome
         except httpx.TimeoutException as exc:
             return Unreachable(f"timeout: {type(exc).__name__}")
+        except httpx.LocalProtocolError as exc:
+            # h11 quotes the offending request header, which may be the API key or a token.
+            return Unreachable(f"{type(exc).__name__}: the request could not be sent")
         except httpx.HTTPError as exc:
             return Unreachable(f"{type(exc).__name__}: {exc}")
         outcome = classify(response.status_code, response.content)
