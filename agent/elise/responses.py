@@ -64,12 +64,11 @@ def sign_outcome(status: int, content: bytes) -> SignOutcome:
 
 
 def update_outcome(status: int, content: bytes) -> UpdateOutcome:
+    body = _object(content)
     if status == 409:
-        body = _object(content)
         return Duplicate(_mark(body), _text(body, content), body)
     if status not in (200, 201):
         return failure(status, content)
-    body = _object(content)
     if body.get("success") is False:
         return _unsuccessful(status, body, content)
     payment_mark = _string(body, "message")
@@ -134,10 +133,11 @@ def messages(body: dict[str, Any], content: bytes) -> list[str]:
 
 
 def _unsuccessful(status: int, body: dict[str, Any], content: bytes) -> Duplicate | Rejected:
-    text = _text(body, content)
-    if any(hint in " ".join(messages(body, content)).lower() for hint in _DUPLICATE_HINTS):
-        return Duplicate(_mark(body), text, body)
-    return Rejected(status, messages(body, content))
+    """A 2xx with `success: false`: a duplicate when the text says so, else a rejection."""
+    found = messages(body, content)
+    if any(hint in " ".join(found).lower() for hint in _DUPLICATE_HINTS):
+        return Duplicate(_mark(body), "; ".join(found), body)
+    return Rejected(status, found)
 
 
 def _text(body: dict[str, Any], content: bytes) -> str:
