@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -35,7 +36,7 @@ from agent.listeners import (
 from agent.peer_protocol import PeerCredentialsProtocol
 from agent.printing_worker import start_printing
 from agent.runtime import Runtime
-from agent.secrets import CredentialError
+from agent.secrets import CredentialError, check_private_file
 from agent.services import Services
 
 log = logging.getLogger("pos_agent.daemon")
@@ -58,15 +59,18 @@ def _listeners(config: AgentConfig, stack: ExitStack) -> list[socket.socket]:
     return sockets
 
 
-def _tcp_token(config: AgentConfig) -> bytes | None:
+def tcp_token(config: AgentConfig) -> bytes | None:
+    """The bearer token TCP callers must send; an empty one would match a request without any."""
     if config.api.tcp_port is None:
         return None
-    if config.api.tcp_token_file is None:
+    path = config.api.tcp_token_file
+    if path is None:
         raise ConfigError("api.tcp_port needs api.tcp_token_file (a bearer token, mode 0600)")
-    from agent.secrets import check_private_file
-
-    check_private_file(config.api.tcp_token_file)
-    return config.api.tcp_token_file.read_text(encoding="utf-8").strip().encode()
+    check_private_file(path, what="api.tcp_token_file")
+    token = path.read_text(encoding="utf-8").strip()
+    if not token:
+        raise ConfigError(f"api.tcp_token_file {path} is empty; put a long random token in it")
+    return token.encode()
 
 
 async def _watchdog_ping() -> None:
@@ -84,7 +88,7 @@ async def _startup_sync(services: Services) -> None:
 
 async def serve(config: AgentConfig) -> int:
     api_key = config.api_key()
-    token = _tcp_token(config)
+    token = tcp_token(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
@@ -140,7 +144,7 @@ async def serve(config: AgentConfig) -> int:
         resend = asyncio.create_task(_startup_sync(services))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
-        log.info("pos-agent ready (pid %s)", __import__("os").getpid())
+        log.info("pos-agent ready (pid %s)", os.getpid())
         serving = asyncio.create_task(server.main_loop())
         await stop.wait()
         sd_notify.stopping()

@@ -63,14 +63,14 @@ def load_api_key(configured_path: Path | None) -> ApiKey:
     return ApiKey(configured_path.read_text(encoding="utf-8"))
 
 
-def check_private_file(path: Path) -> None:
-    """Refuse a key file that group or others can read: fix with `chmod 600 FILE`."""
+def check_private_file(path: Path, what: str = "API key file") -> None:
+    """Refuse a secret file that group or others can read: fix with `chmod 600 FILE`."""
     try:
         mode = path.stat().st_mode
     except FileNotFoundError as exc:
-        raise CredentialError(f"API key file {path} does not exist") from exc
+        raise CredentialError(f"{what} {path} does not exist") from exc
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CredentialError(
-            f"API key file {path} has mode {stat.S_IMODE(mode):o}; it must be 0600 "
+            f"{what} {path} has mode {stat.S_IMODE(mode):o}; it must be 0600 "
             f"(run: chmod 600 {path})"
         )

@@ -6,6 +6,7 @@ import pytest
 from pydantic import BaseModel
 
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.daemon import tcp_token
 from agent.secrets import CREDENTIAL_NAME, CredentialError
 from agent.vat_number import is_valid_afm
 
@@ -222,3 +223,24 @@ def test_socket_mode_must_be_octal_and_closed_to_others(
 def test_socket_mode_owner_only_is_fine(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "\n[api]\nsocket_mode = 0o600\nsocket_group = 'pos'\n")
     assert load_config(path).api.socket_mode == 0o600
+
+
+def _config_with_tcp_token(tmp_path: Path, token: str, mode: int) -> AgentConfig:
+    token_file = tmp_path / "tcp-token"
+    token_file.write_text(token)
+    token_file.chmod(mode)
+    extra = f'\n[api]\ntcp_port = 8755\ntcp_token_file = "{token_file}"\n'
+    return load_config(_write(tmp_path, MINIMAL + extra))
+
+
+def test_tcp_token_is_read_from_a_private_file(tmp_path: Path) -> None:
+    assert tcp_token(_config_with_tcp_token(tmp_path, "t0ken\n", 0o600)) == b"t0ken"
+    assert tcp_token(load_config(_write(tmp_path, MINIMAL))) is None  # no TCP port, no token
+    with pytest.raises(CredentialError, match=r"api\.tcp_token_file .* has mode 644"):
+        tcp_token(_config_with_tcp_token(tmp_path, "t0ken", 0o644))
+
+
+def test_empty_tcp_token_is_refused(tmp_path: Path) -> None:
+    """An empty token equals the empty string a caller without Authorization header sends."""
+    with pytest.raises(ConfigError, match=r"api\.tcp_token_file .* is empty"):
+        tcp_token(_config_with_tcp_token(tmp_path, " \n", 0o600))
