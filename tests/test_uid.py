@@ -1,6 +1,7 @@
 from datetime import date
 
 from agent.uid import bare_vat, document_uid, prefixed_vat, uid_source
+from agent.vat_number import is_valid_afm
 
 
 def test_uid_source_format_strips_el_prefix():
@@ -34,3 +35,10 @@ def test_fixed_vector_with_greek_series():
 def test_vat_prefix_helpers():
     assert bare_vat("el154697391") == "154697391"
     assert prefixed_vat("154697391") == "EL154697391"
+
+
+def test_afm_is_ascii_digits_only():
+    """`094019245` in Arabic-Indic digits passes the check digit but is not an ΑΦΜ AADE takes."""
+    assert is_valid_afm("094019245")
+    assert not is_valid_afm("094019245".translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")))
+    assert not is_valid_afm("094019245\n")
