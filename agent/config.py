@@ -7,13 +7,14 @@ directory or from a 0600 file whose *path* is configured here.
 from __future__ import annotations
 
 import tomllib
-from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.secrets import ApiKey, load_api_key
+from printers.codepages import code_page
+from printers.layout import SUPPORTED_WIDTHS
 
 
 class ConfigError(Exception):
@@ -130,6 +131,21 @@ class PrinterConfig(_Section):
     timeout_s: float = Field(5.0, gt=0)
     preview_dir: Path | None = Field(None, description="also write a PNG preview of every print")
 
+    @field_validator("profile")
+    @classmethod
+    def _known_code_page(cls, value: str) -> str:
+        """Refused here, not by the printer worker at start or by doctor with a traceback."""
+        code_page(value)
+        return value
+
+    @field_validator("width_chars")
+    @classmethod
+    def _supported_width(cls, value: int) -> int:
+        """Any other width would make every print job fail as unprintable."""
+        if value not in SUPPORTED_WIDTHS:
+            raise ValueError(f"{value} is not one of {', '.join(map(str, SUPPORTED_WIDTHS))}")
+        return value
+
 
 class ClockConfig(_Section):
     max_offset_s: float = Field(300.0, gt=0)
@@ -150,7 +166,7 @@ class AgentConfig(_Section):
 
     @field_validator("state_dir")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
+    def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
 
     @property
@@ -159,9 +175,6 @@ class AgentConfig(_Section):
 
     def api_key(self) -> ApiKey:
         return load_api_key(self.provider.api_key_file)
-
-
-MONEY_QUANTUM = Decimal("0.01")
 
 
 def load_config(path: Path) -> AgentConfig:

@@ -220,6 +220,20 @@ def test_socket_mode_must_be_octal_and_closed_to_others(
         load_config(path)
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('profile = "cp851"', r"printer\.profile: .*unknown code page 'cp851'"),
+        ("width_chars = 40", r"printer\.width_chars: .*40 is not one of 32, 42, 48"),
+    ],
+)
+def test_printer_profile_and_width_are_checked_at_load(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, MINIMAL + f"\n[printer]\n{setting}\n"))
+
+
 def test_socket_mode_owner_only_is_fine(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "\n[api]\nsocket_mode = 0o600\nsocket_group = 'pos'\n")
     assert load_config(path).api.socket_mode == 0o600
