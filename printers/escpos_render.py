@@ -31,11 +31,6 @@ def render_escpos(layout: Layout, profile: PrinterProfile) -> bytes:
     return printer.output
 
 
-def send_layout(printer: Escpos, layout: Layout, profile: PrinterProfile) -> None:
-    """Render first, then hand the transport one buffer: a failure cannot leave half a style."""
-    printer._raw(render_escpos(layout, profile))
-
-
 class _Writer:
     def __init__(self, printer: Escpos, layout: Layout, profile: PrinterProfile) -> None:
         self.printer = printer

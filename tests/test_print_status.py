@@ -9,7 +9,7 @@ from escpos.printer import Dummy
 
 from printers.codepages import CODE_PAGES, code_page
 from printers.connections import PrinterSettings, PrinterUnavailable, open_connection, write_raw
-from printers.escpos_render import render_escpos, send_layout
+from printers.escpos_render import render_escpos
 from printers.layout import build_layout
 from printers.profile import PrinterProfile
 from printers.samples import sample_cash_receipt
@@ -92,10 +92,10 @@ def test_silent_network_printer_is_unknown() -> None:
 def test_file_backend_receives_the_rendered_job(tmp_path: Path) -> None:
     device = tmp_path / "lp0"
     printer = open_connection(PrinterSettings(backend="file", path=device))
-    layout = build_layout(sample_cash_receipt(), 48)
-    send_layout(printer, layout, PrinterProfile("iso8859_7"))
+    job = render_escpos(build_layout(sample_cash_receipt(), 48), PrinterProfile("iso8859_7"))
+    write_raw(printer, job)
     printer.close()
-    assert device.read_bytes() == render_escpos(layout, PrinterProfile("iso8859_7"))
+    assert device.read_bytes() == job
 
 
 def test_errors_become_printer_unavailable(tmp_path: Path) -> None:
