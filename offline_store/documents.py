@@ -35,6 +35,7 @@ from offline_store.database import require_transaction
 from offline_store.errors import InvalidTransition, NotFound
 from offline_store.journal import append_journal
 from offline_store.numbering import allocate_number
+from offline_store.rows import check_transition, write_one
 
 
 class DocumentKind(StrEnum):
@@ -448,11 +449,7 @@ def _begin_change(
     current = get_document(conn, document_id)
     if current is None:
         raise NotFound(f"document {document_id} does not exist")
-    if current.state not in allowed:
-        wanted = ", ".join(sorted(allowed))
-        raise InvalidTransition(
-            f"{action}: document {document_id} is {current.state}, expected one of: {wanted}"
-        )
+    check_transition(action, f"document {document_id}", current.state, allowed)
     return current
 
 
@@ -470,12 +467,7 @@ def _finish_change(
 
 
 def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> StoredDocument:
-    """Run an `INSERT`/`UPDATE … RETURNING *` and give back the row it wrote: one statement
-    instead of a write and a re-read on every transition."""
-    rows = conn.execute(sql, params).fetchall()
-    if len(rows) != 1:
-        raise NotFound(f"the statement wrote {len(rows)} documents, expected one")
-    return _document_from_row(rows[0])
+    return write_one(conn, sql, params, _document_from_row)
 
 
 def _document_from_row(row: sqlite3.Row) -> StoredDocument:

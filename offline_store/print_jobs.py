@@ -20,8 +20,9 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
-from offline_store.errors import InvalidTransition, NotFound
+from offline_store.errors import NotFound
 from offline_store.journal import append_journal
+from offline_store.rows import check_transition, write_one
 
 
 class PrintState(StrEnum):
@@ -53,17 +54,14 @@ def enqueue_print(
     conn: sqlite3.Connection, document_id: int, layout_json: str, *, copy: bool, now: datetime
 ) -> int:
     """Queue a receipt (or a copy) for printing; returns the job id."""
-    require_transaction(conn)
-    cursor = conn.execute(
+    job = _returning(
+        conn,
         "INSERT INTO print_jobs (document_id, copy, layout, state, created_at) "
-        "VALUES (?, ?, ?, 'queued', ?)",
+        "VALUES (?, ?, ?, 'queued', ?) RETURNING *",
         (document_id, int(copy), layout_json, time_to_db(now)),
     )
-    job_id = cursor.lastrowid
-    if job_id is None:
-        raise RuntimeError("INSERT returned no rowid")
-    _journal(conn, "print.queued", job_id, document_id, {"copy": copy}, now)
-    return job_id
+    _journal(conn, "print.queued", job.id, document_id, {"copy": copy}, now)
+    return job.id
 
 
 def next_print_job(conn: sqlite3.Connection, now: datetime) -> PrintJob | None:
@@ -80,21 +78,24 @@ def next_print_job(conn: sqlite3.Connection, now: datetime) -> PrintJob | None:
 def mark_printing(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
     """queued → printing, just before the bytes go to the printer."""
     job = _begin(conn, job_id, {PrintState.QUEUED}, "mark_printing")
-    conn.execute("UPDATE print_jobs SET state = 'printing' WHERE id = ?", (job_id,))
+    after = _returning(
+        conn, "UPDATE print_jobs SET state = 'printing' WHERE id = ? RETURNING *", (job_id,)
+    )
     _journal(conn, "print.printing", job_id, job.document_id, {}, now)
-    return _load(conn, job_id)
+    return after
 
 
 def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
     """printing → printed."""
     job = _begin(conn, job_id, {PrintState.PRINTING}, "mark_printed")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL, "
-        "next_attempt_at = NULL WHERE id = ?",
+        "next_attempt_at = NULL WHERE id = ? RETURNING *",
         (time_to_db(now), job_id),
     )
     _journal(conn, "print.printed", job_id, job.document_id, {}, now)
-    return _load(conn, job_id)
+    return after
 
 
 def retry_print(
@@ -107,26 +108,28 @@ def retry_print(
 ) -> PrintJob:
     """printing → queued for a later attempt (paper out, printer offline); counts an attempt."""
     job = _begin(conn, job_id, {PrintState.PRINTING}, "retry_print")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE print_jobs SET state = 'queued', attempts = attempts + 1, next_attempt_at = ?, "
-        "last_error = ? WHERE id = ?",
+        "last_error = ? WHERE id = ? RETURNING *",
         (optional_time_to_db(next_attempt_at), reason, job_id),
     )
     detail = {"reason": reason, "next_attempt_at": optional_time_to_db(next_attempt_at)}
     _journal(conn, "print.retry", job_id, job.document_id, detail, now)
-    return _load(conn, job_id)
+    return after
 
 
 def fail_print(conn: sqlite3.Connection, job_id: int, *, reason: str, now: datetime) -> PrintJob:
     """queued|printing → failed: given up; the receipt can still be reprinted as a new job."""
     job = _begin(conn, job_id, {PrintState.QUEUED, PrintState.PRINTING}, "fail_print")
-    conn.execute(
+    after = _returning(
+        conn,
         "UPDATE print_jobs SET state = 'failed', attempts = attempts + 1, "
-        "next_attempt_at = NULL, last_error = ? WHERE id = ?",
+        "next_attempt_at = NULL, last_error = ? WHERE id = ? RETURNING *",
         (reason, job_id),
     )
     _journal(conn, "print.failed", job_id, job.document_id, {"reason": reason}, now)
-    return _load(conn, job_id)
+    return after
 
 
 def requeue_interrupted(conn: sqlite3.Connection, *, now: datetime) -> int:
@@ -165,10 +168,11 @@ def _begin(
     conn: sqlite3.Connection, job_id: int, allowed: set[PrintState], action: str
 ) -> PrintJob:
     require_transaction(conn)
-    job = _load(conn, job_id)
-    if job.state not in allowed:
-        wanted = ", ".join(sorted(allowed))
-        raise InvalidTransition(f"{action}: print job {job_id} is {job.state}, expected {wanted}")
+    row = conn.execute("SELECT * FROM print_jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"print job {job_id} does not exist")
+    job = _job_from_row(row)
+    check_transition(action, f"print job {job_id}", job.state, allowed)
     return job
 
 
@@ -183,11 +187,8 @@ def _journal(
     append_journal(conn, event, {"job_id": job_id, **detail}, document_id=document_id, at=now)
 
 
-def _load(conn: sqlite3.Connection, job_id: int) -> PrintJob:
-    row = conn.execute("SELECT * FROM print_jobs WHERE id = ?", (job_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"print job {job_id} does not exist")
-    return _job_from_row(row)
+def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> PrintJob:
+    return write_one(conn, sql, params, _job_from_row)
 
 
 def _job_from_row(row: sqlite3.Row) -> PrintJob:

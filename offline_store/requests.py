@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from offline_store.columns import time_from_db, time_to_db
-from offline_store.database import require_transaction
+from offline_store.rows import write_one
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,7 @@ class StoredRequest:
 def find_request(conn: sqlite3.Connection, request_id: str) -> StoredRequest | None:
     """The stored answer for `request_id`, if this request was seen before."""
     row = conn.execute("SELECT * FROM api_requests WHERE request_id = ?", (request_id,)).fetchone()
-    if row is None:
-        return None
-    return StoredRequest(
-        request_id=row["request_id"],
-        endpoint=row["endpoint"],
-        body_hash=row["body_hash"],
-        status_code=row["status_code"],
-        response=json.loads(row["response"], parse_float=Decimal),
-        document_id=row["document_id"],
-        created_at=time_from_db(row["created_at"]),
-    )
+    return None if row is None else _request_from_row(row)
 
 
 def remember_request(
@@ -59,10 +49,10 @@ def remember_request(
     now: datetime,
 ) -> StoredRequest:
     """Record the answer given to `request_id`; a second record for it is an IntegrityError."""
-    require_transaction(conn)
-    conn.execute(
+    return write_one(
+        conn,
         "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
-        "document_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "document_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             request_id,
             endpoint,
@@ -72,11 +62,20 @@ def remember_request(
             document_id,
             time_to_db(now),
         ),
+        _request_from_row,
     )
-    stored = find_request(conn, request_id)
-    if stored is None:
-        raise RuntimeError(f"request {request_id} vanished after insert")
-    return stored
+
+
+def _request_from_row(row: sqlite3.Row) -> StoredRequest:
+    return StoredRequest(
+        request_id=row["request_id"],
+        endpoint=row["endpoint"],
+        body_hash=row["body_hash"],
+        status_code=row["status_code"],
+        response=json.loads(row["response"], parse_float=Decimal),
+        document_id=row["document_id"],
+        created_at=time_from_db(row["created_at"]),
+    )
 
 
 def _exact_json(value: Any) -> str:

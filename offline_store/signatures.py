@@ -21,8 +21,9 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
-from offline_store.errors import InvalidTransition, NotFound
+from offline_store.errors import NotFound
 from offline_store.journal import append_journal
+from offline_store.rows import check_transition, write_one
 
 
 class SignatureStatus(StrEnum):
@@ -66,11 +67,11 @@ def add_signature(
     now: datetime,
 ) -> StoredSignature:
     """Store a new active signature; call `supersede_signatures` first if one may exist."""
-    require_transaction(conn)
-    cursor = conn.execute(
+    added = write_one(
+        conn,
         "INSERT INTO payment_signatures (document_id, request_id, terminal_id, amount, tip, "
         "input, signature, duration_type, expires_at, status, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?) RETURNING *",
         (
             document_id,
             request_id,
@@ -83,19 +84,17 @@ def add_signature(
             optional_time_to_db(expires_at),
             time_to_db(now),
         ),
+        _signature_from_row,
     )
-    signature_id = cursor.lastrowid
-    if signature_id is None:
-        raise RuntimeError("INSERT returned no rowid")
     detail = {
-        "signature_id": signature_id,
+        "signature_id": added.id,
         "request_id": request_id,
         "terminal_id": terminal_id,
         "amount": money_to_db(amount),
         "tip": money_to_db(tip),
     }
     append_journal(conn, "signature.added", detail, document_id=document_id, at=now)
-    return _load(conn, signature_id)
+    return added
 
 
 def get_signature(conn: sqlite3.Connection, signature_id: int) -> StoredSignature | None:
@@ -119,10 +118,17 @@ def mark_signature_used(
 ) -> StoredSignature:
     """active → used, when the receipt carrying it is issued."""
     require_transaction(conn)
-    current = _load(conn, signature_id)
-    if current.status is not SignatureStatus.ACTIVE:
-        raise InvalidTransition(f"signature {signature_id} is {current.status}, not active")
-    conn.execute("UPDATE payment_signatures SET status = 'used' WHERE id = ?", (signature_id,))
+    current = get_signature(conn, signature_id)
+    if current is None:
+        raise NotFound(f"signature {signature_id} does not exist")
+    subject = f"signature {signature_id}"
+    check_transition("mark_signature_used", subject, current.status, {SignatureStatus.ACTIVE})
+    used = write_one(
+        conn,
+        "UPDATE payment_signatures SET status = 'used' WHERE id = ? RETURNING *",
+        (signature_id,),
+        _signature_from_row,
+    )
     append_journal(
         conn,
         "signature.used",
@@ -130,7 +136,7 @@ def mark_signature_used(
         document_id=current.document_id,
         at=now,
     )
-    return _load(conn, signature_id)
+    return used
 
 
 def supersede_signatures(conn: sqlite3.Connection, document_id: int, *, now: datetime) -> int:
@@ -155,13 +161,6 @@ def supersede_signatures(conn: sqlite3.Connection, document_id: int, *, now: dat
             at=now,
         )
     return len(ids)
-
-
-def _load(conn: sqlite3.Connection, signature_id: int) -> StoredSignature:
-    signature = get_signature(conn, signature_id)
-    if signature is None:
-        raise NotFound(f"signature {signature_id} does not exist")
-    return signature
 
 
 def _signature_from_row(row: sqlite3.Row) -> StoredSignature:

@@ -1,14 +1,16 @@
 import sqlite3
+from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+import offline_store as store
 from offline_store import (
     DatabaseDamaged,
     StoreError,
     TransactionError,
-    append_journal,
     apply_migrations,
     last_integrity_check,
     open_database,
@@ -16,7 +18,7 @@ from offline_store import (
     transaction,
 )
 from offline_store.migrations import MIGRATIONS
-from tests.store_helpers.factory import T0, issue, open_store
+from tests.store_helpers.factory import T0, builder, issue, open_store
 
 TABLES = {
     "api_requests",
@@ -166,10 +168,89 @@ def test_transaction_is_not_reentrant(tmp_path):
         pass
 
 
-def test_writes_outside_a_transaction_are_refused(tmp_path):
+def _signature(conn: sqlite3.Connection, document_id: int, request_id: str) -> int:
+    return store.add_signature(
+        conn,
+        document_id=document_id,
+        request_id=request_id,
+        terminal_id="T-1",
+        amount=Decimal("12.40"),
+        tip=Decimal("0.00"),
+        input="UID;;12.40",
+        signature="sig",
+        duration_type="H_24",
+        expires_at=None,
+        now=T0,
+    ).id
+
+
+# Every public write, called on rows it could change, but outside transaction().
+WRITES: dict[str, Callable[[sqlite3.Connection, dict[str, int]], object]] = {
+    "append_journal": lambda c, ids: store.append_journal(c, "x", {}, document_id=None, at=T0),
+    "allocate_number": lambda c, ids: store.allocate_number(c, "A"),
+    "insert_document": lambda c, ids: store.insert_document(c, "A", builder("new"), now=T0),
+    "freeze_payload": lambda c, ids: store.freeze_payload(c, ids["reserved"], b"p", now=T0),
+    "void_reservation": lambda c, ids: store.void_reservation(
+        c, ids["reserved"], reason="r", now=T0
+    ),
+    "extend_reservation": lambda c, ids: store.extend_reservation(
+        c, ids["reserved"], reserved_until=T0, now=T0
+    ),
+    "take_over_reservation": lambda c, ids: store.take_over_reservation(
+        c,
+        ids["reserved"],
+        request_id="other",
+        request_hash="h",
+        request_json="{}",
+        total_amount=Decimal("1.00"),
+        reserved_until=T0,
+        now=T0,
+    ),
+    "mark_accepted": lambda c, ids: store.mark_accepted(
+        c, ids["pending"], mark=1, authentication_code=None, qr_url=None, now=T0
+    ),
+    "mark_delayed": lambda c, ids: store.mark_delayed(
+        c, ids["pending"], code=1, due_at=T0, next_attempt_at=None, error="e", now=T0
+    ),
+    "mark_rejected": lambda c, ids: store.mark_rejected(c, ids["pending"], error="e", now=T0),
+    "enqueue_print": lambda c, ids: store.enqueue_print(c, ids["pending"], "{}", copy=True, now=T0),
+    "mark_printing": lambda c, ids: store.mark_printing(c, ids["queued"], now=T0),
+    "fail_print": lambda c, ids: store.fail_print(c, ids["queued"], reason="r", now=T0),
+    "mark_printed": lambda c, ids: store.mark_printed(c, ids["printing"], now=T0),
+    "retry_print": lambda c, ids: store.retry_print(
+        c, ids["printing"], reason="r", next_attempt_at=None, now=T0
+    ),
+    "requeue_interrupted": lambda c, ids: store.requeue_interrupted(c, now=T0),
+    "add_signature": lambda c, ids: _signature(c, ids["reserved"], "s-new"),
+    "mark_signature_used": lambda c, ids: store.mark_signature_used(c, ids["signature"], now=T0),
+    "supersede_signatures": lambda c, ids: store.supersede_signatures(c, ids["reserved"], now=T0),
+    "remember_request": lambda c, ids: store.remember_request(
+        c,
+        request_id="p1",
+        endpoint="/x",
+        body_hash="h",
+        status_code=200,
+        response={},
+        document_id=None,
+        now=T0,
+    ),
+}
+
+
+@pytest.mark.parametrize("write", sorted(WRITES))
+def test_writes_outside_a_transaction_are_refused_and_write_nothing(tmp_path, write):
     conn = open_store(tmp_path)
+    ids = {"pending": issue(conn, "r1").id, "reserved": issue(conn, "r2", payload=None).id}
+    with transaction(conn):
+        ids["queued"] = store.enqueue_print(conn, ids["pending"], "{}", copy=False, now=T0)
+        ids["printing"] = store.enqueue_print(conn, ids["pending"], "{}", copy=False, now=T0)
+        store.mark_printing(conn, ids["printing"], now=T0)
+        ids["signature"] = _signature(conn, ids["reserved"], "s1")
+    changes = conn.total_changes
     with pytest.raises(TransactionError):
-        append_journal(conn, "x", {}, document_id=None, at=T0)
+        WRITES[write](conn, ids)
+    assert conn.total_changes == changes
+    assert not conn.in_transaction
 
 
 def test_refused_wal_switch_is_reported_as_such_not_as_damage(tmp_path):
