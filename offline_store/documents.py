@@ -32,7 +32,7 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
-from offline_store.errors import InvalidTransition, NotFound
+from offline_store.errors import NotFound
 from offline_store.journal import append_journal
 from offline_store.numbering import allocate_number
 from offline_store.rows import check_transition, write_one
@@ -206,29 +206,6 @@ def mark_accepted(
     return _finish_change(conn, before, after, "document.accepted", detail, now)
 
 
-def adopt_mark(
-    conn: sqlite3.Connection,
-    document_id: int,
-    *,
-    mark: int,
-    authentication_code: str | None,
-    qr_url: str | None,
-    now: datetime,
-) -> StoredDocument:
-    """Fill in the MARK of an accepted document that was stored with mark_unknown."""
-    before = _begin_change(conn, document_id, frozenset({DocumentState.ACCEPTED}), "adopt_mark")
-    if not before.mark_unknown:
-        raise InvalidTransition(f"document {document_id} already has MARK {before.mark}")
-    after = _returning(
-        conn,
-        "UPDATE documents SET mark = ?, mark_unknown = 0, authentication_code = ?, qr_url = ?, "
-        "updated_at = ? WHERE id = ? RETURNING *",
-        (mark, authentication_code, qr_url, time_to_db(now), document_id),
-    )
-    detail = {"mark": mark, "authentication_code": authentication_code}
-    return _finish_change(conn, before, after, "document.mark_adopted", detail, now)
-
-
 def mark_delayed(
     conn: sqlite3.Connection,
     document_id: int,
@@ -271,26 +248,6 @@ def mark_delayed(
     if before.offline_qr_url is None and offline_qr_url is not None:
         detail["offline_qr_url"] = offline_qr_url
     return _finish_change(conn, before, after, "document.delayed", detail, now)
-
-
-def record_retry(
-    conn: sqlite3.Connection,
-    document_id: int,
-    *,
-    next_attempt_at: datetime | None,
-    error: str,
-    now: datetime,
-) -> StoredDocument:
-    """A failed send that keeps the state (e.g. 401 before re-login); counts an attempt."""
-    before = _begin_change(conn, document_id, _SENDABLE, "record_retry")
-    after = _returning(
-        conn,
-        "UPDATE documents SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
-        "updated_at = ? WHERE id = ? RETURNING *",
-        (optional_time_to_db(next_attempt_at), error, time_to_db(now), document_id),
-    )
-    detail = {"next_attempt_at": optional_time_to_db(next_attempt_at), "error": error}
-    return _finish_change(conn, before, after, "document.retry", detail, now)
 
 
 def mark_rejected(

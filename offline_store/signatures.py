@@ -103,16 +103,6 @@ def get_signature(conn: sqlite3.Connection, signature_id: int) -> StoredSignatur
     return None if row is None else _signature_from_row(row)
 
 
-def active_signature_for(conn: sqlite3.Connection, document_id: int) -> StoredSignature | None:
-    """The receipt's current active signature, if any (expiry is the caller's decision)."""
-    row = conn.execute(
-        "SELECT * FROM payment_signatures WHERE document_id = ? AND status = 'active' "
-        "ORDER BY id DESC LIMIT 1",
-        (document_id,),
-    ).fetchone()
-    return None if row is None else _signature_from_row(row)
-
-
 def mark_signature_used(
     conn: sqlite3.Connection, signature_id: int, *, now: datetime
 ) -> StoredSignature:

@@ -11,7 +11,6 @@ from offline_store import (
     InvalidTransition,
     NotFound,
     abandoned_reservations,
-    adopt_mark,
     documents_due,
     extend_reservation,
     freeze_payload,
@@ -22,7 +21,6 @@ from offline_store import (
     mark_accepted,
     mark_delayed,
     mark_rejected,
-    record_retry,
     take_over_reservation,
     transaction,
     unsent_documents,
@@ -102,7 +100,7 @@ def test_online_path_reserved_pending_accepted(conn):
     assert verify_journal(conn).ok
 
 
-def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn):
+def test_offline_path_delayed_twice_then_accepted_with_unknown_mark(conn):
     doc = issue(conn, "r1")
     with transaction(conn):
         doc = mark_delayed(
@@ -128,17 +126,17 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
             doc.id,
             code=2,
             due_at=DUE,
-            next_attempt_at=T1,
+            next_attempt_at=None,
             error="408",
             now=T1,
             offline_qr_url="https://portal/TransmissionFailure?later",
         )
-        doc = record_retry(conn, doc.id, next_attempt_at=None, error="401", now=T1)
-    assert (doc.state, doc.delayed_code, doc.attempts, doc.last_error) == (
+    assert (doc.state, doc.delayed_code, doc.attempts, doc.next_attempt_at, doc.last_error) == (
         DocumentState.DELAYED,
         2,
-        3,
-        "401",
+        2,
+        None,
+        "408",
     )
     assert doc.offline_qr_url == "https://portal/TransmissionFailure?x"
     delayed_details = [
@@ -161,18 +159,11 @@ def test_offline_path_delayed_retry_accepted_with_unknown_mark_then_adopted(conn
         True,
         None,
     )
-    with transaction(conn):
-        doc = adopt_mark(conn, doc.id, mark=77, authentication_code="A", qr_url="u", now=T1)
-    assert (doc.mark, doc.mark_unknown) == (77, False)
-    with pytest.raises(InvalidTransition, match="already has MARK"), transaction(conn):
-        adopt_mark(conn, doc.id, mark=78, authentication_code=None, qr_url=None, now=T1)
     assert _events(conn, doc.id) == [
         "document.pending",
         "document.delayed",
         "document.delayed",
-        "document.retry",
         "document.accepted",
-        "document.mark_adopted",
     ]
 
 
@@ -195,17 +186,15 @@ def test_rejected_and_void(conn):
     [
         ("reserved", "mark_accepted"),
         ("reserved", "mark_delayed"),
-        ("reserved", "record_retry"),
         ("reserved", "mark_rejected"),
         ("pending", "freeze_payload"),
         ("pending", "void_reservation"),
         ("pending", "extend_reservation"),
-        ("pending", "adopt_mark"),
         ("accepted", "mark_accepted"),
         ("accepted", "mark_delayed"),
         ("accepted", "mark_rejected"),
         ("rejected", "mark_accepted"),
-        ("rejected", "record_retry"),
+        ("rejected", "mark_delayed"),
         ("void", "freeze_payload"),
         ("void", "take_over_reservation"),
     ],
@@ -220,13 +209,9 @@ def test_invalid_transitions_are_refused_and_change_nothing(conn, state, action)
         "mark_delayed": lambda: mark_delayed(
             conn, doc.id, code=1, due_at=DUE, next_attempt_at=None, error="e", now=T1
         ),
-        "record_retry": lambda: record_retry(conn, doc.id, next_attempt_at=None, error="e", now=T1),
         "mark_rejected": lambda: mark_rejected(conn, doc.id, error="e", now=T1),
         "void_reservation": lambda: void_reservation(conn, doc.id, reason="r", now=T1),
         "extend_reservation": lambda: extend_reservation(conn, doc.id, reserved_until=DUE, now=T1),
-        "adopt_mark": lambda: adopt_mark(
-            conn, doc.id, mark=1, authentication_code=None, qr_url=None, now=T1
-        ),
         "take_over_reservation": lambda: take_over_reservation(
             conn,
             doc.id,
