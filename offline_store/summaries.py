@@ -28,9 +28,17 @@ class BacklogSummary:
     delayed_by_code: dict[int, int]
     oldest_delayed: OldestDelayed | None
     overdue: int
-    rejected: int
-    reserved: int
     mark_unknown: int
+
+    @property
+    def rejected(self) -> int:
+        """Rejected documents (waiting for a person), read from `by_state`."""
+        return self.by_state[DocumentState.REJECTED]
+
+    @property
+    def reserved(self) -> int:
+        """Open card reservations, read from `by_state`."""
+        return self.by_state[DocumentState.RESERVED]
 
 
 def backlog_summary(conn: sqlite3.Connection, now: datetime) -> BacklogSummary:
@@ -67,8 +75,6 @@ def backlog_summary(conn: sqlite3.Connection, now: datetime) -> BacklogSummary:
             due_at=optional_time_from_db(oldest["due_at"]),
         ),
         overdue=overdue,
-        rejected=by_state[DocumentState.REJECTED],
-        reserved=by_state[DocumentState.RESERVED],
         mark_unknown=mark_unknown,
     )
 
