@@ -79,6 +79,10 @@ def _request_from_row(row: sqlite3.Row) -> StoredRequest:
 
 
 def _exact_json(value: Any) -> str:
+    """JSON with `Decimal` as exact numbers; a float is refused, as everywhere in the store, since
+    it would come back as a `Decimal` the first answer never had."""
+    if isinstance(value, float):
+        raise TypeError(f"float {value!r} in a stored answer: amounts must be Decimal")
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} has no JSON form")

@@ -77,18 +77,23 @@ def test_request_record_round_trips_exact_money(conn):
         )
 
 
-def test_request_response_refuses_values_without_exact_json(conn):
-    with pytest.raises(ValueError), transaction(conn):
+@pytest.mark.parametrize(
+    ("amount", "error"),
+    [(Decimal("NaN"), ValueError), (12.4, TypeError), ([Decimal("1.00"), 0.5], TypeError)],
+)
+def test_request_response_refuses_values_without_exact_json(conn, amount, error):
+    with pytest.raises(error), transaction(conn):
         remember_request(
             conn,
             request_id="p1",
             endpoint="/x",
             body_hash="h",
             status_code=200,
-            response={"amount": Decimal("NaN")},
+            response={"amount": amount},
             document_id=None,
             now=T0,
         )
+    assert find_request(conn, "p1") is None
 
 
 def test_signature_lifecycle(conn):
