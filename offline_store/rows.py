@@ -10,15 +10,15 @@ from typing import Any, TypeVar
 from offline_store.database import require_transaction
 from offline_store.errors import InvalidTransition, NotFound
 
-Row = TypeVar("Row")
+Record = TypeVar("Record")
 
 
 def write_one(
     conn: sqlite3.Connection,
     sql: str,
     params: tuple[Any, ...],
-    from_row: Callable[[sqlite3.Row], Row],
-) -> Row:
+    from_row: Callable[[sqlite3.Row], Record],
+) -> Record:
     """Run an `INSERT`/`UPDATE … RETURNING *` in the caller's transaction and give back the row
     it wrote: one statement instead of a write and a re-read."""
     require_transaction(conn)

@@ -111,8 +111,9 @@ def mark_signature_used(
     current = get_signature(conn, signature_id)
     if current is None:
         raise NotFound(f"signature {signature_id} does not exist")
-    subject = f"signature {signature_id}"
-    check_transition("mark_signature_used", subject, current.status, {SignatureStatus.ACTIVE})
+    check_transition(
+        "mark_signature_used", f"signature {signature_id}", current.status, {SignatureStatus.ACTIVE}
+    )
     used = write_one(
         conn,
         "UPDATE payment_signatures SET status = 'used' WHERE id = ? RETURNING *",
