@@ -4,7 +4,7 @@ Both ask the daemon over its socket; neither touches the database, which only th
 
 `sync` exit codes: 0 nothing is left waiting (delayed or pending), 1 something is (or a document
 was rejected in this run and needs a person), 2 the daemon is down. `reprint`: 0 queued, 1 the
-daemon refused (unknown receipt), 2 the daemon is down.
+daemon refused (unknown receipt), 2 the daemon is down. Both: 3 the config cannot be read.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from agent.json_codec import dumps
 from agent.status_command import (
     CRITICAL,
     OK,
+    UNKNOWN,
     WARN,
     DaemonUnreachable,
     add_config_argument,
@@ -28,6 +29,7 @@ from agent.status_command import (
     config_path,
     paint,
     use_colour,
+    with_socket,
 )
 
 SYNC_TIMEOUT_S = 600.0
@@ -40,11 +42,7 @@ def _config(args: argparse.Namespace) -> AgentConfig | None:
     except ConfigError as exc:
         print(f"pos-agent {args.command}: {exc}", file=sys.stderr)
         return None
-    if getattr(args, "socket", None) is not None:
-        config = config.model_copy(
-            update={"api": config.api.model_copy(update={"socket_path": args.socket})}
-        )
-    return config
+    return with_socket(config, args.socket)
 
 
 def _daemon_down(command: str, exc: DaemonUnreachable) -> int:
@@ -75,18 +73,16 @@ def _backlog(config: AgentConfig) -> dict[str, Any] | None:
 def sync_command(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
-        return 3
-    colour = use_colour(sys.stdout)
-    socket_path = config.api.socket_path
+        return UNKNOWN
     try:
         before = _backlog(config)
         if before is not None and not args.json:
             print(
                 f"backlog before: {before['delayed']} delayed, {before['pending']} pending; "
-                "sending now (oldest first)..."
+                "sending now (oldest first)...",
+                flush=True,
             )
-            sys.stdout.flush()
-        response = call_daemon(socket_path, "POST", "/v1/sync", timeout_s=args.timeout)
+        response = call_daemon(config.api.socket_path, "POST", "/v1/sync", timeout_s=args.timeout)
         if response.status_code != 200:
             print(
                 f"pos-agent sync: the daemon refused: {_error_message(response)}", file=sys.stderr
@@ -99,54 +95,56 @@ def sync_command(args: argparse.Namespace) -> int:
     left = (after["delayed"] + after["pending"]) if after else None
     exit_code = OK if left == 0 and not report.get("rejected") else WARN
     if args.json:
-        json.dump(
-            {"sync": report, "backlog_after": after, "exit_code": exit_code},
-            sys.stdout,
-            ensure_ascii=False,
-            indent=2,
-        )
+        body = {"sync": report, "backlog_after": after, "exit_code": exit_code}
+        json.dump(body, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
-        return exit_code
+    else:
+        _print_sync(report, after, exit_code, use_colour(sys.stdout))
+    return exit_code
+
+
+def _print_sync(
+    report: dict[str, Any], after: dict[str, Any] | None, exit_code: int, colour: bool
+) -> None:
+    """One line per document sent, the run's totals, then what is still waiting."""
     for doc in report.get("documents", []):
-        state = doc.get("state", "?")
-        name = (
-            f"{doc.get('series', '?')}/{doc.get('number', '?')} (receipt {doc.get('receipt_id')})"
-        )
-        if state == "accepted":
-            outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", OK, colour)
-        elif state == "rejected":
-            outcome = paint(
-                f"REJECTED, needs a person: {doc.get('last_error') or '?'}", CRITICAL, colour
-            )
-        else:
-            outcome = paint(f"still {state}: {doc.get('last_error') or '?'}", WARN, colour)
-        print(f"  {name:<30} -> {outcome}")
+        print(_document_line(doc, colour))
+    stopped = " (stopped early: the provider became unreachable)"
     print(
         f"sync: {report.get('attempted', 0)} sent, {report.get('accepted', 0)} accepted, "
         f"{report.get('still_delayed', 0)} still delayed, {report.get('rejected', 0)} rejected"
-        + (
-            " (stopped early: the provider became unreachable)"
-            if report.get("stopped_early")
-            else ""
-        )
+        + (stopped if report.get("stopped_early") else "")
     )
-    if after is not None:
-        summary = f"backlog now: {after['delayed']} delayed, {after['pending']} pending"
-        if after.get("oldest") and after["oldest"].get("hours_left") is not None:
-            summary += f"; oldest due in {after['oldest']['hours_left']:.1f} h"
-        print(paint(summary, exit_code, colour))
-        if left and not report.get("attempted"):
-            print(
-                "  (nothing was due for a retry yet, or the provider is still unreachable; "
-                "the daemon keeps retrying on its own, see pos-agent status)"
-            )
-    return exit_code
+    if after is None:
+        return
+    summary = f"backlog now: {after['delayed']} delayed, {after['pending']} pending"
+    if after.get("oldest") and after["oldest"].get("hours_left") is not None:
+        summary += f"; oldest due in {after['oldest']['hours_left']:.1f} h"
+    print(paint(summary, exit_code, colour))
+    if after["delayed"] + after["pending"] and not report.get("attempted"):
+        print(
+            "  (nothing could be sent now, most likely because the provider is still "
+            "unreachable; the daemon keeps retrying on its own, see pos-agent status)"
+        )
+
+
+def _document_line(doc: dict[str, Any], colour: bool) -> str:
+    state = doc.get("state", "?")
+    name = f"{doc.get('series', '?')}/{doc.get('number', '?')} (receipt {doc.get('receipt_id')})"
+    error = doc.get("last_error") or "?"
+    if state == "accepted":
+        outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", OK, colour)
+    elif state == "rejected":
+        outcome = paint(f"REJECTED, needs a person: {error}", CRITICAL, colour)
+    else:
+        outcome = paint(f"still {state}: {error}", WARN, colour)
+    return f"  {name:<30} -> {outcome}"
 
 
 def reprint_command(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
-        return 3
+        return UNKNOWN
     request_id = f"cli-reprint-{uuid.uuid4().hex}"
     try:
         response = call_daemon(

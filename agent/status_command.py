@@ -53,6 +53,14 @@ def config_path(args: argparse.Namespace) -> Path:
     return args.config or default_config_path()
 
 
+def with_socket(config: AgentConfig, socket_path: Path | None) -> AgentConfig:
+    """`--socket` replaces api.socket_path for this one command."""
+    if socket_path is None:
+        return config
+    api = config.api.model_copy(update={"socket_path": socket_path})
+    return config.model_copy(update={"api": api})
+
+
 class DaemonUnreachable(Exception):
     """Nothing answers on the socket (or we may not use it); `reason` says which."""
 
@@ -238,176 +246,33 @@ def _ago(value: str | None, now: datetime) -> str:
 def _size(size: int | None) -> str:
     if size is None:
         return "?"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
-    return f"{size} B"
+    if size < 1024:
+        return f"{size:.0f} B"
+    scaled = size / 1024
+    for unit in ("KiB", "MiB"):
+        if scaled < 1024:
+            return f"{scaled:.1f} {unit}"
+        scaled /= 1024
+    return f"{scaled:.1f} GiB"
 
 
 def render(report: dict[str, Any], config: AgentConfig, *, colour: bool) -> str:
+    """The screen: one section per part of the register, findings last."""
     now = _when(report.get("generated_at")) or athens_now()
     level = report_exit_code(report)
-    lines: list[str] = []
-    title = f"pos-agent status: {LEVEL_NAMES[level]}"
-    lines.append(
-        paint(title, level, colour, bold=True) + f"   ({_clock_time(now)} Athens, exit {level})"
-    )
-    daemon = report.get("daemon", {})
-    if daemon.get("running"):
-        uptime = duration(daemon.get("uptime_s", 0))
-        started = _clock_time(_when(daemon.get("started_at")))
-        row = f"up, version {report.get('version', '?')}, pid {daemon.get('pid', '?')}, uptime {uptime} (since {started})"
-        lines.append(_row("Daemon", row))
-    else:
-        state = "UNKNOWN" if daemon.get("running") is None else "DOWN"
-        lines.append(
-            _row(
-                "Daemon",
-                paint(
-                    f"{state}: {daemon.get('reason', 'not reachable')}",
-                    CRITICAL if state == "DOWN" else UNKNOWN,
-                    colour,
-                    bold=True,
-                ),
-            )
-        )
-        if report.get("source") == "database":
-            lines.append(_row("", "figures below are read from the database directly (read-only)"))
-    provider = report.get("provider")
-    if provider:
-        breaker = provider.get("breaker", "?")
-        if breaker == "closed":
-            reach = "reachable"
-        else:
-            reach = paint(
-                f"OFFLINE, receipts issued offline: {provider.get('last_failure') or '?'}",
-                WARN,
-                colour,
-            )
-        lines.append(_row("Provider", f"{provider.get('base_url', '?')}: {reach}"))
-        lines.append(
-            _row(
-                "",
-                f"breaker {breaker}; last success {_ago(provider.get('last_success_at'), now)}",
-            )
-        )
-        lines.append(_row("", f"last sync {_ago(provider.get('last_sync_at'), now)}"))
-        alarm = provider.get("credential_alarm")
-        lines.append(
-            _row(
-                "Credentials",
-                paint(f"REFUSED by the provider (401): {alarm}", CRITICAL, colour)
-                if alarm
-                else "accepted (no 401 since start)",
-            )
-        )
-    else:
-        lines.append(_row("Provider", "unknown (only the daemon knows)"))
+    title = paint(f"pos-agent status: {LEVEL_NAMES[level]}", level, colour, bold=True)
     stored = report.get("store")
-    if stored is not None:
-        backlog = stored["backlog"]
-        by_code = backlog.get("by_code", {})
-        lines.append(
-            _row(
-                "Backlog",
-                f"{backlog['delayed']} delayed (code 1 provider: {by_code.get('1', 0)}, "
-                f"code 2 AADE: {by_code.get('2', 0)}), {backlog['pending']} pending, "
-                f"{backlog.get('overdue', 0)} overdue",
-            )
-        )
-        oldest = backlog.get("oldest")
-        if oldest:
-            left = oldest.get("hours_left")
-            left_text = "no deadline recorded"
-            oldest_level = OK
-            if left is not None:
-                if left <= 0:
-                    left_text = f"PAST DEADLINE by {duration(-left * 3600)}"
-                    oldest_level = CRITICAL
-                else:
-                    left_text = f"{duration(left * 3600)} left"
-                    if left <= config.sync.deadline_critical_hours:
-                        oldest_level = CRITICAL
-                    elif left <= config.sync.deadline_warning_hours:
-                        oldest_level = WARN
-            due = _clock_time(_when(oldest.get("due_at")))
-            lines.append(
-                _row(
-                    "Oldest",
-                    f"receipt {oldest['receipt_id']}, {duration(oldest.get('age_s', 0))} old; "
-                    f"deadline {due}: " + paint(left_text, oldest_level, colour),
-                )
-            )
-        rejected = stored.get("rejected", 0)
-        lines.append(
-            _row(
-                "Rejected",
-                paint(
-                    f"{rejected} need a person (pos-agent status --json; provider portal)",
-                    CRITICAL,
-                    colour,
-                )
-                if rejected
-                else "0",
-            )
-        )
-        if stored.get("mark_unknown"):
-            lines.append(_row("", f"{stored['mark_unknown']} accepted without a known MARK yet"))
-    else:
-        lines.append(
-            _row(
-                "Backlog",
-                paint(report.get("store_error", "database not readable"), UNKNOWN, colour),
-            )
-        )
-    printer = report.get("printer")
-    if printer:
-        if not printer.get("enabled", True):
-            lines.append(_row("Printer", "disabled in the config"))
-        else:
-            lines.append(
-                _row(
-                    "Printer",
-                    f"{printer.get('backend', '?')}, state {printer.get('state', '?')}; "
-                    f"{printer.get('queued', 0)} queued, {printer.get('failed', 0)} failed, "
-                    f"{printer.get('printed', 0)} printed",
-                )
-            )
-    elif stored is not None:
-        queue = stored.get("print_queue", {})
-        lines.append(
-            _row(
-                "Printer",
-                f"state unknown (daemon down); {queue.get('queued', 0) + queue.get('printing', 0)} "
-                f"queued, {queue.get('failed', 0)} failed, {queue.get('printed', 0)} printed",
-            )
-        )
-    clock = report.get("clock")
-    if clock:
-        offset = clock.get("offset_s")
-        if offset is None:
-            lines.append(_row("Clock", "offset unknown (no answer from the provider yet)"))
-        else:
-            limit = config.clock.max_offset_s
-            text = f"{offset:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
-            lines.append(_row("Clock", paint(text, WARN, colour) if abs(offset) > limit else text))
-    if stored is not None:
-        db = stored["database"]
-        checked = _clock_time(_when(db.get("integrity_checked_at")))
-        journal = (
-            f"journal ok ({db.get('journal_entries', 0)} entries)"
-            if db.get("journal_ok")
-            else paint("JOURNAL CHAIN BROKEN", CRITICAL, colour)
-        )
-        lines.append(_row("Database", f"{db['path']}, {_size(db.get('size_bytes'))}"))
-        lines.append(
-            _row(
-                "", f"integrity {db.get('integrity') or 'never checked'} (at {checked}); {journal}"
-            )
-        )
-    lines.append("")
-    lines.append("Findings:")
+    lines = [
+        title + f"   ({_clock_time(now)} Athens, exit {level})",
+        *_daemon_rows(report, colour),
+        *_provider_rows(report.get("provider"), now, colour),
+        *_store_rows(stored, report, config, colour),
+        *_printer_rows(report.get("printer"), stored),
+        *_clock_rows(report.get("clock"), config, colour),
+        *(_database_rows(stored["database"], colour) if stored is not None else []),
+        "",
+        "Findings:",
+    ]
     for finding in report.get("findings", []):
         lines.append("  " + paint(finding, level_of_finding(finding), colour))
     return "\n".join(lines)
@@ -415,6 +280,158 @@ def render(report: dict[str, Any], config: AgentConfig, *, colour: bool) -> str:
 
 def _row(label: str, text: str) -> str:
     return f"{label:<12}{text}"
+
+
+def _daemon_rows(report: dict[str, Any], colour: bool) -> list[str]:
+    daemon = report.get("daemon", {})
+    if daemon.get("running"):
+        uptime = duration(daemon.get("uptime_s", 0))
+        started = _clock_time(_when(daemon.get("started_at")))
+        row = (
+            f"up, version {report.get('version', '?')}, pid {daemon.get('pid', '?')}, "
+            f"uptime {uptime} (since {started})"
+        )
+        return [_row("Daemon", row)]
+    state = "UNKNOWN" if daemon.get("running") is None else "DOWN"
+    reason = f"{state}: {daemon.get('reason', 'not reachable')}"
+    rows = [
+        _row("Daemon", paint(reason, CRITICAL if state == "DOWN" else UNKNOWN, colour, bold=True))
+    ]
+    if report.get("source") == "database":
+        rows.append(_row("", "figures below are read from the database directly (read-only)"))
+    return rows
+
+
+def _provider_rows(provider: dict[str, Any] | None, now: datetime, colour: bool) -> list[str]:
+    if not provider:
+        return [_row("Provider", "unknown (only the daemon knows)")]
+    breaker = provider.get("breaker", "?")
+    reach = (
+        "reachable"
+        if breaker == "closed"
+        else paint(
+            f"OFFLINE, receipts issued offline: {provider.get('last_failure') or '?'}",
+            WARN,
+            colour,
+        )
+    )
+    alarm = provider.get("credential_alarm")
+    credentials = (
+        paint(f"REFUSED by the provider (401): {alarm}", CRITICAL, colour)
+        if alarm
+        else "accepted (no 401 since start)"
+    )
+    return [
+        _row("Provider", f"{provider.get('base_url', '?')}: {reach}"),
+        _row("", f"breaker {breaker}; last success {_ago(provider.get('last_success_at'), now)}"),
+        _row("", f"last sync {_ago(provider.get('last_sync_at'), now)}"),
+        _row("Credentials", credentials),
+    ]
+
+
+def _store_rows(
+    stored: dict[str, Any] | None, report: dict[str, Any], config: AgentConfig, colour: bool
+) -> list[str]:
+    if stored is None:
+        error = report.get("store_error", "database not readable")
+        return [_row("Backlog", paint(error, UNKNOWN, colour))]
+    backlog = stored["backlog"]
+    by_code = backlog.get("by_code", {})
+    rows = [
+        _row(
+            "Backlog",
+            f"{backlog['delayed']} delayed (code 1 provider: {by_code.get('1', 0)}, "
+            f"code 2 AADE: {by_code.get('2', 0)}), {backlog['pending']} pending, "
+            f"{backlog.get('overdue', 0)} overdue",
+        )
+    ]
+    oldest = backlog.get("oldest")
+    if oldest:
+        rows.append(_oldest_row(oldest, config, colour))
+    rejected = stored.get("rejected", 0)
+    rejected_text = (
+        paint(
+            f"{rejected} need a person (pos-agent status --json; provider portal)", CRITICAL, colour
+        )
+        if rejected
+        else "0"
+    )
+    rows.append(_row("Rejected", rejected_text))
+    if stored.get("mark_unknown"):
+        rows.append(_row("", f"{stored['mark_unknown']} accepted without a known MARK yet"))
+    return rows
+
+
+def _oldest_row(oldest: dict[str, Any], config: AgentConfig, colour: bool) -> str:
+    left_text, level = _time_left(oldest.get("hours_left"), config)
+    due = _clock_time(_when(oldest.get("due_at")))
+    return _row(
+        "Oldest",
+        f"receipt {oldest['receipt_id']}, {duration(oldest.get('age_s', 0))} old; "
+        f"deadline {due}: " + paint(left_text, level, colour),
+    )
+
+
+def _time_left(hours_left: float | None, config: AgentConfig) -> tuple[str, int]:
+    """How long the oldest delayed receipt has until its deadline, and how worrying that is."""
+    if hours_left is None:
+        return "no deadline recorded", OK
+    if hours_left <= 0:
+        return f"PAST DEADLINE by {duration(-hours_left * 3600)}", CRITICAL
+    text = f"{duration(hours_left * 3600)} left"
+    if hours_left <= config.sync.deadline_critical_hours:
+        return text, CRITICAL
+    if hours_left <= config.sync.deadline_warning_hours:
+        return text, WARN
+    return text, OK
+
+
+def _printer_rows(printer: dict[str, Any] | None, stored: dict[str, Any] | None) -> list[str]:
+    if printer:
+        if not printer.get("enabled", True):
+            return [_row("Printer", "disabled in the config")]
+        return [
+            _row(
+                "Printer",
+                f"{printer.get('backend', '?')}, state {printer.get('state', '?')}; "
+                f"{printer.get('queued', 0)} queued, {printer.get('failed', 0)} failed, "
+                f"{printer.get('printed', 0)} printed",
+            )
+        ]
+    if stored is None:
+        return []
+    queue = stored.get("print_queue", {})
+    return [
+        _row(
+            "Printer",
+            f"state unknown (daemon down); {queue.get('queued', 0) + queue.get('printing', 0)} "
+            f"queued, {queue.get('failed', 0)} failed, {queue.get('printed', 0)} printed",
+        )
+    ]
+
+
+def _clock_rows(clock: dict[str, Any] | None, config: AgentConfig, colour: bool) -> list[str]:
+    if not clock:
+        return []
+    offset = clock.get("offset_s")
+    if offset is None:
+        return [_row("Clock", "offset unknown (no answer from the provider yet)")]
+    limit = config.clock.max_offset_s
+    text = f"{offset:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
+    return [_row("Clock", paint(text, WARN, colour) if abs(offset) > limit else text)]
+
+
+def _database_rows(db: dict[str, Any], colour: bool) -> list[str]:
+    checked = _clock_time(_when(db.get("integrity_checked_at")))
+    journal = (
+        f"journal ok ({db.get('journal_entries', 0)} entries)"
+        if db.get("journal_ok")
+        else paint("JOURNAL CHAIN BROKEN", CRITICAL, colour)
+    )
+    return [
+        _row("Database", f"{db['path']}, {_size(db.get('size_bytes'))}"),
+        _row("", f"integrity {db.get('integrity') or 'never checked'} (at {checked}); {journal}"),
+    ]
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -426,10 +443,7 @@ def status_command(args: argparse.Namespace) -> int:
         config = load_config(path)
     except ConfigError as exc:
         return _unknown(args, f"config unreadable: {exc}")
-    if args.socket is not None:
-        config = config.model_copy(
-            update={"api": config.api.model_copy(update={"socket_path": args.socket})}
-        )
+    config = with_socket(config, args.socket)
     report = collect_report(config)
     if args.json:
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2, default=str)
