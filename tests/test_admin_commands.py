@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +23,8 @@ from tests.test_status_command import (
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = LocalStack(tmp_path_factory.mktemp("admin"), fast_settings())
-    stack.start()
-    try:
+    with LocalStack(tmp_path_factory.mktemp("admin"), fast_settings()) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def offline_receipts(stack: LocalStack, *request_ids: str) -> list[dict]:
@@ -39,18 +34,12 @@ def offline_receipts(stack: LocalStack, *request_ids: str) -> list[dict]:
     return answers
 
 
-def wait_due(stack: LocalStack) -> None:
-    """Let the documents' retry time come (at most 0.1 s with these settings)."""
-    time.sleep(0.15)
-
-
 @pytest.mark.e2e
 def test_sync_sends_the_backlog_and_shows_each_document(
     live: LocalStack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answers = offline_receipts(live, "sync-1", "sync-2")
     live.set_faults("ok")
-    wait_due(live)
 
     code, out = run_cli(capsys, "sync", "--config", str(live.config_path))
 
@@ -70,7 +59,6 @@ def test_sync_while_the_provider_is_down_leaves_a_backlog(
 ) -> None:
     offline_receipts(live, "sync-down-1")
     try:
-        wait_due(live)
         code, out = run_cli(capsys, "sync", "--json", "--config", str(live.config_path))
         body = json.loads(out)
         assert code == 1, out

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -157,12 +156,8 @@ def seeded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    stack = LocalStack(tmp_path_factory.mktemp("status"), fast_settings())
-    stack.start()
-    try:
+    with LocalStack(tmp_path_factory.mktemp("status"), fast_settings()) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def write_config(tmp_path: Path, *, socket_path: Path, body: str = "") -> Path:
@@ -381,4 +376,3 @@ def test_status_screen_is_coloured_on_a_terminal(
     code, out = run_cli(capsys, "status", "--config", str(config))
     assert code == 2
     assert ANSI in out
-    assert os.environ.get("NO_COLOR") is None
