@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import offline_store as store
 from agent.clock import ATHENS
@@ -37,9 +38,15 @@ from agent.status_command import (
 )
 from offline_store.database import damage_message
 
+if TYPE_CHECKING:  # python-escpos is imported only by the printer checks that need it
+    from printers.blocks import Layout
+    from printers.connections import PrinterSettings
+    from printers.status import PrinterState
+
 SYSTEMD_CREDENTIAL_SOURCE = Path("/etc/pos-agent") / CREDENTIAL_NAME
 TEST_SLIP_TEXT = "ΔΟΚΙΜΗ ΕΚΤΥΠΩΤΗ — ΑΒΓΔ αβγδ €"
 _TAGS = {OK: "[ OK ]", WARN: "[WARN]", CRITICAL: "[FAIL]"}
+_STATUS_BACKENDS = ("usb", "network", "serial")
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ def _owner(st: os.stat_result) -> str:
 def check_credentials(config: AgentConfig) -> tuple[Check, ApiKey | None]:
     name = "credentials"
     credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials_dir and (Path(credentials_dir) / CREDENTIAL_NAME).exists():
-        candidate = Path(credentials_dir) / CREDENTIAL_NAME
+    systemd_credential = Path(credentials_dir) / CREDENTIAL_NAME if credentials_dir else None
+    if systemd_credential is not None and systemd_credential.exists():
+        candidate = systemd_credential
         source = f"systemd credential {candidate}"
     elif config.provider.api_key_file is not None:
         candidate = config.provider.api_key_file
@@ -343,15 +351,14 @@ def check_provider(config: AgentConfig, key: ApiKey | None) -> list[Check]:
     return [provider, clock]
 
 
-def test_slip_layout(width: int):
-    from printers.blocks import Align, Cut, Feed, Layout, Separator, Style, TextLine
+def print_test_layout(width: int) -> Layout:
+    """The `--print-test` slip: Greek in bold, then a line saying it is not a fiscal document."""
+    from printers.blocks import Align, Block, Cut, Feed, Layout, Separator, Style, TextLine
     from printers.wrap import wrap_text
 
     center = Style(align=Align.CENTER)
-    blocks: list = [
-        TextLine(line, Style(bold=True, align=Align.CENTER))
-        for line in wrap_text(TEST_SLIP_TEXT, width)
-    ]
+    bold_center = Style(bold=True, align=Align.CENTER)
+    blocks: list[Block] = [TextLine(line, bold_center) for line in wrap_text(TEST_SLIP_TEXT, width)]
     blocks += [
         Separator("-"),
         TextLine("pos-agent doctor --print-test"[:width], center),
@@ -364,7 +371,67 @@ def test_slip_layout(width: int):
 
 def check_printer(config: AgentConfig, *, print_test: bool) -> list[Check]:
     from agent.printing_worker import printer_settings
+
+    printer = config.printer
+    if not printer.enabled:
+        return [ok("printer", "disabled in the config (receipts are not printed)")]
+    checks = [_check_code_page(printer.profile)]
+    try:
+        settings = printer_settings(printer)
+    except ValueError as exc:
+        return [*checks, fail("printer", str(exc), "complete the [printer] section")]
+    if printer.backend == "dummy":
+        checks.append(
+            warn(
+                "printer",
+                "dummy backend: nothing is printed",
+                "set printer.backend for the real printer",
+            )
+        )
+    elif printer.backend == "file":
+        assert printer.path is not None
+        checks.append(_check_printer_file(printer.path))
+    if printer.backend in _STATUS_BACKENDS or print_test:
+        checks.extend(_check_device(config, settings, print_test=print_test))
+    return checks
+
+
+def _check_code_page(profile: str) -> Check:
     from printers.codepages import code_page
+
+    page = code_page(profile)
+    missing = page.unencodable(TEST_SLIP_TEXT)
+    if missing:
+        return fail(
+            "code page",
+            f"{profile}: cannot print {''.join(sorted(missing))}",
+            "choose printer.profile cp1253, iso8859_7 or cp737",
+        )
+    euro = page.prepare("€")
+    return ok(
+        "code page", f"{profile} (ESC t {page.escpos_table}): Greek encodes; € prints as {euro!r}"
+    )
+
+
+def _check_printer_file(path: Path) -> Check:
+    """A device node or file: all we can tell without printing is whether we may write it."""
+    exists = path.exists()
+    writable = os.access(path, os.W_OK) if exists else os.access(path.parent, os.W_OK | os.X_OK)
+    kind = "device" if exists and stat.S_ISCHR(path.stat().st_mode) else "file"
+    if writable:
+        return ok("printer", f"{kind} {path} writable; status cannot be read on a file transport")
+    return warn(
+        "printer",
+        f"{kind} {path} not writable by {_whoami()}",
+        "the service user needs it (group lp, see 60-pos-agent-printers.rules); "
+        "run doctor as that user to be sure",
+    )
+
+
+def _check_device(
+    config: AgentConfig, settings: PrinterSettings, *, print_test: bool
+) -> list[Check]:
+    """Open the printer, read its status where the transport answers, print the slip if asked."""
     from printers.connections import (
         PrinterUnavailable,
         close_connection,
@@ -372,115 +439,58 @@ def check_printer(config: AgentConfig, *, print_test: bool) -> list[Check]:
         write_raw,
     )
     from printers.escpos_render import render_escpos
-    from printers.status import PrinterState, printer_status
+    from printers.status import printer_status
 
-    name = "printer"
-    printer = config.printer
-    if not printer.enabled:
-        return [ok(name, "disabled in the config (receipts are not printed)")]
-    checks: list[Check] = []
-    page = code_page(printer.profile)
-    missing = page.unencodable(TEST_SLIP_TEXT)
-    sample = page.prepare("€")
-    if missing:
-        checks.append(
-            fail(
-                "code page",
-                f"{printer.profile}: cannot print {''.join(sorted(missing))}",
-                "choose printer.profile cp1253, iso8859_7 or cp737",
-            )
-        )
-    else:
-        checks.append(
-            ok(
-                "code page",
-                f"{printer.profile} (ESC t {page.escpos_table}): Greek encodes; € prints as {sample!r}",
-            )
-        )
-    try:
-        settings = printer_settings(printer)
-    except ValueError as exc:
-        return [*checks, fail(name, str(exc), "complete the [printer] section")]
     target = _printer_target(config)
-    if printer.backend == "dummy":
-        checks.append(
-            warn(
-                name,
-                "dummy backend: nothing is printed",
-                "set printer.backend for the real printer",
+    try:
+        device = open_connection(settings)
+    except PrinterUnavailable as exc:
+        return [
+            fail(
+                "printer",
+                f"{target}: cannot open: {exc.reason}",
+                "check power, cable and [printer] settings; for USB the udev rule and group lp",
             )
-        )
-    elif printer.backend == "file":
-        path = printer.path
-        assert path is not None
-        if path.exists():
-            writable = os.access(path, os.W_OK)
-        else:
-            writable = os.access(path.parent, os.W_OK | os.X_OK)
-        kind = "device" if path.exists() and stat.S_ISCHR(path.stat().st_mode) else "file"
-        if writable:
+        ]
+    checks: list[Check] = []
+    try:
+        if config.printer.backend in _STATUS_BACKENDS:
+            checks.append(_check_status(target, printer_status(device)))
+        if print_test:
+            layout = print_test_layout(config.printer.width_chars)
+            write_raw(device, render_escpos(layout, settings.profile))
             checks.append(
-                ok(name, f"{kind} {path} writable; status cannot be read on a file transport")
-            )
-        else:
-            checks.append(
-                warn(
-                    name,
-                    f"{kind} {path} not writable by {_whoami()}",
-                    "the service user needs it (group lp, see 60-pos-agent-printers.rules); "
-                    "run doctor as that user to be sure",
+                ok(
+                    "test slip",
+                    f"sent to {target}: check that it reads «{TEST_SLIP_TEXT}» "
+                    "(€ may be EUR on cp737)",
                 )
             )
-    if printer.backend in ("usb", "network", "serial") or print_test:
-        try:
-            device = open_connection(settings)
-        except PrinterUnavailable as exc:
-            checks.append(
-                fail(
-                    name,
-                    f"{target}: cannot open: {exc.reason}",
-                    "check power, cable and [printer] settings; for USB the udev rule and group lp",
-                )
-            )
-            return checks
-        try:
-            if printer.backend in ("usb", "network", "serial"):
-                state = printer_status(device)
-                if state is PrinterState.OK:
-                    checks.append(ok(name, f"{target}: status ok"))
-                elif state is PrinterState.UNKNOWN:
-                    checks.append(
-                        warn(
-                            name,
-                            f"{target}: opened, but the printer did not answer DLE EOT status",
-                            "fine for printers without status; otherwise check the cable",
-                        )
-                    )
-                elif state is PrinterState.PAPER_NEAR_END:
-                    checks.append(warn(name, f"{target}: paper near end", "load a new roll soon"))
-                else:
-                    checks.append(
-                        fail(
-                            name,
-                            f"{target}: {state.value.replace('_', ' ')}",
-                            "close the cover / load paper / switch the printer on",
-                        )
-                    )
-            if print_test:
-                layout = test_slip_layout(printer.width_chars)
-                write_raw(device, render_escpos(layout, settings.profile))
-                checks.append(
-                    ok(
-                        "test slip",
-                        f"sent to {target}: check that it reads «{TEST_SLIP_TEXT}» "
-                        "(€ may be EUR on cp737)",
-                    )
-                )
-        except PrinterUnavailable as exc:
-            checks.append(fail("test slip", f"{target}: {exc.reason}", "check the printer"))
-        finally:
-            close_connection(device)
+    except PrinterUnavailable as exc:
+        checks.append(fail("test slip", f"{target}: {exc.reason}", "check the printer"))
+    finally:
+        close_connection(device)
     return checks
+
+
+def _check_status(target: str, state: PrinterState) -> Check:
+    from printers.status import PrinterState
+
+    if state is PrinterState.OK:
+        return ok("printer", f"{target}: status ok")
+    if state is PrinterState.UNKNOWN:
+        return warn(
+            "printer",
+            f"{target}: opened, but the printer did not answer DLE EOT status",
+            "fine for printers without status; otherwise check the cable",
+        )
+    if state is PrinterState.PAPER_NEAR_END:
+        return warn("printer", f"{target}: paper near end", "load a new roll soon")
+    return fail(
+        "printer",
+        f"{target}: {state.value.replace('_', ' ')}",
+        "close the cover / load paper / switch the printer on",
+    )
 
 
 def _printer_target(config: AgentConfig) -> str:
