@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -61,13 +62,25 @@ def _network(emulator: PrinterEmulator) -> PrinterSettings:
     )
 
 
-def _wait_for(condition: object, timeout_s: float = 5.0) -> None:
+def _wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return
         time.sleep(0.01)
     raise AssertionError("condition not reached in time")
+
+
+class _WakeEvent(threading.Event):
+    """The worker's wake-up event, which also tells the test that the worker has gone idle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.idle = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.idle.set()
+        return super().wait(timeout)
 
 
 def test_paper_out_keeps_the_job_queued_then_prints_exactly_once(
@@ -185,9 +198,10 @@ def test_worker_thread_wakes_on_notify_and_stops_cleanly(
     path, conn = database
     # With an hour between polls, only notify() can make the job print within the wait.
     spool = PrintSpool(path, _network(emulator), clock=lambda: T0, poll_s=3600)
+    spool._wake = wake = _WakeEvent()
     spool.start()
     try:
-        time.sleep(0.05)
+        assert wake.idle.wait(5), "the worker never went idle on the empty queue"
         _enqueue(conn, sample_cash_receipt().to_json())
         spool.notify()
         expected = render_escpos(build_layout(sample_cash_receipt(), 48), PROFILE)
