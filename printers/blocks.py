@@ -23,6 +23,10 @@ class Style:
     double_width: bool = False
     align: Align = Align.LEFT
 
+    def columns(self, width: int) -> int:
+        """Characters that fit on a line of `width` columns: double width halves them."""
+        return width // 2 if self.double_width else width
+
 
 @dataclass(frozen=True)
 class TextLine:
@@ -78,7 +82,7 @@ class Layout:
     def __post_init__(self) -> None:
         for block in self.blocks:
             if isinstance(block, TextLine):
-                columns = self.width // 2 if block.style.double_width else self.width
+                columns = block.style.columns(self.width)
                 if len(block.text) > columns:
                     raise LayoutError(f"line longer than {columns} columns: {block.text!r}")
             elif isinstance(block, Row) and _row_length(block) > self.width:

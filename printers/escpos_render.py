@@ -76,7 +76,7 @@ class _Writer:
 
     def _text(self, block: TextLine) -> None:
         self._style(block.style)
-        columns = self.layout.width // 2 if block.style.double_width else self.layout.width
+        columns = block.style.columns(self.layout.width)
         prepared = self.codepage.prepare(block.text)
         for line in wrap_text(prepared, columns) if len(prepared) > columns else [prepared]:
             self._line(line)

@@ -51,7 +51,7 @@ class _Builder:
 
     def text(self, text: str, style: Style = _PLAIN) -> None:
         """Wrapped lines; a leading indent is repeated on every continuation line."""
-        columns = self.width // 2 if style.double_width else self.width
+        columns = style.columns(self.width)
         body = text.lstrip(" ")
         indent = text[: len(text) - len(body)] if len(text) - len(body) < columns // 2 else ""
         for line in wrap_text(body, columns - len(indent)):
