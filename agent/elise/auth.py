@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from agent.elise.outcomes import AadeDown, Rejected, Unauthorized, Unreachable
-from agent.elise.responses import failure
-from agent.json_codec import dumps, loads
+from agent.elise.responses import failure, fold_keys, json_object
+from agent.json_codec import dumps
 from agent.secrets import ApiKey
 from agent.uid import prefixed_vat
 
@@ -114,17 +114,11 @@ class BearerAuth:
 
     def _take_tokens(self, content: bytes, started: datetime) -> bool:
         """Keep `accessToken` and `refreshToken.token`; lifetimes count from the request start."""
-        try:
-            body = loads(content)
-        except ValueError:
-            return False
-        if not isinstance(body, dict):
-            return False
-        body = {str(key).lower(): value for key, value in body.items()}
+        body = json_object(content)
         access = body.get("accesstoken")
         refresh = body.get("refreshtoken")
         if isinstance(refresh, dict):
-            refresh = {str(key).lower(): value for key, value in refresh.items()}.get("token")
+            refresh = fold_keys(refresh).get("token")
         fresh_refresh = isinstance(refresh, str) and bool(refresh) and refresh != self._refresh
         if not isinstance(access, str) or not access or not (fresh_refresh or self._refresh):
             return False

@@ -33,7 +33,7 @@ _DUPLICATE_HINTS = ("already been transmitted", "duplicate", "already exists")
 
 
 def send_outcome(status: int, content: bytes, portal_url: str) -> SendOutcome:
-    body = _object(content)
+    body = json_object(content)
     if status == 409:
         return Duplicate(_mark(body), _text(body, content), body)
     if status in (200, 201):
@@ -55,7 +55,7 @@ def send_outcome(status: int, content: bytes, portal_url: str) -> SendOutcome:
 def sign_outcome(status: int, content: bytes) -> SignOutcome:
     if status != 200:
         return failure(status, content)
-    body = _object(content)
+    body = json_object(content)
     for holder in (body, _object_at(body, "data"), _object_at(body, "result")):
         text, signature = _string(holder, "input"), _string(holder, "signature")
         if text and signature:
@@ -64,7 +64,7 @@ def sign_outcome(status: int, content: bytes) -> SignOutcome:
 
 
 def update_outcome(status: int, content: bytes) -> UpdateOutcome:
-    body = _object(content)
+    body = json_object(content)
     if status == 409:
         return Duplicate(_mark(body), _text(body, content), body)
     if status not in (200, 201):
@@ -91,7 +91,7 @@ def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
         parsed = None
     if isinstance(parsed, bool):
         return SignatureValidation(parsed, {"valid": parsed})
-    body = _fold(parsed) if isinstance(parsed, dict) else {}
+    body = fold_keys(parsed) if isinstance(parsed, dict) else {}
     for key in ("valid", "isvalid", "success"):
         if isinstance(body.get(key), bool):
             return SignatureValidation(body[key], body)
@@ -100,7 +100,7 @@ def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
 
 def failure(status: int, content: bytes) -> Failure:
     """The non-success statuses shared by every call (reference §8, DESIGN §5)."""
-    body = _object(content)
+    body = json_object(content)
     if status == 401:
         return Unauthorized(_text(body, content))
     if status == 408:
@@ -122,7 +122,7 @@ def messages(body: dict[str, Any], content: bytes) -> list[str]:
     if isinstance(errors, list):
         for error in errors:
             if isinstance(error, dict):
-                error = _fold(error)
+                error = fold_keys(error)
                 found.append(f"{error.get('key', '')}: {error.get('value', '')}".strip(": "))
             elif error:
                 found.append(str(error))
@@ -144,21 +144,22 @@ def _text(body: dict[str, Any], content: bytes) -> str:
     return "; ".join(messages(body, content))
 
 
-def _object(content: bytes) -> dict[str, Any]:
+def json_object(content: bytes) -> dict[str, Any]:
     """The body as a dict with lower-cased keys; {} when it is not a JSON object."""
     try:
         parsed = loads(content)
     except ValueError:
         return {}
-    return _fold(parsed) if isinstance(parsed, dict) else {}
+    return fold_keys(parsed) if isinstance(parsed, dict) else {}
 
 
 def _object_at(body: dict[str, Any], key: str) -> dict[str, Any]:
     value = body.get(key)
-    return _fold(value) if isinstance(value, dict) else {}
+    return fold_keys(value) if isinstance(value, dict) else {}
 
 
-def _fold(body: dict[str, Any]) -> dict[str, Any]:
+def fold_keys(body: dict[str, Any]) -> dict[str, Any]:
+    """Keys lower-cased: the provider's casing varies (`mark`, `Mark`, `MARK`)."""
     return {str(key).lower(): value for key, value in body.items()}
 
 
