@@ -13,6 +13,7 @@ import offline_store as store
 from agent.config import AgentConfig
 from agent.json_codec import loads
 from agent.tax_codes import MEASUREMENT_UNITS, PAYMENT_METHODS, VAT_RATES
+from agent.uid import bare_vat
 from printers.receipt import (
     CardDetails,
     Customer,
@@ -39,7 +40,7 @@ def _issuer(config: AgentConfig) -> Issuer:
     town = " ".join(part for part in (address.postal, address.city) if part)
     return Issuer(
         name=config.issuer.name,
-        vat=config.issuer.vat.removeprefix("EL"),
+        vat=bare_vat(config.issuer.vat),
         address_lines=tuple(line for line in (street, town) if line),
         brand=config.issuer.brand,
         tax_office=config.issuer.tax_office,
@@ -148,7 +149,7 @@ def printable_receipt(
     counterparty = payload.get("CounterParty")
     customer = (
         Customer(
-            vat=counterparty.get("Vat", "").removeprefix("EL"),
+            vat=bare_vat(counterparty.get("Vat", "")),
             name=counterparty.get("RegisteredName", ""),
         )
         if counterparty
