@@ -7,7 +7,6 @@ provider; the first success closes it and triggers an immediate sync.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 
@@ -19,29 +18,22 @@ class BreakerState(StrEnum):
 @dataclass
 class CircuitBreaker:
     state: BreakerState = BreakerState.CLOSED
-    opened_at: datetime | None = None
     last_failure: str | None = None
     delayed_code: int = 1
-    transitions: int = 0
 
     @property
     def is_open(self) -> bool:
         return self.state is BreakerState.OPEN
 
-    def record_failure(self, reason: str, delayed_code: int, now: datetime) -> None:
+    def record_failure(self, reason: str, delayed_code: int) -> None:
         """Open (or stay open) with the delayed code that new offline receipts must carry."""
         self.last_failure = reason
         self.delayed_code = delayed_code
-        if self.state is BreakerState.CLOSED:
-            self.state = BreakerState.OPEN
-            self.opened_at = now
-            self.transitions += 1
+        self.state = BreakerState.OPEN
 
     def record_success(self) -> bool:
         """Close; True when this call closed it (the caller then runs the sync)."""
         if self.state is BreakerState.OPEN:
             self.state = BreakerState.CLOSED
-            self.opened_at = None
-            self.transitions += 1
             return True
         return False

@@ -111,7 +111,7 @@ class CardPaymentService:
                 reason = getattr(outcome, "reason", None) or getattr(
                     outcome, "message", "provider unavailable"
                 )
-                rt.breaker.record_failure(str(reason), 1, now)
+                rt.breaker.record_failure(str(reason), 1)
                 return self._autonomous(doc, str(reason), now)
 
     def _target(

@@ -1,5 +1,6 @@
-"""uvicorn's httptools protocol (the C parser: a third of h11's cost per request), plus who is calling: on the Unix socket the client address becomes
-`unix:uid=…:pid=…` from SO_PEERCRED, so every request log line names the calling process."""
+"""uvicorn's httptools protocol (the C parser: a third of h11's cost per request), plus who is
+calling: on the Unix socket the client address becomes `unix:uid=…:gid=…:pid=…` from SO_PEERCRED,
+so every request log line names the calling process."""
 
 from __future__ import annotations
 

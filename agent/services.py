@@ -35,6 +35,7 @@ class Services:
         self.sync = SyncService(self.runtime, self.transmitter)
 
     def refresh_gauges(self) -> None:
+        """Right before each scrape (`GET /metrics`): the gauges are derived here only."""
         rt = self.runtime
         now = rt.clock()
         summary = store.backlog_summary(rt.conn, now)
@@ -48,7 +49,6 @@ class Services:
     async def status(self) -> dict[str, Any]:
         """The database half runs in a worker thread on its own read-only connection (WAL lets
         it read beside the writer), so a `status` never holds up a receipt on the event loop."""
-        self.refresh_gauges()
         stored = await asyncio.to_thread(self._store_report, self.runtime.clock())
         return self._report(stored)
 

@@ -57,24 +57,25 @@ class SyncService:
 
     async def resend_unsent(self) -> SyncReport:
         """After a restart: every `pending` row may or may not have reached the provider."""
-        return await self._run(lambda: store.unsent_documents(self.rt.conn), force=True)
+        return await self._run(lambda: store.unsent_documents(self.rt.conn))
 
     async def run(self, *, ignore_backoff: bool = False) -> SyncReport:
         """`ignore_backoff`: a person asked for the sync (`POST /v1/sync`, `pos-agent sync`), so
         every waiting document goes now, whatever its retry timer says."""
-        return await self._run(None, force=False, send_all=ignore_backoff)
+        return await self._run(None, send_all=ignore_backoff)
 
     async def _run(
         self,
         source: Callable[[], list[store.StoredDocument]] | None,
         *,
-        force: bool,
         send_all: bool = False,
     ) -> SyncReport:
+        """`source`: a fixed list, fetched once and sent even while the breaker is open (the
+        re-send on start); None: the due backlog, a page at a time, after a probe if open."""
         async with self._lock:
             report = SyncReport()
             rt = self.rt
-            if rt.breaker.is_open and not force and not await self.probe():
+            if rt.breaker.is_open and source is None and not await self.probe():
                 report.stopped_early = True
                 return report
             # Right after the probe saw the provider come back, send the whole backlog: the
@@ -121,7 +122,6 @@ class SyncService:
 
             await asyncio.gather(*(worker() for _ in range(rt.config.sync.concurrency)))
             rt.last_sync_at = rt.clock()
-            rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
             if report.attempted:
                 log.info(
                     "sync: %s", {k: v for k, v in report.as_dict().items() if k != "documents"}
@@ -154,14 +154,11 @@ class SyncService:
         if ok:
             if self.rt.breaker.record_success():
                 self._recovered = True
-            self.rt.metrics.breaker_open.set(0)
         elif self.rt.breaker.is_open:
             # The probe does not depend on AADE, so a failed probe means the provider itself is
             # out of reach: receipts from now on carry code 1, not a stale 2 from an earlier 408.
             # (Only while still open: a probe that hung through a recovery must not re-open it.)
-            self.rt.breaker.record_failure(
-                "provider unreachable (probe failed)", UNREACHABLE_CODE, self.rt.clock()
-            )
+            self.rt.breaker.record_failure("provider unreachable (probe failed)", UNREACHABLE_CODE)
         return ok
 
     async def probe_and_sync(self) -> None:

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import offline_store as store
 from agent.deadlines import transmission_deadline
@@ -54,6 +55,7 @@ class Transmitter:
         receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
         if first and rt.breaker.is_open:
+            rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
             return self._go_offline(
                 doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
@@ -71,12 +73,13 @@ class Transmitter:
         payload = doc.payload
         if doc.delayed_code:
             payload = set_delayed_code(payload, doc.delayed_code)
-        endpoint = "receipt" if doc.kind == "pos_receipt" else "invoice"
-        started = time.perf_counter()
-        if doc.kind == "pos_receipt":
-            outcome = await self.rt.client.send_receipt(payload)
+        client = self.rt.client
+        if doc.kind == store.DocumentKind.POS_RECEIPT:
+            endpoint, send = "receipt", client.send_receipt
         else:
-            outcome = await self.rt.client.send_invoice(payload)
+            endpoint, send = "invoice", client.send_invoice
+        started = time.perf_counter()
+        outcome = await send(payload)
         self.rt.metrics.provider_latency.labels(endpoint).observe(time.perf_counter() - started)
         return outcome
 
@@ -103,78 +106,61 @@ class Transmitter:
     ) -> store.StoredDocument:
         rt = self.rt
         now = rt.clock()
-        # What the till is told is on disk before it is told. A sync's final outcome is not
-        # fsynced: the provider keeps it, so a power cut can only make us send the document
-        # again, and the provider answers 409 with the same MARK. Delayed stays durable: its
-        # IsDelayedCode and offline QR must never be lost.
         label = type(outcome).__name__.lower()
         if first:
             rt.metrics.receipts.labels(label).inc()
         else:
             rt.metrics.synced.labels(label).inc()
+        accept = partial(store.mark_accepted, rt.conn, doc.id, now=now)
+        change: Callable[[], store.StoredDocument]
         match outcome:
             case Accepted():
                 rt.breaker.record_success()
                 rt.credential_alarm = None
-                accepted = outcome
-                return self._commit(
-                    lambda: store.mark_accepted(
-                        rt.conn,
-                        doc.id,
-                        mark=accepted.mark,
-                        authentication_code=accepted.authentication_code,
-                        qr_url=accepted.qr_url,
-                        now=now,
-                    ),
-                    then,
-                    fsync=first,
+                change = partial(
+                    accept,
+                    mark=outcome.mark,
+                    authentication_code=outcome.authentication_code,
+                    qr_url=outcome.qr_url,
                 )
             case Duplicate():
                 rt.breaker.record_success()
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
                 )
-                duplicate = outcome
-                return self._commit(
-                    lambda: store.mark_accepted(
-                        rt.conn,
-                        doc.id,
-                        mark=duplicate.mark,
-                        authentication_code=None,
-                        qr_url=None,
-                        now=now,
-                    ),
-                    then,
-                    fsync=first,
-                )
+                change = partial(accept, mark=outcome.mark, authentication_code=None, qr_url=None)
             case Rejected():
                 rt.breaker.record_success()
                 message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
                 log.warning("document %s rejected by the provider: %s", doc.id, message)
-                return self._commit(
-                    lambda: store.mark_rejected(rt.conn, doc.id, error=message[:2000], now=now),
-                    then,
-                    fsync=first,
+                change = partial(
+                    store.mark_rejected, rt.conn, doc.id, error=message[:2000], now=now
                 )
             case AadeDown():
-                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE, now)
+                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE)
                 return self._go_offline(
                     doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}", then
                 )
             case Unauthorized():
                 rt.credential_alarm = outcome.message
                 rt.breaker.record_failure(
-                    "provider refused the credentials (401)", UNREACHABLE_CODE, now
+                    "provider refused the credentials (401)", UNREACHABLE_CODE
                 )
                 return self._go_offline(
                     doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}", then
                 )
             case Unreachable():
-                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE, now)
+                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
                 return self._go_offline(
                     doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}", then
                 )
-        raise TypeError(f"unexpected provider outcome {outcome!r}")
+            case _:
+                raise TypeError(f"unexpected provider outcome {outcome!r}")
+        # What the till is told is on disk before it is told. A sync's final outcome is not
+        # fsynced: the provider keeps it, so a power cut can only make us send the document
+        # again, and the provider answers 409 with the same MARK. Delayed stays durable: its
+        # IsDelayedCode and offline QR must never be lost.
+        return self._commit(change, then, fsync=first)
 
     def _go_offline(
         self,
@@ -186,7 +172,6 @@ class Transmitter:
         """First failure fixes the delayed code; later failures keep it (408 keeps 2, network 1)."""
         rt = self.rt
         now = rt.clock()
-        rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
         delayed_code = doc.delayed_code or code
         due_at = doc.due_at or transmission_deadline(doc.issued_at)
         next_attempt = now + retry_delay(

@@ -1,10 +1,13 @@
 """End to end, offline: each provider fault gives offline receipts with the right delayed code,
-legend and offline QR within the configured total timeout; after recovery the sync delivers
-every one exactly once with the delayed code the sandbox records (issue #4)."""
+legend and offline QR without waiting for the provider's late answer; after recovery the sync
+delivers every one exactly once with the delayed code the sandbox records (issue #4).
+
+Nothing here uses a stopwatch: that the agent gave up on its own timeout shows in the answer (a
+`delayed` receipt for a provider that never answers, or answers after the timeout)."""
 
 from __future__ import annotations
 
-import time
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,9 +24,6 @@ pytestmark = pytest.mark.e2e
 # Timeouts generous enough that a loaded CI machine does not turn a slow 408 into a timeout
 # (which would rightly be code 1), short enough to keep the blackhole case quick.
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S, TOTAL_TIMEOUT_S = 2.0, 4.0, 5.0
-# Bounds for a loaded 2-core CI machine: the first offline answer may take the whole timeout plus
-# scheduling noise; an answer with the breaker open must not wait on any network timeout.
-FIRST_ANSWER_BOUND_S = TOTAL_TIMEOUT_S + 4.0
 
 e2e_stack_process, stack = e2e_stack(
     connect_timeout_s=CONNECT_TIMEOUT_S,
@@ -33,20 +33,29 @@ e2e_stack_process, stack = e2e_stack(
 
 LEGEND_PROVIDER = "Απώλεια Διασύνδεσης Οντότητας - Παρόχου"
 LEGEND_AADE = "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ"
+# mode: delayed code, legend, how the first (attempted) send's error begins
 MODES = {
-    "down": (1, LEGEND_PROVIDER),
-    "blackhole": (1, LEGEND_PROVIDER),
-    "aade_down": (2, LEGEND_AADE),
-    "error500": (1, LEGEND_PROVIDER),
+    "down": (1, LEGEND_PROVIDER, "unreachable: "),
+    "blackhole": (1, LEGEND_PROVIDER, "unreachable: "),
+    "aade_down": (2, LEGEND_AADE, "AADE unavailable: "),
+    "error500": (1, LEGEND_PROVIDER, "unreachable: HTTP 500"),
 }
 
 
-def _timed_post(stack: E2EStack, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
+def _issue(stack: E2EStack, body: dict[str, Any]) -> dict[str, Any]:
     response = stack.post("/v1/receipts", body)
-    elapsed = time.monotonic() - started
     assert response.status_code == 201, response.text
-    return response.json(), elapsed
+    return response.json()
+
+
+def _receipts_counted(stack: E2EStack, outcome: str) -> float:
+    """`pos_agent_receipts_total` for one outcome of the first transmission (0 if never seen)."""
+    sample = re.search(
+        rf'^pos_agent_receipts_total\{{outcome="{outcome}"\}} (\S+)$',
+        stack.get("/metrics").text,
+        re.MULTILINE,
+    )
+    return float(sample.group(1)) if sample else 0.0
 
 
 def _check_offline_qr(stack: E2EStack, answer: dict[str, Any]) -> None:
@@ -105,28 +114,30 @@ def _sync_until_accepted(stack: E2EStack, receipt_ids: list[int]) -> list[dict[s
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_offline_receipts_then_recovery_delivers_each_once(stack: E2EStack, mode: str) -> None:
-    code, legend = MODES[mode]
+    code, legend, first_error = MODES[mode]
     stack.set_faults(mode)
 
-    first, first_s = _timed_post(stack, cash_receipt(f"offline-{mode}-1"))
+    first = _issue(stack, cash_receipt(f"offline-{mode}-1"))
     _check_offline_answer(stack, first, code, legend)
-    assert first_s <= FIRST_ANSWER_BOUND_S, f"first offline answer took {first_s:.2f} s"
+    assert first["last_error"].startswith(first_error), first["last_error"]
     assert stack.breaker() == "open" or mode == "aade_down"  # the probe may close it on 408
+    counted_at_once = _receipts_counted(stack, "breaker_open")
 
     later = []
     for index in (2, 3):
-        answer, _ = _timed_post(stack, cash_receipt(f"offline-{mode}-{index}"))
+        answer = _issue(stack, cash_receipt(f"offline-{mode}-{index}"))
         _check_offline_answer(stack, answer, code, legend)
         if mode != "aade_down":  # a 408 answers fast; the probe may close the breaker on it
             # Went offline without calling the provider: no wait on a timeout at all.
             assert "breaker open" in answer["last_error"], answer["last_error"]
         later.append(answer)
     assert [a["number"] for a in later] == [first["number"] + 1, first["number"] + 2]
+    if mode != "aade_down":  # issued without a send, and still counted as issued
+        assert _receipts_counted(stack, "breaker_open") == counted_at_once + 2
 
     delayed = stack.get("/v1/receipts", state="delayed").json()["receipts"]
     issued = [first, *later]
     assert {a["receipt_id"] for a in issued} <= {r["receipt_id"] for r in delayed}
-    assert "pos_agent_receipts" in stack.get("/metrics").text
 
     stack.set_faults("ok")
     synced = _sync_until_accepted(stack, [a["receipt_id"] for a in issued])
@@ -145,7 +156,7 @@ def test_offline_receipts_then_recovery_delivers_each_once(stack: E2EStack, mode
 
 def test_offline_documents_keep_the_api_key_out_of_the_logs(stack: E2EStack) -> None:
     stack.set_faults("down")
-    answer, _ = _timed_post(stack, cash_receipt("offline-log-1"))
+    answer = _issue(stack, cash_receipt("offline-log-1"))
     assert answer["offline_qr_url"]
     stack.set_faults("ok")
     _sync_until_accepted(stack, [answer["receipt_id"]])
@@ -154,12 +165,12 @@ def test_offline_documents_keep_the_api_key_out_of_the_logs(stack: E2EStack) -> 
 
 def test_provider_accepted_but_answered_too_late(stack: E2EStack) -> None:
     """`slow` stores the document, then answers after the total timeout: the till gets an offline
-    receipt in time, and the sync later adopts the MARK the provider already gave it."""
+    receipt (so the agent did not wait for that answer), and the sync later adopts the MARK the
+    provider already gave it."""
     stack.set_faults("slow", delay_ms=int((TOTAL_TIMEOUT_S + 3) * 1000))
 
-    answer, elapsed = _timed_post(stack, cash_receipt("offline-late-1"))
+    answer = _issue(stack, cash_receipt("offline-late-1"))
 
-    assert elapsed <= FIRST_ANSWER_BOUND_S, f"the till waited {elapsed:.2f} s"
     _check_offline_answer(stack, answer, 1, LEGEND_PROVIDER, at_provider=True)
     provider_before = stack.provider_document(answer["uid"])
     assert provider_before is not None, "slow must store before it delays the answer"
@@ -179,7 +190,7 @@ def test_provider_accepted_but_answered_too_late(stack: E2EStack) -> None:
 def test_scheduler_alone_delivers_after_recovery(stack: E2EStack) -> None:
     """No POST /v1/sync: the breaker's probe job notices the provider is back and syncs."""
     stack.set_faults("down")
-    answer, _ = _timed_post(stack, cash_receipt("offline-scheduler-1"))
+    answer = _issue(stack, cash_receipt("offline-scheduler-1"))
     assert answer["state"] == "delayed"
 
     stack.set_faults("ok")

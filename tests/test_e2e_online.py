@@ -102,7 +102,7 @@ def test_reads_metrics_and_openapi(stack: E2EStack) -> None:
 
     metrics = stack.get("/metrics")
     assert metrics.status_code == 200
-    assert "pos_agent_receipts" in metrics.text
+    assert 'pos_agent_receipts_total{outcome="accepted"}' in metrics.text
 
     openapi = stack.get("/openapi.json")
     assert openapi.status_code == 200
