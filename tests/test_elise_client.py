@@ -210,7 +210,7 @@ def test_unauthorized_for_another_issuers_vat(
     assert isinstance(outcome, Unauthorized) and "VAT" in outcome.message
 
 
-def test_unreachable_when_down_fails_fast(
+def test_unreachable_when_down_is_a_connection_error(
     sandbox: SandboxServer, make_invoice: Callable[..., bytes]
 ) -> None:
     set_fault(sandbox, "down")
