@@ -10,34 +10,46 @@ series takes its number (no silent gap).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 import offline_store as store
-from agent.amounts import HUNDRED
+from agent.amounts import HUNDRED, DocumentTotals
 from agent.api_errors import ApiError, FieldProblem
 from agent.clock import ATHENS
-from agent.document_builder import identity_uid, internal_document_id, price_lines, series_for
-from agent.elise.outcomes import Rejected, Signed, Unauthorized
+from agent.document_builder import price_lines, series_for
+from agent.elise.outcomes import (
+    AadeDown,
+    PaymentUpdated,
+    Rejected,
+    Signed,
+    Unauthorized,
+    Unreachable,
+)
 from agent.elise.requests import SignPosRequest
+from agent.issuing import Draft, reusable_reservation
 from agent.json_codec import dumps, loads
-from agent.provider_payloads import DocumentIdentity
+from agent.provider_payloads import payload_totals
 from agent.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
-from agent.request_identity import remembered_answer, request_hash
+from agent.request_identity import (
+    Answer,
+    CanonicalRequest,
+    canonical,
+    remember_created,
+    remembered_answer,
+    request_hash,
+)
 from agent.runtime import Runtime
+from agent.transmission import UNREACHABLE_CODE
 from agent.uid import bare_vat, prefixed_vat
 
-Answer = tuple[int, dict]
-SIGNATURE_LIFETIME = {"H_24": timedelta(hours=24), "H_2": timedelta(hours=2)}
-
-
-@dataclass(frozen=True)
-class SignedAmounts:
-    net: Decimal
-    vat: Decimal
-    total: Decimal
+Duration = Literal["H_24", "H_2"]
+SIGNATURE_LIFETIME: dict[Duration, timedelta] = {
+    "H_24": timedelta(hours=24),
+    "H_2": timedelta(hours=2),
+}
+Target = tuple[store.StoredDocument, DocumentTotals]
 
 
 def cents(value: Decimal) -> int:
@@ -64,39 +76,24 @@ class CardPaymentService:
 
     async def sign(self, request: PaymentSignRequest) -> Answer:
         rt = self.rt
-        digest = request_hash(request)
-        replay = remembered_answer(self.rt.conn, request.request_id, digest)
+        stored = canonical(request)
+        replay = remembered_answer(rt.conn, request.request_id, stored.digest)
         if replay is not None:
             return replay
         now = rt.clock()
-        doc, amounts = self._target(request, digest, now)
+        doc, amounts = self._target(request, stored, now)
         if rt.breaker.is_open:
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
-        duration: Literal["H_24", "H_2"] = "H_2" if rt.config.terminal.food_service else "H_24"
-        outcome = await rt.client.sign_pos(
-            SignPosRequest(
-                issuer_tin=bare_vat(rt.config.issuer.vat),
-                issue_date=doc.issued_at,
-                branch_code=rt.config.issuer.branch,
-                invoice_type_code=doc.type_code,
-                series=doc.series,
-                identifier=str(doc.number),
-                mark=doc.mark,
-                payment_amount=request.amount,
-                total_net_amount=amounts.net,
-                total_vat_amount=amounts.vat,
-                total_amount=amounts.total,
-                terminal_id=request.terminal_id,
-                signature_duration=duration,
-                nsp_code=rt.config.terminal.nsp_code,
-            )
-        )
+        duration: Duration = "H_2" if rt.config.terminal.food_service else "H_24"
+        outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
         now = rt.clock()
         match outcome:
             case Signed():
                 rt.breaker.record_success()
                 parsed = self._check_signed_input(outcome.input, doc, amounts, request)
-                return self._store_signature(request, digest, doc, outcome, parsed, duration, now)
+                return self._store_signature(
+                    request, stored.digest, doc, outcome, parsed, duration, now
+                )
             case Rejected():
                 self._release(doc, now)
                 raise ApiError(
@@ -107,119 +104,123 @@ class CardPaymentService:
             case Unauthorized():
                 rt.credential_alarm = outcome.message
                 return self._autonomous(doc, "provider refused the credentials", now)
-            case _:
-                reason = getattr(outcome, "reason", None) or getattr(
-                    outcome, "message", "provider unavailable"
-                )
-                rt.breaker.record_failure(str(reason), 1)
-                return self._autonomous(doc, str(reason), now)
+            case AadeDown(message=reason) | Unreachable(reason=reason):
+                # signpos does not involve AADE: a 408 there counts as unreachable (README).
+                reason = reason or "provider unavailable"
+                rt.breaker.record_failure(reason, UNREACHABLE_CODE)
+                return self._autonomous(doc, reason, now)
+
+    def _sign_pos_request(
+        self,
+        request: PaymentSignRequest,
+        doc: store.StoredDocument,
+        amounts: DocumentTotals,
+        duration: Duration,
+    ) -> SignPosRequest:
+        config = self.rt.config
+        return SignPosRequest(
+            issuer_tin=bare_vat(config.issuer.vat),
+            issue_date=doc.issued_at,
+            branch_code=config.issuer.branch,
+            invoice_type_code=doc.type_code,
+            series=doc.series,
+            identifier=str(doc.number),
+            mark=doc.mark,
+            payment_amount=request.amount,
+            total_net_amount=amounts.net,
+            total_vat_amount=amounts.vat,
+            total_amount=amounts.gross,
+            terminal_id=request.terminal_id,
+            signature_duration=duration,
+            nsp_code=config.terminal.nsp_code,
+        )
 
     def _target(
-        self, request: PaymentSignRequest, digest: str, now: datetime
-    ) -> tuple[store.StoredDocument, SignedAmounts]:
-        rt = self.rt
+        self, request: PaymentSignRequest, stored: CanonicalRequest, now: datetime
+    ) -> Target:
+        """The document the card pays: the receipt named by `receipt_id`, this request's own
+        reservation (a retry after an autonomous answer), or a new reservation."""
         if request.receipt_id is not None:
-            doc = store.get_document(rt.conn, request.receipt_id)
-            if doc is None:
-                raise ApiError(
-                    404,
-                    "receipt_not_found",
-                    f"no receipt {request.receipt_id}",
-                    [FieldProblem("receipt_id", "unknown")],
-                )
-            if doc.state == store.DocumentState.RESERVED:
-                amounts = _checked(request, self._reserved_amounts(doc))
-                with store.transaction(rt.conn):
-                    doc = store.extend_reservation(
-                        rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
-                    )
-                return doc, amounts
-            if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
-                if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
-                    raise ApiError(
-                        409,
-                        "not_same_day",
-                        "a card payment on a MARKed receipt must happen the same day",
-                    )
-                return doc, _checked(request, _payload_amounts(doc))
-            raise ApiError(
-                409,
-                "receipt_not_signable",
-                f"receipt {doc.id} is {doc.state.value}; only a reserved receipt or one with a MARK can be signed for",
-            )
+            return self._named_receipt(request, request.receipt_id, now)
         sign_key = f"sign:{request.request_id}"
-        existing = store.get_by_request_id(rt.conn, sign_key)
+        existing = store.get_by_request_id(self.rt.conn, sign_key)
         if existing is not None and existing.state == store.DocumentState.RESERVED:
-            amounts = _checked(request, self._reserved_amounts(existing))
-            with store.transaction(rt.conn):
-                existing = store.extend_reservation(
-                    rt.conn, existing.id, reserved_until=self._reserve_until(now), now=now
-                )
-            return existing, amounts
-        amounts = _checked(request, _request_amounts(request, rt.config.pricing.prices_include_vat))
-        series = series_for(rt.config, request.document_type)
-        kind = (
-            store.DocumentKind.RECEIPT
-            if request.document_type == "11.1"
-            else store.DocumentKind.POS_RECEIPT
+            return self._extend(existing, request, now)
+        amounts = _checked(
+            request, _request_amounts(request, self.rt.config.pricing.prices_include_vat)
         )
-        request_json = request.model_dump_json()
-        today = now.astimezone(ATHENS).date()
-        with store.transaction(rt.conn):
-            for abandoned in store.abandoned_reservations(rt.conn, series=series, before=now):
-                if (
-                    abandoned.issued_at.astimezone(ATHENS).date() == today
-                    and abandoned.type_code == request.document_type
-                ):
-                    doc = store.take_over_reservation(
-                        rt.conn,
-                        abandoned.id,
-                        request_id=sign_key,
-                        request_hash=digest,
-                        request_json=request_json,
-                        total_amount=amounts.total,
-                        reserved_until=self._reserve_until(now),
-                        now=now,
-                    )
-                    return doc, amounts
+        draft = Draft(sign_key, stored, request.document_type, amounts.gross)
+        return self._reserve(draft, now), amounts
 
-            def build(number: int) -> store.NewDocument:
-                identity = DocumentIdentity(
-                    request.document_type,
-                    series,
-                    number,
-                    now,
-                    internal_document_id(request.document_type, series, number),
+    def _named_receipt(self, request: PaymentSignRequest, receipt_id: int, now: datetime) -> Target:
+        """A declined card signs again for its reservation; a MARKed receipt is paid later."""
+        doc = store.get_document(self.rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(
+                404,
+                "receipt_not_found",
+                f"no receipt {receipt_id}",
+                [FieldProblem("receipt_id", "unknown")],
+            )
+        if doc.state == store.DocumentState.RESERVED:
+            return self._extend(doc, request, now)
+        if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
+            if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
+                raise ApiError(
+                    409,
+                    "not_same_day",
+                    "a card payment on a MARKed receipt must happen the same day",
                 )
-                return store.NewDocument(
-                    request_id=sign_key,
-                    request_hash=digest,
-                    kind=kind,
-                    type_code=request.document_type,
-                    issued_at=now,
-                    uid=identity_uid(rt.config, identity),
-                    internal_id=identity.internal_id,
-                    request_json=request_json,
-                    total_amount=amounts.total,
-                    payload=None,
-                    reserved_until=self._reserve_until(now),
-                )
+            assert doc.payload is not None
+            return doc, _checked(request, payload_totals(loads(doc.payload)))
+        raise ApiError(
+            409,
+            "receipt_not_signable",
+            f"receipt {doc.id} is {doc.state.value}; only a reserved receipt or one with a MARK can be signed for",
+        )
 
-            doc = store.insert_document(rt.conn, series, build, now=now)
+    def _extend(
+        self, doc: store.StoredDocument, request: PaymentSignRequest, now: datetime
+    ) -> Target:
+        """Sign again for a reservation: its amounts are the first sign request's."""
+        original = PaymentSignRequest.model_validate_json(doc.request_json)
+        amounts = _checked(
+            request, _request_amounts(original, self.rt.config.pricing.prices_include_vat)
+        )
+        with store.transaction(self.rt.conn):
+            doc = store.extend_reservation(
+                self.rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
+            )
         return doc, amounts
+
+    def _reserve(self, draft: Draft, now: datetime) -> store.StoredDocument:
+        """Take today's abandoned reservation of the series, else the next number."""
+        rt = self.rt
+        series = series_for(rt.config, draft.type_code)
+        reserved_until = self._reserve_until(now)
+        with store.transaction(rt.conn):
+            abandoned = reusable_reservation(rt.conn, series, draft.type_code, now)
+            if abandoned is not None:
+                return draft.take_over(
+                    rt.conn, abandoned.id, reserved_until=reserved_until, now=now
+                )
+            return store.insert_document(
+                rt.conn,
+                series,
+                lambda number: draft.new_document(
+                    rt.config, series, number, now, build=None, reserved_until=reserved_until
+                ),
+                now=now,
+            )
 
     def _reserve_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.rt.config.terminal.reservation_timeout_s)
-
-    def _reserved_amounts(self, doc: store.StoredDocument) -> SignedAmounts:
-        original = PaymentSignRequest.model_validate_json(doc.request_json)
-        return _request_amounts(original, self.rt.config.pricing.prices_include_vat)
 
     def _check_signed_input(
         self,
         text: str,
         doc: store.StoredDocument,
-        amounts: SignedAmounts,
+        amounts: DocumentTotals,
         request: PaymentSignRequest,
     ) -> dict[str, Any]:
         """The provider signed what we will issue: our UID, our amounts, our terminal."""
@@ -232,7 +233,7 @@ class CardPaymentService:
                 f"the provider's signed input is malformed: {exc}",
             ) from exc
         expected = sorted(
-            [cents(amounts.net), cents(amounts.vat), cents(amounts.total), cents(request.amount)]
+            [cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(request.amount)]
         )
         problems = []
         if parsed["uid"].upper() != doc.uid:
@@ -252,7 +253,14 @@ class CardPaymentService:
         return parsed
 
     def _store_signature(
-        self, request, digest, doc, outcome: Signed, parsed, duration, now
+        self,
+        request: PaymentSignRequest,
+        digest: str,
+        doc: store.StoredDocument,
+        outcome: Signed,
+        parsed: dict[str, Any],
+        duration: Duration,
+        now: datetime,
     ) -> Answer:
         rt = self.rt
         expires_at = now + SIGNATURE_LIFETIME[duration]
@@ -289,17 +297,16 @@ class CardPaymentService:
                 "expires_at": expires_at.isoformat(),
                 "mode": "standard",
             }
-            store.remember_request(
+            created = remember_created(
                 rt.conn,
                 request_id=request.request_id,
                 endpoint="payments/sign",
-                body_hash=digest,
-                status_code=201,
-                response=answer,
+                digest=digest,
+                answer=answer,
                 document_id=doc.id,
                 now=now,
             )
-        return 201, answer
+        return created
 
     def _release(self, doc: store.StoredDocument, now: datetime) -> None:
         if doc.state == store.DocumentState.RESERVED:
@@ -326,49 +333,15 @@ class CardPaymentService:
         """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
         rt = self.rt
         digest = request_hash(request)
-        replay = remembered_answer(self.rt.conn, request.request_id, digest)
+        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
         if replay is not None:
             return replay
-        doc = store.get_document(rt.conn, receipt_id)
-        if doc is None:
-            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
-        signature = store.get_signature(rt.conn, request.signature_id)
-        if signature is None or signature.document_id != doc.id:
-            raise ApiError(
-                422,
-                "unknown_signature",
-                "the signature does not belong to this receipt",
-                [FieldProblem("signature_id", "not signed for this receipt")],
-            )
-        if signature.status != store.SignatureStatus.ACTIVE:
-            raise ApiError(
-                409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
-            )
-        if doc.mark is None:
-            raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
-        body = dumps(
-            {
-                "mark": doc.mark,
-                "entityVatNumber": prefixed_vat(rt.config.issuer.vat),
-                "paymentMethods": [
-                    {
-                        "paymentMethodType": "POS",
-                        "paymentMethodTypeCode": 7,
-                        "amount": signature.amount,
-                        "tipAmount": signature.tip,
-                        "transactionId": request.transaction_id,
-                        "providersSignature": signature.signature,
-                        "posInput": signature.input,
-                        "terminalId": signature.terminal_id,
-                    }
-                ],
-            }
-        )
+        doc, signature = self._payable(receipt_id, request.signature_id)
+        body = _update_payment_body(rt, doc, signature, request.transaction_id)
         with store.transaction(rt.conn):
-            # Write-ahead: the body is fixed by the stored signature, the MARK and this
-            # transaction id, so a crash mid-call leaves a record to reconcile. A replay with the
-            # same request_id re-sends the same update, which the provider applies as a
-            # replacement of the receipt's payment details.
+            # Write-ahead: a crash mid-call leaves a record to reconcile. A replay with the same
+            # request_id re-sends the same body, which the provider applies as a replacement of
+            # the receipt's payment details.
             store.append_journal(
                 rt.conn,
                 "payment.update_sending",
@@ -389,14 +362,14 @@ class CardPaymentService:
                 "provider_rejected",
                 "the provider refused the payment: " + "; ".join(outcome.messages),
             )
-        payment_mark = getattr(outcome, "payment_mark", None)
-        if payment_mark is None:
+        if not isinstance(outcome, PaymentUpdated):
             raise ApiError(
                 503,
                 "provider_unreachable",
                 "the payment could not be sent to the provider now; retry with the same request_id",
                 extra={"retryable": True},
             )
+        payment_mark = outcome.payment_mark
         answer = {
             "receipt_id": doc.id,
             "mark": doc.mark,
@@ -417,47 +390,80 @@ class CardPaymentService:
                 document_id=doc.id,
                 at=now,
             )
-            store.remember_request(
+            created = remember_created(
                 rt.conn,
                 request_id=request.request_id,
                 endpoint="receipts/payments",
-                body_hash=digest,
-                status_code=201,
-                response=answer,
+                digest=digest,
+                answer=answer,
                 document_id=doc.id,
                 now=now,
             )
-        return 201, answer
+        return created
+
+    def _payable(
+        self, receipt_id: int, signature_id: int
+    ) -> tuple[store.StoredDocument, store.StoredSignature]:
+        """The MARKed receipt and the active signature made for it."""
+        rt = self.rt
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
+        signature = store.get_signature(rt.conn, signature_id)
+        if signature is None or signature.document_id != doc.id:
+            raise ApiError(
+                422,
+                "unknown_signature",
+                "the signature does not belong to this receipt",
+                [FieldProblem("signature_id", "not signed for this receipt")],
+            )
+        if signature.status != store.SignatureStatus.ACTIVE:
+            raise ApiError(
+                409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
+            )
+        if doc.mark is None:
+            raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
+        return doc, signature
 
 
-def _checked(request: PaymentSignRequest, amounts: SignedAmounts) -> SignedAmounts:
+def _update_payment_body(
+    rt: Runtime, doc: store.StoredDocument, signature: store.StoredSignature, transaction_id: str
+) -> bytes:
+    """Fixed by the stored signature, the MARK and the transaction id: a replay sends the same."""
+    return dumps(
+        {
+            "mark": doc.mark,
+            "entityVatNumber": prefixed_vat(rt.config.issuer.vat),
+            "paymentMethods": [
+                {
+                    "paymentMethodType": "POS",
+                    "paymentMethodTypeCode": 7,
+                    "amount": signature.amount,
+                    "tipAmount": signature.tip,
+                    "transactionId": transaction_id,
+                    "providersSignature": signature.signature,
+                    "posInput": signature.input,
+                    "terminalId": signature.terminal_id,
+                }
+            ],
+        }
+    )
+
+
+def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTotals:
     """Refuse a card amount above the receipt total before anything is reserved or extended:
     a 4xx must leave the store as it was (no number taken, no journal entry)."""
-    if request.amount > amounts.total:
+    if request.amount > amounts.gross:
         raise ApiError(
             422,
             "amount_exceeds_total",
-            f"the card amount {request.amount} exceeds the receipt total {amounts.total}",
+            f"the card amount {request.amount} exceeds the receipt total {amounts.gross}",
             [FieldProblem("amount", "greater than the receipt total")],
         )
     return amounts
 
 
-def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> SignedAmounts:
+def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
     if request.document_type == "8.4":
-        return SignedAmounts(net=request.amount, vat=Decimal("0.00"), total=request.amount)
-    totals = price_lines(request.lines, prices_include_vat=prices_include_vat).totals
-    return SignedAmounts(net=totals.net, vat=totals.vat, total=totals.gross)
-
-
-def _payload_amounts(doc: store.StoredDocument) -> SignedAmounts:
-    assert doc.payload is not None
-    payload = loads(doc.payload)
-    if "Summaries" in payload:
-        s = payload["Summaries"]
-        return SignedAmounts(
-            net=s["TotalNetAmount"], vat=s["TotalVATAmount"], total=s["TotalGrossValue"]
-        )
-    return SignedAmounts(
-        net=payload["totalAmount"], vat=Decimal("0.00"), total=payload["totalAmount"]
-    )
+        return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
+    return price_lines(request.lines, prices_include_vat=prices_include_vat).totals
