@@ -31,9 +31,13 @@ def _print_state(conn: sqlite3.Connection, document_id: int) -> dict[str, Any]:
     return state
 
 
-def document_answer(rt: Runtime, doc: store.StoredDocument) -> dict[str, Any]:
-    request = loads(doc.request_json)
-    delivery = Delivery.model_validate(request.get("delivery", {}))
+def document_answer(
+    rt: Runtime, doc: store.StoredDocument, delivery: Delivery | None = None
+) -> dict[str, Any]:
+    """`delivery`: the request's, when the caller has it in hand (issuing a receipt); otherwise
+    it is read back from the stored request."""
+    if delivery is None:
+        delivery = Delivery.model_validate(loads(doc.request_json).get("delivery", {}))
     method = transmission_method(delivery)
     answer: dict[str, Any] = {
         "receipt_id": doc.id,

@@ -8,7 +8,7 @@ field and the rule. A 5xx means a fault of the agent itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,19 +25,18 @@ from agent.receipt_model import (
     ReceiptPaymentRequest,
     ReceiptRequest,
 )
-from agent.request_identity import remembered_answer, request_hash
+from agent.request_identity import Answer, remember_created, remembered_answer, request_hash
 from agent.routing import LocalApiApp, Request, Response, Router
 from agent.services import Services
 
 Model = TypeVar("Model", bound=BaseModel)
-MAX_NESTING_ERRORS = (RecursionError, ValueError, UnicodeDecodeError)
-Answer = tuple[int, dict[str, Any]]
+UNREADABLE_JSON = (RecursionError, ValueError)  # ValueError covers UnicodeDecodeError
 
 
 def parse_model(raw: bytes, model: type[Model]) -> Model:
     try:
         data = loads(raw)
-    except MAX_NESTING_ERRORS as exc:
+    except UNREADABLE_JSON as exc:
         raise ApiError(
             400, "invalid_json", f"the body is not valid UTF-8 JSON: {str(exc)[:200]}"
         ) from None
@@ -142,22 +141,24 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None or doc.payload is None:
             raise ApiError(404, "receipt_not_found", f"no issued receipt {receipt_id}")
-        now = rt.clock()
         with store.transaction(rt.conn):
             job_id = queue_print(rt, doc, copy=True)
-            body = {"receipt_id": doc.id, "print_job_id": job_id, "copy": True, "state": "queued"}
-            store.remember_request(
+            status, body = remember_created(
                 rt.conn,
                 request_id=parsed.request_id,
                 endpoint="receipts/print",
-                body_hash=digest,
-                status_code=201,
-                response=body,
+                digest=digest,
+                answer={
+                    "receipt_id": doc.id,
+                    "print_job_id": job_id,
+                    "copy": True,
+                    "state": "queued",
+                },
                 document_id=doc.id,
-                now=now,
+                now=rt.clock(),
             )
         rt.notify_printer()
-        return Response.json(body, 201)
+        return Response.json(body, status)
 
     async def sync_now(_: Request) -> Response:
         if rt.breaker.is_open:

@@ -7,6 +7,7 @@ so the payload is built exactly once and frozen with the document row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -77,6 +78,15 @@ def check_payments_cover_total(request: ReceiptRequest, totals: DocumentTotals) 
 def internal_document_id(type_code: str, series: str, number: int) -> str:
     """Stable across retries and unique per document: type, series and number never repeat."""
     return f"{type_code}_{series}_{number}"
+
+
+def document_identity(
+    type_code: str, series: str, number: int, issued_at: datetime
+) -> DocumentIdentity:
+    """A new document's identity: the internal id follows from the other four."""
+    return DocumentIdentity(
+        type_code, series, number, issued_at, internal_document_id(type_code, series, number)
+    )
 
 
 def identity_uid(config: AgentConfig, identity: DocumentIdentity) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -18,10 +19,11 @@ import offline_store as store
 from agent.answers import document_answer
 from agent.api_errors import ApiError, FieldProblem
 from agent.clock import ATHENS
+from agent.config import AgentConfig
 from agent.document_builder import (
     check_payments_cover_total,
+    document_identity,
     identity_uid,
-    internal_document_id,
     pos_payload,
     price_lines,
     receipt_payload,
@@ -31,12 +33,87 @@ from agent.json_codec import dumps
 from agent.print_orders import queue_print
 from agent.provider_payloads import DocumentIdentity, PaymentEntry
 from agent.receipt_model import Delivery, Payment, PosReceiptRequest, ReceiptRequest
-from agent.request_identity import conflict, request_hash
+from agent.request_identity import Answer, CanonicalRequest, canonical, conflict
 from agent.runtime import Runtime
 from agent.transmission import Transmitter
 
-Answer = tuple[int, dict]
 PayloadBuilder = Callable[[DocumentIdentity], bytes]
+POS_TYPES = ("8.4", "8.5")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a request brings to its document; the number and the issue time come later."""
+
+    request_id: str
+    request: CanonicalRequest
+    type_code: str
+    total: Decimal
+
+    @property
+    def kind(self) -> store.DocumentKind:
+        """8.x documents go to the provider's /Receipt, the others to /Invoice/json."""
+        if self.type_code in POS_TYPES:
+            return store.DocumentKind.POS_RECEIPT
+        return store.DocumentKind.RECEIPT
+
+    def new_document(
+        self,
+        config: AgentConfig,
+        series: str,
+        number: int,
+        issued_at: datetime,
+        *,
+        build: PayloadBuilder | None,
+        reserved_until: datetime | None = None,
+    ) -> store.NewDocument:
+        """`build=None` makes a card reservation: its payload is frozen when it is issued."""
+        identity = document_identity(self.type_code, series, number, issued_at)
+        return store.NewDocument(
+            request_id=self.request_id,
+            request_hash=self.request.digest,
+            kind=self.kind,
+            type_code=self.type_code,
+            issued_at=issued_at,
+            uid=identity_uid(config, identity),
+            internal_id=identity.internal_id,
+            request_json=self.request.json,
+            total_amount=self.total,
+            payload=None if build is None else build(identity),
+            reserved_until=reserved_until,
+        )
+
+    def take_over(
+        self,
+        conn: sqlite3.Connection,
+        document_id: int,
+        *,
+        reserved_until: datetime,
+        now: datetime,
+    ) -> store.StoredDocument:
+        """An abandoned reservation's number, issue time and UID become this request's."""
+        return store.take_over_reservation(
+            conn,
+            document_id,
+            request_id=self.request_id,
+            request_hash=self.request.digest,
+            request_json=self.request.json,
+            total_amount=self.total,
+            reserved_until=reserved_until,
+            now=now,
+        )
+
+
+def reusable_reservation(
+    conn: sqlite3.Connection, series: str, type_code: str, now: datetime
+) -> store.StoredDocument | None:
+    """An expired reservation of this series and type from today: the next document takes its
+    number (the UID carries the date, so an older one can only be voided)."""
+    today = now.astimezone(ATHENS).date()
+    for doc in store.abandoned_reservations(conn, series=series, before=now):
+        if doc.issued_at.astimezone(ATHENS).date() == today and doc.type_code == type_code:
+            return doc
+    return None
 
 
 class IssuingService:
@@ -45,8 +122,8 @@ class IssuingService:
         self.transmitter = transmitter
 
     async def issue_receipt(self, request: ReceiptRequest) -> Answer:
-        digest = request_hash(request)
-        replay = self._replay(request.request_id, digest)
+        stored = canonical(request)
+        replay = self._replay(request.request_id, stored.digest)
         if replay is not None:
             return replay
         priced = price_lines(
@@ -59,21 +136,12 @@ class IssuingService:
             payments = _payment_entries(request.payments, signatures)
             return dumps(receipt_payload(self.rt.config, identity, request, priced, payments))
 
-        return await self._issue(
-            request.request_id,
-            digest,
-            request.model_dump_json(),
-            kind=store.DocumentKind.RECEIPT,
-            type_code=request.type,
-            total=priced.totals.gross,
-            signatures=signatures,
-            build=build,
-            delivery=request.delivery,
-        )
+        draft = Draft(request.request_id, stored, request.type, priced.totals.gross)
+        return await self._issue(draft, build, signatures, request.delivery)
 
     async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer:
-        digest = request_hash(request)
-        replay = self._replay(request.request_id, digest)
+        stored = canonical(request)
+        replay = self._replay(request.request_id, stored.digest)
         if replay is not None:
             return replay
         signatures = self._signatures_for(request.payments)
@@ -83,17 +151,8 @@ class IssuingService:
             payments = _payment_entries(request.payments, signatures)
             return dumps(pos_payload(self.rt.config, identity, request, payments))
 
-        return await self._issue(
-            request.request_id,
-            digest,
-            request.model_dump_json(),
-            kind=store.DocumentKind.POS_RECEIPT,
-            type_code=request.type,
-            total=total,
-            signatures=signatures,
-            build=build,
-            delivery=request.delivery,
-        )
+        draft = Draft(request.request_id, stored, request.type, total)
+        return await self._issue(draft, build, signatures, request.delivery)
 
     def _replay(self, request_id: str, digest: str) -> Answer | None:
         existing = store.get_by_request_id(self.rt.conn, request_id)
@@ -152,49 +211,18 @@ class IssuingService:
 
     async def _issue(
         self,
-        request_id: str,
-        digest: str,
-        request_json: str,
-        *,
-        kind: store.DocumentKind,
-        type_code: str,
-        total: Decimal,
-        signatures: dict[int, store.StoredSignature],
+        draft: Draft,
         build: PayloadBuilder,
+        signatures: dict[int, store.StoredSignature],
         delivery: Delivery,
     ) -> Answer:
         rt = self.rt
         now = rt.clock()
-        series = series_for(rt.config, type_code)
         try:
             with store.transaction(rt.conn):
-                reservation = self._reservation_to_use(signatures, series, type_code, total, now)
-                if reservation is not None:
-                    doc = self._issue_on_reservation(
-                        reservation, request_id, digest, request_json, total, build, now
-                    )
-                    for signature in signatures.values():
-                        store.mark_signature_used(rt.conn, signature.id, now=now)
-                else:
-                    doc = store.insert_document(
-                        rt.conn,
-                        series,
-                        lambda number: self._new_document(
-                            number,
-                            series,
-                            request_id,
-                            digest,
-                            request_json,
-                            kind,
-                            type_code,
-                            total,
-                            build,
-                            now,
-                        ),
-                        now=now,
-                    )
+                doc = self._freeze(draft, build, signatures, now)
         except sqlite3.IntegrityError:
-            replay = self._replay(request_id, digest)
+            replay = self._replay(draft.request_id, draft.request.digest)
             if replay is None:
                 raise
             return replay
@@ -209,101 +237,72 @@ class IssuingService:
                 422,
                 "provider_rejected",
                 f"the provider refused the document: {doc.last_error}",
-                extra={"receipt": document_answer(rt, doc)},
+                extra={"receipt": document_answer(rt, doc, delivery)},
             )
         if wants_print:
             rt.notify_printer()
-        return 201, document_answer(rt, doc)
+        return 201, document_answer(rt, doc, delivery)
 
-    def _new_document(
+    def _freeze(
         self,
-        number: int,
-        series: str,
-        request_id: str,
-        digest: str,
-        request_json: str,
-        kind: store.DocumentKind,
-        type_code: str,
-        total: Decimal,
+        draft: Draft,
         build: PayloadBuilder,
-        issued_at: datetime,
-    ) -> store.NewDocument:
+        signatures: dict[int, store.StoredSignature],
+        now: datetime,
+    ) -> store.StoredDocument:
+        """Inside the transaction: the number (new or reserved) and the exact payload."""
+        rt = self.rt
+        series = series_for(rt.config, draft.type_code)
+        reservation = self._reservation_to_use(signatures, series, draft, now)
+        if reservation is None:
+            return store.insert_document(
+                rt.conn,
+                series,
+                lambda number: draft.new_document(rt.config, series, number, now, build=build),
+                now=now,
+            )
+        draft.take_over(rt.conn, reservation.id, reserved_until=now + timedelta(seconds=1), now=now)
         identity = DocumentIdentity(
-            type_code, series, number, issued_at, internal_document_id(type_code, series, number)
+            reservation.type_code,
+            reservation.series,
+            reservation.number,
+            reservation.issued_at,
+            reservation.internal_id,
         )
-        return store.NewDocument(
-            request_id=request_id,
-            request_hash=digest,
-            kind=kind,
-            type_code=type_code,
-            issued_at=issued_at,
-            uid=identity_uid(self.rt.config, identity),
-            internal_id=identity.internal_id,
-            request_json=request_json,
-            total_amount=total,
-            payload=build(identity),
-        )
+        doc = store.freeze_payload(rt.conn, reservation.id, build(identity), now=now)
+        for signature in signatures.values():
+            store.mark_signature_used(rt.conn, signature.id, now=now)
+        return doc
 
     def _reservation_to_use(
         self,
         signatures: dict[int, store.StoredSignature],
         series: str,
-        type_code: str,
-        total: Decimal,
+        draft: Draft,
         now: datetime,
     ) -> store.StoredDocument | None:
         """The signed reservation, else an abandoned one of this series from today (no gaps)."""
-        if signatures:
-            document_id = next(iter(signatures.values())).document_id
-            doc = store.get_document(self.rt.conn, document_id)
-            if doc is None or doc.state != store.DocumentState.RESERVED:
-                raise ApiError(
-                    409, "reservation_used", "the signed receipt was already issued; sign again"
-                )
-            if doc.type_code != type_code:
-                raise ApiError(
-                    422,
-                    "signed_type_differs",
-                    f"the signature was made for a {doc.type_code} document",
-                )
-            if doc.total_amount != total:
-                raise ApiError(
-                    409,
-                    "signed_total_differs",
-                    f"the signature was made for a total of {doc.total_amount}, the receipt totals {total}; sign again with receipt_id {doc.id}",
-                )
-            return doc
-        today = now.astimezone(ATHENS).date()
-        for doc in store.abandoned_reservations(self.rt.conn, series=series, before=now):
-            if doc.issued_at.astimezone(ATHENS).date() == today and doc.type_code == type_code:
-                return doc
-        return None
-
-    def _issue_on_reservation(
-        self,
-        doc: store.StoredDocument,
-        request_id: str,
-        digest: str,
-        request_json: str,
-        total: Decimal,
-        build: PayloadBuilder,
-        now: datetime,
-    ) -> store.StoredDocument:
-        rt = self.rt
-        store.take_over_reservation(
-            rt.conn,
-            doc.id,
-            request_id=request_id,
-            request_hash=digest,
-            request_json=request_json,
-            total_amount=total,
-            reserved_until=now + timedelta(seconds=1),
-            now=now,
-        )
-        identity = DocumentIdentity(
-            doc.type_code, doc.series, doc.number, doc.issued_at, doc.internal_id
-        )
-        return store.freeze_payload(rt.conn, doc.id, build(identity), now=now)
+        if not signatures:
+            return reusable_reservation(self.rt.conn, series, draft.type_code, now)
+        document_id = next(iter(signatures.values())).document_id
+        doc = store.get_document(self.rt.conn, document_id)
+        if doc is None or doc.state != store.DocumentState.RESERVED:
+            raise ApiError(
+                409, "reservation_used", "the signed receipt was already issued; sign again"
+            )
+        if doc.type_code != draft.type_code:
+            raise ApiError(
+                422,
+                "signed_type_differs",
+                f"the signature was made for a {doc.type_code} document",
+            )
+        if doc.total_amount != draft.total:
+            raise ApiError(
+                409,
+                "signed_total_differs",
+                f"the signature was made for a total of {doc.total_amount}, the receipt totals {draft.total}; sign again with receipt_id {doc.id}",
+            )
+        return doc
 
 
 def _wants_print(rt: Runtime, delivery: Delivery) -> bool:

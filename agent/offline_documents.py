@@ -4,11 +4,11 @@ provider will receive later), so the customer's QR and the late submission alway
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import offline_store as store
 from agent.json_codec import loads
 from agent.offline_qr import OfflineQrFields, offline_qr_url
+from agent.provider_payloads import payload_totals
 from agent.runtime import Runtime
 from agent.uid import prefixed_vat
 
@@ -22,23 +22,11 @@ def _amount(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
-def _payload_totals(payload: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
-    summaries = payload.get("Summaries")
-    if summaries is not None:
-        return (
-            summaries["TotalGrossValue"],
-            summaries["TotalNetAmount"],
-            summaries["TotalVATAmount"],
-        )
-    total = payload["totalAmount"]
-    return total, total, Decimal("0")
-
-
 def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
     assert doc.payload is not None
     payload = loads(doc.payload)
     counterparty = payload.get("CounterParty") or {}
-    gross, net, vat = _payload_totals(payload)
+    totals = payload_totals(payload)
     return OfflineQrFields(
         issuer_tin=prefixed_vat(rt.config.issuer.vat),
         customer_tin=counterparty.get("Vat", ""),
@@ -47,9 +35,9 @@ def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
         series=doc.series,
         number=str(doc.number),
         date_issued=doc.issued_at.strftime("%Y%m%d%H%M%S"),
-        total_amount=_amount(gross),
-        total_net_amount=_amount(net),
-        total_vat_amount=_amount(vat),
+        total_amount=_amount(totals.gross),
+        total_net_amount=_amount(totals.net),
+        total_vat_amount=_amount(totals.vat),
         internal_id=doc.internal_id,
     )
 

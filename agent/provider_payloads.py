@@ -80,6 +80,20 @@ def set_delayed_code(payload: bytes, code: int) -> bytes:
     return b'{"' + key + b'":' + str(code).encode() + b"," + payload[match.end() :]
 
 
+def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
+    """The totals a frozen payload carries: an invoice's `Summaries`, or a POS receipt's card
+    total (an 8.4 has no VAT analysis: net is the amount, VAT 0)."""
+    summaries = payload.get("Summaries")
+    if summaries is None:
+        total = payload["totalAmount"]
+        return DocumentTotals(net=total, vat=Decimal("0.00"), gross=total)
+    return DocumentTotals(
+        net=summaries["TotalNetAmount"],
+        vat=summaries["TotalVATAmount"],
+        gross=summaries["TotalGrossValue"],
+    )
+
+
 def _issuer(issuer: IssuerConfig) -> dict[str, Any]:
     return {
         "RegisteredName": issuer.name,

@@ -61,6 +61,21 @@ def _card(signed: dict[str, Any], amount: D, transaction: str) -> dict[str, Any]
     }
 
 
+def _receipt(
+    request_id: str, *payments: dict[str, Any], lines: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {"request_id": request_id, "lines": lines or _lines(), "payments": list(payments)}
+
+
+def _marked_receipt(stack: E2EStack, request_id: str) -> dict[str, Any]:
+    """An accepted receipt paid on credit (method 5), to be paid by card later the same day."""
+    issued = stack.post("/v1/receipts", _receipt(request_id, {"method": 5, "amount": D("8.40")}))
+    assert issued.status_code == 201, issued.text
+    receipt = issued.json()
+    assert receipt["state"] == "accepted"
+    return receipt
+
+
 def test_sign_then_issue_on_the_signed_identity(stack: E2EStack) -> None:
     signed = _sign(stack, "card-sign-1", document_type="11.1", lines=_lines(), amount=D("8.40"))
 
@@ -75,12 +90,7 @@ def test_sign_then_issue_on_the_signed_identity(stack: E2EStack) -> None:
     assert stack.stored(signed["receipt_id"]).state.value == "reserved"
 
     response = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "card-receipt-1",
-            "lines": _lines(),
-            "payments": [_card(signed, D("8.40"), "TX-1")],
-        },
+        "/v1/receipts", _receipt("card-receipt-1", _card(signed, D("8.40"), "TX-1"))
     )
 
     assert response.status_code == 201, response.text
@@ -98,12 +108,7 @@ def test_sign_then_issue_on_the_signed_identity(stack: E2EStack) -> None:
     assert card["posInput"] == signed["input"]
 
     reused = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "card-receipt-1b",
-            "lines": _lines(),
-            "payments": [_card(signed, D("8.40"), "TX-1")],
-        },
+        "/v1/receipts", _receipt("card-receipt-1b", _card(signed, D("8.40"), "TX-1"))
     )
     assert reused.status_code == 409, reused.text
 
@@ -122,23 +127,13 @@ def test_declined_card_signs_again_for_the_same_number(stack: E2EStack) -> None:
     _verify(stack, again)
 
     superseded = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "card-decline-receipt-old",
-            "lines": _lines(),
-            "payments": [_card(first, D("8.40"), "TX-2")],
-        },
+        "/v1/receipts", _receipt("card-decline-receipt-old", _card(first, D("8.40"), "TX-2"))
     )
     assert superseded.status_code == 409, superseded.text
     assert superseded.json()["error"]["code"] == "signature_not_active"
 
     response = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "card-decline-receipt",
-            "lines": _lines(),
-            "payments": [_card(again, D("8.40"), "TX-3")],
-        },
+        "/v1/receipts", _receipt("card-decline-receipt", _card(again, D("8.40"), "TX-3"))
     )
     assert response.status_code == 201, response.text
     receipt = response.json()
@@ -157,11 +152,12 @@ def test_receipt_total_differing_from_the_signed_one_is_refused(stack: E2EStack)
 
     response = stack.post(
         "/v1/receipts",
-        {
-            "request_id": "card-total-receipt",
-            "lines": _lines(quantity="3"),
-            "payments": [_card(signed, D("8.40"), "TX-4"), {"method": 3, "amount": D("4.20")}],
-        },
+        _receipt(
+            "card-total-receipt",
+            _card(signed, D("8.40"), "TX-4"),
+            {"method": 3, "amount": D("4.20")},
+            lines=_lines(quantity="3"),
+        ),
     )
 
     assert response.status_code == 409, response.text
@@ -230,21 +226,13 @@ def test_provider_unreachable_while_signing_is_autonomous(stack: E2EStack) -> No
     # The released reservation is taken by the next receipt of the series: no silent gap.
     stack.reset()
     reserved_number = numbers.get("ΑΛΠ", 0) + 1
-    autonomous = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "card-autonomous-receipt",
-            "lines": _lines(),
-            "payments": [
-                {
-                    "method": 7,
-                    "amount": D("8.40"),
-                    "terminal_id": TERMINAL,
-                    "transaction_id": "TX-AUTO",
-                }
-            ],
-        },
-    )
+    unsigned_card = {
+        "method": 7,
+        "amount": D("8.40"),
+        "terminal_id": TERMINAL,
+        "transaction_id": "TX-AUTO",
+    }
+    autonomous = stack.post("/v1/receipts", _receipt("card-autonomous-receipt", unsigned_card))
     assert autonomous.status_code == 201, autonomous.text
     assert autonomous.json()["number"] == reserved_number
     assert autonomous.json()["state"] == "accepted"
@@ -253,17 +241,7 @@ def test_provider_unreachable_while_signing_is_autonomous(stack: E2EStack) -> No
 def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) -> None:
     """A receipt issued with another method gets its card payment later the same day:
     sign with the MARK, charge, then /Invoice/updatePayment (journaled before the call)."""
-    issued = stack.post(
-        "/v1/receipts",
-        {
-            "request_id": "later-card-1",
-            "lines": _lines(),
-            "payments": [{"method": 5, "amount": D("8.40")}],
-        },
-    )
-    assert issued.status_code == 201, issued.text
-    receipt = issued.json()
-    assert receipt["state"] == "accepted"
+    receipt = _marked_receipt(stack, "later-card-1")
 
     signed = _sign(stack, "later-card-sign-1", amount=D("8.40"), receipt_id=receipt["receipt_id"])
     assert signed["receipt_id"] == receipt["receipt_id"]
@@ -298,3 +276,25 @@ def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) 
             )
         ]
     assert events.index("payment.update_sending") < events.index("payment.updated")
+
+
+def test_payment_replay_names_the_same_receipt(stack: E2EStack) -> None:
+    """The receipt is in the URL, not in the body: the same request_id and body sent for another
+    receipt is a conflict, not the first receipt's answer."""
+    receipt = _marked_receipt(stack, "later-card-bound-1")
+    other = _marked_receipt(stack, "later-card-bound-2")
+    signed = _sign(
+        stack, "later-card-bound-sign", amount=D("8.40"), receipt_id=receipt["receipt_id"]
+    )
+    body = {
+        "request_id": "later-card-bound-pay",
+        "signature_id": signed["signature_id"],
+        "transaction_id": "TX-BOUND",
+    }
+    paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
+    assert paid.status_code == 201, paid.text
+
+    elsewhere = stack.post(f"/v1/receipts/{other['receipt_id']}/payments", body)
+
+    assert elsewhere.status_code == 409, elsewhere.text
+    assert elsewhere.json()["error"]["code"] == "request_id_reused"
