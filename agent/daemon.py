@@ -35,6 +35,7 @@ from agent.listeners import (
 )
 from agent.peer_protocol import PeerCredentialsProtocol
 from agent.printing_worker import start_printing
+from agent.routing import LocalApiApp
 from agent.runtime import Runtime
 from agent.secrets import CredentialError, check_private_file
 from agent.services import Services
@@ -86,6 +87,49 @@ async def _startup_sync(services: Services) -> None:
     await services.sync.run()
 
 
+def _server(app: LocalApiApp) -> uvicorn.Server:
+    """uvicorn driven step by step (startup, main loop, shutdown) on sockets we bound."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http=PeerCredentialsProtocol,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=DRAIN_SECONDS,
+        )
+    )
+    server.config.load()
+    server.lifespan = server.config.lifespan_class(server.config)
+    return server
+
+
+def _scheduler(config: AgentConfig, services: Services) -> AsyncIOScheduler:
+    """The backlog sync, the provider probe and, under systemd, the watchdog ping."""
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        services.sync.run,
+        "interval",
+        seconds=config.sync.interval_s,
+        jitter=config.sync.jitter_s,
+        max_instances=1,
+        coalesce=True,
+        id="sync",
+    )
+    scheduler.add_job(
+        services.sync.probe_and_sync,
+        "interval",
+        seconds=config.sync.probe_interval_s,
+        max_instances=1,
+        coalesce=True,
+        id="probe",
+    )
+    watchdog = sd_notify.watchdog_interval()
+    if watchdog:
+        scheduler.add_job(_watchdog_ping, "interval", seconds=watchdog / 2, id="watchdog")
+    return scheduler
+
+
 async def serve(config: AgentConfig) -> int:
     api_key = config.api_key()
     token = tcp_token(config)
@@ -98,42 +142,9 @@ async def serve(config: AgentConfig) -> int:
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
         services = Services(runtime)
         printing = start_printing(services)
-        app = create_app(services, token)
         sockets = _listeners(config, stack)
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                http=PeerCredentialsProtocol,
-                lifespan="off",
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=DRAIN_SECONDS,
-            )
-        )
-        server.config.load()
-        server.lifespan = server.config.lifespan_class(server.config)
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(
-            services.sync.run,
-            "interval",
-            seconds=config.sync.interval_s,
-            jitter=config.sync.jitter_s,
-            max_instances=1,
-            coalesce=True,
-            id="sync",
-        )
-        scheduler.add_job(
-            services.sync.probe_and_sync,
-            "interval",
-            seconds=config.sync.probe_interval_s,
-            max_instances=1,
-            coalesce=True,
-            id="probe",
-        )
-        watchdog = sd_notify.watchdog_interval()
-        if watchdog:
-            scheduler.add_job(_watchdog_ping, "interval", seconds=watchdog / 2, id="watchdog")
-
+        server = _server(create_app(services, token))
+        scheduler = _scheduler(config, services)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
