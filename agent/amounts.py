@@ -37,10 +37,6 @@ class VatBucket:
     net: Decimal
     vat: Decimal
 
-    @property
-    def gross(self) -> Decimal:
-        return self.net + self.vat
-
 
 @dataclass(frozen=True)
 class DocumentTotals:

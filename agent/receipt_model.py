@@ -1,7 +1,8 @@
 """The local API's request models (pydantic v2).
 
-Every rule a caller can break is checked here or in `agent.issuing.check_totals`, with the field
-path and the rule in the message, before anything is written.
+Every rule a caller can break is checked here or in
+`agent.document_builder.check_payments_cover_total`, with the field path and the rule in the
+message, before anything is written.
 """
 
 from __future__ import annotations

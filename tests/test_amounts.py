@@ -18,7 +18,7 @@ def test_gross_mode_example():
 
 
 def test_half_up_rounding():
-    # 0.125 net at 24% → VAT 0.03 (half-up), never banker's 0.02
+    # 0.125 net → 0.13 (half-up), never banker's 0.12
     line = line_amounts(Decimal("1"), Decimal("0.125"), 1, prices_include_vat=False)
     assert line.net == Decimal("0.13")
     # 0.50 net at 13% → 0.065 → 0.07 (banker's rounding would give 0.06)

@@ -5,7 +5,6 @@ start, exactly one document at the provider and the agent holding its MARK; SIGT
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import httpx
@@ -149,11 +148,8 @@ def test_kill_after_the_provider_accepted_before_the_answer_was_stored(
 def test_sigterm_exits_zero_within_ten_seconds(stack: E2EStack) -> None:
     assert stack.post("/v1/receipts", cash_receipt("crash-term-1")).status_code == 201
 
-    started = time.monotonic()
-    code = stack.stack.stop_daemon(timeout_s=10)
-    elapsed = time.monotonic() - started
+    code = stack.stack.stop_daemon(timeout_s=10)  # raises TimeoutExpired after 10 s
 
     assert code == 0
-    assert elapsed < 10
     assert not stack.stack.socket_path.exists()
     stack.assert_api_key_not_logged()

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.e2e
 
 e2e_stack_process, stack = e2e_stack(reservation_timeout_s=1)
 
+BEER = [{"description": "Μπίρα", "quantity": D("1"), "unit_price": D("4.00"), "vat_category": 1}]
+
 
 def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> None:
     signed = stack.post(
@@ -24,14 +26,7 @@ def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> No
             "request_id": "abandon-sign-1",
             "terminal_id": "TID1",
             "document_type": "11.1",
-            "lines": [
-                {
-                    "description": "Μπίρα",
-                    "quantity": D("1"),
-                    "unit_price": D("4.00"),
-                    "vat_category": 1,
-                }
-            ],
+            "lines": BEER,
             "amount": D("4.00"),
         },
     )
@@ -69,14 +64,7 @@ def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> No
         "/v1/receipts",
         {
             "request_id": "abandon-card-late",
-            "lines": [
-                {
-                    "description": "Μπίρα",
-                    "quantity": D("1"),
-                    "unit_price": D("4.00"),
-                    "vat_category": 1,
-                }
-            ],
+            "lines": BEER,
             "payments": [
                 {
                     "method": 7,
