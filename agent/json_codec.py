@@ -103,7 +103,7 @@ def _encode_other(value: Any, out: list[str], allow_float: bool) -> None:
         out.append(repr(value))
     elif isinstance(value, Mapping):
         _encode_mapping(value, out, allow_float)
-    elif isinstance(value, Sequence):
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         _encode_sequence(value, out, allow_float)
     else:
         raise JsonEncodeError(f"cannot encode {type(value).__name__} as JSON")

@@ -48,3 +48,8 @@ def test_subclasses_take_the_general_rules():
     assert dumps({"f": 0.5}, allow_float=True) == b'{"f":0.5}'
     with pytest.raises(JsonEncodeError):
         dumps({"o": object()})
+
+
+def test_bytes_are_refused_not_written_as_a_list_of_numbers():
+    with pytest.raises(JsonEncodeError, match="bytes"):
+        dumps({"payload": b"{}"})
