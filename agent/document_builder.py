@@ -139,10 +139,15 @@ def pos_payload(
     )
 
 
-def series_for(config: AgentConfig, type_code: str) -> str:
+def series_by_type(config: AgentConfig) -> dict[str, str]:
+    """Each document type numbers in its own configured series."""
     return {
         "11.1": config.series.receipt,
         "11.4": config.series.credit,
         "8.4": config.series.pos_receipt,
         "8.5": config.series.pos_return,
-    }[type_code]
+    }
+
+
+def series_for(config: AgentConfig, type_code: str) -> str:
+    return series_by_type(config)[type_code]

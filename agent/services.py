@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ class Services:
     issuing: IssuingService = field(init=False)
     cards: CardPaymentService = field(init=False)
     sync: SyncService = field(init=False)
-    printer_state: Any = None
+    printer_state: Callable[[], str] | None = None  # set by the printing worker
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -97,7 +98,7 @@ class Services:
             "printer": {
                 "enabled": rt.config.printer.enabled,
                 "backend": rt.config.printer.backend,
-                "state": self.printer_state() if callable(self.printer_state) else "unknown",
+                "state": self.printer_state() if self.printer_state else "unknown",
                 "queued": queue.get("queued", 0) + queue.get("printing", 0),
                 "failed": queue.get("failed", 0),
                 "printed": queue.get("printed", 0),

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import offline_store as store
 from agent.clock import ATHENS
+from agent.document_builder import series_by_type
 from agent.runtime import Runtime
 from agent.transmission import UNREACHABLE_CODE, Transmitter
 
@@ -168,15 +169,14 @@ class SyncService:
         if await self.probe():
             await self.run()
 
-    def void_stale_reservations(self) -> int:
+    def void_stale_reservations(self) -> None:
         """A card reservation from an earlier day can never be issued (the UID carries the date):
         it is recorded as void, journaled, and shown in status, never a silent gap."""
         rt = self.rt
         now = rt.clock()
         today = now.astimezone(ATHENS).date()
-        voided = 0
         with store.transaction(rt.conn):
-            for series in _all_series(rt):
+            for series in series_by_type(rt.config).values():
                 for doc in store.abandoned_reservations(rt.conn, series=series, before=now):
                     if doc.issued_at.astimezone(ATHENS).date() < today:
                         store.void_reservation(
@@ -185,10 +185,3 @@ class SyncService:
                             reason="card reservation never issued before the day ended",
                             now=now,
                         )
-                        voided += 1
-        return voided
-
-
-def _all_series(rt: Runtime) -> list[str]:
-    s = rt.config.series
-    return [s.receipt, s.credit, s.pos_receipt, s.pos_return]
