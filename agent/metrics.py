@@ -10,7 +10,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.receipts = Counter(
             "pos_agent_receipts",
-            "Documents issued, by outcome of the first transmission",
+            "Documents issued, by outcome of the first transmission (breaker_open: went offline without a call)",
             ["outcome"],
             registry=self.registry,
         )

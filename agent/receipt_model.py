@@ -29,6 +29,7 @@ from agent.tax_codes import (
     VAT_RATES,
     ZERO_RATE_CATEGORY,
 )
+from agent.uid import bare_vat
 from agent.vat_number import is_valid_afm
 
 MOBILE_NUMBER = re.compile(r"^(\+30)?69\d{8}$")
@@ -59,7 +60,7 @@ def _payment_method(value: int) -> int:
 def _afm(value: str) -> str:
     if not is_valid_afm(value):
         raise ValueError("not a valid Greek VAT number (ΑΦΜ check digit fails)")
-    return value.removeprefix("EL")
+    return bare_vat(value)
 
 
 def _mobile(value: str) -> str:

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from agent.api_errors import from_validation_error
 from agent.json_codec import loads
-from agent.receipt_model import PaymentSignRequest, PosReceiptRequest, ReceiptRequest
+from agent.receipt_model import Customer, PaymentSignRequest, PosReceiptRequest, ReceiptRequest
 from agent.vat_number import is_valid_afm
 
 GOOD_LINE = {"description": "Καφές", "quantity": 1, "unit_price": "2.50", "vat_category": 2}
@@ -122,3 +122,8 @@ def test_sign_request_needs_lines_for_a_new_receipt():
 )
 def test_afm_check_digit(vat, valid):
     assert is_valid_afm(vat) is valid
+
+
+@pytest.mark.parametrize("vat", ["094019245", "EL094019245", "el094019245"])
+def test_customer_vat_is_stored_without_the_country_prefix(vat):
+    assert Customer(vat=vat).vat == "094019245"
