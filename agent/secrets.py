@@ -24,6 +24,12 @@ class ApiKey:
         value = value.strip()
         if not value:
             raise CredentialError("the provider API key is empty")
+        if not value.isprintable() or any(ch.isspace() for ch in value):
+            # It goes into an HTTP header: httpx would refuse it on every call, and its error
+            # quotes the value. Say so once, at start, without the value.
+            raise CredentialError(
+                "the provider API key contains spaces, line breaks or control characters"
+            )
         self._value = value
 
     def reveal(self) -> str:

@@ -175,6 +175,19 @@ def test_readable_key_file_refused_with_chmod_hint(
     assert config.api_key().reveal() == "k-123"
 
 
+@pytest.mark.parametrize("content", ["KEY\nsecond line\n", "KEY WITH SPACE", "KEY\x00"])
+def test_key_that_cannot_go_into_a_header_is_refused_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    key_file = tmp_path / "provider-api-key"
+    key_file.write_text(content)
+    key_file.chmod(0o600)
+    with pytest.raises(CredentialError, match="line breaks or control") as refused:
+        _config_with_key_file(tmp_path, key_file).api_key()
+    assert "KEY" not in str(refused.value)
+
+
 def test_key_from_credentials_directory_wins(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
