@@ -358,7 +358,10 @@ def _store_rows(
     )
     rows.append(_row("Rejected", rejected_text))
     if stored.get("mark_unknown"):
-        rows.append(_row("", f"{stored['mark_unknown']} accepted without a known MARK yet"))
+        count = stored["mark_unknown"]
+        rows.append(
+            _row("", f"{count} accepted without a MARK: the duplicate answer had none (see portal)")
+        )
     return rows
 
 
