@@ -21,6 +21,7 @@ from agent.clock import ATHENS
 from agent.document_builder import price_lines, series_for
 from agent.elise.outcomes import (
     AadeDown,
+    Duplicate,
     PaymentUpdated,
     Rejected,
     Signed,
@@ -361,6 +362,14 @@ class CardPaymentService:
                 422,
                 "provider_rejected",
                 "the provider refused the payment: " + "; ".join(outcome.messages),
+            )
+        if isinstance(outcome, Duplicate):
+            # Retrying would get the same 409 for ever: the provider already holds a payment.
+            raise ApiError(
+                409,
+                "payment_already_recorded",
+                "the provider already holds a payment for this receipt: "
+                f"{outcome.message or 'duplicate'}; check it in the provider's portal",
             )
         if not isinstance(outcome, PaymentUpdated):
             raise ApiError(
