@@ -27,7 +27,7 @@ from agent.sandbox.documents import (
 from agent.sandbox.faults import Faults, FaultSettings
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.signer import Signer
-from agent.sandbox.store import IssuedSignature, NewDocument, SandboxStore
+from agent.sandbox.store import IssuedSignature, SandboxStore
 from agent.uid import bare_vat
 
 DUPLICATE_MESSAGE = "Document has already been transmitted"
@@ -240,20 +240,11 @@ class _Endpoints:
         authentication_code = secrets.token_hex(20).upper()
         signature = secrets.token_hex(24)
         mark = self._s.store.accept(
-            NewDocument(
-                uid=doc.uid,
-                issuer_vat=doc.issuer_vat,
-                endpoint=endpoint,
-                series=doc.series,
-                number=doc.number,
-                invoice_type=doc.invoice_type,
-                date_issued=doc.date_issued,
-                internal_id=doc.internal_id,
-                is_delayed_code=doc.is_delayed_code,
-                authentication_code=authentication_code,
-                signature=signature,
-            ),
-            self._s.clock.now(),
+            doc,
+            endpoint=endpoint,
+            authentication_code=authentication_code,
+            signature=signature,
+            accepted_at=self._s.clock.now(),
         )
         return _json(
             201,
@@ -331,8 +322,8 @@ class _Endpoints:
 
     async def faults(self, request: Request) -> Response:
         if request.method == "POST":
-            body = loads(request.body)
             try:
+                body = loads(request.body)
                 settings = FaultSettings(
                     mode=body.get("mode", "ok"),
                     delay_ms=int(body.get("delay_ms", 0)),
@@ -345,9 +336,8 @@ class _Endpoints:
 
     async def clock(self, request: Request) -> Response:
         if request.method == "POST":
-            body = loads(request.body)
             try:
-                self._s.clock.advance(float(body["advance_s"]))
+                self._s.clock.advance(float(loads(request.body)["advance_s"]))
             except (ValueError, TypeError, KeyError) as exc:
                 return _json(400, {"error": f"advance_s: {exc}"})
         return _json(200, {"now": self._s.clock.now().isoformat()})

@@ -10,7 +10,7 @@ the checks that need state (issuer binding, duplicates, card signatures).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -148,11 +148,7 @@ def _check_lines(lines: Any, name: str, errors: _Errors, *, required: bool) -> _
         return None
     totals = _Totals(Decimal(0), Decimal(0), Decimal(0))
     before = len(errors.items)
-    for index, line in enumerate(lines):
-        path = f"{name}[{index}]"
-        if not isinstance(line, dict):
-            errors.add(path, "must be an object")
-            continue
+    for path, line in _objects(lines, name, errors):
         net = errors.money(line.get("nettotal"), f"{path}.NetTotal")
         vat = errors.money(line.get("vattotal"), f"{path}.VATTotal")
         gross = errors.money(line.get("total"), f"{path}.Total")
@@ -166,6 +162,16 @@ def _check_lines(lines: Any, name: str, errors: _Errors, *, required: bool) -> _
         if line.get("isinformative") is not True:
             totals = _Totals(totals.net + net, totals.vat + vat, totals.gross + gross)
     return totals if len(errors.items) == before else None
+
+
+def _objects(items: list[Any], name: str, errors: _Errors) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The items that are JSON objects, each with its path; any other item is an error."""
+    for index, item in enumerate(items):
+        path = f"{name}[{index}]"
+        if isinstance(item, dict):
+            yield path, item
+        else:
+            errors.add(path, "must be an object")
 
 
 def _check_summaries(summaries: Any, lines: _Totals | None, errors: _Errors) -> Decimal | None:
@@ -203,11 +209,7 @@ def _check_payments(
         return []
     paid = Decimal(0)
     cards: list[CardPayment] = []
-    for index, method in enumerate(methods):
-        path = f"{name}[{index}]"
-        if not isinstance(method, dict):
-            errors.add(path, "must be an object")
-            continue
+    for path, method in _objects(methods, name, errors):
         amount = errors.money(method.get("amount"), f"{path}.Amount")
         paid += amount or 0
         is_card = True

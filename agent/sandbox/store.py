@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.sandbox.checkpoint import Checkpointer
+from agent.sandbox.documents import CheckedDocument
 
 MARK_BASE = 400_000_000_000_000  # 15 digits, like real myDATA MARKs
 
@@ -58,21 +59,6 @@ CREATE TABLE IF NOT EXISTS payments (
 
 
 @dataclass(frozen=True)
-class NewDocument:
-    uid: str
-    issuer_vat: str
-    endpoint: str
-    series: str
-    number: str
-    invoice_type: str
-    date_issued: str
-    internal_id: str
-    is_delayed_code: int
-    authentication_code: str
-    signature: str
-
-
-@dataclass(frozen=True)
 class IssuedSignature:
     input: str
     signature: str
@@ -106,7 +92,15 @@ class SandboxStore:
         ).fetchone()
         return None if row is None else int(row["mark"])
 
-    def accept(self, doc: NewDocument, accepted_at: datetime) -> int:
+    def accept(
+        self,
+        doc: CheckedDocument,
+        *,
+        endpoint: str,
+        authentication_code: str,
+        signature: str,
+        accepted_at: datetime,
+    ) -> int:
         """Store the document under a fresh, increasing MARK and return the MARK."""
         with self._transaction():
             mark = self._next_mark("document")
@@ -118,15 +112,15 @@ class SandboxStore:
                     doc.uid,
                     mark,
                     doc.issuer_vat,
-                    doc.endpoint,
+                    endpoint,
                     doc.series,
                     doc.number,
                     doc.invoice_type,
                     doc.date_issued,
                     doc.internal_id,
                     doc.is_delayed_code,
-                    doc.authentication_code,
-                    doc.signature,
+                    authentication_code,
+                    signature,
                     accepted_at.isoformat(),
                 ),
             )
