@@ -24,30 +24,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import socket
-import sqlite3
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from agent.json_codec import dumps, loads
 from agent.lean_http import LeanUnixClient
-from agent.local_stack import LocalStack, StackSettings
+from agent.local_stack import (
+    JSON_HEADERS,
+    LocalStack,
+    StackSettings,
+    work_dir,
+    write_report,
+)
 
+if TYPE_CHECKING:
+    from printers.receipt import PrintableReceipt
+
+T = TypeVar("T")
 SLOW_DELAY_MS = 20
 POS_CLIENTS = 4
-DATABASE_NAME = "pos-agent.sqlite3"
+RECEIPT_LINES = 10
 _NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 
 
@@ -130,14 +137,22 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
+async def timed(call: Awaitable[T]) -> tuple[T, float]:
+    """Await `call`; its result and the milliseconds it took (nothing else inside the clock)."""
+    t0 = time.perf_counter()
+    result = await call
+    return result, (time.perf_counter() - t0) * 1000
+
+
 # -- request bodies ----------------------------------------------------------------------------
 
 
-def cash_receipt(request_id: str, lines: int = 10) -> dict[str, Any]:
-    """A cash receipt of `lines` lines (gross prices, VAT categories 1 and 2)."""
+def bench_receipt(request_id: str) -> bytes:
+    """A cash receipt of RECEIPT_LINES lines (gross prices, VAT categories 1 and 2), encoded
+    before any clock starts."""
     items = []
     total = Decimal("0")
-    for index in range(lines):
+    for index in range(RECEIPT_LINES):
         price = Decimal("1.10") + Decimal(index % 7) * Decimal("0.35")
         quantity = 1 + index % 3
         total += price * quantity
@@ -149,22 +164,27 @@ def cash_receipt(request_id: str, lines: int = 10) -> dict[str, Any]:
                 "vat_category": 1 if index % 2 else 2,
             }
         )
-    return {
+    body = {
         "request_id": request_id,
         "lines": items,
         "payments": [{"method": 3, "amount": total}],
         "delivery": {"print": False},
     }
+    return dumps(body)
 
 
-async def post_json(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
-    return await client.post(
-        path, content=dumps(body), headers={"content-type": "application/json"}
-    )
-
-
-def _post_sync(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
-    return client.post(path, content=dumps(body), headers={"content-type": "application/json"})
+def renumbered(template: dict[str, Any], series: str, number: int) -> dict[str, Any]:
+    """The agent's provider payload under another series/number (a new UID for the sandbox)."""
+    distribution = {
+        **template.get("DistributionDetails", {}),
+        "InternalDocumentId": f"{series.lower()}-{number}",
+    }
+    return {
+        **template,
+        "Series": series,
+        "Number": str(number),
+        "DistributionDetails": distribution,
+    }
 
 
 def _check_accepted(status: int, content: bytes) -> None:
@@ -193,24 +213,6 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def open_store(stack: LocalStack) -> sqlite3.Connection:
-    """A read-only view of the agent's store (the daemon keeps writing to it)."""
-    import offline_store as store
-
-    return store.open_database(stack.state_dir / DATABASE_NAME, read_only=True)
-
-
-def backlog_count(stack: LocalStack) -> int:
-    conn = open_store(stack)
-    try:
-        row = conn.execute(
-            "SELECT COUNT(*) FROM documents WHERE state IN ('pending', 'delayed')"
-        ).fetchone()
-        return int(row[0])
-    finally:
-        conn.close()
-
-
 # -- phases ------------------------------------------------------------------------------------
 
 
@@ -236,9 +238,10 @@ class Bench:
         self._counter = 0
         self._template: dict[str, Any] = {}
 
-    def next_id(self, prefix: str) -> str:
+    def next_receipt(self, prefix: str) -> bytes:
+        """A fresh bench receipt; request ids are unique across the whole run."""
         self._counter += 1
-        return f"{prefix}-{self._counter}"
+        return bench_receipt(f"{prefix}-{self._counter}")
 
     @property
     def pid(self) -> int:
@@ -275,18 +278,36 @@ class Bench:
             await self.phase_offline()
             await self.phase_sync(client)
 
+    def pos(self) -> LeanUnixClient:
+        """One till on the daemon's socket (see `agent.lean_http` for why not httpx)."""
+        return LeanUnixClient(str(self.stack.socket_path))
+
+    def provider(self) -> httpx.AsyncClient:
+        """A bare httpx client straight to the sandbox with the API key: the baseline the
+        agent's figures are compared with."""
+        key = self.stack.api_key_file.read_text(encoding="utf-8").strip()
+        headers = {"APIKey": key, "Content-Type": "application/json", "Accept": "application/json"}
+        transport = httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY)
+        return httpx.AsyncClient(
+            base_url=self.stack.sandbox_url,
+            transport=transport,
+            headers=headers,
+            timeout=30,
+            trust_env=False,
+        )
+
     async def phase_warmup(self, client: httpx.AsyncClient) -> None:
         for _ in range(self.plan.warmup):
-            response = await post_json(client, "/v1/receipts", cash_receipt(self.next_id("warm")))
+            body = self.next_receipt("warm")
+            response = await client.post("/v1/receipts", content=body, headers=JSON_HEADERS)
             response.raise_for_status()
         await asyncio.sleep(1.0)
         self.results["rss_idle_mb"] = proc_status_mb(self.pid)["VmRSS"]
         self.log(f"idle RSS: {self.results['rss_idle_mb']} MB")
 
-    async def phase_online(self, client: httpx.AsyncClient) -> None:
-        """Agent and direct posts interleaved, so both see the same machine. The POS is the lean
-        client (`agent.lean_http`); the same receipt through an httpx POS is reported beside it."""
-        conn = open_store(self.stack)
+    def accepted_payload(self) -> dict[str, Any]:
+        """The provider payload of the last receipt the agent sent, as the direct posts' model."""
+        conn = self.stack.open_store()
         try:
             row = conn.execute(
                 "SELECT payload FROM documents WHERE state = 'accepted' AND kind = 'receipt' "
@@ -296,83 +317,61 @@ class Bench:
             conn.close()
         if row is None:
             raise RuntimeError("no accepted receipt to take the provider payload from")
-        template = loads(row[0])
-        self._template = template
-        key = self.stack.api_key_file.read_text(encoding="utf-8").strip()
-        headers = {"APIKey": key, "Content-Type": "application/json", "Accept": "application/json"}
+        return loads(row[0])
+
+    async def phase_online(self, client: httpx.AsyncClient) -> None:
+        """Agent and direct posts interleaved, so both see the same machine. The POS is the lean
+        client (`agent.lean_http`); the same receipt through an httpx POS is reported beside it."""
+        self._template = self.accepted_payload()
         agent_ms: list[float] = []
         httpx_pos_ms: list[float] = []
         direct_ms: list[float] = []
-        transport = httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY)
-        async with (
-            httpx.AsyncClient(
-                base_url=self.stack.sandbox_url, transport=transport, timeout=30, trust_env=False
-            ) as provider,
-            LeanUnixClient(str(self.stack.socket_path)) as pos,
-        ):
-            for index in range(self.plan.online):
-                body = dumps(cash_receipt(self.next_id("online")))
-                t0 = time.perf_counter()
-                answer = await pos.post("/v1/receipts", body)
-                agent_ms.append((time.perf_counter() - t0) * 1000)
+        async with self.provider() as provider, self.pos() as pos:
+            for number in range(1, self.plan.online + 1):
+                body = self.next_receipt("online")
+                answer, ms = await timed(pos.post("/v1/receipts", body))
+                agent_ms.append(ms)
                 _check_accepted(answer.status_code, answer.content)
-                body = dumps(cash_receipt(self.next_id("online-httpx")))
-                t0 = time.perf_counter()
-                response = await client.post(
-                    "/v1/receipts", content=body, headers={"content-type": "application/json"}
+                body = self.next_receipt("online-httpx")
+                response, ms = await timed(
+                    client.post("/v1/receipts", content=body, headers=JSON_HEADERS)
                 )
-                httpx_pos_ms.append((time.perf_counter() - t0) * 1000)
+                httpx_pos_ms.append(ms)
                 _check_accepted(response.status_code, response.content)
-                document = dict(template)
-                document["Series"] = "BENCH"
-                document["Number"] = str(index + 1)
-                document["DistributionDetails"] = {
-                    **template.get("DistributionDetails", {}),
-                    "InternalDocumentId": f"bench-{index + 1}",
-                }
-                content = dumps(document)
-                t0 = time.perf_counter()
-                direct = await provider.post("/Invoice/json", content=content, headers=headers)
-                direct_ms.append((time.perf_counter() - t0) * 1000)
+                content = dumps(renumbered(self._template, "BENCH", number))
+                direct, ms = await timed(provider.post("/Invoice/json", content=content))
+                direct_ms.append(ms)
                 if direct.status_code != 201:
                     raise RuntimeError(f"direct post refused: {direct.status_code} {direct.text}")
-        online = summary(agent_ms)
-        with_httpx = summary(httpx_pos_ms)
-        direct_figures = summary(direct_ms)
+        online, with_httpx, baseline = summary(agent_ms), summary(httpx_pos_ms), summary(direct_ms)
         self.results["online_issue_ms"] = online
         self.results["online_issue_httpx_pos_ms"] = with_httpx
-        self.results["direct_provider_ms"] = direct_figures
-        self.results["overhead_ms_p50"] = round(online["p50"] - direct_figures["p50"], 3)
-        self.results["overhead_ms_p99"] = round(online["p99"] - direct_figures["p99"], 3)
-        self.results["overhead_httpx_pos_ms_p50"] = round(
-            with_httpx["p50"] - direct_figures["p50"], 3
-        )
-        self.results["overhead_httpx_pos_ms_p99"] = round(
-            with_httpx["p99"] - direct_figures["p99"], 3
-        )
+        self.results["direct_provider_ms"] = baseline
+        for name, figures in (("overhead_ms", online), ("overhead_httpx_pos_ms", with_httpx)):
+            for q in ("p50", "p99"):
+                self.results[f"{name}_{q}"] = round(figures[q] - baseline[q], 3)
         self.log(
             f"online: agent p50 {online['p50']} ms p99 {online['p99']} ms "
             f"(httpx POS p50 {with_httpx['p50']} ms); "
-            f"direct p50 {direct_figures['p50']} ms p99 {direct_figures['p99']} ms"
+            f"direct p50 {baseline['p50']} ms p99 {baseline['p99']} ms"
         )
 
     async def phase_throughput(self) -> None:
         per_client = self.plan.throughput_per_client
 
-        async def pos(number: int) -> list[float]:
+        async def till(number: int) -> list[float]:
             times = []
-            async with LeanUnixClient(str(self.stack.socket_path)) as client:
+            async with self.pos() as pos:
                 for _ in range(per_client):
-                    body = dumps(cash_receipt(self.next_id(f"pos{number}")))
-                    t0 = time.perf_counter()
-                    response = await client.post("/v1/receipts", body)
-                    times.append((time.perf_counter() - t0) * 1000)
+                    body = self.next_receipt(f"pos{number}")
+                    response, ms = await timed(pos.post("/v1/receipts", body))
+                    times.append(ms)
                     if response.status_code != 201:
                         raise RuntimeError(f"throughput receipt failed: {response.text[:300]}")
             return times
 
         t0 = time.perf_counter()
-        latencies = await asyncio.gather(*(pos(n) for n in range(POS_CLIENTS)))
+        latencies = await asyncio.gather(*(till(n) for n in range(POS_CLIENTS)))
         elapsed = time.perf_counter() - t0
         total = per_client * POS_CLIENTS
         self.results["online_receipts_per_s"] = round(total / elapsed, 1)
@@ -381,26 +380,23 @@ class Bench:
 
     async def phase_offline(self) -> None:
         self.stack.set_faults("blackhole")
-        async with LeanUnixClient(str(self.stack.socket_path)) as client:
-            t0 = time.perf_counter()
-            response = await client.post("/v1/receipts", dumps(cash_receipt(self.next_id("off"))))
-            first = (time.perf_counter() - t0) * 1000
+        async with self.pos() as pos:
+            response, first = await timed(pos.post("/v1/receipts", self.next_receipt("off")))
             body = response.json()
             if response.status_code != 201 or body.get("delayed_code") != 1:
                 raise RuntimeError(f"first offline receipt: {response.status_code} {body}")
             times = []
             for _ in range(self.plan.offline):
-                body_bytes = dumps(cash_receipt(self.next_id("off")))
-                t0 = time.perf_counter()
-                response = await client.post("/v1/receipts", body_bytes)
-                times.append((time.perf_counter() - t0) * 1000)
+                response, ms = await timed(pos.post("/v1/receipts", self.next_receipt("off")))
+                times.append(ms)
                 if response.status_code != 201 or not response.json().get("offline"):
                     raise RuntimeError(f"offline receipt: {response.status_code} {response.text}")
+        bound_ms = self.settings.total_timeout_s * 1000
         self.results["first_offline_ms"] = round(first, 1)
-        self.results["first_offline_bound_ms"] = self.settings.total_timeout_s * 1000
+        self.results["first_offline_bound_ms"] = bound_ms
         self.results["offline_issue_ms"] = summary(times)
         self.log(
-            f"offline: first {first:.0f} ms (bound {self.settings.total_timeout_s * 1000:.0f}),"
+            f"offline: first {first:.0f} ms (bound {bound_ms:.0f}),"
             f" then p50 {self.results['offline_issue_ms']['p50']} ms"
             f" p99 {self.results['offline_issue_ms']['p99']} ms"
         )
@@ -408,24 +404,8 @@ class Bench:
     async def phase_sync(self, client: httpx.AsyncClient) -> None:
         """Issue the backlog with the provider down (4 clients), then drain it at 20 ms a call."""
         self.stack.set_faults("down")
-        remaining = self.plan.backlog
-        t0 = time.perf_counter()
-
-        async def pos(count: int) -> None:
-            async with self.stack.async_client(timeout_s=60) as pos_client:
-                for _ in range(count):
-                    body = cash_receipt(self.next_id("backlog"))
-                    response = await post_json(pos_client, "/v1/receipts", body)
-                    if response.status_code != 201:
-                        raise RuntimeError(f"backlog receipt failed: {response.text[:300]}")
-
-        shares = [
-            remaining // POS_CLIENTS + (1 if n < remaining % POS_CLIENTS else 0)
-            for n in range(POS_CLIENTS)
-        ]
-        await asyncio.gather(*(pos(share) for share in shares))
-        issue_s = time.perf_counter() - t0
-        backlog = backlog_count(self.stack)
+        issue_s = await self.issue_backlog()
+        backlog = self.stack.unsent_count()
         self.log(f"backlog: {backlog} documents issued offline in {issue_s:.1f} s")
         self.results["backlog_issue_per_s"] = round(self.plan.backlog / issue_s, 1)
         # Due times are a fraction of a second away; let all of them pass before the clock runs.
@@ -436,15 +416,7 @@ class Bench:
         cpu_before = (process_cpu_s(self.pid), process_cpu_s(sandbox_pid))
         t0 = time.perf_counter()
         self.stack.set_faults("slow", delay_ms=SLOW_DELAY_MS)
-        left = backlog
-        rounds = 0
-        while left:
-            rounds += 1
-            response = await client.post("/v1/sync")
-            response.raise_for_status()
-            left = backlog_count(self.stack)
-            if rounds > 100:
-                raise RuntimeError(f"sync did not drain the backlog: {left} left")
+        await self.drain(client)
         elapsed = time.perf_counter() - t0
         agent_cpu = process_cpu_s(self.pid) - cpu_before[0]
         sandbox_cpu = process_cpu_s(sandbox_pid) - cpu_before[1]
@@ -468,27 +440,43 @@ class Bench:
             f"sync: {backlog} documents in {elapsed:.1f} s = {rate:.0f}/s (limit {limit:.0f}/s)"
         )
 
+    async def issue_backlog(self) -> float:
+        """Ring up `plan.backlog` receipts from 4 httpx tills; returns the seconds it took."""
+
+        async def till(count: int) -> None:
+            async with self.stack.async_client(timeout_s=60) as pos:
+                for _ in range(count):
+                    body = self.next_receipt("backlog")
+                    response = await pos.post("/v1/receipts", content=body, headers=JSON_HEADERS)
+                    if response.status_code != 201:
+                        raise RuntimeError(f"backlog receipt failed: {response.text[:300]}")
+
+        share, rest = divmod(self.plan.backlog, POS_CLIENTS)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(till(share + (n < rest)) for n in range(POS_CLIENTS)))
+        return time.perf_counter() - t0
+
+    async def drain(self, client: httpx.AsyncClient) -> None:
+        """`POST /v1/sync` until the store has nothing unsent (each call syncs what is due)."""
+        for _ in range(101):
+            response = await client.post("/v1/sync")
+            response.raise_for_status()
+            left = self.stack.unsent_count()
+            if not left:
+                return
+        raise RuntimeError(f"sync did not drain the backlog: {left} left")
+
     async def direct_ceiling(self, concurrency: int, count: int) -> float:
         """What a bare httpx client reaches against the same slow sandbox at the same
         concurrency: the achievable ceiling, since the sandbox's own work and the HTTP round
         trip come on top of the 20 ms the formula counts."""
-        template = self._template
-        key = self.stack.api_key_file.read_text(encoding="utf-8").strip()
-        headers = {"APIKey": key, "Content-Type": "application/json"}
-        transport = httpx.AsyncHTTPTransport(retries=0, socket_options=_NO_DELAY)
         numbers = iter(range(1, count + 1))
-        async with httpx.AsyncClient(
-            base_url=self.stack.sandbox_url, transport=transport, timeout=30, trust_env=False
-        ) as provider:
+        async with self.provider() as provider:
 
             async def worker() -> None:
                 for number in numbers:
-                    document = dict(template)
-                    document["Series"] = "CEIL"
-                    document["Number"] = str(number)
-                    answer = await provider.post(
-                        "/Invoice/json", content=dumps(document), headers=headers
-                    )
+                    document = renumbered(self._template, "CEIL", number)
+                    answer = await provider.post("/Invoice/json", content=dumps(document))
                     if answer.status_code != 201:
                         raise RuntimeError(f"direct post refused: {answer.status_code}")
 
@@ -523,7 +511,7 @@ class Bench:
         )
 
 
-def thirty_line_receipt():
+def thirty_line_receipt() -> PrintableReceipt:
     """The printers' sample cash receipt stretched to 30 lines (layout includes the QR)."""
     from printers.receipt import ReceiptLine, Totals, VatBreakdown
     from printers.samples import sample_cash_receipt
@@ -648,16 +636,11 @@ def bench_command(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        results = run_benchmark(args.keep, quick=args.quick, log=log)
-    else:
-        with tempfile.TemporaryDirectory(prefix="pos-agent-bench-") as tmp:
-            results = run_benchmark(Path(tmp), quick=args.quick, log=log)
+    with work_dir(args.keep, "pos-agent-bench-") as root:
+        results = run_benchmark(root, quick=args.quick, log=log)
     print_table(results)
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        write_report(args.json, results)
         print(f"  written to {args.json}")
     return 0
 

@@ -28,7 +28,6 @@ import contextlib
 import json
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -40,10 +39,9 @@ from typing import Any
 import httpx
 
 from agent.json_codec import dumps
-from agent.local_stack import LocalStack, StackSettings
+from agent.local_stack import JSON_HEADERS, LocalStack, StackSettings, work_dir, write_report
 
 POS_CLIENTS = 4
-DATABASE_NAME = "pos-agent.sqlite3"
 # (mode, weight); `slow` picks its delay from SLOW_DELAYS_MS, the last one beyond the read timeout.
 FAULT_MODES: tuple[tuple[str, int], ...] = (
     ("ok", 30),
@@ -53,6 +51,7 @@ FAULT_MODES: tuple[tuple[str, int], ...] = (
     ("error500", 12),
     ("slow", 20),
 )
+_MODES, _WEIGHTS = zip(*FAULT_MODES, strict=True)
 SLOW_DELAYS_MS = (30, 150, 400, 1500)
 RETRY_PAUSE_S = (0.05, 0.25)
 MAX_ATTEMPTS = 400
@@ -71,9 +70,11 @@ class Sale:
     terminal_id: str
     transaction_id: str
     answer: dict[str, Any] | None = None
-    sign_status: int | None = None
-    refused: str | None = None
-    attempts: int = 0
+
+    @property
+    def printed(self) -> bool:
+        """About a third of the receipts are printed (dummy printer), decided per sale."""
+        return sum(self.sale_id.encode()) % 3 == 0
 
 
 @dataclass
@@ -89,9 +90,9 @@ class Tally:
     kills: int = 0
     crashes: int = 0
     restart_ms: list[float] = field(default_factory=list)
-    faults: Counter = field(default_factory=Counter)
-    kinds: Counter = field(default_factory=Counter)
-    statuses: Counter = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[int] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
 
@@ -129,7 +130,6 @@ class Chaos:
         self.tally = Tally()
         self.sales: list[Sale] = []
         self.done = asyncio.Event()
-        self.restarting = False
         self._next_sale = 0
 
     # -- the run -------------------------------------------------------------------------------
@@ -203,17 +203,14 @@ class Chaos:
                 await self.sell(client, sale)
 
     async def call(
-        self, client: httpx.AsyncClient, sale: Sale, path: str, body: dict
+        self, client: httpx.AsyncClient, sale: Sale, path: str, body: dict[str, Any]
     ) -> httpx.Response | None:
         """POST until an answer that is not a connection failure or a 5xx (503 autonomous is
         an answer). The body and request_id never change between attempts."""
         content = dumps(body)
         for _ in range(MAX_ATTEMPTS):
-            sale.attempts += 1
             try:
-                response = await client.post(
-                    path, content=content, headers={"content-type": "application/json"}
-                )
+                response = await client.post(path, content=content, headers=JSON_HEADERS)
             except httpx.TimeoutException:
                 self.tally.timeouts += 1
                 self.tally.problems.append(f"{sale.sale_id} {path}: client timeout (hang?)")
@@ -235,36 +232,9 @@ class Chaos:
         return None
 
     async def sell(self, client: httpx.AsyncClient, sale: Sale) -> None:
-        payment: dict[str, Any]
-        if sale.kind == "cash":
-            payment = {"method": 3, "amount": sale.total}
-        else:
-            payment = {
-                "method": 7,
-                "amount": sale.total,
-                "terminal_id": sale.terminal_id,
-                "transaction_id": sale.transaction_id,
-            }
-            sign: dict[str, Any] = {
-                "request_id": f"{sale.sale_id}-sign",
-                "terminal_id": sale.terminal_id,
-                "amount": sale.total,
-                "document_type": "11.1" if sale.kind == "card" else "8.4",
-            }
-            if sale.kind == "card":
-                sign["lines"] = sale.lines
-            response = await self.call(client, sale, "/v1/payments/sign", sign)
-            if response is None:
-                return
-            sale.sign_status = response.status_code
-            if response.status_code == 201:
-                self.tally.signed += 1
-                payment["signature_id"] = response.json()["signature_id"]
-            elif response.status_code == 503:
-                self.tally.autonomous += 1  # the terminal goes autonomous: no signature
-            else:
-                self._refuse(sale, f"sign {response.status_code} {response.text[:200]}")
-                return
+        payment = await self.payment(client, sale)
+        if payment is None:
+            return
         body: dict[str, Any]
         if sale.kind == "pos":
             path = "/v1/pos-receipts"
@@ -275,7 +245,7 @@ class Chaos:
                 "request_id": sale.sale_id,
                 "lines": sale.lines,
                 "payments": [payment],
-                "delivery": {"print": rng_print(sale)},
+                "delivery": {"print": sale.printed},
             }
         response = await self.call(client, sale, path, body)
         if response is None:
@@ -286,8 +256,39 @@ class Chaos:
         else:
             self._refuse(sale, f"issue {response.status_code} {response.text[:200]}")
 
+    async def payment(self, client: httpx.AsyncClient, sale: Sale) -> dict[str, Any] | None:
+        """Cash as it is; a card is signed first (without a signature when the terminal goes
+        autonomous). None when the sale cannot go on."""
+        if sale.kind == "cash":
+            return {"method": 3, "amount": sale.total}
+        payment: dict[str, Any] = {
+            "method": 7,
+            "amount": sale.total,
+            "terminal_id": sale.terminal_id,
+            "transaction_id": sale.transaction_id,
+        }
+        sign: dict[str, Any] = {
+            "request_id": f"{sale.sale_id}-sign",
+            "terminal_id": sale.terminal_id,
+            "amount": sale.total,
+            "document_type": "11.1" if sale.kind == "card" else "8.4",
+        }
+        if sale.kind == "card":
+            sign["lines"] = sale.lines
+        response = await self.call(client, sale, "/v1/payments/sign", sign)
+        if response is None:
+            return None
+        if response.status_code == 201:
+            self.tally.signed += 1
+            payment["signature_id"] = response.json()["signature_id"]
+        elif response.status_code == 503:
+            self.tally.autonomous += 1  # the terminal goes autonomous: no signature
+        else:
+            self._refuse(sale, f"sign {response.status_code} {response.text[:200]}")
+            return None
+        return payment
+
     def _refuse(self, sale: Sale, reason: str) -> None:
-        sale.refused = reason
         self.tally.refused += 1
         self.tally.problems.append(f"{sale.sale_id}: {reason}")
 
@@ -296,8 +297,7 @@ class Chaos:
     async def flip_faults(self) -> None:
         async with httpx.AsyncClient(base_url=self.stack.sandbox_url, timeout=10) as admin:
             while not self.done.is_set():
-                modes, weights = zip(*FAULT_MODES, strict=True)
-                mode = self.rng.choices(modes, weights=weights)[0]
+                mode = self.rng.choices(_MODES, weights=_WEIGHTS)[0]
                 body: dict[str, Any] = {"mode": mode}
                 if mode == "slow":
                     body["delay_ms"] = self.rng.choice(SLOW_DELAYS_MS)
@@ -344,33 +344,18 @@ class Chaos:
                     self.tally.problems.append(
                         f"sync: {response.status_code} {response.text[:200]}"
                     )
-                if self._unsent() == 0:
+                if self.stack.unsent_count() == 0:
                     return
                 if time.monotonic() > deadline:
                     self.tally.problems.append(f"backlog not empty after {SYNC_DEADLINE_S} s")
                     return
                 await asyncio.sleep(0.5)
 
-    def _unsent(self) -> int:
-        conn = self._store()
-        try:
-            row = conn.execute(
-                "SELECT COUNT(*) FROM documents WHERE state IN ('pending', 'delayed')"
-            ).fetchone()
-            return int(row[0])
-        finally:
-            conn.close()
-
-    def _store(self):
-        import offline_store as store
-
-        return store.open_database(self.stack.state_dir / DATABASE_NAME, read_only=True)
-
     def verify(self) -> dict[str, Any]:
         import offline_store as store
 
         provider_docs = self.stack.provider_documents()
-        conn = self._store()
+        conn = self.stack.open_store()
         try:
             rows = [
                 dict(row)
@@ -384,85 +369,22 @@ class Chaos:
             journal = store.verify_journal(conn)
         finally:
             conn.close()
-        by_uid = {row["uid"]: row for row in rows}
-        by_request = {row["request_id"]: row for row in rows}
-        at_provider = Counter(doc["uid"] for doc in provider_docs)
-        provider_by_uid = {doc["uid"]: doc for doc in provider_docs}
-        problems: list[str] = []
-
+        audit = Audit(rows, provider_docs)
         answered = [sale for sale in self.sales if sale.answer is not None]
-        lost = 0
-        mismatched = 0
-        for sale in answered:
-            assert sale.answer is not None
-            uid = sale.answer["uid"]
-            if at_provider[uid] == 0:
-                lost += 1
-                problems.append(f"lost: {sale.sale_id} uid {uid} is not at the provider")
-            row = by_request.get(sale.sale_id)
-            if row is None or row["uid"] != uid:
-                mismatched += 1
-                problems.append(f"{sale.sale_id}: the store's document differs from the answer")
-
-        # Every provider document must trace back to exactly one sale (via UID → request_id).
-        per_sale: Counter = Counter()
-        unknown = 0
-        for doc in provider_docs:
-            row = by_uid.get(doc["uid"])
-            if row is None:
-                unknown += 1
-                problems.append(f"provider document {doc['uid']} is unknown to the store")
-                continue
-            per_sale[row["request_id"]] += 1
-        extra = sum(count - 1 for count in per_sale.values() if count > 1)
-        extra += sum(count - 1 for count in at_provider.values() if count > 1)
-        duplicates = extra + unknown
-
-        # Gaps: in the store, and at the provider where the store has no recorded reason.
-        recorded = {"void", "reserved", "rejected"}
-        provider_numbers = {(doc["series"], int(doc["number"])) for doc in provider_docs}
-        store_rows = {(row["series"], row["number"]): row for row in rows}
-        silent = 0
-        for series, last in last_numbers.items():
-            for number in range(1, last + 1):
-                if (series, number) in provider_numbers:
-                    continue
-                row = store_rows.get((series, number))
-                if row is not None and row["state"] in recorded:
-                    continue
-                silent += 1
-                problems.append(f"gap: {series} {number} is neither at the provider nor recorded")
+        lost, mismatched = audit.lost(answered)
+        extra, unknown = audit.duplicates()
+        silent = audit.silent_gaps(last_numbers)
         store_gap_count = sum(len(numbers) for numbers in store_gaps.values())
-        gaps = store_gap_count + silent
-
-        wrong_codes = 0
-        ambiguous = 0
-        delayed_docs: Counter[int] = Counter()
-        for row in rows:
-            if row["delayed_code"]:
-                delayed_docs[row["delayed_code"]] += 1
-            provider_doc = provider_by_uid.get(row["uid"])
-            if provider_doc is None:
-                continue
-            sent, ours = int(provider_doc["is_delayed_code"]), int(row["delayed_code"])
-            if sent == ours:
-                continue
-            if sent == 0 and ours != 0 and row["authentication_code"] is None:
-                ambiguous += 1  # answered after our timeout; MARK adopted from the 409
-                continue
-            wrong_codes += 1
-            problems.append(
-                f"wrong code: {row['series']} {row['number']} provider {sent}, agent {ours}"
-            )
-
+        wrong_codes, ambiguous = audit.codes()
+        delayed_docs = Counter(row["delayed_code"] for row in rows if row["delayed_code"])
         states = Counter(row["state"] for row in rows)
         tally = self.tally
         return {
             "receipts": len(answered),
             "kills": tally.kills,
             "lost": lost,
-            "duplicates": duplicates,
-            "gaps": gaps,
+            "duplicates": extra + unknown,
+            "gaps": store_gap_count + silent,
             "wrong_codes": wrong_codes,
             "journal_ok": journal.ok,
             "seed": self.seed,
@@ -489,14 +411,94 @@ class Chaos:
                 "restart_ready_ms_max": round(max(tally.restart_ms, default=0.0), 1),
                 "fault_flips": dict(tally.faults),
                 "answer_statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
-                "problems": (tally.problems + problems)[:50],
+                "problems": (tally.problems + audit.problems)[:50],
             },
         }
 
 
-def rng_print(sale: Sale) -> bool:
-    """About a third of the receipts are printed (dummy printer), decided per sale."""
-    return sum(sale.sale_id.encode()) % 3 == 0
+class Audit:
+    """The agent's store against the provider's documents; each check notes what it finds."""
+
+    def __init__(self, rows: list[dict[str, Any]], provider_docs: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        self.provider_docs = provider_docs
+        self.at_provider = Counter(doc["uid"] for doc in provider_docs)
+        self.problems: list[str] = []
+
+    def lost(self, answered: list[Sale]) -> tuple[int, int]:
+        """Answered sales not at the provider, and answers the store's document contradicts."""
+        by_request = {row["request_id"]: row for row in self.rows}
+        lost = mismatched = 0
+        for sale in answered:
+            assert sale.answer is not None
+            uid = sale.answer["uid"]
+            if self.at_provider[uid] == 0:
+                lost += 1
+                self.problems.append(f"lost: {sale.sale_id} uid {uid} is not at the provider")
+            row = by_request.get(sale.sale_id)
+            if row is None or row["uid"] != uid:
+                mismatched += 1
+                self.problems.append(
+                    f"{sale.sale_id}: the store's document differs from the answer"
+                )
+        return lost, mismatched
+
+    def duplicates(self) -> tuple[int, int]:
+        """Extra provider documents per sale and per UID, and documents no sale explains:
+        every provider document must trace back to exactly one sale (UID → request_id)."""
+        by_uid = {row["uid"]: row for row in self.rows}
+        per_sale: Counter[str] = Counter()
+        unknown = 0
+        for doc in self.provider_docs:
+            row = by_uid.get(doc["uid"])
+            if row is None:
+                unknown += 1
+                self.problems.append(f"provider document {doc['uid']} is unknown to the store")
+                continue
+            per_sale[row["request_id"]] += 1
+        extra = sum(count - 1 for count in per_sale.values() if count > 1)
+        extra += sum(count - 1 for count in self.at_provider.values() if count > 1)
+        return extra, unknown
+
+    def silent_gaps(self, last_numbers: dict[str, int]) -> int:
+        """Numbers neither at the provider nor recorded by the store (void, reserved, rejected)."""
+        recorded = {"void", "reserved", "rejected"}
+        provider_numbers = {(doc["series"], int(doc["number"])) for doc in self.provider_docs}
+        store_rows = {(row["series"], row["number"]): row for row in self.rows}
+        silent = 0
+        for series, last in last_numbers.items():
+            for number in range(1, last + 1):
+                if (series, number) in provider_numbers:
+                    continue
+                row = store_rows.get((series, number))
+                if row is not None and row["state"] in recorded:
+                    continue
+                silent += 1
+                self.problems.append(
+                    f"gap: {series} {number} is neither at the provider nor recorded"
+                )
+        return silent
+
+    def codes(self) -> tuple[int, int]:
+        """Provider documents whose IsDelayedCode differs from the agent's, and of those the
+        ambiguous timeouts (sent online, answered late, MARK adopted from the 409)."""
+        provider_by_uid = {doc["uid"]: doc for doc in self.provider_docs}
+        wrong = ambiguous = 0
+        for row in self.rows:
+            provider_doc = provider_by_uid.get(row["uid"])
+            if provider_doc is None:
+                continue
+            sent, ours = int(provider_doc["is_delayed_code"]), int(row["delayed_code"])
+            if sent == ours:
+                continue
+            if sent == 0 and ours != 0 and row["authentication_code"] is None:
+                ambiguous += 1
+                continue
+            wrong += 1
+            self.problems.append(
+                f"wrong code: {row['series']} {row['number']} provider {sent}, agent {ours}"
+            )
+        return wrong, ambiguous
 
 
 def passed(report: dict[str, Any]) -> bool:
@@ -521,13 +523,8 @@ def chaos_command(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"chaos: {message}", file=sys.stderr, flush=True)
 
-    options = {"receipts": args.receipts, "kills": args.kills, "seed": args.seed, "log": log}
-    if args.keep is not None:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        report = run_chaos(args.keep, **options)
-    else:
-        with tempfile.TemporaryDirectory(prefix="pos-agent-chaos-") as tmp:
-            report = run_chaos(Path(tmp), **options)
+    with work_dir(args.keep, "pos-agent-chaos-") as root:
+        report = run_chaos(root, receipts=args.receipts, kills=args.kills, seed=args.seed, log=log)
     ok = passed(report)
     summary = {k: v for k, v in report.items() if k != "details"}
     print(json.dumps(summary, ensure_ascii=False))
@@ -535,8 +532,7 @@ def chaos_command(args: argparse.Namespace) -> int:
         print(f"  {problem}")
     print("PASS" if ok else "FAIL")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        write_report(args.json, report)
     return 0 if ok else 1
 
 

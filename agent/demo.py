@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from agent.json_codec import dumps
-from agent.local_stack import LocalStack, StackSettings
+from agent.local_stack import LocalStack, StackSettings, cash_receipt, post_json, sale_line
 from agent.status_command import paint, use_colour
 from agent.status_report import CRITICAL, OK, WARN
 
@@ -79,9 +79,7 @@ class Demo:
 
     def post(self, path: str, body: dict[str, Any], *, expect_status: int = 201) -> dict[str, Any]:
         print("   " + paint(f"POST {path}", WARN, self.colour) + f" {_compact(body)}")
-        response = self.client.post(
-            path, content=dumps(body), headers={"content-type": "application/json"}
-        )
+        response = post_json(self.client, path, body)
         answer = response.json()
         if response.status_code != expect_status:
             raise StepFailed(f"POST {path} answered {response.status_code}: {answer}")
@@ -132,7 +130,7 @@ class Demo:
     # -- the tour -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        self.cash_receipt()
+        self.cash_sale()
         self.card_receipt()
         self.pos_receipt()
         self.provider_down()
@@ -141,16 +139,20 @@ class Demo:
         self.recovery()
         self.status("status after recovery", expected=OK)
 
-    def cash_receipt(self) -> None:
+    def cash_sale(self) -> None:
         self.step("A cash receipt (11.1), online")
-        answer = self.post("/v1/receipts", _receipt("demo-cash-1", "Καφές φρέντο", "2", "2.50"))
+        body = cash_receipt("demo-cash-1", description="Καφές φρέντο", quantity="2", price="2.50")
+        answer = self.post("/v1/receipts", body)
         self.show_receipt(answer)
         self.expect(answer["state"] == "accepted" and bool(answer["mark"]), "accepted with a MARK")
         self.wait_printed(answer["receipt_id"], "01-cash-receipt")
 
     def card_receipt(self) -> None:
         self.step("A card payment: sign → terminal → issue")
-        lines = [_line("Τοστ γαλοπούλα", "1", "4.20", 2), _line("Πορτοκαλάδα", "1", "2.30", 2)]
+        lines = [
+            sale_line("Τοστ γαλοπούλα", "1", "4.20", 2),
+            sale_line("Πορτοκαλάδα", "1", "2.30", 2),
+        ]
         total = Decimal("6.50")
         self.say("1) before charging the card, ask the agent for the provider's signature")
         signed = self.post(
@@ -237,7 +239,7 @@ class Demo:
             "/v1/receipts",
             {
                 "request_id": "demo-connected-1",
-                "lines": [_line("Σάντουιτς", "2", "6.00", 1)],
+                "lines": [sale_line("Σάντουιτς", "2", "6.00", 1)],
                 "connected_marks": [pos["mark"]],
             },
         )
@@ -251,9 +253,10 @@ class Demo:
         self.say("sandbox fault 'down': every connection to the provider is reset")
         for index in (1, 2):
             started = time.perf_counter()
-            answer = self.post(
-                "/v1/receipts", _receipt(f"demo-down-{index}", "Εσπρέσο", "1", "1.80")
+            body = cash_receipt(
+                f"demo-down-{index}", description="Εσπρέσο", quantity="1", price="1.80"
             )
+            answer = self.post("/v1/receipts", body)
             elapsed = (time.perf_counter() - started) * 1000
             self.show_receipt(answer)
             self.show("answered in", f"{elapsed:.0f} ms")
@@ -273,7 +276,8 @@ class Demo:
         self.say("the register re-checks the provider (here at once, via POST /v1/sync):")
         report = self.post("/v1/sync", {}, expect_status=200)
         self.show("sync", f"{report['attempted']} sent, {report['still_delayed']} still delayed")
-        answer = self.post("/v1/receipts", _receipt("demo-aade-1", "Cappuccino", "1", "3.20"))
+        body = cash_receipt("demo-aade-1", description="Cappuccino", quantity="1", price="3.20")
+        answer = self.post("/v1/receipts", body)
         self.show_receipt(answer)
         self.expect(
             answer["state"] == "delayed" and answer["delayed_code"] == 2,
@@ -289,7 +293,7 @@ class Demo:
     def recovery(self) -> None:
         self.step("Recovery: the provider and AADE are back; pos-agent sync")
         self.stack.set_faults("ok")
-        time.sleep(0.3)  # the longest retry backoff in the demo's settings
+        time.sleep(self.stack.settings.backoff_max_s + 0.1)  # every retry is due by then
         code = self.cli("sync")
         self.expect(code == 0, f"pos-agent sync exit code {code} (expected 0: nothing left)")
         receipts = self.get("/v1/receipts?limit=50")["receipts"]
@@ -325,24 +329,6 @@ class Demo:
             target = previews / png.name
             shutil.copyfile(png, target)
             self.previews.append(target)
-
-
-def _line(description: str, quantity: str, price: str, vat: int) -> dict[str, Any]:
-    return {
-        "description": description,
-        "quantity": Decimal(quantity),
-        "unit_price": Decimal(price),
-        "vat_category": vat,
-    }
-
-
-def _receipt(request_id: str, description: str, quantity: str, price: str) -> dict[str, Any]:
-    total = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"))
-    return {
-        "request_id": request_id,
-        "lines": [_line(description, quantity, price, 2)],
-        "payments": [{"method": 3, "amount": total}],
-    }
 
 
 def _compact(body: dict[str, Any]) -> str:

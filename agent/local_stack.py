@@ -4,25 +4,38 @@ The demo, the benchmark, the crash harness and the end-to-end tests all need the
 throw-away register with its own config, API key file (0600), sandbox and daemon, with the POS
 side on the real Unix socket. READY is observed the way systemd observes it: through a
 NOTIFY_SOCKET datagram socket of our own.
+
+Also here, because every one of them does it the same way: a till's JSON request (amounts as
+Decimal, through `agent.json_codec`), a read-only look at the agent's store, and the `--keep`
+directory and JSON report of the harness commands.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from agent.json_codec import dumps
+
 ISSUER_VAT = "EL094019245"
-PORTAL_PLACEHOLDER = "sandbox"
+DATABASE_NAME = "pos-agent.sqlite3"
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 def _toml_string(value: str) -> str:
@@ -32,7 +45,6 @@ def _toml_string(value: str) -> str:
 @dataclass
 class StackSettings:
     printer_backend: str = "file"
-    printer_profile: str = "cp1253"
     sync_interval_s: float = 30.0
     probe_interval_s: float = 1.0
     sync_concurrency: int = 4
@@ -41,10 +53,8 @@ class StackSettings:
     total_timeout_s: float = 3.0
     backoff_base_s: float = 0.2
     backoff_max_s: float = 2.0
-    food_service: bool = False
     reservation_timeout_s: int = 900
     preview_dir: bool = True
-    extra_toml: str = ""
 
 
 @dataclass
@@ -81,6 +91,10 @@ class LocalStack:
     def api_key_file(self) -> Path:
         return self.root / "provider-api-key"
 
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / DATABASE_NAME
+
     def _write_credentials(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self.api_key_file.exists():
@@ -90,27 +104,27 @@ class LocalStack:
 
     def start_sandbox(self) -> str:
         self._write_credentials()
-        log = (self.root / "sandbox.log").open("a")
-        self.sandbox = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent.sandbox",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--state",
-                str(self.root / "sandbox"),
-                "--api-key-file",
-                str(self.api_key_file),
-                "--issuer-vat",
-                ISSUER_VAT,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+        with (self.root / "sandbox.log").open("a") as log:  # the child keeps its own copy
+            self.sandbox = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "agent.sandbox",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--state",
+                    str(self.root / "sandbox"),
+                    "--api-key-file",
+                    str(self.api_key_file),
+                    "--issuer-vat",
+                    ISSUER_VAT,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
         assert self.sandbox.stdout is not None
         line = self.sandbox.stdout.readline()
         if "listening on" not in line:
@@ -150,7 +164,7 @@ provider_id = "999"
 footer = ["Πάροχος: SANDBOX (δεν αποτελεί φορολογικό στοιχείο)", "pos-agent demo"]
 
 [terminal]
-food_service = {str(s.food_service).lower()}
+food_service = false
 reservation_timeout_s = {s.reservation_timeout_s}
 
 [api]
@@ -168,9 +182,8 @@ backoff_max_s = {s.backoff_max_s}
 [printer]
 backend = "{s.printer_backend}"
 path = {_toml_string(str(self.printer_path))}
-profile = "{s.printer_profile}"
+profile = "cp1253"
 {preview}
-{s.extra_toml}
 """,
             encoding="utf-8",
         )
@@ -194,14 +207,14 @@ profile = "{s.printer_profile}"
         # it python-escpos re-parses its YAML printer database into a new temp dir every start.
         env.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(self.root / "cache"))
         (self.root / "cache").mkdir(exist_ok=True)
-        log = (self.root / "daemon.log").open("a")
         started = time.perf_counter()
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
-            stdout=log,
-            stderr=log,
-            env=env,
-        )
+        with (self.root / "daemon.log").open("a") as log:  # the child keeps its own copy
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
         self.daemon = daemon
         try:
             deadline = started + timeout_s
@@ -216,7 +229,8 @@ profile = "{s.printer_profile}"
                     continue
                 if "READY=1" in message.split("\n"):
                     self.last_ready_ms = (time.perf_counter() - started) * 1000
-                    self._keep_notify(notify)
+                    # Kept open until stop: the daemon sends STATUS and STOPPING later.
+                    self._notify = notify
                     return self.last_ready_ms
             raise RuntimeError(
                 f"daemon not ready after {timeout_s} s; see {self.root / 'daemon.log'}"
@@ -224,12 +238,6 @@ profile = "{s.printer_profile}"
         except BaseException:
             notify.close()
             raise
-
-    def _keep_notify(self, notify: socket.socket) -> None:
-        """Keep receiving until stop: the daemon sends STATUS and STOPPING later."""
-        if self._notify is not None:
-            self._notify.close()
-        self._notify = notify
 
     def start(self) -> LocalStack:
         self.start_sandbox()
@@ -260,6 +268,24 @@ profile = "{s.printer_profile}"
             response.raise_for_status()
             body = response.json()
             return body["documents"] if isinstance(body, dict) else body
+
+    def open_store(self) -> sqlite3.Connection:
+        """A read-only view of the agent's store, as the status CLI reads it (the daemon keeps
+        writing); the caller closes it."""
+        import offline_store as store  # only the harnesses that look inside pay for it
+
+        return store.open_database(self.database_path, read_only=True)
+
+    def unsent_count(self) -> int:
+        """Documents the provider has not taken yet (pending or delayed)."""
+        conn = self.open_store()
+        try:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM documents WHERE state IN ('pending', 'delayed')"
+            ).fetchone()
+            return int(row[0])
+        finally:
+            conn.close()
 
     def kill_daemon(self) -> None:
         if self.daemon is not None and self.daemon.poll() is None:
@@ -297,3 +323,53 @@ profile = "{s.printer_profile}"
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# -- the POS side ------------------------------------------------------------------------------
+
+
+def sale_line(description: str, quantity: str, price: str, vat_category: int) -> dict[str, Any]:
+    """One receipt line of the local API; quantity and price as Decimal, never float."""
+    return {
+        "description": description,
+        "quantity": Decimal(quantity),
+        "unit_price": Decimal(price),
+        "vat_category": vat_category,
+    }
+
+
+def cash_receipt(
+    request_id: str, *, description: str = "Καφές φρέντο", quantity: str = "2", price: str = "2.50"
+) -> dict[str, Any]:
+    """A valid one-line 11.1 paid in cash (method 3), VAT category 2."""
+    total = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"))
+    return {
+        "request_id": request_id,
+        "lines": [sale_line(description, quantity, price, 2)],
+        "payments": [{"method": 3, "amount": total}],
+    }
+
+
+def post_json(client: httpx.Client, path: str, body: Any) -> httpx.Response:
+    """POST as a till does: the body through `agent.json_codec`, so Decimal amounts stay exact."""
+    return client.post(path, content=dumps(body), headers=JSON_HEADERS)
+
+
+# -- the harness commands (bench, chaos) -------------------------------------------------------
+
+
+@contextmanager
+def work_dir(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """`--keep DIR` (created, and left for its logs and DB) or a temporary directory."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """`--json PATH`: the whole report, indented, Greek text as is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")

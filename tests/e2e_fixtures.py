@@ -17,15 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 import offline_store as store
-from agent.local_stack import ISSUER_VAT, LocalStack, StackSettings
+from agent.local_stack import ISSUER_VAT, LocalStack, StackSettings, cash_receipt, post_json
 
 T = TypeVar("T")
 POLL_S = 0.05
@@ -37,23 +35,6 @@ E2E_DEFAULTS: dict[str, Any] = {
     "read_timeout_s": 4.0,
     "total_timeout_s": 5.0,
 }
-
-
-def cash_receipt(request_id: str, *, price: str = "2.50", quantity: str = "2") -> dict[str, Any]:
-    """A valid 11.1 body paid in cash (method 3)."""
-    total = Decimal(price) * Decimal(quantity)
-    return {
-        "request_id": request_id,
-        "lines": [
-            {
-                "description": "Καφές φρέντο",
-                "quantity": Decimal(quantity),
-                "unit_price": Decimal(price),
-                "vat_category": 2,
-            }
-        ],
-        "payments": [{"method": 3, "amount": total.quantize(Decimal("0.01"))}],
-    }
 
 
 def wait_for(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
@@ -80,12 +61,8 @@ class E2EStack:
         return self.stack.client(timeout_s)
 
     def post(self, path: str, body: Any) -> httpx.Response:
-        from agent.json_codec import dumps
-
         with self.client() as client:
-            return client.post(
-                path, content=dumps(body), headers={"content-type": "application/json"}
-            )
+            return post_json(client, path, body)
 
     def get(self, path: str, **params: Any) -> httpx.Response:
         with self.client() as client:
@@ -117,13 +94,9 @@ class E2EStack:
 
     # -- the agent's database (read-only, as the status CLI reads it) ---------------------------
 
-    @property
-    def database_path(self) -> Path:
-        return self.stack.state_dir / "pos-agent.sqlite3"
-
     @contextmanager
     def database(self) -> Iterator[sqlite3.Connection]:
-        conn = store.open_database(self.database_path, read_only=True)
+        conn = self.stack.open_store()
         try:
             yield conn
         finally:
