@@ -37,6 +37,7 @@ def test_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
         timeout=180,
         check=False,
     )
+    assert out.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
     details = report["details"]
     assert report["receipts"] == 200, details["problems"]
