@@ -250,13 +250,10 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        self.stack.start()
-        try:
+        with self.stack:
             self.phase_startup()
             asyncio.run(self.async_phases())
             self.results["rss_peak_mb"] = proc_status_mb(self.pid)["VmHWM"]
-        finally:
-            self.stack.stop()
         self.phase_render()
         self.results["seconds"] = round(time.perf_counter() - started, 1)
         return self.results

@@ -136,12 +136,9 @@ class Chaos:
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        self.stack.start()
-        try:
+        with self.stack:
             asyncio.run(self._run())
             report = self.verify()
-        finally:
-            self.stack.stop()
         report["seconds"] = round(time.perf_counter() - started, 1)
         return report
 

@@ -240,9 +240,15 @@ profile = "cp1253"
             raise
 
     def start(self) -> LocalStack:
-        self.start_sandbox()
-        self.write_config()
-        self.start_daemon()
+        """Sandbox, config, daemon. If a step fails, what did start is stopped again: callers
+        (and `with`) only stop a stack whose start returned."""
+        try:
+            self.start_sandbox()
+            self.write_config()
+            self.start_daemon()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def client(self, timeout_s: float = 30.0) -> httpx.Client:
