@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.local_stack import LocalStack
+from agent.local_stack import LocalStack, cash_receipt
+from tests.e2e_fixtures import wait_for
 from tests.test_status_command import (
-    cash_receipt,
     fast_settings,
     post,
     run_cli,
     status_json,
-    wait_for,
     wait_settled,
     write_config,
 )
@@ -82,7 +81,9 @@ def test_reprint_queues_a_copy(live: LocalStack, capsys: pytest.CaptureFixture[s
     assert code == 0, out
     assert f"receipt {answer['receipt_id']}: print job" in out and "ΑΝΤΙΓΡΑΦΟ" in out
     wait_for(
-        lambda: status_json(live)["printer"]["printed"] == printed_before + 1, "the copy to print"
+        lambda: status_json(live)["printer"]["printed"] == printed_before + 1,
+        timeout_s=10,
+        what="the copy to print",
     )
     code, _ = run_cli(
         capsys, "reprint", str(answer["receipt_id"]), "--config", str(live.config_path)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import io
 import json
 import socket
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,9 @@ import pytest
 import offline_store as store
 from agent.cli import main
 from agent.clock import ATHENS
-from agent.json_codec import dumps
-from agent.local_stack import LocalStack, StackSettings
+from agent.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from agent.status_command import use_colour
+from tests.e2e_fixtures import wait_for
 from tests.store_helpers.factory import builder
 
 ANSI = "\033["
@@ -42,36 +40,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 def post(stack: LocalStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
     with stack.client() as client:
-        response = client.post(
-            path, content=dumps(body), headers={"content-type": "application/json"}
-        )
+        response = post_json(client, path, body)
     assert response.status_code in (200, 201), response.text
     return response.json()
-
-
-def cash_receipt(request_id: str, price: str = "2.50") -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "lines": [
-            {
-                "description": "Καφές φρέντο",
-                "quantity": Decimal(1),
-                "unit_price": Decimal(price),
-                "vat_category": 2,
-            }
-        ],
-        "payments": [{"method": 3, "amount": Decimal(price)}],
-    }
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def status_json(stack: LocalStack) -> dict[str, Any]:
@@ -91,7 +62,7 @@ def wait_settled(stack: LocalStack) -> None:
             return False
         return not report["printer"]["queued"]
 
-    wait_for(settled, "the print queue and the backlog to drain")
+    wait_for(settled, timeout_s=10, what="the print queue and the backlog to drain")
 
 
 def fast_settings() -> StackSettings:
