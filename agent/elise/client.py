@@ -1,18 +1,19 @@
 """The Elise client: one httpx connection pool, one typed outcome per call, nothing secret logged.
 
-It talks to httpx's transport (`AsyncHTTPTransport`, the public pool-and-timeouts layer) rather
-than through `AsyncClient`: every call is a POST of bytes the daemon already froze, to one host,
-with fixed headers, so the client layer's URL merging, cookie jar, auth and redirect hooks did
-nothing here but cost about a third of the agent's CPU per document (measured in the sync).
+It talks to an httpx transport rather than through `AsyncClient`: every call is a POST of bytes
+the daemon already froze, to one host, with fixed headers, so the client layer's URL merging,
+cookie jar, auth and redirect hooks did nothing here but cost about a third of the agent's CPU
+per document (measured in the sync). The transport is our own `ProviderTransport` (see its
+module for why); tests may pass any `httpx.AsyncBaseTransport`.
 
-Every public call is bounded twice: httpx's connect/read/write/pool timeouts per exchange, and
+Every public call is bounded twice: the connect/read/write/pool timeouts per exchange, and
 `total_timeout_s` over the whole call (including a login or refresh it needs), so the till never
 waits longer than configured. Payload bytes are posted exactly as given: the daemon froze them
 before the first attempt, and the send method travels inside them
 (`AdditionalDetails.TransmissionMethod`), never as a URL parameter.
 
 Logged per exchange (logger `pos_agent.elise`): method, path, status, latency. Never headers,
-bodies, query strings or tokens. httpx/httpcore's own loggers print URLs and event names only.
+bodies, query strings or tokens.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from agent.elise.responses import (
     update_outcome,
     validate_outcome,
 )
+from agent.elise.transport import ProviderTransport
 from agent.json_codec import dumps
 from agent.secrets import ApiKey
 from agent.uid import prefixed_vat
@@ -82,10 +84,10 @@ class EliseClient:
             if config.auth == "bearer"
             else ApiKeyAuth(api_key)
         )
-        # No proxy, netrc or certificate settings picked up from the environment: the service's
-        # behaviour must come from its config, and .netrc could add credentials. Redirects are
-        # never followed (a 3xx is classified like any other unexpected answer).
-        self._transport = transport or httpx.AsyncHTTPTransport(retries=0, trust_env=False)
+        # No proxy, netrc or certificate settings picked up from the environment (the service's
+        # behaviour must come from its config, and .netrc could add credentials), no redirects
+        # (a 3xx is classified like any other unexpected answer), no retries.
+        self._transport = transport or ProviderTransport()
         self._base_url = str(config.base_url).rstrip("/")
         self._timeout = httpx.Timeout(
             connect=config.connect_timeout_s,
