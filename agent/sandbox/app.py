@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +104,15 @@ class _Endpoints:
         """Faults, authentication and body parsing shared by every provider endpoint.
 
         Handlers get the body with its keys folded to lower case and run without awaiting, so
-        a check-then-write is atomic on the event loop. The `slow` delay is applied after the
-        work is done: the answer is late, not the effect, which is what makes a client time out
-        on a document the provider did accept.
+        a check-then-write is atomic on the event loop. The `slow` delay is the provider's
+        answer time counted from the request's arrival, so "20 ms latency" answers 20 ms after
+        the request came in, whatever the sandbox's own work took. The work is done first and
+        the answer waits out the rest: the answer is late, not the effect, which is what makes
+        a client time out on a document the provider did accept.
         """
 
         async def endpoint(request: Request) -> Response:
+            arrived = time.monotonic()
             fault = self._s.faults.answer_fault(request.path)
             if fault == "error500":
                 response = _failure(500, "Internal server error (sandbox fault error500)")
@@ -121,8 +125,8 @@ class _Endpoints:
                     response = _rejected([("$", "the body is not valid JSON")])
                 else:
                     response = handler(body, request, fault == "aade_down")
-            delay = self._s.faults.delay_s(request.path)
-            if delay:
+            delay = self._s.faults.delay_s(request.path) - (time.monotonic() - arrived)
+            if delay > 0:
                 await asyncio.sleep(delay)
             return response
 
