@@ -268,7 +268,7 @@ def _paths(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_bearer_logs_in_once_then_refreshes_before_expiry(
     sandbox: SandboxServer, make_invoice: Callable[..., bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="pos_agent.elise")
+    caplog.set_level(logging.DEBUG, logger="pos_agent.elise")
     clock = MovableClock()
 
     async def scenario() -> list[Any]:
@@ -303,7 +303,7 @@ def test_bearer_logs_in_again_on_a_401(
     sandbox: SandboxServer, make_invoice: Callable[..., bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The provider expired the token behind the client's back (its clock ran ahead)."""
-    caplog.set_level(logging.INFO, logger="pos_agent.elise")
+    caplog.set_level(logging.DEBUG, logger="pos_agent.elise")
 
     async def scenario() -> list[Any]:
         client = make_client(sandbox, auth="bearer", clock=MovableClock())
@@ -327,7 +327,7 @@ def test_bearer_logs_in_again_on_a_401(
 def test_bearer_logs_in_again_when_the_refresh_token_ages_out(
     sandbox: SandboxServer, make_invoice: Callable[..., bytes], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="pos_agent.elise")
+    caplog.set_level(logging.DEBUG, logger="pos_agent.elise")
     clock = MovableClock()
 
     async def scenario() -> Any:
