@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import signal
@@ -261,6 +262,29 @@ def test_admin_endpoints_work_in_every_mode_and_faults_apply_to_provider_calls(
     assert sandbox_admin.post("/_sandbox/faults", json={"mode": "bogus"}).status_code == 400
     assert sandbox_admin.post("/_sandbox/faults", content=b"{nope").status_code == 400
     assert sandbox_admin.post("/_sandbox/clock", content=b"{nope").status_code == 400
+
+
+def test_slow_answers_count_from_arrival_never_early_and_overlap(
+    sandbox: SandboxServer, sandbox_admin: httpx.Client, make_invoice: Callable[..., bytes]
+) -> None:
+    """Eight requests at once with a 300 ms delay: each answer waits its own 300 ms from its
+    arrival (never less), and they wait side by side, not one after another."""
+    sandbox_admin.post("/_sandbox/faults", json={"mode": "slow", "delay_ms": 300})
+
+    async def scenario() -> list[int]:
+        async with httpx.AsyncClient(base_url=sandbox.base_url, headers=HEADERS) as client:
+            answers = await asyncio.gather(
+                *(client.post("/Invoice/json", content=make_invoice(n)) for n in range(1, 9))
+            )
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(scenario()) == [201] * 8
+    delayed = sandbox_admin.get("/_sandbox/health").json()["delayed_answers"]
+    assert delayed["count"] == 8 and delayed["min_ms"] >= 300
+    # Side by side: the last answer came long before 8 x 300 ms after its own arrival.
+    assert delayed["max_ms"] < 8 * 300
+    sandbox_admin.post("/_sandbox/faults", json={"mode": "ok"})
+    assert sandbox_admin.get("/_sandbox/health").json()["delayed_answers"]["count"] == 0
 
 
 def test_flaky_fails_about_the_given_share(

@@ -7,7 +7,6 @@ signatures (400) → uniqueness by UID (409, carrying the original MARK) → AAD
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from agent.sandbox.documents import (
 )
 from agent.sandbox.faults import Faults, FaultSettings
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
+from agent.sandbox.precise_timer import PreciseTimer
 from agent.sandbox.signer import Signer
 from agent.sandbox.store import IssuedSignature, SandboxStore
 from agent.uid import bare_vat
@@ -47,6 +47,7 @@ class SandboxState:
     signer: Signer
     credentials: Credentials
     portal_url: str
+    timer: PreciseTimer
 
 
 def build_app(state: SandboxState) -> SandboxApp:
@@ -112,7 +113,6 @@ class _Endpoints:
         """
 
         async def endpoint(request: Request) -> Response:
-            arrived = time.monotonic()
             fault = self._s.faults.answer_fault(request.path)
             if fault == "error500":
                 response = _failure(500, "Internal server error (sandbox fault error500)")
@@ -125,9 +125,11 @@ class _Endpoints:
                     response = _rejected([("$", "the body is not valid JSON")])
                 else:
                     response = handler(body, request, fault == "aade_down")
-            delay = self._s.faults.delay_s(request.path) - (time.monotonic() - arrived)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            faults = self._s.faults
+            delay = faults.delay_s(request.path)
+            if delay:
+                await self._s.timer.sleep_until(request.arrived + delay)
+                faults.delayed.record(time.monotonic() - request.arrived)
             return response
 
         return endpoint
@@ -318,6 +320,7 @@ class _Endpoints:
                 "status": "ok",
                 "now": self._s.clock.now().isoformat(),
                 "faults": self._s.faults.settings.as_dict(),
+                "delayed_answers": self._s.faults.delayed.as_dict(),
             },
         )
 

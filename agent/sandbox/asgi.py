@@ -10,6 +10,7 @@ Starlette's plain-text 404 and 405.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import format_datetime
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl
 from agent.sandbox.clock import SandboxClock
 
 Scope = dict[str, Any]
+ARRIVED = "sandbox.arrived"  # scope key the protocol sets: time.monotonic() of the first bytes
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
@@ -31,6 +33,7 @@ class Request:
     headers: list[tuple[bytes, bytes]]
     query_string: bytes
     body: bytes
+    arrived: float  # time.monotonic() when its first bytes were read
 
     def header(self, name: bytes) -> str | None:
         """The first value of a header; `name` in lower case (the server lower-cases names)."""
@@ -69,6 +72,7 @@ class SandboxApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        started = time.monotonic()
         path = scope["path"].lower()
         method = scope["method"]
         methods = self._routes.get(path)
@@ -80,7 +84,8 @@ class SandboxApp:
             body = await _read_body(receive)
             if body is None:
                 return
-            request = Request(method, path, scope["headers"], scope["query_string"], body)
+            arrived = scope.get(ARRIVED, started)
+            request = Request(method, path, scope["headers"], scope["query_string"], body, arrived)
             response = await endpoint(request)
         date = format_datetime(self._clock.now(), usegmt=True).encode()
         headers = [

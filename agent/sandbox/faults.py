@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Literal
 
 Mode = Literal["ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky"]
@@ -39,15 +40,48 @@ class FaultSettings:
         return asdict(self)
 
 
+@dataclass
+class DelayedAnswers:
+    """How long delayed answers really took from the request's arrival, since the last setting:
+    the benchmark checks that "20 ms latency" is 20 ms, not more and never less."""
+
+    count: int = 0
+    total_s: float = 0.0
+    min_s: float = 0.0
+    max_s: float = 0.0
+
+    def record(self, seconds: float) -> None:
+        self.min_s = min(self.min_s, seconds) if self.count else seconds
+        self.max_s = max(self.max_s, seconds)
+        self.count += 1
+        self.total_s += seconds
+
+    def as_dict(self) -> dict[str, object]:
+        mean = self.total_s / self.count if self.count else 0.0
+        return {
+            "count": self.count,
+            "mean_ms": _ms(mean),
+            "min_ms": _ms(self.min_s),
+            "max_ms": _ms(self.max_s),
+        }
+
+
+def _ms(seconds: float) -> Decimal:
+    """Microsecond-exact milliseconds (the sandbox's JSON carries no floats)."""
+    return Decimal(round(seconds * 1_000_000)) / 1000
+
+
 class Faults:
     """The current settings plus a seeded random source, shared by both layers."""
 
     def __init__(self, seed: int | None = None) -> None:
         self.settings = FaultSettings()
+        self.delayed = DelayedAnswers()
         self._random = random.Random(seed)
 
     def set(self, settings: FaultSettings) -> None:
         self.settings = settings
+        self.delayed = DelayedAnswers()
 
     def connection_fault(self, path: str) -> ConnectionFault | None:
         """Decided when a request line arrives, before any HTTP parsing."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from agent.sandbox.asgi import ARRIVED
 from agent.sandbox.faults import Faults
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -45,6 +48,9 @@ def protocol_class(faults: Faults) -> type[HttpToolsProtocol]:
         def on_message_begin(self) -> None:
             self._between_requests = False
             super().on_message_begin()
+            # When the request's first bytes were parsed: the `slow` delay counts from here.
+            scope: dict[str, Any] = self.scope  # type: ignore[assignment]  # our own key
+            scope[ARRIVED] = time.monotonic()
 
         def on_response_complete(self) -> None:
             self._between_requests = True

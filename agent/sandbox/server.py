@@ -20,6 +20,7 @@ from agent.sandbox.app import SandboxState, build_app
 from agent.sandbox.clock import SandboxClock
 from agent.sandbox.credentials import Credentials
 from agent.sandbox.faults import Faults
+from agent.sandbox.precise_timer import PreciseTimer
 from agent.sandbox.protocol import protocol_class
 from agent.sandbox.signer import Signer
 from agent.sandbox.store import SandboxStore
@@ -59,6 +60,7 @@ class SandboxServer:
             signer=Signer.load_or_create(state_dir / KEY_NAME),
             credentials=Credentials(api_key, issuer_vat, clock),
             portal_url=(portal_url or self.base_url).rstrip("/"),
+            timer=PreciseTimer(),
         )
         config = uvicorn.Config(
             build_app(self.state),
@@ -120,5 +122,6 @@ class SandboxServer:
         self.stop()
 
     def _close(self) -> None:
+        self.state.timer.stop()
         self.state.store.close()
         self._socket.close()
