@@ -417,6 +417,8 @@ class Bench:
         elapsed = time.perf_counter() - t0
         agent_cpu = process_cpu_s(self.pid) - cpu_before[0]
         sandbox_cpu = process_cpu_s(sandbox_pid) - cpu_before[1]
+        # The provider's side of each exchange, measured by the sandbox from the request's arrival.
+        self.results["sandbox_answer_ms"] = self.stack.sandbox_health()["delayed_answers"]
         direct_rate = await self.direct_ceiling(concurrency, min(backlog, 2000))
         self.stack.set_faults("ok")
         rate = backlog / elapsed
@@ -599,6 +601,12 @@ def print_table(results: dict[str, Any]) -> None:
             "CPU per synced document",
             f"agent {results['sync_agent_cpu_ms_per_doc']} ms, "
             f"sandbox {results['sync_sandbox_cpu_ms_per_doc']} ms",
+        ),
+        (
+            "sandbox answer time",
+            "mean {mean_ms} / min {min_ms} / max {max_ms} ms from arrival".format(
+                **results["sandbox_answer_ms"]
+            ),
         ),
         (
             "bare client, same sandbox",

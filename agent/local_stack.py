@@ -268,6 +268,13 @@ profile = "cp1253"
         with self.provider() as client:
             client.post("/_sandbox/faults", json={"mode": mode, **options}).raise_for_status()
 
+    def sandbox_health(self) -> dict[str, Any]:
+        with self.provider() as client:
+            response = client.get("/_sandbox/health")
+            response.raise_for_status()
+            body: dict[str, Any] = response.json()
+            return body
+
     def provider_documents(self) -> list[dict[str, Any]]:
         with self.provider() as client:
             response = client.get("/_sandbox/documents")

@@ -46,6 +46,10 @@ FIGURES = (
     "sync_agent_cpu_ms_per_doc",
     "sync_sandbox_cpu_ms_per_doc",
     "sync_delay_ms",
+    "sandbox_answer_ms.count",
+    "sandbox_answer_ms.mean_ms",
+    "sandbox_answer_ms.min_ms",
+    "sandbox_answer_ms.max_ms",
     "rss_idle_mb",
     "rss_peak_mb",
     "startup_ready_ms",
@@ -88,4 +92,8 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
         # A goal's value is None when its figure is missing; met or missed is only reported.
         assert isinstance(goal["value"], float), goal
         assert isinstance(goal["met"], bool)
+    # The sandbox answered every synced document, and never before its configured latency.
+    answers = results["sandbox_answer_ms"]
+    assert answers["count"] >= results["sync_backlog"]
+    assert answers["min_ms"] >= results["sync_delay_ms"]
     assert "agent overhead" in completed.stdout
