@@ -42,7 +42,7 @@ from agent.request_identity import (
     request_hash,
 )
 from agent.runtime import Runtime
-from agent.transmission import UNREACHABLE_CODE
+from agent.transmission import AADE_DOWN_CODE, UNREACHABLE_CODE
 from agent.uid import bare_vat, prefixed_vat
 
 Duration = Literal["H_24", "H_2"]
@@ -337,7 +337,10 @@ class CardPaymentService:
         replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
         if replay is not None:
             return replay
-        doc, signature = self._payable(receipt_id, request.signature_id)
+        doc, signature = self._payable(receipt_id, request.signature_id, rt.clock())
+        if rt.breaker.is_open:
+            # Known down: answer at once instead of holding the till for the whole timeout.
+            raise _payment_not_sent(rt.breaker.last_failure or "provider unavailable")
         body = _update_payment_body(rt, doc, signature, request.transaction_id)
         with store.transaction(rt.conn):
             # Write-ahead: a crash mid-call leaves a record to reconcile. A replay with the same
@@ -357,28 +360,40 @@ class CardPaymentService:
             )
         outcome = await rt.client.update_payment(body)
         now = rt.clock()
-        if isinstance(outcome, Rejected):
-            raise ApiError(
-                422,
-                "provider_rejected",
-                "the provider refused the payment: " + "; ".join(outcome.messages),
-            )
-        if isinstance(outcome, Duplicate):
-            # Retrying would get the same 409 for ever: the provider already holds a payment.
-            raise ApiError(
-                409,
-                "payment_already_recorded",
-                "the provider already holds a payment for this receipt: "
-                f"{outcome.message or 'duplicate'}; check it in the provider's portal",
-            )
-        if not isinstance(outcome, PaymentUpdated):
-            raise ApiError(
-                503,
-                "provider_unreachable",
-                "the payment could not be sent to the provider now; retry with the same request_id",
-                extra={"retryable": True},
-            )
-        payment_mark = outcome.payment_mark
+        # The breaker and the credentials alarm hear of this call like of any other, so a
+        # failure here also sends the next receipt offline at once and shows in `status`.
+        match outcome:
+            case PaymentUpdated(payment_mark=payment_mark):
+                rt.breaker.record_success()
+                rt.credential_alarm = None
+            case Rejected():
+                rt.breaker.record_success()
+                raise ApiError(
+                    422,
+                    "provider_rejected",
+                    "the provider refused the payment: " + "; ".join(outcome.messages),
+                )
+            case Duplicate():
+                rt.breaker.record_success()
+                # Retrying would get the same 409 for ever: the provider already holds one.
+                raise ApiError(
+                    409,
+                    "payment_already_recorded",
+                    "the provider already holds a payment for this receipt: "
+                    f"{outcome.message or 'duplicate'}; check it in the provider's portal",
+                )
+            case AadeDown():
+                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE)
+                raise _payment_not_sent(f"AADE unavailable: {outcome.message}")
+            case Unauthorized():
+                rt.credential_alarm = outcome.message
+                rt.breaker.record_failure(
+                    "provider refused the credentials (401)", UNREACHABLE_CODE
+                )
+                raise _payment_not_sent("the provider refused the credentials")
+            case Unreachable():
+                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
+                raise _payment_not_sent(outcome.reason)
         answer = {
             "receipt_id": doc.id,
             "mark": doc.mark,
@@ -411,9 +426,9 @@ class CardPaymentService:
         return created
 
     def _payable(
-        self, receipt_id: int, signature_id: int
+        self, receipt_id: int, signature_id: int, now: datetime
     ) -> tuple[store.StoredDocument, store.StoredSignature]:
-        """The MARKed receipt and the active signature made for it."""
+        """The MARKed receipt and the active, unexpired signature made for it."""
         rt = self.rt
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None:
@@ -430,9 +445,26 @@ class CardPaymentService:
             raise ApiError(
                 409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
             )
+        if signature.expires_at is not None and signature.expires_at <= now:
+            raise ApiError(
+                409,
+                "signature_expired",
+                "the payment signature expired; sign again with receipt_id",
+                [FieldProblem("signature_id", "expired")],
+            )
         if doc.mark is None:
             raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
         return doc, signature
+
+
+def _payment_not_sent(reason: str) -> ApiError:
+    return ApiError(
+        503,
+        "provider_unreachable",
+        f"the payment could not be sent to the provider now ({reason}); "
+        "retry with the same request_id",
+        extra={"retryable": True},
+    )
 
 
 def _update_payment_body(

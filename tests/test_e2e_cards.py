@@ -5,6 +5,9 @@ receipts connected to an 11.1 (issue #4)."""
 from __future__ import annotations
 
 import base64
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
@@ -276,6 +279,73 @@ def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) 
             )
         ]
     assert events.index("payment.update_sending") < events.index("payment.updated")
+
+
+def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
+    with stack.database() as conn:
+        rows = conn.execute(
+            "SELECT event FROM journal WHERE document_id = ? AND event LIKE 'payment.%'",
+            (receipt_id,),
+        )
+        return [row["event"] for row in rows]
+
+
+def test_payment_with_an_expired_signature_is_refused_before_any_call(stack: E2EStack) -> None:
+    receipt = _marked_receipt(stack, "late-expired-1")
+    signed = _sign(stack, "late-expired-sign-1", amount=D("8.40"), receipt_id=receipt["receipt_id"])
+    # The day passes in the store (the daemon runs on the real clock).
+    past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+    with closing(sqlite3.connect(stack.stack.database_path)) as conn, conn:
+        conn.execute(
+            "UPDATE payment_signatures SET expires_at = ? WHERE id = ?",
+            (past, signed["signature_id"]),
+        )
+    body = {
+        "request_id": "late-expired-pay-1",
+        "signature_id": signed["signature_id"],
+        "transaction_id": "TX-EXPIRED-1",
+    }
+    paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
+    assert paid.status_code == 409, paid.text
+    error = paid.json()["error"]
+    assert error["code"] == "signature_expired"
+    assert error["fields"] == [{"path": "signature_id", "message": "expired"}]
+    assert _payment_events(stack, receipt["receipt_id"]) == []  # nothing was sent
+
+
+def test_payment_while_the_provider_is_down_opens_the_breaker(stack: E2EStack) -> None:
+    """A failed updatePayment counts like a failed send: the breaker opens, so the next payment
+    and the next receipt are answered at once instead of after the whole timeout."""
+    receipt = _marked_receipt(stack, "late-down-1")
+    signed = _sign(stack, "late-down-sign-1", amount=D("8.40"), receipt_id=receipt["receipt_id"])
+    body = {
+        "request_id": "late-down-pay-1",
+        "signature_id": signed["signature_id"],
+        "transaction_id": "TX-DOWN-1",
+    }
+    path = f"/v1/receipts/{receipt['receipt_id']}/payments"
+    stack.set_faults("down")
+    try:
+        failed = stack.post(path, body)
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["error"]["code"] == "provider_unreachable"
+        assert stack.breaker() == "open"
+        again = stack.post(path, body)
+        assert again.status_code == 503, again.text
+        offline = stack.post(
+            "/v1/receipts", _receipt("late-down-cash-1", {"method": 3, "amount": D("8.40")})
+        )
+        assert offline.json()["state"] == "delayed", offline.text
+    finally:
+        stack.set_faults("ok")
+    stack.close_breaker()
+    paid = stack.post(path, body)  # the same request_id, retried once the provider is back
+    assert paid.status_code == 201, paid.text
+    assert _payment_events(stack, receipt["receipt_id"]) == [
+        "payment.update_sending",  # the one call that reached a down provider
+        "payment.update_sending",
+        "payment.updated",
+    ]
 
 
 def test_payment_replay_names_the_same_receipt(stack: E2EStack) -> None:
