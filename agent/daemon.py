@@ -2,7 +2,8 @@
 
 Start order: credentials → state dir + single-instance lock → database (quick_check) → provider
 client → API listeners → scheduler → READY. Stop order on SIGTERM: STOPPING, stop accepting,
-drain in-flight requests, stop the scheduler and the printer worker, close the database.
+drain in-flight requests, stop the scheduler, cancel the running sync/probe, stop the printer
+worker, close the database.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 import offline_store as store
 from agent import sd_notify
 from agent.api import create_app
+from agent.background_jobs import BackgroundJobs
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.elise.client import EliseClient
 from agent.listeners import (
@@ -104,23 +106,22 @@ def _server(app: LocalApiApp) -> uvicorn.Server:
     return server
 
 
-def _scheduler(config: AgentConfig, services: Services) -> AsyncIOScheduler:
-    """The backlog sync, the provider probe and, under systemd, the watchdog ping."""
+def _scheduler(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> AsyncIOScheduler:
+    """The backlog sync, the provider probe and, under systemd, the watchdog ping. The sync and
+    the probe run as `jobs`' tasks; the scheduler only ticks them."""
     scheduler = AsyncIOScheduler()
     scheduler.add_job(
-        services.sync.run,
+        jobs.ticker("sync", services.sync.run),
         "interval",
         seconds=config.sync.interval_s,
         jitter=config.sync.jitter_s,
-        max_instances=1,
         coalesce=True,
         id="sync",
     )
     scheduler.add_job(
-        services.sync.probe_and_sync,
+        jobs.ticker("probe", services.sync.probe_and_sync),
         "interval",
         seconds=config.sync.probe_interval_s,
-        max_instances=1,
         coalesce=True,
         id="probe",
     )
@@ -144,7 +145,8 @@ async def serve(config: AgentConfig) -> int:
         printing = start_printing(services)
         sockets = _listeners(config, stack)
         server = _server(create_app(services, token))
-        scheduler = _scheduler(config, services)
+        jobs = BackgroundJobs()
+        scheduler = _scheduler(config, services, jobs)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -152,7 +154,7 @@ async def serve(config: AgentConfig) -> int:
 
         await server.startup(sockets=sockets)
         scheduler.start()
-        resend = asyncio.create_task(_startup_sync(services))
+        jobs.start("startup sync", lambda: _startup_sync(services))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", os.getpid())
@@ -164,8 +166,7 @@ async def serve(config: AgentConfig) -> int:
         await serving
         await server.shutdown(sockets=sockets)
         scheduler.shutdown(wait=False)
-        if not resend.done():
-            resend.cancel()
+        await jobs.stop()
         printing.stop()
         await client.aclose()
         log.info("stopped")

@@ -153,3 +153,36 @@ def test_sigterm_exits_zero_within_ten_seconds(stack: E2EStack) -> None:
     assert code == 0
     assert not stack.stack.socket_path.exists()
     stack.assert_api_key_not_logged()
+
+
+def test_sigterm_while_a_probe_hangs_stops_the_probe_cleanly(stack: E2EStack) -> None:
+    """The breaker is open and the provider swallows requests: a probe is waiting for its
+    timeout when SIGTERM comes. It is cancelled before the database closes: exit 0, no
+    traceback, no ERROR, and no "skipped" warning from the scheduler's ticks meanwhile."""
+    stack.set_faults("down")
+    offline = stack.post("/v1/receipts", cash_receipt("crash-term-probe-1"))
+    assert offline.json()["state"] == "delayed", offline.text
+    stack.set_faults("blackhole")
+    held = stack.stack.sandbox_health()["held_requests"]
+    wait_for(
+        lambda: stack.stack.sandbox_health()["held_requests"] > held,
+        timeout_s=10,
+        what="a probe held by the blackhole",
+    )
+    log_before = stack.logs()["daemon.log"]
+
+    assert stack.stack.stop_daemon(timeout_s=10) == 0
+
+    tail = stack.logs()["daemon.log"][len(log_before) :]
+    assert "stopped mid-run: probe" in tail
+    assert "Traceback" not in tail and " ERROR " not in tail
+    assert "maximum number of running instances" not in stack.logs()["daemon.log"]
+    stack.stack.start_daemon()
+    stack.set_faults("ok")
+    stack.close_breaker()
+
+    def accepted() -> bool:
+        stack.post("/v1/sync", {})
+        return stack.receipt(offline.json()["receipt_id"])["state"] == "accepted"
+
+    wait_for(accepted, timeout_s=20, what="the offline receipt accepted after the restart")

@@ -321,6 +321,7 @@ class _Endpoints:
                 "now": self._s.clock.now().isoformat(),
                 "faults": self._s.faults.settings.as_dict(),
                 "delayed_answers": self._s.faults.delayed.as_dict(),
+                "held_requests": self._s.faults.held,
             },
         )
 

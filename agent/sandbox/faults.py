@@ -77,6 +77,7 @@ class Faults:
     def __init__(self, seed: int | None = None) -> None:
         self.settings = FaultSettings()
         self.delayed = DelayedAnswers()
+        self.held = 0  # requests `blackhole` swallowed, so a test can wait for one
         self._random = random.Random(seed)
 
     def set(self, settings: FaultSettings) -> None:

@@ -42,6 +42,7 @@ def protocol_class(faults: Faults) -> type[HttpToolsProtocol]:
                 if fault == "blackhole":
                     self._unset_keepalive_if_required()
                     self._blackholed = True
+                    faults.held += 1
                     return
             super().data_received(data)
 
