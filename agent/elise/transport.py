@@ -62,7 +62,7 @@ class _Connection(asyncio.Protocol):
         self._answer = _Answer()
         self._done: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
-        self.closed = False
+        self._lost = False
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -88,8 +88,14 @@ class _Connection(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False
 
+    @property
+    def closed(self) -> bool:
+        """Lost, or closing (asyncio reports the loss a loop turn later, and meanwhile drops
+        whatever is written: the request would wait for its read timeout)."""
+        return self._lost or self._transport is None or self._transport.is_closing()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self._lost = True
         if self._done is not None and not self._done.done():
             if self._answer.headers_done and self._answer.until_close:
                 self._done.set_result(None)  # a body delimited by the end of the connection
@@ -151,7 +157,6 @@ class _Connection(asyncio.Protocol):
         return status, self._answer.headers, bytes(self._answer.body), reusable
 
     def close(self) -> None:
-        self.closed = True
         if self._transport is not None:
             self._transport.close()
 
