@@ -79,6 +79,25 @@ def _marked_receipt(stack: E2EStack, request_id: str) -> dict[str, Any]:
     return receipt
 
 
+def _payment(request_id: str, signed: dict[str, Any], transaction_id: str) -> dict[str, Any]:
+    """The body of `POST /v1/receipts/{id}/payments` for a signature made with receipt_id."""
+    return {
+        "request_id": request_id,
+        "signature_id": signed["signature_id"],
+        "transaction_id": transaction_id,
+    }
+
+
+def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
+    with stack.database() as conn:
+        rows = conn.execute(
+            "SELECT event FROM journal WHERE document_id = ? AND event LIKE 'payment.%' "
+            "ORDER BY seq",
+            (receipt_id,),
+        )
+        return [row["event"] for row in rows]
+
+
 def test_sign_then_issue_on_the_signed_identity(stack: E2EStack) -> None:
     signed = _sign(stack, "card-sign-1", document_type="11.1", lines=_lines(), amount=D("8.40"))
 
@@ -251,11 +270,7 @@ def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) 
     assert signed["fields"]["mark"] == str(receipt["mark"])
     assert signed["number"] == receipt["number"]
 
-    body = {
-        "request_id": "later-card-pay-1",
-        "signature_id": signed["signature_id"],
-        "transaction_id": "TX-LATER-1",
-    }
+    body = _payment("later-card-pay-1", signed, "TX-LATER-1")
     paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
     assert paid.status_code == 201, paid.text
     answer = paid.json()
@@ -270,24 +285,10 @@ def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) 
     )
     assert again.status_code == 409, again.text  # the signature was used
 
-    with stack.database() as conn:
-        events = [
-            row["event"]
-            for row in conn.execute(
-                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq",
-                (receipt["receipt_id"],),
-            )
-        ]
-    assert events.index("payment.update_sending") < events.index("payment.updated")
-
-
-def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
-    with stack.database() as conn:
-        rows = conn.execute(
-            "SELECT event FROM journal WHERE document_id = ? AND event LIKE 'payment.%'",
-            (receipt_id,),
-        )
-        return [row["event"] for row in rows]
+    assert _payment_events(stack, receipt["receipt_id"]) == [
+        "payment.update_sending",  # journaled before the call
+        "payment.updated",
+    ]
 
 
 def test_payment_with_an_expired_signature_is_refused_before_any_call(stack: E2EStack) -> None:
@@ -300,11 +301,7 @@ def test_payment_with_an_expired_signature_is_refused_before_any_call(stack: E2E
             "UPDATE payment_signatures SET expires_at = ? WHERE id = ?",
             (past, signed["signature_id"]),
         )
-    body = {
-        "request_id": "late-expired-pay-1",
-        "signature_id": signed["signature_id"],
-        "transaction_id": "TX-EXPIRED-1",
-    }
+    body = _payment("late-expired-pay-1", signed, "TX-EXPIRED-1")
     paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
     assert paid.status_code == 409, paid.text
     error = paid.json()["error"]
@@ -318,11 +315,7 @@ def test_payment_while_the_provider_is_down_opens_the_breaker(stack: E2EStack) -
     and the next receipt are answered at once instead of after the whole timeout."""
     receipt = _marked_receipt(stack, "late-down-1")
     signed = _sign(stack, "late-down-sign-1", amount=D("8.40"), receipt_id=receipt["receipt_id"])
-    body = {
-        "request_id": "late-down-pay-1",
-        "signature_id": signed["signature_id"],
-        "transaction_id": "TX-DOWN-1",
-    }
+    body = _payment("late-down-pay-1", signed, "TX-DOWN-1")
     path = f"/v1/receipts/{receipt['receipt_id']}/payments"
     stack.set_faults("down")
     try:
@@ -356,11 +349,7 @@ def test_payment_replay_names_the_same_receipt(stack: E2EStack) -> None:
     signed = _sign(
         stack, "later-card-bound-sign", amount=D("8.40"), receipt_id=receipt["receipt_id"]
     )
-    body = {
-        "request_id": "later-card-bound-pay",
-        "signature_id": signed["signature_id"],
-        "transaction_id": "TX-BOUND",
-    }
+    body = _payment("later-card-bound-pay", signed, "TX-BOUND")
     paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
     assert paid.status_code == 201, paid.text
 
