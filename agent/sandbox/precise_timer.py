@@ -38,7 +38,10 @@ class PreciseTimer:
         future: asyncio.Future[None] = loop.create_future()
         with self._changed:
             heapq.heappush(self._due, (deadline, next(self._order), loop, future))
-            self._changed.notify()
+            if self._due[0][3] is future:
+                # Only a new earliest deadline changes the thread's wait; with one delay for
+                # every request that is rare, which spares a thread wake-up per request.
+                self._changed.notify()
         await future
 
     def stop(self) -> None:
