@@ -1,4 +1,5 @@
-"""The sandbox's precise timer: never early, in deadline order, survives cancelled waits."""
+"""The sandbox's precise timer: never early, in deadline order, survives cancelled waits and
+a new event loop."""
 
 from __future__ import annotations
 
@@ -42,6 +43,6 @@ def test_a_cancelled_wait_does_not_disturb_the_others() -> None:
 
     try:
         asyncio.run(scenario())
-        asyncio.run(scenario())  # a second loop: the thread outlives the first one
+        asyncio.run(scenario())  # a second loop gets a timerfd of its own
     finally:
         timer.stop()
