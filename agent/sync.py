@@ -23,6 +23,7 @@ from agent.transmission import UNREACHABLE_CODE, Transmitter
 log = logging.getLogger("pos_agent.sync")
 BATCH = 200
 RECOVERY_HORIZON = timedelta(days=366)
+SENDABLE = (store.DocumentState.PENDING, store.DocumentState.DELAYED)
 
 
 @dataclass
@@ -58,7 +59,7 @@ class SyncService:
 
     async def resend_unsent(self) -> SyncReport:
         """After a restart: every `pending` row may or may not have reached the provider."""
-        return await self._run(lambda: store.unsent_documents(self.rt.conn))
+        return await self._run(lambda: store.unsent_document_ids(self.rt.conn))
 
     async def run(self, *, ignore_backoff: bool = False) -> SyncReport:
         """`ignore_backoff`: a person asked for the sync (`POST /v1/sync`, `pos-agent sync`), so
@@ -67,12 +68,13 @@ class SyncService:
 
     async def _run(
         self,
-        source: Callable[[], list[store.StoredDocument]] | None,
+        source: Callable[[], list[int]] | None,
         *,
         send_all: bool = False,
     ) -> SyncReport:
-        """`source`: a fixed list, fetched once and sent even while the breaker is open (the
-        re-send on start); None: the due backlog, a page at a time, after a probe if open."""
+        """`source`: a fixed list of ids, fetched once and sent even while the breaker is open
+        (the re-send on start); None: the due backlog, a page of ids at a time, after a probe if
+        open. Each document is read when its turn comes."""
         async with self._lock:
             report = SyncReport()
             rt = self.rt
@@ -85,7 +87,7 @@ class SyncService:
             horizon = RECOVERY_HORIZON if send_all or self._recovered else timedelta(0)
             self._recovered = False
             self.void_stale_reservations()
-            queue: deque[store.StoredDocument] = deque()
+            queue: deque[int] = deque()
             seen: set[int] = set()
             fetching = True
 
@@ -97,10 +99,10 @@ class SyncService:
                 due = (
                     source()
                     if source
-                    else store.documents_due(rt.conn, rt.clock() + horizon, BATCH)
+                    else store.document_ids_due(rt.conn, rt.clock() + horizon, BATCH)
                 )
-                fresh = [d for d in due if d.id not in seen and d.id not in rt.in_flight]
-                seen.update(d.id for d in fresh)
+                fresh = [i for i in due if i not in seen and i not in rt.in_flight]
+                seen.update(fresh)
                 queue.extend(fresh)
                 if not fresh or source is not None:
                     fetching = False
@@ -113,7 +115,9 @@ class SyncService:
                         refill()
                         if not queue:
                             return
-                    doc = queue.popleft()
+                    doc = store.get_document(rt.conn, queue.popleft())
+                    if doc is None or doc.state not in SENDABLE or doc.id in rt.in_flight:
+                        continue  # sent or settled since its id was read
                     if rt.breaker.is_open and report.attempted:
                         report.stopped_early = True
                         return

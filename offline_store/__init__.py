@@ -16,7 +16,7 @@ from offline_store.documents import (
     NewDocument,
     StoredDocument,
     abandoned_reservations,
-    documents_due,
+    document_ids_due,
     extend_reservation,
     freeze_payload,
     get_by_request_id,
@@ -27,7 +27,7 @@ from offline_store.documents import (
     mark_delayed,
     mark_rejected,
     take_over_reservation,
-    unsent_documents,
+    unsent_document_ids,
     void_reservation,
 )
 from offline_store.errors import (
@@ -96,7 +96,7 @@ __all__ = [
     "apply_migrations",
     "backlog_summary",
     "database_size_bytes",
-    "documents_due",
+    "document_ids_due",
     "enqueue_print",
     "extend_reservation",
     "fail_print",
@@ -128,7 +128,7 @@ __all__ = [
     "supersede_signatures",
     "take_over_reservation",
     "transaction",
-    "unsent_documents",
+    "unsent_document_ids",
     "verify_journal",
     "void_reservation",
 ]

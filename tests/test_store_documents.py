@@ -11,7 +11,7 @@ from offline_store import (
     InvalidTransition,
     NotFound,
     abandoned_reservations,
-    documents_due,
+    document_ids_due,
     extend_reservation,
     freeze_payload,
     get_by_request_id,
@@ -23,7 +23,7 @@ from offline_store import (
     mark_rejected,
     take_over_reservation,
     transaction,
-    unsent_documents,
+    unsent_document_ids,
     verify_journal,
     void_reservation,
 )
@@ -310,9 +310,9 @@ def test_due_and_unsent_queries_compare_instants_across_dst(conn):
             now=T0,
         )
         mark_accepted(conn, sent.id, mark=1, authentication_code=None, qr_url=None, now=T0)
-    assert [d.request_id for d in documents_due(conn, now, 10)] == ["fresh", "due"]
-    assert [d.request_id for d in documents_due(conn, now, 1)] == ["fresh"]
-    assert [d.id for d in unsent_documents(conn)] == [fresh.id]
+    assert document_ids_due(conn, now, 10) == [fresh.id, due.id]
+    assert document_ids_due(conn, now, 1) == [fresh.id]
+    assert unsent_document_ids(conn) == [fresh.id]
 
 
 def test_list_documents_newest_first_with_state_filter_and_paging(conn):
