@@ -229,7 +229,6 @@ class IssuingService:
         wants_print = _wants_print(rt, delivery)
         doc = await self.transmitter.transmit(
             doc,
-            first=True,
             then=(lambda issued: queue_print(rt, issued, copy=False)) if wants_print else None,
         )
         if doc.state == store.DocumentState.REJECTED:

@@ -47,26 +47,33 @@ class Transmitter:
         self.rt = runtime
 
     async def transmit(
-        self, doc: store.StoredDocument, *, first: bool, then: AfterOutcome | None = None
+        self, doc: store.StoredDocument, *, then: AfterOutcome | None = None
     ) -> store.StoredDocument:
-        """One attempt. On the first send with the breaker open, go offline without a call.
+        """The first send of a document just issued; with the breaker open, offline at once.
 
         `then` runs inside the transaction that records the outcome (the print job of a new
         receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
-        if first and rt.breaker.is_open:
+        if rt.breaker.is_open:
             rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
             return self._go_offline(
                 doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
-        if doc.id in rt.in_flight:
-            return doc
-        rt.in_flight.add(doc.id)
+        return self._apply(doc, await self.send(doc), first=True, then=then)
+
+    async def send(self, doc: store.StoredDocument) -> SendOutcome:
+        """The provider call alone. The sync records its outcome apart (`record`), so it can
+        send its next document first."""
+        in_flight = self.rt.in_flight
+        in_flight.add(doc.id)
         try:
-            outcome = await self._send(doc)
+            return await self._send(doc)
         finally:
-            rt.in_flight.discard(doc.id)
-        return self._apply(doc, outcome, first=first, then=then)
+            in_flight.discard(doc.id)
+
+    def record(self, doc: store.StoredDocument, outcome: SendOutcome) -> store.StoredDocument:
+        """A sync's outcome: the breaker and the document's state, no print job."""
+        return self._apply(doc, outcome, first=False, then=None)
 
     async def _send(self, doc: store.StoredDocument) -> SendOutcome:
         assert doc.payload is not None
