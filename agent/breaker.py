@@ -20,6 +20,11 @@ class CircuitBreaker:
     state: BreakerState = BreakerState.CLOSED
     last_failure: str | None = None
     delayed_code: int = 1
+    # How many times it has opened. A call notes it when it goes out, and its success closes
+    # the breaker only if the breaker has not opened since: when the provider fails with
+    # several calls in flight, the answers already on their way say nothing about the
+    # provider now, and closing on them would send the next sale online into the outage.
+    generation: int = 0
 
     @property
     def is_open(self) -> bool:
@@ -29,11 +34,14 @@ class CircuitBreaker:
         """Open (or stay open) with the delayed code that new offline receipts must carry."""
         self.last_failure = reason
         self.delayed_code = delayed_code
+        if self.state is BreakerState.CLOSED:
+            self.generation += 1
         self.state = BreakerState.OPEN
 
-    def record_success(self) -> bool:
-        """Close; True when this call closed it (the caller then runs the sync)."""
-        if self.state is BreakerState.OPEN:
+    def record_success(self, sent_in: int) -> bool:
+        """A call sent in generation `sent_in` succeeded. Close, unless the breaker opened after
+        that call went out; True when this closed it (the caller then runs the sync)."""
+        if self.state is BreakerState.OPEN and sent_in == self.generation:
             self.state = BreakerState.CLOSED
             return True
         return False

@@ -86,11 +86,12 @@ class CardPaymentService:
         if rt.breaker.is_open:
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
         duration: Duration = "H_2" if rt.config.terminal.food_service else "H_24"
+        sent_in = rt.breaker.generation
         outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
         now = rt.clock()
         match outcome:
             case Signed():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent_in)
                 parsed = self._check_signed_input(outcome.input, doc, amounts, request)
                 return self._store_signature(
                     request, stored.digest, doc, outcome, parsed, duration, now
@@ -358,23 +359,24 @@ class CardPaymentService:
                 document_id=doc.id,
                 at=rt.clock(),
             )
+        sent_in = rt.breaker.generation
         outcome = await rt.client.update_payment(body)
         now = rt.clock()
         # The breaker and the credentials alarm hear of this call like of any other, so a
         # failure here also sends the next receipt offline at once and shows in `status`.
         match outcome:
             case PaymentUpdated(payment_mark=payment_mark):
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent_in)
                 rt.credential_alarm = None
             case Rejected():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent_in)
                 raise ApiError(
                     422,
                     "provider_rejected",
                     "the provider refused the payment: " + "; ".join(outcome.messages),
                 )
             case Duplicate():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent_in)
                 # Retrying would get the same 409 for ever: the provider already holds one.
                 raise ApiError(
                     409,

@@ -17,16 +17,16 @@ from datetime import timedelta
 import offline_store as store
 from agent.clock import ATHENS
 from agent.document_builder import series_by_type
-from agent.elise.outcomes import Accepted, Duplicate, Rejected, SendOutcome
+from agent.elise.outcomes import Accepted, Duplicate, Rejected
 from agent.runtime import Runtime
-from agent.transmission import UNREACHABLE_CODE, Transmitter
+from agent.transmission import UNREACHABLE_CODE, Sent, Transmitter
 
 log = logging.getLogger("pos_agent.sync")
 BATCH = 200
 RECOVERY_HORIZON = timedelta(days=366)
 SENDABLE = (store.DocumentState.PENDING, store.DocumentState.DELAYED)
 
-Sending = tuple[store.StoredDocument, "asyncio.Future[SendOutcome]"]
+Sending = tuple[store.StoredDocument, "asyncio.Future[Sent]"]
 
 
 @dataclass
@@ -148,13 +148,13 @@ class SyncService:
                 try:
                     while sending is not None:
                         doc, call = sending
-                        outcome = await call
+                        sent = await call
                         sending = None
-                        if isinstance(outcome, Accepted | Duplicate | Rejected):
+                        if isinstance(sent.outcome, Accepted | Duplicate | Rejected):
                             sending = start(take())
                             if sending is not None:
                                 await asyncio.sleep(0)  # the next call writes its request now
-                        self._count(report, self.transmitter.record(doc, outcome))
+                        self._count(report, self.transmitter.record(doc, sent))
                         if sending is None:
                             sending = start(take())
                 finally:
@@ -191,9 +191,10 @@ class SyncService:
 
     async def probe(self) -> bool:
         """While the breaker is open: one cheap call decides whether to try the backlog."""
+        sent_in = self.rt.breaker.generation
         ok = await self.rt.client.probe()
         if ok:
-            if self.rt.breaker.record_success():
+            if self.rt.breaker.record_success(sent_in):
                 self._recovered = True
         elif self.rt.breaker.is_open:
             # The probe does not depend on AADE, so a failed probe means the provider itself is

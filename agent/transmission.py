@@ -11,6 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -34,6 +35,14 @@ log = logging.getLogger("pos_agent.transmission")
 AfterOutcome = Callable[[store.StoredDocument], object]
 UNREACHABLE_CODE = 1
 AADE_DOWN_CODE = 2
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A provider call's outcome and the breaker generation it went out in (see breaker)."""
+
+    outcome: SendOutcome
+    sent_in: int
 
 
 def retry_delay(attempts: int, *, base_s: float, max_s: float) -> timedelta:
@@ -61,19 +70,20 @@ class Transmitter:
             )
         return self._apply(doc, await self.send(doc), first=True, then=then)
 
-    async def send(self, doc: store.StoredDocument) -> SendOutcome:
+    async def send(self, doc: store.StoredDocument) -> Sent:
         """The provider call alone. The sync records its outcome apart (`record`), so it can
         send its next document first."""
         in_flight = self.rt.in_flight
         in_flight.add(doc.id)
+        sent_in = self.rt.breaker.generation
         try:
-            return await self._send(doc)
+            return Sent(await self._send(doc), sent_in)
         finally:
             in_flight.discard(doc.id)
 
-    def record(self, doc: store.StoredDocument, outcome: SendOutcome) -> store.StoredDocument:
+    def record(self, doc: store.StoredDocument, sent: Sent) -> store.StoredDocument:
         """A sync's outcome: the breaker and the document's state, no print job."""
-        return self._apply(doc, outcome, first=False, then=None)
+        return self._apply(doc, sent, first=False, then=None)
 
     async def _send(self, doc: store.StoredDocument) -> SendOutcome:
         assert doc.payload is not None
@@ -106,12 +116,13 @@ class Transmitter:
     def _apply(
         self,
         doc: store.StoredDocument,
-        outcome: SendOutcome,
+        sent: Sent,
         *,
         first: bool,
         then: AfterOutcome | None,
     ) -> store.StoredDocument:
         rt = self.rt
+        outcome = sent.outcome
         now = rt.clock()
         label = type(outcome).__name__.lower()
         if first:
@@ -122,7 +133,7 @@ class Transmitter:
         change: Callable[[], store.StoredDocument]
         match outcome:
             case Accepted():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent.sent_in)
                 rt.credential_alarm = None
                 change = partial(
                     accept,
@@ -131,13 +142,13 @@ class Transmitter:
                     qr_url=outcome.qr_url,
                 )
             case Duplicate():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent.sent_in)
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
                 )
                 change = partial(accept, mark=outcome.mark, authentication_code=None, qr_url=None)
             case Rejected():
-                rt.breaker.record_success()
+                rt.breaker.record_success(sent.sent_in)
                 message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
                 log.warning("document %s rejected by the provider: %s", doc.id, message)
                 change = partial(

@@ -38,9 +38,22 @@ def test_breaker_keeps_the_latest_outage_and_closes_once():
     breaker.record_failure("408", 2)
     assert breaker.is_open
     assert (breaker.last_failure, breaker.delayed_code) == ("408", 2)
-    assert breaker.record_success() is True
+    probe = breaker.generation  # a call sent while open (the probe)
+    assert breaker.record_success(probe) is True
     assert not breaker.is_open
-    assert breaker.record_success() is False
+    assert breaker.record_success(probe) is False
+
+
+def test_an_answer_sent_before_the_breaker_opened_does_not_close_it():
+    breaker = CircuitBreaker()
+    in_flight = breaker.generation  # four sync calls go out...
+    breaker.record_failure("ConnectError", 1)  # ...one fails: open
+    assert breaker.record_success(in_flight) is False  # the others' late answers
+    assert breaker.is_open
+    assert breaker.record_success(breaker.generation) is True  # the probe's answer
+    later = breaker.generation
+    breaker.record_failure("ReadTimeout", 1)
+    assert breaker.record_success(later) is False
 
 
 def test_backoff_grows_and_is_capped():
