@@ -176,12 +176,26 @@ def test_a_connection_the_server_closed_while_idle_is_not_picked() -> None:
         async with server:
             transport = ProviderTransport()
             assert (await transport.handle_async_request(post(server.url))).content == b"ok"
-            (idle,) = [c for pool in transport._idle.values() for c in pool]
+            ((idle, _),) = [entry for pool in transport._idle.values() for entry in pool]
             while not idle.closed:  # the FIN reaches the client on a later loop turn
                 await asyncio.sleep(0)
             assert (await transport.handle_async_request(post(server.url))).content == b"ok"
             await transport.aclose()
         assert server.connections == 2
+
+    run(scenario)
+
+
+def test_an_idle_connection_past_its_expiry_is_not_reused() -> None:
+    """A middlebox may have dropped it silently; a fresh connection costs a handshake only."""
+
+    async def scenario() -> None:
+        async with keep_alive_server() as server:
+            transport = ProviderTransport(keepalive_expiry_s=0)
+            for _ in range(3):
+                assert (await transport.handle_async_request(post(server.url))).status_code == 201
+            await transport.aclose()
+        assert server.connections == 3
 
     run(scenario)
 

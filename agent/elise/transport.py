@@ -20,6 +20,9 @@ What it does and does not do, on purpose:
 - A connection is reused only after a complete answer that allows keep-alive; a connection the
   server closed while idle is dropped before it is picked; an exchange that was cancelled or
   failed closes its connection, so a late answer can never be read as the next one's.
+- An idle connection is reused for 5 s at most (httpx's default): NAT routers and firewalls
+  drop idle connections without telling either side, and a sale sent into one would wait for
+  its read timeout and go offline. The sync reuses its connections within milliseconds.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import asyncio
 import re
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +40,7 @@ import httpx
 
 DEFAULT_MAX_CONNECTIONS = 100  # as httpx's default: the sync and the till stay well below
 DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
+DEFAULT_KEEPALIVE_EXPIRY_S = 5.0  # httpx's default
 
 Origin = tuple[str, str, int]
 _UNSAFE_IN_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
@@ -184,11 +189,13 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ssl_context: ssl.SSLContext | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
     ) -> None:
         self._max_connections = max_connections
         self._ssl_context = ssl_context
         self._max_answer_bytes = max_answer_bytes
-        self._idle: dict[Origin, list[_Connection]] = {}
+        self._keepalive_expiry_s = keepalive_expiry_s
+        self._idle: dict[Origin, list[tuple[_Connection, float]]] = {}  # (connection, idle since)
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
@@ -213,7 +220,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
                 connection.close()
                 raise
             if reusable:
-                self._idle.setdefault(origin, []).append(connection)
+                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
             else:
                 connection.close()
         except httpx.TransportError as exc:
@@ -232,16 +239,19 @@ class ProviderTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         self._closed = True
         for connections in self._idle.values():
-            for connection in connections:
+            for connection, _ in connections:
                 connection.close()
         self._idle.clear()
 
     async def _connection(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
         idle = self._idle.get(origin, [])
-        while idle:
-            connection = idle.pop()
-            if not connection.closed:
-                return connection
+        expired = time.monotonic() - self._keepalive_expiry_s
+        for connection, since in idle:
+            if since <= expired:
+                connection.close()
+        idle[:] = [(c, since) for c, since in idle if not c.closed and since > expired]
+        if idle:
+            return idle.pop()[0]  # the most recently used
         return await self._connect(origin, timeouts.get("connect"))
 
     async def _connect(self, origin: Origin, seconds: float | None) -> _Connection:
