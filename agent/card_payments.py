@@ -31,6 +31,7 @@ from agent.elise.outcomes import (
 from agent.elise.requests import SignPosRequest
 from agent.issuing import Draft, reusable_reservation
 from agent.json_codec import dumps, loads
+from agent.provider_health import UNREACHABLE_CODE, note_outcome
 from agent.provider_payloads import payload_totals
 from agent.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
 from agent.request_identity import (
@@ -42,7 +43,6 @@ from agent.request_identity import (
     request_hash,
 )
 from agent.runtime import Runtime
-from agent.transmission import AADE_DOWN_CODE, UNREACHABLE_CODE
 from agent.uid import bare_vat, prefixed_vat
 
 Duration = Literal["H_24", "H_2"]
@@ -89,9 +89,10 @@ class CardPaymentService:
         sent_in = rt.breaker.generation
         outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
         now = rt.clock()
+        # signpos does not involve AADE: a 408 there counts as unreachable (README).
+        note_outcome(rt, outcome, sent_in, aade_down_code=UNREACHABLE_CODE)
         match outcome:
             case Signed():
-                rt.breaker.record_success(sent_in)
                 parsed = self._check_signed_input(outcome.input, doc, amounts, request)
                 return self._store_signature(
                     request, stored.digest, doc, outcome, parsed, duration, now
@@ -104,13 +105,9 @@ class CardPaymentService:
                     "the provider refused to sign: " + "; ".join(outcome.messages),
                 )
             case Unauthorized():
-                rt.credential_alarm = outcome.message
                 return self._autonomous(doc, "provider refused the credentials", now)
             case AadeDown(message=reason) | Unreachable(reason=reason):
-                # signpos does not involve AADE: a 408 there counts as unreachable (README).
-                reason = reason or "provider unavailable"
-                rt.breaker.record_failure(reason, UNREACHABLE_CODE)
-                return self._autonomous(doc, reason, now)
+                return self._autonomous(doc, reason or "provider unavailable", now)
 
     def _sign_pos_request(
         self,
@@ -362,21 +359,18 @@ class CardPaymentService:
         sent_in = rt.breaker.generation
         outcome = await rt.client.update_payment(body)
         now = rt.clock()
-        # The breaker and the credentials alarm hear of this call like of any other, so a
-        # failure here also sends the next receipt offline at once and shows in `status`.
+        # Like any other call: a failure here also sends the next receipt offline at once.
+        note_outcome(rt, outcome, sent_in)
         match outcome:
             case PaymentUpdated(payment_mark=payment_mark):
-                rt.breaker.record_success(sent_in)
-                rt.credential_alarm = None
+                pass
             case Rejected():
-                rt.breaker.record_success(sent_in)
                 raise ApiError(
                     422,
                     "provider_rejected",
                     "the provider refused the payment: " + "; ".join(outcome.messages),
                 )
             case Duplicate():
-                rt.breaker.record_success(sent_in)
                 # Retrying would get the same 409 for ever: the provider already holds one.
                 raise ApiError(
                     409,
@@ -385,16 +379,10 @@ class CardPaymentService:
                     f"{outcome.message or 'duplicate'}; check it in the provider's portal",
                 )
             case AadeDown():
-                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE)
                 raise _payment_not_sent(f"AADE unavailable: {outcome.message}")
             case Unauthorized():
-                rt.credential_alarm = outcome.message
-                rt.breaker.record_failure(
-                    "provider refused the credentials (401)", UNREACHABLE_CODE
-                )
                 raise _payment_not_sent("the provider refused the credentials")
             case Unreachable():
-                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
                 raise _payment_not_sent(outcome.reason)
         answer = {
             "receipt_id": doc.id,

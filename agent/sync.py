@@ -18,8 +18,9 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.document_builder import series_by_type
 from agent.elise.outcomes import Accepted, Duplicate, Rejected
+from agent.provider_health import UNREACHABLE_CODE
 from agent.runtime import Runtime
-from agent.transmission import UNREACHABLE_CODE, Sent, Transmitter
+from agent.transmission import Sent, Transmitter
 
 log = logging.getLogger("pos_agent.sync")
 BATCH = 200

@@ -27,14 +27,13 @@ from agent.elise.outcomes import (
     Unreachable,
 )
 from agent.offline_documents import offline_qr_for
+from agent.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
 from agent.provider_payloads import set_delayed_code
 from agent.runtime import Runtime
 
 log = logging.getLogger("pos_agent.transmission")
 
 AfterOutcome = Callable[[store.StoredDocument], object]
-UNREACHABLE_CODE = 1
-AADE_DOWN_CODE = 2
 
 
 @dataclass(frozen=True)
@@ -129,12 +128,11 @@ class Transmitter:
             rt.metrics.receipts.labels(label).inc()
         else:
             rt.metrics.synced.labels(label).inc()
+        note_outcome(rt, outcome, sent.sent_in)
         accept = partial(store.mark_accepted, rt.conn, doc.id, now=now)
         change: Callable[[], store.StoredDocument]
         match outcome:
             case Accepted():
-                rt.breaker.record_success(sent.sent_in)
-                rt.credential_alarm = None
                 change = partial(
                     accept,
                     mark=outcome.mark,
@@ -142,33 +140,25 @@ class Transmitter:
                     qr_url=outcome.qr_url,
                 )
             case Duplicate():
-                rt.breaker.record_success(sent.sent_in)
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
                 )
                 change = partial(accept, mark=outcome.mark, authentication_code=None, qr_url=None)
             case Rejected():
-                rt.breaker.record_success(sent.sent_in)
                 message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
                 log.warning("document %s rejected by the provider: %s", doc.id, message)
                 change = partial(
                     store.mark_rejected, rt.conn, doc.id, error=message[:2000], now=now
                 )
             case AadeDown():
-                rt.breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE)
                 return self._go_offline(
                     doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}", then
                 )
             case Unauthorized():
-                rt.credential_alarm = outcome.message
-                rt.breaker.record_failure(
-                    "provider refused the credentials (401)", UNREACHABLE_CODE
-                )
                 return self._go_offline(
                     doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}", then
                 )
             case Unreachable():
-                rt.breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
                 return self._go_offline(
                     doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}", then
                 )
