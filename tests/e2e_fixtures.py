@@ -157,6 +157,23 @@ class E2EStack:
 
         wait_for(closed, timeout_s=timeout_s, what="the breaker to close")
 
+    def sync_until_accepted(self, receipt_ids: list[int], timeout_s: float = 60.0) -> None:
+        """`POST /v1/sync` until every one of these receipts is accepted."""
+
+        def accepted() -> bool:
+            self.post("/v1/sync", {})
+            return all(self.receipt(i)["state"] == "accepted" for i in receipt_ids)
+
+        wait_for(accepted, timeout_s=timeout_s, what=f"receipts {receipt_ids} accepted")
+
+    def stop_cleanly(self) -> str:
+        """SIGTERM: exit 0 with no traceback or ERROR line; returns what it logged meanwhile."""
+        before = len(self.logs()["daemon.log"])
+        assert self.stack.stop_daemon(timeout_s=10) == 0
+        logged = self.logs()["daemon.log"][before:]
+        assert "Traceback" not in logged and " ERROR " not in logged, logged
+        return logged
+
     def reset(self) -> None:
         """Faults off, daemon running, breaker closed: every test starts from a healthy stack."""
         self.set_faults("ok")
