@@ -123,7 +123,6 @@ class _Connection(asyncio.Protocol):
         self._answer.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        assert self._parser is not None
         answer = self._answer
         answer.headers_done = True
         names = {name.lower() for name, _ in answer.headers}
@@ -246,12 +245,11 @@ class ProviderTransport(httpx.AsyncBaseTransport):
     async def _connection(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
         idle = self._idle.get(origin, [])
         expired = time.monotonic() - self._keepalive_expiry_s
-        for connection, since in idle:
-            if since <= expired:
-                connection.close()
-        idle[:] = [(c, since) for c, since in idle if not c.closed and since > expired]
-        if idle:
-            return idle.pop()[0]  # the most recently used
+        while idle:
+            connection, since = idle.pop()  # the most recently used first
+            if since > expired and not connection.closed:
+                return connection
+            connection.close()
         return await self._connect(origin, timeouts.get("connect"))
 
     async def _connect(self, origin: Origin, seconds: float | None) -> _Connection:
@@ -269,7 +267,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout(f"no connection within {seconds} s") from None
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError included
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from None
         return connection
 
