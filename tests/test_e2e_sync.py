@@ -46,7 +46,7 @@ def _all_accepted_once(stack: E2EStack, receipts: list[dict[str, Any]]) -> None:
 
 def test_provider_lost_mid_sync_stops_it_and_nothing_is_sent_twice(stack: E2EStack) -> None:
     receipts = _backlog(stack, "sync-lost")
-    stack.set_faults("slow", delay_ms=150)
+    stack.set_faults("slow", delay_ms=300)
     report: dict[str, Any] = {}
     syncing = threading.Thread(target=lambda: report.update(stack.post("/v1/sync", {}).json()))
     syncing.start()  # probes (the breaker is open), then sends the backlog
@@ -74,7 +74,7 @@ def test_sigterm_mid_sync_cancels_it_and_the_restart_finishes_the_backlog(
 ) -> None:
     receipts = _backlog(stack, "sync-term")
     assert stack.stack.stop_daemon(timeout_s=10) == 0
-    stack.set_faults("slow", delay_ms=150)
+    stack.set_faults("slow", delay_ms=300)
     stack.stack.start_daemon()  # the start-up sync takes the backlog at once
     wait_for(
         lambda: len(_at_provider(stack, receipts)) >= 4,

@@ -72,7 +72,6 @@ class SandboxApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        started = time.monotonic()
         path = scope["path"].lower()
         method = scope["method"]
         methods = self._routes.get(path)
@@ -84,7 +83,7 @@ class SandboxApp:
             body = await _read_body(receive)
             if body is None:
                 return
-            arrived = scope.get(ARRIVED, started)
+            arrived = scope.get(ARRIVED) or time.monotonic()  # set by the sandbox's protocol
             request = Request(method, path, scope["headers"], scope["query_string"], body, arrived)
             response = await endpoint(request)
         date = format_datetime(self._clock.now(), usegmt=True).encode()
