@@ -13,15 +13,15 @@ Handler = Callable[[argparse.Namespace], int]
 # Command → the module that registers it. Only the chosen command's module is imported, so the
 # daemon (`run`) does not carry the benchmark, the demo or the doctor in its memory.
 COMMAND_MODULES: dict[str, str] = {
-    "run": "agent.daemon",
+    "run": "agent.daemon.main",
     "sandbox": "agent.sandbox.command",
-    "bench": "agent.bench",
-    "chaos": "agent.chaos",
-    "status": "agent.status_command",
-    "doctor": "agent.doctor",
-    "sync": "agent.admin_commands",
-    "reprint": "agent.admin_commands",
-    "demo": "agent.demo",
+    "bench": "agent.tools.bench",
+    "chaos": "agent.tools.chaos",
+    "status": "agent.commands.status",
+    "doctor": "agent.commands.doctor",
+    "sync": "agent.commands.admin",
+    "reprint": "agent.commands.admin",
+    "demo": "agent.tools.demo",
 }
 
 

@@ -15,8 +15,8 @@ def test_run_loads_only_the_daemon() -> None:
         "import sys\n"
         "from agent.cli import build_parser\n"
         "build_parser('run').parse_args(['run', '--config', 'x.toml'])\n"
-        "print(sorted(m for m in ('agent.bench', 'agent.chaos', 'agent.demo', 'agent.doctor',"
-        " 'agent.local_stack') if m in sys.modules))\n"
+        "print(sorted(m for m in ('agent.tools.bench', 'agent.tools.chaos', 'agent.tools.demo', 'agent.commands.doctor',"
+        " 'agent.tools.local_stack') if m in sys.modules))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True

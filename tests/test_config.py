@@ -6,9 +6,9 @@ import pytest
 from pydantic import BaseModel
 
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.daemon import tcp_token
+from agent.daemon.main import tcp_token
+from agent.fiscal.vat_number import is_valid_afm
 from agent.secrets import CREDENTIAL_NAME, CredentialError
-from agent.vat_number import is_valid_afm
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "systemd" / "pos-agent.example.toml"
 SECTION = re.compile(r"^\[([a-z_.]+)\]$")

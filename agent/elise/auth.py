@@ -17,9 +17,9 @@ import httpx
 
 from agent.elise.outcomes import AadeDown, Rejected, Unauthorized, Unreachable
 from agent.elise.responses import failure, fold_keys, json_object
+from agent.fiscal.uid import prefixed_vat
 from agent.json_codec import dumps
 from agent.secrets import ApiKey
-from agent.uid import prefixed_vat
 
 Post = Callable[[str, bytes, dict[str, str]], Awaitable[httpx.Response]]
 

@@ -52,9 +52,9 @@ from agent.elise.responses import (
     validate_outcome,
 )
 from agent.elise.transport import ProviderTransport
+from agent.fiscal.uid import prefixed_vat
 from agent.json_codec import dumps
 from agent.secrets import ApiKey
-from agent.uid import prefixed_vat
 
 log = logging.getLogger("pos_agent.elise")
 

@@ -14,8 +14,8 @@ from decimal import Decimal
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from agent.fiscal.uid import bare_vat
 from agent.json_codec import dumps
-from agent.uid import bare_vat
 
 ATHENS = ZoneInfo("Europe/Athens")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from agent.fiscal.uid import bare_vat
 from agent.json_codec import dumps, loads
 from agent.sandbox.asgi import Endpoint, Request, Response, SandboxApp
 from agent.sandbox.clock import SandboxClock
@@ -29,7 +30,6 @@ from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.precise_timer import PreciseTimer
 from agent.sandbox.signer import Signer
 from agent.sandbox.store import IssuedSignature, SandboxStore
-from agent.uid import bare_vat
 
 DUPLICATE_MESSAGE = "Document has already been transmitted"
 AADE_DOWN_MESSAGE = "Request Timeout: the IAPR service is down and cannot accept documents"

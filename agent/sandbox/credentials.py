@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from agent.fiscal.uid import bare_vat
 from agent.sandbox.clock import SandboxClock
 from agent.secrets import ApiKey
-from agent.uid import bare_vat
 
 ACCESS_LIFETIME = timedelta(minutes=15)
 REFRESH_LIFETIME = timedelta(days=7)

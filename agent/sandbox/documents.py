@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agent.uid import bare_vat, document_uid
+from agent.fiscal.uid import bare_vat, document_uid
 
 ATHENS = ZoneInfo("Europe/Athens")
 _EXEMPTION_KEY = "vatexemptioncategorycode"

@@ -12,8 +12,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from agent.fiscal.uid import bare_vat, document_uid
 from agent.sandbox.documents import ATHENS, InvalidDocument
-from agent.uid import bare_vat, document_uid
 
 DURATIONS = {"H_24": timedelta(hours=24), "H_2": timedelta(hours=2)}
 

@@ -1,0 +1,209 @@
+"""The local API (DESIGN §3): the route table and its handlers.
+
+Bodies are parsed by us: JSON numbers become `Decimal` (money never passes through float), the
+size is capped before parsing, and every validation problem comes back as a 4xx that names the
+field and the rule. A 5xx means a fault of the agent itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+import offline_store as store
+from agent import __version__
+from agent.api.errors import ApiError, FieldProblem, from_validation_error
+from agent.api.routing import LocalApiApp, Request, Response, Router
+from agent.core.answers import document_answer
+from agent.core.print_orders import queue_print
+from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
+from agent.core.services import Services
+from agent.fiscal.receipt_model import (
+    PaymentSignRequest,
+    PosReceiptRequest,
+    PrintRequest,
+    ReceiptPaymentRequest,
+    ReceiptRequest,
+)
+from agent.json_codec import loads
+
+Model = TypeVar("Model", bound=BaseModel)
+UNREADABLE_JSON = (RecursionError, ValueError)  # ValueError covers UnicodeDecodeError
+
+
+def parse_model(raw: bytes, model: type[Model]) -> Model:
+    try:
+        data = loads(raw)
+    except UNREADABLE_JSON as exc:
+        raise ApiError(
+            400, "invalid_json", f"the body is not valid UTF-8 JSON: {str(exc)[:200]}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ApiError(
+            400,
+            "invalid_json",
+            "the body must be a JSON object",
+            [FieldProblem("(body)", "expected an object")],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
+
+
+def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
+    rt = services.runtime
+    max_bytes = rt.config.api.max_body_bytes
+    router = Router()
+
+    async def read(request: Request, model: type[Model]) -> Model:
+        return parse_model(await request.body(max_bytes), model)
+
+    def post(
+        path: str,
+        model: type[Model],
+        action: Callable[[Model], Awaitable[Answer]],
+        summary: str,
+    ) -> None:
+        async def handle(request: Request) -> Response:
+            status, body = await action(await read(request, model))
+            return Response.json(body, status)
+
+        router.add("POST", path, handle, summary, model)
+
+    post(
+        "/v1/receipts",
+        ReceiptRequest,
+        services.issuing.issue_receipt,
+        "Issue an 11.1 receipt or 11.4 credit",
+    )
+    post(
+        "/v1/pos-receipts",
+        PosReceiptRequest,
+        services.issuing.issue_pos_receipt,
+        "Issue an 8.4/8.5 POS receipt",
+    )
+    post(
+        "/v1/payments/sign",
+        PaymentSignRequest,
+        services.cards.sign,
+        "Provider signature before charging a card",
+    )
+
+    async def pay_receipt(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
+        parsed = await read(request, ReceiptPaymentRequest)
+        status, body = await services.cards.pay_receipt(receipt_id, parsed)
+        return Response.json(body, status)
+
+    async def get_receipt(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
+        return Response.json(document_answer(rt, doc))
+
+    async def list_receipts(request: Request) -> Response:
+        state = request.query.get("state")
+        states = {s.value for s in store.DocumentState}
+        if state is not None and state not in states:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"state must be one of {sorted(states)}",
+                [FieldProblem("state", "unknown state")],
+            )
+        limit = request.int_query("limit", 50)
+        offset = request.int_query("offset", 0)
+        if not 1 <= limit <= 500:
+            raise ApiError(
+                422,
+                "invalid_request",
+                "limit must be 1-500",
+                [FieldProblem("limit", "out of range")],
+            )
+        docs = store.list_documents(
+            rt.conn, state=store.DocumentState(state) if state else None, limit=limit, offset=offset
+        )
+        return Response.json({"receipts": [document_answer(rt, doc) for doc in docs]})
+
+    async def reprint(request: Request) -> Response:
+        receipt_id = request.int_param("receipt_id")
+        parsed = await read(request, PrintRequest)
+        digest = request_hash(parsed)
+        replay = remembered_answer(rt.conn, parsed.request_id, digest, document_id=receipt_id)
+        if replay is not None:
+            return Response.json(replay[1], replay[0])
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None or doc.payload is None:
+            raise ApiError(404, "receipt_not_found", f"no issued receipt {receipt_id}")
+        with store.transaction(rt.conn):
+            job_id = queue_print(rt, doc, copy=True)
+            status, body = remember_created(
+                rt.conn,
+                request_id=parsed.request_id,
+                endpoint="receipts/print",
+                digest=digest,
+                answer={
+                    "receipt_id": doc.id,
+                    "print_job_id": job_id,
+                    "copy": True,
+                    "state": "queued",
+                },
+                document_id=doc.id,
+                now=rt.clock(),
+            )
+        rt.notify_printer()
+        return Response.json(body, status)
+
+    async def sync_now(_: Request) -> Response:
+        if rt.breaker.is_open:
+            await services.sync.probe()
+        report = await services.sync.run(ignore_backoff=True)
+        return Response.json(report.as_dict())
+
+    async def status(_: Request) -> Response:
+        return Response.json(await services.status())
+
+    async def health(_: Request) -> Response:
+        return Response.json(
+            {"status": "ok", "version": __version__, "breaker": rt.breaker.state.value}
+        )
+
+    async def metrics(_: Request) -> Response:
+        services.refresh_gauges()
+        return Response(200, rt.metrics.exposition(), "text/plain; version=0.0.4")
+
+    async def openapi(_: Request) -> Response:
+        from agent.api.openapi import openapi_document
+
+        return Response.json(openapi_document(router.routes))
+
+    router.add(
+        "POST",
+        "/v1/receipts/{receipt_id}/payments",
+        pay_receipt,
+        "Card payment on a MARKed receipt",
+        ReceiptPaymentRequest,
+    )
+    router.add("GET", "/v1/receipts/{receipt_id}", get_receipt, "One receipt and its state")
+    router.add(
+        "GET", "/v1/receipts", list_receipts, "Receipts, newest first (state, limit, offset)"
+    )
+    router.add(
+        "POST",
+        "/v1/receipts/{receipt_id}/print",
+        reprint,
+        "Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
+        PrintRequest,
+    )
+    router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
+    router.add("GET", "/v1/status", status, "The technician's status report")
+    router.add("GET", "/v1/health", health, "Liveness and breaker state")
+    router.add("GET", "/metrics", metrics, "Prometheus metrics")
+    router.add("GET", "/openapi.json", openapi, "This document")
+    return LocalApiApp(router, tcp_token)

@@ -1,0 +1,219 @@
+"""The local API's HTTP layer: a plain ASGI application with a route table.
+
+Why not a framework: the agent parses its own bodies (Decimal-exact JSON, size cap before
+parsing) and writes its own error bodies, so a framework only added per-request middleware layers
+and 30 MB of imports to a process that must stay small and answer the till in milliseconds.
+What is left is routing, body reading, the bearer check for loopback TCP and the access log.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from agent.api.errors import ApiError, FieldProblem
+from agent.api.peer_protocol import UNIX_PREFIX
+from agent.json_codec import dumps
+
+log = logging.getLogger("pos_agent.api")
+access = logging.getLogger("pos_agent.access")
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_PARAMETER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+
+    @classmethod
+    def json(cls, content: Any, status: int = 200) -> Response:
+        """Decimals go out as exact JSON numbers."""
+        return cls(status, dumps(content, allow_float=True))
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    client: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
+    _receive: Receive | None = None
+
+    async def body(self, max_bytes: int) -> bytes:
+        """The whole body, refused with 413 as soon as it passes `max_bytes`."""
+        declared = self.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+        if self._receive is None:
+            return b""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(400, "client_disconnected", "the client went away mid-body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_bytes:
+                raise _too_large(max_bytes)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def int_param(self, name: str) -> int:
+        return _integer(name, self.params[name])
+
+    def int_query(self, name: str, default: int) -> int:
+        value = self.query.get(name)
+        return default if value is None else _integer(name, value)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(413, "body_too_large", f"the body is larger than {max_bytes} bytes")
+
+
+def _integer(name: str, value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"{name} must be a whole number",
+            [FieldProblem(name, "expected a whole number")],
+        )
+    return int(value)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    template: str
+    handler: Handler
+    pattern: re.Pattern[str]
+    summary: str
+    body_model: type | None
+
+
+class Router:
+    """Exact-match paths with `{name}` segments; 404 for an unknown path, 405 for a known path
+    with another method."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def add(
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        summary: str,
+        body_model: type | None = None,
+    ) -> None:
+        """`summary` and `body_model` describe the route in the OpenAPI document."""
+        regex = re.compile("^" + _PARAMETER.sub(r"(?P<\1>[^/]+)", template) + "$")
+        self.routes.append(Route(method, template, handler, regex, summary, body_model))
+
+    def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
+        allowed = []
+        for route in self.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == method:
+                return route.handler, found.groupdict()
+            allowed.append(route.method)
+        if allowed:
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed on {path}; use {', '.join(sorted(set(allowed)))}",
+            )
+        raise ApiError(404, "not_found", f"there is no {path} in the local API")
+
+
+class LocalApiApp:
+    """ASGI entry point. Unix socket callers are trusted by the socket's file permissions (and
+    named by SO_PEERCRED in the access log); loopback TCP callers need the bearer token."""
+
+    def __init__(self, router: Router, tcp_token: bytes | None) -> None:
+        self.router = router
+        self._token = tcp_token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        request = _request(scope, receive)
+        response = await self._respond(request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (b"content-type", response.content_type.encode()),
+                    (b"content-length", str(len(response.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+        access.info(
+            "%s %s from %s -> %s (%.1f ms)",
+            request.method,
+            request.path,
+            request.client,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _respond(self, request: Request) -> Response:
+        try:
+            if not request.client.startswith(UNIX_PREFIX):
+                self._check_token(request)
+            handler, request.params = self.router.match(request.method, request.path)
+            return await handler(request)
+        except ApiError as exc:
+            return Response.json(exc.body(), exc.status)
+        except Exception as exc:
+            log.exception("internal error on %s %s", request.method, request.path)
+            body = {
+                "error": {
+                    "code": "internal_error",
+                    "message": f"the agent failed: {type(exc).__name__}",
+                }
+            }
+            return Response.json(body, 500)
+
+    def _check_token(self, request: Request) -> None:
+        supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+        if self._token is None or not hmac.compare_digest(supplied, self._token):
+            raise ApiError(401, "unauthorized", "a bearer token is required on the TCP port")
+
+
+def _request(scope: Scope, receive: Receive) -> Request:
+    client = scope.get("client")
+    query = scope.get("query_string", b"").decode("latin-1")
+    return Request(
+        method=scope["method"],
+        path=scope["path"],
+        client=str(client[0]) if client else "?",
+        headers={k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+        query=dict(parse_qsl(query, keep_blank_values=True)),
+        _receive=receive,
+    )

@@ -1,0 +1,190 @@
+"""`pos-agent sync` (send the backlog now) and `pos-agent reprint ID` (a copy, «ΑΝΤΙΓΡΑΦΟ»).
+
+Both ask the daemon over its socket; neither touches the database, which only the daemon writes.
+
+`sync` exit codes: 0 nothing is left waiting (delayed or pending), 1 something is (or a document
+was rejected in this run and needs a person), 2 the daemon is down. `reprint`: 0 queued, 1 the
+daemon refused (unknown receipt), 2 the daemon is down. Both: 3 the config cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from agent.commands.status import (
+    CRITICAL,
+    OK,
+    UNKNOWN,
+    WARN,
+    DaemonUnreachable,
+    add_config_argument,
+    call_daemon,
+    config_path,
+    paint,
+    use_colour,
+    with_socket,
+)
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.json_codec import dumps
+
+SYNC_TIMEOUT_S = 600.0
+DOWN = 2
+
+
+def _config(args: argparse.Namespace) -> AgentConfig | None:
+    try:
+        config = load_config(config_path(args))
+    except ConfigError as exc:
+        print(f"pos-agent {args.command}: {exc}", file=sys.stderr)
+        return None
+    return with_socket(config, args.socket)
+
+
+def _daemon_down(command: str, exc: DaemonUnreachable) -> int:
+    print(
+        f"pos-agent {command}: the daemon is down or unreachable: {exc.reason}\n"
+        "  check it with: systemctl status pos-agent ; pos-agent status",
+        file=sys.stderr,
+    )
+    return DOWN
+
+
+def _error_message(response: Any) -> str:
+    try:
+        error = response.json().get("error", {})
+        return f"{error.get('code', 'error')}: {error.get('message', response.text)}"
+    except ValueError:
+        return response.text[:300]
+
+
+def _backlog(config: AgentConfig) -> dict[str, Any] | None:
+    response = call_daemon(config.api.socket_path, "GET", "/v1/status")
+    if response.status_code != 200:
+        return None
+    stored = response.json().get("store") or {}
+    return stored.get("backlog")
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return UNKNOWN
+    try:
+        before = _backlog(config)
+        if before is not None and not args.json:
+            print(
+                f"backlog before: {before['delayed']} delayed, {before['pending']} pending; "
+                "sending now (oldest first)...",
+                flush=True,
+            )
+        response = call_daemon(config.api.socket_path, "POST", "/v1/sync", timeout_s=args.timeout)
+        if response.status_code != 200:
+            print(
+                f"pos-agent sync: the daemon refused: {_error_message(response)}", file=sys.stderr
+            )
+            return WARN
+        report = response.json()
+        after = _backlog(config)
+    except DaemonUnreachable as exc:
+        return _daemon_down("sync", exc)
+    left = (after["delayed"] + after["pending"]) if after else None
+    exit_code = OK if left == 0 and not report.get("rejected") else WARN
+    if args.json:
+        body = {"sync": report, "backlog_after": after, "exit_code": exit_code}
+        json.dump(body, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _print_sync(report, after, exit_code, use_colour(sys.stdout))
+    return exit_code
+
+
+def _print_sync(
+    report: dict[str, Any], after: dict[str, Any] | None, exit_code: int, colour: bool
+) -> None:
+    """One line per document sent, the run's totals, then what is still waiting."""
+    for doc in report.get("documents", []):
+        print(_document_line(doc, colour))
+    stopped = " (stopped early: the provider became unreachable)"
+    print(
+        f"sync: {report.get('attempted', 0)} sent, {report.get('accepted', 0)} accepted, "
+        f"{report.get('still_delayed', 0)} still delayed, {report.get('rejected', 0)} rejected"
+        + (stopped if report.get("stopped_early") else "")
+    )
+    if after is None:
+        return
+    summary = f"backlog now: {after['delayed']} delayed, {after['pending']} pending"
+    if after.get("oldest") and after["oldest"].get("hours_left") is not None:
+        summary += f"; oldest due in {after['oldest']['hours_left']:.1f} h"
+    print(paint(summary, exit_code, colour))
+    if after["delayed"] + after["pending"] and not report.get("attempted"):
+        print(
+            "  (nothing could be sent now, most likely because the provider is still "
+            "unreachable; the daemon keeps retrying on its own, see pos-agent status)"
+        )
+
+
+def _document_line(doc: dict[str, Any], colour: bool) -> str:
+    state = doc.get("state", "?")
+    name = f"{doc.get('series', '?')}/{doc.get('number', '?')} (receipt {doc.get('receipt_id')})"
+    error = doc.get("last_error") or "?"
+    if state == "accepted":
+        outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", OK, colour)
+    elif state == "rejected":
+        outcome = paint(f"REJECTED, needs a person: {error}", CRITICAL, colour)
+    else:
+        outcome = paint(f"still {state}: {error}", WARN, colour)
+    return f"  {name:<30} -> {outcome}"
+
+
+def reprint_command(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return UNKNOWN
+    request_id = f"cli-reprint-{uuid.uuid4().hex}"
+    try:
+        response = call_daemon(
+            config.api.socket_path,
+            "POST",
+            f"/v1/receipts/{args.receipt_id}/print",
+            body=dumps({"request_id": request_id}),
+        )
+    except DaemonUnreachable as exc:
+        return _daemon_down("reprint", exc)
+    if response.status_code not in (200, 201):
+        print(
+            f"pos-agent reprint: receipt {args.receipt_id}: {_error_message(response)}",
+            file=sys.stderr,
+        )
+        return WARN
+    body = response.json()
+    print(
+        f"receipt {body.get('receipt_id')}: print job {body.get('print_job_id')} queued "
+        f"as a copy (ΑΝΤΙΓΡΑΦΟ); state {body.get('state')}"
+    )
+    return OK
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    sync = commands.add_parser(
+        "sync",
+        help="send the offline backlog now and show the outcome per document "
+        "(exit 0 nothing left, 1 something left, 2 daemon down)",
+    )
+    add_config_argument(sync)
+    sync.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    sync.add_argument("--json", action="store_true", help="print the sync report as JSON")
+    sync.add_argument(
+        "--timeout", type=float, default=SYNC_TIMEOUT_S, help="seconds to wait for the sync"
+    )
+    sync.set_defaults(handler=sync_command)
+
+    reprint = commands.add_parser("reprint", help="print a copy (ΑΝΤΙΓΡΑΦΟ) of a receipt")
+    reprint.add_argument("receipt_id", type=int, metavar="ID", help="the receipt id")
+    add_config_argument(reprint)
+    reprint.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    reprint.set_defaults(handler=reprint_command)

@@ -1,0 +1,557 @@
+"""`pos-agent doctor`: check the installation one item at a time, each with a fix hint.
+
+Every check prints one line, `[ OK ]`, `[WARN]` or `[FAIL]`, then the name, what was found, and
+what to do. Nothing is changed, nothing fiscal is sent: the provider check is the daemon's own
+harmless probe (`/PosTransactions/validate` with an input nobody signed), and the printer only
+prints with `--print-test`. Exit 0 all OK, 1 warnings, 2 failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import grp
+import os
+import pwd
+import sqlite3
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import offline_store as store
+from agent.clock import ATHENS
+from agent.commands.status import (
+    CRITICAL,
+    OK,
+    WARN,
+    DaemonUnreachable,
+    add_config_argument,
+    call_daemon,
+    config_path,
+    paint,
+    use_colour,
+)
+from agent.config import AgentConfig, ConfigError, load_config
+from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
+from offline_store.database import damage_message
+
+if TYPE_CHECKING:  # python-escpos is imported only by the printer checks that need it
+    from printers.blocks import Layout
+    from printers.connections import PrinterSettings
+    from printers.status import PrinterState
+
+SYSTEMD_CREDENTIAL_SOURCE = Path("/etc/pos-agent") / CREDENTIAL_NAME
+TEST_SLIP_TEXT = "ΔΟΚΙΜΗ ΕΚΤΥΠΩΤΗ — ΑΒΓΔ αβγδ €"
+_TAGS = {OK: "[ OK ]", WARN: "[WARN]", CRITICAL: "[FAIL]"}
+_STATUS_BACKENDS = ("usb", "network", "serial")
+
+
+@dataclass(frozen=True)
+class Check:
+    level: int
+    name: str
+    detail: str
+    hint: str = ""
+
+    def line(self, colour: bool) -> str:
+        text = (
+            f"{paint(_TAGS[self.level], self.level, colour, bold=True)} {self.name} — {self.detail}"
+        )
+        return f"{text} — {self.hint}" if self.hint and self.level != OK else text
+
+
+def ok(name: str, detail: str) -> Check:
+    return Check(OK, name, detail)
+
+
+def warn(name: str, detail: str, hint: str) -> Check:
+    return Check(WARN, name, detail, hint)
+
+
+def fail(name: str, detail: str, hint: str) -> Check:
+    return Check(CRITICAL, name, detail, hint)
+
+
+def _whoami() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _owner(st: os.stat_result) -> str:
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return f"{user}:{group}"
+
+
+# -- the checks ---------------------------------------------------------------------------------
+
+
+def check_credentials(config: AgentConfig) -> tuple[Check, ApiKey | None]:
+    name = "credentials"
+    credentials_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    systemd_credential = Path(credentials_dir) / CREDENTIAL_NAME if credentials_dir else None
+    if systemd_credential is not None and systemd_credential.exists():
+        candidate = systemd_credential
+        source = f"systemd credential {candidate}"
+    elif config.provider.api_key_file is not None:
+        candidate = config.provider.api_key_file
+        source = f"provider.api_key_file {candidate}"
+    elif SYSTEMD_CREDENTIAL_SOURCE.exists():
+        candidate = SYSTEMD_CREDENTIAL_SOURCE
+        source = f"LoadCredential source {candidate}"
+    else:
+        return (
+            fail(
+                name,
+                "no API key: provider.api_key_file is not set and no systemd credential "
+                f"'{CREDENTIAL_NAME}' is present",
+                f"put the key in {SYSTEMD_CREDENTIAL_SOURCE} (chmod 600) for LoadCredential=, "
+                "or set provider.api_key_file",
+            ),
+            None,
+        )
+    try:
+        check_private_file(candidate)
+        st = candidate.stat()
+        key = ApiKey(candidate.read_text(encoding="utf-8"))
+    except CredentialError as exc:
+        return fail(name, str(exc), f"chmod 600 {candidate}; chown it to the service user"), None
+    except PermissionError:
+        return (
+            warn(
+                name,
+                f"{source}: cannot be read by {_whoami()} (mode is private, good)",
+                "run doctor as root or as the service user (sudo pos-agent doctor) to check "
+                "the key and the provider login",
+            ),
+            None,
+        )
+    parent = candidate.parent.stat()
+    if parent.st_mode & stat.S_IWOTH:
+        return (
+            fail(
+                name, f"{candidate.parent} is writable by everyone", f"chmod o-w {candidate.parent}"
+            ),
+            key,
+        )
+    return ok(name, f"{source}: mode {stat.S_IMODE(st.st_mode):04o}, owner {_owner(st)}"), key
+
+
+def check_socket(config: AgentConfig) -> Check:
+    name = "socket"
+    path = config.api.socket_path
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return fail(
+            name,
+            f"{path} does not exist: the daemon is not running and socket activation is off",
+            "systemctl enable --now pos-agent.socket pos-agent.service; then "
+            "journalctl -u pos-agent",
+        )
+    except PermissionError:
+        return warn(
+            name,
+            f"{path}: its directory is closed to {_whoami()}",
+            "run doctor as root, or add the POS user to group pos",
+        )
+    if not stat.S_ISSOCK(st.st_mode):
+        return fail(name, f"{path} exists but is not a socket", f"remove {path} and restart")
+    mode = stat.S_IMODE(st.st_mode)
+    problems: list[str] = []
+    if mode & 0o007:
+        problems.append(f"mode {mode:04o} lets every local user issue receipts")
+    expected_group = config.api.socket_group
+    if expected_group:
+        try:
+            gid = grp.getgrnam(expected_group).gr_gid
+        except KeyError:
+            problems.append(f"group {expected_group!r} does not exist")
+        else:
+            if st.st_gid != gid:
+                problems.append(f"group is {_owner(st).split(':')[1]}, not {expected_group}")
+    detail = f"{path}: mode {mode:04o}, owner {_owner(st)}"
+    if problems:
+        return fail(
+            name,
+            detail + "; " + "; ".join(problems),
+            f"set SocketMode=0660 SocketGroup={expected_group or 'pos'} (pos-agent.socket) or "
+            "api.socket_mode/socket_group, then restart",
+        )
+    try:
+        response = call_daemon(path, "GET", "/v1/health", timeout_s=3.0)
+    except DaemonUnreachable as exc:
+        if exc.permission:
+            return warn(
+                name,
+                detail + f"; {_whoami()} may not connect",
+                "fine if the POS user is in the socket's group; run doctor as root to test it",
+            )
+        return fail(
+            name,
+            detail + f"; nobody answers: {exc.reason}",
+            "systemctl restart pos-agent; journalctl -u pos-agent -n 50",
+        )
+    if response.status_code != 200:
+        return fail(
+            name,
+            detail + f"; the daemon answered HTTP {response.status_code}",
+            "journalctl -u pos-agent -n 50",
+        )
+    health = response.json()
+    return ok(name, detail + f"; daemon {health.get('version', '?')} answers")
+
+
+def check_state_dir(config: AgentConfig) -> Check:
+    name = "state directory"
+    path = config.state_dir
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return fail(
+            name,
+            f"{path} does not exist",
+            "systemd creates it (StateDirectory=pos-agent); start the service once, or mkdir "
+            "it owned by the service user",
+        )
+    except PermissionError:
+        return warn(name, f"{path} cannot be examined by {_whoami()}", "run doctor as root")
+    if not stat.S_ISDIR(st.st_mode):
+        return fail(name, f"{path} is not a directory", "point state_dir at a directory")
+    detail = f"{path}: mode {stat.S_IMODE(st.st_mode):04o}, owner {_owner(st)}"
+    if st.st_mode & stat.S_IWOTH:
+        return fail(name, detail + ", writable by everyone", f"chmod 0750 {path}")
+    if os.access(path, os.W_OK | os.X_OK):
+        return ok(name, detail + f", writable by {_whoami()}")
+    if st.st_uid != os.geteuid():
+        return warn(
+            name,
+            detail + f", not writable by {_whoami()}",
+            "fine if the daemon runs as the owner; run doctor as that user to be sure",
+        )
+    return fail(name, detail + ", not writable by its owner", f"chmod u+rwx {path}")
+
+
+def check_database(config: AgentConfig) -> Check:
+    name = "database"
+    path = config.database_path
+    if not path.exists():
+        return warn(
+            name,
+            f"{path} does not exist yet",
+            "it is created on the daemon's first start; if receipts were issued here, "
+            "look for a moved or deleted state directory",
+        )
+    try:
+        conn = store.open_database(path, read_only=True)
+    except store.DatabaseDamaged as exc:
+        return fail(name, "damaged", str(exc))
+    except (sqlite3.Error, OSError) as exc:
+        if isinstance(exc, PermissionError) or "unable to open" in str(exc):
+            return warn(name, f"{path} cannot be read by {_whoami()}", "run doctor as root")
+        return fail(name, f"{path}: {exc}", "journalctl -u pos-agent; contact support")
+    try:
+        result = "; ".join(str(row[0]) for row in conn.execute("PRAGMA quick_check"))
+        last = store.last_integrity_check(conn)
+        journal = store.verify_journal(conn)
+    except sqlite3.DatabaseError as exc:
+        return fail(name, f"{path}: {exc}", damage_message(path, str(exc)))
+    finally:
+        conn.close()
+    size = store.database_size_bytes(path)
+    last_text = f"{last[1]} at {last[0].astimezone(ATHENS):%Y-%m-%d %H:%M}" if last else "never"
+    detail = (
+        f"{path}: quick_check {result}, last check at start {last_text}, "
+        f"journal {'ok' if journal.ok else 'BROKEN'} ({journal.entries} entries), "
+        f"{size / 1024:.0f} KiB"
+    )
+    if result != "ok":
+        return fail(name, detail, damage_message(path, result))
+    if not journal.ok:
+        return fail(
+            name,
+            detail,
+            "the hash chain of the journal does not verify: keep a copy of the file and contact "
+            "support; do not delete it",
+        )
+    return ok(name, detail)
+
+
+async def _probe(config: AgentConfig, key: ApiKey) -> tuple[object, float | None]:
+    from agent.elise.client import PROBE_INPUT, EliseClient
+
+    client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=key)
+    try:
+        outcome = await client.validate_signature(PROBE_INPUT, "")
+        return outcome, client.clock_offset_s
+    finally:
+        await client.aclose()
+
+
+def check_provider(config: AgentConfig, key: ApiKey | None) -> list[Check]:
+    from agent.elise.outcomes import Rejected, SignatureValidation, Unauthorized, Unreachable
+
+    name = "provider"
+    base = config.provider.base_url
+    if key is None:
+        return [
+            warn(name, f"{base}: not checked (no readable API key)", "fix the credentials first"),
+            warn(
+                "clock", "not checked (needs an answer from the provider)", "fix the provider first"
+            ),
+        ]
+    outcome, offset = asyncio.run(_probe(config, key))
+    if isinstance(outcome, SignatureValidation | Rejected):
+        provider = ok(
+            name, f"{base}: reachable, credentials accepted ({config.provider.auth} auth)"
+        )
+    elif isinstance(outcome, Unauthorized):
+        provider = fail(
+            name,
+            f"{base}: the provider refused the credentials (401): {outcome.message}",
+            "check the API key and that it belongs to issuer.vat "
+            f"{config.issuer.vat}; ask the provider for a new key if needed",
+        )
+    elif isinstance(outcome, Unreachable):
+        provider = fail(
+            name,
+            f"{base}: unreachable: {outcome.reason}",
+            "check the network, DNS and provider.base_url; receipts are issued offline "
+            "meanwhile and must be sent by the end of the next day",
+        )
+    else:
+        provider = warn(name, f"{base}: unexpected answer {type(outcome).__name__}", "retry later")
+    limit = config.clock.max_offset_s
+    if offset is None:
+        clock = warn(
+            "clock",
+            "no Date header from the provider, offset unknown",
+            "check that NTP runs: timedatectl status",
+        )
+    elif abs(offset) > limit:
+        clock = fail(
+            "clock",
+            f"system clock is {abs(offset):.0f} s {'behind' if offset > 0 else 'ahead of'} the "
+            f"provider (limit {limit:g} s)",
+            "enable NTP: timedatectl set-ntp true; check with timedatectl status",
+        )
+    else:
+        clock = ok("clock", f"offset {offset:+.1f} s vs the provider's Date (limit ±{limit:g} s)")
+    return [provider, clock]
+
+
+def print_test_layout(width: int) -> Layout:
+    """The `--print-test` slip: Greek in bold, then a line saying it is not a fiscal document."""
+    from printers.blocks import Align, Block, Cut, Feed, Layout, Separator, Style, TextLine
+    from printers.wrap import wrap_text
+
+    center = Style(align=Align.CENTER)
+    bold_center = Style(bold=True, align=Align.CENTER)
+    blocks: list[Block] = [TextLine(line, bold_center) for line in wrap_text(TEST_SLIP_TEXT, width)]
+    blocks += [
+        Separator("-"),
+        TextLine("pos-agent doctor --print-test"[:width], center),
+        TextLine("ΔΕΝ ΕΙΝΑΙ ΦΟΡΟΛΟΓΙΚΟ ΣΤΟΙΧΕΙΟ"[:width], center),
+        Feed(3),
+        Cut(),
+    ]
+    return Layout(width=width, blocks=tuple(blocks))
+
+
+def check_printer(config: AgentConfig, *, print_test: bool) -> list[Check]:
+    from agent.daemon.printing import printer_settings
+
+    printer = config.printer
+    if not printer.enabled:
+        return [ok("printer", "disabled in the config (receipts are not printed)")]
+    checks = [_check_code_page(printer.profile)]
+    try:
+        settings = printer_settings(printer)
+    except ValueError as exc:
+        return [*checks, fail("printer", str(exc), "complete the [printer] section")]
+    if printer.backend == "dummy":
+        checks.append(
+            warn(
+                "printer",
+                "dummy backend: nothing is printed",
+                "set printer.backend for the real printer",
+            )
+        )
+    elif printer.backend == "file":
+        assert printer.path is not None
+        checks.append(_check_printer_file(printer.path))
+    if printer.backend in _STATUS_BACKENDS or print_test:
+        checks.extend(_check_device(config, settings, print_test=print_test))
+    return checks
+
+
+def _check_code_page(profile: str) -> Check:
+    from printers.codepages import code_page
+
+    page = code_page(profile)
+    missing = page.unencodable(TEST_SLIP_TEXT)
+    if missing:
+        return fail(
+            "code page",
+            f"{profile}: cannot print {''.join(sorted(missing))}",
+            "choose printer.profile cp1253, iso8859_7 or cp737",
+        )
+    euro = page.prepare("€")
+    return ok(
+        "code page", f"{profile} (ESC t {page.escpos_table}): Greek encodes; € prints as {euro!r}"
+    )
+
+
+def _check_printer_file(path: Path) -> Check:
+    """A device node or file: all we can tell without printing is whether we may write it."""
+    exists = path.exists()
+    writable = os.access(path, os.W_OK) if exists else os.access(path.parent, os.W_OK | os.X_OK)
+    kind = "device" if exists and stat.S_ISCHR(path.stat().st_mode) else "file"
+    if writable:
+        return ok("printer", f"{kind} {path} writable; status cannot be read on a file transport")
+    return warn(
+        "printer",
+        f"{kind} {path} not writable by {_whoami()}",
+        "the service user needs it (group lp, see 60-pos-agent-printers.rules); "
+        "run doctor as that user to be sure",
+    )
+
+
+def _check_device(
+    config: AgentConfig, settings: PrinterSettings, *, print_test: bool
+) -> list[Check]:
+    """Open the printer, read its status where the transport answers, print the slip if asked."""
+    from printers.connections import (
+        PrinterUnavailable,
+        close_connection,
+        open_connection,
+        write_raw,
+    )
+    from printers.escpos_render import render_escpos
+    from printers.status import printer_status
+
+    target = _printer_target(config)
+    try:
+        device = open_connection(settings)
+    except PrinterUnavailable as exc:
+        return [
+            fail(
+                "printer",
+                f"{target}: cannot open: {exc.reason}",
+                "check power, cable and [printer] settings; for USB the udev rule and group lp",
+            )
+        ]
+    checks: list[Check] = []
+    try:
+        if config.printer.backend in _STATUS_BACKENDS:
+            checks.append(_check_status(target, printer_status(device)))
+        if print_test:
+            layout = print_test_layout(config.printer.width_chars)
+            write_raw(device, render_escpos(layout, settings.profile))
+            checks.append(
+                ok(
+                    "test slip",
+                    f"sent to {target}: check that it reads «{TEST_SLIP_TEXT}» "
+                    "(€ may be EUR on cp737)",
+                )
+            )
+    except PrinterUnavailable as exc:
+        checks.append(fail("test slip", f"{target}: {exc.reason}", "check the printer"))
+    finally:
+        close_connection(device)
+    return checks
+
+
+def _check_status(target: str, state: PrinterState) -> Check:
+    from printers.status import PrinterState
+
+    if state is PrinterState.OK:
+        return ok("printer", f"{target}: status ok")
+    if state is PrinterState.UNKNOWN:
+        return warn(
+            "printer",
+            f"{target}: opened, but the printer did not answer DLE EOT status",
+            "fine for printers without status; otherwise check the cable",
+        )
+    if state is PrinterState.PAPER_NEAR_END:
+        return warn("printer", f"{target}: paper near end", "load a new roll soon")
+    return fail(
+        "printer",
+        f"{target}: {state.value.replace('_', ' ')}",
+        "close the cover / load paper / switch the printer on",
+    )
+
+
+def _printer_target(config: AgentConfig) -> str:
+    p = config.printer
+    if p.backend == "network":
+        return f"network {p.host}:{p.port}"
+    if p.backend == "usb":
+        return f"usb {p.usb_vendor_id or 0:04x}:{p.usb_product_id or 0:04x}"
+    if p.backend == "serial":
+        return f"serial {p.serial_device}"
+    if p.backend == "file":
+        return f"file {p.path}"
+    return "dummy"
+
+
+def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
+    credentials, key = check_credentials(config)
+    checks = [ok("config", "loads and validates"), credentials]
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: check_socket(config),
+        lambda: check_state_dir(config),
+        lambda: check_database(config),
+        lambda: check_provider(config, key),
+        lambda: check_printer(config, print_test=print_test),
+    ]
+    for step in steps:
+        result = step()
+        checks.extend(result if isinstance(result, list) else [result])
+    return checks
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    colour = use_colour(sys.stdout)
+    path = config_path(args)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(
+            fail(
+                "config", str(exc), f"fix the named key in {path} and run pos-agent doctor again"
+            ).line(colour)
+        )
+        return CRITICAL
+    checks = run_checks(config, print_test=args.print_test)
+    checks[0] = ok("config", f"{path} loads and validates")
+    for check in checks:
+        print(check.line(colour))
+    worst = max(check.level for check in checks)
+    failures = sum(1 for c in checks if c.level == CRITICAL)
+    warnings = sum(1 for c in checks if c.level == WARN)
+    summary = f"{len(checks)} checks: {failures} failed, {warnings} warnings"
+    print(paint(summary, worst, colour, bold=True))
+    return worst
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "doctor", help="check the installation, one line per check with a fix (exit 0/1/2)"
+    )
+    add_config_argument(parser)
+    parser.add_argument(
+        "--print-test", action="store_true", help="also print a short Greek test slip"
+    )
+    parser.set_defaults(handler=doctor_command)

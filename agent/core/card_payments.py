@@ -1,0 +1,500 @@
+"""Card payments under Α.1155/2023: sign before charging, then issue (or update) the document.
+
+`sign` reserves the receipt's final identity (series, number, issue time → UID) so the signed
+string matches the document that follows. A declined card signs again for the same reservation
+(`receipt_id`). When the provider cannot be reached the POS gets an "autonomous" answer with
+reason InterconnectionLoss, and the reservation is released at once so the next receipt of the
+series takes its number (no silent gap).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import offline_store as store
+from agent.api.errors import ApiError, FieldProblem
+from agent.clock import ATHENS
+from agent.core.issuing import Draft, reusable_reservation
+from agent.core.provider_health import UNREACHABLE_CODE, note_outcome
+from agent.core.request_identity import (
+    Answer,
+    CanonicalRequest,
+    canonical,
+    remember_created,
+    remembered_answer,
+    request_hash,
+)
+from agent.core.runtime import Runtime
+from agent.elise.outcomes import (
+    AadeDown,
+    Duplicate,
+    PaymentUpdated,
+    Rejected,
+    Signed,
+    Unauthorized,
+    Unreachable,
+)
+from agent.elise.requests import SignPosRequest
+from agent.fiscal.amounts import HUNDRED, DocumentTotals
+from agent.fiscal.document_builder import price_lines, series_for
+from agent.fiscal.provider_payloads import payload_totals
+from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
+from agent.fiscal.uid import bare_vat, prefixed_vat
+from agent.json_codec import dumps, loads
+
+Duration = Literal["H_24", "H_2"]
+SIGNATURE_LIFETIME: dict[Duration, timedelta] = {
+    "H_24": timedelta(hours=24),
+    "H_2": timedelta(hours=2),
+}
+Target = tuple[store.StoredDocument, DocumentTotals]
+
+
+def cents(value: Decimal) -> int:
+    return int(value * HUNDRED)
+
+
+def parse_signed_input(text: str) -> dict[str, Any]:
+    """`UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` (amount order differs per NSP, reference §9.1)."""
+    parts = text.split(";")
+    if len(parts) != 8:
+        raise ValueError(f"signed input has {len(parts)} fields, expected 8")
+    return {
+        "uid": parts[0],
+        "mark": parts[1] or None,
+        "timestamp": parts[2],
+        "amounts_cents": [int(p) for p in parts[3:7]],
+        "terminal_id": parts[7],
+    }
+
+
+class CardPaymentService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def sign(self, request: PaymentSignRequest) -> Answer:
+        rt = self.rt
+        stored = canonical(request)
+        replay = remembered_answer(rt.conn, request.request_id, stored.digest)
+        if replay is not None:
+            return replay
+        now = rt.clock()
+        doc, amounts = self._target(request, stored, now)
+        if rt.breaker.is_open:
+            return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
+        duration: Duration = "H_2" if rt.config.terminal.food_service else "H_24"
+        sent_in = rt.breaker.generation
+        outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
+        now = rt.clock()
+        # signpos does not involve AADE: a 408 there counts as unreachable (README).
+        note_outcome(rt, outcome, sent_in, aade_down_code=UNREACHABLE_CODE)
+        match outcome:
+            case Signed():
+                parsed = self._check_signed_input(outcome.input, doc, amounts, request)
+                return self._store_signature(
+                    request, stored.digest, doc, outcome, parsed, duration, now
+                )
+            case Rejected():
+                self._release(doc, now)
+                raise ApiError(
+                    422,
+                    "provider_rejected",
+                    "the provider refused to sign: " + "; ".join(outcome.messages),
+                )
+            case Unauthorized():
+                return self._autonomous(doc, "provider refused the credentials", now)
+            case AadeDown(message=reason) | Unreachable(reason=reason):
+                return self._autonomous(doc, reason or "provider unavailable", now)
+
+    def _sign_pos_request(
+        self,
+        request: PaymentSignRequest,
+        doc: store.StoredDocument,
+        amounts: DocumentTotals,
+        duration: Duration,
+    ) -> SignPosRequest:
+        config = self.rt.config
+        return SignPosRequest(
+            issuer_tin=bare_vat(config.issuer.vat),
+            issue_date=doc.issued_at,
+            branch_code=config.issuer.branch,
+            invoice_type_code=doc.type_code,
+            series=doc.series,
+            identifier=str(doc.number),
+            mark=doc.mark,
+            payment_amount=request.amount,
+            total_net_amount=amounts.net,
+            total_vat_amount=amounts.vat,
+            total_amount=amounts.gross,
+            terminal_id=request.terminal_id,
+            signature_duration=duration,
+            nsp_code=config.terminal.nsp_code,
+        )
+
+    def _target(
+        self, request: PaymentSignRequest, stored: CanonicalRequest, now: datetime
+    ) -> Target:
+        """The document the card pays: the receipt named by `receipt_id`, this request's own
+        reservation (a retry after an autonomous answer), or a new reservation."""
+        if request.receipt_id is not None:
+            return self._named_receipt(request, request.receipt_id, now)
+        sign_key = f"sign:{request.request_id}"
+        existing = store.get_by_request_id(self.rt.conn, sign_key)
+        if existing is not None and existing.state == store.DocumentState.RESERVED:
+            return self._extend(existing, request, now)
+        amounts = _checked(
+            request, _request_amounts(request, self.rt.config.pricing.prices_include_vat)
+        )
+        draft = Draft(sign_key, stored, request.document_type, amounts.gross)
+        return self._reserve(draft, now), amounts
+
+    def _named_receipt(self, request: PaymentSignRequest, receipt_id: int, now: datetime) -> Target:
+        """A declined card signs again for its reservation; a MARKed receipt is paid later."""
+        doc = store.get_document(self.rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(
+                404,
+                "receipt_not_found",
+                f"no receipt {receipt_id}",
+                [FieldProblem("receipt_id", "unknown")],
+            )
+        if doc.state == store.DocumentState.RESERVED:
+            return self._extend(doc, request, now)
+        if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
+            if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
+                raise ApiError(
+                    409,
+                    "not_same_day",
+                    "a card payment on a MARKed receipt must happen the same day",
+                )
+            assert doc.payload is not None
+            return doc, _checked(request, payload_totals(loads(doc.payload)))
+        raise ApiError(
+            409,
+            "receipt_not_signable",
+            f"receipt {doc.id} is {doc.state.value}; only a reserved receipt or one with a MARK can be signed for",
+        )
+
+    def _extend(
+        self, doc: store.StoredDocument, request: PaymentSignRequest, now: datetime
+    ) -> Target:
+        """Sign again for a reservation: its amounts are the first sign request's."""
+        original = PaymentSignRequest.model_validate_json(doc.request_json)
+        amounts = _checked(
+            request, _request_amounts(original, self.rt.config.pricing.prices_include_vat)
+        )
+        with store.transaction(self.rt.conn):
+            doc = store.extend_reservation(
+                self.rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
+            )
+        return doc, amounts
+
+    def _reserve(self, draft: Draft, now: datetime) -> store.StoredDocument:
+        """Take today's abandoned reservation of the series, else the next number."""
+        rt = self.rt
+        series = series_for(rt.config, draft.type_code)
+        reserved_until = self._reserve_until(now)
+        with store.transaction(rt.conn):
+            abandoned = reusable_reservation(rt.conn, series, draft.type_code, now)
+            if abandoned is not None:
+                return draft.take_over(
+                    rt.conn, abandoned.id, reserved_until=reserved_until, now=now
+                )
+            return store.insert_document(
+                rt.conn,
+                series,
+                lambda number: draft.new_document(
+                    rt.config, series, number, now, build=None, reserved_until=reserved_until
+                ),
+                now=now,
+            )
+
+    def _reserve_until(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.rt.config.terminal.reservation_timeout_s)
+
+    def _check_signed_input(
+        self,
+        text: str,
+        doc: store.StoredDocument,
+        amounts: DocumentTotals,
+        request: PaymentSignRequest,
+    ) -> dict[str, Any]:
+        """The provider signed what we will issue: our UID, our amounts, our terminal."""
+        try:
+            parsed = parse_signed_input(text)
+        except ValueError as exc:
+            raise ApiError(
+                502,
+                "provider_signature_unusable",
+                f"the provider's signed input is malformed: {exc}",
+            ) from exc
+        expected = sorted(
+            [cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(request.amount)]
+        )
+        problems = []
+        if parsed["uid"].upper() != doc.uid:
+            problems.append("UID")
+        if sorted(parsed["amounts_cents"]) != expected:
+            problems.append("amounts")
+        if parsed["terminal_id"] != request.terminal_id:
+            problems.append("terminal id")
+        if problems:
+            raise ApiError(
+                502,
+                "provider_signature_mismatch",
+                "the provider signed different data ("
+                + ", ".join(problems)
+                + "); the card must not be charged",
+            )
+        return parsed
+
+    def _store_signature(
+        self,
+        request: PaymentSignRequest,
+        digest: str,
+        doc: store.StoredDocument,
+        outcome: Signed,
+        parsed: dict[str, Any],
+        duration: Duration,
+        now: datetime,
+    ) -> Answer:
+        rt = self.rt
+        expires_at = now + SIGNATURE_LIFETIME[duration]
+        with store.transaction(rt.conn):
+            store.supersede_signatures(rt.conn, doc.id, now=now)
+            signature = store.add_signature(
+                rt.conn,
+                document_id=doc.id,
+                request_id=request.request_id,
+                terminal_id=request.terminal_id,
+                amount=request.amount,
+                tip=request.tip,
+                input=outcome.input,
+                signature=outcome.signature,
+                duration_type=duration,
+                expires_at=expires_at,
+                now=now,
+            )
+            answer = {
+                "signature_id": signature.id,
+                "receipt_id": doc.id,
+                "type": doc.type_code,
+                "series": doc.series,
+                "number": doc.number,
+                "issued_at": doc.issued_at.isoformat(),
+                "uid": doc.uid,
+                "mark": doc.mark,
+                "input": outcome.input,
+                "signature": outcome.signature,
+                "fields": parsed,
+                "provider_id": rt.config.provider.provider_id,
+                "nsp_code": rt.config.terminal.nsp_code,
+                "signature_duration": duration,
+                "expires_at": expires_at.isoformat(),
+                "mode": "standard",
+            }
+            created = remember_created(
+                rt.conn,
+                request_id=request.request_id,
+                endpoint="payments/sign",
+                digest=digest,
+                answer=answer,
+                document_id=doc.id,
+                now=now,
+            )
+        return created
+
+    def _release(self, doc: store.StoredDocument, now: datetime) -> None:
+        if doc.state == store.DocumentState.RESERVED:
+            # The clock has whole seconds and "abandoned" means reserved_until < now: expire it
+            # a second ago, or a receipt in the same second would take a new number instead.
+            expired = now - timedelta(seconds=1)
+            with store.transaction(self.rt.conn):
+                store.extend_reservation(self.rt.conn, doc.id, reserved_until=expired, now=now)
+
+    def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Answer:
+        """Not remembered: the same request_id may be retried once the provider is back."""
+        self._release(doc, now)
+        return 503, {
+            "error": {
+                "code": "provider_unreachable",
+                "message": "the provider cannot sign now; put the terminal in autonomous mode and issue the receipt with the terminal's transaction id and no signature_id",
+                "detail": reason[:300],
+            },
+            "mode": "autonomous",
+            "reason": "InterconnectionLoss",
+        }
+
+    async def pay_receipt(self, receipt_id: int, request: ReceiptPaymentRequest) -> Answer:
+        """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
+        rt = self.rt
+        digest = request_hash(request)
+        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
+        if replay is not None:
+            return replay
+        doc, signature = self._payable(receipt_id, request.signature_id, rt.clock())
+        if rt.breaker.is_open:
+            # Known down: answer at once instead of holding the till for the whole timeout.
+            raise _payment_not_sent(rt.breaker.last_failure or "provider unavailable")
+        body = _update_payment_body(rt, doc, signature, request.transaction_id)
+        with store.transaction(rt.conn):
+            # Write-ahead: a crash mid-call leaves a record to reconcile. A replay with the same
+            # request_id re-sends the same body, which the provider applies as a replacement of
+            # the receipt's payment details.
+            store.append_journal(
+                rt.conn,
+                "payment.update_sending",
+                {
+                    "signature_id": signature.id,
+                    "transaction_id": request.transaction_id,
+                    "request_id": request.request_id,
+                    "body_sha256": hashlib.sha256(body).hexdigest(),
+                },
+                document_id=doc.id,
+                at=rt.clock(),
+            )
+        sent_in = rt.breaker.generation
+        outcome = await rt.client.update_payment(body)
+        now = rt.clock()
+        # Like any other call: a failure here also sends the next receipt offline at once.
+        note_outcome(rt, outcome, sent_in)
+        match outcome:
+            case PaymentUpdated(payment_mark=payment_mark):
+                pass
+            case Rejected():
+                raise ApiError(
+                    422,
+                    "provider_rejected",
+                    "the provider refused the payment: " + "; ".join(outcome.messages),
+                )
+            case Duplicate():
+                # Retrying would get the same 409 for ever: the provider already holds one.
+                raise ApiError(
+                    409,
+                    "payment_already_recorded",
+                    "the provider already holds a payment for this receipt: "
+                    f"{outcome.message or 'duplicate'}; check it in the provider's portal",
+                )
+            case AadeDown():
+                raise _payment_not_sent(f"AADE unavailable: {outcome.message}")
+            case Unauthorized():
+                raise _payment_not_sent("the provider refused the credentials")
+            case Unreachable():
+                raise _payment_not_sent(outcome.reason)
+        answer = {
+            "receipt_id": doc.id,
+            "mark": doc.mark,
+            "payment_mark": payment_mark,
+            "transaction_id": request.transaction_id,
+            "amount": f"{signature.amount:.2f}",
+        }
+        with store.transaction(rt.conn):
+            store.mark_signature_used(rt.conn, signature.id, now=now)
+            store.append_journal(
+                rt.conn,
+                "payment.updated",
+                {
+                    "payment_mark": payment_mark,
+                    "signature_id": signature.id,
+                    "transaction_id": request.transaction_id,
+                },
+                document_id=doc.id,
+                at=now,
+            )
+            created = remember_created(
+                rt.conn,
+                request_id=request.request_id,
+                endpoint="receipts/payments",
+                digest=digest,
+                answer=answer,
+                document_id=doc.id,
+                now=now,
+            )
+        return created
+
+    def _payable(
+        self, receipt_id: int, signature_id: int, now: datetime
+    ) -> tuple[store.StoredDocument, store.StoredSignature]:
+        """The MARKed receipt and the active, unexpired signature made for it."""
+        rt = self.rt
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None:
+            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
+        signature = store.get_signature(rt.conn, signature_id)
+        if signature is None or signature.document_id != doc.id:
+            raise ApiError(
+                422,
+                "unknown_signature",
+                "the signature does not belong to this receipt",
+                [FieldProblem("signature_id", "not signed for this receipt")],
+            )
+        if signature.status != store.SignatureStatus.ACTIVE:
+            raise ApiError(
+                409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
+            )
+        if signature.expires_at is not None and signature.expires_at <= now:
+            raise ApiError(
+                409,
+                "signature_expired",
+                "the payment signature expired; sign again with receipt_id",
+                [FieldProblem("signature_id", "expired")],
+            )
+        if doc.mark is None:
+            raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
+        return doc, signature
+
+
+def _payment_not_sent(reason: str) -> ApiError:
+    return ApiError(
+        503,
+        "provider_unreachable",
+        f"the payment could not be sent to the provider now ({reason}); "
+        "retry with the same request_id",
+        extra={"retryable": True},
+    )
+
+
+def _update_payment_body(
+    rt: Runtime, doc: store.StoredDocument, signature: store.StoredSignature, transaction_id: str
+) -> bytes:
+    """Fixed by the stored signature, the MARK and the transaction id: a replay sends the same."""
+    return dumps(
+        {
+            "mark": doc.mark,
+            "entityVatNumber": prefixed_vat(rt.config.issuer.vat),
+            "paymentMethods": [
+                {
+                    "paymentMethodType": "POS",
+                    "paymentMethodTypeCode": 7,
+                    "amount": signature.amount,
+                    "tipAmount": signature.tip,
+                    "transactionId": transaction_id,
+                    "providersSignature": signature.signature,
+                    "posInput": signature.input,
+                    "terminalId": signature.terminal_id,
+                }
+            ],
+        }
+    )
+
+
+def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTotals:
+    """Refuse a card amount above the receipt total before anything is reserved or extended:
+    a 4xx must leave the store as it was (no number taken, no journal entry)."""
+    if request.amount > amounts.gross:
+        raise ApiError(
+            422,
+            "amount_exceeds_total",
+            f"the card amount {request.amount} exceeds the receipt total {amounts.gross}",
+            [FieldProblem("amount", "greater than the receipt total")],
+        )
+    return amounts
+
+
+def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
+    if request.document_type == "8.4":
+        return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
+    return price_lines(request.lines, prices_include_vat=prices_include_vat).totals

@@ -1,0 +1,334 @@
+"""Issue a receipt: validate, number, freeze, send, fall back offline, queue the print.
+
+The order is the product's core promise (DESIGN §4): the number is allocated and the exact
+provider payload committed in one transaction *before* the first network call; the provider's
+answer (or the offline fallback) is committed in a second one. A crash between the two leaves a
+`pending` row that the daemon re-sends on start; the provider's duplicate answer then gives us
+the MARK, so nothing is lost and nothing is issued twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import offline_store as store
+from agent.api.errors import ApiError, FieldProblem
+from agent.clock import ATHENS
+from agent.config import AgentConfig
+from agent.core.answers import document_answer
+from agent.core.print_orders import queue_print
+from agent.core.request_identity import Answer, CanonicalRequest, canonical, conflict
+from agent.core.runtime import Runtime
+from agent.core.transmission import Transmitter
+from agent.fiscal.document_builder import (
+    check_payments_cover_total,
+    document_identity,
+    identity_uid,
+    pos_payload,
+    price_lines,
+    receipt_payload,
+    series_for,
+)
+from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
+from agent.fiscal.receipt_model import Delivery, Payment, PosReceiptRequest, ReceiptRequest
+from agent.json_codec import dumps
+
+PayloadBuilder = Callable[[DocumentIdentity], bytes]
+POS_TYPES = ("8.4", "8.5")
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a request brings to its document; the number and the issue time come later."""
+
+    request_id: str
+    request: CanonicalRequest
+    type_code: str
+    total: Decimal
+
+    @property
+    def kind(self) -> store.DocumentKind:
+        """8.x documents go to the provider's /Receipt, the others to /Invoice/json."""
+        if self.type_code in POS_TYPES:
+            return store.DocumentKind.POS_RECEIPT
+        return store.DocumentKind.RECEIPT
+
+    def new_document(
+        self,
+        config: AgentConfig,
+        series: str,
+        number: int,
+        issued_at: datetime,
+        *,
+        build: PayloadBuilder | None,
+        reserved_until: datetime | None = None,
+    ) -> store.NewDocument:
+        """`build=None` makes a card reservation: its payload is frozen when it is issued."""
+        identity = document_identity(self.type_code, series, number, issued_at)
+        return store.NewDocument(
+            request_id=self.request_id,
+            request_hash=self.request.digest,
+            kind=self.kind,
+            type_code=self.type_code,
+            issued_at=issued_at,
+            uid=identity_uid(config, identity),
+            internal_id=identity.internal_id,
+            request_json=self.request.json,
+            total_amount=self.total,
+            payload=None if build is None else build(identity),
+            reserved_until=reserved_until,
+        )
+
+    def take_over(
+        self,
+        conn: sqlite3.Connection,
+        document_id: int,
+        *,
+        reserved_until: datetime,
+        now: datetime,
+    ) -> store.StoredDocument:
+        """An abandoned reservation's number, issue time and UID become this request's."""
+        return store.take_over_reservation(
+            conn,
+            document_id,
+            request_id=self.request_id,
+            request_hash=self.request.digest,
+            request_json=self.request.json,
+            total_amount=self.total,
+            reserved_until=reserved_until,
+            now=now,
+        )
+
+
+def reusable_reservation(
+    conn: sqlite3.Connection, series: str, type_code: str, now: datetime
+) -> store.StoredDocument | None:
+    """An expired reservation of this series and type from today: the next document takes its
+    number (the UID carries the date, so an older one can only be voided)."""
+    today = now.astimezone(ATHENS).date()
+    for doc in store.abandoned_reservations(conn, series=series, before=now):
+        if doc.issued_at.astimezone(ATHENS).date() == today and doc.type_code == type_code:
+            return doc
+    return None
+
+
+class IssuingService:
+    def __init__(self, runtime: Runtime, transmitter: Transmitter) -> None:
+        self.rt = runtime
+        self.transmitter = transmitter
+
+    async def issue_receipt(self, request: ReceiptRequest) -> Answer:
+        stored = canonical(request)
+        replay = self._replay(request.request_id, stored.digest)
+        if replay is not None:
+            return replay
+        priced = price_lines(
+            request.lines, prices_include_vat=self.rt.config.pricing.prices_include_vat
+        )
+        check_payments_cover_total(request, priced.totals)
+        signatures = self._signatures_for(request.payments)
+
+        def build(identity: DocumentIdentity) -> bytes:
+            payments = _payment_entries(request.payments, signatures)
+            return dumps(receipt_payload(self.rt.config, identity, request, priced, payments))
+
+        draft = Draft(request.request_id, stored, request.type, priced.totals.gross)
+        return await self._issue(draft, build, signatures, request.delivery)
+
+    async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer:
+        stored = canonical(request)
+        replay = self._replay(request.request_id, stored.digest)
+        if replay is not None:
+            return replay
+        signatures = self._signatures_for(request.payments)
+        total = sum((p.amount for p in request.payments), Decimal("0"))
+
+        def build(identity: DocumentIdentity) -> bytes:
+            payments = _payment_entries(request.payments, signatures)
+            return dumps(pos_payload(self.rt.config, identity, request, payments))
+
+        draft = Draft(request.request_id, stored, request.type, total)
+        return await self._issue(draft, build, signatures, request.delivery)
+
+    def _replay(self, request_id: str, digest: str) -> Answer | None:
+        existing = store.get_by_request_id(self.rt.conn, request_id)
+        if existing is None:
+            return None
+        if existing.request_hash != digest:
+            raise conflict(request_id)
+        return 200, document_answer(self.rt, existing)
+
+    def _signatures_for(self, payments: Sequence[Payment]) -> dict[int, store.StoredSignature]:
+        """Card payments signed through /v1/payments/sign: all for one reserved document."""
+        found: dict[int, store.StoredSignature] = {}
+        now = self.rt.clock()
+        for index, payment in enumerate(payments):
+            if payment.signature_id is None:
+                continue
+            path = f"payments[{index}].signature_id"
+            signature = store.get_signature(self.rt.conn, payment.signature_id)
+            if signature is None:
+                raise ApiError(
+                    422,
+                    "unknown_signature",
+                    "no such signature",
+                    [FieldProblem(path, "unknown signature_id")],
+                )
+            if signature.status != store.SignatureStatus.ACTIVE:
+                raise ApiError(
+                    409,
+                    "signature_not_active",
+                    f"signature {signature.id} is {signature.status}; sign again",
+                    [FieldProblem(path, "signature already used or superseded")],
+                )
+            if signature.expires_at is not None and signature.expires_at <= now:
+                raise ApiError(
+                    409,
+                    "signature_expired",
+                    "the payment signature expired; sign again with receipt_id",
+                    [FieldProblem(path, "expired")],
+                )
+            if signature.amount != payment.amount or signature.terminal_id != payment.terminal_id:
+                raise ApiError(
+                    409,
+                    "signed_amount_differs",
+                    f"the signature was made for {signature.amount} on terminal {signature.terminal_id}",
+                    [FieldProblem(path, "amount or terminal differ from what was signed")],
+                )
+            found[index] = signature
+        if len({s.document_id for s in found.values()}) > 1:
+            raise ApiError(
+                422,
+                "signatures_mixed",
+                "all card signatures of a receipt must come from one sign call chain",
+                [FieldProblem("payments", "signatures belong to different receipts")],
+            )
+        return found
+
+    async def _issue(
+        self,
+        draft: Draft,
+        build: PayloadBuilder,
+        signatures: dict[int, store.StoredSignature],
+        delivery: Delivery,
+    ) -> Answer:
+        rt = self.rt
+        now = rt.clock()
+        try:
+            with store.transaction(rt.conn):
+                doc = self._freeze(draft, build, signatures, now)
+        except sqlite3.IntegrityError:
+            replay = self._replay(draft.request_id, draft.request.digest)
+            if replay is None:
+                raise
+            return replay
+        wants_print = _wants_print(rt, delivery)
+        doc = await self.transmitter.transmit(
+            doc,
+            then=(lambda issued: queue_print(rt, issued, copy=False)) if wants_print else None,
+        )
+        if doc.state == store.DocumentState.REJECTED:
+            raise ApiError(
+                422,
+                "provider_rejected",
+                f"the provider refused the document: {doc.last_error}",
+                extra={"receipt": document_answer(rt, doc, delivery)},
+            )
+        if wants_print:
+            rt.notify_printer()
+        return 201, document_answer(rt, doc, delivery)
+
+    def _freeze(
+        self,
+        draft: Draft,
+        build: PayloadBuilder,
+        signatures: dict[int, store.StoredSignature],
+        now: datetime,
+    ) -> store.StoredDocument:
+        """Inside the transaction: the number (new or reserved) and the exact payload."""
+        rt = self.rt
+        series = series_for(rt.config, draft.type_code)
+        reservation = self._reservation_to_use(signatures, series, draft, now)
+        if reservation is None:
+            return store.insert_document(
+                rt.conn,
+                series,
+                lambda number: draft.new_document(rt.config, series, number, now, build=build),
+                now=now,
+            )
+        draft.take_over(rt.conn, reservation.id, reserved_until=now + timedelta(seconds=1), now=now)
+        identity = DocumentIdentity(
+            reservation.type_code,
+            reservation.series,
+            reservation.number,
+            reservation.issued_at,
+            reservation.internal_id,
+        )
+        doc = store.freeze_payload(rt.conn, reservation.id, build(identity), now=now)
+        for signature in signatures.values():
+            store.mark_signature_used(rt.conn, signature.id, now=now)
+        return doc
+
+    def _reservation_to_use(
+        self,
+        signatures: dict[int, store.StoredSignature],
+        series: str,
+        draft: Draft,
+        now: datetime,
+    ) -> store.StoredDocument | None:
+        """The signed reservation, else an abandoned one of this series from today (no gaps)."""
+        if not signatures:
+            return reusable_reservation(self.rt.conn, series, draft.type_code, now)
+        document_id = next(iter(signatures.values())).document_id
+        doc = store.get_document(self.rt.conn, document_id)
+        if doc is None or doc.state != store.DocumentState.RESERVED:
+            raise ApiError(
+                409, "reservation_used", "the signed receipt was already issued; sign again"
+            )
+        if doc.type_code != draft.type_code:
+            raise ApiError(
+                422,
+                "signed_type_differs",
+                f"the signature was made for a {doc.type_code} document",
+            )
+        if doc.total_amount != draft.total:
+            raise ApiError(
+                409,
+                "signed_total_differs",
+                f"the signature was made for a total of {doc.total_amount}, the receipt totals {draft.total}; sign again with receipt_id {doc.id}",
+            )
+        return doc
+
+
+def _wants_print(rt: Runtime, delivery: Delivery) -> bool:
+    if not rt.config.printer.enabled:
+        return False
+    if delivery.print is not None:
+        return delivery.print
+    if delivery.email or delivery.mobile:
+        return False
+    return rt.config.default_delivery_print
+
+
+def _payment_entries(
+    payments: Sequence[Payment], signatures: dict[int, store.StoredSignature]
+) -> list[PaymentEntry]:
+    entries = []
+    for index, payment in enumerate(payments):
+        signature = signatures.get(index)
+        entries.append(
+            PaymentEntry(
+                method=payment.method,
+                amount=payment.amount,
+                tip=payment.tip,
+                terminal_id=payment.terminal_id,
+                transaction_id=payment.transaction_id,
+                pos_input=signature.input if signature else None,
+                provider_signature=signature.signature if signature else None,
+            )
+        )
+    return entries

@@ -1,0 +1,47 @@
+"""The offline QR of a delayed document, built from its frozen payload (the same values the
+provider will receive later), so the customer's QR and the late submission always agree."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import offline_store as store
+from agent.core.runtime import Runtime
+from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url
+from agent.fiscal.provider_payloads import payload_totals
+from agent.fiscal.uid import prefixed_vat
+from agent.json_codec import loads
+
+LEGENDS = {
+    1: "Απώλεια Διασύνδεσης Οντότητας - Παρόχου",
+    2: "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ",
+}
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
+    assert doc.payload is not None
+    payload = loads(doc.payload)
+    counterparty = payload.get("CounterParty") or {}
+    totals = payload_totals(payload)
+    return OfflineQrFields(
+        issuer_tin=prefixed_vat(rt.config.issuer.vat),
+        customer_tin=counterparty.get("Vat", ""),
+        customer_name=counterparty.get("RegisteredName", ""),
+        invoice_type=doc.type_code,
+        series=doc.series,
+        number=str(doc.number),
+        date_issued=doc.issued_at.strftime("%Y%m%d%H%M%S"),
+        total_amount=_amount(totals.gross),
+        total_net_amount=_amount(totals.net),
+        total_vat_amount=_amount(totals.vat),
+        internal_id=doc.internal_id,
+    )
+
+
+def offline_qr_for(rt: Runtime, doc: store.StoredDocument) -> str:
+    """The TransmissionFailure QR URL of a document that goes out delayed."""
+    return offline_qr_url(rt.config.provider.portal_url, offline_fields(rt, doc), rt.api_key)

@@ -1,0 +1,178 @@
+"""A stored document as the plain `PrintableReceipt` the printers package understands.
+
+Amounts come from the frozen provider payload (what the provider and AADE see), the gross unit
+prices from the validated request; printers never see database rows.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import offline_store as store
+from agent.config import AgentConfig
+from agent.fiscal.tax_codes import MEASUREMENT_UNITS, PAYMENT_METHODS, VAT_RATES
+from agent.fiscal.uid import bare_vat
+from agent.json_codec import loads
+from printers.receipt import (
+    CardDetails,
+    Customer,
+    Issuer,
+    Payment,
+    PrintableReceipt,
+    ReceiptLine,
+    Totals,
+    VatBreakdown,
+)
+
+
+def _dec(value: Decimal | int) -> Decimal:
+    """The frozen JSON writes `2`, not `2.00`, for whole numbers; the model wants Decimal."""
+    return value if isinstance(value, Decimal) else Decimal(value)
+
+
+PAYMENT_LABELS = {3: "ΜΕΤΡΗΤΑ", 7: "ΚΑΡΤΑ", 5: "ΕΠΙ ΠΙΣΤΩΣΕΙ", 8: "IRIS"}
+
+
+def _issuer(config: AgentConfig) -> Issuer:
+    address = config.issuer.address
+    street = " ".join(part for part in (address.street, address.number) if part)
+    town = " ".join(part for part in (address.postal, address.city) if part)
+    return Issuer(
+        name=config.issuer.name,
+        vat=bare_vat(config.issuer.vat),
+        address_lines=tuple(line for line in (street, town) if line),
+        brand=config.issuer.brand,
+        tax_office=config.issuer.tax_office,
+        branch=config.issuer.branch,
+        activity=config.issuer.activity,
+        phone=config.issuer.phone,
+    )
+
+
+def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
+    method = int(raw.get("PaymentMethodTypeCode", 7))
+    card = None
+    if raw.get("terminalId"):
+        card = CardDetails(
+            terminal_id=raw["terminalId"],
+            transaction_id=raw.get("transactionId") or "",
+            signature=raw.get("providersSignature") or "",
+            signature_input=raw.get("posInput") or None,
+        )
+    return Payment(
+        method_code=method,
+        label=PAYMENT_LABELS.get(method, PAYMENT_METHODS[method]),
+        amount=_dec(raw[amount_key]),
+        tip=_dec(raw.get("tipAmount", Decimal("0.00"))),
+        card=card,
+    )
+
+
+def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    requested = request.get("lines", [])
+    lines = []
+    for index, detail in enumerate(payload["Details"]):
+        quantity = _dec(detail["Quantity"])
+        unit_price = (
+            Decimal(str(requested[index]["unit_price"]))
+            if index < len(requested)
+            else (_dec(detail["Total"]) / quantity)
+        )
+        category = detail["VatCategoryCode"]
+        lines.append(
+            ReceiptLine(
+                description=detail["Descriptions"][0],
+                quantity=quantity,
+                unit_price=unit_price,
+                total=_dec(detail["Total"]),
+                vat_percent=VAT_RATES[category],
+                vat_category=category,
+                unit=MEASUREMENT_UNITS.get(detail.get("MeasurementUnitCode", 1), ""),
+                exemption=(
+                    f"Απαλλαγή ΦΠΑ: αιτία {detail['VatExemptionCategoryCode']}"
+                    if "VatExemptionCategoryCode" in detail
+                    else None
+                ),
+            )
+        )
+    summaries = payload["Summaries"]
+    return {
+        "lines": tuple(lines),
+        "vat_analysis": tuple(
+            VatBreakdown(
+                category=row["VatCategoryCode"],
+                percent=_dec(row["Percentage"]),
+                net=_dec(row["UnderlyingValue"]),
+                vat=_dec(row["VatAmount"]),
+                gross=_dec(row["UnderlyingValue"]) + _dec(row["VatAmount"]),
+            )
+            for row in payload["VatAnalysis"]
+        ),
+        "totals": Totals(
+            net=_dec(summaries["TotalNetAmount"]),
+            vat=_dec(summaries["TotalVATAmount"]),
+            gross=_dec(summaries["TotalGrossValue"]),
+        ),
+        "payments": tuple(
+            _payment(raw, amount_key="Amount")
+            for raw in payload["PaymentDetails"]["PaymentMethods"]
+        ),
+        "correlated": [
+            *payload.get("CorrelatedInvoices", []),
+            *payload.get("multipleConnectedMarks", []),
+        ],
+    }
+
+
+def _pos_parts(payload: dict[str, Any]) -> dict[str, Any]:
+    total = _dec(payload["totalAmount"])
+    return {
+        "lines": (),
+        "vat_analysis": (),
+        "totals": Totals(net=total, vat=Decimal("0.00"), gross=total),
+        "payments": tuple(
+            _payment({**line, "PaymentMethodTypeCode": 7}, amount_key="amount")
+            for line in payload["cardlines"]
+        ),
+        "correlated": list(payload.get("multipleConnectedMarks", [])),
+    }
+
+
+def printable_receipt(
+    config: AgentConfig, doc: store.StoredDocument, *, copy: bool
+) -> PrintableReceipt:
+    assert doc.payload is not None
+    payload = loads(doc.payload)
+    request = loads(doc.request_json)
+    parts = _pos_parts(payload) if doc.kind == "pos_receipt" else _invoice_parts(payload, request)
+    counterparty = payload.get("CounterParty")
+    customer = (
+        Customer(
+            vat=bare_vat(counterparty.get("Vat", "")),
+            name=counterparty.get("RegisteredName", ""),
+        )
+        if counterparty
+        else None
+    )
+    return PrintableReceipt(
+        issuer=_issuer(config),
+        type_code=doc.type_code,
+        series=doc.series,
+        number=doc.number,
+        issued_at=doc.issued_at,
+        lines=parts["lines"],
+        vat_analysis=parts["vat_analysis"],
+        totals=parts["totals"],
+        payments=parts["payments"],
+        uid=doc.uid,
+        mark=str(doc.mark) if doc.mark is not None else None,
+        authentication_code=doc.authentication_code,
+        qr_url=doc.qr_url,
+        delayed_code=doc.delayed_code,
+        offline_qr_url=doc.offline_qr_url,
+        correlated_marks=tuple(str(mark) for mark in parts["correlated"]),
+        customer=customer,
+        footer=tuple(config.provider.footer),
+        copy=copy,
+    )

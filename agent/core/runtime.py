@@ -1,0 +1,36 @@
+"""What every service of the running daemon shares: config, store connection, provider client,
+breaker, clock. Built once by the daemon (or by a test) and passed explicitly."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.clock import Clock, athens_now
+from agent.config import AgentConfig
+from agent.core.breaker import CircuitBreaker
+from agent.core.metrics import Metrics
+from agent.elise.client import EliseClient
+from agent.secrets import ApiKey
+
+
+@dataclass
+class Runtime:
+    config: AgentConfig
+    api_key: ApiKey
+    conn: sqlite3.Connection
+    client: EliseClient
+    clock: Clock = athens_now
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    metrics: Metrics = field(default_factory=Metrics)
+    started_at: datetime = field(default_factory=athens_now)
+    in_flight: set[int] = field(default_factory=set)
+    credential_alarm: str | None = None
+    last_sync_at: datetime | None = None
+    wake_printer: list[Callable[[], None]] = field(default_factory=list)
+
+    def notify_printer(self) -> None:
+        for wake in self.wake_printer:
+            wake()

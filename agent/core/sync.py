@@ -1,0 +1,229 @@
+"""Backlog sync (DESIGN §6): oldest first, bounded concurrency, per-document backoff in SQLite.
+
+Runs from an APScheduler interval job, on demand (`POST /v1/sync`), on start (every `pending`
+row is re-sent), and right after the breaker closes. One run at a time; a run stops early when
+the provider becomes unreachable again so the backlog does not burn through its retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import offline_store as store
+from agent.clock import ATHENS
+from agent.core.provider_health import UNREACHABLE_CODE
+from agent.core.runtime import Runtime
+from agent.core.transmission import Sent, Transmitter
+from agent.elise.outcomes import Accepted, Duplicate, Rejected
+from agent.fiscal.document_builder import series_by_type
+
+log = logging.getLogger("pos_agent.sync")
+BATCH = 200
+RECOVERY_HORIZON = timedelta(days=366)
+SENDABLE = (store.DocumentState.PENDING, store.DocumentState.DELAYED)
+
+Sending = tuple[store.StoredDocument, "asyncio.Future[Sent]"]
+
+
+@dataclass
+class SyncReport:
+    attempted: int = 0
+    accepted: int = 0
+    delayed: int = 0
+    rejected: int = 0
+    stopped_early: bool = False
+    documents: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "attempted": self.attempted,
+            "accepted": self.accepted,
+            "still_delayed": self.delayed,
+            "rejected": self.rejected,
+            "stopped_early": self.stopped_early,
+            "documents": self.documents,
+        }
+
+
+class SyncService:
+    def __init__(self, runtime: Runtime, transmitter: Transmitter) -> None:
+        self.rt = runtime
+        self.transmitter = transmitter
+        self._lock = asyncio.Lock()
+        self._recovered = False
+
+    @property
+    def running(self) -> bool:
+        return self._lock.locked()
+
+    async def resend_unsent(self) -> SyncReport:
+        """After a restart: every `pending` row may or may not have reached the provider."""
+        return await self._run(lambda: store.unsent_document_ids(self.rt.conn))
+
+    async def run(self, *, ignore_backoff: bool = False) -> SyncReport:
+        """`ignore_backoff`: a person asked for the sync (`POST /v1/sync`, `pos-agent sync`), so
+        every waiting document goes now, whatever its retry timer says."""
+        return await self._run(None, send_all=ignore_backoff)
+
+    async def _run(
+        self,
+        source: Callable[[], list[int]] | None,
+        *,
+        send_all: bool = False,
+    ) -> SyncReport:
+        """`source`: a fixed list of ids, fetched once and sent even while the breaker is open
+        (the re-send on start); None: the due backlog, a page of ids at a time, after a probe if
+        open. Each document is read when its turn comes."""
+        async with self._lock:
+            report = SyncReport()
+            rt = self.rt
+            if rt.breaker.is_open and source is None and not await self.probe():
+                report.stopped_early = True
+                return report
+            # Right after the probe saw the provider come back, send the whole backlog: the
+            # per-document backoff only spaced out attempts while the provider was failing, and
+            # nothing else would run before the next interval once the breaker is closed.
+            horizon = RECOVERY_HORIZON if send_all or self._recovered else timedelta(0)
+            self._recovered = False
+            self.void_stale_reservations()
+            queue: deque[int] = deque()
+            seen: set[int] = set()
+            fetching = True
+
+            def refill() -> None:
+                """Oldest first, a page at a time; synchronous, so workers never race on it."""
+                nonlocal fetching
+                if not fetching:
+                    return
+                due = (
+                    source()
+                    if source
+                    else store.document_ids_due(rt.conn, rt.clock() + horizon, BATCH)
+                )
+                fresh = [i for i in due if i not in seen and i not in rt.in_flight]
+                seen.update(fresh)
+                queue.extend(fresh)
+                if not fresh or source is not None:
+                    fetching = False
+
+            def take() -> store.StoredDocument | None:
+                """The next document to send, read now; None when none is left or the sync
+                stops (the breaker opened after this run's first attempt)."""
+                while not report.stopped_early:
+                    if not queue:
+                        refill()
+                        if not queue:
+                            return None
+                    doc = store.get_document(rt.conn, queue.popleft())
+                    if doc is None or doc.state not in SENDABLE or doc.id in rt.in_flight:
+                        continue  # sent or settled since its id was read
+                    if rt.breaker.is_open and report.attempted:
+                        report.stopped_early = True
+                        return None
+                    report.attempted += 1
+                    return doc
+                return None
+
+            def start(doc: store.StoredDocument | None) -> Sending | None:
+                if doc is None:
+                    return None
+                return doc, asyncio.ensure_future(self.transmitter.send(doc))
+
+            async def worker() -> None:
+                """A continuous pool: a free slot takes the next document at once instead of
+                waiting for a whole batch to finish.
+
+                When the provider answered, the slot sends its next document before writing
+                this one's outcome, so the write overlaps the next call instead of lengthening
+                every cycle (the sync went from 88-89 % to 91 % of concurrency / latency).
+                After a failure the outcome is written first: it may open the breaker, which
+                stops the sync. A slot cut off between an answer and its write leaves that
+                document as it was; it is sent again later and the provider answers 409 with
+                the same MARK."""
+                sending = start(take())
+                try:
+                    while sending is not None:
+                        doc, call = sending
+                        sent = await call
+                        sending = None
+                        if isinstance(sent.outcome, Accepted | Duplicate | Rejected):
+                            sending = start(take())
+                            if sending is not None:
+                                await asyncio.sleep(0)  # the next call writes its request now
+                        self._count(report, self.transmitter.record(doc, sent))
+                        if sending is None:
+                            sending = start(take())
+                finally:
+                    if sending is not None:
+                        sending[1].cancel()
+
+            await asyncio.gather(*(worker() for _ in range(rt.config.sync.concurrency)))
+            rt.last_sync_at = rt.clock()
+            if report.attempted:
+                log.info(
+                    "sync: %s", {k: v for k, v in report.as_dict().items() if k != "documents"}
+                )
+            return report
+
+    @staticmethod
+    def _count(report: SyncReport, doc: store.StoredDocument) -> None:
+        state = doc.state
+        if state == store.DocumentState.ACCEPTED:
+            report.accepted += 1
+        elif state == store.DocumentState.REJECTED:
+            report.rejected += 1
+        else:
+            report.delayed += 1
+        report.documents.append(
+            {
+                "receipt_id": doc.id,
+                "series": doc.series,
+                "number": doc.number,
+                "state": state.value,
+                "mark": doc.mark,
+                "last_error": doc.last_error if state != store.DocumentState.ACCEPTED else None,
+            }
+        )
+
+    async def probe(self) -> bool:
+        """While the breaker is open: one cheap call decides whether to try the backlog."""
+        sent_in = self.rt.breaker.generation
+        ok = await self.rt.client.probe()
+        if ok:
+            if self.rt.breaker.record_success(sent_in):
+                self._recovered = True
+        elif self.rt.breaker.is_open:
+            # The probe does not depend on AADE, so a failed probe means the provider itself is
+            # out of reach: receipts from now on carry code 1, not a stale 2 from an earlier 408.
+            # (Only while still open: a probe that hung through a recovery must not re-open it.)
+            self.rt.breaker.record_failure("provider unreachable (probe failed)", UNREACHABLE_CODE)
+        return ok
+
+    async def probe_and_sync(self) -> None:
+        """The breaker job: on recovery the sync runs at once, not at the next interval."""
+        if not self.rt.breaker.is_open or self.running:
+            return
+        if await self.probe():
+            await self.run()
+
+    def void_stale_reservations(self) -> None:
+        """A card reservation from an earlier day can never be issued (the UID carries the date):
+        it is recorded as void, journaled, and shown in status, never a silent gap."""
+        rt = self.rt
+        now = rt.clock()
+        today = now.astimezone(ATHENS).date()
+        with store.transaction(rt.conn):
+            for series in series_by_type(rt.config).values():
+                for doc in store.abandoned_reservations(rt.conn, series=series, before=now):
+                    if doc.issued_at.astimezone(ATHENS).date() < today:
+                        store.void_reservation(
+                            rt.conn,
+                            doc.id,
+                            reason="card reservation never issued before the day ended",
+                            now=now,
+                        )

@@ -1,0 +1,201 @@
+"""Send one frozen document to the provider and record what happened.
+
+Used for the first send (from the till's request) and by the sync. The payload bytes are never
+rebuilt: a delayed document goes out with only `IsDelayedCode` changed. Every outcome is written
+in one transaction together with its journal entry (the store journals each transition).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import offline_store as store
+from agent.core.offline_documents import offline_qr_for
+from agent.core.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
+from agent.core.runtime import Runtime
+from agent.elise.outcomes import (
+    AadeDown,
+    Accepted,
+    Duplicate,
+    Rejected,
+    SendOutcome,
+    Unauthorized,
+    Unreachable,
+)
+from agent.fiscal.deadlines import transmission_deadline
+from agent.fiscal.provider_payloads import set_delayed_code
+
+log = logging.getLogger("pos_agent.transmission")
+
+AfterOutcome = Callable[[store.StoredDocument], object]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A provider call's outcome and the breaker generation it went out in (see breaker)."""
+
+    outcome: SendOutcome
+    sent_in: int
+
+
+def retry_delay(attempts: int, *, base_s: float, max_s: float) -> timedelta:
+    """Exponential backoff with full jitter, so a fleet of registers does not retry in step."""
+    ceiling = min(max_s, base_s * (2 ** min(attempts, 16)))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+class Transmitter:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def transmit(
+        self, doc: store.StoredDocument, *, then: AfterOutcome | None = None
+    ) -> store.StoredDocument:
+        """The first send of a document just issued; with the breaker open, offline at once.
+
+        `then` runs inside the transaction that records the outcome (the print job of a new
+        receipt), so one fsync covers both, unless the provider rejected the document."""
+        rt = self.rt
+        if rt.breaker.is_open:
+            rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
+            return self._go_offline(
+                doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
+            )
+        return self._apply(doc, await self.send(doc), first=True, then=then)
+
+    async def send(self, doc: store.StoredDocument) -> Sent:
+        """The provider call alone. The sync records its outcome apart (`record`), so it can
+        send its next document first."""
+        in_flight = self.rt.in_flight
+        in_flight.add(doc.id)
+        sent_in = self.rt.breaker.generation
+        try:
+            return Sent(await self._send(doc), sent_in)
+        finally:
+            in_flight.discard(doc.id)
+
+    def record(self, doc: store.StoredDocument, sent: Sent) -> store.StoredDocument:
+        """A sync's outcome: the breaker and the document's state, no print job."""
+        return self._apply(doc, sent, first=False, then=None)
+
+    async def _send(self, doc: store.StoredDocument) -> SendOutcome:
+        assert doc.payload is not None
+        payload = doc.payload
+        if doc.delayed_code:
+            payload = set_delayed_code(payload, doc.delayed_code)
+        client = self.rt.client
+        if doc.kind == store.DocumentKind.POS_RECEIPT:
+            endpoint, send = "receipt", client.send_receipt
+        else:
+            endpoint, send = "invoice", client.send_invoice
+        started = time.perf_counter()
+        outcome = await send(payload)
+        self.rt.metrics.provider_latency.labels(endpoint).observe(time.perf_counter() - started)
+        return outcome
+
+    def _commit(
+        self,
+        change: Callable[[], store.StoredDocument],
+        then: AfterOutcome | None,
+        *,
+        fsync: bool = True,
+    ) -> store.StoredDocument:
+        with store.transaction(self.rt.conn, fsync=fsync):
+            doc = change()
+            if then is not None and doc.state != store.DocumentState.REJECTED:
+                then(doc)
+        return doc
+
+    def _apply(
+        self,
+        doc: store.StoredDocument,
+        sent: Sent,
+        *,
+        first: bool,
+        then: AfterOutcome | None,
+    ) -> store.StoredDocument:
+        rt = self.rt
+        outcome = sent.outcome
+        now = rt.clock()
+        label = type(outcome).__name__.lower()
+        if first:
+            rt.metrics.receipts.labels(label).inc()
+        else:
+            rt.metrics.synced.labels(label).inc()
+        note_outcome(rt, outcome, sent.sent_in)
+        accept = partial(store.mark_accepted, rt.conn, doc.id, now=now)
+        change: Callable[[], store.StoredDocument]
+        match outcome:
+            case Accepted():
+                change = partial(
+                    accept,
+                    mark=outcome.mark,
+                    authentication_code=outcome.authentication_code,
+                    qr_url=outcome.qr_url,
+                )
+            case Duplicate():
+                log.info(
+                    "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
+                )
+                change = partial(accept, mark=outcome.mark, authentication_code=None, qr_url=None)
+            case Rejected():
+                message = "; ".join(outcome.messages) or f"HTTP {outcome.status}"
+                log.warning("document %s rejected by the provider: %s", doc.id, message)
+                change = partial(
+                    store.mark_rejected, rt.conn, doc.id, error=message[:2000], now=now
+                )
+            case AadeDown():
+                return self._go_offline(
+                    doc, AADE_DOWN_CODE, f"AADE unavailable: {outcome.message}", then
+                )
+            case Unauthorized():
+                return self._go_offline(
+                    doc, UNREACHABLE_CODE, f"unauthorized: {outcome.message}", then
+                )
+            case Unreachable():
+                return self._go_offline(
+                    doc, UNREACHABLE_CODE, f"unreachable: {outcome.reason}", then
+                )
+            case _:
+                raise TypeError(f"unexpected provider outcome {outcome!r}")
+        # What the till is told is on disk before it is told. A sync's final outcome is not
+        # fsynced: the provider keeps it, so a power cut can only make us send the document
+        # again, and the provider answers 409 with the same MARK. Delayed stays durable: its
+        # IsDelayedCode and offline QR must never be lost.
+        return self._commit(change, then, fsync=first)
+
+    def _go_offline(
+        self,
+        doc: store.StoredDocument,
+        code: int,
+        reason: str,
+        then: AfterOutcome | None = None,
+    ) -> store.StoredDocument:
+        """First failure fixes the delayed code; later failures keep it (408 keeps 2, network 1)."""
+        rt = self.rt
+        now = rt.clock()
+        delayed_code = doc.delayed_code or code
+        due_at = doc.due_at or transmission_deadline(doc.issued_at)
+        next_attempt = now + retry_delay(
+            doc.attempts, base_s=rt.config.sync.backoff_base_s, max_s=rt.config.sync.backoff_max_s
+        )
+
+        def record() -> store.StoredDocument:
+            return store.mark_delayed(
+                rt.conn,
+                doc.id,
+                code=delayed_code,
+                due_at=due_at,
+                next_attempt_at=next_attempt,
+                error=reason[:2000],
+                now=now,
+                offline_qr_url=None if doc.offline_qr_url else offline_qr_for(rt, doc),
+            )
+
+        return self._commit(record, then)

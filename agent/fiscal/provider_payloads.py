@@ -1,0 +1,293 @@
+"""Map an issued receipt to the provider's JSON (reference §5, §7, §11; seed 000).
+
+`IsDelayedCode` is always the first key: the payload is frozen as bytes before the first send,
+and a retry after an outage changes only that one digit (`set_delayed_code`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from agent.config import IssuerConfig
+from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
+from agent.fiscal.receipt_model import Customer, Delivery
+from agent.fiscal.tax_codes import INVOICE_TYPE_LABELS, MEASUREMENT_UNITS, PAYMENT_METHODS
+from agent.fiscal.uid import prefixed_vat
+
+RETAIL_INCOME = {"goods": "category1_1", "services": "category1_3"}
+RETAIL_INCOME_TYPE = "E3_561_003"
+_DELAYED_PREFIX = re.compile(rb'^\{"(IsDelayedCode|isDelayedCode)":[0-4],')
+
+
+@dataclass(frozen=True)
+class DocumentIdentity:
+    type_code: str
+    series: str
+    number: int
+    issued_at: datetime
+    internal_id: str
+
+
+@dataclass(frozen=True)
+class PaymentEntry:
+    method: int
+    amount: Decimal
+    tip: Decimal = Decimal("0")
+    terminal_id: str | None = None
+    transaction_id: str | None = None
+    pos_input: str | None = None
+    provider_signature: str | None = None
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    description: str
+    quantity: Decimal
+    unit: int
+    vat_category: int
+    exemption_cause: int | None
+    code: str | None
+    kind: str
+    amounts: LineAmounts
+
+
+def provider_datetime(value: datetime) -> str:
+    """Greek local time without offset, as every provider sample writes `DateIssued`."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def transmission_method(delivery: Delivery) -> str:
+    """A (archive) unless the POS asked for delivery: the provider e-mails by default otherwise."""
+    if delivery.email and delivery.mobile:
+        return "C"
+    if delivery.mobile:
+        return "M"
+    if delivery.email:
+        return "E"
+    return "A"
+
+
+def set_delayed_code(payload: bytes, code: int) -> bytes:
+    """The frozen payload with only `IsDelayedCode` changed."""
+    match = _DELAYED_PREFIX.match(payload)
+    if match is None:
+        raise ValueError("payload does not start with the IsDelayedCode key")
+    key = match.group(1)
+    return b'{"' + key + b'":' + str(code).encode() + b"," + payload[match.end() :]
+
+
+def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
+    """The totals a frozen payload carries: an invoice's `Summaries`, or a POS receipt's card
+    total (an 8.4 has no VAT analysis: net is the amount, VAT 0)."""
+    summaries = payload.get("Summaries")
+    if summaries is None:
+        total = payload["totalAmount"]
+        return DocumentTotals(net=total, vat=Decimal("0.00"), gross=total)
+    return DocumentTotals(
+        net=summaries["TotalNetAmount"],
+        vat=summaries["TotalVATAmount"],
+        gross=summaries["TotalGrossValue"],
+    )
+
+
+def _issuer(issuer: IssuerConfig) -> dict[str, Any]:
+    return {
+        "RegisteredName": issuer.name,
+        "BrandName": issuer.brand,
+        "Vat": prefixed_vat(issuer.vat),
+        "TaxOffice": issuer.tax_office,
+        "Phones": [issuer.phone] if issuer.phone else [],
+        "Address": {
+            "CountryCode": issuer.address.country_code,
+            "City": issuer.address.city,
+            "Street": issuer.address.street,
+            "Number": issuer.address.number,
+            "Postal": issuer.address.postal,
+        },
+        "BranchCode": issuer.branch,
+    }
+
+
+def _counterparty(customer: Customer | None) -> dict[str, Any] | None:
+    if customer is None or (not customer.vat and not customer.name):
+        return None
+    return {
+        "RegisteredName": customer.name or "ΠΕΛΑΤΗΣ ΛΙΑΝΙΚΗΣ",
+        "Vat": prefixed_vat(customer.vat) if customer.vat else "",
+        "Address": {"CountryCode": "GR"},
+        "Branch": 0,
+    }
+
+
+def _additional_details(customer: Customer | None, delivery: Delivery) -> dict[str, Any]:
+    customer = customer or Customer()
+    details: dict[str, Any] = {
+        "TransmissionMethod": transmission_method(delivery),
+        "AvoidEmailGrouping": False,
+        "SendAsPdf": False,
+        "AccountingDepartmentEmails": list(customer.emails) if delivery.email else [],
+    }
+    if delivery.mobile:
+        details["CustomerCellNumbers"] = list(customer.mobile_numbers)
+    return details
+
+
+def _payment_method(entry: PaymentEntry, *, camel: bool) -> dict[str, Any]:
+    amount_key = "amount" if camel else "Amount"
+    item: dict[str, Any] = {
+        "PaymentMethodType": PAYMENT_METHODS[entry.method],
+        "PaymentMethodTypeCode": entry.method,
+        amount_key: entry.amount,
+        "tipAmount": entry.tip,
+    }
+    if entry.terminal_id is not None:
+        item["terminalId"] = entry.terminal_id
+        item["transactionId"] = entry.transaction_id
+        if entry.provider_signature is not None:
+            item["providersSignature"] = entry.provider_signature
+            item["posInput"] = entry.pos_input
+    return item
+
+
+def _detail(index: int, line: PricedLine) -> dict[str, Any]:
+    amounts = line.amounts
+    detail: dict[str, Any] = {
+        "LineNo": index,
+        "Code": line.code or "",
+        "Descriptions": [line.description],
+        "MeasurementUnitCode": line.unit,
+        "MeasurementUnit": MEASUREMENT_UNITS[line.unit],
+        "Quantity": line.quantity,
+        "UnitPrice": amounts.net_unit_price,
+        "NetTotal": amounts.net,
+        "VatCategory": f"{amounts.rate.normalize():f}%",
+        "VatCategoryCode": line.vat_category,
+        "VATTotal": amounts.vat,
+        "Total": amounts.gross,
+        "IsInformative": False,
+        "IsHidden": False,
+        "RecordTypeCode": 0,
+        "IncomeClassification": {
+            "ClassificationTypeCode": RETAIL_INCOME_TYPE,
+            "ClassificationCategoryCode": RETAIL_INCOME[line.kind],
+        },
+    }
+    if line.exemption_cause is not None:
+        detail["VatExemptionCategoryCode"] = line.exemption_cause
+    return detail
+
+
+def invoice_payload(
+    *,
+    issuer: IssuerConfig,
+    identity: DocumentIdentity,
+    lines: list[PricedLine],
+    vat_buckets: list[VatBucket],
+    totals: DocumentTotals,
+    payments: list[PaymentEntry],
+    customer: Customer | None,
+    delivery: Delivery,
+    correlated_marks: list[int],
+    connected_marks: list[int],
+    iapr_sign_policy: int,
+) -> dict[str, Any]:
+    """EliseCoreDocument for `/Invoice/json` (11.1, 11.4)."""
+    document: dict[str, Any] = {
+        "IsDelayedCode": 0,
+        "IAPRSignPolicy": iapr_sign_policy,
+        "Currency": "Euro",
+        "CurrencyCode": "EUR",
+        "InvoiceType": INVOICE_TYPE_LABELS[identity.type_code],
+        "InvoiceTypeCode": identity.type_code,
+        "SpecialInvoiceCategory": 0,
+        "DocumentTypeCode": "INVOICE",
+        "IsDeliveryNote": False,
+        "Series": identity.series,
+        "Number": str(identity.number),
+        "DateIssued": provider_datetime(identity.issued_at),
+        "CorrelatedInvoices": list(correlated_marks),
+        "multipleConnectedMarks": list(connected_marks),
+        "Issuer": _issuer(issuer),
+    }
+    counterparty = _counterparty(customer)
+    if counterparty is not None:
+        document["CounterParty"] = counterparty
+    document["DistributionDetails"] = {"InternalDocumentId": identity.internal_id}
+    document["PaymentDetails"] = {
+        "PaymentMethods": [_payment_method(entry, camel=False) for entry in payments]
+    }
+    document["AdditionalDetails"] = _additional_details(customer, delivery)
+    document["Details"] = [_detail(index, line) for index, line in enumerate(lines, start=1)]
+    document["Summaries"] = {
+        "totalAllowances": Decimal("0.00"),
+        "TotalNetAmount": totals.net,
+        "TotalVATAmount": totals.vat,
+        "TotalGrossValue": totals.gross,
+    }
+    document["VatAnalysis"] = [
+        {
+            "VatCategoryCode": bucket.vat_category,
+            "Percentage": bucket.rate,
+            "VatAmount": bucket.vat,
+            "UnderlyingValue": bucket.net,
+        }
+        for bucket in vat_buckets
+    ]
+    return document
+
+
+def pos_receipt_payload(
+    *,
+    issuer: IssuerConfig,
+    identity: DocumentIdentity,
+    payments: list[PaymentEntry],
+    customer: Customer | None,
+    delivery: Delivery,
+    connected_marks: list[int],
+    iapr_sign_policy: int,
+) -> dict[str, Any]:
+    """The camelCase `/Receipt` model for 8.4 / 8.5, shaped like the provider's QA body."""
+    total = sum((entry.amount for entry in payments), Decimal("0"))
+    document: dict[str, Any] = {
+        "isDelayedCode": 0,
+        "iaprSignPolicy": iapr_sign_policy,
+        "currency": "Euro",
+        "currencyCode": "EUR",
+        "series": identity.series,
+        "number": str(identity.number),
+        "dateIssued": provider_datetime(identity.issued_at),
+        "invoiceType": INVOICE_TYPE_LABELS[identity.type_code],
+        "invoiceTypeCode": identity.type_code,
+        "documentTypeCode": "INVOICE",
+        "thirdPartyCollection": False,
+        "providerSignatureIdentifier": str(identity.number),
+        "exchangeCurrencyRate": Decimal("1.00000"),
+        "totalAmount": total,
+        "Issuer": _issuer(issuer),
+    }
+    counterparty = _counterparty(customer)
+    if counterparty is not None:
+        document["CounterParty"] = counterparty
+    document["cardlines"] = [
+        {
+            "lineNo": index,
+            "amount": entry.amount,
+            "tipAmount": entry.tip,
+            "transactionId": entry.transaction_id,
+            "providersSignature": entry.provider_signature or "",
+            "posInput": entry.pos_input or "",
+            "terminalId": entry.terminal_id,
+            "remarks": "Κάρτα",
+            "isInformative": False,
+            "isHidden": False,
+        }
+        for index, entry in enumerate(payments, start=1)
+    ]
+    document["AdditionalDetails"] = _additional_details(customer, delivery)
+    document["internalDocumentId"] = identity.internal_id
+    document["multipleConnectedMarks"] = list(connected_marks)
+    return document

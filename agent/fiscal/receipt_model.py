@@ -1,0 +1,256 @@
+"""The local API's request models (pydantic v2).
+
+Every rule a caller can break is checked here or in
+`agent.fiscal.document_builder.check_payments_cover_total`, with the field path and the rule in the
+message, before anything is written.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from agent.fiscal.tax_codes import (
+    CARD_PAYMENT,
+    EXEMPTION_CAUSES,
+    MEASUREMENT_UNITS,
+    PAYMENT_METHODS,
+    VAT_RATES,
+    ZERO_RATE_CATEGORY,
+)
+from agent.fiscal.uid import bare_vat
+from agent.fiscal.vat_number import is_valid_afm
+
+MOBILE_NUMBER = re.compile(r"^(\+30)?69\d{8}$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
+
+
+def _printable(value: str) -> str:
+    """Control characters would corrupt the ESC/POS stream and the provider's PDF."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _vat_category(value: int) -> int:
+    if value not in VAT_RATES:
+        raise ValueError(
+            "unknown VAT category: use 1-7, 9 or 10 (8 'records without VAT' is not a sale)"
+        )
+    return value
+
+
+def _payment_method(value: int) -> int:
+    if value not in PAYMENT_METHODS:
+        raise ValueError("unknown payment method: use a myDATA code 1-8")
+    return value
+
+
+def _afm(value: str) -> str:
+    if not is_valid_afm(value):
+        raise ValueError("not a valid Greek VAT number (ΑΦΜ check digit fails)")
+    return bare_vat(value)
+
+
+def _mobile(value: str) -> str:
+    if not MOBILE_NUMBER.match(value):
+        raise ValueError(
+            "mobile numbers must be Greek mobiles in international format without spaces "
+            "or dashes, e.g. +306912345678 or 6912345678"
+        )
+    return value
+
+
+def _email(value: str) -> str:
+    if not EMAIL.match(value):
+        raise ValueError("not an e-mail address")
+    return value
+
+
+RequestId = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$")
+]
+Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+PositiveMoney = Annotated[
+    Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)
+]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3, allow_inf_nan=False)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=300), AfterValidator(_printable)]
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=50), AfterValidator(_printable)
+]
+Mark = Annotated[int, Field(gt=0, lt=10**18)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class ReceiptLine(_Strict):
+    description: Text
+    quantity: Quantity
+    unit_price: Money = Field(description="gross unit price (net when the agent runs in net mode)")
+    vat_category: Annotated[int, AfterValidator(_vat_category)]
+    exemption_cause: int | None = Field(None, description="myDATA VAT exemption cause 1-31")
+    unit: int = Field(1, description="myDATA measurement unit code 1-7")
+    code: ShortText | None = None
+    kind: Literal["goods", "services"] = "goods"
+
+    @model_validator(mode="after")
+    def _exemption_rules(self) -> ReceiptLine:
+        if self.unit not in MEASUREMENT_UNITS:
+            raise ValueError("unit: unknown measurement unit, use 1-7")
+        if self.vat_category == ZERO_RATE_CATEGORY:
+            if self.exemption_cause is None:
+                raise ValueError("exemption_cause: required when vat_category is 7 (0% VAT)")
+            if self.exemption_cause not in EXEMPTION_CAUSES:
+                raise ValueError("exemption_cause: unknown cause, use 1-31")
+        elif self.exemption_cause is not None:
+            raise ValueError("exemption_cause: only allowed with vat_category 7 (0% VAT)")
+        return self
+
+
+class Payment(_Strict):
+    method: Annotated[int, AfterValidator(_payment_method)]
+    amount: PositiveMoney
+    tip: Money = Decimal("0")
+    terminal_id: ShortText | None = None
+    transaction_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    signature_id: int | None = Field(None, description="from POST /v1/payments/sign")
+
+    @model_validator(mode="after")
+    def _card_fields(self) -> Payment:
+        card_fields = {
+            "terminal_id": self.terminal_id,
+            "transaction_id": self.transaction_id,
+            "signature_id": self.signature_id,
+        }
+        if self.method == CARD_PAYMENT:
+            if self.terminal_id is None:
+                raise ValueError("terminal_id: required for card payments (method 7)")
+            if self.transaction_id is None:
+                raise ValueError("transaction_id: required for card payments (method 7)")
+        else:
+            for name, value in card_fields.items():
+                if value is not None:
+                    raise ValueError(f"{name}: only for card payments (method 7)")
+        return self
+
+
+class Customer(_Strict):
+    vat: Annotated[str, AfterValidator(_afm)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(_printable)] = ""
+    emails: list[Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]] = Field(
+        default_factory=list, max_length=10
+    )
+    mobile_numbers: list[Annotated[str, AfterValidator(_mobile)]] = Field(
+        default_factory=list, max_length=5
+    )
+
+
+class Delivery(_Strict):
+    print: bool | None = Field(None, description="print on the receipt printer (default: config)")
+    email: bool = False
+    mobile: bool = Field(False, description="Viber with SMS fallback, Greek mobiles only")
+
+
+class _Document(_Strict):
+    request_id: RequestId
+    customer: Customer | None = None
+    connected_marks: list[Mark] = Field(
+        default_factory=list, max_length=50, description="multipleConnectedMarks"
+    )
+    delivery: Delivery = Delivery()
+
+    @model_validator(mode="after")
+    def _delivery_needs_addresses(self) -> _Document:
+        customer = self.customer or Customer()
+        if self.delivery.email and not customer.emails:
+            raise ValueError("delivery.email: needs customer.emails")
+        if self.delivery.mobile and not customer.mobile_numbers:
+            raise ValueError("delivery.mobile: needs customer.mobile_numbers")
+        return self
+
+
+class ReceiptRequest(_Document):
+    """POST /v1/receipts: an 11.1 sales receipt or an 11.4 credit of an earlier MARK."""
+
+    type: Literal["11.1", "11.4"] = "11.1"
+    lines: list[ReceiptLine] = Field(min_length=1, max_length=500)
+    payments: list[Payment] = Field(default_factory=list, max_length=20)
+    correlated_marks: list[Mark] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _type_rules(self) -> ReceiptRequest:
+        if self.type == "11.4" and not self.correlated_marks:
+            raise ValueError("correlated_marks: an 11.4 credit needs the MARK of the original")
+        if self.type == "11.1" and self.correlated_marks:
+            raise ValueError("correlated_marks: only for 11.4 credits")
+        if not self.payments and not self.connected_marks:
+            raise ValueError(
+                "payments: at least one payment, unless connected_marks point to the POS "
+                "receipts (8.4) that carried the payment"
+            )
+        return self
+
+
+class PosReceiptRequest(_Document):
+    """POST /v1/pos-receipts: an 8.4 POS receipt (8.5 return) with card lines."""
+
+    type: Literal["8.4", "8.5"] = "8.4"
+    payments: list[Payment] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _card_only(self) -> PosReceiptRequest:
+        if any(p.method != CARD_PAYMENT for p in self.payments):
+            raise ValueError("payments: a POS receipt carries card payments only (method 7)")
+        return self
+
+
+class PaymentSignRequest(_Strict):
+    """POST /v1/payments/sign, before the card is charged.
+
+    For a new receipt give `document_type` and (for 11.x) its `lines`: the agent reserves the
+    number and signs the final identity. After a decline, pass the `receipt_id` from the first
+    answer to sign again for the same receipt. For a receipt that already has a MARK, pass its
+    `receipt_id` and then confirm with POST /v1/receipts/{id}/payments.
+    """
+
+    request_id: RequestId
+    terminal_id: ShortText
+    amount: PositiveMoney
+    tip: Money = Decimal("0")
+    document_type: Literal["11.1", "8.4"] = "11.1"
+    lines: list[ReceiptLine] = Field(default_factory=list, max_length=500)
+    receipt_id: int | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> PaymentSignRequest:
+        if self.receipt_id is None and self.document_type == "11.1" and not self.lines:
+            raise ValueError("lines: required to sign for a new 11.1 receipt (amounts are signed)")
+        if self.receipt_id is not None and self.lines:
+            raise ValueError("lines: not allowed with receipt_id (the receipt already has them)")
+        return self
+
+
+class ReceiptPaymentRequest(_Strict):
+    """POST /v1/receipts/{id}/payments: a card payment on an already MARKed receipt."""
+
+    request_id: RequestId
+    signature_id: int
+    transaction_id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class PrintRequest(_Strict):
+    request_id: RequestId

@@ -1,0 +1,172 @@
+"""`pos-agent doctor`: one line per check with a fix hint; exit 0 OK, 1 warnings, 2 failures."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent import __version__
+from agent.commands.doctor import TEST_SLIP_TEXT, check_provider
+from agent.config import load_config
+from agent.secrets import ApiKey
+from agent.tools.local_stack import LocalStack
+from printers.codepages import code_page
+from tests.commands.test_status import fast_settings, run_cli, write_config
+
+LINE = re.compile(r"^\[( OK |WARN|FAIL)\] [a-z /]+ — ")
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with LocalStack(tmp_path_factory.mktemp("doctor"), fast_settings()) as stack:
+        yield stack
+
+
+def check_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("[")]
+
+
+def test_broken_config_names_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        tmp_path, socket_path=tmp_path / "agent.sock", body='[printer]\nport = "nine"\n'
+    )
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    (line,) = check_lines(out)
+    assert line.startswith("[FAIL] config — ")
+    assert "printer.port" in line
+    assert "fix the named key" in line
+
+
+def test_unknown_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        tmp_path, socket_path=tmp_path / "agent.sock", body="[sync]\ninterval = 5\n"
+    )
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2 and "sync.interval" in out
+
+
+def test_missing_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run_cli(capsys, "doctor", "--config", str(tmp_path / "nope.toml"))
+    assert code == 2 and "does not exist" in out
+
+
+@pytest.mark.e2e
+def test_good_install_against_the_sandbox(
+    live: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(capsys, "doctor", "--config", str(live.config_path))
+    lines = check_lines(out)
+    assert code == 0, out
+    assert all(LINE.match(line) for line in lines), out
+    names = [line[7:].split(" — ")[0] for line in lines]
+    assert names == [
+        "config",
+        "credentials",
+        "socket",
+        "state directory",
+        "database",
+        "provider",
+        "clock",
+        "code page",
+        "printer",
+    ]
+    assert all(line.startswith("[ OK ]") for line in lines), out
+    assert f"daemon {__version__} answers" in out
+    assert "credentials accepted" in out
+    assert "quick_check ok" in out
+
+
+@pytest.mark.e2e
+def test_print_test_sends_a_greek_slip(
+    live: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = run_cli(capsys, "doctor", "--print-test", "--config", str(live.config_path))
+    assert code == 0, out
+    assert "[ OK ] test slip — " in out
+    data = live.printer_path.read_bytes()
+    greek = code_page("cp1253")
+    assert greek.encode("ΔΟΚΙΜΗ ΕΚΤΥΠΩΤΗ") in data
+    assert greek.encode("ΑΒΓΔ αβγδ €") in data
+    assert data.startswith(b"\x1b@\x1bt")  # init, then the Greek table
+
+
+@pytest.mark.e2e
+def test_provider_down_fails_with_a_hint(
+    live: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    live.set_faults("down")
+    try:
+        code, out = run_cli(capsys, "doctor", "--config", str(live.config_path))
+    finally:
+        live.set_faults("ok")
+    assert code == 2
+    (provider,) = [line for line in check_lines(out) if " provider — " in line]
+    assert provider.startswith("[FAIL] provider — ") and "unreachable" in provider
+    assert "check the network" in provider
+    assert "[WARN] clock — " in out  # no answer, so no Date header
+
+
+def test_key_readable_by_others_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    (tmp_path / "key").chmod(0o644)
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    (line,) = [line for line in check_lines(out) if " credentials — " in line]
+    assert line.startswith("[FAIL]") and f"chmod 600 {tmp_path / 'key'}" in line
+
+
+def test_daemon_down_and_no_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    lines = {line[7:].split(" — ")[0]: line for line in check_lines(out)}
+    assert lines["socket"].startswith("[FAIL]") and "systemctl" in lines["socket"]
+    assert lines["state directory"].startswith("[FAIL]")
+    assert lines["database"].startswith("[WARN]")
+    assert lines["provider"].startswith("[FAIL]")  # nothing listens on 127.0.0.1:9
+
+
+def test_damaged_database_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "pos-agent.sqlite3").write_bytes(b"garbage" * 1000)
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    (line,) = [line for line in check_lines(out) if " database — " in line]
+    assert line.startswith("[FAIL]") and "Do NOT delete it" in line
+
+
+def test_clock_far_off_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.elise.outcomes import SignatureValidation
+
+    config = load_config(write_config(tmp_path, socket_path=tmp_path / "agent.sock"))
+
+    async def probe(config, key):
+        return SignatureValidation(valid=False, raw={}), 900.0
+
+    monkeypatch.setattr("agent.commands.doctor._probe", probe)
+    provider, clock = check_provider(config, ApiKey("k" * 32))
+    assert provider.level == 0
+    assert clock.level == 2 and "900 s behind" in clock.detail
+    assert "timedatectl" in clock.hint
+
+
+def test_cp737_prints_eur_for_the_euro_sign(tmp_path: Path) -> None:
+    from agent.commands.doctor import check_printer
+
+    config = load_config(
+        write_config(
+            tmp_path,
+            socket_path=tmp_path / "agent.sock",
+            body=f'[printer]\nbackend = "file"\npath = "{tmp_path / "lp0"}"\nprofile = "cp737"\n',
+        )
+    )
+    checks = check_printer(config, print_test=True)
+    assert [c.level for c in checks] == [0, 0, 0]
+    assert "€ prints as 'EUR'" in checks[0].detail
+    data = (tmp_path / "lp0").read_bytes()
+    assert code_page("cp737").encode(TEST_SLIP_TEXT) in data

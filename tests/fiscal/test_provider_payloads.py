@@ -1,0 +1,240 @@
+"""The produced JSON has the shapes of the provider's reference samples (elise-api §5, §11)."""
+
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from agent.clock import ATHENS
+from agent.fiscal.document_builder import (
+    identity_uid,
+    internal_document_id,
+    pos_payload,
+    price_lines,
+    receipt_payload,
+)
+from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, set_delayed_code
+from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptRequest
+from agent.fiscal.uid import document_uid
+from agent.json_codec import dumps, loads
+from tests.fiscal.fixtures import shop_config
+
+ISSUED = datetime(2026, 3, 29, 3, 30, 5, tzinfo=ATHENS)  # the morning summer time starts
+
+
+def _receipt(**extra):
+    body = {
+        "request_id": "r1",
+        "lines": [
+            {
+                "description": "Ελληνικός καφές",
+                "quantity": 2,
+                "unit_price": "2.50",
+                "vat_category": 2,
+            },
+            {
+                "description": "Βιβλίο",
+                "quantity": 1,
+                "unit_price": "10.00",
+                "vat_category": 7,
+                "exemption_cause": 14,
+            },
+            {
+                "description": "Τοστ",
+                "quantity": "1.5",
+                "unit_price": "3.20",
+                "vat_category": 1,
+                "kind": "services",
+            },
+        ],
+        "payments": [{"method": 3, "amount": "19.80"}],
+    }
+    body.update(extra)
+    return ReceiptRequest.model_validate(body)
+
+
+def _invoice(request: ReceiptRequest, payments=None):
+    config = shop_config()
+    priced = price_lines(request.lines, prices_include_vat=True)
+    identity = DocumentIdentity(
+        request.type, "ΑΛΠ", 7, ISSUED, internal_document_id(request.type, "ΑΛΠ", 7)
+    )
+    entries = payments or [PaymentEntry(method=p.method, amount=p.amount) for p in request.payments]
+    return config, identity, receipt_payload(config, identity, request, priced, entries)
+
+
+def test_invoice_payload_matches_the_elise_core_document_sample():
+    _, _, payload = _invoice(_receipt())
+    assert next(iter(payload)) == "IsDelayedCode"
+    for key in (
+        "IAPRSignPolicy",
+        "CurrencyCode",
+        "InvoiceType",
+        "InvoiceTypeCode",
+        "DocumentTypeCode",
+        "Series",
+        "Number",
+        "DateIssued",
+        "Issuer",
+        "DistributionDetails",
+        "PaymentDetails",
+        "AdditionalDetails",
+        "Details",
+        "Summaries",
+        "VatAnalysis",
+        "multipleConnectedMarks",
+    ):
+        assert key in payload, key
+    assert payload["InvoiceTypeCode"] == "11.1"
+    assert payload["DateIssued"] == "2026-03-29T03:30:05"
+    assert payload["Number"] == "7"
+    assert payload["Issuer"]["Vat"] == "EL094019245"
+    assert payload["Issuer"]["BranchCode"] == 0
+    assert payload["DistributionDetails"]["InternalDocumentId"] == "11.1_ΑΛΠ_7"
+    assert payload["AdditionalDetails"]["TransmissionMethod"] == "A"
+    detail = payload["Details"][0]
+    for key in (
+        "LineNo",
+        "Descriptions",
+        "MeasurementUnitCode",
+        "Quantity",
+        "UnitPrice",
+        "NetTotal",
+        "VatCategory",
+        "VatCategoryCode",
+        "VATTotal",
+        "Total",
+        "IsInformative",
+        "IsHidden",
+        "RecordTypeCode",
+        "IncomeClassification",
+    ):
+        assert key in detail, key
+    assert detail["IncomeClassification"] == {
+        "ClassificationTypeCode": "E3_561_003",
+        "ClassificationCategoryCode": "category1_1",
+    }
+    assert payload["Details"][1]["VatExemptionCategoryCode"] == 14
+    assert (
+        payload["Details"][2]["IncomeClassification"]["ClassificationCategoryCode"] == "category1_3"
+    )
+
+
+def test_invoice_totals_add_up_and_payments_equal_gross():
+    _, _, payload = _invoice(_receipt())
+    details = payload["Details"]
+    summaries = payload["Summaries"]
+    assert summaries["TotalNetAmount"] == sum(d["NetTotal"] for d in details)
+    assert summaries["TotalVATAmount"] == sum(d["VATTotal"] for d in details)
+    assert summaries["TotalGrossValue"] == Decimal("19.80")
+    assert sum(v["UnderlyingValue"] for v in payload["VatAnalysis"]) == summaries["TotalNetAmount"]
+    assert (
+        sum(p["Amount"] for p in payload["PaymentDetails"]["PaymentMethods"])
+        == summaries["TotalGrossValue"]
+    )
+
+
+def test_card_payment_carries_the_signature_fields():
+    request = _receipt(
+        payments=[
+            {
+                "method": 7,
+                "amount": "19.80",
+                "tip": "1.00",
+                "terminal_id": "16000198",
+                "transaction_id": "tx-1",
+                "signature_id": 3,
+            }
+        ]
+    )
+    entries = [
+        PaymentEntry(
+            method=7,
+            amount=Decimal("19.80"),
+            tip=Decimal("1.00"),
+            terminal_id="16000198",
+            transaction_id="tx-1",
+            pos_input="UID;;20260329033005;1980;1612;368;1980;16000198",
+            provider_signature="MEUCIQ",
+        )
+    ]
+    _, _, payload = _invoice(request, entries)
+    method = payload["PaymentDetails"]["PaymentMethods"][0]
+    assert method["PaymentMethodTypeCode"] == 7
+    assert method["transactionId"] == "tx-1"
+    assert method["providersSignature"] == "MEUCIQ"
+    assert method["posInput"].startswith("UID;")
+    assert method["terminalId"] == "16000198"
+    assert method["tipAmount"] == Decimal("1.00")
+
+
+@pytest.mark.parametrize(
+    ("delivery", "method"),
+    [
+        ({"email": True}, "E"),
+        ({"mobile": True}, "M"),
+        ({"email": True, "mobile": True}, "C"),
+        ({}, "A"),
+    ],
+)
+def test_transmission_method_travels_in_the_payload(delivery, method):
+    request = _receipt(
+        customer={"emails": ["a@b.gr"], "mobile_numbers": ["+306912345678"]}, delivery=delivery
+    )
+    _, _, payload = _invoice(request)
+    details = payload["AdditionalDetails"]
+    assert details["TransmissionMethod"] == method
+    assert details["AccountingDepartmentEmails"] == (["a@b.gr"] if "email" in delivery else [])
+    assert ("CustomerCellNumbers" in details) == ("mobile" in delivery)
+
+
+def test_credit_note_carries_the_original_mark():
+    request = _receipt(type="11.4", correlated_marks=[400001234567890])
+    _, _, payload = _invoice(request)
+    assert payload["InvoiceTypeCode"] == "11.4"
+    assert payload["CorrelatedInvoices"] == [400001234567890]
+
+
+def test_pos_receipt_matches_the_receipt_sample():
+    config = shop_config()
+    request = PosReceiptRequest.model_validate(
+        {
+            "request_id": "p1",
+            "type": "8.4",
+            "payments": [
+                {"method": 7, "amount": "12.40", "terminal_id": "16000198", "transaction_id": "t9"}
+            ],
+            "connected_marks": [1],
+        }
+    )
+    identity = DocumentIdentity("8.4", "ΑΕΠ", 3, ISSUED, "8.4_ΑΕΠ_3")
+    entries = [
+        PaymentEntry(method=7, amount=Decimal("12.40"), terminal_id="16000198", transaction_id="t9")
+    ]
+    payload = pos_payload(config, identity, request, entries)
+    assert next(iter(payload)) == "isDelayedCode"
+    assert payload["invoiceTypeCode"] == "8.4"
+    assert payload["invoiceType"] == "POS Receipt"
+    assert payload["totalAmount"] == Decimal("12.40")
+    assert payload["internalDocumentId"] == "8.4_ΑΕΠ_3"
+    assert payload["cardlines"][0]["amount"] == Decimal("12.40")
+    assert payload["cardlines"][0]["terminalId"] == "16000198"
+    assert payload["multipleConnectedMarks"] == [1]
+
+
+def test_set_delayed_code_changes_only_that_digit():
+    _, _, payload = _invoice(_receipt())
+    frozen = dumps(payload)
+    delayed = set_delayed_code(frozen, 2)
+    assert delayed != frozen
+    assert delayed.replace(b'"IsDelayedCode":2', b'"IsDelayedCode":0', 1) == frozen
+    assert loads(delayed)["IsDelayedCode"] == 2
+    with pytest.raises(ValueError):
+        set_delayed_code(b'{"Series":"A"}', 1)
+
+
+def test_uid_of_the_identity_uses_the_greek_date_and_series():
+    config, identity, _ = _invoice(_receipt())
+    assert identity_uid(config, identity) == document_uid(
+        "094019245", ISSUED.date(), 0, "11.1", "ΑΛΠ", 7
+    )

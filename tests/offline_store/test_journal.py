@@ -1,0 +1,127 @@
+import hashlib
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from offline_store import append_journal, transaction, verify_journal
+from offline_store.journal import GENESIS_HASH, canonical_json
+from tests.offline_store.factory import T0, open_store
+
+
+def _fill(conn: sqlite3.Connection, count: int) -> list[str]:
+    hashes = []
+    with transaction(conn):
+        for index in range(count):
+            detail = {"i": index, "amount": Decimal("1.10"), "text": "Απόδειξη"}
+            at = T0 + timedelta(seconds=index)
+            hashes.append(append_journal(conn, "test.event", detail, document_id=None, at=at))
+    return hashes
+
+
+def test_empty_journal_verifies(tmp_path):
+    assert verify_journal(open_store(tmp_path)).ok
+
+
+def test_chain_links_and_hash_formula(tmp_path):
+    conn = open_store(tmp_path)
+    hashes = _fill(conn, 3)
+    rows = conn.execute("SELECT * FROM journal ORDER BY seq").fetchall()
+    assert [row["seq"] for row in rows] == [1, 2, 3]
+    assert rows[0]["prev_hash"] == GENESIS_HASH
+    assert [row["prev_hash"] for row in rows[1:]] == hashes[:2]
+    assert rows[0]["detail"] == '{"amount":"1.10","i":0,"text":"Απόδειξη"}'
+    body = canonical_json(
+        {
+            "seq": 1,
+            "at": "2026-01-15T10:00:00+02:00",
+            "document_id": None,
+            "event": "test.event",
+            "detail": {"amount": "1.10", "i": 0, "text": "Απόδειξη"},
+        }
+    )
+    assert hashes[0] == hashlib.sha256((GENESIS_HASH + body).encode()).hexdigest()
+    assert verify_journal(conn).ok
+    assert verify_journal(conn).entries == 3
+
+
+def test_triggers_make_the_journal_append_only(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 2)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), transaction(conn):
+        conn.execute("UPDATE journal SET event = 'x' WHERE seq = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), transaction(conn):
+        conn.execute("DELETE FROM journal WHERE seq = 2")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        'UPDATE journal SET detail = \'{"amount":"9.99","i":3,"text":"Απόδειξη"}\' WHERE seq = 4',
+        "UPDATE journal SET at = '2026-01-15T10:00:04+03:00' WHERE seq = 4",
+        "UPDATE journal SET detail = '{\"i\": 3}' WHERE seq = 4",
+        "DELETE FROM journal WHERE seq = 4",
+    ],
+)
+def test_tampering_is_found_at_the_right_entry(tmp_path, tamper):
+    conn = open_store(tmp_path)
+    _fill(conn, 6)
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute("DROP TRIGGER journal_no_delete")
+        conn.execute(tamper)
+    check = verify_journal(conn)
+    assert not check.ok
+    expected_bad = 5 if tamper.startswith("DELETE") else 4
+    assert check.first_bad_seq == expected_bad
+
+
+def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 3)
+    row = conn.execute("SELECT * FROM journal WHERE seq = 2").fetchone()
+    forged_detail = {"amount": "0.01", "i": 1, "text": "Απόδειξη"}
+    body = canonical_json(
+        {
+            "seq": 2,
+            "at": row["at"],
+            "document_id": None,
+            "event": row["event"],
+            "detail": forged_detail,
+        }
+    )
+    forged_hash = hashlib.sha256((row["prev_hash"] + body).encode()).hexdigest()
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute(
+            "UPDATE journal SET detail = ?, hash = ? WHERE seq = 2",
+            (canonical_json(forged_detail), forged_hash),
+        )
+    assert verify_journal(conn).first_bad_seq == 3
+
+
+def test_incremental_check_resumes_from_a_checkpoint(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 5)
+    first = verify_journal(conn)
+    assert first.ok and first.entries == 5 and first.checkpoint is not None
+    hashes = _fill(conn, 3)
+    later = verify_journal(conn, after=first.checkpoint)
+    assert later.ok and later.entries == 8 and later.last_hash == hashes[-1]
+    assert later == verify_journal(conn)
+
+
+def test_incremental_check_finds_tampering_after_and_at_the_checkpoint(tmp_path):
+    conn = open_store(tmp_path)
+    _fill(conn, 4)
+    checkpoint = verify_journal(conn).checkpoint
+    _fill(conn, 2)
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute("UPDATE journal SET event = 'forged' WHERE seq = 6")
+    assert verify_journal(conn, after=checkpoint).first_bad_seq == 6
+    with transaction(conn):
+        conn.execute("UPDATE journal SET hash = ? WHERE seq = 4", ("f" * 64,))
+    check = verify_journal(conn, after=checkpoint)
+    assert not check.ok and check.first_bad_seq == 4 and check.checkpoint is None

@@ -1,0 +1,126 @@
+import sqlite3
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from offline_store import (
+    InvalidTransition,
+    SignatureStatus,
+    add_signature,
+    find_request,
+    get_signature,
+    mark_signature_used,
+    remember_request,
+    supersede_signatures,
+    transaction,
+)
+from tests.offline_store.factory import T0, issue, open_store
+
+
+@pytest.fixture
+def conn(tmp_path):
+    connection = open_store(tmp_path)
+    yield connection
+    connection.close()
+
+
+def _sign(conn, document_id: int, request_id: str):
+    return add_signature(
+        conn,
+        document_id=document_id,
+        request_id=request_id,
+        terminal_id="T-1",
+        amount=Decimal("12.40"),
+        tip=Decimal("0.60"),
+        input="UID;MARK;12.40;0.60",
+        signature="MEUCIQ...",
+        duration_type="H_24",
+        expires_at=T0 + timedelta(hours=24),
+        now=T0,
+    )
+
+
+def test_request_record_round_trips_exact_money(conn):
+    assert find_request(conn, "p1") is None
+    response = {"amount": Decimal("12.40"), "ok": True, "items": [Decimal("0.10"), "Ω", None]}
+    with transaction(conn):
+        stored = remember_request(
+            conn,
+            request_id="p1",
+            endpoint="/v1/payments/sign",
+            body_hash="abc",
+            status_code=201,
+            response=response,
+            document_id=None,
+            now=T0,
+        )
+    assert find_request(conn, "p1") == stored
+    assert stored.response == response
+    assert str(stored.response["amount"]) == "12.40"
+    assert (stored.endpoint, stored.body_hash, stored.status_code, stored.created_at) == (
+        "/v1/payments/sign",
+        "abc",
+        201,
+        T0,
+    )
+    with pytest.raises(sqlite3.IntegrityError), transaction(conn):
+        remember_request(
+            conn,
+            request_id="p1",
+            endpoint="/v1/payments/sign",
+            body_hash="other",
+            status_code=201,
+            response={},
+            document_id=None,
+            now=T0,
+        )
+
+
+@pytest.mark.parametrize(
+    ("amount", "error"),
+    [(Decimal("NaN"), ValueError), (12.4, TypeError), ([Decimal("1.00"), 0.5], TypeError)],
+)
+def test_request_response_refuses_values_without_exact_json(conn, amount, error):
+    with pytest.raises(error), transaction(conn):
+        remember_request(
+            conn,
+            request_id="p1",
+            endpoint="/x",
+            body_hash="h",
+            status_code=200,
+            response={"amount": amount},
+            document_id=None,
+            now=T0,
+        )
+    assert find_request(conn, "p1") is None
+
+
+def test_signature_lifecycle(conn):
+    doc = issue(conn, "r1", payload=None)
+    with transaction(conn):
+        first = _sign(conn, doc.id, "s1")
+    assert get_signature(conn, first.id) == first
+    assert (first.amount, first.tip, first.status) == (
+        Decimal("12.40"),
+        Decimal("0.60"),
+        SignatureStatus.ACTIVE,
+    )
+    with transaction(conn):
+        assert supersede_signatures(conn, doc.id, now=T0) == 1
+        second = _sign(conn, doc.id, "s2")
+    assert get_signature(conn, first.id).status is SignatureStatus.SUPERSEDED
+    assert second.status is SignatureStatus.ACTIVE
+    with transaction(conn):
+        used = mark_signature_used(conn, second.id, now=T0)
+    assert used.status is SignatureStatus.USED
+    assert get_signature(conn, second.id) == used
+    with pytest.raises(InvalidTransition), transaction(conn):
+        mark_signature_used(conn, second.id, now=T0)
+    events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'sig%'")]
+    assert events == [
+        "signature.added",
+        "signature.superseded",
+        "signature.added",
+        "signature.used",
+    ]

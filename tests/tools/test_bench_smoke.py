@@ -1,0 +1,99 @@
+"""`pos-agent bench --quick` runs end to end and writes every figure (CI smoke).
+
+No timing is asserted: CI machines vary. The figures and their goals are read from the JSON the
+full run writes (README, "Performance and reliability")."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.tools.bench import GOALS
+
+pytestmark = pytest.mark.e2e
+
+# Latency samples, each summarised as p50 / p99 / mean / n.
+SUMMARIES = (
+    "online_issue_ms",
+    "online_issue_httpx_pos_ms",
+    "direct_provider_ms",
+    "online_concurrent_ms",
+    "offline_issue_ms",
+    "render_escpos_ms",
+    "render_png_ms",
+)
+FIGURES = (
+    "overhead_ms_p50",
+    "overhead_ms_p99",
+    "overhead_httpx_pos_ms_p50",
+    "overhead_httpx_pos_ms_p99",
+    "online_receipts_per_s",
+    "first_offline_ms",
+    "first_offline_bound_ms",
+    "backlog_issue_per_s",
+    "sync_backlog",
+    "sync_seconds",
+    "sync_docs_per_s",
+    "sync_limit_docs_per_s",
+    "sync_ratio",
+    "sync_direct_docs_per_s",
+    "sync_vs_direct_ratio",
+    "sync_concurrency",
+    "sync_agent_cpu_ms_per_doc",
+    "sync_sandbox_cpu_ms_per_doc",
+    "sync_delay_ms",
+    "sandbox_answer_ms.count",
+    "sandbox_answer_ms.mean_ms",
+    "sandbox_answer_ms.min_ms",
+    "sandbox_answer_ms.max_ms",
+    "rss_idle_mb",
+    "rss_peak_mb",
+    "startup_ready_ms",
+    "machine.cpu_count",
+    "seconds",
+)
+NUMERIC_KEYS = FIGURES + tuple(
+    f"{name}.{part}" for name in SUMMARIES for part in ("p50", "p99", "mean", "n")
+)
+
+
+def _get(results: dict, key: str) -> object:
+    value: object = results
+    for part in key.split("."):
+        assert isinstance(value, dict) and part in value, f"missing {key}"
+        value = value[part]
+    return value
+
+
+def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "agent", "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["mode"] == "quick"
+    for key in NUMERIC_KEYS:
+        value = _get(results, key)
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+        assert value == value, key  # not NaN
+    assert isinstance(results["machine"]["python"], str)
+    assert results["startup_ready_ms_runs"], "no startup measured"
+    assert [goal["key"] for goal in results["goals"]] == [key for key, *_ in GOALS]
+    for goal in results["goals"]:
+        # A goal's value is None when its figure is missing; met or missed is only reported.
+        assert isinstance(goal["value"], float), goal
+        assert isinstance(goal["met"], bool)
+    # The sandbox answered every synced document, and never before its configured latency.
+    answers = results["sandbox_answer_ms"]
+    assert answers["count"] >= results["sync_backlog"]
+    assert answers["min_ms"] >= results["sync_delay_ms"]
+    assert "agent overhead" in completed.stdout
