@@ -1,8 +1,8 @@
 """Fiscal documents: the durable write-ahead record and its state machine.
 
-Lifecycle (DESIGN §4): `reserved → pending → accepted` online, `pending → delayed(1|2) →
-accepted` offline, `pending|delayed → rejected`, `reserved → void`. Every change checks its
-from-state (`InvalidTransition`), stamps `updated_at` and appends a journal entry in the caller's
+Lifecycle: `reserved → pending → accepted` online, `pending → delayed(1|2) → accepted` offline,
+`pending|delayed → rejected`, `reserved → void`. Every change checks its from-state
+(`InvalidTransition`), stamps `updated_at` and appends a journal entry in the caller's
 transaction; nothing here commits.
 
 Numbering API: `insert_document(conn, series, build, now=...)` takes the next gap-free number of

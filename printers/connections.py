@@ -31,7 +31,7 @@ class PrinterUnavailable(Exception):
 @dataclass(frozen=True)
 class PrinterSettings:
     """Transport plus profile. `timeout_s` bounds every write: the USB default of 0 would let a
-    printer with its cover open block the worker forever (ecosystem §1.2)."""
+    printer with its cover open block the worker forever (docs/provider.md §12)."""
 
     backend: Backend = "dummy"
     host: str | None = None

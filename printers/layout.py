@@ -1,8 +1,9 @@
-"""Build the printed layout of a Greek retail receipt (greek-regulation §4) for a paper width.
+"""Build the printed layout of a Greek retail receipt for a paper width.
 
-The order follows the regulation: issuer, title, identity of the document, lines, VAT analysis,
-totals, payments (with the Α.1155/2023 card data), fiscal identifiers or the offline legend, QR,
-provider footer. Every text is wrapped here so the renderers only draw.
+Content and order follow the mandatory checklist (docs/provider.md §11): issuer, title, identity
+of the document, lines, VAT analysis, totals, payments (with the Α.1155/2023 card data), fiscal
+identifiers or the offline legend, QR, provider footer. Every text is wrapped here so the
+renderers only draw.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """QR codes as Pillow images, shared by the PNG preview and the raster ESC/POS fallback.
 
-Error correction M for URLs (ecosystem §1.5). The mask pattern is fixed: every mask is valid per
-ISO 18004, and choosing the "best" one costs pure-Python qrcode ~25 ms per receipt.
+Error correction M, the usual level for URLs (docs/provider.md §12). The mask pattern is fixed:
+every mask is valid per ISO 18004, and choosing the "best" one costs pure-Python qrcode ~25 ms
+per receipt.
 """
 
 from __future__ import annotations

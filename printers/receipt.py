@@ -142,7 +142,7 @@ class PrintableReceipt:
 
     @property
     def title(self) -> str:
-        """The document title in Greek capitals without accents (regulation §4.2)."""
+        """The document title in Greek capitals without accents, as printed titles are written."""
         return DOCUMENT_TITLES[self.type_code]
 
     @property

@@ -1,7 +1,7 @@
 """Real-time printer status through DLE EOT, read only where the transport can answer.
 
 We send DLE EOT n and parse the byte ourselves instead of `paper_status()`, which reports
-"plenty of paper" when nothing came back (ecosystem §1.7). No answer, a malformed answer or a
+"plenty of paper" when nothing came back (python-escpos 3.1). No answer, a malformed answer or a
 write-only transport (file, dummy) is `UNKNOWN`, never `OK`.
 """
 

@@ -1,4 +1,4 @@
-"""Backlog sync (DESIGN §6): oldest first, bounded concurrency, per-document backoff in SQLite.
+"""Backlog sync: oldest first, bounded concurrency, per-document backoff in SQLite.
 
 Runs from an APScheduler interval job, on demand (`POST /v1/sync`), on start (every `pending`
 row is re-sent), and right after the breaker closes. One run at a time; a run stops early when

@@ -1,9 +1,10 @@
-"""The two ways to authenticate to Elise (reference §1): a static `APIKey` header, or a bearer
-token bought with the key at `/Authentication/login` and renewed at `/Authentication/Refresh`.
+"""The two ways to authenticate to Elise: a static `APIKey` header, or a bearer token.
 
-The token response carries no expiry fields (reference §13), so lifetimes are tracked here on the
-injected clock: renew 2 minutes before the documented 15 minutes, log in again when the 7-day
-refresh token is near its end or when the provider says 401. Secrets stay inside these objects;
+The token is bought with the key at `/Authentication/login` and renewed at
+`/Authentication/Refresh` (docs/provider.md §3). The provider documents no expiry fields in the
+token response, so lifetimes are tracked here on the injected clock: renew 2 minutes before the
+documented 15 minutes, log in again when the 7-day refresh token is near its end or when the
+provider says 401. Secrets stay inside these objects;
 their reprs show none of them, and no log line or exception message is built from them.
 """
 

@@ -1,9 +1,10 @@
-"""The `/PosTransactions/signpos` request body (reference §3).
+"""The `/PosTransactions/signpos` request body (docs/provider.md §7.1).
 
 `issueDate` is written in Greek local time without offset or fraction (`2024-03-23T19:49:29`),
-the form of the reference example: the provider builds the signed timestamp and the UID date from
-it, and both are defined in Greek local time. `issuerTin` goes without the `EL` prefix, as in the
-provider's own QA requests. Amounts are exact JSON numbers (Decimal, never float).
+the form of the provider's documented example: the provider builds the signed timestamp and the
+UID date from it, and both are defined in Greek local time. `issuerTin` goes without the `EL`
+prefix, as in the provider's own QA requests. Amounts are exact JSON numbers (Decimal, never
+float).
 """
 
 from __future__ import annotations

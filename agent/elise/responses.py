@@ -1,4 +1,4 @@
-"""From an HTTP answer to an outcome, defensively (reference §8).
+"""From an HTTP answer to an outcome, defensively (docs/provider.md §6).
 
 The provider's response schema is not published, so keys are matched case-insensitively
 (`mark`/`Mark`/`MARK`, `uid`/`UID`/`uniqueId`, `url`/`qrUrl`), error text is gathered from
@@ -99,7 +99,7 @@ def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
 
 
 def failure(status: int, content: bytes) -> Failure:
-    """The non-success statuses shared by every call (reference §8, DESIGN §5)."""
+    """The non-success statuses shared by every call: 401, 408 AADE down, 5xx/429 unreachable."""
     body = json_object(content)
     if status == 401:
         return Unauthorized(_text(body, content))
@@ -113,7 +113,10 @@ def failure(status: int, content: bytes) -> Failure:
 
 
 def messages(body: dict[str, Any], content: bytes) -> list[str]:
-    """Every error text the body carries, in the reference's priority order; else the raw body."""
+    """Every error text (`message`, `myDataErrors[]`, `errorMessage`, in order), else the raw body.
+
+    That is the order the provider's public QA suite reads them in (docs/provider.md §6).
+    """
     found: list[str] = []
     message = _string(body, "message")
     if message:

@@ -2,7 +2,7 @@
 
 The client keeps httpx's models (`Request`, `Response`, the exception classes its outcomes are
 classified by); only the layer that moves bytes is ours. httpx's own transport goes through
-httpcore and anyio, which cost about 1.4 ms per exchange on the reference machine even with
+httpcore and anyio, which cost about 1.4 ms per exchange on the benchmark machine even with
 one connection and nothing else running (a 20 ms provider answered in 22.2 ms, against 20.8 ms
 with plain asyncio streams). The sync sends thousands of documents in a row and the till pays
 it on every sale, so that was the agent's largest single cost. This transport writes each

@@ -1,5 +1,9 @@
-"""The offline deadline: a delayed document must reach the provider by the end of the day after
-its issue date, Greek time (greek-regulation §3.2, the conservative reading)."""
+"""The offline deadline: midnight (Athens) at the end of the day after the issue date.
+
+The legal texts are worded loosely ("without delay after the connection is restored"; "by the end
+of the next day" per Α.1112/2025 as one integrator reads it), so this is the conservative reading
+(docs/provider.md §10).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The provider's offline QR URL (Elise `{portal}/TransmissionFailure`, reference §6).
+"""The provider's offline QR URL: Elise's `{portal}/TransmissionFailure` (docs/provider.md §8).
 
 The signature is SHA-1 over the document identity followed by the API key. The key is an input to
 the hash only: it never appears in the URL, and nothing here logs or formats it.

@@ -1,4 +1,8 @@
-"""Map an issued receipt to the provider's JSON (reference §5, §7, §11; seed 000).
+"""Map an issued receipt to the provider's JSON (docs/provider.md §5).
+
+`/Invoice/json` takes the PascalCase EliseCoreDocument (11.1, 11.4), `/Receipt` the camelCase POS
+receipt (8.4, 8.5). The send method travels only in `AdditionalDetails.TransmissionMethod`: the
+provider no longer accepts it as a URL parameter, and e-mails by default when it is missing.
 
 `IsDelayedCode` is always the first key: the payload is frozen as bytes before the first send,
 and a retry after an outage changes only that one digit (`set_delayed_code`).

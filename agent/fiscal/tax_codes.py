@@ -1,4 +1,4 @@
-"""myDATA / Elise code tables the agent validates against (reference §10, greek-regulation §1)."""
+"""myDATA / Elise code tables the agent validates against (docs/provider.md §9)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The sandbox's HTTP application: the provider endpoints and the `/_sandbox/*` admin endpoints.
 
-Provider pipeline per document (reference §8.1): validation (400) → issuer binding (401) → card
+Provider pipeline per document (docs/provider.md §6): validation (400) → issuer binding (401) → card
 signatures (400) → uniqueness by UID (409, carrying the original MARK) → AADE (408 while
 `aade_down`) → 201. Paths are matched case-insensitively, like the provider's ASP.NET routing.
 """

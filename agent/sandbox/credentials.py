@@ -1,6 +1,7 @@
 """Who is calling: the one API key bound to one issuer VAT, and the bearer tokens it bought.
 
-Access tokens live 15 minutes and refresh tokens 7 days on the sandbox clock (reference §1.2).
+Access tokens live 15 minutes and refresh tokens 7 days on the sandbox clock, the lifetimes the
+provider documents (docs/provider.md §3).
 Tokens are kept in memory only: after a restart clients log in again, as with a real provider
 that rotates its signing keys.
 """
@@ -63,7 +64,7 @@ class Credentials:
         """A new access token for a live refresh token presented with its session's access token.
 
         The presented access token may already have expired (refresh "shortly before/after" the
-        15 minutes, reference §1.2); it must belong to the same session.
+        15 minutes, as the provider's docs put it); it must belong to the same session.
         """
         session = self._by_refresh.get(refresh_token)
         if session is None or session.access_token != access_token:

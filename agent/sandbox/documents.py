@@ -1,7 +1,7 @@
 """Validation of posted documents: `/Invoice/json` (EliseCoreDocument) and `/Receipt` (8.4/8.5).
 
 The provider matches JSON keys case-insensitively (samples mix PascalCase and camelCase), so the
-payload is parsed with its keys lower-cased (`loads_folded`). Checks follow the reference:
+payload is parsed with its keys lower-cased (`loads_folded`). Checks follow the provider's rules:
 required identity fields, per-line net + VAT = gross, summaries = sum of lines, payments = gross
 (tips on top), VAT categories 1..10 with an exemption code for 7. Pure functions; the app adds
 the checks that need state (issuer binding, duplicates, card signatures).

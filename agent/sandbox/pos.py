@@ -1,8 +1,8 @@
 """`/PosTransactions/signpos`: the request, and the input string the provider signs.
 
-Input string (reference §9.1, Cardlink/Mellon order, consistent with the Elise signpos example):
-`UID;MARK;yyyyMMddHHmmss;net;vat;total;paid;TID`, amounts in cents, MARK empty when null, the
-timestamp being the issue time in Greek local time.
+Input string, in the Cardlink/Mellon order that Elise's signpos example follows
+(docs/provider.md §7.2): `UID;MARK;yyyyMMddHHmmss;net;vat;total;paid;TID`, amounts in cents,
+MARK empty when null, the timestamp being the issue time in Greek local time.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def parse_signpos(body: Any, now: datetime) -> SignPos:
         branch = 0
     mark = body.get("mark")
     if mark == 0:
-        mark = None  # the reference example sends 0 for "no MARK"
+        mark = None  # Elise's documented example sends 0 for "no MARK"
     if mark is not None and (isinstance(mark, bool) or not isinstance(mark, int)):
         errors.append(("mark", "must be an integer or null"))
         mark = None

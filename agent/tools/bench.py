@@ -1,7 +1,7 @@
 """`pos-agent bench`: measured performance of a real daemon against the real sandbox provider.
 
 Everything runs as separate processes on loopback (`agent.tools.local_stack`): the POS side talks to
-the daemon over its Unix socket, the daemon talks HTTP to the sandbox. Measured (issue #7):
+the daemon over its Unix socket, the daemon talks HTTP to the sandbox. Measured:
 
 - `online_issue_ms`: a 10-line cash receipt through the agent, and `direct_provider_ms`: the
   very same provider payload (read back from the agent's store, with a fresh series/number per

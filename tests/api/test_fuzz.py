@@ -1,4 +1,4 @@
-"""API fuzzing: malformed and adversarial bodies against a real daemon (issue #7).
+"""API fuzzing: malformed and adversarial bodies against a real daemon.
 
 One daemon and one sandbox run as processes for the whole module. Hypothesis sends more than
 2,000 bodies to POST /v1/receipts, /v1/pos-receipts and /v1/payments/sign: random JSON, valid

@@ -1,4 +1,6 @@
-"""End to end, the breaker's delayed code follows the kind of outage (DESIGN §5).
+"""End to end, the breaker's delayed code follows the kind of outage.
+
+Code 1 when the provider cannot be reached, code 2 when it answers 408 (AADE down).
 
 The background probe and sync are parked (one-hour intervals), so the breaker only moves on the
 requests the test makes: the order of events is fixed, not raced against a timer."""

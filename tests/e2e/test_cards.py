@@ -1,6 +1,6 @@
 """End to end, card payments (Α.1155/2023): sign before charging, issue on the reserved identity,
 a declined card signs again for the same receipt, a changed total is refused, and 8.4 POS
-receipts connected to an 11.1 (issue #4)."""
+receipts connected to an 11.1."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """End to end, offline: each provider fault gives offline receipts with the right delayed code,
 legend and offline QR without waiting for the provider's late answer; after recovery the sync
-delivers every one exactly once with the delayed code the sandbox records (issue #4).
+delivers every one exactly once with the delayed code the sandbox records.
 
 Nothing here uses a stopwatch: that the agent gave up on its own timeout shows in the answer (a
 `delayed` receipt for a provider that never answers, or answers after the timeout)."""

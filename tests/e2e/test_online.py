@@ -1,5 +1,5 @@
 """End to end, online: a cash receipt over the real Unix socket against the sandbox process,
-idempotent replays, reads, metrics, OpenAPI, and bad input that must write nothing (issue #4)."""
+idempotent replays, reads, metrics, OpenAPI, and bad input that must write nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """End to end, an abandoned card reservation never becomes a silent gap: once it expires, the
-next receipt of that series takes its number, issue time and UID (issue #4)."""
+next receipt of that series takes its number, issue time and UID."""
 
 from __future__ import annotations
 

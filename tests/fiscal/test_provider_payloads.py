@@ -1,4 +1,4 @@
-"""The produced JSON has the shapes of the provider's reference samples (elise-api §5, §11)."""
+"""The produced JSON has the shapes of the provider's published samples (docs/provider.md §5)."""
 
 from datetime import datetime
 from decimal import Decimal

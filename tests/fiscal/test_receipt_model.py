@@ -1,4 +1,4 @@
-"""Bad receipts are refused with the field path and the rule (issue #2)."""
+"""Bad receipts are refused with the field path and the rule."""
 
 import pytest
 from pydantic import ValidationError

@@ -1,4 +1,4 @@
-"""Receipt model, layout content per greek-regulation §4, wrapping and number formatting."""
+"""Receipt model, mandatory layout content (docs/provider.md §11), wrapping, number formats."""
 
 from __future__ import annotations
 
