@@ -1,4 +1,4 @@
-"""The local API (DESIGN §3): the route table and its handlers.
+"""The local API: the route table and its handlers.
 
 Bodies are parsed by us: JSON numbers become `Decimal` (money never passes through float), the
 size is capped before parsing, and every validation problem comes back as a 4xx that names the
@@ -12,13 +12,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-import offline_store as store
 from agent import __version__
 from agent.api.errors import ApiError, FieldProblem, from_validation_error
 from agent.api.routing import LocalApiApp, Request, Response, Router
-from agent.core.answers import document_answer
-from agent.core.print_orders import queue_print
-from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
+from agent.core.card_payments import Autonomous
+from agent.core.receipts import RECEIPT_STATES
+from agent.core.request_identity import Answer
 from agent.core.services import Services
 from agent.fiscal.receipt_model import (
     PaymentSignRequest,
@@ -55,6 +54,24 @@ def parse_model(raw: bytes, model: type[Model]) -> Model:
         raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
+def answered(answer: Answer) -> Response:
+    return Response.json(answer.body, 201 if answer.created else 200)
+
+
+def autonomous(outcome: Autonomous) -> Response:
+    """503 with what the terminal must do: charge autonomously, issue without a signature."""
+    body = {
+        "error": {
+            "code": "provider_unreachable",
+            "message": "the provider cannot sign now; put the terminal in autonomous mode and issue the receipt with the terminal's transaction id and no signature_id",
+            "detail": outcome.reason,
+        },
+        "mode": "autonomous",
+        "reason": "InterconnectionLoss",
+    }
+    return Response.json(body, 503)
+
+
 def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
     rt = services.runtime
     max_bytes = rt.config.api.max_body_bytes
@@ -70,8 +87,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         summary: str,
     ) -> None:
         async def handle(request: Request) -> Response:
-            status, body = await action(await read(request, model))
-            return Response.json(body, status)
+            return answered(await action(await read(request, model)))
 
         router.add("POST", path, handle, summary, model)
 
@@ -87,34 +103,29 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         services.issuing.issue_pos_receipt,
         "Issue an 8.4/8.5 POS receipt",
     )
-    post(
-        "/v1/payments/sign",
-        PaymentSignRequest,
-        services.cards.sign,
-        "Provider signature before charging a card",
-    )
+
+    async def sign_payment(request: Request) -> Response:
+        match await services.cards.sign(await read(request, PaymentSignRequest)):
+            case Autonomous() as outcome:
+                return autonomous(outcome)
+            case Answer() as answer:
+                return answered(answer)
 
     async def pay_receipt(request: Request) -> Response:
         receipt_id = request.int_param("receipt_id")
         parsed = await read(request, ReceiptPaymentRequest)
-        status, body = await services.cards.pay_receipt(receipt_id, parsed)
-        return Response.json(body, status)
+        return answered(await services.cards.pay_receipt(receipt_id, parsed))
 
     async def get_receipt(request: Request) -> Response:
-        receipt_id = request.int_param("receipt_id")
-        doc = store.get_document(rt.conn, receipt_id)
-        if doc is None:
-            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
-        return Response.json(document_answer(rt, doc))
+        return Response.json(services.receipts.get(request.int_param("receipt_id")))
 
     async def list_receipts(request: Request) -> Response:
         state = request.query.get("state")
-        states = {s.value for s in store.DocumentState}
-        if state is not None and state not in states:
+        if state is not None and state not in RECEIPT_STATES:
             raise ApiError(
                 422,
                 "invalid_request",
-                f"state must be one of {sorted(states)}",
+                f"state must be one of {sorted(RECEIPT_STATES)}",
                 [FieldProblem("state", "unknown state")],
             )
         limit = request.int_query("limit", 50)
@@ -126,39 +137,13 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
                 "limit must be 1-500",
                 [FieldProblem("limit", "out of range")],
             )
-        docs = store.list_documents(
-            rt.conn, state=store.DocumentState(state) if state else None, limit=limit, offset=offset
-        )
-        return Response.json({"receipts": [document_answer(rt, doc) for doc in docs]})
+        receipts = services.receipts.newest(state, limit=limit, offset=offset)
+        return Response.json({"receipts": receipts})
 
     async def reprint(request: Request) -> Response:
         receipt_id = request.int_param("receipt_id")
         parsed = await read(request, PrintRequest)
-        digest = request_hash(parsed)
-        replay = remembered_answer(rt.conn, parsed.request_id, digest, document_id=receipt_id)
-        if replay is not None:
-            return Response.json(replay[1], replay[0])
-        doc = store.get_document(rt.conn, receipt_id)
-        if doc is None or doc.payload is None:
-            raise ApiError(404, "receipt_not_found", f"no issued receipt {receipt_id}")
-        with store.transaction(rt.conn):
-            job_id = queue_print(rt, doc, copy=True)
-            status, body = remember_created(
-                rt.conn,
-                request_id=parsed.request_id,
-                endpoint="receipts/print",
-                digest=digest,
-                answer={
-                    "receipt_id": doc.id,
-                    "print_job_id": job_id,
-                    "copy": True,
-                    "state": "queued",
-                },
-                document_id=doc.id,
-                now=rt.clock(),
-            )
-        rt.notify_printer()
-        return Response.json(body, status)
+        return answered(services.receipts.reprint(receipt_id, parsed))
 
     async def sync_now(_: Request) -> Response:
         if rt.breaker.is_open:
@@ -167,7 +152,8 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         return Response.json(report.as_dict())
 
     async def status(_: Request) -> Response:
-        return Response.json(await services.status())
+        report = await services.status()
+        return Response.json(report.as_json())
 
     async def health(_: Request) -> Response:
         return Response.json(
@@ -183,6 +169,13 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
 
         return Response.json(openapi_document(router.routes))
 
+    router.add(
+        "POST",
+        "/v1/payments/sign",
+        sign_payment,
+        "Provider signature before charging a card",
+        PaymentSignRequest,
+    )
     router.add(
         "POST",
         "/v1/receipts/{receipt_id}/payments",

@@ -1,4 +1,4 @@
-"""The local API's error body (DESIGN §3): 4xx for the caller's mistakes, 5xx only for ours.
+"""The local API's error body: 4xx for the caller's mistakes, 5xx only for ours.
 
 `{"error": {"code": ..., "message": ..., "fields": [{"path": "lines[2].vat_category", ...}]}}`
 """
@@ -11,13 +11,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.core import errors as core
+from agent.fiscal.errors import DomainError, FieldProblem, PaymentsMismatch
+
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([a-z_][a-z_.\[\]0-9]*): (.+)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    path: str
-    message: str
 
 
 @dataclass
@@ -34,6 +31,37 @@ class ApiError(Exception):
             error["fields"] = [{"path": f.path, "message": f.message} for f in self.fields]
         error.update(self.extra)
         return {"error": error}
+
+
+# Every domain error, and the status and code the local API answers it with. The codes are the
+# API's contract with the POS (README "Errors"); `DomainError` itself is never raised.
+ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
+    PaymentsMismatch: (422, "payments_mismatch"),
+    core.RequestIdReused: (409, "request_id_reused"),
+    core.ReceiptNotFound: (404, "receipt_not_found"),
+    core.UnknownSignature: (422, "unknown_signature"),
+    core.SignatureNotActive: (409, "signature_not_active"),
+    core.SignatureExpired: (409, "signature_expired"),
+    core.SignedAmountDiffers: (409, "signed_amount_differs"),
+    core.SignaturesMixed: (422, "signatures_mixed"),
+    core.ReservationUsed: (409, "reservation_used"),
+    core.SignedTypeDiffers: (422, "signed_type_differs"),
+    core.SignedTotalDiffers: (409, "signed_total_differs"),
+    core.AmountExceedsTotal: (422, "amount_exceeds_total"),
+    core.NotSameDay: (409, "not_same_day"),
+    core.ReceiptNotSignable: (409, "receipt_not_signable"),
+    core.ReceiptHasNoMark: (409, "receipt_has_no_mark"),
+    core.ProviderRejected: (422, "provider_rejected"),
+    core.ProviderSignatureUnusable: (502, "provider_signature_unusable"),
+    core.ProviderSignatureMismatch: (502, "provider_signature_mismatch"),
+    core.PaymentAlreadyRecorded: (409, "payment_already_recorded"),
+    core.PaymentNotSent: (503, "provider_unreachable"),
+}
+
+
+def from_domain_error(exc: DomainError) -> ApiError:
+    status, code = ERROR_CODES[type(exc)]
+    return ApiError(status, code, exc.message, exc.fields, dict(exc.detail))
 
 
 def field_path(location: tuple[int | str, ...]) -> str:

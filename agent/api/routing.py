@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from agent.api.errors import ApiError, FieldProblem
+from agent.api.errors import ApiError, FieldProblem, from_domain_error
 from agent.api.peer_protocol import UNIX_PREFIX
+from agent.fiscal.errors import DomainError
 from agent.json_codec import dumps
 
 log = logging.getLogger("pos_agent.api")
@@ -190,6 +191,9 @@ class LocalApiApp:
             return await handler(request)
         except ApiError as exc:
             return Response.json(exc.body(), exc.status)
+        except DomainError as exc:
+            error = from_domain_error(exc)
+            return Response.json(error.body(), error.status)
         except Exception as exc:
             log.exception("internal error on %s %s", request.method, request.path)
             body = {

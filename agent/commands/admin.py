@@ -16,11 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from agent.commands.status import (
-    CRITICAL,
-    OK,
-    UNKNOWN,
-    WARN,
+from agent.commands.common import (
     DaemonUnreachable,
     add_config_argument,
     call_daemon,
@@ -30,6 +26,7 @@ from agent.commands.status import (
     with_socket,
 )
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.core.status_report import Backlog, Level, StatusReport
 from agent.json_codec import dumps
 
 SYNC_TIMEOUT_S = 600.0
@@ -62,23 +59,23 @@ def _error_message(response: Any) -> str:
         return response.text[:300]
 
 
-def _backlog(config: AgentConfig) -> dict[str, Any] | None:
+def _backlog(config: AgentConfig) -> Backlog | None:
     response = call_daemon(config.api.socket_path, "GET", "/v1/status")
     if response.status_code != 200:
         return None
-    stored = response.json().get("store") or {}
-    return stored.get("backlog")
+    stored = StatusReport.model_validate_json(response.content).store
+    return stored.backlog if stored is not None else None
 
 
 def sync_command(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
-        return UNKNOWN
+        return int(Level.UNKNOWN)
     try:
         before = _backlog(config)
         if before is not None and not args.json:
             print(
-                f"backlog before: {before['delayed']} delayed, {before['pending']} pending; "
+                f"backlog before: {before.delayed} delayed, {before.pending} pending; "
                 "sending now (oldest first)...",
                 flush=True,
             )
@@ -87,24 +84,28 @@ def sync_command(args: argparse.Namespace) -> int:
             print(
                 f"pos-agent sync: the daemon refused: {_error_message(response)}", file=sys.stderr
             )
-            return WARN
+            return int(Level.WARN)
         report = response.json()
         after = _backlog(config)
     except DaemonUnreachable as exc:
         return _daemon_down("sync", exc)
-    left = (after["delayed"] + after["pending"]) if after else None
-    exit_code = OK if left == 0 and not report.get("rejected") else WARN
+    left = (after.delayed + after.pending) if after else None
+    exit_code = Level.OK if left == 0 and not report.get("rejected") else Level.WARN
     if args.json:
-        body = {"sync": report, "backlog_after": after, "exit_code": exit_code}
+        body = {
+            "sync": report,
+            "backlog_after": after.model_dump(mode="json") if after else None,
+            "exit_code": int(exit_code),
+        }
         json.dump(body, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         _print_sync(report, after, exit_code, use_colour(sys.stdout))
-    return exit_code
+    return int(exit_code)
 
 
 def _print_sync(
-    report: dict[str, Any], after: dict[str, Any] | None, exit_code: int, colour: bool
+    report: dict[str, Any], after: Backlog | None, exit_code: Level, colour: bool
 ) -> None:
     """One line per document sent, the run's totals, then what is still waiting."""
     for doc in report.get("documents", []):
@@ -117,11 +118,11 @@ def _print_sync(
     )
     if after is None:
         return
-    summary = f"backlog now: {after['delayed']} delayed, {after['pending']} pending"
-    if after.get("oldest") and after["oldest"].get("hours_left") is not None:
-        summary += f"; oldest due in {after['oldest']['hours_left']:.1f} h"
+    summary = f"backlog now: {after.delayed} delayed, {after.pending} pending"
+    if after.oldest is not None and after.oldest.hours_left is not None:
+        summary += f"; oldest due in {after.oldest.hours_left:.1f} h"
     print(paint(summary, exit_code, colour))
-    if after["delayed"] + after["pending"] and not report.get("attempted"):
+    if after.delayed + after.pending and not report.get("attempted"):
         print(
             "  (nothing could be sent now, most likely because the provider is still "
             "unreachable; the daemon keeps retrying on its own, see pos-agent status)"
@@ -133,18 +134,18 @@ def _document_line(doc: dict[str, Any], colour: bool) -> str:
     name = f"{doc.get('series', '?')}/{doc.get('number', '?')} (receipt {doc.get('receipt_id')})"
     error = doc.get("last_error") or "?"
     if state == "accepted":
-        outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", OK, colour)
+        outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", Level.OK, colour)
     elif state == "rejected":
-        outcome = paint(f"REJECTED, needs a person: {error}", CRITICAL, colour)
+        outcome = paint(f"REJECTED, needs a person: {error}", Level.CRITICAL, colour)
     else:
-        outcome = paint(f"still {state}: {error}", WARN, colour)
+        outcome = paint(f"still {state}: {error}", Level.WARN, colour)
     return f"  {name:<30} -> {outcome}"
 
 
 def reprint_command(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
-        return UNKNOWN
+        return int(Level.UNKNOWN)
     request_id = f"cli-reprint-{uuid.uuid4().hex}"
     try:
         response = call_daemon(
@@ -160,13 +161,13 @@ def reprint_command(args: argparse.Namespace) -> int:
             f"pos-agent reprint: receipt {args.receipt_id}: {_error_message(response)}",
             file=sys.stderr,
         )
-        return WARN
+        return int(Level.WARN)
     body = response.json()
     print(
         f"receipt {body.get('receipt_id')}: print job {body.get('print_job_id')} queued "
         f"as a copy (ΑΝΤΙΓΡΑΦΟ); state {body.get('state')}"
     )
-    return OK
+    return int(Level.OK)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

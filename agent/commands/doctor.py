@@ -23,10 +23,7 @@ from typing import TYPE_CHECKING
 
 import offline_store as store
 from agent.clock import ATHENS
-from agent.commands.status import (
-    CRITICAL,
-    OK,
-    WARN,
+from agent.commands.common import (
     DaemonUnreachable,
     add_config_argument,
     call_daemon,
@@ -35,6 +32,7 @@ from agent.commands.status import (
     use_colour,
 )
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.core.status_report import Level
 from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
 from offline_store.database import damage_message
 
@@ -45,13 +43,13 @@ if TYPE_CHECKING:  # python-escpos is imported only by the printer checks that n
 
 SYSTEMD_CREDENTIAL_SOURCE = Path("/etc/pos-agent") / CREDENTIAL_NAME
 TEST_SLIP_TEXT = "ΔΟΚΙΜΗ ΕΚΤΥΠΩΤΗ — ΑΒΓΔ αβγδ €"
-_TAGS = {OK: "[ OK ]", WARN: "[WARN]", CRITICAL: "[FAIL]"}
+_TAGS = {Level.OK: "[ OK ]", Level.WARN: "[WARN]", Level.CRITICAL: "[FAIL]"}
 _STATUS_BACKENDS = ("usb", "network", "serial")
 
 
 @dataclass(frozen=True)
 class Check:
-    level: int
+    level: Level
     name: str
     detail: str
     hint: str = ""
@@ -60,19 +58,19 @@ class Check:
         text = (
             f"{paint(_TAGS[self.level], self.level, colour, bold=True)} {self.name} — {self.detail}"
         )
-        return f"{text} — {self.hint}" if self.hint and self.level != OK else text
+        return f"{text} — {self.hint}" if self.hint and self.level != Level.OK else text
 
 
 def ok(name: str, detail: str) -> Check:
-    return Check(OK, name, detail)
+    return Check(Level.OK, name, detail)
 
 
 def warn(name: str, detail: str, hint: str) -> Check:
-    return Check(WARN, name, detail, hint)
+    return Check(Level.WARN, name, detail, hint)
 
 
 def fail(name: str, detail: str, hint: str) -> Check:
-    return Check(CRITICAL, name, detail, hint)
+    return Check(Level.CRITICAL, name, detail, hint)
 
 
 def _whoami() -> str:
@@ -370,7 +368,7 @@ def print_test_layout(width: int) -> Layout:
 
 
 def check_printer(config: AgentConfig, *, print_test: bool) -> list[Check]:
-    from agent.daemon.printing import printer_settings
+    from agent.core.printer_settings import printer_settings
 
     printer = config.printer
     if not printer.enabled:
@@ -533,14 +531,14 @@ def doctor_command(args: argparse.Namespace) -> int:
                 "config", str(exc), f"fix the named key in {path} and run pos-agent doctor again"
             ).line(colour)
         )
-        return CRITICAL
+        return Level.CRITICAL
     checks = run_checks(config, print_test=args.print_test)
     checks[0] = ok("config", f"{path} loads and validates")
     for check in checks:
         print(check.line(colour))
     worst = max(check.level for check in checks)
-    failures = sum(1 for c in checks if c.level == CRITICAL)
-    warnings = sum(1 for c in checks if c.level == WARN)
+    failures = sum(1 for c in checks if c.level == Level.CRITICAL)
+    warnings = sum(1 for c in checks if c.level == Level.WARN)
     summary = f"{len(checks)} checks: {failures} failed, {warnings} warnings"
     print(paint(summary, worst, colour, bold=True))
     return worst

@@ -5,172 +5,74 @@ database is read read-only (`status_report.offline_report`) and the screen says 
 that the daemon is down. `--json` prints the report itself for scripts and monitoring.
 
 Exit codes: 0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN (config or database unreadable, socket closed to
-us). The helpers here (config default, socket client, colour) are shared by the other CLI
-commands (`doctor`, `sync`, `reprint`).
+us).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
 
-import httpx
+from pydantic import ValidationError
 
 import offline_store as store
 from agent import __version__
 from agent.clock import ATHENS, athens_now
+from agent.commands.common import (
+    DaemonUnreachable,
+    add_config_argument,
+    call_daemon,
+    config_path,
+    paint,
+    use_colour,
+    with_socket,
+)
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.status_report import (
-    CRITICAL,
-    LEVEL_NAMES,
-    OK,
-    UNKNOWN,
-    WARN,
+    ClockSection,
+    DaemonSection,
+    DatabaseSection,
+    Level,
+    OldestDelayed,
+    PrinterSection,
+    ProviderSection,
+    StatusReport,
+    StoreSection,
+    finding,
+    level_of_finding,
     offline_report,
     verdict,
 )
 
-DEFAULT_CONFIG = Path("/etc/pos-agent/pos-agent.toml")
-CONFIG_ENV = "POS_AGENT_CONFIG"
-STATUS_TIMEOUT_S = 5.0
-
-
-# -- shared by the CLI commands --------------------------------------------------------------------
-
-
-def default_config_path() -> Path:
-    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help=f"config file (default: ${CONFIG_ENV} or {DEFAULT_CONFIG})",
-    )
-
-
-def config_path(args: argparse.Namespace) -> Path:
-    return args.config or default_config_path()
-
-
-def with_socket(config: AgentConfig, socket_path: Path | None) -> AgentConfig:
-    """`--socket` replaces api.socket_path for this one command."""
-    if socket_path is None:
-        return config
-    api = config.api.model_copy(update={"socket_path": socket_path})
-    return config.model_copy(update={"api": api})
-
-
-class DaemonUnreachable(Exception):
-    """Nothing answers on the socket (or we may not use it); `reason` says which."""
-
-    def __init__(self, reason: str, *, permission: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.permission = permission
-
-
-def daemon_client(socket_path: Path, timeout_s: float) -> httpx.Client:
-    transport = httpx.HTTPTransport(uds=str(socket_path))
-    return httpx.Client(
-        transport=transport,
-        base_url="http://pos-agent",
-        timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-        trust_env=False,
-    )
-
-
-def call_daemon(
-    socket_path: Path,
-    method: str,
-    path: str,
-    *,
-    body: bytes | None = None,
-    timeout_s: float = STATUS_TIMEOUT_S,
-) -> httpx.Response:
-    """One request to the daemon; any failure to get an HTTP answer is `DaemonUnreachable`."""
-    if not socket_path.exists():
-        raise DaemonUnreachable(f"no socket at {socket_path}")
-    headers = {"content-type": "application/json"} if body is not None else {}
-    try:
-        with daemon_client(socket_path, timeout_s) as client:
-            return client.request(method, path, content=body, headers=headers)
-    except httpx.TimeoutException as exc:
-        raise DaemonUnreachable(
-            f"the daemon did not answer on {socket_path} within {timeout_s:g} s ({type(exc).__name__})"
-        ) from exc
-    except httpx.TransportError as exc:
-        cause = exc.__context__ or exc.__cause__
-        if isinstance(cause, PermissionError) or "Permission denied" in str(exc):
-            raise DaemonUnreachable(
-                f"permission denied on {socket_path}: run as root or as a member of the "
-                "socket's group (pos)",
-                permission=True,
-            ) from exc
-        raise DaemonUnreachable(
-            f"nothing answers on {socket_path} ({exc or type(exc).__name__})"
-        ) from exc
-
-
-def use_colour(stream: TextIO) -> bool:
-    """ANSI colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    if "NO_COLOR" in os.environ:
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
-
-
-_COLOURS = {OK: "32", WARN: "33", CRITICAL: "31", UNKNOWN: "35"}
-
-
-def paint(text: str, level: int, colour: bool, *, bold: bool = False) -> str:
-    if not colour:
-        return text
-    code = _COLOURS.get(level, "0")
-    return f"\033[{'1;' if bold else ''}{code}m{text}\033[0m"
-
-
-def level_of_finding(text: str) -> int:
-    for level, name in LEVEL_NAMES.items():
-        if text.startswith(name + ":"):
-            return level
-    return OK
-
-
 # -- the report --------------------------------------------------------------------------------
 
 
-def collect_report(config: AgentConfig, now: datetime | None = None) -> dict[str, Any]:
+def collect_report(config: AgentConfig, now: datetime | None = None) -> StatusReport:
     """The daemon's own report, or the database's figures with the daemon marked down."""
     socket_path = config.api.socket_path
     problem: DaemonUnreachable | None = None
     try:
         response = call_daemon(socket_path, "GET", "/v1/status")
         if response.status_code == 200:
-            report = response.json()
-            report["source"] = "daemon"
-            return report
+            report = StatusReport.model_validate_json(response.content)
+            return report.model_copy(update={"source": "daemon"})
         problem = DaemonUnreachable(
             f"the daemon answered HTTP {response.status_code} on /v1/status"
         )
     except DaemonUnreachable as exc:
         problem = exc
-    except ValueError:
-        problem = DaemonUnreachable("the daemon's status answer is not JSON")
+    except ValidationError:
+        problem = DaemonUnreachable("the daemon's status answer is not a status report")
     return _report_without_daemon(config, problem, now or athens_now())
 
 
 def _report_without_daemon(
     config: AgentConfig, problem: DaemonUnreachable, now: datetime
-) -> dict[str, Any]:
+) -> StatusReport:
     database_error: str | None = None
     try:
         report = offline_report(config, now)
@@ -179,51 +81,39 @@ def _report_without_daemon(
     except (sqlite3.Error, OSError) as exc:
         database_error = f"cannot read {config.database_path}: {exc}"
     if database_error is not None:
-        report = {
-            "version": __version__,
-            "generated_at": now.isoformat(),
-            "daemon": {"running": False},
-            "store_error": database_error,
-        }
-    elif "store" not in report:
-        report["store_error"] = f"no database at {config.database_path}"
-        database_error = report["store_error"]
-    report["source"] = "database" if "store" in report else "none"
-    report["daemon"]["reason"] = problem.reason
+        report = StatusReport(
+            version=__version__, generated_at=now, daemon=DaemonSection(running=False)
+        )
+    elif report.store is None:
+        database_error = f"no database at {config.database_path}"
+    daemon = report.daemon.model_copy(update={"reason": problem.reason})
     if problem.permission:
-        report["daemon"]["running"] = None
-        report["daemon"]["note"] = "daemon state unknown: the socket is closed to this user"
+        daemon = daemon.model_copy(
+            update={
+                "running": None,
+                "note": "daemon state unknown: the socket is closed to this user",
+            }
+        )
+    report = report.model_copy(
+        update={
+            "daemon": daemon,
+            "store_error": database_error,
+            "source": "database" if report.store is not None else "none",
+        }
+    )
     level, findings = verdict(report, config)
     if problem.permission:
         findings = [f for f in findings if "daemon is not running" not in f]
-        findings.insert(0, f"UNKNOWN: {problem.reason}")
-        level = max([UNKNOWN, *(level_of_finding(f) for f in findings)])
+        findings.insert(0, finding(Level.UNKNOWN, problem.reason))
+        level = max([Level.UNKNOWN, *(level_of_finding(f) for f in findings)])
     if database_error is not None:
         findings = [f for f in findings if "database could not be read" not in f]
-        findings.append(f"UNKNOWN: {database_error}")
-        level = UNKNOWN
-    report["level"] = LEVEL_NAMES[level]
-    report["exit_code"] = level
-    report["findings"] = findings
-    return report
-
-
-def report_exit_code(report: dict[str, Any]) -> int:
-    code = report.get("exit_code")
-    return code if code in LEVEL_NAMES else UNKNOWN
+        findings.append(finding(Level.UNKNOWN, database_error))
+        level = Level.UNKNOWN
+    return report.judged(level, findings)
 
 
 # -- the screen --------------------------------------------------------------------------------
-
-
-def _when(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ATHENS)
 
 
 def _clock_time(moment: datetime | None) -> str:
@@ -244,8 +134,7 @@ def duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def _ago(value: str | None, now: datetime) -> str:
-    moment = _when(value)
+def _ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"
     return f"{_clock_time(moment)} ({duration((now - moment).total_seconds())} ago)"
@@ -264,25 +153,25 @@ def _size(size: int | None) -> str:
     return f"{scaled:.1f} GiB"
 
 
-def render(report: dict[str, Any], config: AgentConfig, *, colour: bool) -> str:
+def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
     """The screen: one section per part of the register, findings last."""
-    now = _when(report.get("generated_at")) or athens_now()
-    level = report_exit_code(report)
-    title = paint(f"pos-agent status: {LEVEL_NAMES[level]}", level, colour, bold=True)
-    stored = report.get("store")
+    now = report.generated_at
+    level = report.exit_code
+    title = paint(f"pos-agent status: {level.name}", level, colour, bold=True)
+    stored = report.store
     lines = [
-        title + f"   ({_clock_time(now)} Athens, exit {level})",
+        title + f"   ({_clock_time(now)} Athens, exit {int(level)})",
         *_daemon_rows(report, colour),
-        *_provider_rows(report.get("provider"), now, colour),
+        *_provider_rows(report.provider, now, colour),
         *_store_rows(stored, report, config, colour),
-        *_printer_rows(report.get("printer"), stored),
-        *_clock_rows(report.get("clock"), config, colour),
-        *(_database_rows(stored["database"], colour) if stored is not None else []),
+        *_printer_rows(report.printer, stored),
+        *_clock_rows(report.clock, config, colour),
+        *(_database_rows(stored.database, colour) if stored is not None else []),
         "",
         "Findings:",
     ]
-    for finding in report.get("findings", []):
-        lines.append("  " + paint(finding, level_of_finding(finding), colour))
+    for text in report.findings:
+        lines.append("  " + paint(text, level_of_finding(text), colour))
     return "\n".join(lines)
 
 
@@ -290,128 +179,124 @@ def _row(label: str, text: str) -> str:
     return f"{label:<12}{text}"
 
 
-def _daemon_rows(report: dict[str, Any], colour: bool) -> list[str]:
-    daemon = report.get("daemon", {})
-    if daemon.get("running"):
-        uptime = duration(daemon.get("uptime_s", 0))
-        started = _clock_time(_when(daemon.get("started_at")))
+def _daemon_rows(report: StatusReport, colour: bool) -> list[str]:
+    daemon = report.daemon
+    if daemon.running:
         row = (
-            f"up, version {report.get('version', '?')}, pid {daemon.get('pid', '?')}, "
-            f"uptime {uptime} (since {started})"
+            f"up, version {report.version}, pid {daemon.pid or '?'}, "
+            f"uptime {duration(daemon.uptime_s or 0)} (since {_clock_time(daemon.started_at)})"
         )
         return [_row("Daemon", row)]
-    state = "UNKNOWN" if daemon.get("running") is None else "DOWN"
-    reason = f"{state}: {daemon.get('reason', 'not reachable')}"
-    rows = [
-        _row("Daemon", paint(reason, CRITICAL if state == "DOWN" else UNKNOWN, colour, bold=True))
-    ]
-    if report.get("source") == "database":
+    state = "UNKNOWN" if daemon.running is None else "DOWN"
+    reason = f"{state}: {daemon.reason or 'not reachable'}"
+    level = Level.CRITICAL if state == "DOWN" else Level.UNKNOWN
+    rows = [_row("Daemon", paint(reason, level, colour, bold=True))]
+    if report.source == "database":
         rows.append(_row("", "figures below are read from the database directly (read-only)"))
     return rows
 
 
-def _provider_rows(provider: dict[str, Any] | None, now: datetime, colour: bool) -> list[str]:
-    if not provider:
+def _provider_rows(provider: ProviderSection | None, now: datetime, colour: bool) -> list[str]:
+    if provider is None:
         return [_row("Provider", "unknown (only the daemon knows)")]
-    breaker = provider.get("breaker", "?")
     reach = (
         "reachable"
-        if breaker == "closed"
+        if provider.breaker == "closed"
         else paint(
-            f"OFFLINE, receipts issued offline: {provider.get('last_failure') or '?'}",
-            WARN,
+            f"OFFLINE, receipts issued offline: {provider.last_failure or '?'}",
+            Level.WARN,
             colour,
         )
     )
-    alarm = provider.get("credential_alarm")
+    alarm = provider.credential_alarm
     credentials = (
-        paint(f"REFUSED by the provider (401): {alarm}", CRITICAL, colour)
+        paint(f"REFUSED by the provider (401): {alarm}", Level.CRITICAL, colour)
         if alarm
         else "accepted (no 401 since start)"
     )
     return [
-        _row("Provider", f"{provider.get('base_url', '?')}: {reach}"),
-        _row("", f"breaker {breaker}; last success {_ago(provider.get('last_success_at'), now)}"),
-        _row("", f"last sync {_ago(provider.get('last_sync_at'), now)}"),
+        _row("Provider", f"{provider.base_url}: {reach}"),
+        _row("", f"breaker {provider.breaker}; last success {_ago(provider.last_success_at, now)}"),
+        _row("", f"last sync {_ago(provider.last_sync_at, now)}"),
         _row("Credentials", credentials),
     ]
 
 
 def _store_rows(
-    stored: dict[str, Any] | None, report: dict[str, Any], config: AgentConfig, colour: bool
+    stored: StoreSection | None, report: StatusReport, config: AgentConfig, colour: bool
 ) -> list[str]:
     if stored is None:
-        error = report.get("store_error", "database not readable")
-        return [_row("Backlog", paint(error, UNKNOWN, colour))]
-    backlog = stored["backlog"]
-    by_code = backlog.get("by_code", {})
+        error = report.store_error or "database not readable"
+        return [_row("Backlog", paint(error, Level.UNKNOWN, colour))]
+    backlog = stored.backlog
     rows = [
         _row(
             "Backlog",
-            f"{backlog['delayed']} delayed (code 1 provider: {by_code.get('1', 0)}, "
-            f"code 2 AADE: {by_code.get('2', 0)}), {backlog['pending']} pending, "
-            f"{backlog.get('overdue', 0)} overdue",
+            f"{backlog.delayed} delayed (code 1 provider: {backlog.by_code.get('1', 0)}, "
+            f"code 2 AADE: {backlog.by_code.get('2', 0)}), {backlog.pending} pending, "
+            f"{backlog.overdue} overdue",
         )
     ]
-    oldest = backlog.get("oldest")
-    if oldest:
-        rows.append(_oldest_row(oldest, config, colour))
-    rejected = stored.get("rejected", 0)
+    if backlog.oldest is not None:
+        rows.append(_oldest_row(backlog.oldest, config, colour))
     rejected_text = (
         paint(
-            f"{rejected} need a person (pos-agent status --json; provider portal)", CRITICAL, colour
+            f"{stored.rejected} need a person (pos-agent status --json; provider portal)",
+            Level.CRITICAL,
+            colour,
         )
-        if rejected
+        if stored.rejected
         else "0"
     )
     rows.append(_row("Rejected", rejected_text))
-    if stored.get("mark_unknown"):
-        count = stored["mark_unknown"]
+    if stored.mark_unknown:
         rows.append(
-            _row("", f"{count} accepted without a MARK: the duplicate answer had none (see portal)")
+            _row(
+                "",
+                f"{stored.mark_unknown} accepted without a MARK: the duplicate answer had none "
+                "(see portal)",
+            )
         )
     return rows
 
 
-def _oldest_row(oldest: dict[str, Any], config: AgentConfig, colour: bool) -> str:
-    left_text, level = _time_left(oldest.get("hours_left"), config)
-    due = _clock_time(_when(oldest.get("due_at")))
+def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str:
+    left_text, level = _time_left(oldest.hours_left, config)
     return _row(
         "Oldest",
-        f"receipt {oldest['receipt_id']}, {duration(oldest.get('age_s', 0))} old; "
-        f"deadline {due}: " + paint(left_text, level, colour),
+        f"receipt {oldest.receipt_id}, {duration(oldest.age_s)} old; "
+        f"deadline {_clock_time(oldest.due_at)}: " + paint(left_text, level, colour),
     )
 
 
-def _time_left(hours_left: float | None, config: AgentConfig) -> tuple[str, int]:
+def _time_left(hours_left: float | None, config: AgentConfig) -> tuple[str, Level]:
     """How long the oldest delayed receipt has until its deadline, and how worrying that is."""
     if hours_left is None:
-        return "no deadline recorded", OK
+        return "no deadline recorded", Level.OK
     if hours_left <= 0:
-        return f"PAST DEADLINE by {duration(-hours_left * 3600)}", CRITICAL
+        return f"PAST DEADLINE by {duration(-hours_left * 3600)}", Level.CRITICAL
     text = f"{duration(hours_left * 3600)} left"
     if hours_left <= config.sync.deadline_critical_hours:
-        return text, CRITICAL
+        return text, Level.CRITICAL
     if hours_left <= config.sync.deadline_warning_hours:
-        return text, WARN
-    return text, OK
+        return text, Level.WARN
+    return text, Level.OK
 
 
-def _printer_rows(printer: dict[str, Any] | None, stored: dict[str, Any] | None) -> list[str]:
-    if printer:
-        if not printer.get("enabled", True):
+def _printer_rows(printer: PrinterSection | None, stored: StoreSection | None) -> list[str]:
+    if printer is not None:
+        if not printer.enabled:
             return [_row("Printer", "disabled in the config")]
         return [
             _row(
                 "Printer",
-                f"{printer.get('backend', '?')}, state {printer.get('state', '?')}; "
-                f"{printer.get('queued', 0)} queued, {printer.get('failed', 0)} failed, "
-                f"{printer.get('printed', 0)} printed",
+                f"{printer.backend}, state {printer.state}; "
+                f"{printer.queued} queued, {printer.failed} failed, {printer.printed} printed",
             )
         ]
     if stored is None:
         return []
-    queue = stored.get("print_queue", {})
+    queue = stored.print_queue
     return [
         _row(
             "Printer",
@@ -421,27 +306,29 @@ def _printer_rows(printer: dict[str, Any] | None, stored: dict[str, Any] | None)
     ]
 
 
-def _clock_rows(clock: dict[str, Any] | None, config: AgentConfig, colour: bool) -> list[str]:
-    if not clock:
+def _clock_rows(clock: ClockSection | None, config: AgentConfig, colour: bool) -> list[str]:
+    if clock is None:
         return []
-    offset = clock.get("offset_s")
-    if offset is None:
+    if clock.offset_s is None:
         return [_row("Clock", "offset unknown (no answer from the provider yet)")]
     limit = config.clock.max_offset_s
-    text = f"{offset:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
-    return [_row("Clock", paint(text, WARN, colour) if abs(offset) > limit else text)]
+    text = f"{clock.offset_s:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
+    return [_row("Clock", paint(text, Level.WARN, colour) if abs(clock.offset_s) > limit else text)]
 
 
-def _database_rows(db: dict[str, Any], colour: bool) -> list[str]:
-    checked = _clock_time(_when(db.get("integrity_checked_at")))
+def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
     journal = (
-        f"journal ok ({db.get('journal_entries', 0)} entries)"
-        if db.get("journal_ok")
-        else paint("JOURNAL CHAIN BROKEN", CRITICAL, colour)
+        f"journal ok ({db.journal_entries} entries)"
+        if db.journal_ok
+        else paint("JOURNAL CHAIN BROKEN", Level.CRITICAL, colour)
     )
     return [
-        _row("Database", f"{db['path']}, {_size(db.get('size_bytes'))}"),
-        _row("", f"integrity {db.get('integrity') or 'never checked'} (at {checked}); {journal}"),
+        _row("Database", f"{db.path}, {_size(db.size_bytes)}"),
+        _row(
+            "",
+            f"integrity {db.integrity or 'never checked'} "
+            f"(at {_clock_time(db.integrity_checked_at)}); {journal}",
+        ),
     ]
 
 
@@ -457,25 +344,31 @@ def status_command(args: argparse.Namespace) -> int:
     config = with_socket(config, args.socket)
     report = collect_report(config)
     if args.json:
-        json.dump(report, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        json.dump(report.as_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         print(render(report, config, colour=use_colour(sys.stdout)))
-    return report_exit_code(report)
+    return int(report.exit_code)
 
 
 def _unknown(args: argparse.Namespace, message: str) -> int:
+    unknown = Level.UNKNOWN
     if args.json:
-        body = {"level": "UNKNOWN", "exit_code": UNKNOWN, "findings": [f"UNKNOWN: {message}"]}
+        body = {
+            "level": unknown.name,
+            "exit_code": int(unknown),
+            "findings": [finding(unknown, message)],
+        }
         json.dump(body, sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
         colour = use_colour(sys.stdout)
         print(
-            paint("pos-agent status: UNKNOWN", UNKNOWN, colour, bold=True) + f"   (exit {UNKNOWN})"
+            paint("pos-agent status: UNKNOWN", unknown, colour, bold=True)
+            + f"   (exit {int(unknown)})"
         )
         print(f"  {message}")
-    return UNKNOWN
+    return int(unknown)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

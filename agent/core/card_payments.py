@@ -10,13 +10,28 @@ series takes its number (no silent gap).
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 import offline_store as store
-from agent.api.errors import ApiError, FieldProblem
 from agent.clock import ATHENS
+from agent.core.errors import (
+    AmountExceedsTotal,
+    NotSameDay,
+    PaymentAlreadyRecorded,
+    PaymentNotSent,
+    ProviderRejected,
+    ProviderSignatureMismatch,
+    ProviderSignatureUnusable,
+    ReceiptHasNoMark,
+    ReceiptNotFound,
+    ReceiptNotSignable,
+    SignatureExpired,
+    SignatureNotActive,
+    UnknownSignature,
+)
 from agent.core.issuing import Draft, reusable_reservation
 from agent.core.provider_health import UNREACHABLE_CODE, note_outcome
 from agent.core.request_identity import (
@@ -40,6 +55,7 @@ from agent.elise.outcomes import (
 from agent.elise.requests import SignPosRequest
 from agent.fiscal.amounts import HUNDRED, DocumentTotals
 from agent.fiscal.document_builder import price_lines, series_for
+from agent.fiscal.errors import FieldProblem
 from agent.fiscal.provider_payloads import payload_totals
 from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
 from agent.fiscal.uid import bare_vat, prefixed_vat
@@ -53,12 +69,24 @@ SIGNATURE_LIFETIME: dict[Duration, timedelta] = {
 Target = tuple[store.StoredDocument, DocumentTotals]
 
 
+@dataclass(frozen=True)
+class Autonomous:
+    """The provider cannot sign now: the terminal charges in autonomous mode (reason
+    InterconnectionLoss) and the receipt is issued with its transaction id and no signature.
+    Not remembered: the same request_id may be retried once the provider is back."""
+
+    reason: str
+
+
 def cents(value: Decimal) -> int:
     return int(value * HUNDRED)
 
 
 def parse_signed_input(text: str) -> dict[str, Any]:
-    """`UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` (amount order differs per NSP, reference §9.1)."""
+    """Split a signed input `UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` (docs/provider.md §7.2).
+
+    The four amounts come in an order that differs per NSP (Cardlink/Mellon: net;vat;total;paid;
+    others put paid first), so they are returned as given and compared as a multiset."""
     parts = text.split(";")
     if len(parts) != 8:
         raise ValueError(f"signed input has {len(parts)} fields, expected 8")
@@ -75,7 +103,7 @@ class CardPaymentService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    async def sign(self, request: PaymentSignRequest) -> Answer:
+    async def sign(self, request: PaymentSignRequest) -> Answer | Autonomous:
         rt = self.rt
         stored = canonical(request)
         replay = remembered_answer(rt.conn, request.request_id, stored.digest)
@@ -99,9 +127,7 @@ class CardPaymentService:
                 )
             case Rejected():
                 self._release(doc, now)
-                raise ApiError(
-                    422,
-                    "provider_rejected",
+                raise ProviderRejected(
                     "the provider refused to sign: " + "; ".join(outcome.messages),
                 )
             case Unauthorized():
@@ -155,26 +181,17 @@ class CardPaymentService:
         """A declined card signs again for its reservation; a MARKed receipt is paid later."""
         doc = store.get_document(self.rt.conn, receipt_id)
         if doc is None:
-            raise ApiError(
-                404,
-                "receipt_not_found",
-                f"no receipt {receipt_id}",
-                [FieldProblem("receipt_id", "unknown")],
+            raise ReceiptNotFound(
+                f"no receipt {receipt_id}", [FieldProblem("receipt_id", "unknown")]
             )
         if doc.state == store.DocumentState.RESERVED:
             return self._extend(doc, request, now)
         if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
             if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
-                raise ApiError(
-                    409,
-                    "not_same_day",
-                    "a card payment on a MARKed receipt must happen the same day",
-                )
+                raise NotSameDay("a card payment on a MARKed receipt must happen the same day")
             assert doc.payload is not None
             return doc, _checked(request, payload_totals(loads(doc.payload)))
-        raise ApiError(
-            409,
-            "receipt_not_signable",
+        raise ReceiptNotSignable(
             f"receipt {doc.id} is {doc.state.value}; only a reserved receipt or one with a MARK can be signed for",
         )
 
@@ -226,10 +243,8 @@ class CardPaymentService:
         try:
             parsed = parse_signed_input(text)
         except ValueError as exc:
-            raise ApiError(
-                502,
-                "provider_signature_unusable",
-                f"the provider's signed input is malformed: {exc}",
+            raise ProviderSignatureUnusable(
+                f"the provider's signed input is malformed: {exc}"
             ) from exc
         expected = sorted(
             [cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(request.amount)]
@@ -242,9 +257,7 @@ class CardPaymentService:
         if parsed["terminal_id"] != request.terminal_id:
             problems.append("terminal id")
         if problems:
-            raise ApiError(
-                502,
-                "provider_signature_mismatch",
+            raise ProviderSignatureMismatch(
                 "the provider signed different data ("
                 + ", ".join(problems)
                 + "); the card must not be charged",
@@ -315,18 +328,10 @@ class CardPaymentService:
             with store.transaction(self.rt.conn):
                 store.extend_reservation(self.rt.conn, doc.id, reserved_until=expired, now=now)
 
-    def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Answer:
-        """Not remembered: the same request_id may be retried once the provider is back."""
+    def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Autonomous:
+        """The reservation is released at once: the next receipt of the series takes its number."""
         self._release(doc, now)
-        return 503, {
-            "error": {
-                "code": "provider_unreachable",
-                "message": "the provider cannot sign now; put the terminal in autonomous mode and issue the receipt with the terminal's transaction id and no signature_id",
-                "detail": reason[:300],
-            },
-            "mode": "autonomous",
-            "reason": "InterconnectionLoss",
-        }
+        return Autonomous(reason[:300])
 
     async def pay_receipt(self, receipt_id: int, request: ReceiptPaymentRequest) -> Answer:
         """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
@@ -338,7 +343,7 @@ class CardPaymentService:
         doc, signature = self._payable(receipt_id, request.signature_id, rt.clock())
         if rt.breaker.is_open:
             # Known down: answer at once instead of holding the till for the whole timeout.
-            raise _payment_not_sent(rt.breaker.last_failure or "provider unavailable")
+            raise PaymentNotSent(rt.breaker.last_failure or "provider unavailable")
         body = _update_payment_body(rt, doc, signature, request.transaction_id)
         with store.transaction(rt.conn):
             # Write-ahead: a crash mid-call leaves a record to reconcile. A replay with the same
@@ -365,25 +370,21 @@ class CardPaymentService:
             case PaymentUpdated(payment_mark=payment_mark):
                 pass
             case Rejected():
-                raise ApiError(
-                    422,
-                    "provider_rejected",
+                raise ProviderRejected(
                     "the provider refused the payment: " + "; ".join(outcome.messages),
                 )
             case Duplicate():
                 # Retrying would get the same 409 for ever: the provider already holds one.
-                raise ApiError(
-                    409,
-                    "payment_already_recorded",
+                raise PaymentAlreadyRecorded(
                     "the provider already holds a payment for this receipt: "
                     f"{outcome.message or 'duplicate'}; check it in the provider's portal",
                 )
             case AadeDown():
-                raise _payment_not_sent(f"AADE unavailable: {outcome.message}")
+                raise PaymentNotSent(f"AADE unavailable: {outcome.message}")
             case Unauthorized():
-                raise _payment_not_sent("the provider refused the credentials")
+                raise PaymentNotSent("the provider refused the credentials")
             case Unreachable():
-                raise _payment_not_sent(outcome.reason)
+                raise PaymentNotSent(outcome.reason)
         answer = {
             "receipt_id": doc.id,
             "mark": doc.mark,
@@ -422,39 +423,23 @@ class CardPaymentService:
         rt = self.rt
         doc = store.get_document(rt.conn, receipt_id)
         if doc is None:
-            raise ApiError(404, "receipt_not_found", f"no receipt {receipt_id}")
+            raise ReceiptNotFound(f"no receipt {receipt_id}")
         signature = store.get_signature(rt.conn, signature_id)
         if signature is None or signature.document_id != doc.id:
-            raise ApiError(
-                422,
-                "unknown_signature",
+            raise UnknownSignature(
                 "the signature does not belong to this receipt",
                 [FieldProblem("signature_id", "not signed for this receipt")],
             )
         if signature.status != store.SignatureStatus.ACTIVE:
-            raise ApiError(
-                409, "signature_not_active", f"signature {signature.id} is {signature.status.value}"
-            )
+            raise SignatureNotActive(f"signature {signature.id} is {signature.status.value}")
         if signature.expires_at is not None and signature.expires_at <= now:
-            raise ApiError(
-                409,
-                "signature_expired",
+            raise SignatureExpired(
                 "the payment signature expired; sign again with receipt_id",
                 [FieldProblem("signature_id", "expired")],
             )
         if doc.mark is None:
-            raise ApiError(409, "receipt_has_no_mark", "the receipt has no MARK yet")
+            raise ReceiptHasNoMark("the receipt has no MARK yet")
         return doc, signature
-
-
-def _payment_not_sent(reason: str) -> ApiError:
-    return ApiError(
-        503,
-        "provider_unreachable",
-        f"the payment could not be sent to the provider now ({reason}); "
-        "retry with the same request_id",
-        extra={"retryable": True},
-    )
 
 
 def _update_payment_body(
@@ -485,9 +470,7 @@ def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTo
     """Refuse a card amount above the receipt total before anything is reserved or extended:
     a 4xx must leave the store as it was (no number taken, no journal entry)."""
     if request.amount > amounts.gross:
-        raise ApiError(
-            422,
-            "amount_exceeds_total",
+        raise AmountExceedsTotal(
             f"the card amount {request.amount} exceeds the receipt total {amounts.gross}",
             [FieldProblem("amount", "greater than the receipt total")],
         )

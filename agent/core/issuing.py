@@ -1,8 +1,8 @@
 """Issue a receipt: validate, number, freeze, send, fall back offline, queue the print.
 
-The order is the product's core promise (DESIGN §4): the number is allocated and the exact
-provider payload committed in one transaction *before* the first network call; the provider's
-answer (or the offline fallback) is committed in a second one. A crash between the two leaves a
+The order is the product's core promise (a receipt is never lost and never issued twice): the
+number is allocated and the exact provider payload committed in one transaction *before* the
+first network call; the provider's answer (or the offline fallback) is committed in a second one. A crash between the two leaves a
 `pending` row that the daemon re-sends on start; the provider's duplicate answer then gives us
 the MARK, so nothing is lost and nothing is issued twice.
 """
@@ -16,12 +16,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import offline_store as store
-from agent.api.errors import ApiError, FieldProblem
 from agent.clock import ATHENS
 from agent.config import AgentConfig
 from agent.core.answers import document_answer
+from agent.core.errors import (
+    ProviderRejected,
+    RequestIdReused,
+    ReservationUsed,
+    SignatureExpired,
+    SignatureNotActive,
+    SignaturesMixed,
+    SignedAmountDiffers,
+    SignedTotalDiffers,
+    SignedTypeDiffers,
+    UnknownSignature,
+)
 from agent.core.print_orders import queue_print
-from agent.core.request_identity import Answer, CanonicalRequest, canonical, conflict
+from agent.core.request_identity import Answer, CanonicalRequest, canonical
 from agent.core.runtime import Runtime
 from agent.core.transmission import Transmitter
 from agent.fiscal.document_builder import (
@@ -33,6 +44,7 @@ from agent.fiscal.document_builder import (
     receipt_payload,
     series_for,
 )
+from agent.fiscal.errors import FieldProblem
 from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
 from agent.fiscal.receipt_model import Delivery, Payment, PosReceiptRequest, ReceiptRequest
 from agent.json_codec import dumps
@@ -159,8 +171,8 @@ class IssuingService:
         if existing is None:
             return None
         if existing.request_hash != digest:
-            raise conflict(request_id)
-        return 200, document_answer(self.rt, existing)
+            raise RequestIdReused(request_id)
+        return Answer(document_answer(self.rt, existing), created=False)
 
     def _signatures_for(self, payments: Sequence[Payment]) -> dict[int, store.StoredSignature]:
         """Card payments signed through /v1/payments/sign: all for one reserved document."""
@@ -172,38 +184,28 @@ class IssuingService:
             path = f"payments[{index}].signature_id"
             signature = store.get_signature(self.rt.conn, payment.signature_id)
             if signature is None:
-                raise ApiError(
-                    422,
-                    "unknown_signature",
+                raise UnknownSignature(
                     "no such signature",
                     [FieldProblem(path, "unknown signature_id")],
                 )
             if signature.status != store.SignatureStatus.ACTIVE:
-                raise ApiError(
-                    409,
-                    "signature_not_active",
+                raise SignatureNotActive(
                     f"signature {signature.id} is {signature.status}; sign again",
                     [FieldProblem(path, "signature already used or superseded")],
                 )
             if signature.expires_at is not None and signature.expires_at <= now:
-                raise ApiError(
-                    409,
-                    "signature_expired",
+                raise SignatureExpired(
                     "the payment signature expired; sign again with receipt_id",
                     [FieldProblem(path, "expired")],
                 )
             if signature.amount != payment.amount or signature.terminal_id != payment.terminal_id:
-                raise ApiError(
-                    409,
-                    "signed_amount_differs",
+                raise SignedAmountDiffers(
                     f"the signature was made for {signature.amount} on terminal {signature.terminal_id}",
                     [FieldProblem(path, "amount or terminal differ from what was signed")],
                 )
             found[index] = signature
         if len({s.document_id for s in found.values()}) > 1:
-            raise ApiError(
-                422,
-                "signatures_mixed",
+            raise SignaturesMixed(
                 "all card signatures of a receipt must come from one sign call chain",
                 [FieldProblem("payments", "signatures belong to different receipts")],
             )
@@ -232,15 +234,13 @@ class IssuingService:
             then=(lambda issued: queue_print(rt, issued, copy=False)) if wants_print else None,
         )
         if doc.state == store.DocumentState.REJECTED:
-            raise ApiError(
-                422,
-                "provider_rejected",
+            raise ProviderRejected(
                 f"the provider refused the document: {doc.last_error}",
-                extra={"receipt": document_answer(rt, doc, delivery)},
+                detail={"receipt": document_answer(rt, doc, delivery)},
             )
         if wants_print:
             rt.notify_printer()
-        return 201, document_answer(rt, doc, delivery)
+        return Answer(document_answer(rt, doc, delivery), created=True)
 
     def _freeze(
         self,
@@ -286,19 +286,11 @@ class IssuingService:
         document_id = next(iter(signatures.values())).document_id
         doc = store.get_document(self.rt.conn, document_id)
         if doc is None or doc.state != store.DocumentState.RESERVED:
-            raise ApiError(
-                409, "reservation_used", "the signed receipt was already issued; sign again"
-            )
+            raise ReservationUsed("the signed receipt was already issued; sign again")
         if doc.type_code != draft.type_code:
-            raise ApiError(
-                422,
-                "signed_type_differs",
-                f"the signature was made for a {doc.type_code} document",
-            )
+            raise SignedTypeDiffers(f"the signature was made for a {doc.type_code} document")
         if doc.total_amount != draft.total:
-            raise ApiError(
-                409,
-                "signed_total_differs",
+            raise SignedTotalDiffers(
                 f"the signature was made for a total of {doc.total_amount}, the receipt totals {draft.total}; sign again with receipt_id {doc.id}",
             )
         return doc

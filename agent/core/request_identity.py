@@ -13,9 +13,20 @@ from typing import Any
 from pydantic import BaseModel
 
 import offline_store as store
-from agent.api.errors import ApiError
+from agent.core.errors import RequestIdReused
 
-Answer = tuple[int, dict[str, Any]]
+# The store's `requests.status_code` column records a remembered answer as HTTP's 201 Created;
+# the use cases only ever remember answers that created something.
+CREATED_STATUS = 201
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a use case gives its caller: the body, and whether this call created it. A replay
+    of a creating call is `created` again: it returns the first call's answer as it was."""
+
+    body: dict[str, Any]
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -36,15 +47,6 @@ def request_hash(request: BaseModel) -> str:
     return canonical(request).digest
 
 
-def conflict(request_id: str) -> ApiError:
-    return ApiError(
-        409,
-        "request_id_reused",
-        f"request_id {request_id!r} was already used with a different body; "
-        "use a new request_id for a new document",
-    )
-
-
 def remembered_answer(
     conn: sqlite3.Connection, request_id: str, digest: str, *, document_id: int | None = None
 ) -> Answer | None:
@@ -57,8 +59,8 @@ def remembered_answer(
     if stored.body_hash != digest or (
         document_id is not None and stored.document_id != document_id
     ):
-        raise conflict(request_id)
-    return stored.status_code, stored.response
+        raise RequestIdReused(request_id)
+    return Answer(stored.response, created=stored.status_code == CREATED_STATUS)
 
 
 def remember_created(
@@ -77,9 +79,9 @@ def remember_created(
         request_id=request_id,
         endpoint=endpoint,
         body_hash=digest,
-        status_code=201,
+        status_code=CREATED_STATUS,
         response=answer,
         document_id=document_id,
         now=now,
     )
-    return 201, answer
+    return Answer(answer, created=True)

@@ -7,14 +7,24 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import offline_store as store
 from agent import __version__
 from agent.core.card_payments import CardPaymentService
 from agent.core.issuing import IssuingService
+from agent.core.receipts import ReceiptService
 from agent.core.runtime import Runtime
-from agent.core.status_report import LEVEL_NAMES, store_status, verdict
+from agent.core.status_report import (
+    ClockSection,
+    DaemonSection,
+    PrinterSection,
+    ProviderSection,
+    StatusReport,
+    StoreSection,
+    backlog_section,
+    store_status,
+    verdict,
+)
 from agent.core.sync import SyncService
 from agent.core.transmission import Transmitter
 
@@ -26,7 +36,8 @@ class Services:
     issuing: IssuingService = field(init=False)
     cards: CardPaymentService = field(init=False)
     sync: SyncService = field(init=False)
-    printer_state: Callable[[], str] | None = None  # set by the printing worker
+    receipts: ReceiptService = field(init=False)
+    printer_state: Callable[[], str] = field(default=lambda: "unknown")  # the printer worker's
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -34,26 +45,27 @@ class Services:
         self.issuing = IssuingService(self.runtime, self.transmitter)
         self.cards = CardPaymentService(self.runtime)
         self.sync = SyncService(self.runtime, self.transmitter)
+        self.receipts = ReceiptService(self.runtime)
 
     def refresh_gauges(self) -> None:
-        """Right before each scrape (`GET /metrics`): the gauges are derived here only."""
+        """Right before each scrape (`GET /metrics`): the gauges are derived here only, from the
+        same backlog section `status` shows."""
         rt = self.runtime
         now = rt.clock()
-        summary = store.backlog_summary(rt.conn, now)
-        for code, count in summary.delayed_by_code.items():
-            rt.metrics.backlog.labels(str(code)).set(count)
-        rt.metrics.backlog.labels("0").set(summary.by_state.get("pending", 0))
-        oldest = summary.oldest_delayed
-        rt.metrics.oldest_delayed_age.set((now - oldest.issued_at).total_seconds() if oldest else 0)
+        backlog = backlog_section(store.backlog_summary(rt.conn, now), now)
+        for code, count in backlog.by_code.items():
+            rt.metrics.backlog.labels(code).set(count)
+        rt.metrics.backlog.labels("0").set(backlog.pending)
+        rt.metrics.oldest_delayed_age.set(backlog.oldest.age_s if backlog.oldest else 0)
         rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets
         it read beside the writer), so a `status` never holds up a receipt on the event loop."""
         stored = await asyncio.to_thread(self._store_report, self.runtime.clock())
         return self._report(stored)
 
-    def _store_report(self, now: datetime) -> dict[str, Any]:
+    def _store_report(self, now: datetime) -> StoreSection:
         """The journal is verified from the last good checkpoint: each call hashes only the
         entries written since the previous one, not years of history."""
         rt = self.runtime
@@ -65,48 +77,39 @@ class Services:
         finally:
             conn.close()
 
-    def _report(self, stored: dict[str, Any]) -> dict[str, Any]:
+    def _report(self, stored: StoreSection) -> StatusReport:
         rt = self.runtime
         now = rt.clock()
         client = rt.client
-        queue = stored["print_queue"]
-        report: dict[str, Any] = {
-            "version": __version__,
-            "generated_at": now.isoformat(),
-            "daemon": {
-                "running": True,
-                "pid": os.getpid(),
-                "started_at": rt.started_at.isoformat(),
-                "uptime_s": round((now - rt.started_at).total_seconds()),
-            },
-            "provider": {
-                "base_url": rt.config.provider.base_url,
-                "breaker": rt.breaker.state.value,
-                "last_failure": rt.breaker.last_failure,
-                "last_success_at": client.last_success_at.isoformat()
-                if client.last_success_at
-                else None,
-                "credential_alarm": rt.credential_alarm,
-                "last_sync_at": rt.last_sync_at.isoformat() if rt.last_sync_at else None,
-            },
-            "clock": {
-                "offset_s": client.clock_offset_s,
-                "provider_date": client.last_server_date.isoformat()
-                if client.last_server_date
-                else None,
-            },
-            "printer": {
-                "enabled": rt.config.printer.enabled,
-                "backend": rt.config.printer.backend,
-                "state": self.printer_state() if self.printer_state else "unknown",
-                "queued": queue.get("queued", 0) + queue.get("printing", 0),
-                "failed": queue.get("failed", 0),
-                "printed": queue.get("printed", 0),
-            },
-            "store": stored,
-        }
-        level, findings = verdict(report, rt.config)
-        report["level"] = LEVEL_NAMES[level]
-        report["exit_code"] = level
-        report["findings"] = findings
-        return report
+        queue = stored.print_queue
+        report = StatusReport(
+            version=__version__,
+            generated_at=now,
+            daemon=DaemonSection(
+                running=True,
+                pid=os.getpid(),
+                started_at=rt.started_at,
+                uptime_s=round((now - rt.started_at).total_seconds()),
+            ),
+            provider=ProviderSection(
+                base_url=rt.config.provider.base_url,
+                breaker=rt.breaker.state.value,
+                last_failure=rt.breaker.last_failure,
+                last_success_at=client.last_success_at,
+                credential_alarm=rt.credential_alarm,
+                last_sync_at=rt.last_sync_at,
+            ),
+            clock=ClockSection(
+                offset_s=client.clock_offset_s, provider_date=client.last_server_date
+            ),
+            printer=PrinterSection(
+                enabled=rt.config.printer.enabled,
+                backend=rt.config.printer.backend,
+                state=self.printer_state(),
+                queued=queue.get("queued", 0) + queue.get("printing", 0),
+                failed=queue.get("failed", 0),
+                printed=queue.get("printed", 0),
+            ),
+            store=stored,
+        )
+        return report.judged(*verdict(report, rt.config))

@@ -1,22 +1,177 @@
-"""The technician's view (DESIGN §8) as one JSON document, with a Nagios-style verdict.
+"""The technician's view as typed sections, with a Nagios-style verdict.
 
-Built by the daemon for `GET /v1/status`, and from a read-only database when the daemon is down.
-Exit codes: 0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN.
+One `StatusReport` is built by the daemon for `GET /v1/status`, or from a read-only database when
+the daemon is down; the CLI screen, `status --json`, `/v1/status` and the metrics all read these
+same objects, so a renamed field is a type error, not a silently missing line. On the wire it is
+the JSON of the models; the CLI reads it back with `StatusReport.model_validate`.
+
+Levels are the exit codes: 0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from pathlib import Path
+from enum import IntEnum
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 import offline_store as store
 from agent import __version__
 from agent.config import AgentConfig
 
-OK, WARN, CRITICAL, UNKNOWN = 0, 1, 2, 3
-LEVEL_NAMES = {OK: "OK", WARN: "WARN", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+class Level(IntEnum):
+    OK = 0
+    WARN = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+def finding(level: Level, text: str) -> str:
+    """A finding as shown and sent: `WARN: printer: 1 job(s) queued, 0 failed`."""
+    return f"{level.name}: {text}"
+
+
+def level_of_finding(text: str) -> Level:
+    for level in Level:
+        if text.startswith(level.name + ":"):
+            return level
+    return Level.OK
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class OldestDelayed(Section):
+    receipt_id: int
+    issued_at: datetime
+    due_at: datetime | None
+    age_s: int
+    hours_left: float | None
+
+
+class Backlog(Section):
+    """Documents not yet at the provider: `pending` (fate unknown), `delayed` by code."""
+
+    pending: int
+    delayed: int
+    by_code: dict[str, int]
+    oldest: OldestDelayed | None
+    overdue: int
+
+
+class DatabaseSection(Section):
+    path: str
+    size_bytes: int | None
+    integrity: str | None
+    integrity_checked_at: datetime | None
+    journal_ok: bool
+    journal_entries: int
+    numbering_gaps: dict[str, list[int]]
+
+
+class StoreSection(Section):
+    """What the database says, readable with or without the daemon."""
+
+    backlog: Backlog
+    rejected: int
+    mark_unknown: int
+    reserved: int
+    void: int
+    accepted: int
+    print_queue: dict[str, int]
+    database: DatabaseSection
+
+
+class DaemonSection(Section):
+    """`running` is None when the socket is closed to the caller: nobody can tell."""
+
+    running: bool | None
+    pid: int | None = None
+    started_at: datetime | None = None
+    uptime_s: int | None = None
+    note: str | None = None
+    reason: str | None = None
+
+
+class ProviderSection(Section):
+    base_url: str
+    breaker: str
+    last_failure: str | None
+    last_success_at: datetime | None
+    credential_alarm: str | None
+    last_sync_at: datetime | None
+
+
+class ClockSection(Section):
+    offset_s: float | None
+    provider_date: datetime | None
+
+
+class PrinterSection(Section):
+    enabled: bool
+    backend: str
+    state: str
+    queued: int
+    failed: int
+    printed: int
+
+
+class StatusReport(Section):
+    """Sections only the daemon knows (provider, clock, printer) are None when it is down."""
+
+    version: str
+    generated_at: datetime
+    daemon: DaemonSection
+    provider: ProviderSection | None = None
+    clock: ClockSection | None = None
+    printer: PrinterSection | None = None
+    store: StoreSection | None = None
+    store_error: str | None = None
+    source: str | None = None
+    level: str = Level.UNKNOWN.name
+    exit_code: Level = Level.UNKNOWN
+    findings: list[str] = []
+
+    def judged(self, level: Level, findings: list[str]) -> StatusReport:
+        return self.model_copy(
+            update={"level": level.name, "exit_code": level, "findings": findings}
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire form: absent sections are left out rather than sent as null."""
+        absent = {
+            name
+            for name in ("provider", "clock", "printer", "store", "store_error", "source")
+            if getattr(self, name) is None
+        }
+        return self.model_dump(mode="json", exclude=absent)
+
+
+def backlog_section(summary: store.BacklogSummary, now: datetime) -> Backlog:
+    """The backlog as status shows it and the metrics export it."""
+    oldest = None
+    if summary.oldest_delayed is not None:
+        first = summary.oldest_delayed
+        oldest = OldestDelayed(
+            receipt_id=first.document_id,
+            issued_at=first.issued_at,
+            due_at=first.due_at,
+            age_s=round((now - first.issued_at).total_seconds()),
+            hours_left=round((first.due_at - now).total_seconds() / 3600, 2)
+            if first.due_at
+            else None,
+        )
+    return Backlog(
+        pending=summary.by_state.get("pending", 0),
+        delayed=summary.by_state.get("delayed", 0),
+        by_code={str(code): count for code, count in summary.delayed_by_code.items()},
+        oldest=oldest,
+        overdue=summary.overdue,
+    )
 
 
 def store_status(
@@ -25,141 +180,122 @@ def store_status(
     now: datetime,
     *,
     journal: store.JournalCheck | None = None,
-) -> dict[str, Any]:
+) -> StoreSection:
     """`journal`: a check the caller already made (the daemon verifies incrementally)."""
-    backlog = store.backlog_summary(conn, now)
+    summary = store.backlog_summary(conn, now)
     integrity = store.last_integrity_check(conn)
     if journal is None:
         journal = store.verify_journal(conn)
     gaps = {series: numbers for series, numbers in store.numbering_gaps(conn).items() if numbers}
-    oldest = None
-    if backlog.oldest_delayed is not None:
-        first = backlog.oldest_delayed
-        oldest = {
-            "receipt_id": first.document_id,
-            "issued_at": first.issued_at.isoformat(),
-            "due_at": first.due_at.isoformat() if first.due_at else None,
-            "age_s": round((now - first.issued_at).total_seconds()),
-            "hours_left": round((first.due_at - now).total_seconds() / 3600, 2)
-            if first.due_at
-            else None,
-        }
-    return {
-        "backlog": {
-            "pending": backlog.by_state.get("pending", 0),
-            "delayed": backlog.by_state.get("delayed", 0),
-            "by_code": {str(code): count for code, count in backlog.delayed_by_code.items()},
-            "oldest": oldest,
-            "overdue": backlog.overdue,
-        },
-        "rejected": backlog.rejected,
-        "mark_unknown": backlog.mark_unknown,
-        "reserved": backlog.by_state.get("reserved", 0),
-        "void": backlog.by_state.get("void", 0),
-        "accepted": backlog.by_state.get("accepted", 0),
-        "print_queue": store.print_queue_summary(conn),
-        "database": {
-            "path": str(config.database_path),
-            "size_bytes": store.database_size_bytes(config.database_path),
-            "integrity": integrity[1] if integrity else None,
-            "integrity_checked_at": integrity[0].isoformat() if integrity else None,
-            "journal_ok": journal.ok,
-            "journal_entries": journal.entries,
-            "numbering_gaps": gaps,
-        },
-    }
+    return StoreSection(
+        backlog=backlog_section(summary, now),
+        rejected=summary.rejected,
+        mark_unknown=summary.mark_unknown,
+        reserved=summary.by_state.get("reserved", 0),
+        void=summary.by_state.get("void", 0),
+        accepted=summary.by_state.get("accepted", 0),
+        print_queue=store.print_queue_summary(conn),
+        database=DatabaseSection(
+            path=str(config.database_path),
+            size_bytes=store.database_size_bytes(config.database_path),
+            integrity=integrity[1] if integrity else None,
+            integrity_checked_at=integrity[0] if integrity else None,
+            journal_ok=journal.ok,
+            journal_entries=journal.entries,
+            numbering_gaps=gaps,
+        ),
+    )
 
 
-def verdict(report: dict[str, Any], config: AgentConfig) -> tuple[int, list[str]]:
+def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]]:
     """The worst finding decides the exit code; each finding is one line for the technician."""
-    findings: list[tuple[int, str]] = []
-    daemon = report.get("daemon", {})
-    if not daemon.get("running"):
-        findings.append((CRITICAL, "daemon is not running: receipts cannot be issued"))
-    stored = report.get("store")
-    if stored is None:
-        findings.append((UNKNOWN, "database could not be read"))
+    findings: list[tuple[Level, str]] = []
+    if not report.daemon.running:
+        findings.append((Level.CRITICAL, "daemon is not running: receipts cannot be issued"))
+    if report.store is None:
+        findings.append((Level.UNKNOWN, "database could not be read"))
     else:
-        oldest = stored["backlog"]["oldest"]
-        if stored["backlog"]["overdue"]:
-            findings.append(
-                (
-                    CRITICAL,
-                    f"{stored['backlog']['overdue']} delayed receipt(s) are past their transmission deadline",
-                )
-            )
-        if oldest and oldest.get("hours_left") is not None:
-            hours = oldest["hours_left"]
-            if hours <= config.sync.deadline_critical_hours:
-                findings.append(
-                    (
-                        CRITICAL,
-                        f"oldest delayed receipt {oldest['receipt_id']} is due in {hours:.1f} h (deadline {oldest['due_at']})",
-                    )
-                )
-            elif hours <= config.sync.deadline_warning_hours:
-                findings.append(
-                    (WARN, f"oldest delayed receipt {oldest['receipt_id']} is due in {hours:.1f} h")
-                )
-        backlog_count = stored["backlog"]["delayed"] + stored["backlog"]["pending"]
-        if backlog_count and not findings:
-            findings.append((WARN, f"{backlog_count} receipt(s) waiting to reach the provider"))
-        if stored["rejected"]:
-            findings.append(
-                (
-                    CRITICAL,
-                    f"{stored['rejected']} receipt(s) rejected by the provider need a person",
-                )
-            )
-        db = stored["database"]
-        if db["integrity"] not in (None, "ok") or not db["journal_ok"]:
-            findings.append((CRITICAL, "database integrity or journal chain check failed"))
-        if db["numbering_gaps"]:
-            findings.append((CRITICAL, f"numbering gaps: {db['numbering_gaps']}"))
-    provider = report.get("provider", {})
-    if provider.get("credential_alarm"):
+        findings += _store_findings(report.store, config)
+    provider = report.provider
+    if provider is not None and provider.credential_alarm:
         findings.append(
-            (CRITICAL, f"provider refused the credentials: {provider['credential_alarm']}")
+            (Level.CRITICAL, f"provider refused the credentials: {provider.credential_alarm}")
         )
-    if provider.get("breaker") == "open":
+    if provider is not None and provider.breaker == "open":
         findings.append(
-            (WARN, f"provider unavailable, issuing offline: {provider.get('last_failure')}")
+            (Level.WARN, f"provider unavailable, issuing offline: {provider.last_failure}")
         )
-    clock = report.get("clock", {})
-    offset = clock.get("offset_s")
+    offset = report.clock.offset_s if report.clock is not None else None
     if offset is not None and abs(offset) > config.clock.max_offset_s:
-        findings.append((WARN, f"system clock differs from the provider by {offset:.0f} s"))
-    printer = report.get("printer", {})
-    if printer.get("queued", 0) or printer.get("failed", 0):
+        findings.append((Level.WARN, f"system clock differs from the provider by {offset:.0f} s"))
+    printer = report.printer
+    if printer is not None and (printer.queued or printer.failed):
         findings.append(
             (
-                WARN,
-                f"printer: {printer.get('queued', 0)} job(s) queued, {printer.get('failed', 0)} failed",
+                Level.WARN,
+                f"printer: {printer.queued} job(s) queued, {printer.failed} failed",
             )
         )
     if not findings:
-        return OK, ["all good"]
+        return Level.OK, ["all good"]
     level = max(level for level, _ in findings)
-    return level, [
-        f"{LEVEL_NAMES[lvl]}: {text}" for lvl, text in sorted(findings, key=lambda f: -f[0])
-    ]
+    return level, [finding(lvl, text) for lvl, text in sorted(findings, key=lambda f: -f[0])]
 
 
-def offline_report(config: AgentConfig, now: datetime) -> dict[str, Any]:
-    """When the daemon is down: read the database read-only and say so."""
-    report: dict[str, Any] = {
-        "version": __version__,
-        "generated_at": now.isoformat(),
-        "daemon": {
-            "running": False,
-            "note": "daemon not reachable; figures read from the database directly",
-        },
-    }
-    path: Path = config.database_path
-    if path.exists():
-        conn = store.open_database(path, read_only=True)
+def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Level, str]]:
+    findings: list[tuple[Level, str]] = []
+    backlog = stored.backlog
+    if backlog.overdue:
+        findings.append(
+            (
+                Level.CRITICAL,
+                f"{backlog.overdue} delayed receipt(s) are past their transmission deadline",
+            )
+        )
+    oldest = backlog.oldest
+    if oldest is not None and oldest.hours_left is not None:
+        hours = oldest.hours_left
+        if hours <= config.sync.deadline_critical_hours:
+            due = oldest.due_at.isoformat() if oldest.due_at else None
+            findings.append(
+                (
+                    Level.CRITICAL,
+                    f"oldest delayed receipt {oldest.receipt_id} is due in {hours:.1f} h (deadline {due})",
+                )
+            )
+        elif hours <= config.sync.deadline_warning_hours:
+            findings.append(
+                (Level.WARN, f"oldest delayed receipt {oldest.receipt_id} is due in {hours:.1f} h")
+            )
+    waiting = backlog.delayed + backlog.pending
+    if waiting and not findings:
+        findings.append((Level.WARN, f"{waiting} receipt(s) waiting to reach the provider"))
+    if stored.rejected:
+        findings.append(
+            (Level.CRITICAL, f"{stored.rejected} receipt(s) rejected by the provider need a person")
+        )
+    db = stored.database
+    if db.integrity not in (None, "ok") or not db.journal_ok:
+        findings.append((Level.CRITICAL, "database integrity or journal chain check failed"))
+    if db.numbering_gaps:
+        findings.append((Level.CRITICAL, f"numbering gaps: {db.numbering_gaps}"))
+    return findings
+
+
+def offline_report(config: AgentConfig, now: datetime) -> StatusReport:
+    """When the daemon is down: read the database read-only and say so (not yet judged)."""
+    stored = None
+    if config.database_path.exists():
+        conn = store.open_database(config.database_path, read_only=True)
         try:
-            report["store"] = store_status(conn, config, now)
+            stored = store_status(conn, config, now)
         finally:
             conn.close()
-    return report
+    return StatusReport(
+        version=__version__,
+        generated_at=now,
+        daemon=DaemonSection(
+            running=False, note="daemon not reachable; figures read from the database directly"
+        ),
+        store=stored,
+    )

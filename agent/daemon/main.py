@@ -1,7 +1,7 @@
 """`pos-agent run`: one asyncio process serving the local API, syncing and printing.
 
 Start order: credentials → state dir + single-instance lock → database (quick_check) → provider
-client → API listeners → scheduler → READY. Stop order on SIGTERM: STOPPING, stop accepting,
+client → printer worker → API listeners → scheduler → READY. Stop order on SIGTERM: STOPPING, stop accepting,
 drain in-flight requests, stop the scheduler, cancel the running sync/probe, stop the printer
 worker, close the database.
 """
@@ -38,7 +38,7 @@ from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
 from agent.daemon.background_jobs import BackgroundJobs
-from agent.daemon.printing import start_printing
+from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
 
@@ -141,8 +141,10 @@ async def serve(config: AgentConfig) -> int:
         stack.callback(conn.close)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
-        services = Services(runtime)
-        printing = start_printing(services)
+        printer = open_printer(config, runtime.clock)
+        runtime.wake_printer.append(printer.notify)
+        services = Services(runtime, printer_state=printer.state)
+        printer.start()
         sockets = _listeners(config, stack)
         server = _server(create_app(services, token))
         jobs = BackgroundJobs()
@@ -167,7 +169,7 @@ async def serve(config: AgentConfig) -> int:
         await server.shutdown(sockets=sockets)
         scheduler.shutdown(wait=False)
         await jobs.stop()
-        printing.stop()
+        printer.stop()
         await client.aclose()
         log.info("stopped")
     return 0

@@ -105,6 +105,10 @@ class PrintSpool:
             self._thread.join(timeout_s)
             self._thread = None
 
+    def state(self) -> str:
+        """The printer's state as last read (paper out, offline, ...), for `status`."""
+        return self.last_state.value
+
     def recover(self, now: datetime) -> int:
         """Jobs left in `printing` by a crash go back to the queue (they may print twice)."""
         conn = self._connection()

@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from agent.api.errors import ApiError, FieldProblem
 from agent.config import AgentConfig
 from agent.fiscal.amounts import (
     DocumentTotals,
@@ -20,6 +19,7 @@ from agent.fiscal.amounts import (
     line_amounts,
     vat_analysis,
 )
+from agent.fiscal.errors import FieldProblem, PaymentsMismatch
 from agent.fiscal.provider_payloads import (
     DocumentIdentity,
     PaymentEntry,
@@ -67,9 +67,7 @@ def check_payments_cover_total(request: ReceiptRequest, totals: DocumentTotals) 
         return
     paid = sum((p.amount for p in request.payments), Decimal("0"))
     if paid != totals.gross:
-        raise ApiError(
-            422,
-            "payments_mismatch",
+        raise PaymentsMismatch(
             f"payments add up to {paid} but the receipt total is {totals.gross}",
             [
                 FieldProblem(

@@ -30,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from agent.commands.status import paint, use_colour
-from agent.core.status_report import CRITICAL, OK, WARN
+from agent.commands.common import paint, use_colour
+from agent.core.status_report import Level
 from agent.json_codec import dumps
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json, sale_line
 
@@ -60,7 +60,9 @@ class Demo:
     def step(self, title: str) -> None:
         self.step_no += 1
         print()
-        print(paint(f"== {self.step_no}. {title} ", OK, self.colour, bold=True).ljust(60, "="))
+        print(
+            paint(f"== {self.step_no}. {title} ", Level.OK, self.colour, bold=True).ljust(60, "=")
+        )
 
     def say(self, text: str) -> None:
         print(f"   {text}")
@@ -70,15 +72,15 @@ class Demo:
 
     def expect(self, condition: bool, what: str) -> None:
         if condition:
-            print("   " + paint(f"✓ {what}", OK, self.colour))
+            print("   " + paint(f"✓ {what}", Level.OK, self.colour))
         else:
-            print("   " + paint(f"✗ {what}", CRITICAL, self.colour, bold=True))
+            print("   " + paint(f"✗ {what}", Level.CRITICAL, self.colour, bold=True))
             self.failures.append(f"step {self.step_no}: {what}")
 
     # -- the POS side -------------------------------------------------------------------------
 
     def post(self, path: str, body: dict[str, Any], *, expect_status: int = 201) -> dict[str, Any]:
-        print("   " + paint(f"POST {path}", WARN, self.colour) + f" {_compact(body)}")
+        print("   " + paint(f"POST {path}", Level.WARN, self.colour) + f" {_compact(body)}")
         response = post_json(self.client, path, body)
         answer = response.json()
         if response.status_code != expect_status:
@@ -135,9 +137,9 @@ class Demo:
         self.pos_receipt()
         self.provider_down()
         self.aade_down()
-        self.status("status before recovery", expected=WARN)
+        self.status("status before recovery", expected=Level.WARN)
         self.recovery()
-        self.status("status after recovery", expected=OK)
+        self.status("status after recovery", expected=Level.OK)
 
     def cash_sale(self) -> None:
         self.step("A cash receipt (11.1), online")
@@ -311,7 +313,7 @@ class Demo:
 
     def cli(self, *args: str) -> int:
         command = [sys.executable, "-m", "agent", *args, "--config", str(self.stack.config_path)]
-        print("   " + paint("$ pos-agent " + " ".join(args), WARN, self.colour))
+        print("   " + paint("$ pos-agent " + " ".join(args), Level.WARN, self.colour))
         env = dict(os.environ)
         if not self.colour:
             env["NO_COLOR"] = "1"
@@ -380,7 +382,7 @@ def demo_command(args: argparse.Namespace) -> int:
             print(
                 paint(
                     "pos-agent demo: a throw-away register against the sandbox provider",
-                    OK,
+                    Level.OK,
                     colour,
                     bold=True,
                 )
@@ -397,7 +399,7 @@ def demo_command(args: argparse.Namespace) -> int:
             print("\ninterrupted: stopping the sandbox and the daemon")
             return 130
         except (StepFailed, RuntimeError, httpx.HTTPError) as exc:
-            print(paint(f"demo failed: {exc}", CRITICAL, colour, bold=True))
+            print(paint(f"demo failed: {exc}", Level.CRITICAL, colour, bold=True))
             for log in ("daemon.log", "sandbox.log"):
                 path = Path(tmp) / log
                 if path.exists():
@@ -412,7 +414,7 @@ def demo_command(args: argparse.Namespace) -> int:
             if demo is not None:
                 demo.collect()
     print()
-    print(paint("== Output ", OK, colour, bold=True).ljust(60, "="))
+    print(paint("== Output ", Level.OK, colour, bold=True).ljust(60, "="))
     print(
         f"   ESC/POS files      {output / 'escpos'} ({len(demo.printed)} files, as sent to the printer)"
     )
@@ -424,7 +426,7 @@ def demo_command(args: argparse.Namespace) -> int:
         print(
             paint(
                 f"demo FAILED: {len(demo.failures)} check(s) did not hold:",
-                CRITICAL,
+                Level.CRITICAL,
                 colour,
                 bold=True,
             )
@@ -432,7 +434,7 @@ def demo_command(args: argparse.Namespace) -> int:
         for failure in demo.failures:
             print(f"   - {failure}")
         return 1
-    print(paint("demo OK: every step behaved as expected", OK, colour, bold=True))
+    print(paint("demo OK: every step behaved as expected", Level.OK, colour, bold=True))
     return 0
 
 

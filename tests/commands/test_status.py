@@ -21,7 +21,7 @@ import pytest
 import offline_store as store
 from agent.cli import main
 from agent.clock import ATHENS
-from agent.commands.status import use_colour
+from agent.commands.common import use_colour
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from tests.e2e.stack import wait_for
 from tests.offline_store.factory import builder

@@ -1,0 +1,98 @@
+"""The use cases' refusals, one class each, so callers match on what happened, not on a code.
+
+The local API maps every class here and in `agent.fiscal.errors` to an HTTP status and an error
+code in one table (`agent.api.errors.ERROR_CODES`); a test checks that none is missing.
+"""
+
+from __future__ import annotations
+
+from agent.fiscal.errors import DomainError
+
+
+class RequestIdReused(DomainError):
+    """The request_id was already used with a different body (or for another receipt)."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"request_id {request_id!r} was already used with a different body; "
+            "use a new request_id for a new document"
+        )
+
+
+class ReceiptNotFound(DomainError):
+    """No such receipt (or none issued yet with that id)."""
+
+
+class UnknownSignature(DomainError):
+    """The signature_id names no signature, or one made for another receipt."""
+
+
+class SignatureNotActive(DomainError):
+    """The signature was already used or superseded by a newer one."""
+
+
+class SignatureExpired(DomainError):
+    """The provider signature's lifetime (2 h or 24 h) has passed: sign again."""
+
+
+class SignedAmountDiffers(DomainError):
+    """The payment's amount or terminal differ from what was signed."""
+
+
+class SignaturesMixed(DomainError):
+    """Card signatures of one receipt come from different reservations."""
+
+
+class ReservationUsed(DomainError):
+    """The signed reservation was already issued as a receipt."""
+
+
+class SignedTypeDiffers(DomainError):
+    """The signature was made for another document type."""
+
+
+class SignedTotalDiffers(DomainError):
+    """The receipt's total differs from the total the provider signed."""
+
+
+class AmountExceedsTotal(DomainError):
+    """The card amount is above the receipt total."""
+
+
+class NotSameDay(DomainError):
+    """A card payment on a MARKed receipt must happen the day it was issued."""
+
+
+class ReceiptNotSignable(DomainError):
+    """Only a reserved receipt or one with a MARK can be signed for."""
+
+
+class ReceiptHasNoMark(DomainError):
+    """A payment on a receipt needs its MARK, and it has none yet."""
+
+
+class ProviderRejected(DomainError):
+    """The provider refused the data; a refused document is kept as `rejected` for a person."""
+
+
+class ProviderSignatureUnusable(DomainError):
+    """The provider's signed input cannot be parsed: the card must not be charged."""
+
+
+class ProviderSignatureMismatch(DomainError):
+    """The provider signed other data than ours: the card must not be charged."""
+
+
+class PaymentAlreadyRecorded(DomainError):
+    """The provider already holds a payment for this receipt (retrying would repeat the 409)."""
+
+
+class PaymentNotSent(DomainError):
+    """The provider could not be reached for a card payment; the same request_id may retry."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the payment could not be sent to the provider now ({reason}); "
+            "retry with the same request_id",
+            detail={"retryable": True},
+        )

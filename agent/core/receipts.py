@@ -1,0 +1,66 @@
+"""Receipts already issued: read one, list them, and queue a copy («ΑΝΤΙΓΡΑΦΟ») for the printer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import offline_store as store
+from agent.core.answers import document_answer
+from agent.core.errors import ReceiptNotFound
+from agent.core.print_orders import queue_print
+from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
+from agent.core.runtime import Runtime
+from agent.fiscal.receipt_model import PrintRequest
+
+RECEIPT_STATES = tuple(state.value for state in store.DocumentState)
+
+
+class ReceiptService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    def get(self, receipt_id: int) -> dict[str, Any]:
+        doc = store.get_document(self.rt.conn, receipt_id)
+        if doc is None:
+            raise ReceiptNotFound(f"no receipt {receipt_id}")
+        return document_answer(self.rt, doc)
+
+    def newest(self, state: str | None, *, limit: int, offset: int) -> list[dict[str, Any]]:
+        """Newest first; `state` is one of `RECEIPT_STATES` (the caller validated it)."""
+        docs = store.list_documents(
+            self.rt.conn,
+            state=store.DocumentState(state) if state else None,
+            limit=limit,
+            offset=offset,
+        )
+        return [document_answer(self.rt, doc) for doc in docs]
+
+    def reprint(self, receipt_id: int, request: PrintRequest) -> Answer:
+        """The copy's print job and the remembered answer commit together: a replay with the
+        same request_id returns the first job instead of printing a second copy."""
+        rt = self.rt
+        digest = request_hash(request)
+        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
+        if replay is not None:
+            return replay
+        doc = store.get_document(rt.conn, receipt_id)
+        if doc is None or doc.payload is None:
+            raise ReceiptNotFound(f"no issued receipt {receipt_id}")
+        with store.transaction(rt.conn):
+            job_id = queue_print(rt, doc, copy=True)
+            answer = remember_created(
+                rt.conn,
+                request_id=request.request_id,
+                endpoint="receipts/print",
+                digest=digest,
+                answer={
+                    "receipt_id": doc.id,
+                    "print_job_id": job_id,
+                    "copy": True,
+                    "state": "queued",
+                },
+                document_id=doc.id,
+                now=rt.clock(),
+            )
+        rt.notify_printer()
+        return answer
