@@ -30,6 +30,19 @@ from agent.json_codec import loads
 
 RAW_LIMIT = 500
 _DUPLICATE_HINTS = ("already been transmitted", "duplicate", "already exists")
+# A 2xx `success: false` whose text says the provider itself failed is an outage, not a verdict
+# on the document: the same bytes go again later instead of waiting for a person.
+_SERVER_FAULT_HINTS = (
+    "internal server error",
+    "try later",
+    "try again",
+    "temporarily",
+    "service unavailable",
+    "timed out",
+    "timeout",
+)
+# myDATA's MARK is an xs:long: anything above cannot be a MARK (nor stored in SQLite's INTEGER).
+MAX_MARK = 2**63 - 1
 
 
 def send_outcome(status: int, content: bytes, portal_url: str) -> SendOutcome:
@@ -41,7 +54,7 @@ def send_outcome(status: int, content: bytes, portal_url: str) -> SendOutcome:
             return _unsuccessful(status, body, content)
         mark = _mark(body)
         if mark is None:
-            return Unreachable(f"HTTP {status} without a readable MARK: {_raw(content)}")
+            return Unreachable(f"HTTP {status} without a usable MARK: {_raw(content)}")
         return Accepted(
             mark=mark,
             uid=_string(body, "uid", "uniqueid"),
@@ -135,11 +148,17 @@ def messages(body: dict[str, Any], content: bytes) -> list[str]:
     return found or [_raw(content)]
 
 
-def _unsuccessful(status: int, body: dict[str, Any], content: bytes) -> Duplicate | Rejected:
-    """A 2xx with `success: false`: a duplicate when the text says so, else a rejection."""
+def _unsuccessful(
+    status: int, body: dict[str, Any], content: bytes
+) -> Duplicate | Rejected | Unreachable:
+    """A 2xx with `success: false`: a duplicate when the text says so, an outage when it says
+    the provider failed, else a rejection of the document."""
     found = messages(body, content)
-    if any(hint in " ".join(found).lower() for hint in _DUPLICATE_HINTS):
+    text = " ".join(found).lower()
+    if any(hint in text for hint in _DUPLICATE_HINTS):
         return Duplicate(_mark(body), "; ".join(found), body)
+    if any(hint in text for hint in _SERVER_FAULT_HINTS):
+        return Unreachable(f"HTTP {status} success:false, a provider fault: {'; '.join(found)}")
     return Rejected(status, found)
 
 
@@ -177,11 +196,12 @@ def _string(body: dict[str, Any], *keys: str) -> str | None:
 
 
 def _mark(body: dict[str, Any]) -> int | None:
+    """A MARK in myDATA's range, else None (an answer with another is not a usable MARK)."""
     value = body.get("mark")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_MARK:
         return value
-    if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-        return int(value)
     return None
 
 

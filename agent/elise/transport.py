@@ -40,6 +40,11 @@ import httpx
 
 DEFAULT_MAX_CONNECTIONS = 100  # as httpx's default: the sync and the till stay well below
 DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# The provider's answers carry a dozen short headers. A server that streams headers (or one
+# endless header, which the parser buffers without calling us) must not grow the agent's memory
+# until the read timeout: the status line and headers are capped in bytes and in count.
+DEFAULT_MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0  # httpx's default
 
 Origin = tuple[str, str, int]
@@ -51,6 +56,7 @@ class _Answer:
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
+        self.head_bytes = 0  # bytes received before the headers were complete
         self.body = bytearray()
         self.headers_done = False
         self.until_close = False
@@ -60,8 +66,9 @@ class _Answer:
 class _Connection(asyncio.Protocol):
     """One TCP (or TLS) connection carrying one exchange at a time."""
 
-    def __init__(self, max_answer_bytes: int) -> None:
+    def __init__(self, max_answer_bytes: int, max_head_bytes: int) -> None:
         self._max_answer_bytes = max_answer_bytes
+        self._max_head_bytes = max_head_bytes
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._answer = _Answer()
@@ -89,6 +96,11 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(httpx.RemoteProtocolError(f"malformed answer: {type(exc).__name__}"))
             self.close()
+            return
+        if not self._answer.headers_done:
+            self._answer.head_bytes += len(data)
+            if self._answer.head_bytes > self._max_head_bytes:
+                self._refuse("the answer's headers are larger than allowed")
 
     def eof_received(self) -> bool:
         return False
@@ -121,6 +133,8 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._answer.headers.append((name, value))
+        if len(self._answer.headers) > MAX_HEADERS:
+            self._refuse(f"the answer has more than {MAX_HEADERS} headers")
 
     def on_headers_complete(self) -> None:
         answer = self._answer
@@ -131,8 +145,7 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._answer.body += body
         if len(self._answer.body) > self._max_answer_bytes:
-            self._fail(httpx.RemoteProtocolError("the answer is larger than allowed"))
-            self.close()
+            self._refuse("the answer is larger than allowed")
 
     def on_message_complete(self) -> None:
         assert self._parser is not None
@@ -164,6 +177,11 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _refuse(self, reason: str) -> None:
+        """Stop reading a misbehaving answer: the exchange fails and the connection closes."""
+        self._fail(httpx.RemoteProtocolError(reason))
+        self.close()
+
     def _fail(self, error: Exception) -> None:
         if self._done is not None and not self._done.done():
             self._done.set_exception(error)
@@ -188,11 +206,13 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         ssl_context: ssl.SSLContext | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        max_head_bytes: int = DEFAULT_MAX_HEAD_BYTES,
         keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
     ) -> None:
         self._max_connections = max_connections
         self._ssl_context = ssl_context
         self._max_answer_bytes = max_answer_bytes
+        self._max_head_bytes = max_head_bytes
         self._keepalive_expiry_s = keepalive_expiry_s
         self._idle: dict[Origin, list[tuple[_Connection, float]]] = {}  # (connection, idle since)
         self._slots: asyncio.Semaphore | None = None
@@ -259,7 +279,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(seconds):
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self._max_answer_bytes),
+                    lambda: _Connection(self._max_answer_bytes, self._max_head_bytes),
                     host,
                     port,
                     ssl=tls,

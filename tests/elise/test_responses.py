@@ -86,3 +86,25 @@ def test_update_payment_and_validate_shapes() -> None:
     assert validate_outcome(200, b'{"IsValid": false}') == SignatureValidation(False, {})
     assert isinstance(validate_outcome(200, b"{}"), Unreachable)
     assert isinstance(validate_outcome(408, b""), Unreachable)
+
+
+def test_a_mark_outside_mydatas_range_is_not_a_mark() -> None:
+    """A MARK is an xs:long: a 2xx with a larger one is no usable answer (the same bytes go again,
+    nothing crashes), and a duplicate carrying one leaves the MARK unknown for a person."""
+    for mark in (b"1000000000000000000000000000000", b'"1000000000000000000000000000000"', b"0"):
+        outcome = send_outcome(201, b'{"mark": %s}' % mark, PORTAL)
+        assert isinstance(outcome, Unreachable) and "usable MARK" in outcome.reason
+    assert send_outcome(409, b'{"message": "dup", "mark": 1e30}', PORTAL) == Duplicate(
+        None, "dup", {}
+    )
+    largest = send_outcome(201, b'{"mark": 9223372036854775807}', PORTAL)
+    assert isinstance(largest, Accepted) and largest.mark == 2**63 - 1
+
+
+def test_success_false_saying_the_provider_failed_is_retried_not_rejected() -> None:
+    body = b'{"success": false, "message": "Internal server error, try later"}'
+    outcome = send_outcome(200, body, PORTAL)
+    assert isinstance(outcome, Unreachable) and "try later" in outcome.reason
+    assert isinstance(update_outcome(200, body), Unreachable)
+    refused = b'{"success": false, "message": "Invalid VAT category on line 2"}'
+    assert send_outcome(200, refused, PORTAL) == Rejected(200, ["Invalid VAT category on line 2"])

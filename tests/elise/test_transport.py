@@ -295,6 +295,44 @@ def test_a_broken_answer_is_a_protocol_error(raw: bytes, message: str) -> None:
     run(scenario)
 
 
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (lambda n: b"X-Stream-%d: %s\r\n" % (n, b"v" * 40), "more than 100 headers"),
+        (lambda n: b"v" * 4096, "headers are larger than allowed"),  # one endless header
+    ],
+)
+def test_a_provider_streaming_headers_is_cut_off_early(
+    header: Callable[[int], bytes], message: str
+) -> None:
+    """Headers that never end fail the exchange at the cap, long before the read timeout, and
+    the agent stops reading: what the server managed to send stays bounded."""
+    sent = 0
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sent
+        await server.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        for n in range(100_000):
+            chunk = header(n)
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+
+    server = ScriptedServer(handler)
+
+    async def scenario() -> None:
+        async with server:
+            transport = ProviderTransport()
+            with pytest.raises(httpx.RemoteProtocolError, match=message):
+                await transport.handle_async_request(post(server.url, read=30.0))
+            await transport.aclose()
+            await asyncio.sleep(0.05)  # let the server notice the closed connection
+
+    run(scenario)
+    assert sent < 8 * 1024 * 1024  # the kernel buffers hold a few MB at most; never 100k chunks
+
+
 def test_nothing_listening_is_a_connect_error() -> None:
     async def scenario() -> None:
         async with keep_alive_server() as server:
