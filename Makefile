@@ -4,7 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench chaos lint clean
+# Debian packages some tests need (libfaketime steps the daemon's wall clock). Installed when
+# run as root (as CI is); otherwise those tests skip and say why (pytest -rs).
+APT_PACKAGES := faketime
+
+.PHONY: test demo bench chaos lint clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-test: $(STAMP)
+system-packages:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+		if [ -n "$$missing" ]; then \
+			apt-get update && apt-get install -y --no-install-recommends $$missing; \
+		fi; \
+	else \
+		echo "not root: tests that need $(APT_PACKAGES) will skip (pytest -rs says which)"; \
+	fi
+
+test: $(STAMP) system-packages
 	$(BIN)/pytest
 
 demo: $(STAMP)

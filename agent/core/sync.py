@@ -1,7 +1,7 @@
 """Backlog sync: oldest first, bounded concurrency, per-document backoff in SQLite.
 
-Runs from an APScheduler interval job, on demand (`POST /v1/sync`), on start (every `pending`
-row is re-sent), and right after the breaker closes. One run at a time; a run stops early when
+Runs on the daemon's interval tick (monotonic clock), on demand (`POST /v1/sync`), on start
+(every `pending` row is re-sent), and right after the breaker closes. One run at a time; a run stops early when
 the provider becomes unreachable again so the backlog does not burn through its retries.
 """
 

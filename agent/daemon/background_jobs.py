@@ -1,11 +1,12 @@
-"""The daemon's background work (sync, probe, start-up re-send) as tasks the daemon owns.
+"""The daemon's background work (sync, probe, watchdog ping, start-up re-send) as tasks the
+daemon owns, ticked on the event loop's monotonic clock.
 
-APScheduler only ticks: each tick starts the job's task unless the previous one is still
-running. Left to APScheduler, a probe hanging on an unreachable provider logged "skipped:
-maximum number of running instances reached" at every tick, and a job still running at SIGTERM
-was cancelled by `asyncio.run` after the database had closed, which APScheduler logged as an
-ERROR with a traceback. Here `stop()` cancels the running jobs and waits for them before the
-client and the database close. A cancelled send is safe: the document keeps its state and is
+Each tick starts the job's task unless the previous one is still running. The ticks wait with
+`asyncio.sleep`, which counts on the monotonic clock: an NTP step of the wall clock neither
+stops nor bunches them. APScheduler, used before, computed its next run times from the wall
+clock: after a step back of one hour it stopped pinging the watchdog, probing and syncing, and
+receipts stayed offline after the provider came back. `stop()` cancels the ticks and the running
+jobs and waits for them before the client and the database close. A cancelled send is safe: the document keeps its state and is
 sent again on the next start, and the provider answers 409 with the same MARK if it already
 had it.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger("pos_agent.jobs")
@@ -24,6 +26,7 @@ Job = Callable[[], Awaitable[object]]
 class BackgroundJobs:
     def __init__(self) -> None:
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._ticks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     def start(self, name: str, job: Job) -> None:
@@ -37,16 +40,24 @@ class BackgroundJobs:
             self._run(name, job), name=f"pos-agent:{name}"
         )
 
-    def ticker(self, name: str, job: Job) -> Callable[[], Awaitable[None]]:
-        """An APScheduler job function that starts `job` and returns at once."""
+    def every(self, name: str, interval_s: float, job: Job, *, jitter_s: float = 0.0) -> None:
+        """Start `job` every `interval_s` seconds (plus up to `jitter_s`), first after one
+        interval, on the monotonic clock."""
 
         async def tick() -> None:
-            self.start(name, job)
+            while True:
+                await asyncio.sleep(interval_s + random.uniform(0.0, jitter_s))
+                self.start(name, job)
 
-        return tick
+        self._ticks.append(
+            asyncio.get_running_loop().create_task(tick(), name=f"pos-agent:every:{name}")
+        )
 
     async def stop(self) -> None:
         self._stopping = True
+        for tick in self._ticks:
+            tick.cancel()
+        await asyncio.gather(*self._ticks, return_exceptions=True)
         running = {name: task for name, task in self._running.items() if not task.done()}
         for task in running.values():
             task.cancel()

@@ -1,9 +1,9 @@
 """`pos-agent run`: one asyncio process serving the local API, syncing and printing.
 
 Start order: credentials → state dir + single-instance lock → database (quick_check) → provider
-client → printer worker → API listeners → scheduler → READY. Stop order on SIGTERM: STOPPING, stop accepting,
-drain in-flight requests, stop the scheduler, cancel the running sync/probe, stop the printer
-worker, close the database.
+client → printer worker → API listeners → background ticks (sync, probe, watchdog) → READY.
+Stop order on SIGTERM: STOPPING, stop accepting, drain in-flight requests, stop the ticks and
+cancel the running sync/probe, stop the printer worker, close the database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import uvicorn
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 import offline_store as store
 from agent.api.app import create_app
@@ -106,29 +105,14 @@ def _server(app: LocalApiApp) -> uvicorn.Server:
     return server
 
 
-def _scheduler(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> AsyncIOScheduler:
-    """The backlog sync, the provider probe and, under systemd, the watchdog ping. The sync and
-    the probe run as `jobs`' tasks; the scheduler only ticks them."""
-    scheduler = AsyncIOScheduler()
-    scheduler.add_job(
-        jobs.ticker("sync", services.sync.run),
-        "interval",
-        seconds=config.sync.interval_s,
-        jitter=config.sync.jitter_s,
-        coalesce=True,
-        id="sync",
-    )
-    scheduler.add_job(
-        jobs.ticker("probe", services.sync.probe_and_sync),
-        "interval",
-        seconds=config.sync.probe_interval_s,
-        coalesce=True,
-        id="probe",
-    )
+def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> None:
+    """The backlog sync, the provider probe and, under systemd, the watchdog ping, ticked on the
+    monotonic clock (a wall-clock step must not stop the watchdog pings or the sync)."""
+    jobs.every("sync", config.sync.interval_s, services.sync.run, jitter_s=config.sync.jitter_s)
+    jobs.every("probe", config.sync.probe_interval_s, services.sync.probe_and_sync)
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
-        scheduler.add_job(_watchdog_ping, "interval", seconds=watchdog / 2, id="watchdog")
-    return scheduler
+        jobs.every("watchdog", watchdog / 2, _watchdog_ping)
 
 
 async def serve(config: AgentConfig) -> int:
@@ -148,14 +132,13 @@ async def serve(config: AgentConfig) -> int:
         sockets = _listeners(config, stack)
         server = _server(create_app(services, token))
         jobs = BackgroundJobs()
-        scheduler = _scheduler(config, services, jobs)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
 
         await server.startup(sockets=sockets)
-        scheduler.start()
+        _schedule(config, services, jobs)
         jobs.start("startup sync", lambda: _startup_sync(services))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
@@ -167,7 +150,6 @@ async def serve(config: AgentConfig) -> int:
         server.should_exit = True
         await serving
         await server.shutdown(sockets=sockets)
-        scheduler.shutdown(wait=False)
         await jobs.stop()
         printer.stop()
         await client.aclose()
@@ -186,7 +168,6 @@ def run_command(args: argparse.Namespace) -> int:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         config = load_config(args.config)
         return asyncio.run(serve(config))

@@ -189,8 +189,11 @@ profile = "cp1253"
         )
         return self.config_path
 
-    def start_daemon(self, *, timeout_s: float = 20.0) -> float:
-        """Start `pos-agent run`; returns milliseconds from exec to READY=1."""
+    def start_daemon(
+        self, *, timeout_s: float = 20.0, extra_env: dict[str, str] | None = None
+    ) -> float:
+        """Start `pos-agent run`; returns milliseconds from exec to READY=1. `extra_env` goes
+        to the daemon only (e.g. libfaketime's, to step its wall clock)."""
         if not self.config_path.exists():
             self.write_config()
         notify_path = self.root / "notify.sock"
@@ -201,7 +204,7 @@ profile = "cp1253"
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(str(notify_path))
         notify.settimeout(0.2)
-        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        env = {**os.environ, "NOTIFY_SOCKET": str(notify_path), **(extra_env or {})}
         env.pop("CREDENTIALS_DIRECTORY", None)
         # As the unit does (Environment=ESCPOS_CAPABILITIES_PICKLE_DIR=%C/pos-agent): without
         # it python-escpos re-parses its YAML printer database into a new temp dir every start.

@@ -27,14 +27,13 @@ def test_a_tick_while_the_job_runs_is_skipped_and_stop_cancels_it(
 
     async def scenario() -> None:
         jobs = BackgroundJobs()
-        tick = jobs.ticker("probe", hangs)
-        await tick()
+        jobs.start("probe", hangs)
         await asyncio.sleep(0)  # the job starts and waits
-        await tick()
-        await tick()
+        jobs.start("probe", hangs)
+        jobs.start("probe", hangs)
         await asyncio.sleep(0)
         await jobs.stop()
-        await tick()  # after stop nothing starts
+        jobs.start("probe", hangs)  # after stop nothing starts
         await asyncio.sleep(0)
 
     asyncio.run(scenario())
@@ -64,3 +63,26 @@ def test_a_failed_run_is_logged_and_the_next_tick_runs_again(
     failures = [r for r in caplog.records if r.name == "pos_agent.jobs" and r.levelname == "ERROR"]
     assert len(failures) == 2 and "background job sync failed" in failures[0].getMessage()
     assert failures[0].exc_info is not None
+
+
+def test_every_ticks_until_stopped() -> None:
+    """Ticks go on while a run is slow (a tick during a run is skipped) and end with stop()."""
+    runs: list[int] = []
+    enough = asyncio.Event()
+
+    async def job() -> None:
+        runs.append(len(runs))
+        if len(runs) == 3:
+            enough.set()
+
+    async def scenario() -> None:
+        jobs = BackgroundJobs()
+        jobs.every("sync", 0.001, job, jitter_s=0.001)
+        await asyncio.wait_for(enough.wait(), timeout=10)
+        await jobs.stop()
+        after_stop = len(runs)
+        await asyncio.sleep(0.01)
+        assert len(runs) == after_stop
+
+    asyncio.run(scenario())
+    assert runs[:3] == [0, 1, 2]

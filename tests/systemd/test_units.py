@@ -196,7 +196,7 @@ UNDER_MDWE = textwrap.dedent(
     except PermissionError:
         pass
     assert ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda x: x + 1)(41) == 42
-    import apscheduler.schedulers.asyncio, escpos.printer, httptools, httpx, sqlite3, sqlite_utils
+    import escpos.printer, httptools, httpx, sqlite3, sqlite_utils
     import usb.core, uvicorn
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec

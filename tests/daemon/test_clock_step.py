@@ -1,0 +1,77 @@
+"""A wall-clock step (an NTP correction, a technician setting the date) must not stop the daemon's
+background work. Reproduced with libfaketime (Debian's `faketime` package): the daemon's wall
+clock is moved back one hour while its monotonic clock runs on, as after a real step. Under
+APScheduler (before) the probe, the sync and the watchdog pings stopped for that hour and
+receipts stayed offline after the provider came back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+from tests.e2e.stack import wait_for
+
+pytestmark = pytest.mark.e2e
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+@pytest.fixture
+def stepped_stack(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
+    if not LIBFAKETIME.exists():
+        pytest.skip(f"libfaketime not installed ({LIBFAKETIME}): apt-get install faketime")
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    settings = StackSettings(
+        printer_backend="dummy",
+        probe_interval_s=0.5,
+        sync_interval_s=1.0,
+        connect_timeout_s=2.0,
+        read_timeout_s=4.0,
+        total_timeout_s=5.0,
+    )
+    (tmp_path / "stack").mkdir()
+    stack = LocalStack(tmp_path / "stack", settings)
+    try:
+        stack.start_sandbox()
+        stack.write_config()
+        stack.start_daemon(
+            extra_env={
+                "LD_PRELOAD": str(LIBFAKETIME),
+                "FAKETIME_TIMESTAMP_FILE": str(offset),
+                "FAKETIME_NO_CACHE": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+            }
+        )
+        yield stack, offset
+    finally:
+        stack.stop()
+
+
+def test_a_step_back_of_the_wall_clock_does_not_stop_probe_and_sync(
+    stepped_stack: tuple[LocalStack, Path],
+) -> None:
+    stack, offset = stepped_stack
+    stack.set_faults("down")
+    with stack.client() as client:
+        answer = post_json(client, "/v1/receipts", cash_receipt("clock-step-1")).json()
+    assert answer["state"] == "delayed", answer
+
+    offset.write_text("-1h\n")  # the daemon's wall clock jumps back one hour
+    with stack.client() as client:
+        assert wait_for(
+            lambda: client.get("/v1/health").json()["breaker"] == "open",
+            timeout_s=5,
+            what="the daemon answering after the step",
+        )
+    stack.set_faults("ok")
+
+    def synced() -> bool:
+        with stack.client() as client:
+            return client.get(f"/v1/receipts/{answer['receipt_id']}").json()["state"] == "accepted"
+
+    # Only the background probe and sync can deliver it: nobody asks for a sync here.
+    wait_for(synced, timeout_s=30, what="the offline receipt synced by the background probe")
