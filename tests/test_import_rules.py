@@ -133,6 +133,7 @@ RULES: tuple[Rule, ...] = (
             "printers",
             "agent.commands",
             "agent.core.status_report",
+            "agent.core.sync_report",
             "agent.core.printer_settings",
         ),
     ),

@@ -149,7 +149,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         if rt.breaker.is_open:
             await services.sync.probe()
         report = await services.sync.run(ignore_backoff=True)
-        return Response.json(report.as_dict())
+        return Response.json(report.model_dump(mode="json"))
 
     async def status(_: Request) -> Response:
         report = await services.status()

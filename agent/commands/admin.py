@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from agent.commands.common import (
     DaemonUnreachable,
     add_config_argument,
@@ -27,6 +29,7 @@ from agent.commands.common import (
 )
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.status_report import Backlog, Level, StatusReport
+from agent.core.sync_report import SyncedDocument, SyncReport
 from agent.json_codec import dumps
 
 SYNC_TIMEOUT_S = 600.0
@@ -63,7 +66,10 @@ def _backlog(config: AgentConfig) -> Backlog | None:
     response = call_daemon(config.api.socket_path, "GET", "/v1/status")
     if response.status_code != 200:
         return None
-    stored = StatusReport.model_validate_json(response.content).store
+    try:
+        stored = StatusReport.model_validate_json(response.content).store
+    except ValidationError:
+        return None
     return stored.backlog if stored is not None else None
 
 
@@ -85,15 +91,18 @@ def sync_command(args: argparse.Namespace) -> int:
                 f"pos-agent sync: the daemon refused: {_error_message(response)}", file=sys.stderr
             )
             return int(Level.WARN)
-        report = response.json()
+        report = SyncReport.model_validate_json(response.content)
         after = _backlog(config)
     except DaemonUnreachable as exc:
         return _daemon_down("sync", exc)
+    except ValidationError:
+        print("pos-agent sync: the daemon's sync answer is not a sync report", file=sys.stderr)
+        return int(Level.WARN)
     left = (after.delayed + after.pending) if after else None
-    exit_code = Level.OK if left == 0 and not report.get("rejected") else Level.WARN
+    exit_code = Level.OK if left == 0 and not report.rejected else Level.WARN
     if args.json:
         body = {
-            "sync": report,
+            "sync": report.model_dump(mode="json"),
             "backlog_after": after.model_dump(mode="json") if after else None,
             "exit_code": int(exit_code),
         }
@@ -104,17 +113,15 @@ def sync_command(args: argparse.Namespace) -> int:
     return int(exit_code)
 
 
-def _print_sync(
-    report: dict[str, Any], after: Backlog | None, exit_code: Level, colour: bool
-) -> None:
+def _print_sync(report: SyncReport, after: Backlog | None, exit_code: Level, colour: bool) -> None:
     """One line per document sent, the run's totals, then what is still waiting."""
-    for doc in report.get("documents", []):
+    for doc in report.documents:
         print(_document_line(doc, colour))
     stopped = " (stopped early: the provider became unreachable)"
     print(
-        f"sync: {report.get('attempted', 0)} sent, {report.get('accepted', 0)} accepted, "
-        f"{report.get('still_delayed', 0)} still delayed, {report.get('rejected', 0)} rejected"
-        + (stopped if report.get("stopped_early") else "")
+        f"sync: {report.attempted} sent, {report.accepted} accepted, "
+        f"{report.still_delayed} still delayed, {report.rejected} rejected"
+        + (stopped if report.stopped_early else "")
     )
     if after is None:
         return
@@ -122,23 +129,22 @@ def _print_sync(
     if after.oldest is not None and after.oldest.hours_left is not None:
         summary += f"; oldest due in {after.oldest.hours_left:.1f} h"
     print(paint(summary, exit_code, colour))
-    if after.delayed + after.pending and not report.get("attempted"):
+    if after.delayed + after.pending and not report.attempted:
         print(
             "  (nothing could be sent now, most likely because the provider is still "
             "unreachable; the daemon keeps retrying on its own, see pos-agent status)"
         )
 
 
-def _document_line(doc: dict[str, Any], colour: bool) -> str:
-    state = doc.get("state", "?")
-    name = f"{doc.get('series', '?')}/{doc.get('number', '?')} (receipt {doc.get('receipt_id')})"
-    error = doc.get("last_error") or "?"
-    if state == "accepted":
-        outcome = paint(f"accepted, MARK {doc.get('mark') or 'unknown yet'}", Level.OK, colour)
-    elif state == "rejected":
+def _document_line(doc: SyncedDocument, colour: bool) -> str:
+    name = f"{doc.series}/{doc.number} (receipt {doc.receipt_id})"
+    error = doc.last_error or "?"
+    if doc.state == "accepted":
+        outcome = paint(f"accepted, MARK {doc.mark or 'unknown yet'}", Level.OK, colour)
+    elif doc.state == "rejected":
         outcome = paint(f"REJECTED, needs a person: {error}", Level.CRITICAL, colour)
     else:
-        outcome = paint(f"still {state}: {error}", Level.WARN, colour)
+        outcome = paint(f"still {doc.state}: {error}", Level.WARN, colour)
     return f"  {name:<30} -> {outcome}"
 
 

@@ -52,65 +52,55 @@ from agent.core.status_report import (
 
 
 def collect_report(config: AgentConfig, now: datetime | None = None) -> StatusReport:
-    """The daemon's own report, or the database's figures with the daemon marked down."""
+    """The daemon's own report, or the database's figures with the daemon marked down (or its
+    state unknown, when the socket is closed to us or the daemon answered without a report)."""
     socket_path = config.api.socket_path
-    problem: DaemonUnreachable | None = None
     try:
         response = call_daemon(socket_path, "GET", "/v1/status")
+    except DaemonUnreachable as exc:
+        note = "daemon state unknown: the socket is closed to this user" if exc.permission else None
+        return _report_without_daemon(config, exc.reason, now or athens_now(), unknown=note)
+    try:
         if response.status_code == 200:
             report = StatusReport.model_validate_json(response.content)
             return report.model_copy(update={"source": "daemon"})
-        problem = DaemonUnreachable(
-            f"the daemon answered HTTP {response.status_code} on /v1/status"
-        )
-    except DaemonUnreachable as exc:
-        problem = exc
+        reason = f"the daemon answered HTTP {response.status_code} on /v1/status"
     except ValidationError:
-        problem = DaemonUnreachable("the daemon's status answer is not a status report")
-    return _report_without_daemon(config, problem, now or athens_now())
+        reason = "the daemon's status answer is not a status report"
+    # It is running (it answered) but cannot say how it is: not "down", unknown.
+    return _report_without_daemon(
+        config, reason, now or athens_now(), unknown="the daemon answers but gives no report"
+    )
 
 
 def _report_without_daemon(
-    config: AgentConfig, problem: DaemonUnreachable, now: datetime
+    config: AgentConfig, reason: str, now: datetime, *, unknown: str | None
 ) -> StatusReport:
-    database_error: str | None = None
+    """`unknown`: why the daemon's state cannot be told (None: it is down)."""
+    store_error: str | None = None
     try:
         report = offline_report(config, now)
     except store.DatabaseDamaged as exc:
-        database_error = str(exc)
+        store_error = str(exc)
     except (sqlite3.Error, OSError) as exc:
-        database_error = f"cannot read {config.database_path}: {exc}"
-    if database_error is not None:
+        store_error = f"cannot read {config.database_path}: {exc}"
+    if store_error is not None:
         report = StatusReport(
             version=__version__, generated_at=now, daemon=DaemonSection(running=False)
         )
     elif report.store is None:
-        database_error = f"no database at {config.database_path}"
-    daemon = report.daemon.model_copy(update={"reason": problem.reason})
-    if problem.permission:
-        daemon = daemon.model_copy(
-            update={
-                "running": None,
-                "note": "daemon state unknown: the socket is closed to this user",
-            }
-        )
+        store_error = f"no database at {config.database_path}"
+    daemon = report.daemon.model_copy(update={"reason": reason})
+    if unknown is not None:
+        daemon = daemon.model_copy(update={"running": None, "note": unknown})
     report = report.model_copy(
         update={
             "daemon": daemon,
-            "store_error": database_error,
+            "store_error": store_error,
             "source": "database" if report.store is not None else "none",
         }
     )
-    level, findings = verdict(report, config)
-    if problem.permission:
-        findings = [f for f in findings if "daemon is not running" not in f]
-        findings.insert(0, finding(Level.UNKNOWN, problem.reason))
-        level = max([Level.UNKNOWN, *(level_of_finding(f) for f in findings)])
-    if database_error is not None:
-        findings = [f for f in findings if "database could not be read" not in f]
-        findings.append(finding(Level.UNKNOWN, database_error))
-        level = Level.UNKNOWN
-    return report.judged(level, findings)
+    return report.judged(*verdict(report, config))
 
 
 # -- the screen --------------------------------------------------------------------------------

@@ -37,7 +37,8 @@ class Services:
     cards: CardPaymentService = field(init=False)
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
-    printer_state: Callable[[], str] = field(default=lambda: "unknown")  # the printer worker's
+    # The printer's last known state for `status`; the daemon passes its printer worker's.
+    printer_state: Callable[[], str] = field(default=lambda: "unknown")
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 import offline_store as store
 from agent import __version__
@@ -132,14 +132,17 @@ class StatusReport(Section):
     store: StoreSection | None = None
     store_error: str | None = None
     source: str | None = None
-    level: str = Level.UNKNOWN.name
     exit_code: Level = Level.UNKNOWN
     findings: list[str] = []
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def level(self) -> str:
+        """The exit code's name, sent beside it for people and scripts that read names."""
+        return self.exit_code.name
+
     def judged(self, level: Level, findings: list[str]) -> StatusReport:
-        return self.model_copy(
-            update={"level": level.name, "exit_code": level, "findings": findings}
-        )
+        return self.model_copy(update={"exit_code": level, "findings": findings})
 
     def as_json(self) -> dict[str, Any]:
         """The wire form: absent sections are left out rather than sent as null."""
@@ -210,10 +213,12 @@ def store_status(
 def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]]:
     """The worst finding decides the exit code; each finding is one line for the technician."""
     findings: list[tuple[Level, str]] = []
-    if not report.daemon.running:
+    if report.daemon.running is None:
+        findings.append((Level.UNKNOWN, report.daemon.reason or "daemon state unknown"))
+    elif not report.daemon.running:
         findings.append((Level.CRITICAL, "daemon is not running: receipts cannot be issued"))
     if report.store is None:
-        findings.append((Level.UNKNOWN, "database could not be read"))
+        findings.append((Level.UNKNOWN, report.store_error or "database could not be read"))
     else:
         findings += _store_findings(report.store, config)
     provider = report.provider

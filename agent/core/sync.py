@@ -11,13 +11,13 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import offline_store as store
 from agent.clock import ATHENS
 from agent.core.provider_health import UNREACHABLE_CODE
 from agent.core.runtime import Runtime
+from agent.core.sync_report import SyncedDocument, SyncReport
 from agent.core.transmission import Sent, Transmitter
 from agent.elise.outcomes import Accepted, Duplicate, Rejected
 from agent.fiscal.document_builder import series_by_type
@@ -28,26 +28,6 @@ RECOVERY_HORIZON = timedelta(days=366)
 SENDABLE = (store.DocumentState.PENDING, store.DocumentState.DELAYED)
 
 Sending = tuple[store.StoredDocument, "asyncio.Future[Sent]"]
-
-
-@dataclass
-class SyncReport:
-    attempted: int = 0
-    accepted: int = 0
-    delayed: int = 0
-    rejected: int = 0
-    stopped_early: bool = False
-    documents: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return {
-            "attempted": self.attempted,
-            "accepted": self.accepted,
-            "still_delayed": self.delayed,
-            "rejected": self.rejected,
-            "stopped_early": self.stopped_early,
-            "documents": self.documents,
-        }
 
 
 class SyncService:
@@ -165,9 +145,7 @@ class SyncService:
             await asyncio.gather(*(worker() for _ in range(rt.config.sync.concurrency)))
             rt.last_sync_at = rt.clock()
             if report.attempted:
-                log.info(
-                    "sync: %s", {k: v for k, v in report.as_dict().items() if k != "documents"}
-                )
+                log.info("sync: %s", report.model_dump(exclude={"documents"}))
             return report
 
     @staticmethod
@@ -178,16 +156,16 @@ class SyncService:
         elif state == store.DocumentState.REJECTED:
             report.rejected += 1
         else:
-            report.delayed += 1
+            report.still_delayed += 1
         report.documents.append(
-            {
-                "receipt_id": doc.id,
-                "series": doc.series,
-                "number": doc.number,
-                "state": state.value,
-                "mark": doc.mark,
-                "last_error": doc.last_error if state != store.DocumentState.ACCEPTED else None,
-            }
+            SyncedDocument(
+                receipt_id=doc.id,
+                series=doc.series,
+                number=doc.number,
+                state=state.value,
+                mark=doc.mark,
+                last_error=doc.last_error if state != store.DocumentState.ACCEPTED else None,
+            )
         )
 
     async def probe(self) -> bool:

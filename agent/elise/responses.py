@@ -31,15 +31,15 @@ from agent.json_codec import loads
 RAW_LIMIT = 500
 _DUPLICATE_HINTS = ("already been transmitted", "duplicate", "already exists")
 # A 2xx `success: false` whose text says the provider itself failed is an outage, not a verdict
-# on the document: the same bytes go again later instead of waiting for a person.
+# on the document: the same bytes go again later instead of waiting for a person. Narrow on
+# purpose: a refusal worded "correct the VAT and try again" must still reach a person, not be
+# re-sent until its deadline passes.
 _SERVER_FAULT_HINTS = (
     "internal server error",
     "try later",
-    "try again",
-    "temporarily",
+    "try again later",
+    "temporarily unavailable",
     "service unavailable",
-    "timed out",
-    "timeout",
 )
 # myDATA's MARK is an xs:long: anything above cannot be a MARK (nor stored in SQLite's INTEGER).
 MAX_MARK = 2**63 - 1

@@ -31,7 +31,8 @@ from typing import Any
 import httpx
 
 from agent.commands.common import paint, use_colour
-from agent.core.status_report import Level
+from agent.core.status_report import Level, StatusReport
+from agent.core.sync_report import SyncReport
 from agent.json_codec import dumps
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json, sale_line
 
@@ -276,8 +277,8 @@ class Demo:
         self.step("AADE goes down (the provider answers 408): IsDelayedCode 2")
         self.stack.set_faults("aade_down")
         self.say("the register re-checks the provider (here at once, via POST /v1/sync):")
-        report = self.post("/v1/sync", {}, expect_status=200)
-        self.show("sync", f"{report['attempted']} sent, {report['still_delayed']} still delayed")
+        report = SyncReport.model_validate(self.post("/v1/sync", {}, expect_status=200))
+        self.show("sync", f"{report.attempted} sent, {report.still_delayed} still delayed")
         body = cash_receipt("demo-aade-1", description="Cappuccino", quantity="1", price="3.20")
         answer = self.post("/v1/receipts", body)
         self.show_receipt(answer)
@@ -306,8 +307,8 @@ class Demo:
     def wait_queue_empty(self) -> None:
         deadline = time.monotonic() + WAIT_S
         while time.monotonic() < deadline:
-            printer = self.get("/v1/status").get("printer", {})
-            if not printer.get("queued"):
+            printer = StatusReport.model_validate(self.get("/v1/status")).printer
+            if printer is not None and not printer.queued:
                 return
             time.sleep(0.05)
 

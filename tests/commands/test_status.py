@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -287,6 +288,44 @@ def test_daemon_down_with_a_stale_socket_file(
     assert report["daemon"]["running"] is False
     assert "nothing answers" in report["daemon"]["reason"]
     assert report["source"] == "database"
+
+
+def test_a_daemon_that_answers_without_a_report_is_unknown_not_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A daemon whose /v1/status fails (HTTP 500) is running: saying "not running" would send the
+    technician to restart a service that is up. Its state is UNKNOWN, with the reason."""
+    path = tmp_path / "agent.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def answer_500() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            body = b'{"error": {"code": "internal_error", "message": "the agent failed"}}'
+            connection.sendall(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+            )
+
+    server = threading.Thread(target=answer_500)
+    server.start()
+    config = write_config(tmp_path, socket_path=path)
+    (tmp_path / "state").mkdir()
+    store.open_database(tmp_path / "state" / "pos-agent.sqlite3").close()
+    try:
+        code, out = run_cli(capsys, "status", "--json", "--config", str(config))
+    finally:
+        server.join(timeout=10)
+        listener.close()
+
+    report = json.loads(out)
+    assert code == 3, out
+    assert report["daemon"]["running"] is None
+    assert report["findings"][0] == "UNKNOWN: the daemon answered HTTP 500 on /v1/status"
+    assert not any("daemon is not running" in f for f in report["findings"])
 
 
 def test_unreadable_config_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

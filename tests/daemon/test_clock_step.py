@@ -16,13 +16,16 @@ from tests.e2e.stack import wait_for
 
 pytestmark = pytest.mark.e2e
 
-LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+# Debian puts it under the architecture's multiarch directory (x86_64-linux-gnu, aarch64-…).
+LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"))), None)
 
 
 @pytest.fixture
 def stepped_stack(tmp_path: Path) -> Iterator[tuple[LocalStack, Path]]:
-    if not LIBFAKETIME.exists():
-        pytest.skip(f"libfaketime not installed ({LIBFAKETIME}): apt-get install faketime")
+    if LIBFAKETIME is None:
+        pytest.skip(
+            "libfaketime is not installed: apt-get install faketime (make test does, as root)"
+        )
     offset = tmp_path / "faketime"
     offset.write_text("+0\n")
     settings = StackSettings(

@@ -106,5 +106,6 @@ def test_success_false_saying_the_provider_failed_is_retried_not_rejected() -> N
     outcome = send_outcome(200, body, PORTAL)
     assert isinstance(outcome, Unreachable) and "try later" in outcome.reason
     assert isinstance(update_outcome(200, body), Unreachable)
-    refused = b'{"success": false, "message": "Invalid VAT category on line 2"}'
-    assert send_outcome(200, refused, PORTAL) == Rejected(200, ["Invalid VAT category on line 2"])
+    for text in ("Invalid VAT category on line 2", "Correct the VAT number and try again"):
+        refused = b'{"success": false, "message": "%s"}' % text.encode()
+        assert send_outcome(200, refused, PORTAL) == Rejected(200, [text])

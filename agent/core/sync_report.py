@@ -1,0 +1,29 @@
+"""What one sync run did: totals and one line per document sent.
+
+The daemon answers `POST /v1/sync` with it, and `pos-agent sync` and the demo read it back with
+`SyncReport.model_validate_json`: the same typed object on both sides of the socket.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class SyncedDocument(BaseModel):
+    receipt_id: int
+    series: str
+    number: int
+    state: str
+    mark: int | None
+    last_error: str | None  # why it is still waiting (None once accepted)
+
+
+class SyncReport(BaseModel):
+    """`stopped_early`: the provider became unreachable again and the rest waits for later."""
+
+    attempted: int = 0
+    accepted: int = 0
+    still_delayed: int = 0
+    rejected: int = 0
+    stopped_early: bool = False
+    documents: list[SyncedDocument] = []
