@@ -34,8 +34,10 @@ from offline_store.errors import (
     DatabaseDamaged,
     InvalidTransition,
     NotFound,
+    StorageFault,
     StoreError,
     TransactionError,
+    storage_fault,
 )
 from offline_store.journal import JournalCheck, append_journal, verify_journal
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
@@ -84,6 +86,7 @@ __all__ = [
     "PrintJob",
     "PrintState",
     "SignatureStatus",
+    "StorageFault",
     "StoreError",
     "StoredDocument",
     "StoredRequest",
@@ -125,6 +128,7 @@ __all__ = [
     "require_transaction",
     "retry_print",
     "schema_version",
+    "storage_fault",
     "supersede_signatures",
     "take_over_reservation",
     "transaction",

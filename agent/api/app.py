@@ -199,4 +199,6 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
     router.add("GET", "/v1/health", health, "Liveness and breaker state")
     router.add("GET", "/metrics", metrics, "Prometheus metrics")
     router.add("GET", "/openapi.json", openapi, "This document")
-    return LocalApiApp(router, tcp_token)
+    return LocalApiApp(
+        router, tcp_token, guard=lambda method: rt.storage.guard(writes=method == "POST")
+    )

@@ -56,6 +56,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.ProviderSignatureMismatch: (502, "provider_signature_mismatch"),
     core.PaymentAlreadyRecorded: (409, "payment_already_recorded"),
     core.PaymentNotSent: (503, "provider_unreachable"),
+    core.StorageUnavailable: (503, "storage_unavailable"),
 }
 
 

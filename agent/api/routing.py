@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -149,13 +150,23 @@ class Router:
         raise ApiError(404, "not_found", f"there is no {path} in the local API")
 
 
+Guard = Callable[[str], AbstractContextManager[None]]
+
+
+def _unguarded(method: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
 class LocalApiApp:
     """ASGI entry point. Unix socket callers are trusted by the socket's file permissions (and
     named by SO_PEERCRED in the access log); loopback TCP callers need the bearer token."""
 
-    def __init__(self, router: Router, tcp_token: bytes | None) -> None:
+    def __init__(self, router: Router, tcp_token: bytes | None, guard: Guard = _unguarded) -> None:
+        """`guard(method)` wraps each handler call: the app turns storage faults into domain
+        errors there (and notes that a write went through)."""
         self.router = router
         self._token = tcp_token
+        self._guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -188,7 +199,8 @@ class LocalApiApp:
             if not request.client.startswith(UNIX_PREFIX):
                 self._check_token(request)
             handler, request.params = self.router.match(request.method, request.path)
-            return await handler(request)
+            with self._guard(request.method):
+                return await handler(request)
         except ApiError as exc:
             return Response.json(exc.body(), exc.status)
         except DomainError as exc:

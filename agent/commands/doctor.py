@@ -32,7 +32,7 @@ from agent.commands.common import (
     use_colour,
 )
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.core.status_report import Level
+from agent.core.status_report import Level, storage_findings, storage_section
 from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
 from offline_store.database import damage_message
 
@@ -239,6 +239,24 @@ def check_state_dir(config: AgentConfig) -> Check:
             "fine if the daemon runs as the owner; run doctor as that user to be sure",
         )
     return fail(name, detail + ", not writable by its owner", f"chmod u+rwx {path}")
+
+
+def check_storage(config: AgentConfig) -> Check:
+    """Free space and inodes on the state filesystem, by the same rule `status` uses."""
+    name = "storage"
+    storage = storage_section(config.state_dir)
+    if storage.free_bytes is None:
+        return warn(name, f"{config.state_dir} cannot be examined", "run doctor as root")
+    detail = (
+        f"{storage.free_bytes // (1024 * 1024)} MiB and {storage.free_inodes} inodes free on "
+        f"{config.state_dir}"
+    )
+    findings = storage_findings(storage, config.database_path)
+    if not findings:
+        return ok(name, detail)
+    level = max(found for found, _ in findings)
+    hint = "; ".join(text for _, text in findings)
+    return (fail if level >= Level.CRITICAL else warn)(name, detail, hint)
 
 
 def check_database(config: AgentConfig) -> Check:
@@ -510,6 +528,7 @@ def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
     steps: list[Callable[[], Check | list[Check]]] = [
         lambda: check_socket(config),
         lambda: check_state_dir(config),
+        lambda: check_storage(config),
         lambda: check_database(config),
         lambda: check_provider(config, key),
         lambda: check_printer(config, print_test=print_test),

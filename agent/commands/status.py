@@ -41,6 +41,7 @@ from agent.core.status_report import (
     PrinterSection,
     ProviderSection,
     StatusReport,
+    StorageSection,
     StoreSection,
     finding,
     level_of_finding,
@@ -157,6 +158,7 @@ def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
         *_printer_rows(report.printer, stored),
         *_clock_rows(report.clock, config, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
+        *(_storage_rows(report.storage, colour) if report.storage is not None else []),
         "",
         "Findings:",
     ]
@@ -320,6 +322,23 @@ def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
             f"(at {_clock_time(db.integrity_checked_at)}); {journal}",
         ),
     ]
+
+
+def _storage_rows(storage: StorageSection, colour: bool) -> list[str]:
+    space = (
+        f"{_size(storage.free_bytes)} and {storage.free_inodes} inodes free"
+        if storage.free_bytes is not None
+        else "free space unknown"
+    )
+    rows = [
+        _row("Storage", f"{storage.path}: {space}" + (", READ-ONLY" if storage.read_only else ""))
+    ]
+    if storage.failing is not None:
+        text = f"WRITES FAILING since {_clock_time(storage.failing_since)}: {storage.failing}"
+        rows.append(_row("", paint(text, Level.CRITICAL, colour)))
+    elif storage.failures:
+        rows.append(_row("", f"{storage.failures} refused write(s) since start; writing again"))
+    return rows
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -96,3 +96,15 @@ class PaymentNotSent(DomainError):
             "retry with the same request_id",
             detail={"retryable": True},
         )
+
+
+class StorageUnavailable(DomainError):
+    """The register's storage refused the write (full, read-only, locked, I/O errors): nothing
+    was issued, and the same request_id may be retried once the storage is back."""
+
+    def __init__(self, fault: str, message: str) -> None:
+        super().__init__(
+            f"the register's storage cannot be written ({fault}: {message}); nothing was "
+            "issued, retry with the same request_id; see pos-agent status",
+            detail={"retryable": True, "storage": fault},
+        )

@@ -35,6 +35,18 @@ class Metrics:
         self.breaker_open = Gauge(
             "pos_agent_breaker_open", "1 while receipts go offline at once", registry=self.registry
         )
+        self.storage_failures = Counter(
+            "pos_agent_storage_failures",
+            "Requests and background runs the register's storage refused, by fault "
+            "(full, read_only, busy, io_error)",
+            ["fault"],
+            registry=self.registry,
+        )
+        self.storage_free_bytes = Gauge(
+            "pos_agent_storage_free_bytes",
+            "Free bytes on the state directory's filesystem",
+            registry=self.registry,
+        )
         self.synced = Counter(
             "pos_agent_synced_documents",
             "Delayed documents the sync delivered, by outcome",

@@ -12,6 +12,7 @@ from agent.clock import Clock, athens_now
 from agent.config import AgentConfig
 from agent.core.breaker import CircuitBreaker
 from agent.core.metrics import Metrics
+from agent.core.storage_health import StorageHealth
 from agent.elise.client import EliseClient
 from agent.secrets import ApiKey
 
@@ -30,6 +31,10 @@ class Runtime:
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
+    storage: StorageHealth = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.storage = StorageHealth(self.clock, self.metrics)
 
     def notify_printer(self) -> None:
         for wake in self.wake_printer:

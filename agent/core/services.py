@@ -20,8 +20,10 @@ from agent.core.status_report import (
     PrinterSection,
     ProviderSection,
     StatusReport,
+    StorageSection,
     StoreSection,
     backlog_section,
+    storage_section,
     store_status,
     verdict,
 )
@@ -59,6 +61,9 @@ class Services:
         rt.metrics.backlog.labels("0").set(backlog.pending)
         rt.metrics.oldest_delayed_age.set(backlog.oldest.age_s if backlog.oldest else 0)
         rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
+        free = self._storage().free_bytes
+        if free is not None:
+            rt.metrics.storage_free_bytes.set(free)
 
     async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets
@@ -112,5 +117,16 @@ class Services:
                 printed=queue.get("printed", 0),
             ),
             store=stored,
+            storage=self._storage(),
         )
         return report.judged(*verdict(report, rt.config))
+
+    def _storage(self) -> StorageSection:
+        health = self.runtime.storage
+        failing = health.failing
+        return storage_section(
+            self.runtime.config.state_dir,
+            failures=health.failures,
+            failing=f"{failing.fault.value}: {failing.message}" if failing else None,
+            failing_since=failing.at if failing else None,
+        )

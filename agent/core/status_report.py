@@ -10,9 +10,11 @@ Levels are the exit codes: 0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, computed_field
@@ -86,6 +88,21 @@ class StoreSection(Section):
     database: DatabaseSection
 
 
+class StorageSection(Section):
+    """The state directory's filesystem, and what the daemon saw of its writes.
+
+    `failures` and `failing` are the daemon's (None when read without it): `failing` is the
+    last refused write ("full: database or disk is full") until a later write succeeds."""
+
+    path: str
+    free_bytes: int | None
+    free_inodes: int | None
+    read_only: bool
+    failures: int | None = None
+    failing: str | None = None
+    failing_since: datetime | None = None
+
+
 class DaemonSection(Section):
     """`running` is None when the socket is closed to the caller: nobody can tell."""
 
@@ -131,6 +148,7 @@ class StatusReport(Section):
     printer: PrinterSection | None = None
     store: StoreSection | None = None
     store_error: str | None = None
+    storage: StorageSection | None = None
     source: str | None = None
     exit_code: Level = Level.UNKNOWN
     findings: list[str] = []
@@ -148,10 +166,99 @@ class StatusReport(Section):
         """The wire form: absent sections are left out rather than sent as null."""
         absent = {
             name
-            for name in ("provider", "clock", "printer", "store", "store_error", "source")
+            for name in (
+                "provider",
+                "clock",
+                "printer",
+                "store",
+                "store_error",
+                "storage",
+                "source",
+            )
             if getattr(self, name) is None
         }
         return self.model_dump(mode="json", exclude=absent)
+
+
+# Below these the register is about to refuse receipts (today a receipt takes ~7 KB, so 64 MiB
+# is about two weeks of a busy till).
+STORAGE_WARN_BYTES = 64 * 1024 * 1024
+STORAGE_CRITICAL_BYTES = 16 * 1024 * 1024
+STORAGE_CRITICAL_INODES = 1000
+STORAGE_HINTS = {
+    "full": "free space on that filesystem (old logs: journalctl --vacuum-size=50M); never delete "
+    "anything in the state directory; receipts are refused until then",
+    "read_only": "the filesystem went read-only, usually a failing SD card or eMMC: copy the "
+    "database off, check dmesg, fsck or replace the card, then reboot",
+    "busy": "another process holds the database lock: fuser -v {database}; stop it (never open "
+    "the live database with another program)",
+    "io_error": "the storage reports I/O errors: copy the database off, check dmesg, replace the "
+    "SD card or eMMC",
+}
+
+
+def storage_section(
+    state_dir: Path,
+    *,
+    failures: int | None = None,
+    failing: str | None = None,
+    failing_since: datetime | None = None,
+) -> StorageSection:
+    """Free space and inodes for the daemon's user on the state directory's filesystem."""
+    try:
+        stat = os.statvfs(state_dir)
+    except OSError:
+        free_bytes = free_inodes = None
+        read_only = False
+    else:
+        free_bytes, free_inodes = stat.f_bavail * stat.f_frsize, stat.f_favail
+        read_only = bool(stat.f_flag & os.ST_RDONLY)
+    return StorageSection(
+        path=str(state_dir),
+        free_bytes=free_bytes,
+        free_inodes=free_inodes,
+        read_only=read_only,
+        failures=failures,
+        failing=failing,
+        failing_since=failing_since,
+    )
+
+
+def storage_findings(storage: StorageSection, database: Path) -> list[tuple[Level, str]]:
+    """What `status` and `doctor` say of the storage, each with what to do."""
+    findings: list[tuple[Level, str]] = []
+    if storage.failing is not None:
+        fault = storage.failing.partition(":")[0]
+        hint = STORAGE_HINTS.get(fault, "see journalctl -u pos-agent").format(database=database)
+        since = storage.failing_since.isoformat() if storage.failing_since else "?"
+        findings.append(
+            (
+                Level.CRITICAL,
+                f"storage: writes are failing since {since} ({storage.failing}); {hint}",
+            )
+        )
+    if storage.read_only:
+        findings.append(
+            (Level.CRITICAL, f"storage: {storage.path} is read-only; " + STORAGE_HINTS["read_only"])
+        )
+    free = storage.free_bytes
+    if free is not None and free < STORAGE_WARN_BYTES:
+        level = Level.CRITICAL if free < STORAGE_CRITICAL_BYTES else Level.WARN
+        findings.append(
+            (
+                level,
+                f"storage: {free // (1024 * 1024)} MiB free on {storage.path}; {STORAGE_HINTS['full']}",
+            )
+        )
+    if storage.free_inodes is not None and storage.free_inodes < STORAGE_CRITICAL_INODES:
+        findings.append(
+            (
+                Level.CRITICAL,
+                f"storage: {storage.free_inodes} inodes free on {storage.path}; "
+                "remove stray small files outside the state directory",
+            )
+        )
+    return findings
 
 
 def backlog_section(summary: store.BacklogSummary, now: datetime) -> Backlog:
@@ -221,6 +328,8 @@ def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]
         findings.append((Level.UNKNOWN, report.store_error or "database could not be read"))
     else:
         findings += _store_findings(report.store, config)
+    if report.storage is not None:
+        findings += storage_findings(report.storage, config.database_path)
     provider = report.provider
     if provider is not None and provider.credential_alarm:
         findings.append(
@@ -303,4 +412,5 @@ def offline_report(config: AgentConfig, now: datetime) -> StatusReport:
             running=False, note="daemon not reachable; figures read from the database directly"
         ),
         store=stored,
+        storage=storage_section(config.state_dir),
     )

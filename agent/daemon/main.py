@@ -33,10 +33,11 @@ from agent.api.listeners import (
 from agent.api.peer_protocol import PeerCredentialsProtocol
 from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.core.errors import StorageUnavailable
 from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
-from agent.daemon.background_jobs import BackgroundJobs
+from agent.daemon.background_jobs import BackgroundJobs, Job
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
@@ -105,11 +106,34 @@ def _server(app: LocalApiApp) -> uvicorn.Server:
     return server
 
 
+def _storage_guarded(services: Services, job: Job) -> Job:
+    """A background run the storage refused counts in `status` like a refused receipt, and is
+    one warning line, not a traceback every tick; the next tick tries again. A run that went
+    through does not clear the alarm: most ticks write nothing, so only a request that wrote
+    (a receipt, a payment, a reprint) proves the storage is back."""
+    health = services.runtime.storage
+
+    async def run() -> None:
+        try:
+            with health.guard(writes=False):
+                await job()
+        except StorageUnavailable as exc:
+            log.warning("background run stopped: %s", exc.message)
+
+    return run
+
+
 def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> None:
     """The backlog sync, the provider probe and, under systemd, the watchdog ping, ticked on the
     monotonic clock (a wall-clock step must not stop the watchdog pings or the sync)."""
-    jobs.every("sync", config.sync.interval_s, services.sync.run, jitter_s=config.sync.jitter_s)
-    jobs.every("probe", config.sync.probe_interval_s, services.sync.probe_and_sync)
+    sync, probe = services.sync.run, services.sync.probe_and_sync
+    jobs.every(
+        "sync",
+        config.sync.interval_s,
+        _storage_guarded(services, sync),
+        jitter_s=config.sync.jitter_s,
+    )
+    jobs.every("probe", config.sync.probe_interval_s, _storage_guarded(services, probe))
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)
@@ -139,7 +163,7 @@ async def serve(config: AgentConfig) -> int:
 
         await server.startup(sockets=sockets)
         _schedule(config, services, jobs)
-        jobs.start("startup sync", lambda: _startup_sync(services))
+        jobs.start("startup sync", _storage_guarded(services, lambda: _startup_sync(services)))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", os.getpid())

@@ -68,6 +68,7 @@ def test_good_install_against_the_sandbox(
         "credentials",
         "socket",
         "state directory",
+        "storage",
         "database",
         "provider",
         "clock",
