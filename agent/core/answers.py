@@ -10,7 +10,6 @@ from agent.core.offline_documents import LEGENDS
 from agent.core.runtime import Runtime
 from agent.fiscal.provider_payloads import transmission_method
 from agent.fiscal.receipt_model import Delivery
-from agent.json_codec import loads
 
 
 def _print_state(conn: sqlite3.Connection, document_id: int) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def document_answer(
     """`delivery`: the request's, when the caller has it in hand (issuing a receipt); otherwise
     it is read back from the stored request."""
     if delivery is None:
-        delivery = Delivery.model_validate(loads(doc.request_json).get("delivery", {}))
+        delivery = Delivery.of_stored_request(doc.request_json)
     method = transmission_method(delivery)
     answer: dict[str, Any] = {
         "receipt_id": doc.id,

@@ -102,9 +102,31 @@ class StorageUnavailable(DomainError):
     """The register's storage refused the write (full, read-only, locked, I/O errors): nothing
     was issued, and the same request_id may be retried once the storage is back."""
 
-    def __init__(self, fault: str, message: str) -> None:
+    def __init__(
+        self, fault: str, reason: str, message: str | None = None, **detail: object
+    ) -> None:
         super().__init__(
-            f"the register's storage cannot be written ({fault}: {message}); nothing was "
+            message
+            or f"the register's storage cannot be written ({fault}: {reason}); nothing was "
             "issued, retry with the same request_id; see pos-agent status",
-            detail={"retryable": True, "storage": fault},
+            detail={"retryable": True, "storage": fault, **detail},
+        )
+        self.fault = fault
+        self.reason = reason
+
+
+class OutcomeNotRecorded(StorageUnavailable):
+    """The receipt was frozen and sent, but the provider's answer could not be written. It stays
+    `pending`: the sync sends it again once the storage is back (the provider answers with the
+    same MARK) and prints it then. Issuing it again would make a second receipt."""
+
+    def __init__(self, fault: str, reason: str, *, receipt_id: int, name: str) -> None:
+        super().__init__(
+            fault,
+            reason,
+            f"receipt {name} (receipt_id {receipt_id}) is frozen and was sent to the provider, "
+            f"but its answer could not be written ({fault}: {reason}); it stays pending and is "
+            "sent again and printed once the storage is back. Do not issue it again: retry the "
+            f"same request_id or GET /v1/receipts/{receipt_id} for its state",
+            receipt_id=receipt_id,
         )

@@ -20,6 +20,7 @@ from agent.clock import ATHENS
 from agent.config import AgentConfig
 from agent.core.answers import document_answer
 from agent.core.errors import (
+    OutcomeNotRecorded,
     ProviderRejected,
     RequestIdReused,
     ReservationUsed,
@@ -31,7 +32,7 @@ from agent.core.errors import (
     SignedTypeDiffers,
     UnknownSignature,
 )
-from agent.core.print_orders import queue_print
+from agent.core.print_orders import queue_print, wants_print
 from agent.core.request_identity import Answer, CanonicalRequest, canonical
 from agent.core.runtime import Runtime
 from agent.core.transmission import Transmitter
@@ -228,17 +229,25 @@ class IssuingService:
             if replay is None:
                 raise
             return replay
-        wants_print = _wants_print(rt, delivery)
-        doc = await self.transmitter.transmit(
-            doc,
-            then=(lambda issued: queue_print(rt, issued, copy=False)) if wants_print else None,
-        )
+        printing = wants_print(rt, delivery)
+        try:
+            doc = await self.transmitter.transmit(
+                doc,
+                then=(lambda issued: queue_print(rt, issued, copy=False)) if printing else None,
+            )
+        except Exception as exc:
+            fault = store.storage_fault(exc)
+            if fault is None:
+                raise
+            raise OutcomeNotRecorded(
+                fault.value, str(exc)[:200], receipt_id=doc.id, name=f"{doc.series}/{doc.number}"
+            ) from exc
         if doc.state == store.DocumentState.REJECTED:
             raise ProviderRejected(
                 f"the provider refused the document: {doc.last_error}",
                 detail={"receipt": document_answer(rt, doc, delivery)},
             )
-        if wants_print:
+        if printing:
             rt.notify_printer()
         return Answer(document_answer(rt, doc, delivery), created=True)
 
@@ -294,16 +303,6 @@ class IssuingService:
                 f"the signature was made for a total of {doc.total_amount}, the receipt totals {draft.total}; sign again with receipt_id {doc.id}",
             )
         return doc
-
-
-def _wants_print(rt: Runtime, delivery: Delivery) -> bool:
-    if not rt.config.printer.enabled:
-        return False
-    if delivery.print is not None:
-        return delivery.print
-    if delivery.email or delivery.mobile:
-        return False
-    return rt.config.default_delivery_print
 
 
 def _payment_entries(

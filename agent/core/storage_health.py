@@ -8,6 +8,7 @@ counts it for `/metrics`, and remembers it for `status` until a later write succ
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ import offline_store as store
 from agent.clock import Clock
 from agent.core.errors import StorageUnavailable
 from agent.core.metrics import Metrics
+
+log = logging.getLogger("pos_agent.storage")
 
 
 @dataclass(frozen=True)
@@ -31,21 +34,29 @@ class StorageHealth:
         self._clock = clock
         self._metrics = metrics
         self.failures = 0
-        self.last_failure: StorageFailure | None = None
         self.failing: StorageFailure | None = None  # the last failure, until a write succeeds
 
     @contextmanager
     def guard(self, *, writes: bool) -> Iterator[None]:
-        """Around one request or background run; `writes`: it commits when it succeeds."""
+        """Around one request or background run. `writes`: it commits when it succeeds (the
+        API's POSTs), so its success shows the storage takes writes again; a background tick
+        mostly writes nothing and proves nothing."""
         try:
             yield
+        except StorageUnavailable as exc:  # a use case that knows more of what happened
+            self._note(store.StorageFault(exc.fault), exc.reason)
+            raise
         except Exception as exc:
             fault = store.storage_fault(exc)
             if fault is None:
                 raise
-            self.failures += 1
-            self.last_failure = self.failing = StorageFailure(fault, str(exc)[:200], self._clock())
-            self._metrics.storage_failures.labels(fault.value).inc()
+            self._note(fault, str(exc)[:200])
             raise StorageUnavailable(fault.value, str(exc)[:200]) from exc
         if writes:
             self.failing = None
+
+    def _note(self, fault: store.StorageFault, reason: str) -> None:
+        log.warning("the storage refused a write (%s): %s", fault.value, reason)
+        self.failures += 1
+        self.failing = StorageFailure(fault, reason, self._clock())
+        self._metrics.storage_failures.labels(fault.value).inc()

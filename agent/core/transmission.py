@@ -17,6 +17,7 @@ from functools import partial
 
 import offline_store as store
 from agent.core.offline_documents import offline_qr_for
+from agent.core.print_orders import queue_print, wants_print
 from agent.core.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
 from agent.core.runtime import Runtime
 from agent.elise.outcomes import (
@@ -30,6 +31,7 @@ from agent.elise.outcomes import (
 )
 from agent.fiscal.deadlines import transmission_deadline
 from agent.fiscal.provider_payloads import set_delayed_code
+from agent.fiscal.receipt_model import Delivery
 
 log = logging.getLogger("pos_agent.transmission")
 
@@ -81,8 +83,25 @@ class Transmitter:
             in_flight.discard(doc.id)
 
     def record(self, doc: store.StoredDocument, sent: Sent) -> store.StoredDocument:
-        """A sync's outcome: the breaker and the document's state, no print job."""
-        return self._apply(doc, sent, first=False, then=None)
+        """A sync's outcome: the breaker and the document's state. A `pending` document whose
+        first outcome was never written (a crash or a refused write between its send and the
+        record) has no print job yet: it is queued with this outcome, so the receipt the
+        provider holds is printed too."""
+        missing = self._missing_print(doc)
+        recorded = self._apply(doc, sent, first=False, then=missing)
+        if missing is not None:
+            self.rt.notify_printer()
+        return recorded
+
+    def _missing_print(self, doc: store.StoredDocument) -> AfterOutcome | None:
+        """Only a pending document can lack its print job: a delayed one got it offline."""
+        rt = self.rt
+        if doc.state != store.DocumentState.PENDING or store.print_jobs_for(rt.conn, doc.id):
+            return None
+        delivery = Delivery.of_stored_request(doc.request_json)
+        if not wants_print(rt, delivery):
+            return None
+        return lambda issued: queue_print(rt, issued, copy=False)
 
     async def _send(self, doc: store.StoredDocument) -> SendOutcome:
         assert doc.payload is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -108,17 +109,12 @@ def _server(app: LocalApiApp) -> uvicorn.Server:
 
 def _storage_guarded(services: Services, job: Job) -> Job:
     """A background run the storage refused counts in `status` like a refused receipt, and is
-    one warning line, not a traceback every tick; the next tick tries again. A run that went
-    through does not clear the alarm: most ticks write nothing, so only a request that wrote
-    (a receipt, a payment, a reprint) proves the storage is back."""
+    one warning line (the guard's), not a traceback every tick; the next tick tries again."""
     health = services.runtime.storage
 
     async def run() -> None:
-        try:
-            with health.guard(writes=False):
-                await job()
-        except StorageUnavailable as exc:
-            log.warning("background run stopped: %s", exc.message)
+        with contextlib.suppress(StorageUnavailable), health.guard(writes=False):
+            await job()
 
     return run
 

@@ -31,6 +31,7 @@ from agent.fiscal.tax_codes import (
 )
 from agent.fiscal.uid import bare_vat
 from agent.fiscal.vat_number import is_valid_afm
+from agent.json_codec import loads
 
 MOBILE_NUMBER = re.compile(r"^(\+30)?69\d{8}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
@@ -163,6 +164,11 @@ class Delivery(_Strict):
     print: bool | None = Field(None, description="print on the receipt printer (default: config)")
     email: bool = False
     mobile: bool = Field(False, description="Viber with SMS fallback, Greek mobiles only")
+
+    @classmethod
+    def of_stored_request(cls, request_json: str) -> Delivery:
+        """What a request stored with its document asked for (the defaults if it named none)."""
+        return cls.model_validate(loads(request_json).get("delivery", {}))
 
 
 class _Document(_Strict):

@@ -63,6 +63,17 @@ def _restart_and_wait_accepted(stack: E2EStack, receipt_id: int) -> dict[str, An
     return wait_for(accepted, timeout_s=20, what=f"receipt {receipt_id} accepted after restart")
 
 
+def _printed(stack: E2EStack, receipt_id: int) -> None:
+    """The receipt the crash cut off is printed once, when its outcome is finally recorded."""
+
+    def done() -> dict[str, Any] | None:
+        state = stack.receipt(receipt_id)["delivery"]["print"]
+        return state if state.get("state") == "printed" else None
+
+    state = wait_for(done, timeout_s=20, what=f"receipt {receipt_id} printed after the restart")
+    assert state["requested"] is True and "copies" not in state
+
+
 def _journal_ok(stack: E2EStack) -> bool:
     with stack.database() as conn:
         return store.verify_journal(conn).ok
@@ -95,6 +106,7 @@ def test_kill_after_commit_before_the_provider_saw_it(stack: E2EStack) -> None:
     stored = stack.stored(row.id)
     assert stored.mark == answer["mark"]
     assert stored.payload == row.payload  # never rebuilt
+    _printed(stack, row.id)
     assert stack.document_count() == count + 1
     assert stack.last_numbers()["ΑΛΠ"] == numbers.get("ΑΛΠ", 0) + 1
     assert _journal_ok(stack)
@@ -130,6 +142,7 @@ def test_kill_after_the_provider_accepted_before_the_answer_was_stored(
     assert answer["mark"] == provider_before["mark"]
     assert (answer["receipt_id"], answer["number"], answer["uid"]) == (row.id, row.number, row.uid)
     assert answer["mark_unknown"] is False
+    _printed(stack, row.id)
     provider = stack.provider_document(row.uid)
     assert provider is not None
     assert provider["mark"] == provider_before["mark"]

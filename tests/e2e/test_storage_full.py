@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import offline_store as store
 from agent.commands.doctor import check_storage
 from agent.config import load_config
 from agent.core.status_report import Level
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+from tests.e2e.stack import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -110,3 +114,55 @@ def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
     report = status(stack)
     assert report["storage"]["failing"] is None
     assert not any("writes are failing" in f for f in report["findings"])
+
+
+def test_an_answer_that_cannot_be_written_is_not_lost_and_the_receipt_still_prints(
+    small_disk_stack: LocalStack,
+) -> None:
+    """The provider accepts while the disk fills: the till is told the receipt exists and must
+    not be issued again; once space is back the sync records the provider's MARK (409) and the
+    receipt is printed, once."""
+    stack = small_disk_stack
+    stack.set_faults("slow", delay_ms=2000)  # the answer comes after the disk is full
+    till: dict[str, Any] = {}
+
+    def sell() -> None:
+        with stack.client() as client:
+            response = post_json(client, "/v1/receipts", cash_receipt("full-after-1"))
+            till.update(status=response.status_code, body=response.json())
+
+    seller = threading.Thread(target=sell)
+    seller.start()
+    with closing(stack.open_store()) as conn:
+        row = wait_for(
+            lambda: store.get_by_request_id(conn, "full-after-1"),
+            timeout_s=10,
+            what="the frozen receipt",
+        )
+    filler = fill(stack.state_dir, leave_bytes=0)
+    seller.join(timeout=30)
+
+    assert till["status"] == 503, till
+    error = till["body"]["error"]
+    assert (error["code"], error["receipt_id"], error["retryable"]) == (
+        "storage_unavailable",
+        row.id,
+        True,
+    )
+    assert "Do not issue it again" in error["message"]
+
+    filler.unlink()
+    stack.set_faults("ok")
+    with stack.client() as client:
+        assert client.post("/v1/sync").status_code == 200
+
+        def printed() -> dict[str, Any] | None:
+            answer = client.get(f"/v1/receipts/{row.id}").json()
+            return answer if answer["delivery"]["print"].get("state") == "printed" else None
+
+        answer = wait_for(printed, timeout_s=20, what="the receipt accepted and printed")
+        replay = post_json(client, "/v1/receipts", cash_receipt("full-after-1"))
+    assert answer["state"] == "accepted" and answer["mark"] is not None
+    assert "copies" not in answer["delivery"]["print"]  # printed once
+    assert replay.status_code == 200 and replay.json()["receipt_id"] == row.id
+    assert [d["uid"] for d in stack.provider_documents()].count(row.uid) == 1
