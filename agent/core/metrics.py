@@ -47,6 +47,11 @@ class Metrics:
             "Free bytes on the state directory's filesystem",
             registry=self.registry,
         )
+        self.clock_steps = Counter(
+            "pos_agent_clock_steps",
+            "Wall-clock steps of more than 2 s the daemon saw against its monotonic clock",
+            registry=self.registry,
+        )
         self.synced = Counter(
             "pos_agent_synced_documents",
             "Delayed documents the sync delivered, by outcome",

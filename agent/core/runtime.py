@@ -4,6 +4,7 @@ breaker, clock. Built once by the daemon (or by a test) and passed explicitly.""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from datetime import datetime
 from agent.clock import Clock, athens_now
 from agent.config import AgentConfig
 from agent.core.breaker import CircuitBreaker
+from agent.core.clock_watch import ClockWatch, Monotonic
 from agent.core.metrics import Metrics
 from agent.core.storage_health import StorageHealth
 from agent.elise.client import EliseClient
@@ -24,6 +26,7 @@ class Runtime:
     conn: sqlite3.Connection
     client: EliseClient
     clock: Clock = athens_now
+    monotonic: Monotonic = time.monotonic
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=athens_now)
@@ -32,9 +35,11 @@ class Runtime:
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
     storage: StorageHealth = field(init=False)
+    clock_watch: ClockWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = StorageHealth(self.clock, self.metrics)
+        self.clock_watch = ClockWatch(self.clock, self.metrics, self.monotonic)
 
     def notify_printer(self) -> None:
         for wake in self.wake_printer:

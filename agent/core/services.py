@@ -87,6 +87,7 @@ class Services:
         rt = self.runtime
         now = rt.clock()
         client = rt.client
+        step = rt.clock_watch.recent()
         queue = stored.print_queue
         report = StatusReport(
             version=__version__,
@@ -106,7 +107,10 @@ class Services:
                 last_sync_at=rt.last_sync_at,
             ),
             clock=ClockSection(
-                offset_s=client.clock_offset_s, provider_date=client.last_server_date
+                offset_s=client.clock_offset_s,
+                provider_date=client.last_server_date,
+                step_s=step.by_s if step else None,
+                stepped_at=step.at if step else None,
             ),
             printer=PrinterSection(
                 enabled=rt.config.printer.enabled,

@@ -126,6 +126,9 @@ class ProviderSection(Section):
 class ClockSection(Section):
     offset_s: float | None
     provider_date: datetime | None
+    # The last wall-clock step the daemon saw in the past day (see core/clock_watch.py).
+    step_s: float | None = None
+    stepped_at: datetime | None = None
 
 
 class PrinterSection(Section):
@@ -342,6 +345,17 @@ def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]
     offset = report.clock.offset_s if report.clock is not None else None
     if offset is not None and abs(offset) > config.clock.max_offset_s:
         findings.append((Level.WARN, f"system clock differs from the provider by {offset:.0f} s"))
+    if report.clock is not None and report.clock.step_s is not None:
+        at = report.clock.stepped_at
+        findings.append(
+            (
+                Level.WARN,
+                f"the wall clock was stepped by {report.clock.step_s:+.0f} s"
+                f"{f' at {at:%Y-%m-%d %H:%M:%S}' if at else ''} (an NTP correction or a manual "
+                "change): receipts issued around it carry times out of order; check that "
+                "`timedatectl` shows the clock synchronised",
+            )
+        )
     printer = report.printer
     if printer is not None and (printer.queued or printer.failed):
         findings.append(

@@ -34,6 +34,7 @@ from agent.api.listeners import (
 from agent.api.peer_protocol import PeerCredentialsProtocol
 from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
 from agent.core.runtime import Runtime
 from agent.core.services import Services
@@ -45,6 +46,8 @@ from agent.secrets import CredentialError, check_private_file
 
 log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8
+# How often the daemon compares its wall clock with its monotonic clock (core/clock_watch.py).
+CLOCK_LOOK_S = 5.0
 
 
 def _listeners(config: AgentConfig, stack: ExitStack) -> list[socket.socket]:
@@ -81,6 +84,13 @@ async def _watchdog_ping() -> None:
     """A coroutine, so it runs on the event loop: a hung loop stops the pings and systemd
     restarts the agent (a plain function would ping from a worker thread regardless)."""
     sd_notify.watchdog()
+
+
+def _look_at_clock(watch: ClockWatch) -> Job:
+    async def look() -> None:
+        watch.look()
+
+    return look
 
 
 async def _startup_sync(services: Services) -> None:
@@ -130,6 +140,7 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
         jitter_s=config.sync.jitter_s,
     )
     jobs.every("probe", config.sync.probe_interval_s, _storage_guarded(services, probe))
+    jobs.every("clock", CLOCK_LOOK_S, _look_at_clock(services.runtime.clock_watch))
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)

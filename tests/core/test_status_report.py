@@ -7,6 +7,7 @@ from pathlib import Path
 
 import offline_store as store
 from agent.core.status_report import (
+    ClockSection,
     DaemonSection,
     Level,
     PrinterSection,
@@ -64,3 +65,17 @@ def test_the_wire_form_reads_back_as_the_same_report(tmp_path: Path) -> None:
     assert "provider" not in wire and "clock" not in wire  # absent sections are left out
     assert wire["exit_code"] == 1 and wire["level"] == "WARN"
     assert StatusReport.model_validate(wire) == report
+
+
+def test_a_clock_step_is_a_warning_with_what_to_check(tmp_path: Path) -> None:
+    quiet = report_for(tmp_path, due_in=timedelta(hours=30))
+    stepped = quiet.model_copy(
+        update={
+            "clock": ClockSection(offset_s=0.0, provider_date=T0, step_s=-3600.0, stepped_at=T0)
+        }
+    )
+    config = shop_config(state_dir=str(tmp_path))
+    judged = stepped.judged(*verdict(stepped, config))
+    assert judged.exit_code is Level.WARN
+    [step] = [f for f in judged.findings if "wall clock" in f]
+    assert "stepped by -3600 s" in step and "timedatectl" in step
