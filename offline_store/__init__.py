@@ -5,6 +5,7 @@ transaction and never commit. This package never imports `agent` or `printers`.
 """
 
 from offline_store.database import (
+    DAEMON_BUSY_TIMEOUT_MS,
     last_integrity_check,
     open_database,
     require_transaction,
@@ -72,6 +73,7 @@ from offline_store.summaries import (
 )
 
 __all__ = [
+    "DAEMON_BUSY_TIMEOUT_MS",
     "MIGRATIONS",
     "BacklogSummary",
     "DatabaseDamaged",

@@ -57,6 +57,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.PaymentAlreadyRecorded: (409, "payment_already_recorded"),
     core.PaymentNotSent: (503, "provider_unreachable"),
     core.StorageUnavailable: (503, "storage_unavailable"),
+    core.StorageBusy: (503, "storage_busy"),
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
 }
 

@@ -115,6 +115,11 @@ class StorageUnavailable(DomainError):
         self.reason = reason
 
 
+class StorageBusy(StorageUnavailable):
+    """Another process held the database's write lock longer than the daemon waits for it
+    (`DAEMON_BUSY_TIMEOUT_MS`): nothing was issued; the same request_id may be retried at once."""
+
+
 class OutcomeNotRecorded(StorageUnavailable):
     """The receipt was frozen and sent, but the provider's answer could not be written. It stays
     `pending`: the sync sends it again once the storage is back (the provider answers with the

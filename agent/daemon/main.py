@@ -152,7 +152,9 @@ async def serve(config: AgentConfig) -> int:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
-        conn = store.open_database(config.database_path)
+        conn = store.open_database(
+            config.database_path, busy_timeout_ms=store.DAEMON_BUSY_TIMEOUT_MS
+        )
         stack.callback(conn.close)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
