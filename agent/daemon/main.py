@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -31,7 +32,11 @@ from agent.api.listeners import (
     tcp_listener,
     unix_listener,
 )
-from agent.api.peer_protocol import PeerCredentialsProtocol
+from agent.api.peer_protocol import (
+    ConnectionLimits,
+    PeerCredentialsProtocol,
+    effective_max_connections,
+)
 from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
@@ -40,6 +45,7 @@ from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
 from agent.daemon.background_jobs import BackgroundJobs, Job
+from agent.daemon.loop_errors import RateLimitedLoopErrors
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
@@ -100,12 +106,16 @@ async def _startup_sync(services: Services) -> None:
     await services.sync.run()
 
 
-def _server(app: LocalApiApp) -> uvicorn.Server:
+def _server(app: LocalApiApp, config: AgentConfig) -> uvicorn.Server:
     """uvicorn driven step by step (startup, main loop, shutdown) on sockets we bound."""
+    limits = ConnectionLimits(
+        max_connections=effective_max_connections(config.api.max_connections),
+        header_timeout_s=config.api.header_timeout_s,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            http=PeerCredentialsProtocol,
+            http=PeerCredentialsProtocol.with_limits(limits),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -163,10 +173,11 @@ async def serve(config: AgentConfig) -> int:
         services = Services(runtime, printer_state=printer.state)
         printer.start()
         sockets = _listeners(config, stack)
-        server = _server(create_app(services, token))
+        server = _server(create_app(services, token), config)
         jobs = BackgroundJobs()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        RateLimitedLoopErrors(time.monotonic).install(loop)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
 
