@@ -40,6 +40,16 @@ from offline_store.errors import (
     TransactionError,
     storage_fault,
 )
+from offline_store.high_water import (
+    HIGH_WATER_FILE,
+    HighWaterFileDamaged,
+    HighWaterMark,
+    Rollback,
+    compare_with_mark,
+    current_mark,
+    read_mark,
+    write_mark,
+)
 from offline_store.journal import JournalCheck, append_journal, verify_journal
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
@@ -74,11 +84,14 @@ from offline_store.summaries import (
 
 __all__ = [
     "DAEMON_BUSY_TIMEOUT_MS",
+    "HIGH_WATER_FILE",
     "MIGRATIONS",
     "BacklogSummary",
     "DatabaseDamaged",
     "DocumentKind",
     "DocumentState",
+    "HighWaterFileDamaged",
+    "HighWaterMark",
     "InvalidTransition",
     "JournalCheck",
     "Migration",
@@ -87,6 +100,7 @@ __all__ = [
     "OldestDelayed",
     "PrintJob",
     "PrintState",
+    "Rollback",
     "SignatureStatus",
     "StorageFault",
     "StoreError",
@@ -100,6 +114,8 @@ __all__ = [
     "append_journal",
     "apply_migrations",
     "backlog_summary",
+    "compare_with_mark",
+    "current_mark",
     "database_size_bytes",
     "document_ids_due",
     "enqueue_print",
@@ -125,6 +141,7 @@ __all__ = [
     "open_database",
     "print_jobs_for",
     "print_queue_summary",
+    "read_mark",
     "remember_request",
     "requeue_interrupted",
     "require_transaction",
@@ -137,4 +154,5 @@ __all__ = [
     "unsent_document_ids",
     "verify_journal",
     "void_reservation",
+    "write_mark",
 ]

@@ -58,6 +58,8 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.PaymentNotSent: (503, "provider_unreachable"),
     core.StorageUnavailable: (503, "storage_unavailable"),
     core.StorageBusy: (503, "storage_busy"),
+    core.DatabaseRolledBack: (503, "database_rolled_back"),
+    core.NothingRolledBack: (409, "nothing_rolled_back"),
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
 }
 

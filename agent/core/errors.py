@@ -115,6 +115,15 @@ class StorageUnavailable(DomainError):
         self.reason = reason
 
 
+class DatabaseRolledBack(DomainError):
+    """The database is behind its high-water mark: issuing in this series would reuse numbers
+    the provider already holds. Not retryable until a technician acts."""
+
+
+class NothingRolledBack(DomainError):
+    """`rollback accept` while the database is not behind its mark."""
+
+
 class StorageBusy(StorageUnavailable):
     """Another process held the database's write lock longer than the daemon waits for it
     (`DAEMON_BUSY_TIMEOUT_MS`): nothing was issued; the same request_id may be retried at once."""

@@ -14,6 +14,7 @@ from agent.config import AgentConfig
 from agent.core.breaker import CircuitBreaker
 from agent.core.clock_watch import ClockWatch, Monotonic
 from agent.core.metrics import Metrics
+from agent.core.rollback_guard import RollbackGuard
 from agent.core.storage_health import StorageHealth
 from agent.elise.client import EliseClient
 from agent.secrets import ApiKey
@@ -36,10 +37,12 @@ class Runtime:
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
     storage: StorageHealth = field(init=False)
     clock_watch: ClockWatch = field(init=False)
+    rollback_guard: RollbackGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = StorageHealth(self.clock, self.metrics)
         self.clock_watch = ClockWatch(self.clock, self.metrics, self.monotonic)
+        self.rollback_guard = RollbackGuard(self.conn, self.config, self.clock)
 
     def notify_printer(self) -> None:
         for wake in self.wake_printer:

@@ -52,6 +52,31 @@ def retry_delay(attempts: int, *, base_s: float, max_s: float) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
+def _not_ours(doc: store.StoredDocument, outcome: Duplicate, *, first: bool) -> str | None:
+    """Why the document the provider already holds under this UID is another sale, or None.
+
+    On the first send of a document frozen a moment ago, nothing of ours can be at the provider
+    yet: the UID (series and number) was used before, by a sale this database no longer holds
+    (a rolled-back database). Adopting that MARK would give this sale another sale's MARK, so
+    the document is flagged for a person instead (state `rejected`, CRITICAL in status). Later
+    sends may legitimately meet their own earlier send; there the answer's own identity
+    fields, when it carries them, must be ours."""
+    if first:
+        return (
+            f"the provider already holds another document with this UID ({doc.uid}, MARK "
+            f"{outcome.mark}) although this one was never sent: the database has probably gone "
+            "back in time and reused the number. Not adopted; a person must check (pos-agent "
+            "status)"
+        )
+    answered_uid = outcome.raw.get("uid")
+    if isinstance(answered_uid, str) and answered_uid and answered_uid.upper() != doc.uid.upper():
+        return (
+            f"the provider's duplicate answer names UID {answered_uid}, not this document's "
+            f"{doc.uid}: MARK {outcome.mark} is not adopted; a person must check"
+        )
+    return None
+
+
 class Transmitter:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -158,6 +183,9 @@ class Transmitter:
                     authentication_code=outcome.authentication_code,
                     qr_url=outcome.qr_url,
                 )
+            case Duplicate() if (foreign := _not_ours(doc, outcome, first=first)) is not None:
+                log.critical("document %s: %s", doc.id, foreign)
+                change = partial(store.mark_rejected, rt.conn, doc.id, error=foreign, now=now)
             case Duplicate():
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark
