@@ -53,6 +53,7 @@ from offline_store.high_water import (
 from offline_store.journal import JournalCheck, append_journal, verify_journal
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
+from offline_store.payload_integrity import altered_payloads, payload_intact
 from offline_store.print_jobs import (
     PrintJob,
     PrintState,
@@ -111,6 +112,7 @@ __all__ = [
     "abandoned_reservations",
     "add_signature",
     "allocate_number",
+    "altered_payloads",
     "append_journal",
     "apply_migrations",
     "backlog_summary",
@@ -139,6 +141,7 @@ __all__ = [
     "next_print_job",
     "numbering_gaps",
     "open_database",
+    "payload_intact",
     "print_jobs_for",
     "print_queue_summary",
     "read_mark",

@@ -288,6 +288,7 @@ def check_database(config: AgentConfig) -> Check:
         last = store.last_integrity_check(conn)
         journal = store.verify_journal(conn)
         behind = rolled_back(conn, config.state_dir)
+        altered = store.altered_payloads(conn, states=None)
     except sqlite3.DatabaseError as exc:
         return fail(name, f"{path}: {exc}", damage_message(path, str(exc)))
     finally:
@@ -310,6 +311,14 @@ def check_database(config: AgentConfig) -> Check:
         )
     if behind is not None:
         return fail(name, f"{detail}; went back in time: {behind}", ROLLBACK_PROCEDURE)
+    if altered:
+        return fail(
+            name,
+            f"{detail}; payloads altered since frozen: receipt(s) "
+            f"{', '.join(str(i) for i in altered)}",
+            "unsent ones are never sent; keep a copy of the database, check dmesg for a failing "
+            "SD card or eMMC, and contact support",
+        )
     return ok(name, detail)
 
 

@@ -120,6 +120,16 @@ class DatabaseRolledBack(DomainError):
     the provider already holds. Not retryable until a technician acts."""
 
 
+class PayloadAltered(DomainError):
+    """A frozen payload no longer hashes to its journal record: it is never sent."""
+
+    WHAT = (
+        "its frozen payload no longer matches the SHA-256 journaled when it was frozen (altered "
+        "on disk: a failing SD card or a hand edit); keep a copy of the database, check dmesg, "
+        "and contact support"
+    )
+
+
 class NothingRolledBack(DomainError):
     """`rollback accept` while the database is not behind its mark."""
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 import offline_store as store
 from agent import __version__
 from agent.config import AgentConfig
+from agent.core.errors import PayloadAltered
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 
 
@@ -89,6 +90,8 @@ class StoreSection(Section):
     database: DatabaseSection
     # The database against its high-water mark (core/rollback_guard.py): what it lacks.
     rolled_back: str | None = None
+    # Unsent documents whose payload no longer matches its journal record (never sent).
+    altered_payloads: list[int] = []
 
 
 class StorageSection(Section):
@@ -321,6 +324,7 @@ def store_status(
             numbering_gaps=gaps,
         ),
         rolled_back=rolled_back(conn, config.state_dir),
+        altered_payloads=store.altered_payloads(conn),
     )
 
 
@@ -411,6 +415,9 @@ def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Lev
             findings.append(
                 (Level.WARN, f"oldest delayed receipt {oldest.receipt_id} is due in {hours:.1f} h")
             )
+    if stored.altered_payloads:
+        ids = ", ".join(str(i) for i in stored.altered_payloads)
+        findings.append((Level.CRITICAL, f"receipt(s) {ids} are not sent: {PayloadAltered.WHAT}"))
     if stored.rolled_back is not None:
         findings.append(
             (

@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import partial
 
 import offline_store as store
+from agent.core.errors import PayloadAltered
 from agent.core.offline_documents import offline_qr_for
 from agent.core.print_orders import queue_print, wants_print
 from agent.core.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
@@ -89,6 +90,9 @@ class Transmitter:
         `then` runs inside the transaction that records the outcome (the print job of a new
         receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
+        if not store.payload_intact(rt.conn, doc.id, doc.payload):
+            log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
+            raise PayloadAltered(f"receipt {doc.id} is not sent: {PayloadAltered.WHAT}")
         if rt.breaker.is_open:
             rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
             return self._go_offline(
