@@ -180,6 +180,14 @@ class Transmitter:
         accept = partial(store.mark_accepted, rt.conn, doc.id, now=now)
         change: Callable[[], store.StoredDocument]
         match outcome:
+            case Accepted() if outcome.uid and outcome.uid.upper() != doc.uid.upper():
+                reason = (
+                    f"the provider accepted it but answered with UID {outcome.uid}, not this "
+                    f"document's {doc.uid}: MARK {outcome.mark} is not adopted; a person must "
+                    "check the document in the provider's portal"
+                )
+                log.critical("document %s: %s", doc.id, reason)
+                change = partial(store.mark_rejected, rt.conn, doc.id, error=reason, now=now)
             case Accepted():
                 change = partial(
                     accept,
