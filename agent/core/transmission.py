@@ -98,11 +98,19 @@ class Transmitter:
             return self._go_offline(
                 doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
-        return self._apply(doc, await self.send(doc), first=True, then=then)
+        sent = await self.send(doc)
+        try:
+            return self._apply(doc, sent, first=True, then=then)
+        except Exception as exc:
+            self._remember_if_unwritten(doc, sent, exc)
+            raise
 
     async def send(self, doc: store.StoredDocument) -> Sent:
         """The provider call alone. The sync records its outcome apart (`record`), so it can
         send its next document first."""
+        remembered = self.rt.unrecorded_outcomes.pop(doc.id, None)
+        if remembered is not None:
+            return remembered  # the provider answered before; its answer waits to be written
         in_flight = self.rt.in_flight
         in_flight.add(doc.id)
         sent_in = self.rt.breaker.generation
@@ -117,10 +125,24 @@ class Transmitter:
         record) has no print job yet: it is queued with this outcome, so the receipt the
         provider holds is printed too."""
         missing = self._missing_print(doc)
-        recorded = self._apply(doc, sent, first=False, then=missing)
+        try:
+            recorded = self._apply(doc, sent, first=False, then=missing)
+        except Exception as exc:
+            self._remember_if_unwritten(doc, sent, exc)
+            raise
         if missing is not None:
             self.rt.notify_printer()
         return recorded
+
+    def _remember_if_unwritten(self, doc: store.StoredDocument, sent: Sent, exc: Exception) -> None:
+        """The provider answered but the storage refused the outcome: keep the answer (with its
+        authentication code and QR, which a later 409 would not carry) for the next sync,
+        which writes it with the print job instead of sending again. Lost with the process;
+        then the re-send and its 409 recover the MARK."""
+        if store.storage_fault(exc) is not None and isinstance(
+            sent.outcome, Accepted | Duplicate | Rejected
+        ):
+            self.rt.unrecorded_outcomes[doc.id] = sent
 
     def _missing_print(self, doc: store.StoredDocument) -> AfterOutcome | None:
         """Only a pending document can lack its print job: a delayed one got it offline."""
