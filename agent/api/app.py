@@ -159,6 +159,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
                     series: {"from": first, "to": last}
                     for series, (first, last) in accepted.lost_numbers.items()
                 },
+                "voided_reservations": accepted.voided_reservations,
                 "journal": accepted.journal,
             }
         )

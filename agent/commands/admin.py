@@ -195,6 +195,12 @@ def rollback_command(args: argparse.Namespace) -> int:
             f"series {series}: numbers {numbers['from']}-{numbers['to']} recorded as void here "
             "(the provider holds those receipts; see its portal); issuing resumes"
         )
+    for series, numbers in sorted(body.get("voided_reservations", {}).items()):
+        listed = ", ".join(str(n) for n in numbers)
+        print(
+            f"series {series}: open card reservations {listed} recorded as void (they may have "
+            "been issued in the lost part; the provider's portal tells)"
+        )
     if body.get("journal"):
         print(f"journal: {body['journal']} (recorded in the journal)")
     return int(Level.OK)

@@ -36,6 +36,10 @@ LOST_REASON = (
     "issued before the database went back in time; the provider holds it, this register "
     "does not (accepted by a technician with pos-agent rollback accept)"
 )
+RESERVATION_REASON = (
+    "open when the database went back in time: it may have been issued in the lost part, so "
+    "its number is never used again (accepted by a technician with pos-agent rollback accept)"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class AcceptedRollback:
     """What `accept` recorded: per series the numbers now void here (held by the provider)."""
 
     lost_numbers: dict[str, tuple[int, int]]
+    voided_reservations: dict[str, list[int]]
     journal: str | None
 
 
@@ -55,7 +60,6 @@ class RollbackGuard:
         self.rollback: store.Rollback | None = None
         self.unreadable: str | None = None  # the mark file is damaged: nothing is compared
         self.write_failure: str | None = None
-        self._written: dict[str, int] | None = None
 
     def check(self) -> None:
         """At start, before the first request: compare, then record where the database is."""
@@ -80,8 +84,10 @@ class RollbackGuard:
     def accept(self) -> AcceptedRollback:
         """The technician's decision that the newer database is lost for good: each missing
         number becomes a `void` row (numbering stays gap-free and never reuses a number the
-        provider holds), the loss is journaled, and the mark moves to the database's new head.
-        One transaction: a crash leaves the rollback as it was, to be accepted again."""
+        provider holds), so does every open card reservation (the lost part may have issued
+        it: its number was taken before, so no counter shows that), the loss is journaled, and
+        the mark moves to the database's new head. One transaction: a crash leaves the rollback
+        as it was, to be accepted again."""
         rollback = self.rollback
         if rollback is None:
             raise NothingRolledBack("the database is not behind its high-water mark")
@@ -92,22 +98,29 @@ class RollbackGuard:
                 type_code = types.get(series, "")
                 for number in range(have + 1, had + 1):
                     self._void_lost(series, type_code, number, now)
+            voided: dict[str, list[int]] = {}
+            for doc in store.list_documents(
+                self._conn, state=store.DocumentState.RESERVED, limit=1_000_000
+            ):
+                store.void_reservation(self._conn, doc.id, reason=RESERVATION_REASON, now=now)
+                voided.setdefault(doc.series, []).append(doc.number)
             store.append_journal(
                 self._conn,
                 "database.rollback_accepted",
                 {
                     "lost_numbers": {s: [h + 1, m] for s, (h, m) in rollback.series.items()},
+                    "voided_reservations": voided,
                     "journal": rollback.journal,
                 },
                 document_id=None,
                 at=now,
             )
         self.rollback = None
-        self._written = None
         self.advance()
         log.warning("rollback accepted by a technician: %s", describe_rollback(rollback))
         return AcceptedRollback(
             lost_numbers={s: (h + 1, m) for s, (h, m) in rollback.series.items()},
+            voided_reservations=voided,
             journal=rollback.journal,
         )
 
@@ -138,24 +151,34 @@ class RollbackGuard:
         store.void_reservation(self._conn, reserved.id, reason=LOST_REASON, now=now)
 
     def refuse_if_behind(self, series: str) -> None:
-        """Inside the issuing transaction, before a number of `series` is taken."""
-        if self.rollback is not None and series in self.rollback.series:
-            have, had = self.rollback.series[series]
+        """Inside the issuing transaction, before a number of `series` is taken. Every series
+        waits while the database is behind: even with its counter intact, a series may have
+        lost the issue of a card reservation, which a new sale would then take over."""
+        rollback = self.rollback
+        if rollback is None:
+            return
+        if series in rollback.series:
+            have, had = rollback.series[series]
             raise DatabaseRolledBack(
                 f"series {series} is refused: the database's last number is {have}, but this "
                 f"register had issued up to {had}; a new receipt would reuse a number the "
                 "provider already holds. A technician must act: see pos-agent status"
             )
+        raise DatabaseRolledBack(
+            f"issuing waits: the database went back in time ({describe_rollback(rollback)}); "
+            "a new receipt could reuse a reservation issued in the lost part. A technician "
+            "must act: see pos-agent status"
+        )
 
     def advance(self) -> None:
-        """After a commit that allocated a number. A rolled-back or unreadable mark is kept as
-        the evidence; a failed write is a finding, not a refused sale (the receipt is already
-        committed, and the database is only ahead of the mark)."""
+        """After a commit that allocated a number or froze a document (a card reservation
+        issued: no counter moves, but the journal head does, and that is what shows its loss).
+        A rolled-back or unreadable mark is kept as the evidence; a failed write is a finding,
+        not a refused sale (the receipt is already committed, and the database is only ahead
+        of the mark)."""
         if self.rollback is not None or self.unreadable is not None:
             return
         mark = store.current_mark(self._conn)
-        if mark.last_numbers == self._written:
-            return
         try:
             store.write_mark(self._state_dir, mark)
         except OSError as exc:
@@ -164,7 +187,6 @@ class RollbackGuard:
             self.write_failure = str(exc)
             return
         self.write_failure = None
-        self._written = mark.last_numbers
 
 
 def describe_rollback(rollback: store.Rollback) -> str:

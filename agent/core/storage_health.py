@@ -44,22 +44,25 @@ class StorageHealth:
         try:
             yield
         except StorageUnavailable as exc:  # a use case that knows more of what happened
-            self._note(store.StorageFault(exc.fault), exc.reason)
+            self.note_failure(store.StorageFault(exc.fault), exc.reason)
             raise
         except Exception as exc:
             fault = store.storage_fault(exc)
             if fault is None:
                 raise
             reason = str(exc)[:200]
-            self._note(fault, reason)
+            self.note_failure(fault, reason)
             if fault is store.StorageFault.BUSY:
                 raise StorageBusy(fault.value, reason) from exc
             raise StorageUnavailable(fault.value, reason) from exc
         if writes:
             self.failing = None
 
-    def _note(self, fault: store.StorageFault, reason: str) -> None:
-        log.warning("the storage refused a write (%s): %s", fault.value, reason)
+    def note_failure(self, fault: store.StorageFault, reason: str) -> None:
+        """A refused write seen outside a guard (the print spool's thread). Logged once per
+        episode: a full disk refuses every tick, and the log lives on that disk."""
+        if self.failing is None or self.failing.fault is not fault:
+            log.warning("the storage refused a write (%s): %s", fault.value, reason)
         self.failures += 1
         self.failing = StorageFailure(fault, reason, self._clock())
         self._metrics.storage_failures.labels(fault.value).inc()

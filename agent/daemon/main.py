@@ -169,7 +169,7 @@ async def serve(config: AgentConfig) -> int:
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
         runtime.rollback_guard.check()
-        printer = open_printer(config, runtime.clock)
+        printer = open_printer(config, runtime.clock, runtime.storage.note_failure)
         runtime.wake_printer.append(printer.notify)
         services = Services(runtime, printer_state=printer.state)
         printer.start()

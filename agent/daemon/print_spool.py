@@ -71,6 +71,7 @@ class PrintSpool:
         backoff: Backoff = Backoff(),
         preview_dir: Path | None = None,
         poll_s: float = 1.0,
+        on_storage_fault: Callable[[store.StorageFault, str], None] | None = None,
     ) -> None:
         self._database_path = database_path
         self._settings = settings
@@ -79,6 +80,8 @@ class PrintSpool:
         self._backoff = backoff
         self._preview_dir = preview_dir
         self._poll_s = poll_s
+        self._on_storage_fault = on_storage_fault
+        self._recovered = False
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -190,7 +193,6 @@ class PrintSpool:
 
     def _run(self) -> None:
         try:
-            self.recover(self._clock())
             while not self._stopping.is_set():
                 self._wake.clear()
                 outcome = self._step()
@@ -202,8 +204,21 @@ class PrintSpool:
                 self._conn = None
 
     def _step(self) -> PrintOutcome | None:
+        """One job. The first step requeues what a crash left in `printing`. A write the
+        storage refuses (full disk, read-only, lock, I/O error) is reported to the daemon's
+        storage health (status, metrics) and tried again next poll; the thread never dies
+        of it, so printing resumes by itself once the storage is back."""
         try:
+            if not self._recovered:
+                self.recover(self._clock())
+                self._recovered = True
             return self.run_once(self._clock())
-        except (store.StoreError, sqlite3.Error):
-            log.exception("print spool step failed; retrying")
+        except (store.StoreError, sqlite3.Error) as exc:
+            fault = store.storage_fault(exc)
+            if fault is None:
+                log.exception("print spool step failed; retrying")
+            elif self._on_storage_fault is not None:
+                self._on_storage_fault(fault, str(exc)[:200])
+            else:
+                log.warning("print spool: the storage refused a write (%s): %s", fault.value, exc)
             return None

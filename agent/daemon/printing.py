@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
+import offline_store as store
 from agent.clock import Clock
 from agent.config import AgentConfig
 from agent.core.printer_settings import printer_settings
@@ -36,8 +38,13 @@ class NoPrinter:
         return "unknown"
 
 
-def open_printer(config: AgentConfig, clock: Clock) -> Printer:
-    """Not started yet: the daemon starts it in its start order, after wiring it in."""
+def open_printer(
+    config: AgentConfig,
+    clock: Clock,
+    on_storage_fault: Callable[[store.StorageFault, str], None] | None = None,
+) -> Printer:
+    """Not started yet: the daemon starts it in its start order, after wiring it in.
+    `on_storage_fault`: where the spool reports writes the storage refused."""
     if not config.printer.enabled:
         return NoPrinter()
     return PrintSpool(
@@ -45,4 +52,5 @@ def open_printer(config: AgentConfig, clock: Clock) -> Printer:
         printer_settings(config.printer),
         clock=clock,
         preview_dir=config.printer.preview_dir,
+        on_storage_fault=on_storage_fault,
     )

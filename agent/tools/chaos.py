@@ -17,7 +17,16 @@ once" testable. Afterwards the faults are cleared, the backlog is synced to empt
   online send but answered after the till's timeout, so the agent went offline with code 1 and
   later adopted the MARK from the provider's duplicate answer; no client can tell that case
   from a lost request at the moment it has to print;
+- `wrong_marks`: a document of the store holding a MARK that the provider gave to another
+  document (another UID);
 - `journal_ok`: the store's hash chain verifies.
+
+With `--storage-faults` (the default) the register's own storage fails too (see
+`agent/tools/chaos_storage.py`): a full disk (root), a lock held by another process, and a WAL
+lost after some of the kills. Receipts that existed only in a lost WAL are reported apart as
+`lost_to_rollback`: the agent detects the loss and the technician accepts it, so they are lost
+by the injected destruction, not silently; numbers are never reused and no MARK is adopted for
+another document.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from typing import Any
 import httpx
 
 from agent.json_codec import dumps
+from agent.tools.chaos_storage import StorageChaos, refusal_is_retryable
 from agent.tools.local_stack import JSON_HEADERS, LocalStack, StackSettings, work_dir, write_report
 
 POS_CLIENTS = 4
@@ -56,6 +66,8 @@ SLOW_DELAYS_MS = (30, 150, 400, 1500)
 RETRY_PAUSE_S = (0.05, 0.25)
 MAX_ATTEMPTS = 400
 CLIENT_TIMEOUT_S = 30.0
+RESTART_ATTEMPTS = 20
+SIGN_ATTEMPTS = 3
 SYNC_DEADLINE_S = 180.0
 
 
@@ -89,6 +101,9 @@ class Tally:
     signed: int = 0
     kills: int = 0
     crashes: int = 0
+    storage_refusals: int = 0
+    failed_starts: int = 0
+    resigned: int = 0
     restart_ms: list[float] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -105,6 +120,7 @@ class Chaos:
         kills: int,
         seed: int,
         log: Callable[[str], None],
+        storage_faults: bool = True,
     ) -> None:
         self.receipts = receipts
         self.kills = kills
@@ -127,6 +143,9 @@ class Chaos:
             backoff_max_s=1.0,
         )
         self.stack = LocalStack(root, self.settings)
+        self.storage = StorageChaos(
+            self.stack, random.Random(f"{seed}:storage"), log, enabled=storage_faults
+        )
         self.tally = Tally()
         self.sales: list[Sale] = []
         self.done = asyncio.Event()
@@ -136,9 +155,13 @@ class Chaos:
 
     def run(self) -> dict[str, Any]:
         started = time.perf_counter()
-        with self.stack:
-            asyncio.run(self._run())
-            report = self.verify()
+        self.storage.mount()
+        try:
+            with self.stack:
+                asyncio.run(self._run())
+                report = self.verify()
+        finally:
+            self.storage.unmount()
         report["seconds"] = round(time.perf_counter() - started, 1)
         return report
 
@@ -146,10 +169,12 @@ class Chaos:
         thresholds = self._kill_thresholds()
         faults = asyncio.create_task(self.flip_faults())
         killer = asyncio.create_task(self.kill_daemon(thresholds))
+        storage = asyncio.create_task(self.storage.run(self.done))
         await asyncio.gather(*(self.pos(n) for n in range(POS_CLIENTS)))
         self.done.set()
         await killer
         await faults
+        await storage
         self.log(f"{self.tally.succeeded} sales answered, {self.tally.kills} kills; draining")
         await self.drain()
 
@@ -220,6 +245,10 @@ class Chaos:
                 )
                 if response.status_code < 500 or autonomous:
                     return response
+                if refusal_is_retryable(response):
+                    self.tally.storage_refusals += 1
+                    await asyncio.sleep(self.pause_rng.uniform(*RETRY_PAUSE_S))
+                    continue
                 self.tally.server_errors += 1
                 self.tally.problems.append(
                     f"{sale.sale_id} {path}: {response.status_code} {response.text[:200]}"
@@ -229,9 +258,33 @@ class Chaos:
         return None
 
     async def sell(self, client: httpx.AsyncClient, sale: Sale) -> None:
-        payment = await self.payment(client, sale)
-        if payment is None:
+        """A signature lost with a WAL (422 unknown_signature) is signed again, as a till would
+        do: the refused issue changed nothing, so the same request_id goes with the new one."""
+        for signing in range(1, SIGN_ATTEMPTS + 1):
+            response = await self._issue(client, sale, signing)
+            if response is None:
+                return
+            code = (
+                response.json().get("error", {}).get("code")
+                if response.status_code == 422
+                else None
+            )
+            if code == "unknown_signature" and signing < SIGN_ATTEMPTS:
+                self.tally.resigned += 1
+                continue
+            if response.status_code in (200, 201):
+                sale.answer = response.json()
+                self.tally.succeeded += 1
+            else:
+                self._refuse(sale, f"issue {response.status_code} {response.text[:200]}")
             return
+
+    async def _issue(
+        self, client: httpx.AsyncClient, sale: Sale, signing: int
+    ) -> httpx.Response | None:
+        payment = await self.payment(client, sale, signing)
+        if payment is None:
+            return None
         body: dict[str, Any]
         if sale.kind == "pos":
             path = "/v1/pos-receipts"
@@ -244,16 +297,11 @@ class Chaos:
                 "payments": [payment],
                 "delivery": {"print": sale.printed},
             }
-        response = await self.call(client, sale, path, body)
-        if response is None:
-            return
-        if response.status_code in (200, 201):
-            sale.answer = response.json()
-            self.tally.succeeded += 1
-        else:
-            self._refuse(sale, f"issue {response.status_code} {response.text[:200]}")
+        return await self.call(client, sale, path, body)
 
-    async def payment(self, client: httpx.AsyncClient, sale: Sale) -> dict[str, Any] | None:
+    async def payment(
+        self, client: httpx.AsyncClient, sale: Sale, signing: int = 1
+    ) -> dict[str, Any] | None:
         """Cash as it is; a card is signed first (without a signature when the terminal goes
         autonomous). None when the sale cannot go on."""
         if sale.kind == "cash":
@@ -265,7 +313,7 @@ class Chaos:
             "transaction_id": sale.transaction_id,
         }
         sign: dict[str, Any] = {
-            "request_id": f"{sale.sale_id}-sign",
+            "request_id": f"{sale.sale_id}-sign" + (f"-{signing}" if signing > 1 else ""),
             "terminal_id": sale.terminal_id,
             "amount": sale.total,
             "document_type": "11.1" if sale.kind == "card" else "8.4",
@@ -321,13 +369,28 @@ class Chaos:
                 await asyncio.sleep(self.kill_rng.uniform(0.0, 0.15))
                 await asyncio.to_thread(self.stack.kill_daemon)
                 self.tally.kills += 1
+                wal_lost = self.storage.lose_wal_now(self.tally.kills)
                 await asyncio.sleep(self.kill_rng.uniform(0.0, 0.3))
                 await self._restart()
+                if wal_lost:
+                    await self.storage.accept_rollback()
             await asyncio.sleep(0.01)
 
     async def _restart(self) -> None:
-        ready_ms = await asyncio.to_thread(self.stack.start_daemon)
-        self.tally.restart_ms.append(ready_ms)
+        """As systemd does (Restart=on-failure, RestartSec=2, shortened here): a start refused
+        by a full disk (the WAL cannot be created) is tried again until it succeeds."""
+        for attempt in range(1, RESTART_ATTEMPTS + 1):
+            try:
+                ready_ms = await asyncio.to_thread(self.stack.start_daemon)
+            except RuntimeError as exc:
+                self.tally.failed_starts += 1
+                if attempt == RESTART_ATTEMPTS:
+                    raise
+                self.log(f"daemon did not start ({exc}); again")
+                await asyncio.sleep(0.5)
+            else:
+                self.tally.restart_ms.append(ready_ms)
+                return
 
     # -- end: sync everything, then compare ----------------------------------------------------
 
@@ -366,9 +429,10 @@ class Chaos:
             journal = store.verify_journal(conn)
         finally:
             conn.close()
-        audit = Audit(rows, provider_docs)
+        audit = Audit(rows, provider_docs, self.storage.was_lost)
         answered = [sale for sale in self.sales if sale.answer is not None]
         lost, mismatched = audit.lost(answered)
+        wrong_marks = audit.wrong_marks()
         extra, unknown = audit.duplicates()
         silent = audit.silent_gaps(last_numbers)
         store_gap_count = sum(len(numbers) for numbers in store_gaps.values())
@@ -383,6 +447,8 @@ class Chaos:
             "duplicates": extra + unknown,
             "gaps": store_gap_count + silent,
             "wrong_codes": wrong_codes,
+            "wrong_marks": wrong_marks,
+            "lost_to_rollback": audit.lost_to_rollback,
             "journal_ok": journal.ok,
             "seed": self.seed,
             "details": {
@@ -405,6 +471,16 @@ class Chaos:
                 "server_errors": tally.server_errors,
                 "client_timeouts": tally.timeouts,
                 "daemon_crashes": tally.crashes,
+                "storage_events": dict(self.storage.events),
+                "storage_refusals": tally.storage_refusals,
+                "failed_starts": tally.failed_starts,
+                "signed_again_after_wal_loss": tally.resigned,
+                "storage_skipped": self.storage.skipped,
+                "numbers_lost_with_wal": {
+                    series: [list(span) for span in spans]
+                    for series, spans in self.storage.lost_numbers.items()
+                },
+                "rolled_back_at_provider": audit.rolled_back_at_provider,
                 "restart_ready_ms_max": round(max(tally.restart_ms, default=0.0), 1),
                 "fault_flips": dict(tally.faults),
                 "answer_statuses": {str(k): v for k, v in sorted(tally.statuses.items())},
@@ -416,11 +492,20 @@ class Chaos:
 class Audit:
     """The agent's store against the provider's documents; each check notes what it finds."""
 
-    def __init__(self, rows: list[dict[str, Any]], provider_docs: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        rows: list[dict[str, Any]],
+        provider_docs: list[dict[str, Any]],
+        was_lost: Callable[[str, int], bool],
+    ) -> None:
+        """`was_lost(series, number)`: the number was accepted as lost with a WAL."""
         self.rows = rows
         self.provider_docs = provider_docs
         self.at_provider = Counter(doc["uid"] for doc in provider_docs)
+        self.was_lost = was_lost
         self.problems: list[str] = []
+        self.lost_to_rollback = 0
+        self.rolled_back_at_provider = 0
 
     def lost(self, answered: list[Sale]) -> tuple[int, int]:
         """Answered sales not at the provider, and answers the store's document contradicts."""
@@ -429,6 +514,11 @@ class Audit:
         for sale in answered:
             assert sale.answer is not None
             uid = sale.answer["uid"]
+            if self.was_lost(sale.answer["series"], int(sale.answer["number"])):
+                if self.at_provider[uid] == 0:  # an offline receipt that lived in the lost WAL
+                    self.lost_to_rollback += 1
+                    self.problems.append(f"lost with the WAL: {sale.sale_id} (detected, accepted)")
+                continue
             if self.at_provider[uid] == 0:
                 lost += 1
                 self.problems.append(f"lost: {sale.sale_id} uid {uid} is not at the provider")
@@ -448,6 +538,9 @@ class Audit:
         unknown = 0
         for doc in self.provider_docs:
             row = by_uid.get(doc["uid"])
+            if row is None and self.was_lost(doc["series"], int(doc["number"])):
+                self.rolled_back_at_provider += 1  # its row went with the WAL; the number is void
+                continue
             if row is None:
                 unknown += 1
                 self.problems.append(f"provider document {doc['uid']} is unknown to the store")
@@ -456,6 +549,21 @@ class Audit:
         extra = sum(count - 1 for count in per_sale.values() if count > 1)
         extra += sum(count - 1 for count in self.at_provider.values() if count > 1)
         return extra, unknown
+
+    def wrong_marks(self) -> int:
+        """Store documents holding a MARK the provider gave to another document."""
+        uid_by_mark = {int(doc["mark"]): doc["uid"] for doc in self.provider_docs}
+        wrong = 0
+        for row in self.rows:
+            if row["mark"] is None:
+                continue
+            if uid_by_mark.get(int(row["mark"])) != row["uid"]:
+                wrong += 1
+                self.problems.append(
+                    f"wrong MARK: {row['series']} {row['number']} holds {row['mark']}, which the "
+                    "provider gave to another document"
+                )
+        return wrong
 
     def silent_gaps(self, last_numbers: dict[str, int]) -> int:
         """Numbers neither at the provider nor recorded by the store (void, reserved, rejected)."""
@@ -501,7 +609,12 @@ class Audit:
 def passed(report: dict[str, Any]) -> bool:
     details = report["details"]
     return (
-        report["lost"] == report["duplicates"] == report["gaps"] == report["wrong_codes"] == 0
+        report["lost"]
+        == report["duplicates"]
+        == report["gaps"]
+        == report["wrong_codes"]
+        == report["wrong_marks"]
+        == 0
         and report["journal_ok"]
         and details["server_errors"] == 0
         and details["client_timeouts"] == 0
@@ -511,9 +624,17 @@ def passed(report: dict[str, Any]) -> bool:
 
 
 def run_chaos(
-    root: Path, *, receipts: int, kills: int, seed: int, log: Callable[[str], None] = print
+    root: Path,
+    *,
+    receipts: int,
+    kills: int,
+    seed: int,
+    log: Callable[[str], None] = print,
+    storage_faults: bool = True,
 ) -> dict[str, Any]:
-    return Chaos(root, receipts=receipts, kills=kills, seed=seed, log=log).run()
+    return Chaos(
+        root, receipts=receipts, kills=kills, seed=seed, log=log, storage_faults=storage_faults
+    ).run()
 
 
 def chaos_command(args: argparse.Namespace) -> int:
@@ -521,7 +642,14 @@ def chaos_command(args: argparse.Namespace) -> int:
         print(f"chaos: {message}", file=sys.stderr, flush=True)
 
     with work_dir(args.keep, "pos-agent-chaos-") as root:
-        report = run_chaos(root, receipts=args.receipts, kills=args.kills, seed=args.seed, log=log)
+        report = run_chaos(
+            root,
+            receipts=args.receipts,
+            kills=args.kills,
+            seed=args.seed,
+            log=log,
+            storage_faults=args.storage_faults,
+        )
     ok = passed(report)
     summary = {k: v for k, v in report.items() if k != "details"}
     print(json.dumps(summary, ensure_ascii=False))
@@ -540,6 +668,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--receipts", type=int, default=2000, help="sales to ring up")
     parser.add_argument("--kills", type=int, default=20, help="SIGKILLs of the daemon")
     parser.add_argument("--seed", type=int, default=7, help="seed for sales, faults and kills")
+    parser.add_argument(
+        "--storage-faults",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fill the disk (root), hold the database lock, lose the WAL on some kills",
+    )
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, DB)")
     parser.set_defaults(handler=chaos_command)
