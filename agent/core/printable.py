@@ -173,6 +173,6 @@ def printable_receipt(
         offline_qr_url=doc.offline_qr_url,
         correlated_marks=tuple(str(mark) for mark in parts["correlated"]),
         customer=customer,
-        footer=tuple(config.provider.footer),
+        footer=config.provider.footer.lines(),
         copy=copy,
     )

@@ -17,6 +17,11 @@ def shop_config(**overrides: object) -> AgentConfig:
         "provider": {
             "base_url": "https://einvoice-demo.s1ecos.gr",
             "portal_url": "https://einvoice-demo-portal.s1ecos.gr/",
+            "footer": {
+                "legal_name": "SOFTONE ΤΕΧΝΟΛΟΓΙΑ Α.Ε.",
+                "web_address": "www.s1ecos.gr",
+                "licence": "ΥΠΑΗΕΣ-TEST-0001",
+            },
         },
     }
     data.update(overrides)
