@@ -33,7 +33,7 @@ from agent.core.errors import (
     UnknownSignature,
 )
 from agent.core.issuing import Draft, reusable_reservation
-from agent.core.provider_health import UNREACHABLE_CODE, note_outcome
+from agent.core.provider_health import note_outcome
 from agent.core.request_identity import (
     Answer,
     CanonicalRequest,
@@ -111,14 +111,15 @@ class CardPaymentService:
             return replay
         now = rt.clock()
         doc, amounts = self._target(request, stored, now)
-        if rt.breaker.is_open:
+        if rt.breaker.provider_unreachable:
+            # Known unreachable: autonomous at once. While only AADE is down (408, code 2) the
+            # provider still signs: signpos does not involve AADE (docs/provider.md §6).
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
         duration: Duration = "H_2" if rt.config.terminal.food_service else "H_24"
         sent_in = rt.breaker.generation
         outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
         now = rt.clock()
-        # signpos does not involve AADE: a 408 there counts as unreachable (README).
-        note_outcome(rt, outcome, sent_in, aade_down_code=UNREACHABLE_CODE)
+        note_outcome(rt, outcome, sent_in, reaches_aade=False)
         match outcome:
             case Signed():
                 parsed = self._check_signed_input(outcome.input, doc, amounts, request)
