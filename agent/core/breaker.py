@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
 UNREACHABLE_CODE = 1
 AADE_DOWN_CODE = 2
 
