@@ -11,7 +11,12 @@ from typing import Any
 
 import offline_store as store
 from agent.config import AgentConfig
-from agent.fiscal.tax_codes import MEASUREMENT_UNITS, PAYMENT_METHODS, VAT_RATES
+from agent.fiscal.tax_codes import (
+    EXEMPTION_CAUSE_TEXTS,
+    MEASUREMENT_UNITS,
+    PAYMENT_METHODS,
+    VAT_RATES,
+)
 from agent.fiscal.uid import bare_vat
 from agent.json_codec import loads
 from printers.receipt import (
@@ -90,7 +95,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
                 vat_category=category,
                 unit=MEASUREMENT_UNITS.get(detail.get("MeasurementUnitCode", 1), ""),
                 exemption=(
-                    f"Απαλλαγή ΦΠΑ: αιτία {detail['VatExemptionCategoryCode']}"
+                    EXEMPTION_CAUSE_TEXTS[detail["VatExemptionCategoryCode"]]
                     if "VatExemptionCategoryCode" in detail
                     else None
                 ),
