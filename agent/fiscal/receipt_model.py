@@ -203,6 +203,14 @@ class ReceiptRequest(_Document):
             raise ValueError("correlated_marks: an 11.4 credit needs the MARK of the original")
         if self.type == "11.1" and self.correlated_marks:
             raise ValueError("correlated_marks: only for 11.4 credits")
+        if self.customer is not None and self.customer.vat:
+            raise ValueError(
+                "customer.vat: a retail document (11.1/11.4) has no counterpart in myDATA and "
+                "cannot carry the customer's ΑΦΜ; a customer who needs an invoice with their "
+                "ΑΦΜ needs another document type (a sales invoice, 1.1/2.1), which this agent "
+                "does not issue: issue it from the accounting software. Name, e-mails and "
+                "mobile numbers are kept for delivery"
+            )
         if not self.payments and not self.connected_marks:
             raise ValueError(
                 "payments: at least one payment, unless connected_marks point to the POS "

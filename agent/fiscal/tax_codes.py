@@ -67,6 +67,11 @@ PAYMENT_METHODS: dict[int, str] = {
 }
 CARD_PAYMENT = 7
 
+# myDATA SpecialInvoiceCategory: 0 none, 12 "Συναλλαγές εστίασης" (catering transactions), which
+# the provider's QA food-service 11.1 sends (docs/provider.md §9).
+NO_SPECIAL_CATEGORY = 0
+CATERING_CATEGORY = 12
+
 MEASUREMENT_UNITS: dict[int, str] = {
     1: "ΤΕΜ",
     2: "ΚΙΛ",

@@ -175,6 +175,10 @@ BAD_INPUT: dict[str, tuple[dict[str, Any] | bytes, str]] = {
         _receipt(customer={"vat": "094019246", "name": "Πελάτης"}),
         "customer.vat",
     ),
+    "customer VAT on a retail receipt": (
+        _receipt(customer={"vat": "094019245", "name": "Πελάτης Α.Ε."}),
+        "customer.vat",
+    ),
     "mobile with spaces": (
         _receipt(customer={"mobile_numbers": ["+30 691 234 5678"]}),
         "customer.mobile_numbers[0]",

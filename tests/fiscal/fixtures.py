@@ -12,6 +12,7 @@ def shop_config(**overrides: object) -> AgentConfig:
             "name": "ΚΑΦΕΝΕΙΟ Η ΩΡΑΙΑ ΕΛΛΑΣ Ο.Ε.",
             "brand": "Ωραία Ελλάς",
             "tax_office": "Δ.Ο.Υ. ΑΘΗΝΩΝ Α'",
+            "phone": "2101234567",
             "address": {"street": "Ερμού", "number": "12", "city": "Αθήνα", "postal": "10563"},
         },
         "provider": {

@@ -132,3 +132,11 @@ def test_afm_check_digit(vat, valid):
 @pytest.mark.parametrize("vat", ["094019245", "EL094019245", "el094019245"])
 def test_customer_vat_is_stored_without_the_country_prefix(vat):
     assert Customer(vat=vat).vat == "094019245"
+
+
+def test_a_customer_vat_on_a_retail_document_names_the_field_and_another_document_type():
+    found = problems({**GOOD, "customer": {"vat": "094019245", "name": "Πελάτης Α.Ε."}})
+    assert "another document type" in found["customer.vat"]
+    assert "no counterpart" in found["customer.vat"]
+    contact = {"name": "Πελάτης", "emails": ["p@x.gr"], "mobile_numbers": ["+306912345678"]}
+    assert ReceiptRequest.model_validate({**GOOD, "customer": contact}).customer is not None
