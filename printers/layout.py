@@ -206,6 +206,9 @@ def _payments(builder: _Builder, payments: tuple[Payment, ...]) -> None:
     builder.text("ΤΡΟΠΟΣ ΠΛΗΡΩΜΗΣ", _BOLD)
     for payment in payments:
         builder.row(payment.label, format_money(payment.amount))
+        if payment.reference:
+            for line in wrap_text(payment.reference, builder.width - len(_INDENT)):
+                builder.indented(line)
         if payment.tip:
             builder.row(_INDENT + "Φιλοδώρημα", format_money(payment.tip))
             builder.row(_INDENT + "Σύνολο χρέωσης", format_money(payment.amount + payment.tip))

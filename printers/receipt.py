@@ -97,6 +97,7 @@ class Payment:
     amount: Decimal
     tip: Decimal = Decimal("0.00")
     card: CardDetails | None = None
+    reference: str = ""  # the document that carried it, e.g. the 8.4 of a connected 11.1
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,7 @@ def _decode_payment(raw: dict[str, Any]) -> Payment:
         amount=_money(raw["amount"]),
         tip=_money(raw.get("tip", "0.00")),
         card=CardDetails(**card) if card is not None else None,
+        reference=raw.get("reference", ""),
     )
 
 

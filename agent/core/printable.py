@@ -71,6 +71,7 @@ def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
         amount=_dec(raw[amount_key]),
         tip=_dec(raw.get("tipAmount", Decimal("0.00"))),
         card=card,
+        reference=raw.get("remarks") or "",
     )
 
 

@@ -19,7 +19,12 @@ from typing import Any
 from agent.config import IssuerConfig
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
 from agent.fiscal.receipt_model import Customer, Delivery
-from agent.fiscal.tax_codes import INVOICE_TYPE_LABELS, MEASUREMENT_UNITS, PAYMENT_METHODS
+from agent.fiscal.tax_codes import (
+    CARD_PAYMENT,
+    INVOICE_TYPE_LABELS,
+    MEASUREMENT_UNITS,
+    PAYMENT_METHODS,
+)
 from agent.fiscal.uid import prefixed_vat
 
 RETAIL_INCOME = {"goods": "category1_1", "services": "category1_3"}
@@ -97,6 +102,26 @@ def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
         vat=summaries["TotalVATAmount"],
         gross=summaries["TotalGrossValue"],
     )
+
+
+def pos_card_entries(payload: dict[str, Any], reference: str) -> list[PaymentEntry]:
+    """The card payments an 8.4 (8.5) carried, as the 11.1 (11.4) connected to it sends them:
+    method 7, amount, tip, terminal and transaction, with an empty signature and input (the POS
+    receipt carries those), as the provider's QA flow does (TC 02 step 4, docs/provider.md §5).
+    `reference` names the POS receipt; it travels in `remarks` and is printed with the payment."""
+    return [
+        PaymentEntry(
+            method=CARD_PAYMENT,
+            amount=line["amount"],
+            tip=line.get("tipAmount", Decimal("0")),
+            terminal_id=line["terminalId"],
+            transaction_id=line["transactionId"],
+            pos_input="",
+            provider_signature="",
+            remarks=reference,
+        )
+        for line in payload["cardlines"]
+    ]
 
 
 def _issuer(issuer: IssuerConfig) -> dict[str, Any]:

@@ -16,7 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, e2e_stack
+from printers.blocks import Row, TextLine
+from printers.layout import build_layout
+from printers.receipt import PrintableReceipt
+from tests.e2e.stack import E2EStack, e2e_stack, wait_for
+from tests.fiscal.qa_shapes import qa_body, shape_differences
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +90,27 @@ def _payment(request_id: str, signed: dict[str, Any], transaction_id: str) -> di
         "signature_id": signed["signature_id"],
         "transaction_id": transaction_id,
     }
+
+
+def printed_texts(stack: E2EStack, receipt_id: int) -> list[str]:
+    """Wait until the receipt is printed; the lines of the layout the printer got."""
+
+    def printed() -> str | None:
+        with stack.database() as conn:
+            row = conn.execute(
+                "SELECT layout FROM print_jobs WHERE document_id = ? AND state = 'printed'",
+                (receipt_id,),
+            ).fetchone()
+        return None if row is None else str(row["layout"])
+
+    layout = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
+    texts = []
+    for block in build_layout(PrintableReceipt.from_json(layout), 48).blocks:
+        if isinstance(block, TextLine):
+            texts.append(block.text.strip())
+        elif isinstance(block, Row):
+            texts.append(f"{block.left.strip()} {block.right}".strip())
+    return texts
 
 
 def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
@@ -223,7 +248,30 @@ def test_pos_receipt_then_connected_sales_receipt(stack: E2EStack) -> None:
     # The sandbox does not expose connected MARKs; the frozen payload the agent sent does.
     payload = loads(stack.stored(receipt["receipt_id"]).payload)
     assert payload["multipleConnectedMarks"] == [pos_receipt["mark"]]
-    assert not payload.get("PaymentDetails", {}).get("PaymentMethods")
+    # It carries the 8.4's card payment as the provider's QA flow does (TC 02 step 4).
+    [card] = payload["PaymentDetails"]["PaymentMethods"]
+    assert shape_differences(qa_body("tc02_step4_payment.json"), card) == []
+    assert (card["PaymentMethodTypeCode"], card["Amount"]) == (7, D("6.00"))
+    assert (card["transactionId"], card["terminalId"]) == ("TX-84", TERMINAL)
+    assert (card["providersSignature"], card["posInput"]) == ("", "")
+    texts = printed_texts(stack, receipt["receipt_id"])
+    assert "ΚΑΡΤΑ 6,00" in texts
+    reference = f"Απόδειξη Είσπραξης POS {pos_receipt['series']} {pos_receipt['number']},"
+    assert any(text.startswith(reference) for text in texts), texts
+    assert f"ΜΑΡΚ {pos_receipt['mark']}" in " ".join(texts)
+
+
+def test_connected_mark_of_no_pos_receipt_here_is_refused(stack: E2EStack) -> None:
+    count = stack.document_count()
+    response = stack.post(
+        "/v1/receipts",
+        {"request_id": "card-84-unknown", "lines": _lines(price="3.00"), "connected_marks": [7]},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "connected_receipt_unknown"
+    assert error["fields"][0]["path"] == "connected_marks[0]"
+    assert stack.document_count() == count
 
 
 def test_provider_unreachable_while_signing_is_autonomous(stack: E2EStack) -> None:

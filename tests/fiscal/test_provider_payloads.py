@@ -13,7 +13,12 @@ from agent.fiscal.document_builder import (
     price_lines,
     receipt_payload,
 )
-from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, set_delayed_code
+from agent.fiscal.provider_payloads import (
+    DocumentIdentity,
+    PaymentEntry,
+    pos_card_entries,
+    set_delayed_code,
+)
 from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptRequest
 from agent.fiscal.uid import document_uid
 from agent.json_codec import dumps, loads
@@ -298,6 +303,27 @@ def test_food_service_sends_the_special_category_of_the_qa_food_service_11_1(
     qa = qa_body("fnb_11_1_excerpt.json" if food_service else "invoice_11_1.json")
     assert payload["SpecialInvoiceCategory"] == qa["SpecialInvoiceCategory"] == expected
     assert key_paths(payload)["specialinvoicecategory"] == "number"
+
+
+def test_sales_receipt_connected_to_an_8_4_carries_its_card_payment_like_qa_tc02():
+    """QA TC 02 step 4: the 11.1 connected to the 8.4 sends the card entry (code 7, amount,
+    terminal, transaction) with an empty signature and input (issue #15 item 4)."""
+    pos = loads(dumps(_pos("8.4")))
+    entries = pos_card_entries(pos, "Απόδειξη Είσπραξης POS ΑΕΠ 3, ΜΑΡΚ 1")
+    request = _receipt(
+        lines=[{"description": "Τοστ", "quantity": 1, "unit_price": "12.40", "vat_category": 1}],
+        payments=[],
+        connected_marks=[1],
+    )
+    _, _, payload = _invoice(request, entries)
+    [card] = loads(dumps(payload))["PaymentDetails"]["PaymentMethods"]
+    assert shape_differences(qa_body("tc02_step4_payment.json"), card) == []
+    assert (card["Amount"], card["transactionId"], card["terminalId"]) == (
+        Decimal("12.40"),
+        "t9",
+        "16000198",
+    )
+    assert (card["providersSignature"], card["posInput"]) == ("", "")
 
 
 def test_set_delayed_code_changes_only_that_digit():
