@@ -1,5 +1,8 @@
 """Card payments under Α.1155/2023: sign before charging, then issue (or update) the document.
 
+Refunds to a card are signed the same way: an 11.4 credit note or an 8.5 POS return reserves its
+number and gets the provider's signature before the terminal pays the money back.
+
 `sign` reserves the receipt's final identity (series, number, issue time → UID) so the signed
 string matches the document that follows. A declined card signs again for the same reservation
 (`receipt_id`). When the provider cannot be reached the POS gets an "autonomous" answer with
@@ -57,7 +60,11 @@ from agent.fiscal.amounts import HUNDRED, DocumentTotals
 from agent.fiscal.document_builder import price_lines, series_for
 from agent.fiscal.errors import FieldProblem
 from agent.fiscal.provider_payloads import payload_totals
-from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
+from agent.fiscal.receipt_model import (
+    POS_PAYMENT_TYPES,
+    PaymentSignRequest,
+    ReceiptPaymentRequest,
+)
 from agent.fiscal.uid import bare_vat, prefixed_vat
 from agent.json_codec import dumps, loads
 
@@ -479,6 +486,6 @@ def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTo
 
 
 def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
-    if request.document_type == "8.4":
+    if request.document_type in POS_PAYMENT_TYPES:
         return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
     return price_lines(request.lines, prices_include_vat=prices_include_vat).totals

@@ -237,7 +237,10 @@ class Demo:
         self.show_receipt(pos)
         self.expect(pos["state"] == "accepted" and bool(pos["mark"]), "8.4 accepted with a MARK")
         self.wait_printed(pos["receipt_id"], "03-pos-receipt-8.4")
-        self.say("the sales receipt carries no payment: it points at the 8.4 by its MARK")
+        self.say(
+            "the sales receipt points at the 8.4 by its MARK and carries its card payment "
+            "(no signature: the 8.4 has it), printed with a line naming the 8.4"
+        )
         sale = self.post(
             "/v1/receipts",
             {
