@@ -23,6 +23,12 @@ from agent.fiscal.uid import bare_vat, document_uid
 
 ATHENS = ZoneInfo("Europe/Athens")
 _EXEMPTION_KEY = "vatexemptioncategorycode"
+# What both of the provider's QA 8.4 bodies always carry (docs/provider.md §5).
+_POS_RECEIPT_ALWAYS: tuple[tuple[str, str, type | tuple[type, ...]], ...] = (
+    ("counterparty", "CounterParty", dict),
+    ("totalamountac", "totalAmountAC", (int, Decimal)),
+    ("miscellaneousdata", "miscellaneousData", dict),
+)
 
 
 class InvalidDocument(Exception):
@@ -117,14 +123,6 @@ def check_receipt(doc: Any) -> CheckedDocument:
         if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
             errors.add(name, "is required (every POS receipt carries it, empty where empty)")
     return _identity(doc, doc.get("internaldocumentid"), "internalDocumentId", cards, errors)
-
-
-# What both of the provider's QA 8.4 bodies always carry (docs/provider.md §5).
-_POS_RECEIPT_ALWAYS: tuple[tuple[str, str, type | tuple[type, ...]], ...] = (
-    ("counterparty", "CounterParty", dict),
-    ("totalamountac", "totalAmountAC", (int, Decimal)),
-    ("miscellaneousdata", "miscellaneousData", dict),
-)
 
 
 class _Errors:
