@@ -6,9 +6,10 @@ directory or from a 0600 file whose *path* is configured here.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -44,6 +45,44 @@ class IssuerConfig(_Section):
     phone: str = ""
 
 
+WEB_ADDRESS = re.compile(r"^(https?://)?([a-z0-9-]+\.)+[a-z]{2,}(/\S*)?$", re.IGNORECASE)
+
+
+def _placeholder(value: str) -> bool:
+    """The example config ships `<...>` placeholders that must be replaced before go-live."""
+    return not value.strip() or (value.strip().startswith("<") and value.strip().endswith(">"))
+
+
+class ProviderFooter(_Section):
+    """The provider footer Α.1112/2025 art. 7 par. 5 wants at the bottom of every receipt
+    (docs/provider.md §11 item 10): the provider's legal name, web address and licence number,
+    each on its own line. Printed as given; `problems()` is what doctor and status report."""
+
+    legal_name: str = Field("", description="the provider's legal name")
+    web_address: str = Field("", description="the provider's web address")
+    licence: str = Field("", description="the provider's licence number (Α.1112/2025)")
+
+    def lines(self) -> tuple[str, ...]:
+        return tuple(
+            line for line in (self.legal_name, self.web_address, self.licence) if line.strip()
+        )
+
+    def problems(self) -> list[str]:
+        """What a printed receipt would lack, one text per missing item, naming the key."""
+        found = []
+        for key, what in (
+            ("legal_name", "the provider's legal name"),
+            ("web_address", "the provider's web address"),
+            ("licence", "the provider's licence number"),
+        ):
+            if _placeholder(getattr(self, key)):
+                found.append(f"provider.footer.{key} is not set ({what})")
+        web = self.web_address.strip()
+        if not _placeholder(web) and not WEB_ADDRESS.match(web):
+            found.append(f"provider.footer.web_address {web!r} is not a web address")
+        return found
+
+
 class ProviderConfig(_Section):
     base_url: str = Field(description="Elise REST API base, e.g. https://einvoice-demo.s1ecos.gr")
     portal_url: str = Field(description="Elise portal, used for the offline QR")
@@ -54,7 +93,20 @@ class ProviderConfig(_Section):
     total_timeout_s: float = Field(4.0, gt=0, description="upper bound the till ever waits")
     iapr_sign_policy: int = Field(2, ge=0, le=2)
     provider_id: str = Field("", description="AADE provider id handed to card terminals")
-    footer: list[str] = Field(default_factory=list, description="provider footer lines")
+    footer: ProviderFooter = ProviderFooter()
+
+    @field_validator("footer", mode="before")
+    @classmethod
+    def _footer_lines(cls, value: Any) -> Any:
+        """The older form, a list of lines, is read in the printed order: legal name, web
+        address, licence. Whatever it lacks is then reported by doctor and status, rather
+        than the daemon refusing to start over a footer."""
+        if isinstance(value, list):
+            names = ("legal_name", "web_address", "licence")
+            if len(value) > len(names):
+                raise ValueError("at most 3 lines: legal name, web address, licence number")
+            return dict(zip(names, value, strict=False))
+        return value
 
 
 class SeriesConfig(_Section):
@@ -68,7 +120,10 @@ class SeriesConfig(_Section):
 
 class TerminalConfig(_Section):
     nsp_code: str = "CommonWeb"
-    food_service: bool = Field(False, description="sign with H_2 instead of H_24")
+    food_service: bool = Field(
+        False,
+        description="sign with H_2 instead of H_24; 11.x carry SpecialInvoiceCategory 12",
+    )
     reservation_timeout_s: int = Field(
         900, gt=0, description="after this a card reservation with no receipt may be reused"
     )

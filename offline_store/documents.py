@@ -342,6 +342,13 @@ def get_by_request_id(conn: sqlite3.Connection, request_id: str) -> StoredDocume
     return None if row is None else _document_from_row(row)
 
 
+def get_by_mark(conn: sqlite3.Connection, mark: int) -> StoredDocument | None:
+    """The document the provider gave this MARK (an 8.4 an 11.1 is connected to). Not indexed:
+    it runs once per connected MARK, on the till's path only for such receipts."""
+    row = conn.execute("SELECT * FROM documents WHERE mark = ?", (mark,)).fetchone()
+    return None if row is None else _document_from_row(row)
+
+
 def list_documents(
     conn: sqlite3.Connection,
     *,

@@ -153,7 +153,8 @@ def _items(builder: _Builder, lines: tuple[ReceiptLine, ...]) -> None:
         detail = f"{format_quantity(line.quantity)}{unit} x {format_money(line.unit_price)}"
         builder.row(_INDENT + detail, f"ΦΠΑ {format_percent(line.vat_percent)}")
         if line.exemption:
-            builder.indented(f"Απαλλαγή: {line.exemption}")
+            # The cause's legal text as AADE words it ("Χωρίς ΦΠΑ - άρθρο 28 του Κώδικα ΦΠΑ").
+            builder.indented(line.exemption)
 
 
 def _vat_analysis(builder: _Builder, rows: tuple[VatBreakdown, ...]) -> None:
@@ -192,8 +193,9 @@ def _table_row(cells: tuple[str, str, str, str], first: int, amount_width: int) 
 
 def _totals(builder: _Builder, receipt: PrintableReceipt) -> None:
     builder.separator()
-    builder.row("ΚΑΘΑΡΗ ΑΞΙΑ", format_money(receipt.totals.net))
-    builder.row("ΦΠΑ", format_money(receipt.totals.vat))
+    if receipt.has_vat_analysis:
+        builder.row("ΚΑΘΑΡΗ ΑΞΙΑ", format_money(receipt.totals.net))
+        builder.row("ΦΠΑ", format_money(receipt.totals.vat))
     builder.row("ΣΥΝΟΛΟ", f"{format_money(receipt.totals.gross)} {CURRENCY}", bold=True, tall=True)
 
 
@@ -204,6 +206,9 @@ def _payments(builder: _Builder, payments: tuple[Payment, ...]) -> None:
     builder.text("ΤΡΟΠΟΣ ΠΛΗΡΩΜΗΣ", _BOLD)
     for payment in payments:
         builder.row(payment.label, format_money(payment.amount))
+        if payment.reference:
+            for line in wrap_text(payment.reference, builder.width - len(_INDENT)):
+                builder.indented(line)
         if payment.tip:
             builder.row(_INDENT + "Φιλοδώρημα", format_money(payment.tip))
             builder.row(_INDENT + "Σύνολο χρέωσης", format_money(payment.amount + payment.tip))

@@ -24,6 +24,7 @@ DOCUMENT_TITLES: dict[str, str] = {
     "8.5": "ΑΠΟΔΕΙΞΗ ΕΠΙΣΤΡΟΦΗΣ POS",
 }
 
+POS_PAYMENT_TYPES = ("8.4", "8.5")
 DELAYED_CODES = (0, 1, 2)
 
 
@@ -96,6 +97,7 @@ class Payment:
     amount: Decimal
     tip: Decimal = Decimal("0.00")
     card: CardDetails | None = None
+    reference: str = ""  # the document that carried it, e.g. the 8.4 of a connected 11.1
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,12 @@ class PrintableReceipt:
     def title(self) -> str:
         """The document title in Greek capitals without accents, as printed titles are written."""
         return DOCUMENT_TITLES[self.type_code]
+
+    @property
+    def has_vat_analysis(self) -> bool:
+        """A POS receipt (8.4, 8.5) records a card payment, not a sale: it has no net/VAT, and
+        "ΦΠΑ 0,00" would read as a 0 % sale."""
+        return self.type_code not in POS_PAYMENT_TYPES
 
     @property
     def local_issued_at(self) -> datetime:
@@ -218,6 +226,7 @@ def _decode_payment(raw: dict[str, Any]) -> Payment:
         amount=_money(raw["amount"]),
         tip=_money(raw.get("tip", "0.00")),
         card=CardDetails(**card) if card is not None else None,
+        reference=raw.get("reference", ""),
     )
 
 

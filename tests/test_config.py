@@ -271,3 +271,32 @@ def test_empty_tcp_token_is_refused(tmp_path: Path) -> None:
     """An empty token equals the empty string a caller without Authorization header sends."""
     with pytest.raises(ConfigError, match=r"api\.tcp_token_file .* is empty"):
         tcp_token(_config_with_tcp_token(tmp_path, " \n", 0o600))
+
+
+def test_the_example_footer_is_placeholders_that_fail_until_filled() -> None:
+    footer = load_config(EXAMPLE).provider.footer
+    assert [p.split(" ")[0] for p in footer.problems()] == [
+        "provider.footer.legal_name",
+        "provider.footer.web_address",
+        "provider.footer.licence",
+    ]
+    filled = footer.model_copy(
+        update={
+            "legal_name": "SOFTONE ΤΕΧΝΟΛΟΓΙΑ Α.Ε.",
+            "web_address": "https://www.s1ecos.gr",
+            "licence": "2024_01_001",
+        }
+    )
+    assert filled.problems() == []
+    assert filled.lines() == ("SOFTONE ΤΕΧΝΟΛΟΓΙΑ Α.Ε.", "https://www.s1ecos.gr", "2024_01_001")
+    assert "not a web address" in filled.model_copy(update={"web_address": "Elise"}).problems()[0]
+
+
+def test_the_older_footer_list_is_read_in_print_order(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[provider]\n", '[provider]\nfooter = ["Elise (sandbox)"]\n')
+    footer = load_config(_write(tmp_path, text)).provider.footer
+    assert footer.legal_name == "Elise (sandbox)"
+    assert [p.split(" ")[0] for p in footer.problems()] == [
+        "provider.footer.web_address",
+        "provider.footer.licence",
+    ]

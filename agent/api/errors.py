@@ -48,6 +48,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.SignedTypeDiffers: (422, "signed_type_differs"),
     core.SignedTotalDiffers: (409, "signed_total_differs"),
     core.AmountExceedsTotal: (422, "amount_exceeds_total"),
+    core.ConnectedReceiptUnknown: (422, "connected_receipt_unknown"),
     core.NotSameDay: (409, "not_same_day"),
     core.ReceiptNotSignable: (409, "receipt_not_signable"),
     core.ReceiptHasNoMark: (409, "receipt_has_no_mark"),

@@ -35,6 +35,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.status_report import (
     ROLLBACK_PROCEDURE,
     Level,
+    footer_findings,
     rolled_back,
     storage_findings,
     storage_section,
@@ -150,6 +151,19 @@ def check_credentials(config: AgentConfig) -> tuple[Check, ApiKey | None]:
             key,
         )
     return ok(name, f"{source}: mode {stat.S_IMODE(st.st_mode):04o}, owner {_owner(st)}"), key
+
+
+def check_footer(config: AgentConfig) -> Check:
+    """The same rule as status: a receipt without the provider footer is not compliant."""
+    footer = config.provider.footer
+    if footer_findings(config):
+        return fail(
+            "provider footer",
+            "; ".join(footer.problems()),
+            "fill [provider.footer] legal_name, web_address and licence with what the provider "
+            "gives at onboarding (Α.1112/2025 art. 7 par. 5), then restart the agent",
+        )
+    return ok("provider footer", " / ".join(footer.lines()))
 
 
 def check_socket(config: AgentConfig) -> Check:
@@ -544,6 +558,7 @@ def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
     credentials, key = check_credentials(config)
     checks = [ok("config", "loads and validates"), credentials]
     steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: check_footer(config),
         lambda: check_socket(config),
         lambda: check_state_dir(config),
         lambda: check_storage(config),

@@ -2,12 +2,20 @@
 
 The till must never wait on timeouts twice in a row. While open, a background probe checks the
 provider; the first success closes it and triggers an immediate sync.
+
+It tells two outages apart by the delayed code it opened with: 1, the provider itself did not
+answer; 2, the provider answered 408 because AADE is down. Card signing (signpos) does not involve
+AADE, so it goes on during the second (`provider_unreachable` is False), and its success says
+nothing about AADE, so it does not close a breaker opened by AADE.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+UNREACHABLE_CODE = 1
+AADE_DOWN_CODE = 2
 
 
 class BreakerState(StrEnum):
@@ -30,6 +38,12 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return self.state is BreakerState.OPEN
 
+    @property
+    def provider_unreachable(self) -> bool:
+        """Open because the provider itself did not answer: calls that do not need AADE are
+        pointless too. False while only AADE is down."""
+        return self.is_open and self.delayed_code != AADE_DOWN_CODE
+
     def record_failure(self, reason: str, delayed_code: int) -> None:
         """Open (or stay open) with the delayed code that new offline receipts must carry."""
         self.last_failure = reason
@@ -38,9 +52,12 @@ class CircuitBreaker:
             self.generation += 1
         self.state = BreakerState.OPEN
 
-    def record_success(self, sent_in: int) -> bool:
+    def record_success(self, sent_in: int, *, reaches_aade: bool = True) -> bool:
         """A call sent in generation `sent_in` succeeded. Close, unless the breaker opened after
-        that call went out; True when this closed it (the caller then runs the sync)."""
+        that call went out, or the call never reached AADE (`reaches_aade=False`: signpos) and
+        the breaker is open for AADE. True when this closed it (the caller then runs the sync)."""
+        if not reaches_aade and self.delayed_code == AADE_DOWN_CODE:
+            return False
         if self.state is BreakerState.OPEN and sent_in == self.generation:
             self.state = BreakerState.CLOSED
             return True

@@ -1,5 +1,8 @@
 """Card payments under Α.1155/2023: sign before charging, then issue (or update) the document.
 
+Refunds to a card are signed the same way: an 11.4 credit note or an 8.5 POS return reserves its
+number and gets the provider's signature before the terminal pays the money back.
+
 `sign` reserves the receipt's final identity (series, number, issue time → UID) so the signed
 string matches the document that follows. A declined card signs again for the same reservation
 (`receipt_id`). When the provider cannot be reached the POS gets an "autonomous" answer with
@@ -33,7 +36,7 @@ from agent.core.errors import (
     UnknownSignature,
 )
 from agent.core.issuing import Draft, reusable_reservation
-from agent.core.provider_health import UNREACHABLE_CODE, note_outcome
+from agent.core.provider_health import note_outcome
 from agent.core.request_identity import (
     Answer,
     CanonicalRequest,
@@ -57,7 +60,11 @@ from agent.fiscal.amounts import HUNDRED, DocumentTotals
 from agent.fiscal.document_builder import price_lines, series_for
 from agent.fiscal.errors import FieldProblem
 from agent.fiscal.provider_payloads import payload_totals
-from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptPaymentRequest
+from agent.fiscal.receipt_model import (
+    POS_PAYMENT_TYPES,
+    PaymentSignRequest,
+    ReceiptPaymentRequest,
+)
 from agent.fiscal.uid import bare_vat, prefixed_vat
 from agent.json_codec import dumps, loads
 
@@ -111,14 +118,15 @@ class CardPaymentService:
             return replay
         now = rt.clock()
         doc, amounts = self._target(request, stored, now)
-        if rt.breaker.is_open:
+        if rt.breaker.provider_unreachable:
+            # Known unreachable: autonomous at once. While only AADE is down (408, code 2) the
+            # provider still signs: signpos does not involve AADE (docs/provider.md §6).
             return self._autonomous(doc, rt.breaker.last_failure or "provider unavailable", now)
         duration: Duration = "H_2" if rt.config.terminal.food_service else "H_24"
         sent_in = rt.breaker.generation
         outcome = await rt.client.sign_pos(self._sign_pos_request(request, doc, amounts, duration))
         now = rt.clock()
-        # signpos does not involve AADE: a 408 there counts as unreachable (README).
-        note_outcome(rt, outcome, sent_in, aade_down_code=UNREACHABLE_CODE)
+        note_outcome(rt, outcome, sent_in, reaches_aade=False)
         match outcome:
             case Signed():
                 parsed = self._check_signed_input(outcome.input, doc, amounts, request)
@@ -481,6 +489,6 @@ def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTo
 
 
 def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
-    if request.document_type == "8.4":
+    if request.document_type in POS_PAYMENT_TYPES:
         return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
     return price_lines(request.lines, prices_include_vat=prices_include_vat).totals

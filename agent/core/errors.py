@@ -55,6 +55,10 @@ class SignedTotalDiffers(DomainError):
     """The receipt's total differs from the total the provider signed."""
 
 
+class ConnectedReceiptUnknown(DomainError):
+    """A connected MARK names no POS receipt of this register, so its payment is unknown."""
+
+
 class AmountExceedsTotal(DomainError):
     """The card amount is above the receipt total."""
 

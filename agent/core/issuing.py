@@ -20,6 +20,7 @@ from agent.clock import ATHENS
 from agent.config import AgentConfig
 from agent.core.answers import document_answer
 from agent.core.errors import (
+    ConnectedReceiptUnknown,
     OutcomeNotRecorded,
     ProviderRejected,
     RequestIdReused,
@@ -45,13 +46,16 @@ from agent.fiscal.document_builder import (
     receipt_payload,
     series_for,
 )
-from agent.fiscal.errors import FieldProblem
-from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
+from agent.fiscal.errors import FieldProblem, PaymentsMismatch
+from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, pos_card_entries
 from agent.fiscal.receipt_model import Delivery, Payment, PosReceiptRequest, ReceiptRequest
-from agent.json_codec import dumps
+from agent.json_codec import dumps, loads
 
 PayloadBuilder = Callable[[DocumentIdentity], bytes]
 POS_TYPES = ("8.4", "8.5")
+# The POS receipt that carries a retail document's card payment, and how a payment names it.
+CONNECTED_POS_TYPE = {"11.1": "8.4", "11.4": "8.5"}
+DOCUMENT_TITLES_SHORT = {"8.4": "Απόδειξη Είσπραξης POS", "8.5": "Απόδειξη Επιστροφής POS"}
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,10 @@ class IssuingService:
         )
         check_payments_cover_total(request, priced.totals)
         signatures = self._signatures_for(request.payments)
+        connected = self._connected_payments(request, priced.totals.gross)
 
         def build(identity: DocumentIdentity) -> bytes:
-            payments = _payment_entries(request.payments, signatures)
+            payments = _payment_entries(request.payments, signatures) + connected
             return dumps(receipt_payload(self.rt.config, identity, request, priced, payments))
 
         draft = Draft(request.request_id, stored, request.type, priced.totals.gross)
@@ -166,6 +171,45 @@ class IssuingService:
 
         draft = Draft(request.request_id, stored, request.type, total)
         return await self._issue(draft, build, signatures, request.delivery)
+
+    def _connected_payments(self, request: ReceiptRequest, gross: Decimal) -> list[PaymentEntry]:
+        """A receipt paid by card on the POS receipts it connects (11.1 → 8.4, 11.4 → 8.5)
+        and sent without payments carries those card payments, as the provider's QA flow does
+        (docs/provider.md §5): they are read from the POS receipts this register issued, and
+        must add up to the receipt's total."""
+        if request.payments or not request.connected_marks:
+            return []
+        pos_type = CONNECTED_POS_TYPE[request.type]
+        entries: list[PaymentEntry] = []
+        for index, mark in enumerate(request.connected_marks):
+            doc = store.get_by_mark(self.rt.conn, mark)
+            if doc is None or doc.type_code != pos_type or doc.payload is None:
+                raise ConnectedReceiptUnknown(
+                    f"MARK {mark} is not a {pos_type} POS receipt of this register",
+                    [
+                        FieldProblem(
+                            f"connected_marks[{index}]",
+                            f"no {pos_type} with this MARK was issued here, so its card payment "
+                            "is unknown: give the payment in payments (method 7 with the "
+                            "terminal's transaction_id)",
+                        )
+                    ],
+                )
+            reference = f"{DOCUMENT_TITLES_SHORT[pos_type]} {doc.series} {doc.number}, ΜΑΡΚ {mark}"
+            entries += pos_card_entries(loads(doc.payload), reference)
+        paid = sum((entry.amount for entry in entries), Decimal("0"))
+        if paid != gross:
+            raise PaymentsMismatch(
+                f"the connected POS receipts paid {paid} but the receipt total is {gross}",
+                [
+                    FieldProblem(
+                        "connected_marks",
+                        f"their card payments add up to {paid}, not the total {gross}: give the "
+                        "payments explicitly when a POS receipt paid only part of this one",
+                    )
+                ],
+            )
+        return entries
 
     def _replay(self, request_id: str, digest: str) -> Answer | None:
         existing = store.get_by_request_id(self.rt.conn, request_id)

@@ -52,6 +52,12 @@ class Metrics:
             "Wall-clock steps of more than 2 s the daemon saw against its monotonic clock",
             registry=self.registry,
         )
+        self.footer_missing = Gauge(
+            "pos_agent_provider_footer_missing",
+            "Items of the provider footer (legal name, web address, licence) the printed "
+            "receipts lack; anything above 0 breaks Α.1112/2025",
+            registry=self.registry,
+        )
         self.synced = Counter(
             "pos_agent_synced_documents",
             "Delayed documents the sync delivered, by outcome",

@@ -3,11 +3,9 @@ provider will receive later), so the customer's QR and the late submission alway
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import offline_store as store
 from agent.core.runtime import Runtime
-from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url
+from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url, qr_amount
 from agent.fiscal.provider_payloads import payload_totals
 from agent.fiscal.uid import prefixed_vat
 from agent.json_codec import loads
@@ -18,10 +16,6 @@ LEGENDS = {
 }
 
 
-def _amount(value: Decimal) -> str:
-    return f"{value:.2f}"
-
-
 def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
     assert doc.payload is not None
     payload = loads(doc.payload)
@@ -29,15 +23,15 @@ def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
     totals = payload_totals(payload)
     return OfflineQrFields(
         issuer_tin=prefixed_vat(rt.config.issuer.vat),
-        customer_tin=counterparty.get("Vat", ""),
+        customer_tin=prefixed_vat(counterparty["Vat"]) if counterparty.get("Vat") else "",
         customer_name=counterparty.get("RegisteredName", ""),
         invoice_type=doc.type_code,
         series=doc.series,
         number=str(doc.number),
         date_issued=doc.issued_at.strftime("%Y%m%d%H%M%S"),
-        total_amount=_amount(totals.gross),
-        total_net_amount=_amount(totals.net),
-        total_vat_amount=_amount(totals.vat),
+        total_amount=qr_amount(totals.gross),
+        total_net_amount=qr_amount(totals.net),
+        total_vat_amount=qr_amount(totals.vat),
         internal_id=doc.internal_id,
     )
 

@@ -11,7 +11,12 @@ from typing import Any
 
 import offline_store as store
 from agent.config import AgentConfig
-from agent.fiscal.tax_codes import MEASUREMENT_UNITS, PAYMENT_METHODS, VAT_RATES
+from agent.fiscal.tax_codes import (
+    EXEMPTION_CAUSE_TEXTS,
+    MEASUREMENT_UNITS,
+    PAYMENT_METHODS,
+    VAT_RATES,
+)
 from agent.fiscal.uid import bare_vat
 from agent.json_codec import loads
 from printers.receipt import (
@@ -66,6 +71,7 @@ def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
         amount=_dec(raw[amount_key]),
         tip=_dec(raw.get("tipAmount", Decimal("0.00"))),
         card=card,
+        reference=raw.get("remarks") or "",
     )
 
 
@@ -90,7 +96,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
                 vat_category=category,
                 unit=MEASUREMENT_UNITS.get(detail.get("MeasurementUnitCode", 1), ""),
                 exemption=(
-                    f"Απαλλαγή ΦΠΑ: αιτία {detail['VatExemptionCategoryCode']}"
+                    EXEMPTION_CAUSE_TEXTS[detail["VatExemptionCategoryCode"]]
                     if "VatExemptionCategoryCode" in detail
                     else None
                 ),
@@ -173,6 +179,6 @@ def printable_receipt(
         offline_qr_url=doc.offline_qr_url,
         correlated_marks=tuple(str(mark) for mark in parts["correlated"]),
         customer=customer,
-        footer=tuple(config.provider.footer),
+        footer=config.provider.footer.lines(),
         copy=copy,
     )

@@ -8,27 +8,28 @@ answer opens the breaker with the delayed code that offline receipts must then c
 
 from __future__ import annotations
 
+from agent.core.breaker import AADE_DOWN_CODE, UNREACHABLE_CODE
 from agent.core.runtime import Runtime
 from agent.elise.outcomes import AadeDown, Unauthorized, Unreachable
 
-UNREACHABLE_CODE = 1
-AADE_DOWN_CODE = 2
+__all__ = ["AADE_DOWN_CODE", "UNREACHABLE_CODE", "note_outcome"]
 
 
-def note_outcome(
-    rt: Runtime, outcome: object, sent_in: int, *, aade_down_code: int = AADE_DOWN_CODE
-) -> None:
-    """`sent_in`: the breaker's generation when the call went out. `aade_down_code`: the code a
-    408 stands for (signpos does not involve AADE, so there it means the provider: code 1)."""
+def note_outcome(rt: Runtime, outcome: object, sent_in: int, *, reaches_aade: bool = True) -> None:
+    """`sent_in`: the breaker's generation when the call went out. `reaches_aade=False` for a
+    call AADE has no part in (signpos): there a 408 means the provider (code 1), and a success
+    proves the provider up but leaves a breaker opened by an AADE outage open."""
     breaker = rt.breaker
     match outcome:
         case AadeDown():
-            breaker.record_failure("AADE unavailable (408)", aade_down_code)
+            breaker.record_failure(
+                "AADE unavailable (408)", AADE_DOWN_CODE if reaches_aade else UNREACHABLE_CODE
+            )
         case Unauthorized():
             rt.credential_alarm = outcome.message
             breaker.record_failure("provider refused the credentials (401)", UNREACHABLE_CODE)
         case Unreachable():
             breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
         case _:
-            breaker.record_success(sent_in)
+            breaker.record_success(sent_in, reaches_aade=reaches_aade)
             rt.credential_alarm = None

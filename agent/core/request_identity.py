@@ -1,6 +1,7 @@
 """Idempotency: the same `request_id` with the same body replays the first answer; with another
 body it is a conflict. The hash is over the canonical validated request, so key order and
-whitespace in the POS's JSON do not matter."""
+whitespace in the POS's JSON do not matter, and amounts count by value: `2.50` and `2.5` are the
+same amount (pydantic keeps a Decimal's exponent, so the dump alone would tell them apart)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
 import offline_store as store
 from agent.core.errors import RequestIdReused
+from agent.json_codec import dumps
 
 # The store's `requests.status_code` column records a remembered answer as HTTP's 201 Created;
 # the use cases only ever remember answers that created something.
@@ -38,9 +41,20 @@ class CanonicalRequest:
 
 
 def canonical(request: BaseModel) -> CanonicalRequest:
-    """One dump serves both the stored request and its hash (the till's hot path)."""
-    text = request.model_dump_json()
-    return CanonicalRequest(text, hashlib.sha256(text.encode("utf-8")).hexdigest())
+    """The request as the POS wrote it (stored with its document), hashed by value."""
+    by_value = dumps(_by_value(request.model_dump()))
+    return CanonicalRequest(request.model_dump_json(), hashlib.sha256(by_value).hexdigest())
+
+
+def _by_value(value: Any) -> Any:
+    """Every Decimal in its shortest form (`2.50` → `2.5`, `10.00` → `10`), the rest as is."""
+    if isinstance(value, Decimal):
+        return value.normalize() if value else Decimal(0)
+    if isinstance(value, dict):
+        return {key: _by_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_by_value(item) for item in value]
+    return value
 
 
 def request_hash(request: BaseModel) -> str:

@@ -61,6 +61,7 @@ class Services:
         rt.metrics.backlog.labels("0").set(backlog.pending)
         rt.metrics.oldest_delayed_age.set(backlog.oldest.age_s if backlog.oldest else 0)
         rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
+        rt.metrics.footer_missing.set(len(rt.config.provider.footer.problems()))
         free = self._storage().free_bytes
         if free is not None:
             rt.metrics.storage_free_bytes.set(free)

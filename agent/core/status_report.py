@@ -270,6 +270,23 @@ def storage_findings(storage: StorageSection, database: Path) -> list[tuple[Leve
     return findings
 
 
+def footer_findings(config: AgentConfig) -> list[tuple[Level, str]]:
+    """Receipts printed without the provider footer break Α.1112/2025 (docs/provider.md §11
+    item 10): every missing item is CRITICAL, with the key to fill."""
+    problems = config.provider.footer.problems()
+    if not problems:
+        return []
+    return [
+        (
+            Level.CRITICAL,
+            "receipts print without the provider footer Α.1112/2025 requires: "
+            + "; ".join(problems)
+            + "; fill [provider.footer] in the config with the provider's details and restart "
+            "the agent (systemctl restart pos-agent)",
+        )
+    ]
+
+
 def backlog_section(summary: store.BacklogSummary, now: datetime) -> Backlog:
     """The backlog as status shows it and the metrics export it."""
     oldest = None
@@ -353,6 +370,7 @@ def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]
         findings += _store_findings(report.store, config)
     if report.storage is not None:
         findings += storage_findings(report.storage, config.database_path)
+    findings += footer_findings(config)
     provider = report.provider
     if provider is not None and provider.credential_alarm:
         findings.append(

@@ -28,6 +28,7 @@ from agent.fiscal.provider_payloads import (
     pos_receipt_payload,
 )
 from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptLine, ReceiptRequest
+from agent.fiscal.tax_codes import CATERING_CATEGORY, NO_SPECIAL_CATEGORY
 from agent.fiscal.uid import document_uid
 
 
@@ -123,6 +124,9 @@ def receipt_payload(
         correlated_marks=request.correlated_marks,
         connected_marks=request.connected_marks,
         iapr_sign_policy=config.provider.iapr_sign_policy,
+        special_category=(
+            CATERING_CATEGORY if config.terminal.food_service else NO_SPECIAL_CATEGORY
+        ),
     )
 
 

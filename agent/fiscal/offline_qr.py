@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import quote, urlencode
 
 from agent.secrets import ApiKey
@@ -28,6 +29,14 @@ class OfflineQrFields:
     total_net_amount: str
     total_vat_amount: str
     internal_id: str
+
+
+def qr_amount(value: Decimal) -> str:
+    """An amount as the provider's documentation writes it: `124` when whole, else two decimals
+    (`100.50`). The same text goes into the URL and the hashed string (docs/provider.md §8)."""
+    if value == value.to_integral_value():
+        return f"{value:.0f}"
+    return f"{value:.2f}"
 
 
 def offline_signature(fields: OfflineQrFields, api_key: ApiKey) -> str:

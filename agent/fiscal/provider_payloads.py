@@ -19,7 +19,12 @@ from typing import Any
 from agent.config import IssuerConfig
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
 from agent.fiscal.receipt_model import Customer, Delivery
-from agent.fiscal.tax_codes import INVOICE_TYPE_LABELS, MEASUREMENT_UNITS, PAYMENT_METHODS
+from agent.fiscal.tax_codes import (
+    CARD_PAYMENT,
+    INVOICE_TYPE_LABELS,
+    MEASUREMENT_UNITS,
+    PAYMENT_METHODS,
+)
 from agent.fiscal.uid import prefixed_vat
 
 RETAIL_INCOME = {"goods": "category1_1", "services": "category1_3"}
@@ -45,6 +50,7 @@ class PaymentEntry:
     transaction_id: str | None = None
     pos_input: str | None = None
     provider_signature: str | None = None
+    remarks: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +104,26 @@ def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
     )
 
 
+def pos_card_entries(payload: dict[str, Any], reference: str) -> list[PaymentEntry]:
+    """The card payments an 8.4 (8.5) carried, as the 11.1 (11.4) connected to it sends them:
+    method 7, amount, tip, terminal and transaction, with an empty signature and input (the POS
+    receipt carries those), as the provider's QA flow does (TC 02 step 4, docs/provider.md §5).
+    `reference` names the POS receipt; it travels in `remarks` and is printed with the payment."""
+    return [
+        PaymentEntry(
+            method=CARD_PAYMENT,
+            amount=line["amount"],
+            tip=line.get("tipAmount", Decimal("0")),
+            terminal_id=line["terminalId"],
+            transaction_id=line["transactionId"],
+            pos_input="",
+            provider_signature="",
+            remarks=reference,
+        )
+        for line in payload["cardlines"]
+    ]
+
+
 def _issuer(issuer: IssuerConfig) -> dict[str, Any]:
     return {
         "RegisteredName": issuer.name,
@@ -117,12 +143,34 @@ def _issuer(issuer: IssuerConfig) -> dict[str, Any]:
 
 
 def _counterparty(customer: Customer | None) -> dict[str, Any] | None:
-    if customer is None or (not customer.vat and not customer.name):
+    """An 11.x names its customer only for delivery: `Vat` stays empty, as in the QA 11.1 (a
+    retail document has no counterpart in myDATA; `ReceiptRequest` refuses a customer VAT)."""
+    if customer is None or not customer.name:
         return None
     return {
-        "RegisteredName": customer.name or "ΠΕΛΑΤΗΣ ΛΙΑΝΙΚΗΣ",
-        "Vat": prefixed_vat(customer.vat) if customer.vat else "",
+        "RegisteredName": customer.name,
+        "Vat": "",
         "Address": {"CountryCode": "GR"},
+        "Branch": 0,
+    }
+
+
+def _pos_counterparty(customer: Customer | None) -> dict[str, Any]:
+    """Every QA 8.4 body carries `CounterParty` with these keys; empty where we know nothing
+    (docs/provider.md §5)."""
+    customer = customer or Customer()
+    return {
+        "RegisteredName": customer.name,
+        "code": "",
+        "Vat": customer.vat or "",
+        "Address": {
+            "CountryCode": "GR",
+            "Municipality": None,
+            "City": None,
+            "Street": None,
+            "number": None,
+            "Postal": None,
+        },
         "Branch": 0,
     }
 
@@ -154,6 +202,8 @@ def _payment_method(entry: PaymentEntry, *, camel: bool) -> dict[str, Any]:
         if entry.provider_signature is not None:
             item["providersSignature"] = entry.provider_signature
             item["posInput"] = entry.pos_input
+    if entry.remarks is not None:
+        item["remarks"] = entry.remarks
     return item
 
 
@@ -198,8 +248,10 @@ def invoice_payload(
     correlated_marks: list[int],
     connected_marks: list[int],
     iapr_sign_policy: int,
+    special_category: int = 0,
 ) -> dict[str, Any]:
-    """EliseCoreDocument for `/Invoice/json` (11.1, 11.4)."""
+    """EliseCoreDocument for `/Invoice/json` (11.1, 11.4). `special_category` is myDATA's
+    `SpecialInvoiceCategory` (12 catering for food service, as the QA food-service 11.1)."""
     document: dict[str, Any] = {
         "IsDelayedCode": 0,
         "IAPRSignPolicy": iapr_sign_policy,
@@ -207,7 +259,7 @@ def invoice_payload(
         "CurrencyCode": "EUR",
         "InvoiceType": INVOICE_TYPE_LABELS[identity.type_code],
         "InvoiceTypeCode": identity.type_code,
-        "SpecialInvoiceCategory": 0,
+        "SpecialInvoiceCategory": special_category,
         "DocumentTypeCode": "INVOICE",
         "IsDeliveryNote": False,
         "Series": identity.series,
@@ -254,7 +306,9 @@ def pos_receipt_payload(
     connected_marks: list[int],
     iapr_sign_policy: int,
 ) -> dict[str, Any]:
-    """The camelCase `/Receipt` model for 8.4 / 8.5, shaped like the provider's QA body."""
+    """The camelCase `/Receipt` model for 8.4 / 8.5, shaped like the provider's QA bodies: they
+    always carry `CounterParty`, `totalAmountAC` and `miscellaneousData`, sent empty where we
+    have nothing (docs/provider.md §5)."""
     total = sum((entry.amount for entry in payments), Decimal("0"))
     document: dict[str, Any] = {
         "isDelayedCode": 0,
@@ -271,11 +325,10 @@ def pos_receipt_payload(
         "providerSignatureIdentifier": str(identity.number),
         "exchangeCurrencyRate": Decimal("1.00000"),
         "totalAmount": total,
+        "totalAmountAC": Decimal("0"),
         "Issuer": _issuer(issuer),
+        "CounterParty": _pos_counterparty(customer),
     }
-    counterparty = _counterparty(customer)
-    if counterparty is not None:
-        document["CounterParty"] = counterparty
     document["cardlines"] = [
         {
             "lineNo": index,
@@ -293,5 +346,6 @@ def pos_receipt_payload(
     ]
     document["AdditionalDetails"] = _additional_details(customer, delivery)
     document["internalDocumentId"] = identity.internal_id
+    document["miscellaneousData"] = {"comments1": ""}
     document["multipleConnectedMarks"] = list(connected_marks)
     return document

@@ -33,6 +33,8 @@ from agent.fiscal.uid import bare_vat
 from agent.fiscal.vat_number import is_valid_afm
 from agent.json_codec import loads
 
+RETAIL_TYPES = ("11.1", "11.4")
+POS_PAYMENT_TYPES = ("8.4", "8.5")
 MOBILE_NUMBER = re.compile(r"^(\+30)?69\d{8}$")
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}$")
 
@@ -203,6 +205,14 @@ class ReceiptRequest(_Document):
             raise ValueError("correlated_marks: an 11.4 credit needs the MARK of the original")
         if self.type == "11.1" and self.correlated_marks:
             raise ValueError("correlated_marks: only for 11.4 credits")
+        if self.customer is not None and self.customer.vat:
+            raise ValueError(
+                "customer.vat: a retail document (11.1/11.4) has no counterpart in myDATA and "
+                "cannot carry the customer's ΑΦΜ; a customer who needs an invoice with their "
+                "ΑΦΜ needs another document type (a sales invoice, 1.1/2.1), which this agent "
+                "does not issue: issue it from the accounting software. Name, e-mails and "
+                "mobile numbers are kept for delivery"
+            )
         if not self.payments and not self.connected_marks:
             raise ValueError(
                 "payments: at least one payment, unless connected_marks point to the POS "
@@ -228,7 +238,8 @@ class PaymentSignRequest(_Strict):
     """POST /v1/payments/sign, before the card is charged.
 
     For a new receipt give `document_type` and (for 11.x) its `lines`: the agent reserves the
-    number and signs the final identity. After a decline, pass the `receipt_id` from the first
+    number and signs the final identity. A refund to a card is signed the same way (Α.1155/2023
+    covers refunds): an 11.4 credit note, or an 8.5 POS return. After a decline, pass the `receipt_id` from the first
     answer to sign again for the same receipt. For a receipt that already has a MARK, pass its
     `receipt_id` and then confirm with POST /v1/receipts/{id}/payments.
     """
@@ -237,14 +248,20 @@ class PaymentSignRequest(_Strict):
     terminal_id: ShortText
     amount: PositiveMoney
     tip: Money = Decimal("0")
-    document_type: Literal["11.1", "8.4"] = "11.1"
+    document_type: Literal["11.1", "11.4", "8.4", "8.5"] = "11.1"
     lines: list[ReceiptLine] = Field(default_factory=list, max_length=500)
     receipt_id: int | None = None
 
     @model_validator(mode="after")
     def _target(self) -> PaymentSignRequest:
-        if self.receipt_id is None and self.document_type == "11.1" and not self.lines:
-            raise ValueError("lines: required to sign for a new 11.1 receipt (amounts are signed)")
+        if self.receipt_id is None and self.document_type in RETAIL_TYPES and not self.lines:
+            raise ValueError(
+                f"lines: required to sign for a new {self.document_type} (amounts are signed)"
+            )
+        if self.document_type in POS_PAYMENT_TYPES and self.lines:
+            raise ValueError(
+                f"lines: a {self.document_type} POS receipt has no lines (its amount is signed)"
+            )
         if self.receipt_id is not None and self.lines:
             raise ValueError("lines: not allowed with receipt_id (the receipt already has them)")
         return self

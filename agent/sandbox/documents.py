@@ -3,7 +3,9 @@
 The provider matches JSON keys case-insensitively (samples mix PascalCase and camelCase), so the
 payload is parsed with its keys lower-cased (`loads_folded`). Checks follow the provider's rules:
 required identity fields, per-line net + VAT = gross, summaries = sum of lines, payments = gross
-(tips on top), VAT categories 1..10 with an exemption code for 7. Pure functions; the app adds
+(tips on top), VAT categories 1..10 with an exemption code for 7, no counterpart VAT on a
+retail 11.x, and on a POS receipt the fields the provider's QA bodies always carry
+(`CounterParty`, `totalAmountAC`, `miscellaneousData`). Pure functions; the app adds
 the checks that need state (issuer binding, duplicates, card signatures).
 """
 
@@ -21,6 +23,12 @@ from agent.fiscal.uid import bare_vat, document_uid
 
 ATHENS = ZoneInfo("Europe/Athens")
 _EXEMPTION_KEY = "vatexemptioncategorycode"
+# What both of the provider's QA 8.4 bodies always carry (docs/provider.md §5).
+_POS_RECEIPT_ALWAYS: tuple[tuple[str, str, type | tuple[type, ...]], ...] = (
+    ("counterparty", "CounterParty", dict),
+    ("totalamountac", "totalAmountAC", (int, Decimal)),
+    ("miscellaneousdata", "miscellaneousData", dict),
+)
 
 
 class InvalidDocument(Exception):
@@ -87,6 +95,16 @@ def check_invoice(doc: Any) -> CheckedDocument:
     payment_details = doc.get("paymentdetails")
     methods = payment_details.get("paymentmethods") if isinstance(payment_details, dict) else None
     cards = _check_payments(methods, "PaymentDetails.PaymentMethods", gross, errors, coded=True)
+    counterparty = doc.get("counterparty")
+    if (
+        str(doc.get("invoicetypecode", "")).startswith("11.")
+        and isinstance(counterparty, dict)
+        and counterparty.get("vat") not in (None, "")
+    ):
+        errors.add(
+            "CounterParty.Vat",
+            "a retail document (11.x) has no counterpart in myDATA: leave Vat empty",
+        )
     return _identity(doc, internal_id, "DistributionDetails.InternalDocumentId", cards, errors)
 
 
@@ -101,6 +119,9 @@ def check_receipt(doc: Any) -> CheckedDocument:
         if total is not None and lines is not None and lines.gross != total:
             errors.add("totalAmount", f"{total} is not the sum of the lines ({lines.gross})")
     cards = _check_payments(doc.get("cardlines"), "cardlines", total, errors, coded=False)
+    for key, name, kind in _POS_RECEIPT_ALWAYS:
+        if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
+            errors.add(name, "is required (every POS receipt carries it, empty where empty)")
     return _identity(doc, doc.get("internaldocumentid"), "internalDocumentId", cards, errors)
 
 

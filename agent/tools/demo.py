@@ -135,7 +135,8 @@ class Demo:
     def run(self) -> None:
         self.cash_sale()
         self.card_receipt()
-        self.pos_receipt()
+        pos, sale = self.pos_receipt()
+        self.card_refund(pos, sale)
         self.provider_down()
         self.aade_down()
         self.status("status before recovery", expected=Level.WARN)
@@ -204,7 +205,7 @@ class Demo:
         )
         self.wait_printed(answer["receipt_id"], "02-card-receipt")
 
-    def pos_receipt(self) -> None:
+    def pos_receipt(self) -> tuple[dict[str, Any], dict[str, Any]]:
         self.step("An 8.4 POS receipt, then the 11.1 connected to it")
         amount = Decimal("12.00")
         signed = self.post(
@@ -237,7 +238,10 @@ class Demo:
         self.show_receipt(pos)
         self.expect(pos["state"] == "accepted" and bool(pos["mark"]), "8.4 accepted with a MARK")
         self.wait_printed(pos["receipt_id"], "03-pos-receipt-8.4")
-        self.say("the sales receipt carries no payment: it points at the 8.4 by its MARK")
+        self.say(
+            "the sales receipt points at the 8.4 by its MARK and carries its card payment "
+            "(no signature: the 8.4 has it), printed with a line naming the 8.4"
+        )
         sale = self.post(
             "/v1/receipts",
             {
@@ -249,6 +253,59 @@ class Demo:
         self.show_receipt(sale)
         self.expect(sale["state"] == "accepted", "connected 11.1 accepted")
         self.wait_printed(sale["receipt_id"], "04-connected-receipt")
+        return pos, sale
+
+    def card_refund(self, pos: dict[str, Any], sale: dict[str, Any]) -> None:
+        self.step("A refund to the card: sign the 8.5 → terminal pays back → 8.5 → 11.4")
+        amount = Decimal(pos["total"])
+        signed = self.post(
+            "/v1/payments/sign",
+            {
+                "request_id": "demo-refund-sign-1",
+                "terminal_id": TERMINAL_ID,
+                "amount": amount,
+                "document_type": "8.5",
+            },
+        )
+        self.show("signature_id", signed["signature_id"])
+        valid = _verify_signature(self.stack.sandbox_url, signed["input"], signed["signature"])
+        self.expect(valid, "the refund's signature verifies")
+        transaction_id = f"TX{secrets.randbelow(10**10):010d}"
+        self.say(f"simulated terminal refunds {amount} € to the card: transaction {transaction_id}")
+        returned = self.post(
+            "/v1/pos-receipts",
+            {
+                "request_id": "demo-refund-85",
+                "type": "8.5",
+                "payments": [
+                    {
+                        "method": 7,
+                        "amount": amount,
+                        "terminal_id": TERMINAL_ID,
+                        "transaction_id": transaction_id,
+                        "signature_id": signed["signature_id"],
+                    }
+                ],
+                "connected_marks": [pos["mark"]],
+            },
+        )
+        self.show_receipt(returned)
+        self.expect(returned["state"] == "accepted", "8.5 POS return accepted")
+        self.wait_printed(returned["receipt_id"], "04b-pos-return-8.5")
+        self.say("the 11.4 credit for the goods carries the refund's card payment")
+        credit = self.post(
+            "/v1/receipts",
+            {
+                "request_id": "demo-refund-114",
+                "type": "11.4",
+                "lines": [sale_line("Σάντουιτς", "2", "6.00", 1)],
+                "correlated_marks": [sale["mark"]],
+                "connected_marks": [returned["mark"]],
+            },
+        )
+        self.show_receipt(credit)
+        self.expect(credit["state"] == "accepted", "11.4 credit accepted")
+        self.wait_printed(credit["receipt_id"], "04c-credit-11.4")
 
     def provider_down(self) -> None:
         self.step("The provider goes down: offline receipts with IsDelayedCode 1")
@@ -287,6 +344,42 @@ class Demo:
             "delayed with IsDelayedCode 2 and the AADE legend",
         )
         self.wait_printed(answer["receipt_id"], "06-offline-code2")
+        self.say("card signing goes on: the provider signs without AADE")
+        lines = [sale_line("Χυμός", "1", "3.50", 2)]
+        signed = self.post(
+            "/v1/payments/sign",
+            {
+                "request_id": "demo-aade-sign-1",
+                "terminal_id": TERMINAL_ID,
+                "amount": Decimal("3.50"),
+                "document_type": "11.1",
+                "lines": lines,
+            },
+        )
+        valid = _verify_signature(self.stack.sandbox_url, signed["input"], signed["signature"])
+        self.expect(valid, "signed while AADE is down, and the signature verifies")
+        card = self.post(
+            "/v1/receipts",
+            {
+                "request_id": "demo-aade-card-1",
+                "lines": lines,
+                "payments": [
+                    {
+                        "method": 7,
+                        "amount": Decimal("3.50"),
+                        "terminal_id": TERMINAL_ID,
+                        "transaction_id": f"TX{secrets.randbelow(10**10):010d}",
+                        "signature_id": signed["signature_id"],
+                    }
+                ],
+            },
+        )
+        self.show_receipt(card)
+        self.expect(
+            card["state"] == "delayed" and card["delayed_code"] == 2,
+            "the card receipt goes out with IsDelayedCode 2",
+        )
+        self.wait_printed(card["receipt_id"], "07-card-code2")
 
     def status(self, title: str, *, expected: int) -> None:
         self.step(f"{title}: pos-agent status")

@@ -163,7 +163,11 @@ connect_timeout_s = {s.connect_timeout_s}
 read_timeout_s = {s.read_timeout_s}
 total_timeout_s = {s.total_timeout_s}
 provider_id = "999"
-footer = ["Πάροχος: SANDBOX (δεν αποτελεί φορολογικό στοιχείο)", "pos-agent demo"]
+
+[provider.footer]
+legal_name = "SANDBOX ΠΑΡΟΧΟΣ - ΔΕΝ ΑΠΟΤΕΛΕΙ ΦΟΡΟΛΟΓΙΚΟ ΣΤΟΙΧΕΙΟ"
+web_address = "sandbox.pos-agent.invalid"
+licence = "SANDBOX-0000 (pos-agent demo)"
 
 [terminal]
 food_service = false

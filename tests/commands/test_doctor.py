@@ -66,6 +66,7 @@ def test_good_install_against_the_sandbox(
     assert names == [
         "config",
         "credentials",
+        "provider footer",
         "socket",
         "state directory",
         "storage",
@@ -171,3 +172,15 @@ def test_cp737_prints_eur_for_the_euro_sign(tmp_path: Path) -> None:
     assert "€ prints as 'EUR'" in checks[0].detail
     data = (tmp_path / "lp0").read_bytes()
     assert code_page("cp737").encode(TEST_SLIP_TEXT) in data
+
+
+def test_footer_without_the_provider_details_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, socket_path=tmp_path / "none.sock")
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    [line] = [line for line in check_lines(out) if "provider footer" in line]
+    assert code == 2
+    assert line.startswith("[FAIL] provider footer — provider.footer.legal_name is not set")
+    assert "provider.footer.web_address" in line and "provider.footer.licence" in line
+    assert "[provider.footer]" in line

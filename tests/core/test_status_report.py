@@ -79,3 +79,24 @@ def test_a_clock_step_is_a_warning_with_what_to_check(tmp_path: Path) -> None:
     assert judged.exit_code is Level.WARN
     [step] = [f for f in judged.findings if "wall clock" in f]
     assert "stepped by -3600 s" in step and "timedatectl" in step
+
+
+def test_a_footer_lacking_any_provider_item_is_critical(tmp_path: Path) -> None:
+    """Α.1112/2025: legal name, web address and licence on every receipt (greek-regulation §4
+    item 10); the complete footer of the fixtures judges WARN above, each gap is CRITICAL."""
+    quiet = report_for(tmp_path, due_in=timedelta(hours=30))
+    complete = shop_config(state_dir=str(tmp_path)).provider.footer
+    for missing in ("legal_name", "web_address", "licence"):
+        footer = complete.model_copy(update={missing: ""}).model_dump()
+        config = shop_config(
+            state_dir=str(tmp_path),
+            provider={
+                "base_url": "https://x.example",
+                "portal_url": "https://x.example/",
+                "footer": footer,
+            },
+        )
+        judged = quiet.judged(*verdict(quiet, config))
+        assert judged.exit_code is Level.CRITICAL, missing
+        [text] = [f for f in judged.findings if "provider footer" in f]
+        assert text.startswith("CRITICAL:") and f"provider.footer.{missing}" in text

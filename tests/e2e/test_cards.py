@@ -16,7 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, e2e_stack
+from printers.blocks import Row, TextLine
+from printers.layout import build_layout
+from printers.receipt import PrintableReceipt
+from tests.e2e.stack import E2EStack, e2e_stack, wait_for
+from tests.fiscal.qa_shapes import qa_body, shape_differences
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +90,27 @@ def _payment(request_id: str, signed: dict[str, Any], transaction_id: str) -> di
         "signature_id": signed["signature_id"],
         "transaction_id": transaction_id,
     }
+
+
+def printed_texts(stack: E2EStack, receipt_id: int) -> list[str]:
+    """Wait until the receipt is printed; the lines of the layout the printer got."""
+
+    def printed() -> str | None:
+        with stack.database() as conn:
+            row = conn.execute(
+                "SELECT layout FROM print_jobs WHERE document_id = ? AND state = 'printed'",
+                (receipt_id,),
+            ).fetchone()
+        return None if row is None else str(row["layout"])
+
+    layout = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
+    texts = []
+    for block in build_layout(PrintableReceipt.from_json(layout), 48).blocks:
+        if isinstance(block, TextLine):
+            texts.append(block.text.strip())
+        elif isinstance(block, Row):
+            texts.append(f"{block.left.strip()} {block.right}".strip())
+    return texts
 
 
 def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
@@ -223,7 +248,120 @@ def test_pos_receipt_then_connected_sales_receipt(stack: E2EStack) -> None:
     # The sandbox does not expose connected MARKs; the frozen payload the agent sent does.
     payload = loads(stack.stored(receipt["receipt_id"]).payload)
     assert payload["multipleConnectedMarks"] == [pos_receipt["mark"]]
-    assert not payload.get("PaymentDetails", {}).get("PaymentMethods")
+    # It carries the 8.4's card payment as the provider's QA flow does (TC 02 step 4).
+    [card] = payload["PaymentDetails"]["PaymentMethods"]
+    assert shape_differences(qa_body("tc02_step4_payment.json"), card) == []
+    assert (card["PaymentMethodTypeCode"], card["Amount"]) == (7, D("6.00"))
+    assert (card["transactionId"], card["terminalId"]) == ("TX-84", TERMINAL)
+    assert (card["providersSignature"], card["posInput"]) == ("", "")
+    texts = printed_texts(stack, receipt["receipt_id"])
+    assert "ΚΑΡΤΑ 6,00" in texts
+    reference = f"Απόδειξη Είσπραξης POS {pos_receipt['series']} {pos_receipt['number']},"
+    assert any(text.startswith(reference) for text in texts), texts
+    assert f"ΜΑΡΚ {pos_receipt['mark']}" in " ".join(texts)
+
+
+def test_connected_mark_of_no_pos_receipt_here_is_refused(stack: E2EStack) -> None:
+    count = stack.document_count()
+    response = stack.post(
+        "/v1/receipts",
+        {"request_id": "card-84-unknown", "lines": _lines(price="3.00"), "connected_marks": [7]},
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "connected_receipt_unknown"
+    assert error["fields"][0]["path"] == "connected_marks[0]"
+    assert stack.document_count() == count
+
+
+def test_refund_to_a_card_with_an_11_4_credit_note(stack: E2EStack) -> None:
+    """Α.1155/2023 covers refunds: the 11.4 is signed before the terminal pays back, issued on
+    the signed identity, accepted and printed with the refund's card details."""
+    sale = _marked_receipt(stack, "refund-114-sale")
+    signed = _sign(stack, "refund-114-sign", document_type="11.4", lines=_lines(), amount=D("8.40"))
+    _verify(stack, signed)
+    assert signed["type"] == "11.4"
+
+    response = stack.post(
+        "/v1/receipts",
+        {
+            **_receipt("refund-114", _card(signed, D("8.40"), "TX-REFUND-114")),
+            "type": "11.4",
+            "correlated_marks": [sale["mark"]],
+        },
+    )
+
+    assert response.status_code == 201, response.text
+    credit = response.json()
+    assert (credit["type"], credit["state"]) == ("11.4", "accepted")
+    assert (credit["receipt_id"], credit["uid"]) == (signed["receipt_id"], signed["uid"])
+    provider = stack.provider_document(credit["uid"])
+    assert provider is not None and provider["type"] == "11.4"
+    payload = loads(stack.stored(credit["receipt_id"]).payload)
+    [card] = payload["PaymentDetails"]["PaymentMethods"]
+    assert (card["providersSignature"], card["posInput"]) == (signed["signature"], signed["input"])
+    assert payload["CorrelatedInvoices"] == [sale["mark"]]
+    texts = printed_texts(stack, credit["receipt_id"])
+    assert "ΠΙΣΤΩΤΙΚΟ ΣΤΟΙΧΕΙΟ ΛΙΑΝΙΚΗΣ" in texts
+    assert "Αρ. συναλλαγής: TX-REFUND-114" in texts
+
+
+def test_refund_to_a_card_with_an_8_5_pos_return_then_its_11_4(stack: E2EStack) -> None:
+    """The 8.5 flow end to end: a card sale (8.4 + connected 11.1), then its refund: the 8.5 is
+    signed and issued, and the 11.4 connected to it carries the refund's card payment."""
+    sale_signed = _sign(stack, "refund-85-sale-sign", document_type="8.4", amount=D("8.40"))
+    pos = stack.post(
+        "/v1/pos-receipts",
+        {"request_id": "refund-85-sale-84", "payments": [_card(sale_signed, D("8.40"), "TX-S")]},
+    ).json()
+    sale = stack.post(
+        "/v1/receipts",
+        {"request_id": "refund-85-sale", "lines": _lines(), "connected_marks": [pos["mark"]]},
+    ).json()
+    assert (pos["state"], sale["state"]) == ("accepted", "accepted")
+
+    signed = _sign(stack, "refund-85-sign", document_type="8.5", amount=D("8.40"))
+    _verify(stack, signed)
+    returned = stack.post(
+        "/v1/pos-receipts",
+        {
+            "request_id": "refund-85",
+            "type": "8.5",
+            "payments": [_card(signed, D("8.40"), "TX-REFUND-85")],
+            "connected_marks": [pos["mark"]],
+        },
+    )
+    assert returned.status_code == 201, returned.text
+    pos_return = returned.json()
+    assert (pos_return["type"], pos_return["state"]) == ("8.5", "accepted")
+    assert pos_return["number"] == signed["number"]
+    provider = stack.provider_document(pos_return["uid"])
+    assert provider is not None and (provider["type"], provider["endpoint"]) == ("8.5", "receipt")
+    payload = loads(stack.stored(pos_return["receipt_id"]).payload)
+    assert shape_differences(qa_body("receipt_8_4.json"), payload, skip=("issuer.",)) == []
+    assert payload["cardlines"][0]["providersSignature"] == signed["signature"]
+    texts = printed_texts(stack, pos_return["receipt_id"])
+    assert "ΑΠΟΔΕΙΞΗ ΕΠΙΣΤΡΟΦΗΣ POS" in texts
+    assert not [text for text in texts if text.startswith(("ΚΑΘΑΡΗ ΑΞΙΑ", "ΦΠΑ "))]
+
+    credit = stack.post(
+        "/v1/receipts",
+        {
+            "request_id": "refund-85-credit",
+            "type": "11.4",
+            "lines": _lines(),
+            "correlated_marks": [sale["mark"]],
+            "connected_marks": [pos_return["mark"]],
+        },
+    )
+    assert credit.status_code == 201, credit.text
+    assert credit.json()["state"] == "accepted"
+    [card] = loads(stack.stored(credit.json()["receipt_id"]).payload)["PaymentDetails"][
+        "PaymentMethods"
+    ]
+    assert (card["PaymentMethodTypeCode"], card["transactionId"]) == (7, "TX-REFUND-85")
+    credit_texts = printed_texts(stack, credit.json()["receipt_id"])
+    assert any(text.startswith("Απόδειξη Επιστροφής POS") for text in credit_texts)
 
 
 def test_provider_unreachable_while_signing_is_autonomous(stack: E2EStack) -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from agent.clock import ATHENS
-from agent.fiscal.offline_qr import OfflineQrFields, offline_signature
+from agent.fiscal.offline_qr import OfflineQrFields, offline_signature, qr_amount
 from agent.secrets import ApiKey
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
 
@@ -79,7 +80,7 @@ def _check_offline_qr(stack: E2EStack, answer: dict[str, Any]) -> None:
     )
     assert query["signature"] == offline_signature(fields, ApiKey(key))
     assert (fields.series, fields.number) == (answer["series"], str(answer["number"]))
-    assert fields.total_amount == answer["total"]
+    assert fields.total_amount == qr_amount(Decimal(answer["total"]))
     assert fields.internal_id == answer["internal_id"]
     issued = datetime.fromisoformat(answer["issued_at"]).astimezone(ATHENS)
     assert fields.date_issued == issued.strftime("%Y%m%d%H%M%S")

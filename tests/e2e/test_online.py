@@ -81,6 +81,22 @@ def test_same_request_id_with_another_body_is_a_conflict(stack: E2EStack) -> Non
     assert stack.last_numbers() == numbers
 
 
+def test_equal_amounts_written_differently_are_the_same_body(stack: E2EStack) -> None:
+    """`2.50` and `2.5` are one amount: the retry replays the first answer, no 409."""
+    body = cash_receipt("online-by-value-1", quantity="2", price="2.50")
+    first = stack.post("/v1/receipts", body)
+    assert first.status_code == 201, first.text
+    count = stack.document_count()
+    same = cash_receipt("online-by-value-1", quantity="2.000", price="2.5")
+    same["payments"][0]["amount"] = D("5")
+
+    again = stack.post("/v1/receipts", same)
+
+    assert again.status_code == 200, again.text
+    assert again.json()["receipt_id"] == first.json()["receipt_id"]
+    assert stack.document_count() == count
+
+
 def test_reads_metrics_and_openapi(stack: E2EStack) -> None:
     issued = stack.post("/v1/receipts", cash_receipt("online-read-1")).json()
 
@@ -157,6 +173,10 @@ BAD_INPUT: dict[str, tuple[dict[str, Any] | bytes, str]] = {
     ),
     "bad customer VAT check digit": (
         _receipt(customer={"vat": "094019246", "name": "Πελάτης"}),
+        "customer.vat",
+    ),
+    "customer VAT on a retail receipt": (
+        _receipt(customer={"vat": "094019245", "name": "Πελάτης Α.Ε."}),
         "customer.vat",
     ),
     "mobile with spaces": (

@@ -184,8 +184,11 @@ def test_receipt_endpoint(sandbox: SandboxServer) -> None:
         "totalAmount": Decimal("12.40"),
         "Issuer": {"Vat": SANDBOX_VAT, "BranchCode": 0},
         "cardlines": [{"lineNo": 1, "amount": Decimal("12.40"), "tipAmount": Decimal("1.00")}],
+        "CounterParty": {"RegisteredName": "", "Vat": ""},
+        "totalAmountAC": 0,
         "AdditionalDetails": {"TransmissionMethod": "A"},
         "internalDocumentId": "8.4_ΑΕΠ_7",
+        "miscellaneousData": {"comments1": ""},
     }
 
     outcome = once(make_client(sandbox), lambda c: c.send_receipt(dumps(receipt)))

@@ -1,9 +1,12 @@
+import hashlib
 import logging
+from dataclasses import replace
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url, offline_signature
+from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url, offline_signature, qr_amount
 from agent.secrets import ApiKey
 
 KEY = "0383223f-06ff-4e7c-bd36-29a1acdb41b0"
@@ -56,3 +59,36 @@ def test_key_cannot_be_pickled():
 
     with pytest.raises(TypeError):
         pickle.dumps(ApiKey(KEY))
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [("124.00", "124"), ("124", "124"), ("0.00", "0"), ("100.50", "100.50"), ("3.2", "3.20")],
+)
+def test_amounts_are_written_like_the_documented_example(amount, text):
+    assert qr_amount(Decimal(amount)) == text
+
+
+def test_our_amounts_reproduce_the_reference_vector_and_the_url_matches_the_hash():
+    """Stored amounts are `124.00`; written the documented way they give the documented hash,
+    and the URL's totalAmount is the very text that was hashed."""
+    fields = replace(
+        FIELDS,
+        total_amount=qr_amount(Decimal("124.00")),
+        total_net_amount=qr_amount(Decimal("100.00")),
+        total_vat_amount=qr_amount(Decimal("24.00")),
+    )
+    assert offline_signature(fields, ApiKey(KEY)) == "92fea653224fd17d9b92a209f2cc9aacd300130f"
+    query = {
+        k: v[0]
+        for k, v in parse_qs(
+            urlsplit(offline_qr_url("https://p", fields, ApiKey(KEY))).query
+        ).items()
+    }
+    source = "-".join(
+        query[k]
+        for k in ("issuerTin", "customerTin", "series", "number", "dateIssued", "totalAmount")
+    )
+    hashed = hashlib.sha1(f"{source}-{query['internalId']}{KEY}".encode(), usedforsecurity=False)
+    assert query["signature"] == hashed.hexdigest()
+    assert query["totalAmount"] == "124"

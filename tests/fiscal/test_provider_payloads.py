@@ -13,11 +13,17 @@ from agent.fiscal.document_builder import (
     price_lines,
     receipt_payload,
 )
-from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, set_delayed_code
+from agent.fiscal.provider_payloads import (
+    DocumentIdentity,
+    PaymentEntry,
+    pos_card_entries,
+    set_delayed_code,
+)
 from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptRequest
 from agent.fiscal.uid import document_uid
 from agent.json_codec import dumps, loads
 from tests.fiscal.fixtures import shop_config
+from tests.fiscal.qa_shapes import key_paths, qa_body, shape_differences
 
 ISSUED = datetime(2026, 3, 29, 3, 30, 5, tzinfo=ATHENS)  # the morning summer time starts
 
@@ -220,6 +226,104 @@ def test_pos_receipt_matches_the_receipt_sample():
     assert payload["cardlines"][0]["amount"] == Decimal("12.40")
     assert payload["cardlines"][0]["terminalId"] == "16000198"
     assert payload["multipleConnectedMarks"] == [1]
+
+
+# Issuer details the QA invents for its test company; ours come from [issuer] in the config.
+QA_ISSUER_EXTRAS = (
+    "issuer.generalcommercialregistrynumber",
+    "issuer.contactperson",
+    "issuer.faxes",
+    "issuer.branch",
+)
+
+
+def _pos(type_code: str, **extra):
+    request = PosReceiptRequest.model_validate(
+        {
+            "request_id": "p1",
+            "type": type_code,
+            "payments": [
+                {"method": 7, "amount": "12.40", "terminal_id": "16000198", "transaction_id": "t9"}
+            ],
+            **extra,
+        }
+    )
+    identity = DocumentIdentity(type_code, "ΑΕΠ", 3, ISSUED, f"{type_code}_ΑΕΠ_3")
+    entries = [
+        PaymentEntry(
+            method=7,
+            amount=Decimal("12.40"),
+            terminal_id="16000198",
+            transaction_id="t9",
+            pos_input="UID;;20260329033005;1240;0;1240;1240;16000198",
+            provider_signature="MEUCIQ",
+        )
+    ]
+    return pos_payload(shop_config(), identity, request, entries)
+
+
+@pytest.mark.parametrize("type_code", ["8.4", "8.5"])
+def test_pos_receipt_has_every_key_the_qa_8_4_body_sends(type_code):
+    """Both QA 8.4 bodies always carry CounterParty, totalAmountAC and miscellaneousData; ours
+    does too, empty where there is nothing to say (issue #15 item 7)."""
+    payload = loads(dumps(_pos(type_code)))  # as the provider reads the frozen bytes
+    assert shape_differences(qa_body("receipt_8_4.json"), payload, skip=QA_ISSUER_EXTRAS) == []
+    assert payload["CounterParty"]["Vat"] == "" and payload["CounterParty"]["RegisteredName"] == ""
+    assert payload["totalAmountAC"] == 0
+    assert payload["miscellaneousData"] == {"comments1": ""}
+
+
+def test_retail_counterparty_never_carries_a_vat_like_the_qa_11_1():
+    """The QA 11.1 only ever sends `CounterParty.Vat: ""`: a customer named for delivery keeps
+    their name and addresses, never a VAT (issue #15 item 5)."""
+    request = _receipt(
+        customer={"name": "Μαρία Κ.", "emails": ["m@k.gr"]}, delivery={"email": True}
+    )
+    _, _, payload = _invoice(request)
+    qa = key_paths(qa_body("invoice_11_1.json"))
+    ours = key_paths(loads(dumps(payload)))
+    assert ours["counterparty.vat"] == qa["counterparty.vat"] == "string"
+    assert payload["CounterParty"]["Vat"] == qa_body("invoice_11_1.json")["CounterParty"]["Vat"]
+    assert payload["CounterParty"]["RegisteredName"] == "Μαρία Κ."
+    assert payload["AdditionalDetails"]["AccountingDepartmentEmails"] == ["m@k.gr"]
+
+
+@pytest.mark.parametrize(("food_service", "expected"), [(True, 12), (False, 0)])
+def test_food_service_sends_the_special_category_of_the_qa_food_service_11_1(
+    food_service, expected
+):
+    """The QA food-service 11.1 sends SpecialInvoiceCategory 12 ("Συναλλαγές εστίασης",
+    catering); the plain QA 11.1 sends 0 (issue #15 item 6)."""
+    config = shop_config(terminal={"food_service": food_service})
+    request = _receipt()
+    priced = price_lines(request.lines, prices_include_vat=True)
+    identity = DocumentIdentity("11.1", "ΑΛΠ", 7, ISSUED, "11.1_ΑΛΠ_7")
+    entries = [PaymentEntry(method=3, amount=Decimal("19.80"))]
+    payload = loads(dumps(receipt_payload(config, identity, request, priced, entries)))
+    qa = qa_body("fnb_11_1_excerpt.json" if food_service else "invoice_11_1.json")
+    assert payload["SpecialInvoiceCategory"] == qa["SpecialInvoiceCategory"] == expected
+    assert key_paths(payload)["specialinvoicecategory"] == "number"
+
+
+def test_sales_receipt_connected_to_an_8_4_carries_its_card_payment_like_qa_tc02():
+    """QA TC 02 step 4: the 11.1 connected to the 8.4 sends the card entry (code 7, amount,
+    terminal, transaction) with an empty signature and input (issue #15 item 4)."""
+    pos = loads(dumps(_pos("8.4")))
+    entries = pos_card_entries(pos, "Απόδειξη Είσπραξης POS ΑΕΠ 3, ΜΑΡΚ 1")
+    request = _receipt(
+        lines=[{"description": "Τοστ", "quantity": 1, "unit_price": "12.40", "vat_category": 1}],
+        payments=[],
+        connected_marks=[1],
+    )
+    _, _, payload = _invoice(request, entries)
+    [card] = loads(dumps(payload))["PaymentDetails"]["PaymentMethods"]
+    assert shape_differences(qa_body("tc02_step4_payment.json"), card) == []
+    assert (card["Amount"], card["transactionId"], card["terminalId"]) == (
+        Decimal("12.40"),
+        "t9",
+        "16000198",
+    )
+    assert (card["providersSignature"], card["posInput"]) == ("", "")
 
 
 def test_set_delayed_code_changes_only_that_digit():

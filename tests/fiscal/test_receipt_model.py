@@ -132,3 +132,35 @@ def test_afm_check_digit(vat, valid):
 @pytest.mark.parametrize("vat", ["094019245", "EL094019245", "el094019245"])
 def test_customer_vat_is_stored_without_the_country_prefix(vat):
     assert Customer(vat=vat).vat == "094019245"
+
+
+def test_a_customer_vat_on_a_retail_document_names_the_field_and_another_document_type():
+    found = problems({**GOOD, "customer": {"vat": "094019245", "name": "Πελάτης Α.Ε."}})
+    assert "another document type" in found["customer.vat"]
+    assert "no counterpart" in found["customer.vat"]
+    contact = {"name": "Πελάτης", "emails": ["p@x.gr"], "mobile_numbers": ["+306912345678"]}
+    assert ReceiptRequest.model_validate({**GOOD, "customer": contact}).customer is not None
+
+
+@pytest.mark.parametrize("document_type", ["11.1", "11.4"])
+def test_signing_a_retail_document_or_its_refund_needs_its_lines(document_type):
+    body = {
+        "request_id": "s",
+        "terminal_id": "T1",
+        "amount": "2.50",
+        "document_type": document_type,
+    }
+    assert document_type in problems(body, PaymentSignRequest)["lines"]
+    PaymentSignRequest.model_validate({**body, "lines": [GOOD_LINE]})
+
+
+@pytest.mark.parametrize("document_type", ["8.4", "8.5"])
+def test_signing_a_pos_receipt_or_return_takes_the_amount_only(document_type):
+    body = {
+        "request_id": "s",
+        "terminal_id": "T1",
+        "amount": "2.50",
+        "document_type": document_type,
+    }
+    PaymentSignRequest.model_validate(body)
+    assert "no lines" in problems({**body, "lines": [GOOD_LINE]}, PaymentSignRequest)["lines"]

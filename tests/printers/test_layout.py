@@ -106,12 +106,27 @@ def test_credit_note_prints_correlated_marks_and_customer() -> None:
     assert "ΑΦΜ πελάτη: 099999999" in texts
 
 
-def test_pos_receipt_without_lines_or_vat_analysis() -> None:
-    receipt = replace(sample_card_receipt(), type_code="8.4", lines=(), vat_analysis=())
+@pytest.mark.parametrize("type_code", ["8.4", "8.5"])
+def test_pos_receipt_without_lines_or_vat_analysis(type_code: str) -> None:
+    """An 8.4/8.5 records a card payment: no lines, no VAT analysis, no net/VAT totals (a
+    "ΦΠΑ 0,00" would read as a 0 % sale), only the amount."""
+    receipt = replace(sample_card_receipt(), type_code=type_code, lines=(), vat_analysis=())
     texts = _texts(build_layout(receipt, 42))
     assert "ΑΝΑΛΥΣΗ ΦΠΑ" not in texts
     assert "ΠΕΡΙΓΡΑΦΗ ΑΞΙΑ" not in texts
-    assert "ΑΠΟΔΕΙΞΗ ΕΙΣΠΡΑΞΗΣ POS" in texts
+    assert receipt.title in texts
+    assert not [text for text in texts if text.startswith(("ΚΑΘΑΡΗ ΑΞΙΑ", "ΦΠΑ "))]
+    assert [text for text in texts if text.startswith("ΣΥΝΟΛΟ ")]
+
+
+def test_exemption_prints_the_legal_text_once() -> None:
+    """The cause's article of the ΚΦΠΑ as AADE's table words it, not "Απαλλαγή: Απαλλαγή…"."""
+    legal = "Χωρίς ΦΠΑ - άρθρο 28 του Κώδικα ΦΠΑ"
+    base = sample_cash_receipt()
+    line = replace(base.lines[0], vat_percent=Decimal("0"), vat_category=7, exemption=legal)
+    texts = [text.strip() for text in _texts(build_layout(replace(base, lines=(line,)), 48))]
+    assert texts.count(legal) == 1
+    assert not [text for text in texts if "Απαλλαγή" in text]
 
 
 def test_card_signature_is_wrapped_in_full() -> None:

@@ -24,6 +24,7 @@ from agent.fiscal.uid import document_uid
 from agent.json_codec import dumps, loads
 from agent.sandbox.server import SandboxServer
 from tests.conftest import SANDBOX_KEY, SANDBOX_VAT
+from tests.fiscal.qa_shapes import qa_body
 
 HEADERS = {"APIKey": SANDBOX_KEY, "Content-Type": "application/json"}
 
@@ -126,6 +127,10 @@ def test_marks_increase(sandbox: SandboxServer, make_invoice: Callable[..., byte
             "PaymentDetails.PaymentMethods",
         ),
         (lambda d: d.pop("DistributionDetails"), "DistributionDetails.InternalDocumentId"),
+        (
+            lambda d: d.update(CounterParty={"RegisteredName": "Α.Ε.", "Vat": "EL094019245"}),
+            "CounterParty.Vat",
+        ),
     ],
 )
 def test_invalid_documents_get_400_with_mydata_errors(
@@ -141,6 +146,31 @@ def test_invalid_documents_get_400_with_mydata_errors(
     body = loads(response.content)
     assert body["success"] is False and body["message"]
     assert key in [error["key"] for error in body["myDataErrors"]]
+
+
+def qa_pos_receipt(number: int) -> dict[str, Any]:
+    """The provider's QA 8.4 body (tests/fiscal/qa_payloads) with its per-run values filled in,
+    and no card signature (as the QA's TC 04 step 1 sends it)."""
+    body = qa_body("receipt_8_4.json")
+    body.update(
+        number=str(number),
+        dateIssued="2026-03-02T10:15:00",
+        providerSignatureIdentifier=str(number),
+    )
+    body["cardlines"][0].update(transactionId=f"tx-{number}", providersSignature="", posInput="")
+    return body
+
+
+@pytest.mark.parametrize("key", ["CounterParty", "totalAmountAC", "miscellaneousData"])
+def test_a_pos_receipt_needs_what_the_qa_bodies_always_carry(
+    sandbox: SandboxServer, key: str
+) -> None:
+    assert post(sandbox, "/Receipt", qa_pos_receipt(1)).status_code == 201
+    body = qa_pos_receipt(2)
+    del body[key]
+    response = post(sandbox, "/Receipt", body)
+    assert response.status_code == 400, response.text
+    assert key in [error["key"] for error in loads(response.content)["myDataErrors"]]
 
 
 def test_keys_match_case_insensitively_and_exemption_code_is_accepted(
