@@ -6,8 +6,11 @@ provider; the first success closes it and triggers an immediate sync.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from agent.clock import Clock, athens_now
 
 
 class BreakerState(StrEnum):
@@ -25,6 +28,13 @@ class CircuitBreaker:
     # several calls in flight, the answers already on their way say nothing about the
     # provider now, and closing on them would send the next sale online into the outage.
     generation: int = 0
+    clock: Clock = athens_now
+    # When it entered its current state (its creation, i.e. the daemon's start, until the first
+    # change): `status` and /metrics show how long receipts have been going out offline.
+    since: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.since = self.clock()
 
     @property
     def is_open(self) -> bool:
@@ -36,6 +46,7 @@ class CircuitBreaker:
         self.delayed_code = delayed_code
         if self.state is BreakerState.CLOSED:
             self.generation += 1
+            self.since = self.clock()
         self.state = BreakerState.OPEN
 
     def record_success(self, sent_in: int) -> bool:
@@ -43,5 +54,6 @@ class CircuitBreaker:
         that call went out; True when this closed it (the caller then runs the sync)."""
         if self.state is BreakerState.OPEN and sent_in == self.generation:
             self.state = BreakerState.CLOSED
+            self.since = self.clock()
             return True
         return False

@@ -55,6 +55,10 @@ class StackSettings:
     backoff_max_s: float = 2.0
     reservation_timeout_s: int = 900
     preview_dir: bool = True
+    # The metrics-only listener ("127.0.0.1:PORT") and its web config; off when None.
+    metrics_listen: str | None = None
+    metrics_web_config: Path | None = None
+    register_name: str = ""
 
 
 @dataclass
@@ -135,6 +139,11 @@ class LocalStack:
     def write_config(self) -> Path:
         s = self.settings
         preview = f"preview_dir = {_toml_string(str(self.preview_dir))}\n" if s.preview_dir else ""
+        metrics = f"register_name = {_toml_string(s.register_name)}\n"
+        if s.metrics_listen is not None:
+            metrics += f"listen = {_toml_string(s.metrics_listen)}\n"
+        if s.metrics_web_config is not None:
+            metrics += f"web_config_file = {_toml_string(str(s.metrics_web_config))}\n"
         self.config_path.write_text(
             f"""state_dir = {_toml_string(str(self.state_dir))}
 
@@ -184,7 +193,8 @@ backend = "{s.printer_backend}"
 path = {_toml_string(str(self.printer_path))}
 profile = "cp1253"
 {preview}
-""",
+[metrics]
+{metrics}""",
             encoding="utf-8",
         )
         return self.config_path
