@@ -38,6 +38,13 @@ DATABASE_NAME = "pos-agent.sqlite3"
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+def free_tcp_port() -> int:
+    """A port nothing listens on right now on 127.0.0.1 (for a listener started next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

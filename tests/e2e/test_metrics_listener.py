@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,18 +14,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.tools.local_stack import LocalStack, StackSettings
+from agent.tools.local_stack import LocalStack, StackSettings, free_tcp_port
 from tests.api.certificates import self_signed
 from tests.e2e.stack import E2E_DEFAULTS, cash_receipt, post_json
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "scrape-me"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSta
         f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
         f"basic_auth_users:\n  prometheus: '{hashed}'\n"
     )
-    port = free_port()
+    port = free_tcp_port()
     settings = StackSettings(
         **E2E_DEFAULTS,
         metrics_listen=f"127.0.0.1:{port}",

@@ -26,9 +26,14 @@ import pytest
 import yaml
 
 from agent.clock import athens_now
-from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+from agent.tools.local_stack import (
+    LocalStack,
+    StackSettings,
+    cash_receipt,
+    free_tcp_port,
+    post_json,
+)
 from tests.e2e.stack import E2E_DEFAULTS, wait_for
-from tests.e2e.test_metrics_listener import free_port
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +81,7 @@ def rules_without_waiting(target: Path) -> Path:
 def register(root: Path, name: str) -> LocalStack:
     settings = StackSettings(
         **E2E_DEFAULTS,
-        metrics_listen=f"127.0.0.1:{free_port()}",
+        metrics_listen=f"127.0.0.1:{free_tcp_port()}",
         register_name=name,
         sync_interval_s=1.0,
     )
@@ -102,7 +107,7 @@ def start_prometheus(root: Path, targets: list[str]) -> tuple[subprocess.Popen[b
         "scrape_configs": [{"job_name": "pos-agent", "static_configs": [{"targets": targets}]}],
     }
     (root / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    port = free_port()
+    port = free_tcp_port()
     with (root / "prometheus.log").open("ab") as log:
         process = subprocess.Popen(
             [
