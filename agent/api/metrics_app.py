@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from agent.api.routing import Receive, Scope, Send
-from agent.api.web_config import BasicAuth
+from agent.web_config import BasicAuth
 
 log = logging.getLogger("pos_agent.metrics")
 METRICS_PATH = "/metrics"

@@ -36,7 +36,6 @@ from agent.api.listeners import (
 from agent.api.metrics_app import MetricsOnlyApp
 from agent.api.peer_protocol import PeerCredentialsProtocol
 from agent.api.routing import LocalApiApp
-from agent.api.web_config import BasicAuth, WebConfig, load_web_config, server_context
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
@@ -48,6 +47,7 @@ from agent.daemon.background_jobs import BackgroundJobs, Job
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
+from agent.web_config import BasicAuth, WebConfig, load_web_config, server_context
 
 log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8

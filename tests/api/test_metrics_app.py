@@ -11,8 +11,8 @@ import bcrypt
 import pytest
 
 from agent.api.metrics_app import MetricsOnlyApp
-from agent.api.web_config import BasicAuth, load_web_config
 from agent.config import ConfigError
+from agent.web_config import BasicAuth, load_web_config
 from tests.api.certificates import self_signed
 
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
