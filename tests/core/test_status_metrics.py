@@ -176,3 +176,26 @@ def test_no_constant_labels_without_a_register(tmp_path: Path) -> None:
 def test_register_name_defaults_to_the_hostname(tmp_path: Path) -> None:
     labels = register_labels(shop_config(state_dir=str(tmp_path)))
     assert labels == {"vat": "094019245", "branch": "0", "register": socket.gethostname()}
+
+
+def test_the_background_journal_check_exports_a_broken_chain(services: Services) -> None:
+    """Without anybody running `status`: the hourly check verifies the chain, and an entry
+    tampered with since the last check (triggers dropped, as a hand edit would) shows as
+    pos_agent_journal_ok 0. (The check resumes from its checkpoint, so an edit further back is
+    found by the full walk of the daemon's first check after a start, and by `doctor`.)"""
+    conn = services.runtime.conn
+    for number in range(3):
+        issue(conn, f"j-{number}")
+    assert "pos_agent_journal_ok" not in {name for name, _ in samples(services)}
+    asyncio.run(services.check_journal())
+    assert value(samples(services), "pos_agent_journal_ok") == 1
+    issue(conn, "j-after-the-check")
+    with store.transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute(
+            "UPDATE journal SET event = 'forged' WHERE seq = (SELECT max(seq) FROM journal)"
+        )
+    asyncio.run(services.check_journal())
+    found = samples(services)
+    assert value(found, "pos_agent_journal_ok") == 0
+    assert value(found, "pos_agent_journal_check_timestamp_seconds") == T0.timestamp()
