@@ -2,8 +2,9 @@
 
 Each scrape first builds a `ScrapeView` from the same section builders `pos-agent status` uses
 (`Services.scrape_view`), and the gauges below are a pure function of it: a figure that status
-shows one way cannot be exported another. Only the cheap part of status is built (indexed
-counts, no journal walk, no numbering-gap search): a scrape must not grow with years of history.
+shows one way cannot be exported another. Only the cheap part of status is built (no journal
+walk, no numbering-gap search, print jobs counted for the waiting states only): a scrape must
+not grow with years of history.
 
 Naming (README "Fleet monitoring"): `pos_agent_` + what + unit; `_timestamp_seconds` for Unix
 times (alert on `time() - x`), `_seconds` for durations, `_documents` / `_jobs` for counts, 0/1
