@@ -175,8 +175,9 @@ def test_sigterm_while_a_probe_hangs_stops_the_probe_cleanly(stack: E2EStack) ->
     stack.set_faults("down")
     offline = stack.post("/v1/receipts", cash_receipt("crash-term-probe-1"))
     assert offline.json()["state"] == "delayed", offline.text
-    stack.set_faults("blackhole")
+    # The count before the switch: a probe may be held right after it, before a second look.
     held = stack.stack.sandbox_health()["held_requests"]
+    stack.set_faults("blackhole")
     wait_for(
         lambda: stack.stack.sandbox_health()["held_requests"] > held,
         timeout_s=10,
