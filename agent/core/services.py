@@ -69,10 +69,10 @@ class Services:
         return metrics.exposition()
 
     def scrape_view(self) -> ScrapeView:
-        """What a scrape exports, built by the same section builders as `status`. Only counts
-        the store answers from its indexes: print jobs are counted for the waiting states only
-        (never years of printed ones), and the journal result is the last check's, not a walk.
-        """
+        """What a scrape exports, built by the same section builders as `status`. Nothing here
+        grows with history of its own: print jobs are counted on their index for the waiting
+        states only (never years of printed ones), and the journal result is the last check's,
+        not a walk. (The backlog summary is status's own, shared as it is.)"""
         rt = self.runtime
         now = rt.clock()
         summary = store.backlog_summary(rt.conn, now)
