@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# Debian packages some tests need (libfaketime steps the daemon's wall clock). Installed when
-# run as root (as CI is); otherwise those tests skip and say why (pytest -rs).
-APT_PACKAGES := faketime
+# Debian packages some tests need (libfaketime steps the daemon's wall clock; prometheus ships
+# promtool for the rule tests and the server the scrape test runs). Installed when run as root
+# (as CI is); otherwise those tests skip and say why (pytest -rs).
+APT_PACKAGES := faketime prometheus
 
 .PHONY: test demo bench chaos lint clean system-packages
 

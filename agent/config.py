@@ -211,6 +211,45 @@ class ClockConfig(_Section):
     max_offset_s: float = Field(300.0, gt=0)
 
 
+class MetricsConfig(_Section):
+    """The metrics-only listener for a central Prometheus (off unless `listen` is set)."""
+
+    listen: str | None = Field(
+        None, description='"ADDR:PORT" (IPv6 as "[::1]:9870"); serves GET /metrics only'
+    )
+    web_config_file: Path | None = Field(
+        None, description="Prometheus exporter-toolkit web config: TLS and basic auth"
+    )
+    register_name: str = Field(
+        "", description="the register's name in every series' `register` label; default: hostname"
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _address_and_port(cls, value: str | None) -> str | None:
+        """Checked here so a typo is refused with the key's name, not at bind time."""
+        if not value:
+            return None
+        listen_address(value)
+        return value
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return listen_address(self.listen) if self.listen else None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """`"192.168.1.20:9870"`, `"0.0.0.0:9870"` or `"[::]:9870"` -> (host, port)."""
+    host, colon, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f'{value!r} is not ADDR:PORT (e.g. "192.168.1.20:9870", "[::]:9870")')
+    if "[" in host or "]" in host:
+        raise ValueError(f'{value!r}: write an IPv6 address in brackets, e.g. "[::]:9870"')
+    return host, int(port)
+
+
 class AgentConfig(_Section):
     state_dir: Path = Path("/var/lib/pos-agent")
     issuer: IssuerConfig
@@ -222,6 +261,7 @@ class AgentConfig(_Section):
     sync: SyncConfig = SyncConfig()
     printer: PrinterConfig = PrinterConfig()
     clock: ClockConfig = ClockConfig()
+    metrics: MetricsConfig = MetricsConfig()
     default_delivery_print: bool = True
 
     @field_validator("state_dir")

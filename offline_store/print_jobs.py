@@ -8,6 +8,7 @@ Worker loop: `next_print_job` → `mark_printing` → print → `mark_printed`, 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -156,8 +157,21 @@ def print_jobs_for(conn: sqlite3.Connection, document_id: int) -> list[PrintJob]
     return [_job_from_row(row) for row in rows]
 
 
-def print_queue_summary(conn: sqlite3.Connection) -> dict[str, int]:
-    """Job counts for every state (zero included), for `status`."""
+def print_queue_summary(
+    conn: sqlite3.Connection, states: Iterable[PrintState] | None = None
+) -> dict[str, int]:
+    """Job counts for every state (zero included), for `status`.
+
+    `states`: only these, each counted on the queue index, so the cost follows the jobs in
+    those states and not the history of printed ones (a Prometheus scrape asks for the waiting
+    and failed ones every few seconds)."""
+    if states is not None:
+        return {
+            state.value: conn.execute(
+                "SELECT count(*) FROM print_jobs WHERE state = ?", (state.value,)
+            ).fetchone()[0]
+            for state in states
+        }
     counts = {state.value: 0 for state in PrintState}
     for row in conn.execute("SELECT state, count(*) AS n FROM print_jobs GROUP BY state"):
         counts[row["state"]] = row["n"]

@@ -174,8 +174,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         )
 
     async def metrics(_: Request) -> Response:
-        services.refresh_gauges()
-        return Response(200, rt.metrics.exposition(), "text/plain; version=0.0.4")
+        return Response(200, services.scrape(), "text/plain; version=0.0.4")
 
     async def openapi(_: Request) -> Response:
         from agent.api.openapi import openapi_document

@@ -16,6 +16,7 @@ import stat
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SD_LISTEN_FDS_START = 3
@@ -115,7 +116,19 @@ def _remove_stale_socket(path: Path) -> None:
     )
 
 
-def systemd_listeners() -> list[socket.socket]:
+METRICS_FD_NAME = "metrics"
+
+
+@dataclass
+class SystemdSockets:
+    """What systemd passed: the metrics socket is the one named `metrics`
+    (`FileDescriptorName=` in pos-agent-metrics.socket); every other one is the API's."""
+
+    api: list[socket.socket] = field(default_factory=list)
+    metrics: list[socket.socket] = field(default_factory=list)
+
+
+def systemd_listeners() -> SystemdSockets:
     """Adopt the sockets systemd passed (sd_listen_fds(3)); empty when not socket-activated.
 
     The variables are removed in every case so that a child process never mistakes our
@@ -123,18 +136,20 @@ def systemd_listeners() -> list[socket.socket]:
     """
     listen_pid = os.environ.pop("LISTEN_PID", "")
     listen_fds = os.environ.pop("LISTEN_FDS", "")
-    os.environ.pop("LISTEN_FDNAMES", None)
+    names = os.environ.pop("LISTEN_FDNAMES", "").split(":")
+    passed = SystemdSockets()
     try:
         if int(listen_pid) != os.getpid():
-            return []
+            return passed
         count = int(listen_fds)
     except ValueError:
-        return []
-    sockets = []
-    for fd in range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count):
+        return passed
+    for index, fd in enumerate(range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + count)):
         os.set_inheritable(fd, False)
-        sockets.append(socket.socket(fileno=fd))
-    return sockets
+        name = names[index] if index < len(names) else ""
+        target = passed.metrics if name == METRICS_FD_NAME else passed.api
+        target.append(socket.socket(fileno=fd))
+    return passed
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -157,6 +172,43 @@ def tcp_listener(port: int) -> socket.socket:
             if exc.errno == errno.EADDRINUSE:
                 raise ListenerError(
                     f"api.tcp_port: 127.0.0.1:{port} is already in use by another program"
+                ) from None
+            raise
+        sock.listen()
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def network_listener(host: str, port: int, *, key: str) -> socket.socket:
+    """Listen on `host:port` (IPv4 or IPv6) for the metrics listener; `key` names the config
+    key in the error when the address is taken or not one of this machine's."""
+    try:
+        infos = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenerError(f"{key}: cannot resolve {host!r}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ListenerError(f"{key}: {host}:{port} is already in use") from None
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise ListenerError(
+                    f"{key}: {host} is not an address of this machine (ip -brief address)"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise ListenerError(
+                    f"{key}: port {port} needs privileges the daemon does not have; use a port "
+                    "above 1023"
                 ) from None
             raise
         sock.listen()

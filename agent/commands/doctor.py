@@ -41,6 +41,7 @@ from agent.core.status_report import (
     storage_section,
 )
 from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
+from agent.web_config import WebConfig, load_web_config
 from offline_store.database import damage_message
 
 if TYPE_CHECKING:  # python-escpos is imported only by the printer checks that need it
@@ -554,6 +555,43 @@ def _printer_target(config: AgentConfig) -> str:
     return "dummy"
 
 
+def check_metrics(config: AgentConfig) -> list[Check]:
+    """The metrics-only listener's web config (a bad one stops the daemon at start); nothing
+    when neither `metrics.listen` nor `metrics.web_config_file` is set."""
+    metrics = config.metrics
+    if metrics.listen is None and metrics.web_config_file is None:
+        return []
+    where = metrics.listen or "pos-agent-metrics.socket"
+    try:
+        web = load_web_config(metrics.web_config_file) if metrics.web_config_file else WebConfig()
+    except ConfigError as exc:
+        return [
+            fail(
+                "metrics",
+                str(exc),
+                'fix it (README "Fleet monitoring"); the agent does not start meanwhile',
+            )
+        ]
+    tls = "TLS" if web.tls_server_config else "plain HTTP"
+    users = len(web.basic_auth_users)
+    detail = f"listener {where}: {tls}, basic auth {f'{users} user(s)' if users else 'off'}"
+    address = metrics.address
+    if (
+        address is not None
+        and not address[0].startswith("127.")
+        and not (web.tls_server_config or users)
+    ):
+        return [
+            warn(
+                "metrics",
+                detail,
+                "anyone who reaches the port reads the register's figures: allow only the "
+                "scraper (pos-agent-metrics.socket, IPAddressAllow=) or add a web config",
+            )
+        ]
+    return [ok("metrics", detail)]
+
+
 def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
     credentials, key = check_credentials(config)
     checks = [ok("config", "loads and validates"), credentials]
@@ -565,6 +603,7 @@ def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
         lambda: check_database(config),
         lambda: check_provider(config, key),
         lambda: check_printer(config, print_test=print_test),
+        lambda: check_metrics(config),
     ]
     for step in steps:
         result = step()

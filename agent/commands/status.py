@@ -208,7 +208,12 @@ def _provider_rows(provider: ProviderSection | None, now: datetime, colour: bool
     )
     return [
         _row("Provider", f"{provider.base_url}: {reach}"),
-        _row("", f"breaker {provider.breaker}; last success {_ago(provider.last_success_at, now)}"),
+        _row(
+            "",
+            f"breaker {provider.breaker}"
+            + (f" since {_ago(provider.breaker_since, now)}" if provider.breaker_since else "")
+            + f"; last success {_ago(provider.last_success_at, now)}",
+        ),
         _row("", f"last sync {_ago(provider.last_sync_at, now)}"),
         _row("Credentials", credentials),
     ]

@@ -11,8 +11,11 @@ nothing about AADE, so it does not close a breaker opened by AADE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from agent.clock import Clock, athens_now
 
 UNREACHABLE_CODE = 1
 AADE_DOWN_CODE = 2
@@ -33,6 +36,13 @@ class CircuitBreaker:
     # several calls in flight, the answers already on their way say nothing about the
     # provider now, and closing on them would send the next sale online into the outage.
     generation: int = 0
+    clock: Clock = athens_now
+    # When it entered its current state (its creation, i.e. the daemon's start, until the first
+    # change): `status` and /metrics show how long receipts have been going out offline.
+    since: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.since = self.clock()
 
     @property
     def is_open(self) -> bool:
@@ -50,6 +60,7 @@ class CircuitBreaker:
         self.delayed_code = delayed_code
         if self.state is BreakerState.CLOSED:
             self.generation += 1
+            self.since = self.clock()
         self.state = BreakerState.OPEN
 
     def record_success(self, sent_in: int, *, reaches_aade: bool = True) -> bool:
@@ -60,5 +71,6 @@ class CircuitBreaker:
             return False
         if self.state is BreakerState.OPEN and sent_in == self.generation:
             self.state = BreakerState.CLOSED
+            self.since = self.clock()
             return True
         return False

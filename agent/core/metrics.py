@@ -1,28 +1,34 @@
-"""Prometheus metrics, in a registry of our own so tests and several runtimes do not collide."""
+"""Prometheus metrics, in a registry of our own so tests and several runtimes do not collide.
+
+Counters and the latency histogram are updated where things happen; every gauge is derived at
+scrape time from the same status sections `pos-agent status` shows (`core/status_metrics.py`),
+so /metrics and status cannot disagree. Every series carries the register's constant labels
+(issuer `vat`, `branch` and the configured `register` name, see README "Fleet monitoring").
+"""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+
+from agent.config import AgentConfig
+from agent.core.status_metrics import StatusGauges
+from agent.fiscal.uid import bare_vat
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, constant_labels: Mapping[str, str] | None = None) -> None:
+        """`constant_labels`: added to every sample at exposition (none in unit tests)."""
         self.registry = CollectorRegistry()
+        self.constant_labels = dict(constant_labels or {})
         self.receipts = Counter(
             "pos_agent_receipts",
-            "Documents issued, by outcome of the first transmission (breaker_open: went offline without a call)",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.backlog = Gauge(
-            "pos_agent_backlog_documents",
-            "Documents not yet accepted by the provider, by delayed code",
-            ["delayed_code"],
-            registry=self.registry,
-        )
-        self.oldest_delayed_age = Gauge(
-            "pos_agent_oldest_delayed_age_seconds",
-            "Age of the oldest delayed document",
+            "Documents issued, by type (11.1, 11.4, 8.4, 8.5) and outcome of the first "
+            "transmission (breaker_open: went offline without a call)",
+            ["type", "outcome"],
             registry=self.registry,
         )
         self.provider_latency = Histogram(
@@ -32,19 +38,11 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8),
             registry=self.registry,
         )
-        self.breaker_open = Gauge(
-            "pos_agent_breaker_open", "1 while receipts go offline at once", registry=self.registry
-        )
         self.storage_failures = Counter(
             "pos_agent_storage_failures",
             "Requests and background runs the register's storage refused, by fault "
             "(full, read_only, busy, io_error)",
             ["fault"],
-            registry=self.registry,
-        )
-        self.storage_free_bytes = Gauge(
-            "pos_agent_storage_free_bytes",
-            "Free bytes on the state directory's filesystem",
             registry=self.registry,
         )
         self.clock_steps = Counter(
@@ -64,6 +62,38 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.status = StatusGauges()
+        self.registry.register(self.status)
 
     def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(_Labelled(self.registry, self.constant_labels))
+
+
+class _Labelled:
+    """The registry as scraped: each sample with the register's constant labels added.
+
+    prometheus_client has no constant labels; adding them here, rather than as a label on
+    every metric, keeps each `.labels(...)` call in the code about what it counts."""
+
+    def __init__(self, registry: CollectorRegistry, labels: dict[str, str]) -> None:
+        self._registry = registry
+        self._labels = labels
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            if self._labels:
+                metric.samples = [
+                    sample._replace(labels={**sample.labels, **self._labels})
+                    for sample in metric.samples
+                ]
+            yield metric
+
+
+def register_labels(config: AgentConfig) -> dict[str, str]:
+    """The constant labels telling this register apart in a fleet: the issuer's ΑΦΜ (without
+    EL), its AADE branch number and the configured register name (the hostname by default)."""
+    return {
+        "vat": bare_vat(config.issuer.vat),
+        "branch": str(config.issuer.branch),
+        "register": config.metrics.register_name or socket.gethostname(),
+    }

@@ -32,7 +32,6 @@ class Runtime:
     client: EliseClient
     clock: Clock = athens_now
     monotonic: Monotonic = time.monotonic
-    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=athens_now)
     in_flight: set[int] = field(default_factory=set)
@@ -41,11 +40,13 @@ class Runtime:
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
+    breaker: CircuitBreaker = field(init=False)
     storage: StorageHealth = field(init=False)
     clock_watch: ClockWatch = field(init=False)
     rollback_guard: RollbackGuard = field(init=False)
 
     def __post_init__(self) -> None:
+        self.breaker = CircuitBreaker(clock=self.clock)
         self.storage = StorageHealth(self.clock, self.metrics)
         self.clock_watch = ClockWatch(self.clock, self.metrics, self.monotonic)
         self.rollback_guard = RollbackGuard(self.conn, self.config, self.clock)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from agent.core.card_payments import CardPaymentService
 from agent.core.issuing import IssuingService
 from agent.core.receipts import ReceiptService
 from agent.core.runtime import Runtime
+from agent.core.status_metrics import ChecksSection, ScrapeView
 from agent.core.status_report import (
     ClockSection,
     DaemonSection,
@@ -30,6 +32,13 @@ from agent.core.status_report import (
 from agent.core.sync import SyncService
 from agent.core.transmission import Transmitter
 
+# What a scrape counts of the print queue (printed jobs are history: status counts them).
+WAITING_PRINT_STATES = (
+    store.PrintState.QUEUED,
+    store.PrintState.PRINTING,
+    store.PrintState.FAILED,
+)
+
 
 @dataclass
 class Services:
@@ -42,6 +51,8 @@ class Services:
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
+    # The last journal verification (status's or the background check's): ok and when.
+    _journal_checked: tuple[bool, datetime] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.transmitter = Transmitter(self.runtime)
@@ -50,21 +61,63 @@ class Services:
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
 
-    def refresh_gauges(self) -> None:
-        """Right before each scrape (`GET /metrics`): the gauges are derived here only, from the
-        same backlog section `status` shows."""
+    def scrape(self) -> bytes:
+        """`GET /metrics` on the API socket and on the metrics listener: the gauges are derived
+        right here, right before the exposition."""
+        metrics = self.runtime.metrics
+        metrics.status.update(self.scrape_view())
+        metrics.footer_missing.set(len(self.runtime.config.provider.footer.problems()))
+        return metrics.exposition()
+
+    def scrape_view(self) -> ScrapeView:
+        """What a scrape exports, built by the same section builders as `status`. Nothing here
+        grows with history of its own: print jobs are counted on their index for the waiting
+        states only (never years of printed ones), and the journal result is the last check's,
+        not a walk. (The backlog summary is status's own, shared as it is.)"""
         rt = self.runtime
         now = rt.clock()
-        backlog = backlog_section(store.backlog_summary(rt.conn, now), now)
-        for code, count in backlog.by_code.items():
-            rt.metrics.backlog.labels(code).set(count)
-        rt.metrics.backlog.labels("0").set(backlog.pending)
-        rt.metrics.oldest_delayed_age.set(backlog.oldest.age_s if backlog.oldest else 0)
-        rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
-        rt.metrics.footer_missing.set(len(rt.config.provider.footer.problems()))
-        free = self._storage().free_bytes
-        if free is not None:
-            rt.metrics.storage_free_bytes.set(free)
+        summary = store.backlog_summary(rt.conn, now)
+        integrity = store.last_integrity_check(rt.conn)
+        queue = store.print_queue_summary(rt.conn, states=WAITING_PRINT_STATES)
+        journal = self._journal_checked
+        return ScrapeView(
+            version=__version__,
+            generated_at=now,
+            backlog=backlog_section(summary, now),
+            rejected=summary.rejected,
+            mark_unknown=summary.mark_unknown,
+            provider=self._provider(),
+            clock=self._clock(),
+            printer=self._printer(queue),
+            storage=self._storage(),
+            checks=ChecksSection(
+                integrity=integrity[1] if integrity else None,
+                integrity_checked_at=integrity[0] if integrity else None,
+                journal_ok=journal[0] if journal else None,
+                journal_checked_at=journal[1] if journal else None,
+            ),
+        )
+
+    async def check_journal(self) -> None:
+        """The background check (hourly): the same incremental walk as `status`, so a fleet
+        sees a broken chain without anybody running `status` on the register."""
+        await asyncio.to_thread(self._verify_journal)
+
+    def _verify_journal(self) -> store.JournalCheck:
+        rt = self.runtime
+        conn = store.open_database(rt.config.database_path, read_only=True)
+        try:
+            return self._journal(conn)
+        finally:
+            conn.close()
+
+    def _journal(self, conn: sqlite3.Connection) -> store.JournalCheck:
+        """The journal is verified from the last good checkpoint: each call hashes only the
+        entries written since the previous one, not years of history."""
+        journal = store.verify_journal(conn, after=self._journal_checkpoint)
+        self._journal_checkpoint = journal.checkpoint
+        self._journal_checked = (journal.ok, self.runtime.clock())
+        return journal
 
     async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets
@@ -73,23 +126,16 @@ class Services:
         return self._report(stored)
 
     def _store_report(self, now: datetime) -> StoreSection:
-        """The journal is verified from the last good checkpoint: each call hashes only the
-        entries written since the previous one, not years of history."""
         rt = self.runtime
         conn = store.open_database(rt.config.database_path, read_only=True)
         try:
-            journal = store.verify_journal(conn, after=self._journal_checkpoint)
-            self._journal_checkpoint = journal.checkpoint
-            return store_status(conn, rt.config, now, journal=journal)
+            return store_status(conn, rt.config, now, journal=self._journal(conn))
         finally:
             conn.close()
 
     def _report(self, stored: StoreSection) -> StatusReport:
         rt = self.runtime
         now = rt.clock()
-        client = rt.client
-        step = rt.clock_watch.recent()
-        queue = stored.print_queue
         report = StatusReport(
             version=__version__,
             generated_at=now,
@@ -99,32 +145,47 @@ class Services:
                 started_at=rt.started_at,
                 uptime_s=round((now - rt.started_at).total_seconds()),
             ),
-            provider=ProviderSection(
-                base_url=rt.config.provider.base_url,
-                breaker=rt.breaker.state.value,
-                last_failure=rt.breaker.last_failure,
-                last_success_at=client.last_success_at,
-                credential_alarm=rt.credential_alarm,
-                last_sync_at=rt.last_sync_at,
-            ),
-            clock=ClockSection(
-                offset_s=client.clock_offset_s,
-                provider_date=client.last_server_date,
-                step_s=step.by_s if step else None,
-                stepped_at=step.at if step else None,
-            ),
-            printer=PrinterSection(
-                enabled=rt.config.printer.enabled,
-                backend=rt.config.printer.backend,
-                state=self.printer_state(),
-                queued=queue.get("queued", 0) + queue.get("printing", 0),
-                failed=queue.get("failed", 0),
-                printed=queue.get("printed", 0),
-            ),
+            provider=self._provider(),
+            clock=self._clock(),
+            printer=self._printer(stored.print_queue),
             store=stored,
             storage=self._storage(),
         )
         return report.judged(*verdict(report, rt.config))
+
+    def _provider(self) -> ProviderSection:
+        rt = self.runtime
+        return ProviderSection(
+            base_url=rt.config.provider.base_url,
+            breaker=rt.breaker.state.value,
+            breaker_since=rt.breaker.since,
+            last_failure=rt.breaker.last_failure,
+            last_success_at=rt.client.last_success_at,
+            credential_alarm=rt.credential_alarm,
+            last_sync_at=rt.last_sync_at,
+        )
+
+    def _clock(self) -> ClockSection:
+        client = self.runtime.client
+        step = self.runtime.clock_watch.recent()
+        return ClockSection(
+            offset_s=client.clock_offset_s,
+            provider_date=client.last_server_date,
+            step_s=step.by_s if step else None,
+            stepped_at=step.at if step else None,
+        )
+
+    def _printer(self, queue: dict[str, int]) -> PrinterSection:
+        """`queued` counts the job being printed too."""
+        printer = self.runtime.config.printer
+        return PrinterSection(
+            enabled=printer.enabled,
+            backend=printer.backend,
+            state=self.printer_state(),
+            queued=queue.get("queued", 0) + queue.get("printing", 0),
+            failed=queue.get("failed", 0),
+            printed=queue.get("printed", 0),
+        )
 
     def _storage(self) -> StorageSection:
         health = self.runtime.storage

@@ -123,6 +123,8 @@ class DaemonSection(Section):
 class ProviderSection(Section):
     base_url: str
     breaker: str
+    # When the breaker entered its state (None from a daemon older than this field).
+    breaker_since: datetime | None = None
     last_failure: str | None
     last_success_at: datetime | None
     credential_alarm: str | None

@@ -94,7 +94,9 @@ class Transmitter:
             log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
             raise PayloadAltered(f"receipt {doc.id} is not sent: {PayloadAltered.WHAT}")
         if rt.breaker.is_open:
-            rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
+            rt.metrics.receipts.labels(
+                doc.type_code, "breaker_open"
+            ).inc()  # issued too, without a send
             return self._go_offline(
                 doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
@@ -195,7 +197,7 @@ class Transmitter:
         now = rt.clock()
         label = type(outcome).__name__.lower()
         if first:
-            rt.metrics.receipts.labels(label).inc()
+            rt.metrics.receipts.labels(doc.type_code, label).inc()
         else:
             rt.metrics.synced.labels(label).inc()
         note_outcome(rt, outcome, sent.sent_in)

@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -27,11 +28,13 @@ from agent.api.app import create_app
 from agent.api.listeners import (
     AlreadyRunning,
     ListenerError,
+    network_listener,
     single_instance_lock,
     systemd_listeners,
     tcp_listener,
     unix_listener,
 )
+from agent.api.metrics_app import MetricsOnlyApp
 from agent.api.peer_protocol import (
     ConnectionLimits,
     PeerCredentialsProtocol,
@@ -41,6 +44,7 @@ from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
+from agent.core.metrics import Metrics, register_labels
 from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
@@ -49,27 +53,50 @@ from agent.daemon.loop_errors import RateLimitedLoopErrors
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
+from agent.web_config import BasicAuth, WebConfig, load_web_config, server_context
 
 log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8
 # How often the daemon compares its wall clock with its monotonic clock (core/clock_watch.py).
 CLOCK_LOOK_S = 5.0
+# How often the journal's hash chain is verified in the background (incrementally, from the
+# last good checkpoint), so /metrics tells a fleet about a broken chain.
+JOURNAL_CHECK_S = 3600.0
 
 
-def _listeners(config: AgentConfig, stack: ExitStack) -> list[socket.socket]:
-    sockets = systemd_listeners()
-    if not sockets:
-        sockets = [
+@dataclass
+class Listeners:
+    api: list[socket.socket]
+    metrics: list[socket.socket]
+
+
+def _listeners(config: AgentConfig, stack: ExitStack) -> Listeners:
+    """The API's sockets and the metrics listener's, from systemd or bound here. The metrics
+    listener exists only when asked for: `metrics.listen`, or pos-agent-metrics.socket."""
+    passed = systemd_listeners()
+    api = passed.api
+    if not api:
+        api = [
             unix_listener(
                 config.api.socket_path, mode=config.api.socket_mode, group=config.api.socket_group
             )
         ]
         stack.callback(lambda: config.api.socket_path.unlink(missing_ok=True))
     if config.api.tcp_port is not None:
-        sockets.append(tcp_listener(config.api.tcp_port))
-    for sock in sockets:
+        api.append(tcp_listener(config.api.tcp_port))
+    metrics = passed.metrics
+    address = config.metrics.address
+    if not metrics and address is not None:
+        metrics = [network_listener(*address, key="metrics.listen")]
+    for sock in (*api, *metrics):
         stack.callback(sock.close)
-    return sockets
+    return Listeners(api, metrics)
+
+
+def web_config(config: AgentConfig) -> WebConfig:
+    """The metrics listener's TLS and basic auth; none without `metrics.web_config_file`."""
+    path = config.metrics.web_config_file
+    return WebConfig() if path is None else load_web_config(path)
 
 
 def tcp_token(config: AgentConfig) -> bytes | None:
@@ -127,6 +154,31 @@ def _server(app: LocalApiApp, config: AgentConfig) -> uvicorn.Server:
     return server
 
 
+def _metrics_server(services: Services, web: WebConfig) -> uvicorn.Server:
+    """A second uvicorn server on the metrics listener, with TLS when the web config says."""
+    auth = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            MetricsOnlyApp(services.scrape, auth),
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            limit_concurrency=16,
+            timeout_keep_alive=30,
+            timeout_graceful_shutdown=DRAIN_SECONDS,
+        )
+    )
+    server.config.load()
+    tls = web.tls_server_config
+    # Set after load(): uvicorn builds its own context from file names only and cannot say
+    # minimum version or client certificates the way the web config does.
+    server.config.ssl = (
+        server_context(tls, where="metrics.web_config_file") if tls is not None else None
+    )
+    server.lifespan = server.config.lifespan_class(server.config)
+    return server
+
+
 def _storage_guarded(services: Services, job: Job) -> Job:
     """A background run the storage refused counts in `status` like a refused receipt, and is
     one warning line (the guard's), not a traceback every tick; the next tick tries again."""
@@ -151,6 +203,7 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
     )
     jobs.every("probe", config.sync.probe_interval_s, _storage_guarded(services, probe))
     jobs.every("clock", CLOCK_LOOK_S, _look_at_clock(services.runtime.clock_watch))
+    jobs.every("journal", JOURNAL_CHECK_S, services.check_journal)
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)
@@ -159,6 +212,7 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
 async def serve(config: AgentConfig) -> int:
     api_key = config.api_key()
     token = tcp_token(config)
+    web = web_config(config)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
@@ -167,14 +221,22 @@ async def serve(config: AgentConfig) -> int:
         )
         stack.callback(conn.close)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
-        runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
+        runtime = Runtime(
+            config=config,
+            api_key=api_key,
+            conn=conn,
+            client=client,
+            metrics=Metrics(register_labels(config)),
+        )
         runtime.rollback_guard.check()
         printer = open_printer(config, runtime.clock, runtime.storage.note_failure)
         runtime.wake_printer.append(printer.notify)
         services = Services(runtime, printer_state=printer.state)
         printer.start()
-        sockets = _listeners(config, stack)
-        server = _server(create_app(services, token), config)
+        listeners = _listeners(config, stack)
+        servers = [(_server(create_app(services, token), config), listeners.api)]
+        if listeners.metrics:
+            servers.append((_metrics_server(services, web), listeners.metrics))
         jobs = BackgroundJobs()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -182,19 +244,22 @@ async def serve(config: AgentConfig) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
 
-        await server.startup(sockets=sockets)
+        for server, sockets in servers:
+            await server.startup(sockets=sockets)
         _schedule(config, services, jobs)
         jobs.start("startup sync", _storage_guarded(services, lambda: _startup_sync(services)))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", os.getpid())
-        serving = asyncio.create_task(server.main_loop())
+        serving = [asyncio.create_task(server.main_loop()) for server, _ in servers]
         await stop.wait()
         sd_notify.stopping()
         log.info("stopping: draining requests")
-        server.should_exit = True
-        await serving
-        await server.shutdown(sockets=sockets)
+        for server, _ in servers:
+            server.should_exit = True
+        await asyncio.gather(*serving)
+        for server, sockets in servers:
+            await server.shutdown(sockets=sockets)
         await jobs.stop()
         printer.stop()
         await client.aclose()

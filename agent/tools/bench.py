@@ -12,6 +12,9 @@ the daemon over its Unix socket, the daemon talks HTTP to the sandbox. Measured:
   `offline_issue_ms` after it (breaker open, no network call).
 - `sync_docs_per_s`: a backlog issued while the sandbox is down, drained with the sandbox
   answering after 20 ms; `sync_limit_docs_per_s` = sync.concurrency / 0.020 s is the ceiling.
+- `scrape_ms`: `GET /metrics` on the metrics-only listener (what a fleet's Prometheus pays),
+  on a nearly empty store after warm-up, and `scrape_history_ms` at the end, when the store
+  holds every document of the run (`scrape_history_documents`): flat means it does not grow.
 - `rss_idle_mb`/`rss_peak_mb` of the daemon (VmRSS after warm-up, VmHWM at the end),
   `startup_ready_ms` (exec to READY=1 over NOTIFY_SOCKET), and the printers' render times for
   a 30-line receipt with QR.
@@ -44,6 +47,7 @@ from agent.tools.local_stack import (
     JSON_HEADERS,
     LocalStack,
     StackSettings,
+    free_tcp_port,
     work_dir,
     write_report,
 )
@@ -67,6 +71,7 @@ class Plan:
     startups: int = 3
     renders: int = 50
     warmup: int = 30
+    scrapes: int = 200
 
     @classmethod
     def quick(cls) -> Plan:
@@ -78,6 +83,7 @@ class Plan:
             startups=1,
             renders=10,
             warmup=10,
+            scrapes=50,
         )
 
 
@@ -93,6 +99,7 @@ GOALS: tuple[tuple[str, str, float, str], ...] = (
     ("rss_idle_mb", "<=", 60.0, "RSS idle <= 60 MB"),
     ("rss_peak_mb", "<=", 100.0, "RSS peak <= 100 MB"),
     ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1500 ms"),
+    ("scrape_ms.p50", "<=", 20.0, "/metrics scrape p50 <= 20 ms"),
     ("render_escpos_ms.p50", "<=", 15.0, "ESC/POS render p50 <= 15 ms"),
     ("render_png_ms.p50", "<=", 40.0, "PNG render p50 <= 40 ms"),
 )
@@ -232,6 +239,7 @@ class Bench:
             total_timeout_s=3.0,
             backoff_base_s=0.05,
             backoff_max_s=0.5,
+            metrics_listen=f"127.0.0.1:{free_tcp_port()}",
         )
         self.stack = LocalStack(root, self.settings)
         self.results: dict[str, Any] = {}
@@ -270,10 +278,12 @@ class Bench:
     async def async_phases(self) -> None:
         async with self.stack.async_client(timeout_s=600) as client:
             await self.phase_warmup(client)
+            await self.phase_scrape("scrape")
             await self.phase_online(client)
             await self.phase_throughput()
             await self.phase_offline()
             await self.phase_sync(client)
+            await self.phase_scrape("scrape_history")
 
     def pos(self) -> LeanUnixClient:
         """One till on the daemon's socket (see `agent.tools.lean_http` for why not httpx)."""
@@ -301,6 +311,26 @@ class Bench:
         await asyncio.sleep(1.0)
         self.results["rss_idle_mb"] = proc_status_mb(self.pid)["VmRSS"]
         self.log(f"idle RSS: {self.results['rss_idle_mb']} MB")
+
+    async def phase_scrape(self, key: str) -> None:
+        """Scrapes one after another on a keep-alive connection to the metrics-only listener,
+        as Prometheus makes them; each builds the status view and renders every series."""
+        conn = self.stack.open_store()
+        try:
+            documents = int(conn.execute("SELECT max(id) FROM documents").fetchone()[0] or 0)
+        finally:
+            conn.close()
+        times = []
+        url = f"http://{self.settings.metrics_listen}"
+        async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False) as scraper:
+            for _ in range(self.plan.scrapes):
+                response, ms = await timed(scraper.get("/metrics"))
+                response.raise_for_status()
+                times.append(ms)
+        self.results[f"{key}_ms"] = summary(times)
+        self.results[f"{key}_documents"] = documents
+        self.results["scrape_bytes"] = len(response.content)
+        self.log(f"{key}: {_ms(self.results[f'{key}_ms'])} with {documents} documents")
 
     def accepted_payload(self) -> dict[str, Any]:
         """The provider payload of the last receipt the agent sent, as the direct posts' model."""
@@ -612,6 +642,11 @@ def print_table(results: dict[str, Any]) -> None:
             "bare client, same sandbox",
             f"{results['sync_direct_docs_per_s']} docs/s "
             f"(agent sync = {results['sync_vs_direct_ratio'] * 100:.0f} % of it)",
+        ),
+        (
+            "/metrics scrape",
+            f"{_ms(results['scrape_ms'])} ({results['scrape_documents']} documents); "
+            f"{_ms(results['scrape_history_ms'])} ({results['scrape_history_documents']})",
         ),
         ("RSS idle / peak", f"{results['rss_idle_mb']} / {results['rss_peak_mb']} MB"),
         ("startup to READY", f"{results['startup_ready_ms']} ms"),

@@ -38,6 +38,13 @@ DATABASE_NAME = "pos-agent.sqlite3"
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+def free_tcp_port() -> int:
+    """A port nothing listens on right now on 127.0.0.1 (for a listener started next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -57,6 +64,10 @@ class StackSettings:
     preview_dir: bool = True
     max_connections: int = 256
     header_timeout_s: float = 10.0
+    # The metrics-only listener ("127.0.0.1:PORT") and its web config; off when None.
+    metrics_listen: str | None = None
+    metrics_web_config: Path | None = None
+    register_name: str = ""
 
 
 @dataclass
@@ -137,6 +148,11 @@ class LocalStack:
     def write_config(self) -> Path:
         s = self.settings
         preview = f"preview_dir = {_toml_string(str(self.preview_dir))}\n" if s.preview_dir else ""
+        metrics = f"register_name = {_toml_string(s.register_name)}\n"
+        if s.metrics_listen is not None:
+            metrics += f"listen = {_toml_string(s.metrics_listen)}\n"
+        if s.metrics_web_config is not None:
+            metrics += f"web_config_file = {_toml_string(str(s.metrics_web_config))}\n"
         self.config_path.write_text(
             f"""state_dir = {_toml_string(str(self.state_dir))}
 
@@ -192,7 +208,8 @@ backend = "{s.printer_backend}"
 path = {_toml_string(str(self.printer_path))}
 profile = "cp1253"
 {preview}
-""",
+[metrics]
+{metrics}""",
             encoding="utf-8",
         )
         return self.config_path

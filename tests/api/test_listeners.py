@@ -17,6 +17,7 @@ from agent.api.listeners import (
     LOCK_FILE_NAME,
     AlreadyRunning,
     ListenerError,
+    SystemdSockets,
     peer_credentials,
     single_instance_lock,
     systemd_listeners,
@@ -156,7 +157,7 @@ ADOPTER = textwrap.dedent(
     """
     import json, os, socket
     from agent.api.listeners import peer_credentials, systemd_listeners
-    sockets = systemd_listeners()
+    sockets = systemd_listeners().api
     left = [k for k in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES") if k in os.environ]
     conn, _ = sockets[0].accept()
     conn.sendall(json.dumps({
@@ -242,14 +243,14 @@ def test_listen_fds_for_another_pid_are_ignored_and_cleared(
     monkeypatch.setenv("LISTEN_PID", str(os.getpid() + 1))
     monkeypatch.setenv("LISTEN_FDS", "1")
     monkeypatch.setenv("LISTEN_FDNAMES", "api")
-    assert systemd_listeners() == []
+    assert systemd_listeners() == SystemdSockets()
     assert not {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} & set(os.environ)
 
 
 def test_no_socket_activation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LISTEN_PID", raising=False)
     monkeypatch.delenv("LISTEN_FDS", raising=False)
-    assert systemd_listeners() == []
+    assert systemd_listeners() == SystemdSockets()
 
 
 def test_tcp_listener_is_loopback_only() -> None:
@@ -318,3 +319,33 @@ def test_killed_daemon_leaves_no_stale_lock(tmp_path: Path) -> None:
         holder.stdout.close()
     with single_instance_lock(tmp_path) as lock_path:
         assert lock_path.read_text().strip() == str(os.getpid())
+
+
+NAMED = textwrap.dedent(
+    """
+    import json, os, socket
+    from agent.api.listeners import systemd_listeners
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    os.dup2(unix.fileno(), 3)
+    os.dup2(tcp.fileno(), 4)
+    os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS="2", LISTEN_FDNAMES="api:metrics")
+    passed = systemd_listeners()
+    print(json.dumps({
+        "api": [int(s.family) for s in passed.api],
+        "metrics": [int(s.family) for s in passed.metrics],
+    }))
+    """
+)
+
+
+def test_the_socket_named_metrics_goes_to_the_metrics_listener() -> None:
+    """pos-agent-metrics.socket names its socket `metrics` (FileDescriptorName=): it must never
+    be served the local API, whose only authentication is the Unix socket's mode."""
+    done = subprocess.run(
+        [sys.executable, "-c", NAMED], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert json.loads(done.stdout) == {
+        "api": [int(socket.AF_UNIX)],
+        "metrics": [int(socket.AF_INET)],
+    }

@@ -184,3 +184,31 @@ def test_footer_without_the_provider_details_fails(
     assert line.startswith("[FAIL] provider footer — provider.footer.legal_name is not set")
     assert "provider.footer.web_address" in line and "provider.footer.licence" in line
     assert "[provider.footer]" in line
+
+
+def test_a_broken_metrics_web_config_fails_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  prometheus: not-a-hash\n")
+    config = write_config(
+        tmp_path,
+        socket_path=tmp_path / "agent.sock",
+        body=f'[metrics]\nlisten = "0.0.0.0:9870"\nweb_config_file = "{web}"\n',
+    )
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    [line] = [line for line in check_lines(out) if line.startswith("[FAIL] metrics — ")]
+    assert "basic_auth_users.prometheus" in line and "not a bcrypt hash" in line
+
+
+def test_an_open_metrics_listener_without_auth_warns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        tmp_path, socket_path=tmp_path / "agent.sock", body='[metrics]\nlisten = "0.0.0.0:9870"\n'
+    )
+    _, out = run_cli(capsys, "doctor", "--config", str(config))
+    [line] = [line for line in check_lines(out) if " metrics — " in line]
+    assert line.startswith("[WARN] metrics — listener 0.0.0.0:9870: plain HTTP, basic auth off")
+    assert "IPAddressAllow=" in line

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import offline_store as store
 from agent.tools.local_stack import ISSUER_VAT, LocalStack, StackSettings, cash_receipt, post_json
@@ -47,6 +48,15 @@ def wait_for(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T
             return last
         time.sleep(POLL_S)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last!r})")
+
+
+def sample_value(exposition: str, name: str, **labels: str) -> float | None:
+    """One sample of a Prometheus exposition, by name and the labels given (others ignored)."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
 
 
 @dataclass
@@ -203,4 +213,4 @@ def e2e_stack(**settings: Any) -> tuple[Any, Any]:
     return e2e_stack_process, stack
 
 
-__all__ = ["ISSUER_VAT", "E2EStack", "cash_receipt", "e2e_stack", "wait_for"]
+__all__ = ["ISSUER_VAT", "E2EStack", "cash_receipt", "e2e_stack", "sample_value", "wait_for"]

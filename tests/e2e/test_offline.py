@@ -7,7 +7,6 @@ Nothing here uses a stopwatch: that the agent gave up on its own timeout shows i
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from agent.clock import ATHENS
 from agent.fiscal.offline_qr import OfflineQrFields, offline_signature, qr_amount
 from agent.secrets import ApiKey
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, sample_value, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -50,13 +49,12 @@ def _issue(stack: E2EStack, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _receipts_counted(stack: E2EStack, outcome: str) -> float:
-    """`pos_agent_receipts_total` for one outcome of the first transmission (0 if never seen)."""
-    sample = re.search(
-        rf'^pos_agent_receipts_total\{{outcome="{outcome}"\}} (\S+)$',
-        stack.get("/metrics").text,
-        re.MULTILINE,
+    """`pos_agent_receipts_total` of 11.1 receipts for one outcome of the first transmission
+    (0 if never seen)."""
+    value = sample_value(
+        stack.get("/metrics").text, "pos_agent_receipts_total", type="11.1", outcome=outcome
     )
-    return float(sample.group(1)) if sample else 0.0
+    return value or 0.0
 
 
 def _check_offline_qr(stack: E2EStack, answer: dict[str, Any]) -> None:

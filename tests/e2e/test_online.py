@@ -12,7 +12,7 @@ import pytest
 
 from agent.clock import ATHENS
 from agent.fiscal.uid import document_uid
-from tests.e2e.stack import ISSUER_VAT, E2EStack, cash_receipt, e2e_stack
+from tests.e2e.stack import ISSUER_VAT, E2EStack, cash_receipt, e2e_stack, sample_value
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +118,7 @@ def test_reads_metrics_and_openapi(stack: E2EStack) -> None:
 
     metrics = stack.get("/metrics")
     assert metrics.status_code == 200
-    assert 'pos_agent_receipts_total{outcome="accepted"}' in metrics.text
+    assert sample_value(metrics.text, "pos_agent_receipts_total", type="11.1", outcome="accepted")
 
     openapi = stack.get("/openapi.json")
     assert openapi.status_code == 200

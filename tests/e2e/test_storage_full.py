@@ -22,7 +22,7 @@ from agent.commands.doctor import check_storage
 from agent.config import load_config
 from agent.core.status_report import Level
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
-from tests.e2e.stack import wait_for
+from tests.e2e.stack import sample_value, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,8 @@ def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
     assert any(f.startswith("CRITICAL: storage: writes are failing") for f in report["findings"])
     with stack.client() as client:
         metrics = client.get("/metrics").text
-    assert 'pos_agent_storage_failures_total{fault="full"}' in metrics
+    assert sample_value(metrics, "pos_agent_storage_failures_total", fault="full")
+    assert sample_value(metrics, "pos_agent_storage_writes_failing") == 1
     doctor = check_storage(load_config(stack.config_path))
     assert doctor.level is Level.CRITICAL and "MiB free" in doctor.hint, doctor
 

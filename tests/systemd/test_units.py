@@ -25,6 +25,7 @@ from agent.secrets import CREDENTIAL_NAME
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 SERVICE = UNITS / "pos-agent.service"
 SOCKET = UNITS / "pos-agent.socket"
+METRICS_SOCKET = UNITS / "pos-agent-metrics.socket"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
 HOST_UNIT_DIRS = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
@@ -65,6 +66,7 @@ def _verify_root(tmp_path: Path, service_text: str) -> Path:
     units.mkdir(parents=True)
     (units / SERVICE.name).write_text(service_text, encoding="utf-8")
     shutil.copy(SOCKET, units / SOCKET.name)
+    shutil.copy(METRICS_SOCKET, units / METRICS_SOCKET.name)
     executable = root / _values(SERVICE, "ExecStart")[0].split()[0].lstrip("/")
     executable.parent.mkdir(parents=True, exist_ok=True)
     executable.write_text("#!/bin/sh\n")
@@ -83,6 +85,7 @@ def _verify(root: Path) -> subprocess.CompletedProcess[str]:
         "--generators=no",
         str(units / SERVICE.name),
         str(units / SOCKET.name),
+        str(units / METRICS_SOCKET.name),
     )
 
 
@@ -220,3 +223,14 @@ def test_runtime_works_under_memory_deny_write_execute() -> None:
     assert _values(SERVICE, "MemoryDenyWriteExecute") == ["yes"]
     result = _run(sys.executable, "-c", UNDER_MDWE)
     assert (result.returncode, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_the_metrics_socket_is_named_for_the_daemon_and_closed_by_default() -> None:
+    from agent.api.listeners import METRICS_FD_NAME
+
+    assert _values(METRICS_SOCKET, "FileDescriptorName") == [METRICS_FD_NAME]
+    assert _values(METRICS_SOCKET, "Service") == [SERVICE.name]
+    assert _values(METRICS_SOCKET, "IPAddressDeny") == ["any"]
+    assert _values(METRICS_SOCKET, "IPAddressAllow") == ["localhost"]
+    # The service itself filters no addresses (its provider lives on changing addresses).
+    assert _values(SERVICE, "IPAddressDeny") == []

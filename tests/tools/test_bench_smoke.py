@@ -25,6 +25,8 @@ SUMMARIES = (
     "offline_issue_ms",
     "render_escpos_ms",
     "render_png_ms",
+    "scrape_ms",
+    "scrape_history_ms",
 )
 FIGURES = (
     "overhead_ms_p50",
@@ -53,6 +55,9 @@ FIGURES = (
     "rss_idle_mb",
     "rss_peak_mb",
     "startup_ready_ms",
+    "scrape_documents",
+    "scrape_history_documents",
+    "scrape_bytes",
     "machine.cpu_count",
     "seconds",
 )
@@ -97,3 +102,5 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert answers["count"] >= results["sync_backlog"]
     assert answers["min_ms"] >= results["sync_delay_ms"]
     assert "agent overhead" in completed.stdout
+    assert results["scrape_history_documents"] > results["scrape_documents"]
+    assert "/metrics scrape" in completed.stdout
