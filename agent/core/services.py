@@ -11,7 +11,9 @@ from datetime import datetime
 import offline_store as store
 from agent import __version__
 from agent.core.card_payments import CardPaymentService
+from agent.core.drawer import DrawerService
 from agent.core.issuing import IssuingService
+from agent.core.orders import OrdersService
 from agent.core.receipts import ReceiptService
 from agent.core.runtime import Runtime
 from agent.core.status_report import (
@@ -39,6 +41,8 @@ class Services:
     cards: CardPaymentService = field(init=False)
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
+    orders: OrdersService = field(init=False)
+    drawer: DrawerService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
@@ -49,6 +53,8 @@ class Services:
         self.cards = CardPaymentService(self.runtime)
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
+        self.orders = OrdersService(self.runtime, self.issuing)
+        self.drawer = DrawerService(self.runtime)
 
     def refresh_gauges(self) -> None:
         """Right before each scrape (`GET /metrics`): the gauges are derived here only, from the

@@ -30,6 +30,7 @@ PAYMENT_METHODS: dict[int, str] = {
     8: "Άμεσες Πληρωμές IRIS",
 }
 CARD_PAYMENT = 7
+CASH_PAYMENT = 3
 
 MEASUREMENT_UNITS: dict[int, str] = {
     1: "ΤΕΜ",
@@ -47,4 +48,5 @@ INVOICE_TYPE_LABELS: dict[str, str] = {
     "11.4": "Retail Sales Credit Note",
     "8.4": "POS Receipt",
     "8.5": "POS Return Receipt",
+    "8.6": "FNB Form 8.6",
 }
