@@ -9,14 +9,18 @@ printer finding in `status`, never a failed sale.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 import offline_store as store
 from agent.config import PrinterConfig
-from agent.core.errors import DrawerNotConfigured, RequestIdReused
+from agent.core.errors import DrawerNotConfigured
 from agent.core.print_orders import queue_print
-from agent.core.request_identity import CREATED_STATUS, Answer
+from agent.core.request_identity import (
+    CREATED_STATUS,
+    Answer,
+    remembered_answer,
+    request_hash,
+)
 from agent.core.runtime import Runtime
 from agent.fiscal.orders import DrawerOpenRequest
 from agent.fiscal.tax_codes import CASH_PAYMENT
@@ -77,12 +81,10 @@ class DrawerService:
                 'no cash drawer is configured (printer.cash_drawer = "none" or printing is '
                 "disabled)"
             )
-        digest = hashlib.sha256(request.model_dump_json().encode("utf-8")).hexdigest()
-        stored = store.find_request(rt.conn, request.request_id)
-        if stored is not None:
-            if stored.body_hash != digest or stored.endpoint != "drawer.open":
-                raise RequestIdReused(request.request_id)
-            return Answer(stored.response, created=stored.status_code == CREATED_STATUS)
+        digest = request_hash(request)
+        replay = remembered_answer(rt.conn, request.request_id, digest)
+        if replay is not None:
+            return replay
         now = rt.clock()
         with store.transaction(rt.conn):
             kick = store.enqueue_kick(

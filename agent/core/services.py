@@ -25,6 +25,8 @@ from agent.core.status_report import (
     StorageSection,
     StoreSection,
     backlog_section,
+    drawer_section,
+    open_orders_section,
     storage_section,
     store_status,
     verdict,
@@ -67,6 +69,12 @@ class Services:
         rt.metrics.backlog.labels("0").set(backlog.pending)
         rt.metrics.oldest_delayed_age.set(backlog.oldest.age_s if backlog.oldest else 0)
         rt.metrics.breaker_open.set(1 if rt.breaker.is_open else 0)
+        orders = open_orders_section(rt.conn, now)
+        rt.metrics.open_orders.set(orders.count)
+        rt.metrics.oldest_open_order_age.set(orders.oldest_age_s or 0)
+        drawer = drawer_section(rt.conn)
+        for state in ("queued", "opened", "failed"):
+            rt.metrics.drawer_kicks.labels(state).set(getattr(drawer, state))
         free = self._storage().free_bytes
         if free is not None:
             rt.metrics.storage_free_bytes.set(free)

@@ -55,6 +55,10 @@ class StackSettings:
     backoff_max_s: float = 2.0
     reservation_timeout_s: int = 900
     preview_dir: bool = True
+    food_service: bool = False
+    cash_drawer: str = "none"
+    kitchen_copy: bool = False
+    printer_port: int | None = None  # the "network" backend on 127.0.0.1 (a printer emulator)
 
 
 @dataclass
@@ -135,6 +139,7 @@ class LocalStack:
     def write_config(self) -> Path:
         s = self.settings
         preview = f"preview_dir = {_toml_string(str(self.preview_dir))}\n" if s.preview_dir else ""
+        network = f'host = "127.0.0.1"\nport = {s.printer_port}' if s.printer_port else ""
         self.config_path.write_text(
             f"""state_dir = {_toml_string(str(self.state_dir))}
 
@@ -164,7 +169,7 @@ provider_id = "999"
 footer = ["Πάροχος: SANDBOX (δεν αποτελεί φορολογικό στοιχείο)", "pos-agent demo"]
 
 [terminal]
-food_service = false
+food_service = {"true" if s.food_service else "false"}
 reservation_timeout_s = {s.reservation_timeout_s}
 
 [api]
@@ -182,7 +187,10 @@ backoff_max_s = {s.backoff_max_s}
 [printer]
 backend = "{s.printer_backend}"
 path = {_toml_string(str(self.printer_path))}
+{network}
 profile = "cp1253"
+cash_drawer = "{s.cash_drawer}"
+kitchen_copy = {"true" if s.kitchen_copy else "false"}
 {preview}
 """,
             encoding="utf-8",
