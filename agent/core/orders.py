@@ -124,7 +124,6 @@ class OrdersService:
         """An 8.6 with `totalCancelDeliveryOrders` that cancels one open order slip."""
         rt = self.rt
         stored = _canonical_call({"order_id": order_id, **request.model_dump(mode="json")})
-        table_seen: list[store.TableOrder] = []
 
         def prepare() -> Prepared:
             order = store.order_of_document(rt.conn, order_id)
@@ -145,7 +144,6 @@ class OrdersService:
                 raise CancelLeavesReturns(
                     f"the table has returns of items from order {order_id}: cancel those first"
                 )
-            table_seen.append(order)
             waiter = request.waiter or order.waiter
             mark = order.mark
 

@@ -250,3 +250,58 @@ def test_an_order_past_the_legal_limit_is_critical(cafe: E2EStack) -> None:
             else:
                 assert level >= expected and about_order[0].startswith(expected.name), findings
     assert store.open_orders  # the store API the report reads
+
+
+def test_an_offline_order_survives_kill_9_and_the_table_closes_after_the_sync(
+    cafe: E2EStack,
+) -> None:
+    stack = cafe
+    table = "K9"
+    stack.set_faults("down")
+    body = {"request_id": "k9-1", "table": table, "waiter": WAITER}
+    placed = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
+    assert placed.status_code == 201 and placed.json()["delayed_code"] == 1
+    stack.stack.kill_daemon()
+    stack.set_faults("ok")
+    stack.stack.start_daemon()
+    stack.close_breaker()
+    again = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
+    assert again.status_code == 200 and again.json()["receipt_id"] == placed.json()["receipt_id"]
+    stack.sync_until_accepted([placed.json()["receipt_id"]])
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert [order["order_id"] for order in view["orders"]] == [placed.json()["receipt_id"]]
+    cash = [{"method": 3, "amount": D("9.00")}]
+    closed = stack.post(f"/v1/tables/{table}/close", {"request_id": "k9-close", "payments": cash})
+    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
+    assert stack.get(f"/v1/tables/{table}").status_code == 404
+
+
+def test_bad_requests_name_the_field_and_change_nothing(cafe: E2EStack) -> None:
+    stack = cafe
+    before = stack.document_count()
+    line = _line("Φρέντο", "1", "3.50")
+    cases = [
+        (
+            "/v1/orders",
+            {"request_id": "b1", "table": "7/1", "waiter": "A", "lines": [line]},
+            422,
+            "table",
+        ),
+        ("/v1/orders", {"request_id": "b2", "table": "7", "lines": [line]}, 422, "waiter"),
+        (
+            "/v1/orders",
+            {"request_id": "b3", "table": "7", "waiter": "A", "lines": []},
+            422,
+            "lines",
+        ),
+        ("/v1/orders/999999/cancel", {"request_id": "b4"}, 409, None),
+        ("/v1/tables/nobody/close", {"request_id": "b5"}, 404, None),
+    ]
+    for path, body, status, field in cases:
+        response = stack.post(path, body)
+        assert response.status_code == status, (path, response.text)
+        error = response.json()["error"]
+        if field is not None:
+            assert any(problem["path"].startswith(field) for problem in error["fields"]), error
+    assert stack.get("/v1/tables/a%2Fb").status_code in (404, 422)
+    assert stack.document_count() == before
