@@ -39,6 +39,7 @@ from offline_store.drawer import (
     enqueue_kick,
     finish_kick,
     get_kick,
+    kick_count,
     next_kick,
 )
 from offline_store.errors import (
@@ -139,6 +140,7 @@ __all__ = [
     "get_kick",
     "get_signature",
     "insert_document",
+    "kick_count",
     "last_integrity_check",
     "last_numbers",
     "list_documents",

@@ -104,6 +104,13 @@ def get_kick(conn: sqlite3.Connection, kick_id: int) -> DrawerKick | None:
     return None if row is None else _kick_from_row(row)
 
 
+def kick_count(conn: sqlite3.Connection, state: KickState) -> int:
+    """One state's count through the queue index: cheap for `queued` and `failed`, which stay
+    small, so `/metrics` can ask on every scrape (`drawer_summary` counts the whole history)."""
+    row = conn.execute("SELECT count(*) FROM drawer_kicks WHERE state = ?", (state.value,))
+    return int(row.fetchone()[0])
+
+
 def drawer_summary(conn: sqlite3.Connection) -> DrawerSummary:
     counts = {
         row["state"]: row["n"]

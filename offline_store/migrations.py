@@ -181,7 +181,12 @@ CREATE TABLE table_orders (
     created_at TEXT NOT NULL
 ) STRICT;
 
-CREATE INDEX table_orders_table ON table_orders (table_id);
+-- Open orders are found without reading the history: the unsettled ones through a partial
+-- index, the ones whose closing (cancelling) document was rejected through its request id.
+CREATE INDEX table_orders_unsettled ON table_orders (table_id)
+    WHERE close_request_id IS NULL AND cancel_request_id IS NULL AND kind != 'cancel';
+CREATE INDEX table_orders_close ON table_orders (close_request_id);
+CREATE INDEX table_orders_cancel ON table_orders (cancel_request_id);
 
 CREATE TABLE drawer_kicks (
     id INTEGER PRIMARY KEY,

@@ -71,7 +71,7 @@ class Metrics:
         )
         self.drawer_kicks = Gauge(
             "pos_agent_drawer_kicks",
-            "Cash drawer kicks by state (queued, opened, failed)",
+            "Cash drawer kicks waiting (queued) and failed (a printer finding)",
             ["state"],
             registry=self.registry,
         )

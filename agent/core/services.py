@@ -25,7 +25,6 @@ from agent.core.status_report import (
     StorageSection,
     StoreSection,
     backlog_section,
-    drawer_section,
     open_orders_section,
     storage_section,
     store_status,
@@ -72,9 +71,8 @@ class Services:
         orders = open_orders_section(rt.conn, now)
         rt.metrics.open_orders.set(orders.count)
         rt.metrics.oldest_open_order_age.set(orders.oldest_age_s or 0)
-        drawer = drawer_section(rt.conn)
-        for state in ("queued", "opened", "failed"):
-            rt.metrics.drawer_kicks.labels(state).set(getattr(drawer, state))
+        for state in (store.KickState.QUEUED, store.KickState.FAILED):
+            rt.metrics.drawer_kicks.labels(state.value).set(store.kick_count(rt.conn, state))
         free = self._storage().free_bytes
         if free is not None:
             rt.metrics.storage_free_bytes.set(free)
