@@ -304,4 +304,28 @@ def test_bad_requests_name_the_field_and_change_nothing(cafe: E2EStack) -> None:
         if field is not None:
             assert any(problem["path"].startswith(field) for problem in error["fields"]), error
     assert stack.get("/v1/tables/a%2Fb").status_code in (404, 422)
+    reused = stack.post(
+        "/v1/orders", {"request_id": "o-1", "table": "8", "waiter": WAITER, "lines": [line]}
+    )
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "request_id_reused"
     assert stack.document_count() == before
+
+
+def test_an_order_while_aade_is_down_is_delayed_with_code_2(cafe: E2EStack) -> None:
+    stack = cafe
+    stack.set_faults("aade_down")
+    body = {"request_id": "aade-1", "table": "A2", "waiter": WAITER}
+    placed = stack.post("/v1/orders", {**body, "lines": [_line("Τσάι", "1", "2.50")]})
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["state"] == "delayed" and order["delayed_code"] == 2
+    assert order["legend"] == "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ"
+    refused = stack.post("/v1/tables/A2/close", {"request_id": "aade-close"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "orders_not_synced"
+    stack.set_faults("ok")
+    stack.close_breaker()
+    stack.sync_until_accepted([order["receipt_id"]])
+    cash = [{"method": 3, "amount": D("2.50")}]
+    # The refusal recorded nothing: the same request_id goes through now.
+    closed = stack.post("/v1/tables/A2/close", {"request_id": "aade-close", "payments": cash})
+    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
