@@ -5,6 +5,7 @@ transaction and never commit. This package never imports `agent` or `printers`.
 """
 
 from offline_store.database import (
+    DAEMON_BUSY_TIMEOUT_MS,
     last_integrity_check,
     open_database,
     require_transaction,
@@ -51,6 +52,16 @@ from offline_store.errors import (
     TransactionError,
     storage_fault,
 )
+from offline_store.high_water import (
+    HIGH_WATER_FILE,
+    HighWaterFileDamaged,
+    HighWaterMark,
+    Rollback,
+    compare_with_mark,
+    current_mark,
+    read_mark,
+    write_mark,
+)
 from offline_store.journal import JournalCheck, append_journal, verify_journal
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
@@ -63,6 +74,7 @@ from offline_store.orders import (
     record_settlement_intent,
     table_of_request,
 )
+from offline_store.payload_integrity import altered_payloads, payload_intact
 from offline_store.print_jobs import (
     PrintJob,
     PrintState,
@@ -93,6 +105,8 @@ from offline_store.summaries import (
 )
 
 __all__ = [
+    "DAEMON_BUSY_TIMEOUT_MS",
+    "HIGH_WATER_FILE",
     "MIGRATIONS",
     "BacklogSummary",
     "DatabaseDamaged",
@@ -100,6 +114,8 @@ __all__ = [
     "DocumentState",
     "DrawerKick",
     "DrawerSummary",
+    "HighWaterFileDamaged",
+    "HighWaterMark",
     "InvalidTransition",
     "JournalCheck",
     "KickReason",
@@ -111,6 +127,7 @@ __all__ = [
     "OrderKind",
     "PrintJob",
     "PrintState",
+    "Rollback",
     "SignatureStatus",
     "StorageFault",
     "StoreError",
@@ -122,9 +139,12 @@ __all__ = [
     "abandoned_reservations",
     "add_signature",
     "allocate_number",
+    "altered_payloads",
     "append_journal",
     "apply_migrations",
     "backlog_summary",
+    "compare_with_mark",
+    "current_mark",
     "database_size_bytes",
     "document_ids_due",
     "drawer_summary",
@@ -156,8 +176,10 @@ __all__ = [
     "open_database",
     "open_orders",
     "order_of_document",
+    "payload_intact",
     "print_jobs_for",
     "print_queue_summary",
+    "read_mark",
     "record_order_intent",
     "record_settlement_intent",
     "remember_request",
@@ -173,4 +195,5 @@ __all__ = [
     "unsent_document_ids",
     "verify_journal",
     "void_reservation",
+    "write_mark",
 ]
