@@ -70,8 +70,8 @@ from offline_store.orders import (
     TableOrder,
     open_orders,
     order_of_document,
-    record_order_intent,
-    record_settlement_intent,
+    record_order,
+    record_settlement,
     table_of_request,
 )
 from offline_store.payload_integrity import altered_payloads, payload_intact
@@ -180,8 +180,8 @@ __all__ = [
     "print_jobs_for",
     "print_queue_summary",
     "read_mark",
-    "record_order_intent",
-    "record_settlement_intent",
+    "record_order",
+    "record_settlement",
     "remember_request",
     "requeue_interrupted",
     "require_transaction",

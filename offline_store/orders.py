@@ -71,7 +71,7 @@ WHERE o.request_id IN ({_CANDIDATES})
 """  # noqa: S608 (constant text, no value is formatted in)
 
 
-def record_order_intent(
+def record_order(
     conn: sqlite3.Connection,
     *,
     request_id: str,
@@ -96,7 +96,7 @@ def record_order_intent(
     )
 
 
-def record_settlement_intent(
+def record_settlement(
     conn: sqlite3.Connection,
     *,
     order_request_ids: Sequence[str],

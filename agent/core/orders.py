@@ -105,7 +105,7 @@ class OrdersService:
                 )
 
             def within(doc: store.StoredDocument) -> None:
-                store.record_order_intent(
+                store.record_order(
                     rt.conn,
                     request_id=request.request_id,
                     table_id=request.table,
@@ -168,7 +168,7 @@ class OrdersService:
                 )
 
             def within(doc: store.StoredDocument) -> None:
-                store.record_order_intent(
+                store.record_order(
                     rt.conn,
                     request_id=request.request_id,
                     table_id=order.table_id,
@@ -176,7 +176,7 @@ class OrdersService:
                     kind=store.OrderKind.CANCEL,
                     now=doc.created_at,
                 )
-                store.record_settlement_intent(
+                store.record_settlement(
                     rt.conn,
                     order_request_ids=[order.request_id],
                     by_request_id=request.request_id,
@@ -263,7 +263,7 @@ class OrdersService:
                 return dumps(closing_payload(document))
 
             def within(doc: store.StoredDocument) -> None:
-                store.record_settlement_intent(
+                store.record_settlement(
                     rt.conn,
                     order_request_ids=[order.request_id for order in orders],
                     by_request_id=request.request_id,

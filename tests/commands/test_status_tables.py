@@ -54,7 +54,7 @@ def seed_order(database: Path, *, issued_at: datetime, table: str = "4") -> int:
             store.mark_accepted(
                 conn, doc.id, mark=400000000777001, authentication_code=None, qr_url=None, now=now
             )
-            store.record_order_intent(
+            store.record_order(
                 conn,
                 request_id="seed-order",
                 table_id=table,

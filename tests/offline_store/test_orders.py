@@ -29,7 +29,7 @@ def _order(
 ) -> store.StoredDocument:
     with store.transaction(conn):
         doc = store.insert_document(conn, "ΔΠΕ", builder(request_id, series="ΔΠΕ"), now=T0)
-        store.record_order_intent(
+        store.record_order(
             conn, request_id=request_id, table_id=table, waiter="Α", kind=kind, now=T0
         )
     return doc
@@ -40,7 +40,7 @@ def _settle(
 ) -> store.StoredDocument:
     with store.transaction(conn):
         doc = store.insert_document(conn, "ΑΛΠ", builder(by, series="ΑΛΠ"), now=T0)
-        store.record_settlement_intent(
+        store.record_settlement(
             conn, order_request_ids=orders, by_request_id=by, settlement=settlement, now=T0
         )
     return doc
