@@ -116,6 +116,7 @@ class SeriesConfig(_Section):
     credit: str = "ΠΛΠ"  # 11.4
     pos_receipt: str = "ΑΕΠ"  # 8.4
     pos_return: str = "ΑΕΠΕ"  # 8.5
+    order: str = "ΔΠΕ"  # 8.6 order slips (Δελτίο Παραγγελίας Εστίασης)
 
 
 class TerminalConfig(_Section):
@@ -190,6 +191,15 @@ class PrinterConfig(_Section):
     width_chars: int = Field(48, description="48 for 80 mm, 32 or 42 for 58 mm")
     timeout_s: float = Field(5.0, gt=0)
     preview_dir: Path | None = Field(None, description="also write a PNG preview of every print")
+    kitchen_copy: bool = Field(
+        False, description="print a second copy of every order slip without prices"
+    )
+    cash_drawer: Literal["none", "pin2", "pin5"] = Field(
+        "none", description="the drawer's connector pin on the printer (ESC p m)"
+    )
+    drawer_pulse_on_ms: int = Field(100, ge=2, le=510, description="drawer pulse, on time")
+    drawer_pulse_off_ms: int = Field(200, ge=2, le=510, description="drawer pulse, off time")
+    drawer_on_cash: bool = Field(True, description="open the drawer on every cash receipt")
 
     @field_validator("profile")
     @classmethod
@@ -205,6 +215,15 @@ class PrinterConfig(_Section):
         if value not in SUPPORTED_WIDTHS:
             raise ValueError(f"{value} is not one of {', '.join(map(str, SUPPORTED_WIDTHS))}")
         return value
+
+
+class TablesConfig(_Section):
+    """Food service: order slips (8.6) must become a receipt within the legal limit."""
+
+    open_order_limit_hours: float = Field(24.0, gt=0, description="legal limit for an open 8.6")
+    open_order_warning_hours: float = Field(
+        4.0, ge=0, description="status warns this long before the limit"
+    )
 
 
 class ClockConfig(_Section):
@@ -262,6 +281,7 @@ class AgentConfig(_Section):
     printer: PrinterConfig = PrinterConfig()
     clock: ClockConfig = ClockConfig()
     metrics: MetricsConfig = MetricsConfig()
+    tables: TablesConfig = TablesConfig()
     default_delivery_print: bool = True
 
     @field_validator("state_dir")

@@ -168,7 +168,43 @@ CREATE TABLE meta (
 ) STRICT;
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, _SCHEMA_1),)
+# Food service (issue #18): orders per table (offline_store/orders.py) and cash drawer kicks
+# (offline_store/drawer.py).
+_SCHEMA_2 = """
+CREATE TABLE table_orders (
+    request_id TEXT PRIMARY KEY,
+    table_id TEXT NOT NULL,
+    waiter TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('order', 'return', 'cancel')),
+    cancel_request_id TEXT,
+    close_request_id TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+
+-- Open orders are found without reading the history: the unsettled ones through a partial
+-- index, the ones whose closing (cancelling) document was rejected through its request id.
+CREATE INDEX table_orders_unsettled ON table_orders (table_id)
+    WHERE close_request_id IS NULL AND cancel_request_id IS NULL AND kind != 'cancel';
+CREATE INDEX table_orders_close ON table_orders (close_request_id);
+CREATE INDEX table_orders_cancel ON table_orders (cancel_request_id);
+
+CREATE TABLE drawer_kicks (
+    id INTEGER PRIMARY KEY,
+    request_id TEXT UNIQUE,
+    document_id INTEGER REFERENCES documents (id),
+    reason TEXT NOT NULL CHECK (reason IN ('cash_receipt', 'manual')),
+    caller TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'opened', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    done_at TEXT
+) STRICT;
+
+CREATE INDEX drawer_kicks_queue ON drawer_kicks (state, id);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, _SCHEMA_1), Migration(2, _SCHEMA_2))
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

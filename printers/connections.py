@@ -15,6 +15,7 @@ from escpos.escpos import Escpos
 from escpos.exceptions import Error as EscposError
 from escpos.printer import Dummy, File, Network, Serial, Usb
 
+from printers.drawer import DrawerPulse
 from printers.profile import PrinterProfile
 
 Backend = Literal["usb", "network", "serial", "file", "dummy"]
@@ -44,6 +45,7 @@ class PrinterSettings:
     timeout_s: float = 5.0
     width: int = 48
     profile: PrinterProfile = field(default_factory=PrinterProfile)
+    drawer: DrawerPulse | None = None
 
     def __post_init__(self) -> None:
         required = {

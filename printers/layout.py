@@ -21,7 +21,7 @@ from printers.blocks import (
     TextLine,
 )
 from printers.money import format_money, format_percent, format_quantity
-from printers.receipt import Payment, PrintableReceipt, ReceiptLine, VatBreakdown
+from printers.receipt import OrderSlip, Payment, PrintableReceipt, ReceiptLine, VatBreakdown
 from printers.wrap import hard_wrap, two_columns, wrap_on, wrap_text
 
 SUPPORTED_WIDTHS = (32, 42, 48)
@@ -31,6 +31,12 @@ DELAYED_LEGENDS: dict[int, str] = {
     2: "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ",
 }
 NO_MARK_NOTICE = "ΧΩΡΙΣ ΜΑΡΚ - ΑΝΑΜΟΝΗ ΔΙΑΒΙΒΑΣΗΣ"
+# Printed on every order slip (8.6) and its kitchen copy (greek-regulation.md §2.4).
+ORDER_NOTICE = (
+    "ΤΟ ΠΑΡΟΝ ΕΙΝΑΙ ΠΛΗΡΟΦΟΡΙΑΚΟ ΣΤΟΙΧΕΙΟ ΚΑΙ ΔΕΝ ΑΠΟΤΕΛΕΙ ΝΟΜΙΜΗ ΦΟΡΟΛΟΓΙΚΗ ΑΠΟΔΕΙΞΗ/ΤΙΜΟΛΟΓΙΟ"
+)
+KITCHEN_BANNER = "ΚΟΥΖΙΝΑ"
+ORDER_KIND_LABELS = {"return": "ΕΠΙΣΤΡΟΦΗ ΕΙΔΩΝ", "cancel": "ΑΚΥΡΩΣΗ ΠΑΡΑΓΓΕΛΙΑΣ"}
 COPY_BANNER = "ΑΝΤΙΓΡΑΦΟ"
 CURRENCY = "€"
 
@@ -82,15 +88,23 @@ def build_layout(receipt: PrintableReceipt, width: int) -> Layout:
     if width not in SUPPORTED_WIDTHS:
         raise ValueError(f"width {width} is not one of {SUPPORTED_WIDTHS}")
     builder = _Builder(width)
+    if receipt.order is not None and receipt.order.kitchen:
+        _kitchen_copy(builder, receipt, receipt.order)
+        builder.blocks.append(Cut())
+        return Layout(width=width, blocks=tuple(builder.blocks))
     _copy_banner(builder, receipt)
     _issuer(builder, receipt)
     _heading(builder, receipt)
+    if receipt.order is not None:
+        _order_heading(builder, receipt.order)
     _items(builder, receipt.lines)
     _vat_analysis(builder, receipt.vat_analysis)
     _totals(builder, receipt)
     _payments(builder, receipt.payments)
     _fiscal_identity(builder, receipt)
     _qr(builder, receipt)
+    if receipt.order is not None:
+        _order_notice(builder)
     _footer(builder, receipt)
     _copy_banner(builder, receipt)
     builder.blocks.append(Cut())
@@ -262,3 +276,35 @@ def _footer(builder: _Builder, receipt: PrintableReceipt) -> None:
     builder.separator()
     for line in receipt.footer:
         builder.text(line, _CENTER)
+
+
+def _order_heading(builder: _Builder, order: OrderSlip) -> None:
+    builder.separator()
+    builder.row(f"ΤΡΑΠΕΖΙ: {order.table}", "", bold=True, tall=True)
+    builder.text(f"Σερβιτόρος: {order.waiter}")
+    if order.kind in ORDER_KIND_LABELS:
+        builder.text(ORDER_KIND_LABELS[order.kind], _BOLD_CENTER)
+
+
+def _order_notice(builder: _Builder) -> None:
+    builder.separator()
+    builder.text(ORDER_NOTICE, _BOLD_CENTER)
+
+
+def _kitchen_copy(builder: _Builder, receipt: PrintableReceipt, order: OrderSlip) -> None:
+    """The kitchen's ticket: table, waiter, time and the items; no prices, no fiscal data."""
+    builder.text(KITCHEN_BANNER, _BANNER)
+    builder.text(f"ΤΡΑΠΕΖΙ: {order.table}", _TITLE)
+    issued = receipt.local_issued_at
+    builder.row(f"{receipt.series}/{receipt.number}", f"{issued:%d/%m/%Y %H:%M}")
+    builder.text(f"Σερβιτόρος: {order.waiter}")
+    if order.kind in ORDER_KIND_LABELS:
+        builder.text(ORDER_KIND_LABELS[order.kind], _BOLD_CENTER)
+    builder.separator()
+    for line in receipt.lines:
+        unit = f" {line.unit}" if line.unit and line.unit != "ΤΕΜ" else ""
+        builder.text(f"{format_quantity(line.quantity)}{unit} x {line.description}", _BOLD)
+    if order.kind == "cancel":
+        for mark in receipt.correlated_marks:
+            builder.text(f"ΜΑΡΚ {mark}")
+    _order_notice(builder)

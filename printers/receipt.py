@@ -22,7 +22,9 @@ DOCUMENT_TITLES: dict[str, str] = {
     "11.4": "ΠΙΣΤΩΤΙΚΟ ΣΤΟΙΧΕΙΟ ΛΙΑΝΙΚΗΣ",
     "8.4": "ΑΠΟΔΕΙΞΗ ΕΙΣΠΡΑΞΗΣ POS",
     "8.5": "ΑΠΟΔΕΙΞΗ ΕΠΙΣΤΡΟΦΗΣ POS",
+    "8.6": "ΔΕΛΤΙΟ ΠΑΡΑΓΓΕΛΙΑΣ ΕΣΤΙΑΣΗΣ",
 }
+ORDER_KINDS = ("order", "return", "cancel")
 
 POS_PAYMENT_TYPES = ("8.4", "8.5")
 DELAYED_CODES = (0, 1, 2)
@@ -107,6 +109,21 @@ class Customer:
 
 
 @dataclass(frozen=True)
+class OrderSlip:
+    """What an order slip (8.6) adds: its table and waiter, whether it orders, returns or
+    cancels, and whether this print is the kitchen's copy (items only, no prices)."""
+
+    table: str
+    waiter: str
+    kind: str = "order"
+    kitchen: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ORDER_KINDS:
+            raise ReceiptFormatError(f"order kind {self.kind!r} is not one of {ORDER_KINDS}")
+
+
+@dataclass(frozen=True)
 class PrintableReceipt:
     """An issued fiscal document, reduced to what the paper must show.
 
@@ -133,10 +150,13 @@ class PrintableReceipt:
     customer: Customer | None = None
     footer: tuple[str, ...] = ()
     copy: bool = False
+    order: OrderSlip | None = None
 
     def __post_init__(self) -> None:
         if self.type_code not in DOCUMENT_TITLES:
             raise ReceiptFormatError(f"type_code {self.type_code!r} is not a retail type")
+        if (self.type_code == "8.6") != (self.order is not None):
+            raise ReceiptFormatError("an order slip (8.6), and only it, carries its table")
         if self.issued_at.tzinfo is None:
             raise ReceiptFormatError("issued_at must be timezone-aware")
         if self.delayed_code not in DELAYED_CODES:
@@ -234,6 +254,7 @@ def _decode_receipt(raw: dict[str, Any]) -> PrintableReceipt:
     issuer = dict(raw["issuer"])
     issuer["address_lines"] = tuple(issuer.get("address_lines", ()))
     customer = raw.get("customer")
+    order = raw.get("order")
     return PrintableReceipt(
         issuer=Issuer(**issuer),
         type_code=raw["type_code"],
@@ -254,4 +275,5 @@ def _decode_receipt(raw: dict[str, Any]) -> PrintableReceipt:
         customer=Customer(**customer) if customer is not None else None,
         footer=tuple(raw.get("footer", ())),
         copy=bool(raw.get("copy", False)),
+        order=OrderSlip(**order) if order is not None else None,
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from agent import __version__
 from agent.api.errors import ApiError, FieldProblem, from_validation_error
 from agent.api.routing import LocalApiApp, Request, Response, Router
+from agent.api.tables import add_table_routes
 from agent.core.card_payments import Autonomous
 from agent.core.receipts import RECEIPT_STATES
 from agent.core.request_identity import Answer
@@ -206,6 +207,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         "Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
         PrintRequest,
     )
+    add_table_routes(router, services, read, answered)
     router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
     router.add(
         "POST",

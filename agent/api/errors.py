@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from agent.core import errors as core
 from agent.fiscal.errors import DomainError, FieldProblem, PaymentsMismatch
+from agent.fiscal.orders import ReturnExceedsOrders
 
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([a-z_][a-z_.\[\]0-9]*): (.+)$", re.DOTALL)
 
@@ -63,6 +64,12 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.NothingRolledBack: (409, "nothing_rolled_back"),
     core.PayloadAltered: (503, "payload_altered"),
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
+    core.TableNotOpen: (404, "table_not_open"),
+    core.OrderNotOpen: (409, "order_not_open"),
+    core.OrdersNotSynced: (409, "orders_not_synced"),
+    core.CancelLeavesReturns: (409, "cancel_leaves_returns"),
+    core.DrawerNotConfigured: (409, "drawer_not_configured"),
+    ReturnExceedsOrders: (422, "return_exceeds_orders"),
 }
 
 

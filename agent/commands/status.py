@@ -36,8 +36,10 @@ from agent.core.status_report import (
     ClockSection,
     DaemonSection,
     DatabaseSection,
+    DrawerSection,
     Level,
     OldestDelayed,
+    OpenOrders,
     PrinterSection,
     ProviderSection,
     StatusReport,
@@ -155,7 +157,9 @@ def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
         *_daemon_rows(report, colour),
         *_provider_rows(report.provider, now, colour),
         *_store_rows(stored, report, config, colour),
+        *(_table_rows(stored.open_orders, config, colour) if stored is not None else []),
         *_printer_rows(report.printer, stored),
+        *(_drawer_rows(stored.drawer, colour) if stored is not None else []),
         *_clock_rows(report.clock, config, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
         *(_storage_rows(report.storage, colour) if report.storage is not None else []),
@@ -255,6 +259,36 @@ def _store_rows(
             )
         )
     return rows
+
+
+def _table_rows(orders: OpenOrders | None, config: AgentConfig, colour: bool) -> list[str]:
+    """Food service: open order slips and the oldest one against the legal limit."""
+    if orders is None or not orders.count:
+        return []
+    rows = [_row("Tables", f"{orders.count} open order(s) on {orders.tables} table(s)")]
+    if orders.oldest_age_s is not None:
+        limits = config.tables
+        hours = orders.oldest_age_s / 3600
+        level = Level.OK
+        if hours >= limits.open_order_limit_hours:
+            level = Level.CRITICAL
+        elif hours >= limits.open_order_limit_hours - limits.open_order_warning_hours:
+            level = Level.WARN
+        text = (
+            f"order {orders.oldest_order_id} of table {orders.oldest_table}, "
+            f"{duration(orders.oldest_age_s)} open (limit {limits.open_order_limit_hours:g} h)"
+        )
+        rows.append(_row("", paint(text, level, colour)))
+    return rows
+
+
+def _drawer_rows(drawer: DrawerSection | None, colour: bool) -> list[str]:
+    if drawer is None or not (drawer.opened or drawer.failed or drawer.queued):
+        return []
+    text = f"{drawer.opened} opened, {drawer.failed} failed, {drawer.queued} queued"
+    if drawer.failed:
+        text = paint(f"{text} (last failure: {drawer.last_failure})", Level.WARN, colour)
+    return [_row("Drawer", text)]
 
 
 def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str:

@@ -158,3 +158,31 @@ class OutcomeNotRecorded(StorageUnavailable):
             f"same request_id or GET /v1/receipts/{receipt_id} for its state",
             receipt_id=receipt_id,
         )
+
+
+# -- food service: tables, order slips (8.6), the cash drawer --------------------------------
+
+
+class TableNotOpen(DomainError):
+    """The table has no open order: nothing to close."""
+
+
+class OrderNotOpen(DomainError):
+    """The order slip does not exist, is not an order of a table, or is already closed or
+    cancelled."""
+
+
+class OrdersNotSynced(DomainError):
+    """Some of the table's order slips are delayed and have no MARK yet: no receipt may connect a
+    MARK that does not exist. Retry with the same request_id once they are synced."""
+
+    def __init__(self, message: str, *, order_ids: list[int]) -> None:
+        super().__init__(message, detail={"retryable": True, "order_ids": order_ids})
+
+
+class CancelLeavesReturns(DomainError):
+    """Cancelling this order would leave returns of items the table no longer has."""
+
+
+class DrawerNotConfigured(DomainError):
+    """`printer.cash_drawer` is "none" (or the printer is disabled): there is no drawer to open."""

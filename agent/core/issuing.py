@@ -19,6 +19,7 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
 from agent.core.answers import document_answer
+from agent.core.drawer import sale_followups, wants_cash_kick
 from agent.core.errors import (
     ConnectedReceiptUnknown,
     OutcomeNotRecorded,
@@ -33,7 +34,7 @@ from agent.core.errors import (
     SignedTypeDiffers,
     UnknownSignature,
 )
-from agent.core.print_orders import queue_print, wants_print
+from agent.core.print_orders import wants_print
 from agent.core.request_identity import Answer, CanonicalRequest, canonical
 from agent.core.runtime import Runtime
 from agent.core.transmission import Transmitter
@@ -56,6 +57,8 @@ POS_TYPES = ("8.4", "8.5")
 # The POS receipt that carries a retail document's card payment, and how a payment names it.
 CONNECTED_POS_TYPE = {"11.1": "8.4", "11.4": "8.5"}
 DOCUMENT_TITLES_SHORT = {"8.4": "Απόδειξη Είσπραξης POS", "8.5": "Απόδειξη Επιστροφής POS"}
+
+AlsoWithin = Callable[[store.StoredDocument], None]
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,19 @@ class Draft:
             reserved_until=reserved_until,
             now=now,
         )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A document a use case derived from stored state, ready for `issue_prepared`: `build`
+    gets the identity and the payments (with their signatures), `within` runs in the freezing
+    transaction."""
+
+    draft: Draft
+    build: Callable[[DocumentIdentity, list[PaymentEntry]], bytes]
+    payments: Sequence[Payment]
+    delivery: Delivery
+    within: AlsoWithin | None = None
 
 
 def reusable_reservation(
@@ -211,6 +227,29 @@ class IssuingService:
             )
         return entries
 
+    async def issue_prepared(
+        self, request_id: str, digest: str, prepare: Callable[[], Prepared]
+    ) -> Answer:
+        """For a document derived from stored state (an order slip, a table's closing receipt).
+
+        The replay check comes first, so a repeated request answers with its document even when
+        the state it was derived from has moved on (the table is closed now); then `prepare`
+        reads the store and checks the rules, and `within` joins the transaction that freezes
+        the document (the table's rows change together with it, or not at all).
+        """
+        replay = self._replay(request_id, digest)
+        if replay is not None:
+            return replay
+        prepared = prepare()
+        signatures = self._signatures_for(prepared.payments)
+
+        def build(identity: DocumentIdentity) -> bytes:
+            return prepared.build(identity, _payment_entries(prepared.payments, signatures))
+
+        return await self._issue(
+            prepared.draft, build, signatures, prepared.delivery, within=prepared.within
+        )
+
     def _replay(self, request_id: str, digest: str) -> Answer | None:
         existing = store.get_by_request_id(self.rt.conn, request_id)
         if existing is None:
@@ -262,12 +301,16 @@ class IssuingService:
         build: PayloadBuilder,
         signatures: dict[int, store.StoredSignature],
         delivery: Delivery,
+        *,
+        within: AlsoWithin | None = None,
     ) -> Answer:
         rt = self.rt
         now = rt.clock()
         try:
             with store.transaction(rt.conn):
                 doc = self._freeze(draft, build, signatures, now)
+                if within is not None:
+                    within(doc)
         except sqlite3.IntegrityError:
             replay = self._replay(draft.request_id, draft.request.digest)
             if replay is None:
@@ -275,10 +318,10 @@ class IssuingService:
             return replay
         rt.rollback_guard.advance()
         printing = wants_print(rt, delivery)
+        kick = wants_cash_kick(rt, doc)
         try:
             doc = await self.transmitter.transmit(
-                doc,
-                then=(lambda issued: queue_print(rt, issued, copy=False)) if printing else None,
+                doc, then=sale_followups(rt, printing=printing, kick=kick)
             )
         except Exception as exc:
             fault = store.storage_fault(exc)
@@ -292,7 +335,7 @@ class IssuingService:
                 f"the provider refused the document: {doc.last_error}",
                 detail={"receipt": document_answer(rt, doc, delivery)},
             )
-        if printing:
+        if printing or kick:
             rt.notify_printer()
         return Answer(document_answer(rt, doc, delivery), created=True)
 

@@ -65,6 +65,23 @@ class Metrics:
         self.status = StatusGauges()
         self.registry.register(self.status)
 
+        self.open_orders = Gauge(
+            "pos_agent_open_orders",
+            "Food-service order slips (8.6) not yet closed by a receipt",
+            registry=self.registry,
+        )
+        self.oldest_open_order_age = Gauge(
+            "pos_agent_oldest_open_order_age_seconds",
+            "Age of the oldest open order slip (the legal limit is 24 h)",
+            registry=self.registry,
+        )
+        self.drawer_kicks = Gauge(
+            "pos_agent_drawer_kicks",
+            "Cash drawer kicks waiting (queued) and failed (a printer finding)",
+            ["state"],
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(_Labelled(self.registry, self.constant_labels))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import offline_store as store
 from agent.config import AgentConfig
+from agent.fiscal.orders import ORDER_TYPE, RETURN_RECORD_TYPE
 from agent.fiscal.tax_codes import (
     EXEMPTION_CAUSE_TEXTS,
     MEASUREMENT_UNITS,
@@ -23,6 +24,7 @@ from printers.receipt import (
     CardDetails,
     Customer,
     Issuer,
+    OrderSlip,
     Payment,
     PrintableReceipt,
     ReceiptLine,
@@ -122,7 +124,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
         ),
         "payments": tuple(
             _payment(raw, amount_key="Amount")
-            for raw in payload["PaymentDetails"]["PaymentMethods"]
+            for raw in payload.get("PaymentDetails", {}).get("PaymentMethods", [])
         ),
         "correlated": [
             *payload.get("CorrelatedInvoices", []),
@@ -145,13 +147,48 @@ def _pos_parts(payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _order_slip(payload: dict[str, Any], *, kitchen: bool) -> OrderSlip:
+    """An 8.6's table, waiter and kind, from its frozen payload."""
+    if payload.get("totalCancelDeliveryOrders"):
+        kind = "cancel"
+    elif any(detail.get("RecordTypeCode") == RETURN_RECORD_TYPE for detail in payload["Details"]):
+        kind = "return"
+    else:
+        kind = "order"
+    return OrderSlip(
+        table=str(payload["tableId"]),
+        waiter=str(payload["DistributionDetails"].get("salesman", "")),
+        kind=kind,
+        kitchen=kitchen,
+    )
+
+
+def _cancel_parts(payload: dict[str, Any]) -> dict[str, Any]:
+    """A cancellation's one zero line (VAT category 8) is not printed: the cancelled MARKs are."""
+    zero = Decimal("0.00")
+    return {
+        "lines": (),
+        "vat_analysis": (),
+        "totals": Totals(net=zero, vat=zero, gross=zero),
+        "payments": (),
+        "correlated": list(payload.get("multipleConnectedMarks", [])),
+    }
+
+
 def printable_receipt(
-    config: AgentConfig, doc: store.StoredDocument, *, copy: bool
+    config: AgentConfig, doc: store.StoredDocument, *, copy: bool, kitchen: bool = False
 ) -> PrintableReceipt:
+    """`kitchen`: an order slip's copy for the kitchen (items only, no prices)."""
     assert doc.payload is not None
     payload = loads(doc.payload)
     request = loads(doc.request_json)
-    parts = _pos_parts(payload) if doc.kind == "pos_receipt" else _invoice_parts(payload, request)
+    order = _order_slip(payload, kitchen=kitchen) if doc.type_code == ORDER_TYPE else None
+    if order is not None and order.kind == "cancel":
+        parts = _cancel_parts(payload)
+    elif doc.kind == "pos_receipt":
+        parts = _pos_parts(payload)
+    else:
+        parts = _invoice_parts(payload, request)
     counterparty = payload.get("CounterParty")
     customer = (
         Customer(
@@ -181,4 +218,5 @@ def printable_receipt(
         customer=customer,
         footer=config.provider.footer.lines(),
         copy=copy,
+        order=order,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agent.config import PrinterConfig
 from printers.connections import PrinterSettings
+from printers.drawer import DrawerPulse
 from printers.profile import PrinterProfile
 
 
@@ -24,4 +25,16 @@ def printer_settings(config: PrinterConfig) -> PrinterSettings:
         timeout_s=config.timeout_s,
         width=config.width_chars,
         profile=PrinterProfile(codepage=config.profile, native_qr=config.native_qr),
+        drawer=drawer_pulse(config),
     )
+
+
+def drawer_pulse(config: PrinterConfig) -> DrawerPulse | None:
+    """`printer.cash_drawer` "pin2"/"pin5" with the configured pulse; None for "none"."""
+    match config.cash_drawer:
+        case "pin2":
+            return DrawerPulse(2, config.drawer_pulse_on_ms, config.drawer_pulse_off_ms)
+        case "pin5":
+            return DrawerPulse(5, config.drawer_pulse_on_ms, config.drawer_pulse_off_ms)
+        case _:
+            return None

@@ -12,7 +12,9 @@ from datetime import datetime
 import offline_store as store
 from agent import __version__
 from agent.core.card_payments import CardPaymentService
+from agent.core.drawer import DrawerService
 from agent.core.issuing import IssuingService
+from agent.core.orders import OrdersService
 from agent.core.receipts import ReceiptService
 from agent.core.runtime import Runtime
 from agent.core.status_metrics import ChecksSection, ScrapeView
@@ -25,6 +27,7 @@ from agent.core.status_report import (
     StorageSection,
     StoreSection,
     backlog_section,
+    open_orders_section,
     storage_section,
     store_status,
     verdict,
@@ -48,6 +51,8 @@ class Services:
     cards: CardPaymentService = field(init=False)
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
+    orders: OrdersService = field(init=False)
+    drawer: DrawerService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
     _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
@@ -60,13 +65,21 @@ class Services:
         self.cards = CardPaymentService(self.runtime)
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
+        self.orders = OrdersService(self.runtime, self.issuing)
+        self.drawer = DrawerService(self.runtime)
 
     def scrape(self) -> bytes:
         """`GET /metrics` on the API socket and on the metrics listener: the gauges are derived
         right here, right before the exposition."""
         metrics = self.runtime.metrics
         metrics.status.update(self.scrape_view())
-        metrics.footer_missing.set(len(self.runtime.config.provider.footer.problems()))
+        rt = self.runtime
+        metrics.footer_missing.set(len(rt.config.provider.footer.problems()))
+        orders = open_orders_section(rt.conn, rt.clock())
+        metrics.open_orders.set(orders.count)
+        metrics.oldest_open_order_age.set(orders.oldest_age_s or 0)
+        for state in (store.KickState.QUEUED, store.KickState.FAILED):
+            metrics.drawer_kicks.labels(state.value).set(store.kick_count(rt.conn, state))
         return metrics.exposition()
 
     def scrape_view(self) -> ScrapeView:

@@ -77,6 +77,28 @@ class DatabaseSection(Section):
     numbering_gaps: dict[str, list[int]]
 
 
+class OpenOrders(Section):
+    """Food service: order slips (8.6) not yet closed by a receipt. The law gives an order 24 h
+    (`tables.open_order_limit_hours`); providers block issuing for merchants with older ones."""
+
+    count: int
+    tables: int
+    oldest_order_id: int | None = None
+    oldest_table: str | None = None
+    oldest_issued_at: datetime | None = None
+    oldest_age_s: int | None = None
+
+
+class DrawerSection(Section):
+    """Cash drawer kicks by state; a failed kick is a printer finding, never a failed sale."""
+
+    opened: int
+    failed: int
+    queued: int
+    last_failure: str | None = None
+    last_failure_at: datetime | None = None
+
+
 class StoreSection(Section):
     """What the database says, readable with or without the daemon."""
 
@@ -88,6 +110,8 @@ class StoreSection(Section):
     accepted: int
     print_queue: dict[str, int]
     database: DatabaseSection
+    open_orders: OpenOrders | None = None
+    drawer: DrawerSection | None = None
     # The database against its high-water mark (core/rollback_guard.py): what it lacks.
     rolled_back: str | None = None
     # Unsent documents whose payload no longer matches its journal record (never sent).
@@ -342,6 +366,8 @@ def store_status(
             journal_entries=journal.entries,
             numbering_gaps=gaps,
         ),
+        open_orders=open_orders_section(conn, now),
+        drawer=drawer_section(conn),
         rolled_back=rolled_back(conn, config.state_dir),
         altered_payloads=store.altered_payloads(conn),
     )
@@ -357,6 +383,66 @@ def rolled_back(conn: sqlite3.Connection, state_dir: Path) -> str | None:
         return None
     rollback = store.compare_with_mark(conn, mark)
     return describe_rollback(rollback) if rollback else None
+
+
+def open_orders_section(conn: sqlite3.Connection, now: datetime) -> OpenOrders:
+    orders = store.open_orders(conn)
+    if not orders:
+        return OpenOrders(count=0, tables=0)
+    oldest = min(orders, key=lambda order: order.issued_at)
+    return OpenOrders(
+        count=len(orders),
+        tables=len({order.table_id for order in orders}),
+        oldest_order_id=oldest.document_id,
+        oldest_table=oldest.table_id,
+        oldest_issued_at=oldest.issued_at,
+        oldest_age_s=max(0, round((now - oldest.issued_at).total_seconds())),
+    )
+
+
+def drawer_section(conn: sqlite3.Connection) -> DrawerSection:
+    summary = store.drawer_summary(conn)
+    return DrawerSection(
+        opened=summary.by_state.get("opened", 0),
+        failed=summary.by_state.get("failed", 0),
+        queued=summary.by_state.get("queued", 0),
+        last_failure=summary.last_failure,
+        last_failure_at=summary.last_failure_at,
+    )
+
+
+def order_findings(orders: OpenOrders | None, config: AgentConfig) -> list[tuple[Level, str]]:
+    """WARN `open_order_warning_hours` before the legal limit, CRITICAL at it."""
+    if orders is None or orders.oldest_age_s is None:
+        return []
+    limits = config.tables
+    hours = orders.oldest_age_s / 3600
+    where = f"order {orders.oldest_order_id} of table {orders.oldest_table}"
+    if hours >= limits.open_order_limit_hours:
+        return [
+            (
+                Level.CRITICAL,
+                f"{where} has been open {hours:.1f} h, past the legal limit of "
+                f"{limits.open_order_limit_hours:g} h: close the table now "
+                "(POST /v1/tables/{table}/close); the provider may refuse new documents",
+            )
+        ]
+    if hours >= limits.open_order_limit_hours - limits.open_order_warning_hours:
+        left = limits.open_order_limit_hours - hours
+        return [(Level.WARN, f"{where} has been open {hours:.1f} h: close it within {left:.1f} h")]
+    return []
+
+
+def drawer_findings(drawer: DrawerSection | None) -> list[tuple[Level, str]]:
+    if drawer is None or not drawer.failed:
+        return []
+    return [
+        (
+            Level.WARN,
+            f"printer: {drawer.failed} cash drawer kick(s) failed (last: {drawer.last_failure}); "
+            "check the printer and the drawer cable, open the drawer by its key meanwhile",
+        )
+    ]
 
 
 def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]]:
@@ -458,6 +544,8 @@ def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Lev
         findings.append((Level.CRITICAL, "database integrity or journal chain check failed"))
     if db.numbering_gaps:
         findings.append((Level.CRITICAL, f"numbering gaps: {db.numbering_gaps}"))
+    findings += order_findings(stored.open_orders, config)
+    findings += drawer_findings(stored.drawer)
     return findings
 
 

@@ -50,6 +50,13 @@ class PrintOutcome:
 
 
 @dataclass(frozen=True)
+class KickOutcome:
+    kick_id: int
+    opened: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Backoff:
     """Delay before attempt n+1: base · 2^n, capped so a refilled printer resumes quickly."""
 
@@ -117,6 +124,40 @@ class PrintSpool:
         conn = self._connection()
         with store.transaction(conn):
             return store.requeue_interrupted(conn, now=now)
+
+    def kick_once(self, now: datetime) -> KickOutcome | None:
+        """Send the next queued drawer pulse (before any print job: the cashier is waiting at
+        the open till). Tried once: a failure is recorded for `status`, never retried, and
+        never touches the sale."""
+        conn = self._connection()
+        kick = store.next_kick(conn)
+        if kick is None:
+            return None
+        error = self._send_kick()
+        with store.transaction(conn):
+            store.finish_kick(conn, kick.id, error=error, now=now)
+        if error is None:
+            log.info("cash drawer opened (kick %s, %s by %s)", kick.id, kick.reason, kick.caller)
+            return KickOutcome(kick.id, True)
+        log.warning("cash drawer kick %s failed: %s", kick.id, error)
+        return KickOutcome(kick.id, False, error)
+
+    def _send_kick(self) -> str | None:
+        pulse = self._settings.drawer
+        if pulse is None:
+            return 'no cash drawer configured (printer.cash_drawer = "none")'
+        try:
+            printer = self._connect(self._settings)
+        except PrinterUnavailable as error:
+            self.last_state = PrinterState.OFFLINE
+            return error.reason
+        try:
+            write_raw(printer, pulse.escpos())
+        except PrinterUnavailable as error:
+            return error.reason
+        finally:
+            close_connection(printer)
+        return None
 
     def run_once(self, now: datetime) -> PrintOutcome | None:
         """Take the next due job and print it, or reschedule it; None when nothing is due."""
@@ -212,6 +253,8 @@ class PrintSpool:
             if not self._recovered:
                 self.recover(self._clock())
                 self._recovered = True
+            while self.kick_once(self._clock()) is not None:
+                pass
             return self.run_once(self._clock())
         except (store.StoreError, sqlite3.Error) as exc:
             fault = store.storage_fault(exc)

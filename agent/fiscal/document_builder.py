@@ -154,6 +154,7 @@ def series_by_type(config: AgentConfig) -> dict[str, str]:
         "11.4": config.series.credit,
         "8.4": config.series.pos_receipt,
         "8.5": config.series.pos_return,
+        "8.6": config.series.order,
     }
 
 

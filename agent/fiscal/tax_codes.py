@@ -66,6 +66,7 @@ PAYMENT_METHODS: dict[int, str] = {
     8: "Άμεσες Πληρωμές IRIS",
 }
 CARD_PAYMENT = 7
+CASH_PAYMENT = 3
 
 # myDATA SpecialInvoiceCategory: 0 none, 12 "Συναλλαγές εστίασης" (catering transactions), which
 # the provider's QA food-service 11.1 sends (docs/provider.md §9).
@@ -88,4 +89,5 @@ INVOICE_TYPE_LABELS: dict[str, str] = {
     "11.4": "Retail Sales Credit Note",
     "8.4": "POS Receipt",
     "8.5": "POS Return Receipt",
+    "8.6": "FNB Form 8.6",
 }

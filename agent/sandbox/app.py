@@ -26,6 +26,7 @@ from agent.sandbox.documents import (
     loads_folded,
 )
 from agent.sandbox.faults import Faults, FaultSettings
+from agent.sandbox.orders import FnbFacts
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.precise_timer import PreciseTimer
 from agent.sandbox.signer import Signer
@@ -71,6 +72,7 @@ def build_app(state: SandboxState) -> SandboxApp:
         "/_sandbox/faults": {"GET": endpoints.faults, "POST": endpoints.faults},
         "/_sandbox/clock": {"GET": endpoints.clock, "POST": endpoints.clock},
         "/_sandbox/documents": {"GET": endpoints.documents},
+        "/_sandbox/orders": {"GET": endpoints.orders},
     }
     return SandboxApp(routes, state.clock)
 
@@ -255,6 +257,10 @@ class _Endpoints:
                 409,
                 {"success": False, "message": DUPLICATE_MESSAGE, "mark": original, "uid": doc.uid},
             )
+        fnb = FnbFacts.of(body, doc) if endpoint == "invoice" else None
+        fnb_errors = self._s.store.orders.errors(fnb, doc.issuer_vat) if fnb else []
+        if fnb_errors:
+            return _rejected(fnb_errors)
         if aade_down:
             return _failure(408, AADE_DOWN_MESSAGE)
         authentication_code = secrets.token_hex(20).upper()
@@ -266,6 +272,8 @@ class _Endpoints:
             signature=signature,
             accepted_at=self._s.clock.now(),
         )
+        if fnb is not None:
+            self._s.store.orders.record(fnb, doc.issuer_vat, mark, self._s.clock.now())
         return _json(
             201,
             {
@@ -366,3 +374,8 @@ class _Endpoints:
 
     async def documents(self, request: Request) -> Response:
         return _json(200, {"documents": self._s.store.documents()})
+
+    async def orders(self, request: Request) -> Response:
+        """8.6 order slips with their state (open, cancelled, closed; `?table=` for one)."""
+        table = request.query("table")
+        return _json(200, {"orders": self._s.store.orders.orders(table)})

@@ -19,6 +19,7 @@ from typing import Any
 
 from agent.sandbox.checkpoint import Checkpointer
 from agent.sandbox.documents import CheckedDocument
+from agent.sandbox.orders import OrderBook
 
 MARK_BASE = 400_000_000_000_000  # 15 digits, like real myDATA MARKs
 
@@ -79,6 +80,7 @@ class SandboxStore:
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         self._checkpointer = Checkpointer(path)
+        self.orders = OrderBook(self._db)
 
     def close(self) -> None:
         self._checkpointer.stop()

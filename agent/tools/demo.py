@@ -4,7 +4,8 @@ It starts the sandbox provider and the daemon as real processes in a temporary s
 (file printer, PNG previews on) and walks through, showing each request and the key fields of the
 answer: a cash receipt; a card payment (sign, simulated terminal, issue) with the provider's
 signature verified against the sandbox public key; an 8.4 POS receipt and the 11.1 connected to
-it; the provider going down (offline receipts with IsDelayedCode 1, the legend and the offline
+it; a café table (two 8.6 order slips, the closing 11.1 paid in cash, the cash drawer opened on
+request); the provider going down (offline receipts with IsDelayedCode 1, the legend and the offline
 QR); AADE going down (code 2); `pos-agent status` before recovery; recovery and `pos-agent sync`;
 `pos-agent status` after.
 
@@ -33,7 +34,7 @@ import httpx
 from agent.commands.common import paint, use_colour
 from agent.core.status_report import Level, StatusReport
 from agent.core.sync_report import SyncReport
-from agent.json_codec import dumps
+from agent.json_codec import dumps, loads
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json, sale_line
 
 DEFAULT_OUTPUT = Path("demo-output")
@@ -137,6 +138,7 @@ class Demo:
         self.card_receipt()
         pos, sale = self.pos_receipt()
         self.card_refund(pos, sale)
+        self.cafe_table()
         self.provider_down()
         self.aade_down()
         self.status("status before recovery", expected=Level.WARN)
@@ -307,6 +309,75 @@ class Demo:
         self.expect(credit["state"] == "accepted", "11.4 credit accepted")
         self.wait_printed(credit["receipt_id"], "04c-credit-11.4")
 
+    def cafe_table(self) -> None:
+        self.step("A café table: two order slips (8.6), then the table is closed (11.1)")
+        marks = []
+        orders = [
+            [sale_line("Φρέντο εσπρέσο", "2", "3.50", 2), sale_line("Τοστ", "1", "4.00", 2)],
+            [sale_line("Νερό 500ml", "2", "0.50", 2)],
+        ]
+        for index, lines in enumerate(orders, start=1):
+            body = {"request_id": f"demo-order-{index}", "table": "5", "waiter": "Μαρία"}
+            answer = self.post("/v1/orders", {**body, "lines": lines})
+            self.show_receipt(answer)
+            self.show("table / waiter", f"{answer['table']} / {answer['waiter']}")
+            self.expect(
+                answer["type"] == "8.6" and answer["state"] == "accepted" and bool(answer["mark"]),
+                "order slip 8.6 accepted with a MARK (it stays open for the table)",
+            )
+            marks.append(answer["mark"])
+            self.wait_printed(answer["receipt_id"], f"{6 + index:02d}-order-slip-{index}")
+            self.show_preview(answer["receipt_id"])
+        table = loads(self.client.get("/v1/tables/5").raise_for_status().content)
+        self.show("table 5", f"{table['open_orders']} open orders, total {table['total']} €")
+        self.say("the waiter brings the bill; the customer pays cash:")
+        closed = self.post(
+            "/v1/tables/5/close",
+            {
+                "request_id": "demo-close-5",
+                "payments": [{"method": 3, "amount": table["closing_total"]}],
+            },
+        )
+        self.show_receipt(closed)
+        self.expect(closed["state"] == "accepted", "closing receipt 11.1 accepted")
+        ledger = httpx.get(
+            f"{self.stack.sandbox_url}/_sandbox/orders", params={"table": "5"}, timeout=5
+        ).json()["orders"]
+        for row in ledger:
+            self.show(f"8.6 {row['mark']}", f"{row['state']} by {row['settled_by']}")
+        self.expect(
+            sorted(row["mark"] for row in ledger if row["settled_by"] == closed["mark"])
+            == sorted(marks),
+            "the provider shows both order slips closed by this receipt's MARK",
+        )
+        self.wait_printed(closed["receipt_id"], "09-table-close")
+        self.expect(self.get("/v1/tables")["tables"] == [], "no table left open")
+        self.say("the cashier opens the drawer for change (journaled with the caller's uid):")
+        before = self.drawer_opened()
+        opened = self.post("/v1/drawer/open", {"request_id": "demo-drawer-1"})
+        self.show("caller", opened["caller"])
+        deadline = time.monotonic() + WAIT_S
+        while self.drawer_opened() <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pulse = self.stack.printer_path.read_bytes()
+        self.show("printer got", pulse.hex(" "))
+        self.expect(pulse == b"\x1bp\x00\x32\x64", "ESC p, pin 2, 100 ms on / 200 ms off")
+
+    def drawer_opened(self) -> int:
+        stored = StatusReport.model_validate(self.get("/v1/status")).store
+        return stored.drawer.opened if stored is not None and stored.drawer is not None else 0
+
+    def show_preview(self, receipt_id: int) -> None:
+        """The spool writes the preview right after the job is marked printed."""
+        deadline = time.monotonic() + WAIT_S
+        found: list[Path] = []
+        while not found and time.monotonic() < deadline:
+            found = sorted(self.stack.preview_dir.glob(f"receipt-{receipt_id}-job-*.png"))
+            time.sleep(0.05)
+        self.expect(bool(found), f"PNG preview of order slip {receipt_id}")
+        for png in found:
+            self.show("PNG preview", f"previews/{png.name}")
+
     def provider_down(self) -> None:
         self.step("The provider goes down: offline receipts with IsDelayedCode 1")
         self.stack.set_faults("down")
@@ -454,6 +525,8 @@ def demo_settings() -> StackSettings:
     return StackSettings(
         printer_backend="file",
         preview_dir=True,
+        food_service=True,
+        cash_drawer="pin2",
         sync_interval_s=300.0,
         probe_interval_s=300.0,
         backoff_base_s=0.05,

@@ -68,6 +68,10 @@ class StackSettings:
     metrics_listen: str | None = None
     metrics_web_config: Path | None = None
     register_name: str = ""
+    food_service: bool = False
+    cash_drawer: str = "none"
+    kitchen_copy: bool = False
+    printer_port: int | None = None  # the "network" backend on 127.0.0.1 (a printer emulator)
 
 
 @dataclass
@@ -153,6 +157,7 @@ class LocalStack:
             metrics += f"listen = {_toml_string(s.metrics_listen)}\n"
         if s.metrics_web_config is not None:
             metrics += f"web_config_file = {_toml_string(str(s.metrics_web_config))}\n"
+        network = f'host = "127.0.0.1"\nport = {s.printer_port}' if s.printer_port else ""
         self.config_path.write_text(
             f"""state_dir = {_toml_string(str(self.state_dir))}
 
@@ -186,7 +191,7 @@ web_address = "sandbox.pos-agent.invalid"
 licence = "SANDBOX-0000 (pos-agent demo)"
 
 [terminal]
-food_service = false
+food_service = {"true" if s.food_service else "false"}
 reservation_timeout_s = {s.reservation_timeout_s}
 
 [api]
@@ -206,7 +211,10 @@ backoff_max_s = {s.backoff_max_s}
 [printer]
 backend = "{s.printer_backend}"
 path = {_toml_string(str(self.printer_path))}
+{network}
 profile = "cp1253"
+cash_drawer = "{s.cash_drawer}"
+kitchen_copy = {"true" if s.kitchen_copy else "false"}
 {preview}
 [metrics]
 {metrics}""",

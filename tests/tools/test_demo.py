@@ -52,6 +52,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "A refund to the card",
         "8.5 POS return accepted",
         "11.4 credit accepted",
+        "A café table: two order slips (8.6)",
+        "the provider shows both order slips closed by this receipt's MARK",
+        "ESC p, pin 2",
         "IsDelayedCode 1",
         "TransmissionFailure?",
         "IsDelayedCode 2",
@@ -71,6 +74,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
             assert image.format == "PNG" and image.width >= 384 and image.height > 400
     first = escpos[0].read_bytes()
     assert first.startswith(b"\x1b@\x1bt") and "ΑΠΟΔΕΙΞΗ".encode("cp1253") in first
+    slip = next(p for p in escpos if "order-slip-1" in p.name).read_bytes()
+    assert "ΔΕΛΤΙΟ ΠΑΡΑΓΓΕΛΙΑΣ ΕΣΤΙΑΣΗΣ".encode("cp1253") in slip
+    assert "ΤΟ ΠΑΡΟΝ ΕΙΝΑΙ ΠΛΗΡΟΦΟΡΙΑΚΟ ΣΤΟΙΧΕΙΟ".encode("cp1253") in slip
+    slip_preview = re.search(r"PNG preview\s+previews/(\S+\.png)", out)
+    assert slip_preview is not None and (output / "previews" / slip_preview.group(1)).exists()
     offline = next(p for p in escpos if "code2" in p.name).read_bytes()
     assert "Απώλεια Διασύνδεσης Παρόχου".encode("cp1253") in offline
 

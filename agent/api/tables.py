@@ -1,0 +1,102 @@
+"""The food-service routes: order slips (8.6), tables, closing a table, the cash drawer.
+
+Registered on the app's router by `add_table_routes`, beside the receipt routes in `app.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from agent.api.errors import ApiError, FieldProblem
+from agent.api.peer_protocol import UNIX_PREFIX
+from agent.api.routing import Request, Response, Router
+from agent.core.request_identity import Answer
+from agent.core.services import Services
+from agent.fiscal.orders import (
+    CancelOrderRequest,
+    CloseTableRequest,
+    DrawerOpenRequest,
+    OrderRequest,
+    TableId,
+)
+
+Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
+_TABLE = TypeAdapter(TableId)
+
+
+def table_param(request: Request) -> str:
+    try:
+        return _TABLE.validate_python(request.params["table"])
+    except ValidationError:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "table must be 1-20 letters, digits, '.', '_' or '-'",
+            [FieldProblem("table", "not a table id")],
+        ) from None
+
+
+def caller_of(request: Request) -> str:
+    """Who asked: `uid=…:gid=…:pid=…` from SO_PEERCRED on the Unix socket, else the TCP peer
+    (which passed the bearer token)."""
+    if request.client.startswith(UNIX_PREFIX):
+        return request.client.removeprefix(UNIX_PREFIX)
+    return f"tcp:{request.client}"
+
+
+def add_table_routes(
+    router: Router,
+    services: Services,
+    read: Read,
+    answered: Callable[[Answer], Response],
+) -> None:
+    orders = services.orders
+
+    async def place(request: Request) -> Response:
+        return answered(await orders.place(await read(request, OrderRequest)))
+
+    async def cancel(request: Request) -> Response:
+        order_id = request.int_param("order_id")
+        return answered(await orders.cancel(order_id, await read(request, CancelOrderRequest)))
+
+    async def tables(_: Request) -> Response:
+        return Response.json({"tables": orders.tables()})
+
+    async def table(request: Request) -> Response:
+        return Response.json(orders.table(table_param(request)))
+
+    async def close(request: Request) -> Response:
+        name = table_param(request)
+        return answered(await orders.close(name, await read(request, CloseTableRequest)))
+
+    async def open_drawer(request: Request) -> Response:
+        parsed = await read(request, DrawerOpenRequest)
+        return answered(services.drawer.open(parsed, caller_of(request)))
+
+    router.add("POST", "/v1/orders", place, "Issue an 8.6 order slip for a table", OrderRequest)
+    router.add(
+        "POST",
+        "/v1/orders/{order_id}/cancel",
+        cancel,
+        "Cancel an open order slip (8.6 with totalCancelDeliveryOrders)",
+        CancelOrderRequest,
+    )
+    router.add("GET", "/v1/tables", tables, "Tables with open orders")
+    router.add("GET", "/v1/tables/{table}", table, "A table's open orders and closing lines")
+    router.add(
+        "POST",
+        "/v1/tables/{table}/close",
+        close,
+        "Close a table: the 11.1 connecting every open order's MARK",
+        CloseTableRequest,
+    )
+    router.add(
+        "POST",
+        "/v1/drawer/open",
+        open_drawer,
+        "Open the cash drawer (journaled with the caller)",
+        DrawerOpenRequest,
+    )

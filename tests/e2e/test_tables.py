@@ -1,0 +1,333 @@
+"""End to end, a café table (issue #18): order slips (8.6) online and while the provider is down,
+a return, a cancellation, the close with a card payment; the sandbox holds exactly the 8.6
+documents and one 11.1 connecting the MARKs of the orders not cancelled; the slips print with
+their notice; the cash drawer opens on a cash receipt (not on a card-only one) and on request,
+journaled with the caller; an order past the legal limit makes `status` CRITICAL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+import offline_store as store
+from agent.config import load_config
+from agent.core.status_report import Level, StatusReport, store_status, verdict
+from agent.json_codec import loads
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt
+from printers.layout import KITCHEN_BANNER, ORDER_NOTICE
+from tests.e2e.stack import E2E_DEFAULTS, E2EStack, wait_for
+from tests.printers.emulator import PrinterEmulator
+
+pytestmark = pytest.mark.e2e
+
+TABLE = "7"
+WAITER = "Νίκος"
+TERMINAL = "TID00042"
+KICK_PIN2 = b"\x1bp\x00\x32\x64"  # ESC p, pin 2, 100 ms on, 200 ms off
+
+
+@pytest.fixture(scope="module")
+def printer() -> Iterator[PrinterEmulator]:
+    with PrinterEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def cafe(tmp_path_factory: pytest.TempPathFactory, printer: PrinterEmulator) -> Iterator[E2EStack]:
+    settings = StackSettings(
+        **{**E2E_DEFAULTS, "printer_backend": "network"},
+        food_service=True,
+        cash_drawer="pin2",
+        kitchen_copy=True,
+        printer_port=printer.port,
+    )
+    local = LocalStack(tmp_path_factory.mktemp("cafe"), settings)
+    local.start()
+    try:
+        yield E2EStack(local)
+    finally:
+        local.stop()
+
+
+def _line(description: str, quantity: str, price: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "quantity": D(quantity),
+        "unit_price": D(price),
+        "vat_category": 2,
+    }
+
+
+def _order(stack: E2EStack, request_id: str, *lines: dict[str, Any], kind: str = "order") -> dict:
+    body = {"request_id": request_id, "table": TABLE, "waiter": WAITER, "kind": kind}
+    response = stack.post("/v1/orders", {**body, "lines": list(lines)})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _printed_text(printer: PrinterEmulator) -> str:
+    """What the printer got, decoded from its code page, lines joined (the notice wraps)."""
+    return " ".join(printer.printed.decode("cp1253", errors="replace").split())
+
+
+def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: PrinterEmulator) -> None:
+    stack = cafe
+    first = _order(stack, "o-1", _line("Φρέντο εσπρέσο", "2", "3.50"))
+    assert first["state"] == "accepted" and first["mark"] and first["type"] == "8.6"
+    assert first["table"] == TABLE and first["waiter"] == WAITER
+
+    stack.set_faults("down")
+    second = _order(stack, "o-2", _line("Τοστ", "1", "4.00"))
+    assert second["state"] == "delayed" and second["delayed_code"] == 1
+    assert second["offline_qr_url"] and "TransmissionFailure" in second["offline_qr_url"]
+
+    # No receipt may connect a MARK that does not exist: the close waits for the sync.
+    refused = stack.post(
+        f"/v1/tables/{TABLE}/close",
+        {"request_id": "close-early", "payments": [{"method": 3, "amount": D("11.00")}]},
+    )
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "orders_not_synced" and error["order_ids"] == [second["receipt_id"]]
+    assert error["retryable"] is True
+
+    stack.set_faults("ok")
+    stack.close_breaker()
+    stack.sync_until_accepted([second["receipt_id"]])
+    third = _order(stack, "o-3", _line("Κρουασάν", "1", "2.80"), _line("Νερό", "1", "0.50"))
+    assert third["state"] == "accepted"
+
+    returned = _order(stack, "r-1", _line("Φρέντο εσπρέσο", "1", "3.50"), kind="return")
+    assert returned["state"] == "accepted" and returned["kind"] == "return"
+    too_many = stack.post(
+        "/v1/orders",
+        {
+            "request_id": "r-2",
+            "table": TABLE,
+            "waiter": WAITER,
+            "kind": "return",
+            "lines": [_line("Φρέντο εσπρέσο", "2", "3.50")],
+        },
+    )
+    assert (
+        too_many.status_code == 422 and too_many.json()["error"]["code"] == "return_exceeds_orders"
+    )
+
+    cancelled = stack.post(f"/v1/orders/{third['receipt_id']}/cancel", {"request_id": "c-1"})
+    assert cancelled.status_code == 201, cancelled.text
+    cancel = cancelled.json()
+    assert cancel["state"] == "accepted" and cancel["cancelled_order_id"] == third["receipt_id"]
+    again = stack.post(f"/v1/orders/{third['receipt_id']}/cancel", {"request_id": "c-1"})
+    assert again.status_code == 200 and again.json()["receipt_id"] == cancel["receipt_id"]
+
+    table = stack.get(f"/v1/tables/{TABLE}").json()
+    open_ids = [order["order_id"] for order in table["orders"]]
+    assert open_ids == [first["receipt_id"], second["receipt_id"], returned["receipt_id"]]
+    assert D(str(table["total"])) == D("7.50") == D(str(table["closing_total"]))
+
+    signed = stack.post(
+        "/v1/payments/sign",
+        {
+            "request_id": "s-close",
+            "terminal_id": TERMINAL,
+            "amount": D("7.50"),
+            "document_type": "11.1",
+            "lines": table["closing_lines"],
+        },
+    )
+    assert signed.status_code == 201, signed.text
+    assert signed.json()["signature_duration"] == "H_2"  # terminal.food_service
+    card = {
+        "method": 7,
+        "amount": D("7.50"),
+        "terminal_id": TERMINAL,
+        "transaction_id": "AADE-TX-7",
+        "signature_id": signed.json()["signature_id"],
+    }
+    close_body = {"request_id": "close-7", "payments": [card]}
+    closed = stack.post(f"/v1/tables/{TABLE}/close", close_body)
+    assert closed.status_code == 201, closed.text
+    receipt = closed.json()
+    assert receipt["state"] == "accepted" and receipt["receipt_id"] == signed.json()["receipt_id"]
+    replay = stack.post(f"/v1/tables/{TABLE}/close", close_body)
+    assert replay.status_code == 200 and replay.json()["receipt_id"] == receipt["receipt_id"]
+    assert stack.get(f"/v1/tables/{TABLE}").status_code == 404
+
+    # The provider's side: every 8.6 and one 11.1 connecting exactly the orders not cancelled.
+    documents = stack.provider_documents()
+    order_marks = {first["mark"], stack.receipt(second["receipt_id"])["mark"], third["mark"]}
+    order_marks |= {returned["mark"], cancel["mark"]}
+    assert {d["mark"] for d in documents if d["type"] == "8.6"} == order_marks
+    receipts = [d for d in documents if d["type"] == "11.1"]
+    assert [d["mark"] for d in receipts] == [receipt["mark"]]
+    connected = loads(stack.stored(receipt["receipt_id"]).payload or b"")
+    kept = [first["mark"], stack.receipt(second["receipt_id"])["mark"], returned["mark"]]
+    assert connected["multipleConnectedMarks"] == kept
+    assert connected["SpecialInvoiceCategory"] == 12
+    with stack.stack.provider() as client:
+        ledger = client.get("/_sandbox/orders", params={"table": TABLE}).json()["orders"]
+    states = {row["mark"]: (row["state"], row["settled_by"]) for row in ledger}
+    assert {mark for mark, (state, by) in states.items() if state == "closed"} == set(kept)
+    assert all(by == receipt["mark"] for state, by in states.values() if state == "closed")
+    assert states[third["mark"]] == ("cancelled", cancel["mark"])
+
+    # The slips as printed: Greek, with the notice, table and waiter; the kitchen copy too.
+    wait_for(
+        lambda: stack.receipt(receipt["receipt_id"])["delivery"]["print"]["state"] == "printed",
+        timeout_s=30,
+        what="the closing receipt printed",
+    )
+    text = _printed_text(printer)
+    assert text.count(ORDER_NOTICE) >= 10  # 5 slips, 5 kitchen copies
+    assert f"ΤΡΑΠΕΖΙ: {TABLE}" in text and f"Σερβιτόρος: {WAITER}" in text
+    assert KITCHEN_BANNER in text and "ΑΚΥΡΩΣΗ ΠΑΡΑΓΓΕΛΙΑΣ" in text and "ΕΠΙΣΤΡΟΦΗ ΕΙΔΩΝ" in text
+    assert "Απώλεια Διασύνδεσης Οντότητας - Παρόχου" in text  # the slip issued offline
+    assert KICK_PIN2 not in printer.printed  # orders and a card-only close never open it
+
+
+def test_the_drawer_opens_on_cash_and_on_request(cafe: E2EStack, printer: PrinterEmulator) -> None:
+    stack = cafe
+    before = printer.printed.count(KICK_PIN2)
+    sale = stack.post("/v1/receipts", cash_receipt("cash-1"))
+    assert sale.status_code == 201, sale.text
+    wait_for(
+        lambda: printer.printed.count(KICK_PIN2) == before + 1,
+        timeout_s=30,
+        what="ESC p after a cash receipt",
+    )
+    opened = stack.post("/v1/drawer/open", {"request_id": "drawer-1"})
+    assert opened.status_code == 201, opened.text
+    caller = opened.json()["caller"]
+    assert caller.startswith(f"uid={os.getuid()}:")
+    again = stack.post("/v1/drawer/open", {"request_id": "drawer-1"})
+    assert again.status_code == 201 and again.json() == opened.json()  # the first answer
+    wait_for(
+        lambda: printer.printed.count(KICK_PIN2) == before + 2,
+        timeout_s=30,
+        what="ESC p after POST /v1/drawer/open",
+    )
+    with stack.database() as conn:
+        events = [
+            (row["event"], json.loads(row["detail"]))
+            for row in conn.execute("SELECT event, detail FROM journal WHERE event LIKE 'drawer.%'")
+        ]
+    manual = [d for e, d in events if e == "drawer.queued" and d["reason"] == "manual"]
+    assert manual == [
+        {
+            "kick_id": opened.json()["kick_id"],
+            "reason": "manual",
+            "caller": caller,
+            "request_id": "drawer-1",
+        }
+    ]
+    assert ("drawer.opened", {"kick_id": opened.json()["kick_id"]}) in events
+    assert printer.printed.count(KICK_PIN2) == before + 2  # the replay kicked nothing
+
+
+def test_an_order_past_the_legal_limit_is_critical(cafe: E2EStack) -> None:
+    stack = cafe
+    order = _order(stack, "o-late", _line("Λεμονάδα", "1", "3.00"))
+    live = StatusReport.model_validate(stack.get("/v1/status").json())
+    assert live.store is not None and live.store.open_orders is not None
+    assert live.store.open_orders.count == 1 and live.store.open_orders.oldest_table == TABLE
+    metrics = stack.get("/metrics").text
+    assert re.search(r"^pos_agent_open_orders(\{[^}]*\})? 1\.0$", metrics, re.M), metrics
+
+    config = load_config(stack.stack.config_path)
+    issued = stack.stored(order["receipt_id"]).issued_at
+    with stack.database() as conn:
+        for hours, expected in ((1, Level.OK), (21, Level.WARN), (24, Level.CRITICAL)):
+            stored = store_status(conn, config, issued + timedelta(hours=hours))
+            level, findings = verdict(live.model_copy(update={"store": stored}), config)
+            about_order = [f for f in findings if f"order {order['receipt_id']} of table" in f]
+            if expected is Level.OK:
+                assert about_order == [], findings
+            else:
+                assert level >= expected and about_order[0].startswith(expected.name), findings
+    assert store.open_orders  # the store API the report reads
+
+
+def test_an_offline_order_survives_kill_9_and_the_table_closes_after_the_sync(
+    cafe: E2EStack,
+) -> None:
+    stack = cafe
+    table = "K9"
+    stack.set_faults("down")
+    body = {"request_id": "k9-1", "table": table, "waiter": WAITER}
+    placed = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
+    assert placed.status_code == 201 and placed.json()["delayed_code"] == 1
+    stack.stack.kill_daemon()
+    stack.set_faults("ok")
+    stack.stack.start_daemon()
+    stack.close_breaker()
+    again = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
+    assert again.status_code == 200 and again.json()["receipt_id"] == placed.json()["receipt_id"]
+    stack.sync_until_accepted([placed.json()["receipt_id"]])
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert [order["order_id"] for order in view["orders"]] == [placed.json()["receipt_id"]]
+    cash = [{"method": 3, "amount": D("9.00")}]
+    closed = stack.post(f"/v1/tables/{table}/close", {"request_id": "k9-close", "payments": cash})
+    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
+    assert stack.get(f"/v1/tables/{table}").status_code == 404
+
+
+def test_bad_requests_name_the_field_and_change_nothing(cafe: E2EStack) -> None:
+    stack = cafe
+    before = stack.document_count()
+    line = _line("Φρέντο", "1", "3.50")
+    cases = [
+        (
+            "/v1/orders",
+            {"request_id": "b1", "table": "7/1", "waiter": "A", "lines": [line]},
+            422,
+            "table",
+        ),
+        ("/v1/orders", {"request_id": "b2", "table": "7", "lines": [line]}, 422, "waiter"),
+        (
+            "/v1/orders",
+            {"request_id": "b3", "table": "7", "waiter": "A", "lines": []},
+            422,
+            "lines",
+        ),
+        ("/v1/orders/999999/cancel", {"request_id": "b4"}, 409, None),
+        ("/v1/tables/nobody/close", {"request_id": "b5"}, 404, None),
+    ]
+    for path, body, status, field in cases:
+        response = stack.post(path, body)
+        assert response.status_code == status, (path, response.text)
+        error = response.json()["error"]
+        if field is not None:
+            assert any(problem["path"].startswith(field) for problem in error["fields"]), error
+    assert stack.get("/v1/tables/a%2Fb").status_code in (404, 422)
+    reused = stack.post(
+        "/v1/orders", {"request_id": "o-1", "table": "8", "waiter": WAITER, "lines": [line]}
+    )
+    assert reused.status_code == 409 and reused.json()["error"]["code"] == "request_id_reused"
+    assert stack.document_count() == before
+
+
+def test_an_order_while_aade_is_down_is_delayed_with_code_2(cafe: E2EStack) -> None:
+    stack = cafe
+    stack.set_faults("aade_down")
+    body = {"request_id": "aade-1", "table": "A2", "waiter": WAITER}
+    placed = stack.post("/v1/orders", {**body, "lines": [_line("Τσάι", "1", "2.50")]})
+    assert placed.status_code == 201, placed.text
+    order = placed.json()
+    assert order["state"] == "delayed" and order["delayed_code"] == 2
+    assert order["legend"] == "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ"
+    refused = stack.post("/v1/tables/A2/close", {"request_id": "aade-close"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "orders_not_synced"
+    stack.set_faults("ok")
+    stack.close_breaker()
+    stack.sync_until_accepted([order["receipt_id"]])
+    cash = [{"method": 3, "amount": D("2.50")}]
+    # The refusal recorded nothing: the same request_id goes through now.
+    closed = stack.post("/v1/tables/A2/close", {"request_id": "aade-close", "payments": cash})
+    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
