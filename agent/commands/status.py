@@ -31,7 +31,15 @@ from agent.commands.common import (
     use_colour,
     with_socket,
 )
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import (
+    AgentConfig,
+    ApiConfig,
+    ClockConfig,
+    ConfigError,
+    ConfigUnreadable,
+    SyncConfig,
+    load_config,
+)
 from agent.core.status_report import (
     ClockSection,
     DaemonSection,
@@ -144,8 +152,9 @@ def _size(size: int | None) -> str:
     return f"{scaled:.1f} GiB"
 
 
-def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
-    """The screen: one section per part of the register, findings last."""
+def render(report: StatusReport, sync: SyncConfig, clock: ClockConfig, *, colour: bool) -> str:
+    """The screen: one section per part of the register, findings last. `sync` and `clock` only
+    colour the deadline and offset rows; the level and the findings are the report's own."""
     now = report.generated_at
     level = report.exit_code
     title = paint(f"pos-agent status: {level.name}", level, colour, bold=True)
@@ -154,9 +163,9 @@ def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
         title + f"   ({_clock_time(now)} Athens, exit {int(level)})",
         *_daemon_rows(report, colour),
         *_provider_rows(report.provider, now, colour),
-        *_store_rows(stored, report, config, colour),
+        *_store_rows(stored, report, sync, colour),
         *_printer_rows(report.printer, stored),
-        *_clock_rows(report.clock, config, colour),
+        *_clock_rows(report.clock, clock, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
         *(_storage_rows(report.storage, colour) if report.storage is not None else []),
         "",
@@ -215,7 +224,7 @@ def _provider_rows(provider: ProviderSection | None, now: datetime, colour: bool
 
 
 def _store_rows(
-    stored: StoreSection | None, report: StatusReport, config: AgentConfig, colour: bool
+    stored: StoreSection | None, report: StatusReport, sync: SyncConfig, colour: bool
 ) -> list[str]:
     if stored is None:
         error = report.store_error or "database not readable"
@@ -230,7 +239,7 @@ def _store_rows(
         )
     ]
     if backlog.oldest is not None:
-        rows.append(_oldest_row(backlog.oldest, config, colour))
+        rows.append(_oldest_row(backlog.oldest, sync, colour))
     rejected_text = (
         paint(
             f"{stored.rejected} need a person (pos-agent status --json; provider portal)",
@@ -252,8 +261,8 @@ def _store_rows(
     return rows
 
 
-def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str:
-    left_text, level = _time_left(oldest.hours_left, config)
+def _oldest_row(oldest: OldestDelayed, sync: SyncConfig, colour: bool) -> str:
+    left_text, level = _time_left(oldest.hours_left, sync)
     return _row(
         "Oldest",
         f"receipt {oldest.receipt_id}, {duration(oldest.age_s)} old; "
@@ -261,16 +270,16 @@ def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str
     )
 
 
-def _time_left(hours_left: float | None, config: AgentConfig) -> tuple[str, Level]:
+def _time_left(hours_left: float | None, sync: SyncConfig) -> tuple[str, Level]:
     """How long the oldest delayed receipt has until its deadline, and how worrying that is."""
     if hours_left is None:
         return "no deadline recorded", Level.OK
     if hours_left <= 0:
         return f"PAST DEADLINE by {duration(-hours_left * 3600)}", Level.CRITICAL
     text = f"{duration(hours_left * 3600)} left"
-    if hours_left <= config.sync.deadline_critical_hours:
+    if hours_left <= sync.deadline_critical_hours:
         return text, Level.CRITICAL
-    if hours_left <= config.sync.deadline_warning_hours:
+    if hours_left <= sync.deadline_warning_hours:
         return text, Level.WARN
     return text, Level.OK
 
@@ -298,12 +307,12 @@ def _printer_rows(printer: PrinterSection | None, stored: StoreSection | None) -
     ]
 
 
-def _clock_rows(clock: ClockSection | None, config: AgentConfig, colour: bool) -> list[str]:
+def _clock_rows(clock: ClockSection | None, limits: ClockConfig, colour: bool) -> list[str]:
     if clock is None:
         return []
     if clock.offset_s is None:
         return [_row("Clock", "offset unknown (no answer from the provider yet)")]
-    limit = config.clock.max_offset_s
+    limit = limits.max_offset_s
     text = f"{clock.offset_s:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
     return [_row("Clock", paint(text, Level.WARN, colour) if abs(clock.offset_s) > limit else text)]
 
@@ -348,15 +357,41 @@ def status_command(args: argparse.Namespace) -> int:
     path = config_path(args)
     try:
         config = load_config(path)
+    except ConfigUnreadable as exc:
+        return _status_without_config(args, exc)
     except ConfigError as exc:
         return _unknown(args, f"config unreadable: {exc}")
     config = with_socket(config, args.socket)
-    report = collect_report(config)
+    return _show(args, collect_report(config), config.sync, config.clock)
+
+
+def _status_without_config(args: argparse.Namespace, unreadable: ConfigUnreadable) -> int:
+    """A member of group `pos` may not read the config (0640 root:pos-agent) but may ask the
+    daemon, on the default socket or `--socket`: its report needs no config. When the daemon
+    does not answer either, nothing can be told: UNKNOWN, and what to do."""
+    socket_path = args.socket or ApiConfig().socket_path
+    try:
+        response = call_daemon(socket_path, "GET", "/v1/status")
+        report = StatusReport.model_validate_json(response.content)
+    except DaemonUnreachable as exc:
+        return _unknown(args, f"{exc.reason}; and {unreadable}")
+    except ValidationError:
+        return _unknown(
+            args,
+            f"the daemon answered HTTP {response.status_code} without a status report on "
+            f"{socket_path}; and {unreadable}",
+        )
+    return _show(args, report.model_copy(update={"source": "daemon"}), SyncConfig(), ClockConfig())
+
+
+def _show(
+    args: argparse.Namespace, report: StatusReport, sync: SyncConfig, clock: ClockConfig
+) -> int:
     if args.json:
         json.dump(report.as_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render(report, config, colour=use_colour(sys.stdout)))
+        print(render(report, sync, clock, colour=use_colour(sys.stdout)))
     return int(report.exit_code)
 
 
