@@ -221,6 +221,12 @@ def test_configured_the_first_till_connection_starts_it(shop: Shop) -> None:
         f's|^vat = .*|vat = "{ISSUER_VAT}"|',
         "-e",
         f"s|127.0.0.1:8800|127.0.0.1:{port}|g",
+        # Room for the sale held in flight by the slow provider when `systemctl stop` comes
+        # (a loaded machine must not turn it into an offline receipt).
+        "-e",
+        "s|^read_timeout_s = .*|read_timeout_s = 8.0|",
+        "-e",
+        "s|^total_timeout_s = .*|total_timeout_s = 10.0|",
         CONFIG,
     )
     key = shop.provider.api_key_file.read_text()
@@ -360,7 +366,7 @@ def test_sigstop_trips_the_watchdog(shop: Shop) -> None:
 
 
 def test_stop_drains_a_sale_in_flight(shop: Shop) -> None:
-    shop.provider.set_faults("slow", delay_ms=2500)
+    shop.provider.set_faults("slow", delay_ms=3000)
     sale = subprocess.Popen(
         shop.register.command("python3", "/mnt/share/till.py", "POST", "/v1/receipts", user=TILL),
         stdin=subprocess.PIPE,
@@ -383,6 +389,7 @@ def test_stop_drains_a_sale_in_flight(shop: Shop) -> None:
     sale.wait(timeout=30)
     assert answer["status"] == 201 and answer["body"]["state"] == "accepted", answer
     assert shop.active() == "inactive"
+    assert "stopping: draining requests" in shop.journal("--grep", "draining")
     shop.receipts["in-flight"] = answer["body"]
     shop.provider.set_faults("ok")
     shop.register.run("systemctl", "start", "pos-agent")
