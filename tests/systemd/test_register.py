@@ -3,7 +3,8 @@
 One container for the whole module (tests/systemd/register.py boots it), checked in the order a
 register lives: install without network → configure → the first till connection starts the
 agent → receipts by a till in group `pos` → refusals and `status` → journal and credential →
-SIGKILL, SIGSTOP, stop with a sale in flight → upgrade to the next build → remove, purge.
+SIGKILL, SIGSTOP, stop with a sale in flight → upgrade to the next build → a migration refused
+(postinst fails, nothing changes) → remove, purge.
 The tests depend on their predecessors' state and run in file order.
 
 The provider is the sandbox on the host's loopback (the container shares the host's network).
@@ -89,6 +90,12 @@ conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 version = conn.execute("PRAGMA user_version").fetchone()[0]
 docs = dict(conn.execute("SELECT request_id, state FROM documents").fetchall())
 print(json.dumps({"version": version, "docs": docs}))
+"""
+
+
+SET_VERSION = """\
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).execute(f"PRAGMA user_version = {int(sys.argv[2])}")
 """
 
 
@@ -416,6 +423,36 @@ def test_upgrade_keeps_the_config_and_the_data(shop: Shop) -> None:
     after = shop.documents()
     assert after["version"] == latest
     assert after["docs"] == before["docs"]
+    shop.all_receipts_kept()
+
+
+def test_a_refused_migration_leaves_the_database_and_the_agent_stopped(shop: Shop) -> None:
+    """What a downgrade meets: a database from a newer agent. postinst fails, the file stays
+    byte for byte, the agent stays stopped; once fixed, `dpkg --configure -a` completes."""
+    r = shop.register
+    latest = MIGRATIONS[-1].version
+    r.run("systemctl", "stop", "pos-agent.socket", "pos-agent.service")
+    r.run("python3", "-c", SET_VERSION, DATABASE, str(latest + 1))
+    digest = r.run("sha256sum", DATABASE).stdout
+
+    refused = r.run(
+        *OFFLINE, "apt-get", "install", "-y", "--reinstall", "/mnt/share/current.deb", check=False
+    )
+
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert f"newer than this agent knows ({latest})" in output, output
+    assert "the database was NOT migrated and is unchanged; the agent stays stopped" in output
+    assert r.run("sha256sum", DATABASE).stdout == digest
+    assert shop.active() == "inactive"
+    status = r.run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "pos-agent").stdout
+    assert status.strip() == "iF"  # installed, half-configured
+
+    r.run("python3", "-c", SET_VERSION, DATABASE, str(latest))
+    configured = r.run("dpkg", "--configure", "-a")
+
+    assert "pos-agent: started" in configured.stdout
+    wait_for(lambda: shop.active() == "active", timeout_s=30, what="pos-agent to start")
     shop.all_receipts_kept()
 
 
