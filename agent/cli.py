@@ -56,6 +56,7 @@ COMMAND_MODULES: dict[str, str] = {
     "doctor": "agent.commands.doctor",
     "sync": "agent.commands.admin",
     "reprint": "agent.commands.admin",
+    "rollback": "agent.commands.admin",
     "demo": "agent.tools.demo",
 }
 # Exit code of a command that could not look (Nagios UNKNOWN; `status` uses the same).

@@ -91,6 +91,11 @@ class ApiConfig(_Section):
     tcp_port: int | None = Field(None, ge=1, le=65535)
     tcp_token_file: Path | None = None
     max_body_bytes: int = Field(1_000_000, gt=0)
+    # Local clients that hold connections open without a request must not lock the till out
+    # (agent/api/peer_protocol.py): beyond the cap the longest-idle connection is closed, and
+    # a connection that sends no request headers within the timeout is closed.
+    max_connections: int = Field(256, ge=4)
+    header_timeout_s: float = Field(10.0, gt=0)
 
     @field_validator("socket_group")
     @classmethod

@@ -5,6 +5,7 @@ transaction and never commit. This package never imports `agent` or `printers`.
 """
 
 from offline_store.database import (
+    DAEMON_BUSY_TIMEOUT_MS,
     last_integrity_check,
     open_database,
     require_transaction,
@@ -39,9 +40,20 @@ from offline_store.errors import (
     TransactionError,
     storage_fault,
 )
+from offline_store.high_water import (
+    HIGH_WATER_FILE,
+    HighWaterFileDamaged,
+    HighWaterMark,
+    Rollback,
+    compare_with_mark,
+    current_mark,
+    read_mark,
+    write_mark,
+)
 from offline_store.journal import JournalCheck, append_journal, verify_journal
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
+from offline_store.payload_integrity import altered_payloads, payload_intact
 from offline_store.print_jobs import (
     PrintJob,
     PrintState,
@@ -72,11 +84,15 @@ from offline_store.summaries import (
 )
 
 __all__ = [
+    "DAEMON_BUSY_TIMEOUT_MS",
+    "HIGH_WATER_FILE",
     "MIGRATIONS",
     "BacklogSummary",
     "DatabaseDamaged",
     "DocumentKind",
     "DocumentState",
+    "HighWaterFileDamaged",
+    "HighWaterMark",
     "InvalidTransition",
     "JournalCheck",
     "Migration",
@@ -85,6 +101,7 @@ __all__ = [
     "OldestDelayed",
     "PrintJob",
     "PrintState",
+    "Rollback",
     "SignatureStatus",
     "StorageFault",
     "StoreError",
@@ -95,9 +112,12 @@ __all__ = [
     "abandoned_reservations",
     "add_signature",
     "allocate_number",
+    "altered_payloads",
     "append_journal",
     "apply_migrations",
     "backlog_summary",
+    "compare_with_mark",
+    "current_mark",
     "database_size_bytes",
     "document_ids_due",
     "enqueue_print",
@@ -121,8 +141,10 @@ __all__ = [
     "next_print_job",
     "numbering_gaps",
     "open_database",
+    "payload_intact",
     "print_jobs_for",
     "print_queue_summary",
+    "read_mark",
     "remember_request",
     "requeue_interrupted",
     "require_transaction",
@@ -135,4 +157,5 @@ __all__ = [
     "unsent_document_ids",
     "verify_journal",
     "void_reservation",
+    "write_mark",
 ]

@@ -18,6 +18,10 @@ from offline_store.errors import DatabaseDamaged, TransactionError
 from offline_store.migrations import apply_migrations, schema_version
 
 BUSY_TIMEOUT_MS = 5000
+# The daemon writes on its event loop: a lock held by another process must cost a till request
+# a fraction of its total timeout (4 s), not the 5 s the command-line tools may wait. A write
+# still busy after this is refused (503 storage_busy) and the till retries the request_id.
+DAEMON_BUSY_TIMEOUT_MS = 250
 
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
@@ -26,11 +30,17 @@ _META_CHECK_RESULT = "integrity_check_result"
 
 
 def open_database(
-    path: Path, *, read_only: bool = False, now: datetime | None = None
+    path: Path,
+    *,
+    read_only: bool = False,
+    now: datetime | None = None,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> sqlite3.Connection:
     """Open the store; read-write opens are integrity-checked and migrated.
 
-    `now` is the time recorded for the integrity check (defaults to the system clock). A
+    `now` is the time recorded for the integrity check (defaults to the system clock).
+    `busy_timeout_ms` applies once the open is done (the open itself waits the full
+    `BUSY_TIMEOUT_MS` for the check and the migrations). A
     read-only open (the status CLI while the daemon is down) uses `mode=ro` and changes nothing.
     Raises `DatabaseDamaged` with instructions for the technician when the file is damaged.
     """
@@ -47,6 +57,7 @@ def open_database(
                 raise DatabaseDamaged(damage_message(path, result))
             apply_migrations(conn)
             _record_integrity_check(conn, result, now or datetime.now(UTC).astimezone())
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     except sqlite3.DatabaseError as exc:
         conn.close()
         if _is_damage(exc):

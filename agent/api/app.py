@@ -151,6 +151,18 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         report = await services.sync.run(ignore_backoff=True)
         return Response.json(report.model_dump(mode="json"))
 
+    async def accept_rollback(_: Request) -> Response:
+        accepted = rt.rollback_guard.accept()
+        return Response.json(
+            {
+                "lost_numbers": {
+                    series: {"from": first, "to": last}
+                    for series, (first, last) in accepted.lost_numbers.items()
+                },
+                "journal": accepted.journal,
+            }
+        )
+
     async def status(_: Request) -> Response:
         report = await services.status()
         return Response.json(report.as_json())
@@ -195,6 +207,12 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         PrintRequest,
     )
     router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
+    router.add(
+        "POST",
+        "/v1/rollback/accept",
+        accept_rollback,
+        "A technician accepts that the newer database is lost: its numbers become void here",
+    )
     router.add("GET", "/v1/status", status, "The technician's status report")
     router.add("GET", "/v1/health", health, "Liveness and breaker state")
     router.add("GET", "/metrics", metrics, "Prometheus metrics")

@@ -57,6 +57,10 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.PaymentAlreadyRecorded: (409, "payment_already_recorded"),
     core.PaymentNotSent: (503, "provider_unreachable"),
     core.StorageUnavailable: (503, "storage_unavailable"),
+    core.StorageBusy: (503, "storage_busy"),
+    core.DatabaseRolledBack: (503, "database_rolled_back"),
+    core.NothingRolledBack: (409, "nothing_rolled_back"),
+    core.PayloadAltered: (503, "payload_altered"),
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
 }
 

@@ -1,6 +1,7 @@
-"""`pos-agent sync` (send the backlog now) and `pos-agent reprint ID` (a copy, «ΑΝΤΙΓΡΑΦΟ»).
+"""`pos-agent sync` (send the backlog now), `pos-agent reprint ID` (a copy, «ΑΝΤΙΓΡΑΦΟ») and
+`pos-agent rollback accept` (the newer database is lost for good: record its numbers as void).
 
-Both ask the daemon over its socket; neither touches the database, which only the daemon writes.
+Each asks the daemon over its socket; none touches the database, which only the daemon writes.
 
 `sync` exit codes: 0 nothing is left waiting (delayed or pending), 1 something is (or a document
 was rejected in this run and needs a person), 2 the daemon is down. `reprint`: 0 queued, 1 the
@@ -176,6 +177,29 @@ def reprint_command(args: argparse.Namespace) -> int:
     return int(Level.OK)
 
 
+def rollback_command(args: argparse.Namespace) -> int:
+    """Only after the procedure in status: the newer database was looked for and is lost."""
+    config = _config(args)
+    if config is None:
+        return int(Level.UNKNOWN)
+    try:
+        response = call_daemon(config.api.socket_path, "POST", "/v1/rollback/accept", body=b"{}")
+    except DaemonUnreachable as exc:
+        return _daemon_down("rollback accept", exc)
+    if response.status_code != 200:
+        print(f"pos-agent rollback accept: {_error_message(response)}", file=sys.stderr)
+        return int(Level.WARN)
+    body = response.json()
+    for series, numbers in sorted(body["lost_numbers"].items()):
+        print(
+            f"series {series}: numbers {numbers['from']}-{numbers['to']} recorded as void here "
+            "(the provider holds those receipts; see its portal); issuing resumes"
+        )
+    if body.get("journal"):
+        print(f"journal: {body['journal']} (recorded in the journal)")
+    return int(Level.OK)
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     sync = commands.add_parser(
         "sync",
@@ -195,3 +219,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_argument(reprint)
     reprint.add_argument("--socket", type=Path, default=None, help="daemon socket")
     reprint.set_defaults(handler=reprint_command)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="after the database went back in time and the newer copy is lost for good: "
+        "record the missing numbers as void and issue again",
+    )
+    rollback.add_argument("action", choices=["accept"], help="accept the rollback")
+    add_config_argument(rollback)
+    rollback.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    rollback.set_defaults(handler=rollback_command)

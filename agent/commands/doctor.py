@@ -32,7 +32,13 @@ from agent.commands.common import (
     use_colour,
 )
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.core.status_report import Level, storage_findings, storage_section
+from agent.core.status_report import (
+    ROLLBACK_PROCEDURE,
+    Level,
+    rolled_back,
+    storage_findings,
+    storage_section,
+)
 from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_private_file
 from offline_store.database import damage_message
 
@@ -281,6 +287,8 @@ def check_database(config: AgentConfig) -> Check:
         result = "; ".join(str(row[0]) for row in conn.execute("PRAGMA quick_check"))
         last = store.last_integrity_check(conn)
         journal = store.verify_journal(conn)
+        behind = rolled_back(conn, config.state_dir)
+        altered = store.altered_payloads(conn, states=None)
     except sqlite3.DatabaseError as exc:
         return fail(name, f"{path}: {exc}", damage_message(path, str(exc)))
     finally:
@@ -300,6 +308,16 @@ def check_database(config: AgentConfig) -> Check:
             detail,
             "the hash chain of the journal does not verify: keep a copy of the file and contact "
             "support; do not delete it",
+        )
+    if behind is not None:
+        return fail(name, f"{detail}; went back in time: {behind}", ROLLBACK_PROCEDURE)
+    if altered:
+        return fail(
+            name,
+            f"{detail}; payloads altered since frozen: receipt(s) "
+            f"{', '.join(str(i) for i in altered)}",
+            "unsent ones are never sent; keep a copy of the database, check dmesg for a failing "
+            "SD card or eMMC, and contact support",
         )
     return ok(name, detail)
 

@@ -175,7 +175,9 @@ class CardPaymentService:
             request, _request_amounts(request, self.rt.config.pricing.prices_include_vat)
         )
         draft = Draft(sign_key, stored, request.document_type, amounts.gross)
-        return self._reserve(draft, now), amounts
+        reserved = self._reserve(draft, now)
+        self.rt.rollback_guard.advance()
+        return reserved, amounts
 
     def _named_receipt(self, request: PaymentSignRequest, receipt_id: int, now: datetime) -> Target:
         """A declined card signs again for its reservation; a MARKed receipt is paid later."""
@@ -213,6 +215,7 @@ class CardPaymentService:
         """Take today's abandoned reservation of the series, else the next number."""
         rt = self.rt
         series = series_for(rt.config, draft.type_code)
+        rt.rollback_guard.refuse_if_behind(series)
         reserved_until = self._reserve_until(now)
         with store.transaction(rt.conn):
             abandoned = reusable_reservation(rt.conn, series, draft.type_code, now)

@@ -115,6 +115,30 @@ class StorageUnavailable(DomainError):
         self.reason = reason
 
 
+class DatabaseRolledBack(DomainError):
+    """The database is behind its high-water mark: issuing in this series would reuse numbers
+    the provider already holds. Not retryable until a technician acts."""
+
+
+class PayloadAltered(DomainError):
+    """A frozen payload no longer hashes to its journal record: it is never sent."""
+
+    WHAT = (
+        "its frozen payload no longer matches the SHA-256 journaled when it was frozen (altered "
+        "on disk: a failing SD card or a hand edit); keep a copy of the database, check dmesg, "
+        "and contact support"
+    )
+
+
+class NothingRolledBack(DomainError):
+    """`rollback accept` while the database is not behind its mark."""
+
+
+class StorageBusy(StorageUnavailable):
+    """Another process held the database's write lock longer than the daemon waits for it
+    (`DAEMON_BUSY_TIMEOUT_MS`): nothing was issued; the same request_id may be retried at once."""
+
+
 class OutcomeNotRecorded(StorageUnavailable):
     """The receipt was frozen and sent, but the provider's answer could not be written. It stays
     `pending`: the sync sends it again once the storage is back (the provider answers with the

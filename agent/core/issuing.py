@@ -229,6 +229,7 @@ class IssuingService:
             if replay is None:
                 raise
             return replay
+        rt.rollback_guard.advance()
         printing = wants_print(rt, delivery)
         try:
             doc = await self.transmitter.transmit(
@@ -261,6 +262,7 @@ class IssuingService:
         """Inside the transaction: the number (new or reserved) and the exact payload."""
         rt = self.rt
         series = series_for(rt.config, draft.type_code)
+        rt.rollback_guard.refuse_if_behind(series)
         reservation = self._reservation_to_use(signatures, series, draft, now)
         if reservation is None:
             return store.insert_document(

@@ -8,15 +8,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from agent.clock import Clock, athens_now
 from agent.config import AgentConfig
 from agent.core.breaker import CircuitBreaker
 from agent.core.clock_watch import ClockWatch, Monotonic
 from agent.core.metrics import Metrics
+from agent.core.rollback_guard import RollbackGuard
 from agent.core.storage_health import StorageHealth
 from agent.elise.client import EliseClient
 from agent.secrets import ApiKey
+
+if TYPE_CHECKING:  # transmission imports this module
+    from agent.core.transmission import Sent
 
 
 @dataclass
@@ -31,15 +36,19 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=athens_now)
     in_flight: set[int] = field(default_factory=set)
+    # Provider answers the storage refused to record, by document id (core/transmission.py).
+    unrecorded_outcomes: dict[int, Sent] = field(default_factory=dict)
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
     storage: StorageHealth = field(init=False)
     clock_watch: ClockWatch = field(init=False)
+    rollback_guard: RollbackGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.storage = StorageHealth(self.clock, self.metrics)
         self.clock_watch = ClockWatch(self.clock, self.metrics, self.monotonic)
+        self.rollback_guard = RollbackGuard(self.conn, self.config, self.clock)
 
     def notify_printer(self) -> None:
         for wake in self.wake_printer:

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, computed_field
 import offline_store as store
 from agent import __version__
 from agent.config import AgentConfig
+from agent.core.errors import PayloadAltered
+from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 
 
 class Level(IntEnum):
@@ -86,6 +88,10 @@ class StoreSection(Section):
     accepted: int
     print_queue: dict[str, int]
     database: DatabaseSection
+    # The database against its high-water mark (core/rollback_guard.py): what it lacks.
+    rolled_back: str | None = None
+    # Unsent documents whose payload no longer matches its journal record (never sent).
+    altered_payloads: list[int] = []
 
 
 class StorageSection(Section):
@@ -317,7 +323,21 @@ def store_status(
             journal_entries=journal.entries,
             numbering_gaps=gaps,
         ),
+        rolled_back=rolled_back(conn, config.state_dir),
+        altered_payloads=store.altered_payloads(conn),
     )
+
+
+def rolled_back(conn: sqlite3.Connection, state_dir: Path) -> str | None:
+    """The database against the mark beside it: None when it is not behind."""
+    try:
+        mark = store.read_mark(state_dir)
+    except store.HighWaterFileDamaged as exc:
+        return f"the high-water mark cannot be read, so a rollback cannot be ruled out: {exc}"
+    if mark is None:
+        return None
+    rollback = store.compare_with_mark(conn, mark)
+    return describe_rollback(rollback) if rollback else None
 
 
 def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]]:
@@ -395,6 +415,17 @@ def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Lev
             findings.append(
                 (Level.WARN, f"oldest delayed receipt {oldest.receipt_id} is due in {hours:.1f} h")
             )
+    if stored.altered_payloads:
+        ids = ", ".join(str(i) for i in stored.altered_payloads)
+        findings.append((Level.CRITICAL, f"receipt(s) {ids} are not sent: {PayloadAltered.WHAT}"))
+    if stored.rolled_back is not None:
+        findings.append(
+            (
+                Level.CRITICAL,
+                f"the database went back in time ({stored.rolled_back}): issuing in those series "
+                f"is refused; {ROLLBACK_PROCEDURE}",
+            )
+        )
     waiting = backlog.delayed + backlog.pending
     if waiting and not findings:
         findings.append((Level.WARN, f"{waiting} receipt(s) waiting to reach the provider"))

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import offline_store as store
 from agent.clock import Clock
-from agent.core.errors import StorageUnavailable
+from agent.core.errors import StorageBusy, StorageUnavailable
 from agent.core.metrics import Metrics
 
 log = logging.getLogger("pos_agent.storage")
@@ -50,8 +50,11 @@ class StorageHealth:
             fault = store.storage_fault(exc)
             if fault is None:
                 raise
-            self._note(fault, str(exc)[:200])
-            raise StorageUnavailable(fault.value, str(exc)[:200]) from exc
+            reason = str(exc)[:200]
+            self._note(fault, reason)
+            if fault is store.StorageFault.BUSY:
+                raise StorageBusy(fault.value, reason) from exc
+            raise StorageUnavailable(fault.value, reason) from exc
         if writes:
             self.failing = None
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import offline_store as store
 from agent.clock import ATHENS
+from agent.core.errors import PayloadAltered
 from agent.core.provider_health import UNREACHABLE_CODE
 from agent.core.runtime import Runtime
 from agent.core.sync_report import SyncedDocument, SyncReport
@@ -102,6 +103,10 @@ class SyncService:
                     doc = store.get_document(rt.conn, queue.popleft())
                     if doc is None or doc.state not in SENDABLE or doc.id in rt.in_flight:
                         continue  # sent or settled since its id was read
+                    if not store.payload_intact(rt.conn, doc.id, doc.payload):
+                        log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
+                        report.altered.append(doc.id)
+                        continue
                     if rt.breaker.is_open and report.attempted:
                         report.stopped_early = True
                         return None

@@ -19,11 +19,13 @@ class SyncedDocument(BaseModel):
 
 
 class SyncReport(BaseModel):
-    """`stopped_early`: the provider became unreachable again and the rest waits for later."""
+    """`stopped_early`: the provider became unreachable again and the rest waits for later.
+    `altered`: documents not sent because their payload no longer matches its journal record."""
 
     attempted: int = 0
     accepted: int = 0
     still_delayed: int = 0
     rejected: int = 0
     stopped_early: bool = False
+    altered: list[int] = []
     documents: list[SyncedDocument] = []

@@ -16,6 +16,7 @@ from datetime import timedelta
 from functools import partial
 
 import offline_store as store
+from agent.core.errors import PayloadAltered
 from agent.core.offline_documents import offline_qr_for
 from agent.core.print_orders import queue_print, wants_print
 from agent.core.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
@@ -52,6 +53,31 @@ def retry_delay(attempts: int, *, base_s: float, max_s: float) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
+def _not_ours(doc: store.StoredDocument, outcome: Duplicate, *, first: bool) -> str | None:
+    """Why the document the provider already holds under this UID is another sale, or None.
+
+    On the first send of a document frozen a moment ago, nothing of ours can be at the provider
+    yet: the UID (series and number) was used before, by a sale this database no longer holds
+    (a rolled-back database). Adopting that MARK would give this sale another sale's MARK, so
+    the document is flagged for a person instead (state `rejected`, CRITICAL in status). Later
+    sends may legitimately meet their own earlier send; there the answer's own identity
+    fields, when it carries them, must be ours."""
+    if first:
+        return (
+            f"the provider already holds another document with this UID ({doc.uid}, MARK "
+            f"{outcome.mark}) although this one was never sent: the database has probably gone "
+            "back in time and reused the number. Not adopted; a person must check (pos-agent "
+            "status)"
+        )
+    answered_uid = outcome.raw.get("uid")
+    if isinstance(answered_uid, str) and answered_uid and answered_uid.upper() != doc.uid.upper():
+        return (
+            f"the provider's duplicate answer names UID {answered_uid}, not this document's "
+            f"{doc.uid}: MARK {outcome.mark} is not adopted; a person must check"
+        )
+    return None
+
+
 class Transmitter:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -64,16 +90,27 @@ class Transmitter:
         `then` runs inside the transaction that records the outcome (the print job of a new
         receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
+        if not store.payload_intact(rt.conn, doc.id, doc.payload):
+            log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
+            raise PayloadAltered(f"receipt {doc.id} is not sent: {PayloadAltered.WHAT}")
         if rt.breaker.is_open:
             rt.metrics.receipts.labels("breaker_open").inc()  # issued too, without a send
             return self._go_offline(
                 doc, rt.breaker.delayed_code, "provider unavailable (breaker open)", then
             )
-        return self._apply(doc, await self.send(doc), first=True, then=then)
+        sent = await self.send(doc)
+        try:
+            return self._apply(doc, sent, first=True, then=then)
+        except Exception as exc:
+            self._remember_if_unwritten(doc, sent, exc)
+            raise
 
     async def send(self, doc: store.StoredDocument) -> Sent:
         """The provider call alone. The sync records its outcome apart (`record`), so it can
         send its next document first."""
+        remembered = self.rt.unrecorded_outcomes.pop(doc.id, None)
+        if remembered is not None:
+            return remembered  # the provider answered before; its answer waits to be written
         in_flight = self.rt.in_flight
         in_flight.add(doc.id)
         sent_in = self.rt.breaker.generation
@@ -88,10 +125,24 @@ class Transmitter:
         record) has no print job yet: it is queued with this outcome, so the receipt the
         provider holds is printed too."""
         missing = self._missing_print(doc)
-        recorded = self._apply(doc, sent, first=False, then=missing)
+        try:
+            recorded = self._apply(doc, sent, first=False, then=missing)
+        except Exception as exc:
+            self._remember_if_unwritten(doc, sent, exc)
+            raise
         if missing is not None:
             self.rt.notify_printer()
         return recorded
+
+    def _remember_if_unwritten(self, doc: store.StoredDocument, sent: Sent, exc: Exception) -> None:
+        """The provider answered but the storage refused the outcome: keep the answer (with its
+        authentication code and QR, which a later 409 would not carry) for the next sync,
+        which writes it with the print job instead of sending again. Lost with the process;
+        then the re-send and its 409 recover the MARK."""
+        if store.storage_fault(exc) is not None and isinstance(
+            sent.outcome, Accepted | Duplicate | Rejected
+        ):
+            self.rt.unrecorded_outcomes[doc.id] = sent
 
     def _missing_print(self, doc: store.StoredDocument) -> AfterOutcome | None:
         """Only a pending document can lack its print job: a delayed one got it offline."""
@@ -151,6 +202,14 @@ class Transmitter:
         accept = partial(store.mark_accepted, rt.conn, doc.id, now=now)
         change: Callable[[], store.StoredDocument]
         match outcome:
+            case Accepted() if outcome.uid and outcome.uid.upper() != doc.uid.upper():
+                reason = (
+                    f"the provider accepted it but answered with UID {outcome.uid}, not this "
+                    f"document's {doc.uid}: MARK {outcome.mark} is not adopted; a person must "
+                    "check the document in the provider's portal"
+                )
+                log.critical("document %s: %s", doc.id, reason)
+                change = partial(store.mark_rejected, rt.conn, doc.id, error=reason, now=now)
             case Accepted():
                 change = partial(
                     accept,
@@ -158,6 +217,9 @@ class Transmitter:
                     authentication_code=outcome.authentication_code,
                     qr_url=outcome.qr_url,
                 )
+            case Duplicate() if (foreign := _not_ours(doc, outcome, first=first)) is not None:
+                log.critical("document %s: %s", doc.id, foreign)
+                change = partial(store.mark_rejected, rt.conn, doc.id, error=foreign, now=now)
             case Duplicate():
                 log.info(
                     "document %s already at the provider; adopting MARK %s", doc.id, outcome.mark

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -31,7 +32,11 @@ from agent.api.listeners import (
     tcp_listener,
     unix_listener,
 )
-from agent.api.peer_protocol import PeerCredentialsProtocol
+from agent.api.peer_protocol import (
+    ConnectionLimits,
+    PeerCredentialsProtocol,
+    effective_max_connections,
+)
 from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
@@ -41,6 +46,7 @@ from agent.core.services import Services
 from agent.daemon import sd_notify
 from agent.daemon.background_jobs import BackgroundJobs, Job
 from agent.daemon.log_format import configure_logging
+from agent.daemon.loop_errors import RateLimitedLoopErrors
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
@@ -101,12 +107,16 @@ async def _startup_sync(services: Services) -> None:
     await services.sync.run()
 
 
-def _server(app: LocalApiApp) -> uvicorn.Server:
+def _server(app: LocalApiApp, config: AgentConfig) -> uvicorn.Server:
     """uvicorn driven step by step (startup, main loop, shutdown) on sockets we bound."""
+    limits = ConnectionLimits(
+        max_connections=effective_max_connections(config.api.max_connections),
+        header_timeout_s=config.api.header_timeout_s,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
-            http=PeerCredentialsProtocol,
+            http=PeerCredentialsProtocol.with_limits(limits),
             lifespan="off",
             log_config=None,
             access_log=False,
@@ -153,19 +163,23 @@ async def serve(config: AgentConfig) -> int:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
-        conn = store.open_database(config.database_path)
+        conn = store.open_database(
+            config.database_path, busy_timeout_ms=store.DAEMON_BUSY_TIMEOUT_MS
+        )
         stack.callback(conn.close)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
+        runtime.rollback_guard.check()
         printer = open_printer(config, runtime.clock)
         runtime.wake_printer.append(printer.notify)
         services = Services(runtime, printer_state=printer.state)
         printer.start()
         sockets = _listeners(config, stack)
-        server = _server(create_app(services, token))
+        server = _server(create_app(services, token), config)
         jobs = BackgroundJobs()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        RateLimitedLoopErrors(time.monotonic).install(loop)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
 

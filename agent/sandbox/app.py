@@ -79,6 +79,18 @@ def _json(status: int, body: Any) -> Response:
     return Response(status, dumps(body))
 
 
+def _naming_another_uid(response: Response) -> Response:
+    """The answer as a confused provider would send it: another document's UID beside the MARK
+    (the document itself was stored under its own UID)."""
+    body = loads_folded(response.body) if response.status == 201 else None
+    if not isinstance(body, dict) or not isinstance(body.get("uid"), str):
+        return response
+    uid: str = body["uid"]
+    answer = loads(response.body)
+    answer["uid"] = uid[::-1] if uid[::-1] != uid else uid + "0"
+    return _json(response.status, answer)
+
+
 def _failure(status: int, message: str, errors: list[tuple[str, str]] | None = None) -> Response:
     body: dict[str, Any] = {"success": False, "message": message}
     if errors is not None:
@@ -125,6 +137,8 @@ class _Endpoints:
                     response = _rejected([("$", "the body is not valid JSON")])
                 else:
                     response = handler(body, request, fault == "aade_down")
+                    if fault == "foreign_uid":
+                        response = _naming_another_uid(response)
             faults = self._s.faults
             delay = faults.delay_s(request.path)
             if delay:

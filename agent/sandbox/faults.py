@@ -2,7 +2,8 @@
 
 A fault is decided per request in two places. The connection layer (`protocol.py`) decides the
 faults that never produce an HTTP answer (`down`: reset at once, `blackhole`: swallow the request);
-the application decides the ones that do (`aade_down`: 408, `error500`: 500, the `slow` delay).
+the application decides the ones that do (`aade_down`: 408, `error500`: 500, the `slow` delay,
+`foreign_uid`: a document is accepted but the answer names another document's UID).
 `flaky` draws a failure for `percent`% of calls, half of them at each layer, so the overall rate
 is the configured percentage. Admin paths (`/_sandbox/...`) are never faulted.
 """
@@ -14,11 +15,20 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Literal
 
-Mode = Literal["ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky"]
+Mode = Literal["ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky", "foreign_uid"]
 ConnectionFault = Literal["down", "blackhole"]
-AnswerFault = Literal["aade_down", "error500"]
+AnswerFault = Literal["aade_down", "error500", "foreign_uid"]
 
-MODES: tuple[Mode, ...] = ("ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky")
+MODES: tuple[Mode, ...] = (
+    "ok",
+    "down",
+    "blackhole",
+    "aade_down",
+    "error500",
+    "slow",
+    "flaky",
+    "foreign_uid",
+)
 ADMIN_PREFIX = "/_sandbox/"
 
 
@@ -100,7 +110,7 @@ class Faults:
         if path.startswith(ADMIN_PREFIX):
             return None
         mode = self.settings.mode
-        if mode in ("aade_down", "error500"):
+        if mode in ("aade_down", "error500", "foreign_uid"):
             return mode  # type: ignore[return-value]
         if mode == "flaky":
             half = self._half_rate()

@@ -55,6 +55,8 @@ class StackSettings:
     backoff_max_s: float = 2.0
     reservation_timeout_s: int = 900
     preview_dir: bool = True
+    max_connections: int = 256
+    header_timeout_s: float = 10.0
 
 
 @dataclass
@@ -170,6 +172,8 @@ reservation_timeout_s = {s.reservation_timeout_s}
 [api]
 socket_path = {_toml_string(str(self.socket_path))}
 socket_group = ""
+max_connections = {s.max_connections}
+header_timeout_s = {s.header_timeout_s}
 
 [sync]
 interval_s = {s.sync_interval_s}

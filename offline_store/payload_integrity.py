@@ -1,0 +1,49 @@
+"""Is a frozen payload still the one that was frozen?
+
+The triggers refuse an UPDATE of a frozen payload, but they cannot stop the bytes changing under
+SQLite: a flipped bit on an SD card, a file edited by hand. SQLite keeps no checksum of its
+pages, so such a payload reads back as if nothing happened and would be sent (and accepted) with
+the journal no longer matching it. The journal recorded the payload's SHA-256 when it was frozen
+(`document.pending`); before every send, and in `status`/`doctor`, the payload is hashed again
+and compared with that record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable
+
+_RECORDED_DIGEST = (
+    "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
+    "WHERE document_id = ? AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
+    "ORDER BY seq DESC LIMIT 1"
+)
+UNSENT_STATES = ("pending", "delayed")
+
+
+def payload_intact(conn: sqlite3.Connection, document_id: int, payload: bytes | None) -> bool:
+    """True when the payload hashes to the digest journaled at its freeze (a reservation,
+    without a payload, has nothing to check)."""
+    if payload is None:
+        return True
+    row = conn.execute(_RECORDED_DIGEST, (document_id,)).fetchone()
+    return row is not None and row["digest"] == hashlib.sha256(payload).hexdigest()
+
+
+def altered_payloads(
+    conn: sqlite3.Connection, *, states: Iterable[str] | None = UNSENT_STATES
+) -> list[int]:
+    """Ids of documents whose payload no longer matches its journal record. `states=None`
+    walks every document (the doctor); the default, the unsent ones the sync would send
+    (status, on every call: a bounded set read through the state index)."""
+    if states is None:
+        rows = conn.execute("SELECT id, payload FROM documents WHERE payload IS NOT NULL")
+    else:
+        rows = conn.execute(
+            "SELECT id, payload FROM documents "
+            "WHERE state IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL",
+            (json.dumps(list(states)),),
+        )
+    return [row["id"] for row in rows if not payload_intact(conn, row["id"], row["payload"])]

@@ -1,0 +1,61 @@
+"""A provider answer carrying another document's UID (the sandbox's `foreign_uid` fault: it
+stores the document under its own UID but names another in the 201). Before, the document was
+accepted with that MARK. The promise: the MARK is not adopted, the document is kept for a person
+(state rejected, status CRITICAL), on the first send and in the sync alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import offline_store as store
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path,
+        StackSettings(
+            printer_backend="dummy",
+            sync_interval_s=3600.0,
+            probe_interval_s=3600.0,
+            connect_timeout_s=2.0,
+            read_timeout_s=4.0,
+            total_timeout_s=5.0,
+        ),
+    )
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+def test_an_answer_naming_another_uid_is_not_adopted(stack: LocalStack) -> None:
+    stack.set_faults("foreign_uid")
+    with stack.client() as till:
+        first = post_json(till, "/v1/receipts", cash_receipt("foreign-first"))
+    stack.set_faults("down")
+    with stack.client() as till:
+        offline = post_json(till, "/v1/receipts", cash_receipt("foreign-offline")).json()
+    assert offline["state"] == "delayed"
+    stack.set_faults("foreign_uid")
+    with stack.client() as till:
+        report = till.post("/v1/sync").json()
+        status = till.get("/v1/status").json()
+    assert first.status_code == 422, first.text
+    assert "not adopted" in first.json()["error"]["message"]
+    assert report["rejected"] == 1 and report["accepted"] == 0, report
+    with closing(stack.open_store()) as conn:
+        for request_id in ("foreign-first", "foreign-offline"):
+            doc = store.get_by_request_id(conn, request_id)
+            assert doc is not None and doc.state == store.DocumentState.REJECTED
+            assert doc.mark is None and doc.last_error and "not adopted" in doc.last_error
+    assert status["exit_code"] == 2
+    assert any("need a person" in f for f in status["findings"]), status["findings"]

@@ -1,0 +1,84 @@
+"""A frozen payload altered on disk (a flipped byte on the SD card, under SQLite, which keeps no
+page checksums). Before, the altered receipt was sent and accepted, the journal's payload_sha256
+no longer matched, and status and doctor said OK.
+
+The promises: the altered document is never sent; the sync reports it; status is CRITICAL
+naming it; doctor fails the database check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+import offline_store as store
+from agent.commands.doctor import check_database
+from agent.config import load_config
+from agent.core.status_report import Level
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path,
+        StackSettings(
+            printer_backend="dummy",
+            sync_interval_s=3600.0,
+            probe_interval_s=3600.0,
+            connect_timeout_s=2.0,
+            read_timeout_s=4.0,
+            total_timeout_s=5.0,
+        ),
+    )
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+def flip_a_byte_of(database: Path, payload: bytes) -> None:
+    """Change one digit of the payload where it lies in the file, as a failing card would."""
+    data = bytearray(database.read_bytes())
+    at = data.find(payload)
+    assert at >= 0 and data.find(payload, at + 1) < 0, "the payload is not stored once, whole"
+    digit = next(i for i, byte in enumerate(payload) if chr(byte).isdigit())
+    data[at + digit] = ord("9") if payload[digit] != ord("9") else ord("8")
+    database.write_bytes(bytes(data))
+
+
+def test_an_altered_payload_is_never_sent_and_status_says_so(stack: LocalStack) -> None:
+    stack.set_faults("down")
+    with stack.client() as till:
+        answer = post_json(till, "/v1/receipts", cash_receipt("altered-1")).json()
+        kept = post_json(till, "/v1/receipts", cash_receipt("altered-2")).json()
+    assert answer["state"] == kept["state"] == "delayed"
+    assert stack.stop_daemon() == 0  # a clean stop: the rows are in the main file
+    with closing(stack.open_store()) as conn:
+        doc = store.get_document(conn, answer["receipt_id"])
+        assert doc is not None and doc.payload is not None
+        payload = doc.payload
+    flip_a_byte_of(stack.database_path, payload)
+
+    stack.set_faults("ok")
+    stack.start_daemon()
+    with stack.client() as till:
+        report = till.post("/v1/sync").json()  # after the start-up sync, which sent the other
+        status = till.get("/v1/status").json()
+        assert till.get(f"/v1/receipts/{kept['receipt_id']}").json()["state"] == "accepted"
+        assert till.get(f"/v1/receipts/{answer['receipt_id']}").json()["state"] == "delayed"
+    assert report["altered"] == [answer["receipt_id"]], report
+    uids = {d["uid"] for d in stack.provider_documents()}
+    assert uids == {kept["uid"]}, "the altered receipt reached the provider"
+    assert status["exit_code"] == 2
+    assert status["store"]["altered_payloads"] == [answer["receipt_id"]]
+    assert any(
+        f"receipt(s) {answer['receipt_id']} are not sent" in f for f in status["findings"]
+    ), status["findings"]
+    doctor = check_database(load_config(stack.config_path))
+    assert doctor.level is Level.CRITICAL and "payloads altered" in doctor.detail, doctor

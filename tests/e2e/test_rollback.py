@@ -1,0 +1,169 @@
+"""The database goes back in time: its WAL is lost after a SIGKILL (a restore of only the main
+file, a bad SD card). Before, the daemon started as if nothing happened, the next sale reused
+number 3 and the agent adopted the MARK of the earlier, different sale 3 from the provider's 409.
+
+The promises: the high-water mark beside the database shows the rollback at start; issuing in
+that series is refused (503 database_rolled_back, nothing written, nothing sent); status is
+CRITICAL with the procedure. Should the mark be lost too, the provider's 409 on the first send
+of the reused number is not adopted: the document is flagged for a person, never given another
+sale's MARK."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import offline_store as store
+from agent.commands.doctor import check_database
+from agent.config import load_config
+from agent.core.status_report import Level
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path,
+        StackSettings(
+            printer_backend="dummy",
+            sync_interval_s=3600.0,
+            probe_interval_s=3600.0,
+            connect_timeout_s=2.0,
+            read_timeout_s=4.0,
+            total_timeout_s=5.0,
+        ),
+    )
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+def sell(stack: LocalStack, request_id: str) -> tuple[int, dict[str, Any]]:
+    with stack.client() as till:
+        response = post_json(till, "/v1/receipts", cash_receipt(request_id))
+    return response.status_code, response.json()
+
+
+def lose_the_wal(stack: LocalStack) -> None:
+    """Two receipts reach the main file (clean stop checkpoints the WAL), two more only the WAL;
+    then the daemon is killed and the WAL deleted."""
+    for n in (1, 2):
+        assert sell(stack, f"rb-{n}")[0] == 201
+    assert stack.stop_daemon() == 0
+    stack.start_daemon()
+    for n in (3, 4):
+        status, body = sell(stack, f"rb-{n}")
+        assert status == 201 and body["state"] == "accepted", body
+    stack.kill_daemon()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{stack.database_path}{suffix}").unlink(missing_ok=True)
+
+
+def provider_marks(stack: LocalStack) -> dict[str, int]:
+    return {doc["uid"]: doc["mark"] for doc in stack.provider_documents()}
+
+
+def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> None:
+    lose_the_wal(stack)
+    at_provider = provider_marks(stack)
+    assert len(at_provider) == 4
+    stack.start_daemon()
+    with closing(stack.open_store()) as conn:
+        assert store.last_numbers(conn) == {"ΑΛΠ": 2}, "the WAL loss did not take receipts 3-4 away"
+
+    status, body = sell(stack, "rb-5")
+    assert status == 503, body
+    assert body["error"]["code"] == "database_rolled_back", body
+    assert "issued up to 4" in body["error"]["message"]
+    with stack.client() as till:
+        report = till.get("/v1/status").json()
+    assert report["exit_code"] == 2
+    assert report["store"]["rolled_back"].startswith(
+        "series ΑΛΠ at 2, the register had issued up to 4"
+    )
+    assert any("went back in time" in f and "rollback accept" in f for f in report["findings"])
+    doctor = check_database(load_config(stack.config_path))
+    assert doctor.level is Level.CRITICAL and "went back in time" in doctor.detail, doctor
+    with closing(stack.open_store()) as conn:
+        assert store.last_numbers(conn) == {"ΑΛΠ": 2}  # nothing was written
+    assert provider_marks(stack) == at_provider  # nothing was sent
+
+    # The technician found no newer copy: numbers 3-4 become void here, issuing resumes at 5.
+    accepted = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "rollback",
+            "accept",
+            "--config",
+            str(stack.config_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    assert "series ΑΛΠ: numbers 3-4 recorded as void here" in accepted.stdout
+    status, body = sell(stack, "rb-5")
+    assert status == 201 and body["state"] == "accepted", body
+    with closing(stack.open_store()) as conn:
+        assert store.get_by_request_id(conn, "rb-5").number == 5  # type: ignore[union-attr]
+        void = store.list_documents(conn, state=store.DocumentState.VOID)
+        assert sorted(d.number for d in void) == [3, 4]
+        assert store.numbering_gaps(conn) == {}
+        assert store.verify_journal(conn).ok
+    with stack.client() as till:
+        report = till.get("/v1/status").json()
+    assert report["store"]["rolled_back"] is None
+    assert not any("went back in time" in f for f in report["findings"]), report
+    assert len(provider_marks(stack)) == 5
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "rollback",
+            "accept",
+            "--config",
+            str(stack.config_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert again.returncode == 1 and "nothing_rolled_back" in again.stderr
+
+
+def test_without_the_mark_a_reused_number_is_flagged_not_given_another_sales_mark(
+    stack: LocalStack,
+) -> None:
+    lose_the_wal(stack)
+    at_provider = provider_marks(stack)
+    (stack.state_dir / store.HIGH_WATER_FILE).unlink()  # the whole state dir restored, say
+    stack.start_daemon()
+
+    status, body = sell(stack, "rb-5")  # number 3 again: the provider holds that UID
+    assert status == 422, body
+    assert body["error"]["code"] == "provider_rejected"
+    receipt = body["error"]["receipt"]
+    assert receipt["state"] == "rejected" and receipt.get("mark") is None, receipt
+    assert "never sent" in body["error"]["message"]
+    assert provider_marks(stack) == at_provider
+    with closing(stack.open_store()) as conn:
+        doc = store.get_by_request_id(conn, "rb-5")
+        assert doc is not None and doc.mark is None and doc.number == 3
+    with stack.client() as till:
+        report = till.get("/v1/status").json()
+    assert report["exit_code"] == 2
+    assert any("rejected by the provider need a person" in f for f in report["findings"])

@@ -1,0 +1,69 @@
+"""Another process holds the database's write lock (a second sqlite3 connection, as a backup
+tool or a technician's `sqlite3` shell would).
+
+Before: each receipt blocked the event loop for the 5 s busy timeout (longer than the till's 4 s
+total timeout), `/v1/health` with it, and then answered 500. The promises: the till is answered
+well within its total timeout, with 503 `storage_busy` (retryable) and nothing issued; the daemon
+keeps answering other requests; status names the lock and what to do; once the lock is gone the
+same request_id issues exactly one receipt."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+
+pytestmark = pytest.mark.e2e
+
+TILL_TOTAL_TIMEOUT_S = 4.0  # what a till waits for an answer (README, "The socket")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = LocalStack(
+        tmp_path,
+        StackSettings(
+            printer_backend="dummy",
+            sync_interval_s=3600.0,
+            probe_interval_s=3600.0,
+            connect_timeout_s=2.0,
+            read_timeout_s=4.0,
+            total_timeout_s=5.0,
+        ),
+    )
+    try:
+        local.start()
+        yield local
+    finally:
+        local.stop()
+
+
+def test_a_held_write_lock_is_answered_in_time_and_changes_nothing(stack: LocalStack) -> None:
+    with closing(sqlite3.connect(stack.database_path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # holds the write lock until the rollback below
+        with stack.client(timeout_s=TILL_TOTAL_TIMEOUT_S) as till:
+            refused = post_json(till, "/v1/receipts", cash_receipt("busy-1"))
+            assert refused.status_code == 503, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "storage_busy" and error["retryable"] is True, error
+            assert till.get("/v1/health").json()["status"] == "ok"
+            report = till.get("/v1/status").json()
+        assert report["exit_code"] == 2, report
+        [finding] = [f for f in report["findings"] if "writes are failing" in f]
+        assert "busy" in finding and f"fuser -v {stack.database_path}" in finding
+        other.execute("ROLLBACK")
+
+    with stack.client() as till:
+        issued = post_json(till, "/v1/receipts", cash_receipt("busy-1"))
+        assert issued.status_code == 201, issued.text
+        again = post_json(till, "/v1/receipts", cash_receipt("busy-1"))
+        assert again.json()["receipt_id"] == issued.json()["receipt_id"]
+        listed = till.get("/v1/receipts").json()
+        report = till.get("/v1/status").json()
+    assert len(listed["receipts"]) == 1, listed
+    assert not any("writes are failing" in f for f in report["findings"]), report
