@@ -71,9 +71,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
-    parser.add_argument("--version", action="version", version=f"pos-agent {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    options = parser.add_argument_group("OPTIONS")
+    options.add_argument("-h", "--help", action="help", help="this text")
+    options.add_argument(
+        "--version", action="version", version=f"pos-agent {__version__}", help="the version"
+    )
+    commands = parser.add_subparsers(
+        title="COMMANDS", dest="command", required=True, metavar="COMMAND", prog="pos-agent"
+    )
     if command == "--version":
         wanted: Sequence[str] = []
     elif command in COMMAND_MODULES:

@@ -49,7 +49,16 @@ def test_help_reads_like_a_man_page(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    sections = ["NAME", "DESCRIPTION", "FILES", "ENVIRONMENT", "EXIT STATUS", "SEE ALSO"]
+    sections = [
+        "NAME",
+        "DESCRIPTION",
+        "OPTIONS",
+        "COMMANDS",
+        "FILES",
+        "ENVIRONMENT",
+        "EXIT STATUS",
+        "SEE ALSO",
+    ]
     assert [s for s in sections if f"\n{s}" in "\n" + out] == sections
     assert "/etc/pos-agent/provider-api-key" in out
 
