@@ -17,8 +17,10 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 DEBIAN_SUITE = "bookworm"
 MIRROR = "http://deb.debian.org/debian"
@@ -27,6 +29,7 @@ INCLUDE = "systemd,systemd-sysv,dbus,python3,libusb-1.0-0"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT_S = 60.0
 POLL_S = 0.1
+T = TypeVar("T")
 
 
 def missing_tools() -> list[str]:
@@ -96,7 +99,7 @@ class Register:
         state = self.run("systemctl", "is-system-running", check=False).stdout.strip()
         return state in ("running", "degraded")
 
-    def _wait(self, check, what: str):  # type: ignore[no-untyped-def]
+    def _wait(self, check: Callable[[], T | None], what: str) -> T:
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while time.monotonic() < deadline:
             found = check()
