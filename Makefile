@@ -5,11 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # Debian packages some tests need (libfaketime steps the daemon's wall clock; prometheus ships
-# promtool for the rule tests and the server the scrape test runs). Installed when run as root
-# (as CI is); otherwise those tests skip and say why (pytest -rs).
-APT_PACKAGES := faketime prometheus
+# promtool for the rule tests and the server the scrape test runs; debootstrap and
+# systemd-nspawn boot a Debian register for tests/systemd/test_register.py; python3-venv and
+# dpkg-deb build the package). Installed when run as root (as CI is); otherwise those tests skip
+# and say why (pytest -rs).
+APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv
 
-.PHONY: test demo bench chaos lint clean system-packages
+# The Debian package: build/pos-agent_$(DEB_VERSION)_<arch>.deb (packaging/deb/build says how).
+DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+
+.PHONY: test demo bench chaos lint clean system-packages deb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +34,9 @@ system-packages:
 
 test: $(STAMP) system-packages
 	$(BIN)/pytest
+
+deb: system-packages
+	packaging/deb/build $(DEB_VERSION) build
 
 demo: $(STAMP)
 	$(BIN)/pos-agent demo

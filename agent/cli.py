@@ -7,13 +7,48 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
 
+from agent import __version__
+
 Handler = Callable[[argparse.Namespace], int]
 
+# What a man page would say, shown by `pos-agent --help` (the package ships no separate page:
+# the text lives where it cannot drift from the commands).
+DESCRIPTION = """\
+NAME
+  pos-agent - receipt-signing agent for Greek cash registers (Elise provider, AADE myDATA)
+
+DESCRIPTION
+  The daemon (pos-agent run, started by systemd) issues receipts through the provider for the
+  POS software, which talks to it over a Unix socket; it keeps signing offline (delayed
+  receipts with an offline QR code), sends the backlog when the provider is back, and prints.
+  The other commands are for the technician; each says what to do when something is wrong.
+"""
+
+EPILOG = """\
+FILES
+  /etc/pos-agent/pos-agent.toml     config, 0640 root:pos-agent (every key documented in it)
+  /etc/pos-agent/provider-api-key   the provider API key, 0600 root:root (systemd credential)
+  /run/pos-agent/agent.sock         the local API; group pos may connect
+  /var/lib/pos-agent/               database, journal, print spool: fiscal records, never
+                                    deleted by the package (not even by purge)
+
+ENVIRONMENT
+  POS_AGENT_CONFIG   config file for the technician's commands (default above)
+  NO_COLOR           no ANSI colour on a terminal
+
+EXIT STATUS (status)
+  0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN (config, socket or database unreadable to this user)
+
+SEE ALSO
+  pos-agent COMMAND --help, systemctl status pos-agent, journalctl -u pos-agent -p warning,
+  /usr/share/doc/pos-agent/README.md
+"""
 
 # Command → the module that registers it. Only the chosen command's module is imported, so the
 # daemon (`run`) does not carry the benchmark, the demo or the doctor in its memory.
 COMMAND_MODULES: dict[str, str] = {
     "run": "agent.daemon.main",
+    "migrate": "agent.daemon.upgrade",
     "sandbox": "agent.sandbox.command",
     "bench": "agent.tools.bench",
     "chaos": "agent.tools.chaos",
@@ -24,13 +59,34 @@ COMMAND_MODULES: dict[str, str] = {
     "rollback": "agent.commands.admin",
     "demo": "agent.tools.demo",
 }
+# Exit code of a command that could not look (Nagios UNKNOWN; `status` uses the same).
+CANNOT_LOOK = 3
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for one known command, or for all of them (help, unknown command)."""
-    parser = argparse.ArgumentParser(prog="pos-agent", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else COMMAND_MODULES.values()
+    parser = argparse.ArgumentParser(
+        prog="pos-agent",
+        usage="pos-agent [--version] [--help] COMMAND [ARGS]",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
+    )
+    options = parser.add_argument_group("OPTIONS")
+    options.add_argument("-h", "--help", action="help", help="this text")
+    options.add_argument(
+        "--version", action="version", version=f"pos-agent {__version__}", help="the version"
+    )
+    commands = parser.add_subparsers(
+        title="COMMANDS", dest="command", required=True, metavar="COMMAND", prog="pos-agent"
+    )
+    if command == "--version":
+        wanted: Sequence[str] = []
+    elif command in COMMAND_MODULES:
+        wanted = [COMMAND_MODULES[command]]
+    else:
+        wanted = list(COMMAND_MODULES.values())
     for module in dict.fromkeys(wanted):
         import_module(module).register(commands)
     return parser
@@ -41,7 +97,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except PermissionError as exc:
+        # A file this user may not open (a register's /etc/pos-agent and /var/lib/pos-agent are
+        # closed to all but root and pos-agent): one line that says so, never a traceback.
+        print(
+            f"pos-agent {args.command}: permission denied on {exc.filename or exc}: "
+            "run it as root (sudo pos-agent ...)",
+            file=sys.stderr,
+        )
+        return CANNOT_LOOK
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ class ConfigError(Exception):
     """The config file is unreadable or a key is wrong; the message names the key."""
 
 
+class ConfigUnreadable(ConfigError):
+    """The config file exists but this user may not read it (it is 0640 root:pos-agent on a
+    register). The technician's commands then fall back to what needs no config: the daemon's
+    socket at its default path."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -303,6 +309,12 @@ def load_config(path: Path) -> AgentConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except PermissionError as exc:
+        raise ConfigUnreadable(
+            f"config file {path} is not readable by this user; run as root (sudo)"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     try:

@@ -74,7 +74,11 @@ def call_daemon(
     timeout_s: float = STATUS_TIMEOUT_S,
 ) -> httpx.Response:
     """One request to the daemon; any failure to get an HTTP answer is `DaemonUnreachable`."""
-    if not socket_path.exists():
+    try:
+        present = socket_path.exists()
+    except PermissionError:  # its directory (/run/pos-agent, 2750 pos-agent:pos) is closed to us
+        raise DaemonUnreachable(_closed(socket_path), permission=True) from None
+    if not present:
         raise DaemonUnreachable(f"no socket at {socket_path}")
     headers = {"content-type": "application/json"} if body is not None else {}
     try:
@@ -87,14 +91,17 @@ def call_daemon(
     except httpx.TransportError as exc:
         cause = exc.__context__ or exc.__cause__
         if isinstance(cause, PermissionError) or "Permission denied" in str(exc):
-            raise DaemonUnreachable(
-                f"permission denied on {socket_path}: run as root or as a member of the "
-                "socket's group (pos)",
-                permission=True,
-            ) from exc
+            raise DaemonUnreachable(_closed(socket_path), permission=True) from exc
         raise DaemonUnreachable(
             f"nothing answers on {socket_path} ({exc or type(exc).__name__})"
         ) from exc
+
+
+def _closed(socket_path: Path) -> str:
+    return (
+        f"permission denied on {socket_path}: run as root or as a member of the socket's "
+        "group (pos)"
+    )
 
 
 def use_colour(stream: TextIO) -> bool:

@@ -31,7 +31,16 @@ from agent.commands.common import (
     use_colour,
     with_socket,
 )
-from agent.config import AgentConfig, ConfigError, load_config
+from agent.config import (
+    AgentConfig,
+    ApiConfig,
+    ClockConfig,
+    ConfigError,
+    ConfigUnreadable,
+    SyncConfig,
+    TablesConfig,
+    load_config,
+)
 from agent.core.status_report import (
     ClockSection,
     DaemonSection,
@@ -146,8 +155,18 @@ def _size(size: int | None) -> str:
     return f"{scaled:.1f} GiB"
 
 
-def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
-    """The screen: one section per part of the register, findings last."""
+def render(
+    report: StatusReport,
+    sync: SyncConfig,
+    clock: ClockConfig,
+    *,
+    colour: bool,
+    tables: TablesConfig | None = None,
+) -> str:
+    """The screen: one section per part of the register, findings last. `sync`, `clock` and
+    `tables` only colour the deadline, offset and open-order rows; the level and the findings
+    are the report's own."""
+    tables = tables or TablesConfig()
     now = report.generated_at
     level = report.exit_code
     title = paint(f"pos-agent status: {level.name}", level, colour, bold=True)
@@ -156,11 +175,11 @@ def render(report: StatusReport, config: AgentConfig, *, colour: bool) -> str:
         title + f"   ({_clock_time(now)} Athens, exit {int(level)})",
         *_daemon_rows(report, colour),
         *_provider_rows(report.provider, now, colour),
-        *_store_rows(stored, report, config, colour),
-        *(_table_rows(stored.open_orders, config, colour) if stored is not None else []),
+        *_store_rows(stored, report, sync, colour),
+        *(_table_rows(stored.open_orders, tables, colour) if stored is not None else []),
         *_printer_rows(report.printer, stored),
         *(_drawer_rows(stored.drawer, colour) if stored is not None else []),
-        *_clock_rows(report.clock, config, colour),
+        *_clock_rows(report.clock, clock, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
         *(_storage_rows(report.storage, colour) if report.storage is not None else []),
         "",
@@ -224,7 +243,7 @@ def _provider_rows(provider: ProviderSection | None, now: datetime, colour: bool
 
 
 def _store_rows(
-    stored: StoreSection | None, report: StatusReport, config: AgentConfig, colour: bool
+    stored: StoreSection | None, report: StatusReport, sync: SyncConfig, colour: bool
 ) -> list[str]:
     if stored is None:
         error = report.store_error or "database not readable"
@@ -239,7 +258,7 @@ def _store_rows(
         )
     ]
     if backlog.oldest is not None:
-        rows.append(_oldest_row(backlog.oldest, config, colour))
+        rows.append(_oldest_row(backlog.oldest, sync, colour))
     rejected_text = (
         paint(
             f"{stored.rejected} need a person (pos-agent status --json; provider portal)",
@@ -261,13 +280,12 @@ def _store_rows(
     return rows
 
 
-def _table_rows(orders: OpenOrders | None, config: AgentConfig, colour: bool) -> list[str]:
+def _table_rows(orders: OpenOrders | None, limits: TablesConfig, colour: bool) -> list[str]:
     """Food service: open order slips and the oldest one against the legal limit."""
     if orders is None or not orders.count:
         return []
     rows = [_row("Tables", f"{orders.count} open order(s) on {orders.tables} table(s)")]
     if orders.oldest_age_s is not None:
-        limits = config.tables
         hours = orders.oldest_age_s / 3600
         level = Level.OK
         if hours >= limits.open_order_limit_hours:
@@ -291,8 +309,8 @@ def _drawer_rows(drawer: DrawerSection | None, colour: bool) -> list[str]:
     return [_row("Drawer", text)]
 
 
-def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str:
-    left_text, level = _time_left(oldest.hours_left, config)
+def _oldest_row(oldest: OldestDelayed, sync: SyncConfig, colour: bool) -> str:
+    left_text, level = _time_left(oldest.hours_left, sync)
     return _row(
         "Oldest",
         f"receipt {oldest.receipt_id}, {duration(oldest.age_s)} old; "
@@ -300,16 +318,16 @@ def _oldest_row(oldest: OldestDelayed, config: AgentConfig, colour: bool) -> str
     )
 
 
-def _time_left(hours_left: float | None, config: AgentConfig) -> tuple[str, Level]:
+def _time_left(hours_left: float | None, sync: SyncConfig) -> tuple[str, Level]:
     """How long the oldest delayed receipt has until its deadline, and how worrying that is."""
     if hours_left is None:
         return "no deadline recorded", Level.OK
     if hours_left <= 0:
         return f"PAST DEADLINE by {duration(-hours_left * 3600)}", Level.CRITICAL
     text = f"{duration(hours_left * 3600)} left"
-    if hours_left <= config.sync.deadline_critical_hours:
+    if hours_left <= sync.deadline_critical_hours:
         return text, Level.CRITICAL
-    if hours_left <= config.sync.deadline_warning_hours:
+    if hours_left <= sync.deadline_warning_hours:
         return text, Level.WARN
     return text, Level.OK
 
@@ -337,12 +355,12 @@ def _printer_rows(printer: PrinterSection | None, stored: StoreSection | None) -
     ]
 
 
-def _clock_rows(clock: ClockSection | None, config: AgentConfig, colour: bool) -> list[str]:
+def _clock_rows(clock: ClockSection | None, limits: ClockConfig, colour: bool) -> list[str]:
     if clock is None:
         return []
     if clock.offset_s is None:
         return [_row("Clock", "offset unknown (no answer from the provider yet)")]
-    limit = config.clock.max_offset_s
+    limit = limits.max_offset_s
     text = f"{clock.offset_s:+.1f} s vs the provider's Date header (limit ±{limit:g} s)"
     return [_row("Clock", paint(text, Level.WARN, colour) if abs(clock.offset_s) > limit else text)]
 
@@ -387,15 +405,45 @@ def status_command(args: argparse.Namespace) -> int:
     path = config_path(args)
     try:
         config = load_config(path)
+    except ConfigUnreadable as exc:
+        return _status_without_config(args, exc)
     except ConfigError as exc:
         return _unknown(args, f"config unreadable: {exc}")
     config = with_socket(config, args.socket)
-    report = collect_report(config)
+    return _show(args, collect_report(config), config.sync, config.clock, config.tables)
+
+
+def _status_without_config(args: argparse.Namespace, unreadable: ConfigUnreadable) -> int:
+    """A member of group `pos` may not read the config (0640 root:pos-agent) but may ask the
+    daemon, on the default socket or `--socket`: its report needs no config. When the daemon
+    does not answer either, nothing can be told: UNKNOWN, and what to do."""
+    socket_path = args.socket or ApiConfig().socket_path
+    try:
+        response = call_daemon(socket_path, "GET", "/v1/status")
+        report = StatusReport.model_validate_json(response.content)
+    except DaemonUnreachable as exc:
+        return _unknown(args, f"{exc.reason}; and {unreadable}")
+    except ValidationError:
+        return _unknown(
+            args,
+            f"the daemon answered HTTP {response.status_code} without a status report on "
+            f"{socket_path}; and {unreadable}",
+        )
+    return _show(args, report.model_copy(update={"source": "daemon"}), SyncConfig(), ClockConfig())
+
+
+def _show(
+    args: argparse.Namespace,
+    report: StatusReport,
+    sync: SyncConfig,
+    clock: ClockConfig,
+    tables: TablesConfig | None = None,
+) -> int:
     if args.json:
         json.dump(report.as_json(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render(report, config, colour=use_colour(sys.stdout)))
+        print(render(report, sync, clock, colour=use_colour(sys.stdout), tables=tables))
     return int(report.exit_code)
 
 

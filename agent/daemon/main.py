@@ -49,6 +49,7 @@ from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
 from agent.daemon.background_jobs import BackgroundJobs, Job
+from agent.daemon.log_format import configure_logging
 from agent.daemon.loop_errors import RateLimitedLoopErrors
 from agent.daemon.printing import open_printer
 from agent.elise.client import EliseClient
@@ -268,16 +269,7 @@ async def serve(config: AgentConfig) -> int:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    # force: python-escpos calls logging.basicConfig() when imported (escpos/capabilities.py),
-    # which would leave ours a no-op - no INFO lines, no timestamps in the daemon's log.
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    configure_logging(verbose=args.verbose, stream=sys.stderr)
     try:
         config = load_config(args.config)
         return asyncio.run(serve(config))

@@ -35,7 +35,7 @@ from printers.png_render import write_png
 from printers.receipt import PrintableReceipt, ReceiptFormatError
 from printers.status import PrinterState, printer_status
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pos_agent.print_spool")
 
 Result = Literal["printed", "retry", "failed"]
 

@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("pos_agent.sd_notify")
 
 
 def notify(state: str) -> bool:

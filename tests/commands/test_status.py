@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -386,3 +390,70 @@ def test_status_screen_is_coloured_on_a_terminal(
     code, out = run_cli(capsys, "status", "--config", str(config))
     assert code == 2
     assert ANSI in out
+
+
+def _as_nobody(argv: list[str]) -> tuple[int, str]:
+    """`pos-agent ARGV` in a forked child that dropped root for nobody/nogroup: the kernel, not
+    the test, refuses what a till user may not read. Output comes back through a pipe."""
+    import agent.commands.status  # noqa: F401  (loaded before the fork: nobody cannot read /root)
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 70
+        try:
+            os.dup2(write_end, 1)
+            os.dup2(write_end, 2)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+            sys.stderr = sys.stdout
+            code = main(argv)
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, encoding="utf-8") as output:
+        text = output.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), text
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A directory nobody may enter (pytest's own tmp tree is 0700 root)."""
+    path = Path(tempfile.mkdtemp(prefix="pos-agent-status-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_config_this_user_cannot_read_is_unknown_in_one_line(open_dir: Path) -> None:
+    """A till user asks while the daemon is down: no traceback, exit 3, what to do."""
+    config = write_config(open_dir, socket_path=open_dir / "agent.sock")
+    config.chmod(0o640)  # root:root here; root:pos-agent on a register
+
+    code, out = _as_nobody(["status", "--config", str(config), "--socket", str(open_dir / "s")])
+
+    assert code == 3, out
+    assert out.splitlines() == [
+        "pos-agent status: UNKNOWN   (exit 3)",
+        f"  no socket at {open_dir / 's'}; and config file {config} is not readable by this "
+        "user; run as root (sudo)",
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another user needs root")
+def test_a_socket_directory_closed_to_this_user_is_unknown_in_one_line(open_dir: Path) -> None:
+    """Outside group pos, /run/pos-agent (2750 pos-agent:pos) cannot even be looked into."""
+    config = write_config(open_dir, socket_path=open_dir / "agent.sock")
+    config.chmod(0o640)
+    closed = open_dir / "run"
+    closed.mkdir(mode=0o750)
+
+    code, out = _as_nobody(["status", "--config", str(config), "--socket", str(closed / "s")])
+
+    assert code == 3, out
+    assert "Traceback" not in out
+    assert f"permission denied on {closed / 's'}: run as root or as a member of the" in out

@@ -1,0 +1,128 @@
+"""Migrating the database file of a stopped daemon during a package upgrade, all or nothing.
+
+`apply_migrations` makes each version step atomic, but an upgrade may take several steps, and
+a step that fails half-way through a chain would leave the file at a version no installed agent
+was built for. So the upgrade never touches the original until the whole chain has succeeded:
+
+1. checkpoint the original's WAL into the file and close it (no -wal file may stay behind: it
+   would be replayed onto the migrated file after the swap);
+2. copy it, with SQLite's backup API, to a dated backup that is kept;
+3. copy it again to `<db>.migrating` and run every migration there;
+4. fsync the copy and `rename()` it over the original (atomic), fsync the directory.
+
+A crash or a failing migration before step 4 leaves the original exactly as it was (only the
+`.migrating` copy is lost); after step 4 the new file is whole. The caller holds the daemon's
+single-instance lock, so nothing writes the file meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from offline_store.errors import StoreError
+from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
+
+BACKUP_DIR_NAME = "backups"
+
+
+class DatabaseInUse(StoreError):
+    """Another process still has the database open, so its WAL cannot be folded in."""
+
+
+class MigrationFailed(StoreError):
+    """A migration step failed; the original file is untouched (the message says where the
+    backup is)."""
+
+
+@dataclass(frozen=True)
+class UpgradeOutcome:
+    """What `upgrade_database` did: `backup` is None when there was nothing to migrate."""
+
+    from_version: int
+    to_version: int
+    applied: tuple[int, ...]
+    backup: Path | None
+
+
+def upgrade_database(
+    path: Path, *, now: datetime, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> UpgradeOutcome:
+    """Bring the file at `path` to the latest schema (see the module docstring for the order).
+
+    Raises `MigrationFailed` (original untouched), `DatabaseInUse`, or `StoreError` for a file
+    newer than `migrations` know.
+    """
+    latest = migrations[-1].version if migrations else 0
+    current = _checkpointed_version(path)
+    if current == latest:
+        return UpgradeOutcome(current, current, (), None)
+    if current > latest:
+        raise StoreError(
+            f"database schema version {current} is newer than this agent knows ({latest}); "
+            "install the newer pos-agent again instead of downgrading"
+        )
+    backup = path.parent / BACKUP_DIR_NAME / f"{path.name}.v{current}.{now:%Y%m%dT%H%M%S}"
+    backup.parent.mkdir(mode=0o750, exist_ok=True)
+    _copy(path, backup)
+    work = path.with_name(path.name + ".migrating")
+    work.unlink(missing_ok=True)
+    _copy(path, work)
+    try:
+        conn = sqlite3.connect(work, isolation_level=None)
+        try:
+            applied = apply_migrations(conn, migrations)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        work.unlink(missing_ok=True)
+        raise MigrationFailed(
+            f"migrating {path} from schema v{current} failed ({exc}); the database is "
+            f"untouched, a copy is at {backup}"
+        ) from exc
+    _replace(work, path)
+    return UpgradeOutcome(current, latest, tuple(applied), backup)
+
+
+def _checkpointed_version(path: Path) -> int:
+    """The schema version, after folding the WAL into the main file and removing it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        version = schema_version(conn)
+    finally:
+        conn.close()
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        raise DatabaseInUse(
+            f"{path} is still open in another process ({wal} stays); stop it and try again"
+        )
+    return version
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy with the source's owner and mode (the daemon's user must own it)."""
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    info = source.stat()
+    os.chown(target, info.st_uid, info.st_gid)
+    target.chmod(info.st_mode & 0o777)
+
+
+def _replace(work: Path, path: Path) -> None:
+    with work.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(work, path)
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

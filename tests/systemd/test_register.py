@@ -1,0 +1,482 @@
+"""The register, end to end: the .deb installed in a booted Debian 12 with systemd, as shipped.
+
+One container for the whole module (tests/systemd/register.py boots it), checked in the order a
+register lives: install without network → configure → the first till connection starts the
+agent → receipts by a till in group `pos` → refusals and `status` → journal and credential →
+SIGKILL, SIGSTOP, stop with a sale in flight → upgrade to the next build → a migration refused
+(postinst fails, nothing changes) → remove, purge.
+The tests depend on their predecessors' state and run in file order.
+
+The provider is the sandbox on the host's loopback (the container shares the host's network).
+Two builds of the package with different versions (`packaging/deb/build`, what `make deb` runs)
+give the upgrade. A drop-in shortens the watchdog (WatchdogSec=5, TimeoutAbortSec=2) so the
+SIGSTOP check does not wait the shipped 30 s; everything else is the shipped unit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.json_codec import dumps
+from agent.tools.local_stack import ISSUER_VAT, LocalStack, cash_receipt
+from offline_store.migrations import MIGRATIONS
+from tests.e2e.stack import wait_for
+from tests.systemd.register import Register, base_root, missing_tools
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "build"
+VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+PREVIOUS = f"{VERSION}~previous"
+CONFIG = "/etc/pos-agent/pos-agent.toml"
+KEY = "/etc/pos-agent/provider-api-key"
+DATABASE = "/var/lib/pos-agent/pos-agent.sqlite3"
+TILL, OUTSIDER = "till", "visitor"
+# apt in a network namespace of its own, with only a loopback that is down: nothing can be
+# downloaded, as on a register without internet (systemctl reaches systemd by a path socket).
+OFFLINE = ("unshare", "--net", "--")
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(os.geteuid() != 0, reason="booting a container needs root"),
+    pytest.mark.skipif(
+        bool(missing_tools()),
+        reason=f"needs {', '.join(missing_tools())} (apt install debootstrap systemd-container)",
+    ),
+    pytest.mark.skipif(
+        not Path("/usr/bin/python3").exists() or shutil.which("dpkg-deb") is None,
+        reason="building the .deb needs Debian's /usr/bin/python3 and dpkg-deb",
+    ),
+]
+
+# A till: one request to the agent's socket as the POS software makes it, with the container's
+# own python3 (stdlib only). Exit 13 when the socket is closed to this user.
+TILL_SCRIPT = """\
+import http.client, json, socket, sys
+
+class Unix(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(60)
+        self.sock.connect("/run/pos-agent/agent.sock")
+
+method, path = sys.argv[1:3]
+body = sys.stdin.buffer.read() if method == "POST" else None
+conn = Unix("pos-agent", timeout=60)
+try:
+    conn.request(method, path, body=body, headers={"content-type": "application/json"})
+except PermissionError as exc:
+    print(json.dumps({"refused": str(exc)}))
+    sys.exit(13)
+answer = conn.getresponse()
+print(json.dumps({"status": answer.status, "body": json.loads(answer.read() or b"null")}))
+"""
+
+# The documents in the agent's database (path in argv[1]), read as root inside the container.
+DOCUMENTS = """\
+import json, sqlite3, sys
+conn = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+version = conn.execute("PRAGMA user_version").fetchone()[0]
+docs = dict(conn.execute("SELECT request_id, state FROM documents").fetchall())
+print(json.dumps({"version": version, "docs": docs}))
+"""
+
+
+SET_VERSION = """\
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).execute(f"PRAGMA user_version = {int(sys.argv[2])}")
+"""
+
+
+@dataclass
+class Shop:
+    register: Register
+    provider: LocalStack
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def till(self, method: str, path: str, body: Any = None, *, user: str = TILL) -> dict[str, Any]:
+        result = self.register.run(
+            "python3",
+            "/mnt/share/till.py",
+            method,
+            path,
+            user=user,
+            input=dumps(body).decode() if body is not None else "",
+            check=False,
+        )
+        assert result.returncode in (0, 13), result.stderr
+        answer: dict[str, Any] = json.loads(result.stdout)
+        return answer
+
+    def issue(self, name: str, body: dict[str, Any], state: str = "accepted") -> dict[str, Any]:
+        answer = self.till("POST", "/v1/receipts", body)
+        assert answer["status"] == 201, answer
+        assert answer["body"]["state"] == state, answer
+        self.receipts[name] = answer["body"]
+        return answer["body"]
+
+    def show(self, *properties: str) -> dict[str, str]:
+        out = self.register.run(
+            "systemctl", "show", "pos-agent.service", *(f"--property={p}" for p in properties)
+        ).stdout
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    def active(self) -> str:
+        return self.register.run("systemctl", "is-active", "pos-agent", check=False).stdout.strip()
+
+    def documents(self) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(
+            self.register.run("python3", "-c", DOCUMENTS, DATABASE).stdout
+        )
+        return answer
+
+    def journal(self, *options: str) -> str:
+        return self.register.run(
+            "journalctl", "--no-pager", "-o", "cat", "-u", "pos-agent", *options
+        ).stdout
+
+    def restarted_from(self, pid: str, timeout_s: float = 60) -> str:
+        def new_pid() -> str | None:
+            state = self.show("MainPID", "ActiveState")
+            fresh = state["ActiveState"] == "active" and state["MainPID"] not in ("0", pid)
+            return state["MainPID"] if fresh else None
+
+        return wait_for(new_pid, timeout_s=timeout_s, what="pos-agent to run again")
+
+    def all_receipts_kept(self) -> None:
+        for name, issued in self.receipts.items():
+            answer = self.till("GET", f"/v1/receipts/{issued['receipt_id']}")
+            assert answer["status"] == 200, (name, answer)
+            for key in ("uid", "series", "number"):
+                assert answer["body"][key] == issued[key], (name, key)
+
+
+def _build(version: str) -> Path:
+    completed = subprocess.run(
+        [str(REPO / "packaging/deb/build"), version, str(BUILD)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return Path(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    work = tmp_path_factory.mktemp("register")
+    share = work / "share"
+    share.mkdir()
+    for name, version in (("previous.deb", PREVIOUS), ("current.deb", VERSION)):
+        shutil.copy(_build(version), share / name)
+    (share / "till.py").write_text(TILL_SCRIPT)
+    register = Register(root=base_root(BUILD / "register"), share=share)
+    provider = LocalStack(work / "provider")
+    try:
+        provider.start_sandbox()
+        register.boot()
+        yield Shop(register, provider)
+    finally:
+        register.shutdown()
+        provider.stop()
+
+
+def test_installs_without_network_and_waits_for_the_key(shop: Shop) -> None:
+    r = shop.register
+    installed = r.run(*OFFLINE, "apt-get", "install", "-y", "/mnt/share/previous.deb")
+
+    assert "pos-agent: installed but NOT started: the provider API key is missing" in (
+        installed.stdout
+    )
+    assert r.run("systemctl", "is-enabled", "pos-agent.socket").stdout.strip() == "enabled"
+    assert r.run("systemctl", "is-active", "pos-agent.socket").stdout.strip() == "active"
+    assert shop.active() == "inactive"
+    assert r.run("pos-agent", "--version").stdout == f"pos-agent {VERSION}\n"
+    assert r.run("readlink", "-f", "/opt/pos-agent/venv/bin/python").stdout.strip() == (
+        "/usr/bin/python3.11"
+    )
+    modes = r.run("stat", "-c", "%n %a %U:%G", "/etc/pos-agent", CONFIG, "/run/pos-agent").stdout
+    assert modes.splitlines() == [
+        "/etc/pos-agent 750 root:pos-agent",
+        f"{CONFIG} 640 root:pos-agent",
+        "/run/pos-agent 2750 pos-agent:pos",
+    ]
+    assert r.run("stat", "-c", "%a %U:%G", "/run/pos-agent/agent.sock").stdout.strip() == (
+        "660 pos-agent:pos"
+    )
+
+
+def test_configured_the_first_till_connection_starts_it(shop: Shop) -> None:
+    r = shop.register
+    port = shop.provider.sandbox_url.rsplit(":", 1)[1]
+    r.run(
+        "sed",
+        "-i",
+        "-e",
+        f's|^vat = .*|vat = "{ISSUER_VAT}"|',
+        "-e",
+        f"s|127.0.0.1:8800|127.0.0.1:{port}|g",
+        # Room for the sale held in flight by the slow provider when `systemctl stop` comes
+        # (a loaded machine must not turn it into an offline receipt).
+        "-e",
+        "s|^read_timeout_s = .*|read_timeout_s = 8.0|",
+        "-e",
+        "s|^total_timeout_s = .*|total_timeout_s = 10.0|",
+        # The technician fills the provider footer (the placeholders fail status until then).
+        "-e",
+        's|^legal_name = "<.*>"|legal_name = "SANDBOX ΠΑΡΟΧΟΣ Α.Ε."|',
+        "-e",
+        's|^web_address = "<.*>"|web_address = "www.sandbox.example"|',
+        "-e",
+        's|^licence = "<.*>"|licence = "ΑΔΑ-0000"|',
+        CONFIG,
+    )
+    key = shop.provider.api_key_file.read_text()
+    r.run("sh", "-c", f"install -m 0600 /dev/null {KEY} && cat > {KEY}", input=key)
+    r.run("mkdir", "-p", "/etc/systemd/system/pos-agent.service.d")
+    r.run(
+        "sh",
+        "-c",
+        "cat > /etc/systemd/system/pos-agent.service.d/test.conf",
+        input="[Service]\nWatchdogSec=5\nTimeoutAbortSec=2\n",
+    )
+    r.run("systemctl", "daemon-reload")
+    r.run("useradd", "--create-home", "--groups", "pos", TILL)
+    r.run("useradd", "--create-home", OUTSIDER)
+    assert shop.active() == "inactive"
+
+    answer = shop.till("GET", "/v1/health")
+
+    assert answer["status"] == 200, answer
+    # Type=notify: "active" only after READY=1; then the STATUS= line.
+    state = shop.show("ActiveState", "StatusText", "Type", "NRestarts")
+    assert state == {
+        "ActiveState": "active",
+        "StatusText": "serving on /run/pos-agent/agent.sock",
+        "Type": "notify",
+        "NRestarts": "0",
+    }
+
+
+def test_a_till_in_group_pos_issues_cash_card_and_offline_receipts(shop: Shop) -> None:
+    cash = shop.issue("cash", cash_receipt("register-cash-1"))
+    assert cash["mark"]
+
+    lines = [
+        {
+            "description": "Τοστ",
+            "quantity": Decimal(2),
+            "unit_price": Decimal("4.20"),
+            "vat_category": 2,
+        }
+    ]
+    signed = shop.till(
+        "POST",
+        "/v1/payments/sign",
+        {
+            "request_id": "register-card-sign",
+            "terminal_id": "TID00042",
+            "document_type": "11.1",
+            "lines": lines,
+            "amount": Decimal("8.40"),
+        },
+    )
+    assert signed["status"] == 201, signed
+    card = {
+        "method": 7,
+        "amount": Decimal("8.40"),
+        "terminal_id": "TID00042",
+        "transaction_id": "TX-REGISTER-1",
+        "signature_id": signed["body"]["signature_id"],
+    }
+    issued = shop.issue(
+        "card", {"request_id": "register-card-1", "lines": lines, "payments": [card]}
+    )
+    assert issued["receipt_id"] == signed["body"]["receipt_id"]
+
+    shop.provider.set_faults("down")
+    offline = shop.issue("offline", cash_receipt("register-offline-1"), state="delayed")
+    assert offline["offline_qr_url"]
+
+
+def test_the_journal_has_priorities_the_key_does_not_reach_it(shop: Shop) -> None:
+    warnings = shop.journal("-p", "warning")
+    assert re.search(r"POST \S+ failed after \d+ ms: \w+Error", warnings), warnings
+    everything = shop.journal()
+    assert "pos-agent ready" in everything
+    assert "pos-agent ready" not in warnings  # info stays info
+    assert not re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d", everything, re.MULTILINE)
+
+    key = shop.provider.api_key_file.read_text().strip()
+    r = shop.register
+    whole_journal = r.run("journalctl", "--no-pager", "-o", "verbose").stdout
+    assert key not in whole_journal
+    credential = "/run/credentials/pos-agent.service/provider-api-key"
+    assert r.run("cat", credential).stdout.strip() == key
+    assert r.run("stat", "-c", "%a %U:%G", KEY).stdout.strip() == "600 root:root"
+
+    shop.provider.set_faults("ok")
+    synced = r.run("pos-agent", "sync", check=False)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert shop.documents()["docs"]["register-offline-1"] == "accepted"
+
+
+def test_outside_group_pos_is_refused_and_status_answers_everyone(shop: Shop) -> None:
+    refused = shop.till("GET", "/v1/health", user=OUTSIDER)
+    assert "Permission denied" in refused["refused"]
+
+    r = shop.register
+    as_root = r.run("pos-agent", "status", check=False)
+    as_till = r.run("pos-agent", "status", user=TILL, check=False)
+    as_outsider = r.run("pos-agent", "status", user=OUTSIDER, check=False)
+
+    assert as_root.returncode == 0, as_root.stdout + as_root.stderr
+    assert as_till.returncode == 0, as_till.stdout + as_till.stderr
+    assert "Traceback" not in as_till.stdout + as_till.stderr
+    assert as_till.stdout.splitlines()[0].startswith("pos-agent status: OK")
+    assert as_outsider.returncode == 3, as_outsider.stdout + as_outsider.stderr
+    assert "Traceback" not in as_outsider.stdout + as_outsider.stderr
+    assert "permission denied on /run/pos-agent/agent.sock: run as root or as a member" in (
+        as_outsider.stdout
+    )
+
+
+def test_sigkill_restarts_and_loses_nothing(shop: Shop) -> None:
+    pid = shop.show("MainPID")["MainPID"]
+
+    shop.register.run("systemctl", "kill", "--signal=KILL", "--kill-whom=main", "pos-agent")
+
+    shop.restarted_from(pid)
+    assert shop.show("NRestarts")["NRestarts"] == "1"
+    shop.all_receipts_kept()
+    shop.issue("after-kill", cash_receipt("register-after-kill"))
+
+
+def test_sigstop_trips_the_watchdog(shop: Shop) -> None:
+    pid = shop.show("MainPID")["MainPID"]
+
+    shop.register.run("systemctl", "kill", "--signal=STOP", "--kill-whom=main", "pos-agent")
+
+    shop.restarted_from(pid)
+    assert (
+        "Watchdog timeout"
+        in shop.register.run(
+            "journalctl", "--no-pager", "-o", "cat", "-u", "pos-agent", "--grep", "Watchdog"
+        ).stdout
+    )
+    shop.all_receipts_kept()
+
+
+def test_stop_drains_a_sale_in_flight(shop: Shop) -> None:
+    shop.provider.set_faults("slow", delay_ms=3000)
+    sale = subprocess.Popen(
+        shop.register.command("python3", "/mnt/share/till.py", "POST", "/v1/receipts", user=TILL),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sale.stdin is not None
+    sale.stdin.write(dumps(cash_receipt("register-in-flight")).decode())
+    sale.stdin.close()
+    wait_for(
+        lambda: shop.documents()["docs"].get("register-in-flight") == "pending",
+        timeout_s=30,
+        what="the sale to reach the provider",
+    )
+
+    shop.register.run("systemctl", "stop", "pos-agent")
+
+    assert sale.stdout is not None
+    answer = json.loads(sale.stdout.read())  # the till's own socket timeout bounds the wait
+    sale.wait(timeout=30)
+    assert answer["status"] == 201 and answer["body"]["state"] == "accepted", answer
+    assert shop.active() == "inactive"
+    assert "stopping: draining requests" in shop.journal("--grep", "draining")
+    shop.receipts["in-flight"] = answer["body"]
+    shop.provider.set_faults("ok")
+    shop.register.run("systemctl", "start", "pos-agent")
+
+
+def test_upgrade_keeps_the_config_and_the_data(shop: Shop) -> None:
+    r = shop.register
+    pid = shop.show("MainPID")["MainPID"]
+    config_before = r.run("cat", CONFIG).stdout
+    before = shop.documents()
+
+    upgraded = r.run(*OFFLINE, "apt-get", "install", "-y", "/mnt/share/current.deb")
+
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == VERSION
+    latest = MIGRATIONS[-1].version
+    assert re.search(
+        rf"pos-agent migrate: {DATABASE} (is at schema v{latest}, the latest|"
+        rf"migrated from schema v\d+ to v{latest})",
+        upgraded.stdout,
+    ), upgraded.stdout
+    assert "pos-agent: started" in upgraded.stdout
+    assert r.run("cat", CONFIG).stdout == config_before  # a conffile: never overwritten
+    shop.restarted_from(pid)
+    after = shop.documents()
+    assert after["version"] == latest
+    assert after["docs"] == before["docs"]
+    shop.all_receipts_kept()
+
+
+def test_a_refused_migration_leaves_the_database_and_the_agent_stopped(shop: Shop) -> None:
+    """What a downgrade meets: a database from a newer agent. postinst fails, the file stays
+    byte for byte, the agent stays stopped; once fixed, `dpkg --configure -a` completes."""
+    r = shop.register
+    latest = MIGRATIONS[-1].version
+    r.run("systemctl", "stop", "pos-agent.socket", "pos-agent.service")
+    r.run("python3", "-c", SET_VERSION, DATABASE, str(latest + 1))
+    digest = r.run("sha256sum", DATABASE).stdout
+
+    refused = r.run(
+        *OFFLINE, "apt-get", "install", "-y", "--reinstall", "/mnt/share/current.deb", check=False
+    )
+
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert f"newer than this agent knows ({latest})" in output, output
+    assert "the database was NOT migrated and is unchanged; the agent stays stopped" in output
+    assert r.run("sha256sum", DATABASE).stdout == digest
+    assert shop.active() == "inactive"
+    status = r.run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "pos-agent").stdout
+    assert status.strip() == "iF"  # installed, half-configured
+
+    r.run("python3", "-c", SET_VERSION, DATABASE, str(latest))
+    configured = r.run("dpkg", "--configure", "-a")
+
+    assert "pos-agent: started" in configured.stdout
+    wait_for(lambda: shop.active() == "active", timeout_s=30, what="pos-agent to start")
+    shop.all_receipts_kept()
+
+
+def test_remove_keeps_the_data_and_purge_removes_only_the_config(shop: Shop) -> None:
+    r = shop.register
+    removed = r.run("apt-get", "remove", "-y", "pos-agent")
+
+    assert "Kept: /var/lib/pos-agent" in removed.stdout
+    assert r.run("test", "-f", DATABASE, check=False).returncode == 0
+    assert r.run("test", "-f", CONFIG, check=False).returncode == 0
+    assert r.run("test", "-e", "/usr/bin/pos-agent", check=False).returncode == 1
+    assert r.run("systemctl", "is-active", "pos-agent.socket", check=False).stdout.strip() != (
+        "active"
+    )
+
+    purged = r.run("apt-get", "purge", "-y", "pos-agent")
+
+    assert "/var/lib/pos-agent is KEPT" in purged.stdout
+    assert r.run("test", "-e", "/etc/pos-agent", check=False).returncode == 1
+    assert r.run("test", "-f", DATABASE, check=False).returncode == 0
