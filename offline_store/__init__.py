@@ -55,8 +55,10 @@ from offline_store.errors import (
 )
 from offline_store.high_water import (
     HIGH_WATER_FILE,
+    SLOT_BYTES,
     HighWaterFileDamaged,
     HighWaterMark,
+    MarkFile,
     Rollback,
     compare_with_mark,
     current_mark,
@@ -109,6 +111,7 @@ __all__ = [
     "DAEMON_BUSY_TIMEOUT_MS",
     "HIGH_WATER_FILE",
     "MIGRATIONS",
+    "SLOT_BYTES",
     "BacklogSummary",
     "DatabaseDamaged",
     "DocumentKind",
@@ -121,6 +124,7 @@ __all__ = [
     "JournalCheck",
     "KickReason",
     "KickState",
+    "MarkFile",
     "Migration",
     "NewDocument",
     "NotFound",

@@ -5,10 +5,9 @@ WAL deleted or truncated after a crash, an SD card that hands back an older bloc
 as a healthy database that is simply *behind*. Its counters then hand out numbers the provider
 already holds, and a 409 for the reused number would carry another sale's MARK.
 
-So every time a number is allocated, before the till is told, the last number of each series
-and the journal's head (`seq`, `hash`) are written to a small file beside the database
-(`high-water.json`: written to a temporary file, fsynced, renamed over the old one, directory
-fsynced). At start the database is compared with it: a series whose counter is below the mark,
+So every time a number is allocated or a document frozen, before the till is told, the last
+number of each series and the journal's head (`seq`, `hash`) are written to a small file beside
+the database (`high-water.json`, two checksummed slots written in turn, see `MarkFile`). At start the database is compared with it: a series whose counter is below the mark,
 or a journal without the recorded head, was rolled back. The file may lag the database (a crash
 between the commit and the write), never lead it, so only "database behind the file" is a
 rollback.
@@ -16,6 +15,7 @@ rollback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -80,35 +80,93 @@ def current_mark(conn: sqlite3.Connection) -> HighWaterMark:
     )
 
 
+SLOT_BYTES = 4096
+_SLOT_HEADER = b"HWM1 "
+
+
 def read_mark(state_dir: Path) -> HighWaterMark | None:
-    """None when no mark was ever written (a new install, or a database older than marks)."""
+    """The newest intact slot; None when no mark was ever written (a new install, or a database
+    older than marks)."""
     path = state_dir / HIGH_WATER_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return None
-    try:
-        return HighWaterMark.from_json(text)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise HighWaterFileDamaged(f"{path} cannot be read ({exc})") from exc
+    slots = [_parse_slot(data[i : i + SLOT_BYTES]) for i in range(0, 2 * SLOT_BYTES, SLOT_BYTES)]
+    intact = [slot for slot in slots if slot is not None]
+    if not intact:
+        raise HighWaterFileDamaged(f"{path} holds no intact mark")
+    return max(intact, key=lambda slot: slot[0])[1]
+
+
+class MarkFile:
+    """The mark on disk: two fixed slots of `SLOT_BYTES`, written in turn with a sequence number
+    and a SHA-256, so a torn write spoils only the slot being written and the other still holds
+    the previous mark. The blocks are allocated once, when the file is made: later writes only
+    overwrite them, so the mark is still written on a full disk (a rename of a new file needed
+    fresh blocks, and a full disk made the mark lag behind the database it guards)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        path = state_dir / HIGH_WATER_FILE
+        existed = path.exists()
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            if not existed or os.fstat(self._fd).st_size < 2 * SLOT_BYTES:
+                os.posix_fallocate(self._fd, 0, 2 * SLOT_BYTES)
+                os.fsync(self._fd)
+                _fsync_directory(state_dir)
+            data = os.pread(self._fd, 2 * SLOT_BYTES, 0)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        slots = [_parse_slot(data[i : i + SLOT_BYTES]) for i in (0, SLOT_BYTES)]
+        self._seq = max((slot[0] for slot in slots if slot is not None), default=0)
+
+    def write(self, mark: HighWaterMark) -> None:
+        """Durable before this returns (one fdatasync, no new blocks)."""
+        body = mark.as_json().encode("utf-8")
+        seq = self._seq + 1
+        header = _SLOT_HEADER + b"%020d %s\n" % (seq, hashlib.sha256(body).hexdigest().encode())
+        slot = header + body
+        if len(slot) > SLOT_BYTES:
+            raise ValueError("the high-water mark outgrew its slot (too many series)")
+        os.pwrite(self._fd, slot.ljust(SLOT_BYTES, b" "), (seq % 2) * SLOT_BYTES)
+        os.fdatasync(self._fd)
+        self._seq = seq
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def write_mark(state_dir: Path, mark: HighWaterMark) -> None:
-    """Atomically replace the mark, durable before this returns."""
-    path = state_dir / HIGH_WATER_FILE
-    fresh = path.with_name(path.name + ".new")
-    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    """One write through a `MarkFile` (tools and tests; the daemon keeps its file open)."""
+    marks = MarkFile(state_dir)
     try:
-        os.write(fd, mark.as_json().encode("utf-8"))
+        marks.write(mark)
+    finally:
+        marks.close()
+
+
+def _parse_slot(slot: bytes) -> tuple[int, HighWaterMark] | None:
+    if not slot.startswith(_SLOT_HEADER):
+        return None
+    header, _, rest = slot.partition(b"\n")
+    try:
+        seq_text, digest = header[len(_SLOT_HEADER) :].split(b" ")
+        body = rest.rstrip(b" ")
+        if hashlib.sha256(body).hexdigest().encode() != digest:
+            return None
+        return int(seq_text), HighWaterMark.from_json(body.decode("utf-8"))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(fresh, path)
-    directory = os.open(state_dir, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def compare_with_mark(conn: sqlite3.Connection, mark: HighWaterMark) -> Rollback:

@@ -46,6 +46,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.SignedAmountDiffers: (409, "signed_amount_differs"),
     core.SignaturesMixed: (422, "signatures_mixed"),
     core.ReservationUsed: (409, "reservation_used"),
+    core.SignRequestSettled: (409, "sign_request_settled"),
     core.SignedTypeDiffers: (422, "signed_type_differs"),
     core.SignedTotalDiffers: (409, "signed_total_differs"),
     core.AmountExceedsTotal: (422, "amount_exceeds_total"),

@@ -33,6 +33,7 @@ from agent.core.errors import (
     ReceiptNotSignable,
     SignatureExpired,
     SignatureNotActive,
+    SignRequestSettled,
     UnknownSignature,
 )
 from agent.core.issuing import Draft, reusable_reservation
@@ -179,6 +180,14 @@ class CardPaymentService:
         existing = store.get_by_request_id(self.rt.conn, sign_key)
         if existing is not None and existing.state == store.DocumentState.RESERVED:
             return self._extend(existing, request, now)
+        if existing is not None:
+            # Its answer is not remembered (a database restored or a WAL lost), but its
+            # reservation was issued or voided since: that sale cannot be signed again.
+            raise SignRequestSettled(
+                f"sign request {request.request_id} was used before: its reservation "
+                f"{existing.series}/{existing.number} is {existing.state.value} now; sign the "
+                "sale again with a new request_id"
+            )
         amounts = _checked(
             request, _request_amounts(request, self.rt.config.pricing.prices_include_vat)
         )

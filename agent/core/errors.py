@@ -43,6 +43,10 @@ class SignaturesMixed(DomainError):
     """Card signatures of one receipt come from different reservations."""
 
 
+class SignRequestSettled(DomainError):
+    """A sign request_id whose reservation was issued or voided since."""
+
+
 class ReservationUsed(DomainError):
     """The signed reservation was already issued as a receipt."""
 

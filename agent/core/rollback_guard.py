@@ -60,6 +60,12 @@ class RollbackGuard:
         self.rollback: store.Rollback | None = None
         self.unreadable: str | None = None  # the mark file is damaged: nothing is compared
         self.write_failure: str | None = None
+        self._marks: store.MarkFile | None = None
+
+    def close(self) -> None:
+        if self._marks is not None:
+            self._marks.close()
+            self._marks = None
 
     def check(self) -> None:
         """At start, before the first request: compare, then record where the database is."""
@@ -180,7 +186,9 @@ class RollbackGuard:
             return
         mark = store.current_mark(self._conn)
         try:
-            store.write_mark(self._state_dir, mark)
+            if self._marks is None:
+                self._marks = store.MarkFile(self._state_dir)
+            self._marks.write(mark)
         except OSError as exc:
             if self.write_failure is None:
                 log.error("the high-water mark cannot be written: %s", exc)

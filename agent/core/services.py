@@ -208,4 +208,5 @@ class Services:
             failures=health.failures,
             failing=f"{failing.fault.value}: {failing.message}" if failing else None,
             failing_since=failing.at if failing else None,
+            high_water_failure=self.runtime.rollback_guard.write_failure,
         )

@@ -131,6 +131,8 @@ class StorageSection(Section):
     failures: int | None = None
     failing: str | None = None
     failing_since: datetime | None = None
+    # Why the daemon could not write its high-water mark (core/rollback_guard.py), if it could not.
+    high_water_failure: str | None = None
 
 
 class DaemonSection(Section):
@@ -238,6 +240,7 @@ def storage_section(
     failures: int | None = None,
     failing: str | None = None,
     failing_since: datetime | None = None,
+    high_water_failure: str | None = None,
 ) -> StorageSection:
     """Free space and inodes for the daemon's user on the state directory's filesystem."""
     try:
@@ -256,12 +259,22 @@ def storage_section(
         failures=failures,
         failing=failing,
         failing_since=failing_since,
+        high_water_failure=high_water_failure,
     )
 
 
 def storage_findings(storage: StorageSection, database: Path) -> list[tuple[Level, str]]:
     """What `status` and `doctor` say of the storage, each with what to do."""
     findings: list[tuple[Level, str]] = []
+    if storage.high_water_failure is not None:
+        findings.append(
+            (
+                Level.CRITICAL,
+                "storage: the high-water mark beside the database cannot be written "
+                f"({storage.high_water_failure}): a rollback of the database would go unnoticed; "
+                f"check the state directory {storage.path} (free space, permissions, dmesg)",
+            )
+        )
     if storage.failing is not None:
         fault = storage.failing.partition(":")[0]
         hint = STORAGE_HINTS.get(fault, "see journalctl -u pos-agent").format(database=database)

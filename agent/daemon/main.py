@@ -230,6 +230,7 @@ async def serve(config: AgentConfig) -> int:
             metrics=Metrics(register_labels(config)),
         )
         runtime.rollback_guard.check()
+        stack.callback(runtime.rollback_guard.close)
         printer = open_printer(config, runtime.clock, runtime.storage.note_failure)
         runtime.wake_printer.append(printer.notify)
         services = Services(runtime, printer_state=printer.state)

@@ -261,7 +261,7 @@ class Chaos:
         """A signature lost with a WAL (422 unknown_signature) is signed again, as a till would
         do: the refused issue changed nothing, so the same request_id goes with the new one."""
         for signing in range(1, SIGN_ATTEMPTS + 1):
-            response = await self._issue(client, sale, signing)
+            response = await self._issue(client, sale, 1 + (signing - 1) * SIGN_ATTEMPTS)
             if response is None:
                 return
             code = (
@@ -312,15 +312,25 @@ class Chaos:
             "terminal_id": sale.terminal_id,
             "transaction_id": sale.transaction_id,
         }
-        sign: dict[str, Any] = {
-            "request_id": f"{sale.sale_id}-sign" + (f"-{signing}" if signing > 1 else ""),
-            "terminal_id": sale.terminal_id,
-            "amount": sale.total,
-            "document_type": "11.1" if sale.kind == "card" else "8.4",
-        }
-        if sale.kind == "card":
-            sign["lines"] = sale.lines
-        response = await self.call(client, sale, "/v1/payments/sign", sign)
+        response = None
+        for attempt in range(signing, signing + SIGN_ATTEMPTS):
+            sign: dict[str, Any] = {
+                "request_id": f"{sale.sale_id}-sign" + (f"-{attempt}" if attempt > 1 else ""),
+                "terminal_id": sale.terminal_id,
+                "amount": sale.total,
+                "document_type": "11.1" if sale.kind == "card" else "8.4",
+            }
+            if sale.kind == "card":
+                sign["lines"] = sale.lines
+            response = await self.call(client, sale, "/v1/payments/sign", sign)
+            if response is None:
+                return None
+            # A WAL loss took the remembered answer but the reservation was issued or voided
+            # since (rollback accept): the till signs the sale again under a new request_id.
+            if response.status_code == 409 and "sign_request_settled" in response.text:
+                self.tally.resigned += 1
+                continue
+            break
         if response is None:
             return None
         if response.status_code == 201:
