@@ -626,6 +626,7 @@ def passed(report: dict[str, Any]) -> bool:
         == report["wrong_marks"]
         == 0
         and report["journal_ok"]
+        and details["answer_mismatches"] == 0
         and details["server_errors"] == 0
         and details["client_timeouts"] == 0
         and details["daemon_crashes"] == 0

@@ -6,8 +6,11 @@ another process, and a WAL lost after a SIGKILL.
   retries the same request_id.
 - `busy`: a second SQLite connection holds the write lock for a moment (a backup tool, a
   technician's `sqlite3` shell). The till gets 503 `storage_busy` and retries.
-- `wal_loss`: on some of the harness's kills, the `-wal` and `-shm` files are deleted before the
-  restart (a restore of only the main file, a bad SD card). The daemon finds itself behind its
+- `wal_loss`: on some of the harness's kills, the database goes back to a consistent copy taken
+  at an earlier kill and its `-wal` and `-shm` files are deleted before the restart (a restore of
+  only the main file, a lost WAL). Deleting the WAL alone is not used: a SIGKILL in the middle
+  of a checkpoint leaves the main file half-updated without it, which the agent rightly refuses
+  to open as damaged (and no harness can go on from). The daemon finds itself behind its
   high-water mark and refuses the rolled-back series; the harness then acts as the technician
   who found no newer copy (`POST /v1/rollback/accept`), and records which numbers were lost so
   the audit can tell them apart: receipts the provider holds are not lost, offline receipts that
@@ -21,6 +24,7 @@ import asyncio
 import contextlib
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 from collections import Counter
@@ -89,13 +93,24 @@ class StorageChaos:
                 await asyncio.wait_for(done.wait(), self.rng.uniform(*PAUSE_S))
 
     def lose_wal_now(self, kill_number: int) -> bool:
-        """Called between a kill and the restart: every WAL_LOSS_EVERY-th kill loses the WAL."""
-        if not self.enabled or kill_number % WAL_LOSS_EVERY:
+        """Called between a kill and the restart: every WAL_LOSS_EVERY-th kill goes back to the
+        copy taken at an earlier kill and loses the WAL; the others take a fresh copy."""
+        if not self.enabled:
             return False
+        database = self.stack.database_path
+        if kill_number % WAL_LOSS_EVERY or not self._copy.exists():
+            if database.exists():
+                _consistent_copy(database, self._copy)
+            return False
+        shutil.copyfile(self._copy, database)
         for suffix in ("-wal", "-shm"):
-            Path(f"{self.stack.database_path}{suffix}").unlink(missing_ok=True)
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
         self.events["wal_loss"] += 1
         return True
+
+    @property
+    def _copy(self) -> Path:
+        return self.stack.root / "older-copy.sqlite3"
 
     async def accept_rollback(self) -> None:
         """After the restart: the technician's `pos-agent rollback accept`, when it is needed."""
@@ -140,6 +155,17 @@ class StorageChaos:
             await asyncio.sleep(hold)
         finally:
             await asyncio.to_thread(_unlock, conn)
+
+
+def _consistent_copy(database: Path, copy: Path) -> None:
+    """What the database holds now, main file and WAL together (SQLite's backup API)."""
+    source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    target = sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
 
 
 def _fill(filler: Path) -> None:
