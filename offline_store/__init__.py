@@ -5,6 +5,7 @@ transaction and never commit. This package never imports `agent` or `printers`.
 """
 
 from offline_store.database import (
+    close_database,
     last_integrity_check,
     open_database,
     require_transaction,
@@ -16,6 +17,7 @@ from offline_store.documents import (
     NewDocument,
     StoredDocument,
     abandoned_reservations,
+    compact_slice,
     document_ids_due,
     extend_reservation,
     freeze_payload,
@@ -27,6 +29,7 @@ from offline_store.documents import (
     mark_delayed,
     mark_rejected,
     take_over_reservation,
+    unpacked_count,
     unsent_document_ids,
     void_reservation,
 )
@@ -39,7 +42,14 @@ from offline_store.errors import (
     TransactionError,
     storage_fault,
 )
-from offline_store.journal import JournalCheck, append_journal, verify_journal
+from offline_store.journal import (
+    JournalCheck,
+    JournalStatus,
+    append_journal,
+    journal_slice,
+    last_journal_check,
+    verify_journal,
+)
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
 from offline_store.print_jobs import (
@@ -79,6 +89,7 @@ __all__ = [
     "DocumentState",
     "InvalidTransition",
     "JournalCheck",
+    "JournalStatus",
     "Migration",
     "NewDocument",
     "NotFound",
@@ -98,6 +109,8 @@ __all__ = [
     "append_journal",
     "apply_migrations",
     "backlog_summary",
+    "close_database",
+    "compact_slice",
     "database_size_bytes",
     "document_ids_due",
     "enqueue_print",
@@ -109,6 +122,8 @@ __all__ = [
     "get_document",
     "get_signature",
     "insert_document",
+    "journal_slice",
+    "last_journal_check",
     "last_integrity_check",
     "last_numbers",
     "list_documents",
@@ -132,6 +147,7 @@ __all__ = [
     "supersede_signatures",
     "take_over_reservation",
     "transaction",
+    "unpacked_count",
     "unsent_document_ids",
     "verify_journal",
     "void_reservation",

@@ -153,7 +153,7 @@ async def serve(config: AgentConfig) -> int:
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
         conn = store.open_database(config.database_path)
-        stack.callback(conn.close)
+        stack.callback(store.close_database, conn)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(config=config, api_key=api_key, conn=conn, client=client)
         printer = open_printer(config, runtime.clock)
