@@ -113,6 +113,7 @@ class StoredDocument:
     reserved_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    codec: int = CURRENT  # how the row is stored (packing.py); the fields above are unpacked
 
 
 def insert_document(
@@ -153,7 +154,7 @@ def insert_document(
             stamp,
             stamp,
             CURRENT,
-            pack(new.request_json.encode("utf-8")),
+            _pack_request(new.request_json, new.payload, CURRENT),
         ),
     )
     detail: dict[str, Any] = {
@@ -176,9 +177,14 @@ def freeze_payload(
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
     after = _returning(
         conn,
-        "UPDATE documents SET payload = ?, state = 'pending', reserved_until = NULL, "
-        "updated_at = ? WHERE id = ? RETURNING *",
-        (pack(payload, _codec(conn, document_id)), time_to_db(now), document_id),
+        "UPDATE documents SET payload = ?, request_json = ?, request_packed = ?, "
+        "state = 'pending', reserved_until = NULL, updated_at = ? WHERE id = ? RETURNING *",
+        (
+            pack(payload, before.codec),
+            *_request_columns(before.request_json, payload, before.codec),
+            time_to_db(now),
+            document_id,
+        ),
     )
     detail = {"payload_sha256": hashlib.sha256(payload).hexdigest()}
     return _finish_change(conn, before, after, "document.pending", detail, now)
@@ -319,7 +325,7 @@ def take_over_reservation(
         (
             request_id,
             request_hash,
-            *_request_columns(request_json, _codec(conn, document_id)),
+            *_request_columns(request_json, None, before.codec),
             money_to_db(total_amount),
             time_to_db(reserved_until),
             time_to_db(now),
@@ -424,7 +430,7 @@ def compact_slice(conn: sqlite3.Connection, *, limit: int = 500) -> int:
             (
                 CURRENT,
                 None if payload is None else pack(payload),
-                pack(row["request_json"].encode("utf-8")),
+                _pack_request(row["request_json"], payload, CURRENT),
                 row["id"],
             ),
         )
@@ -437,18 +443,18 @@ def unpacked_count(conn: sqlite3.Connection) -> int:
     return count
 
 
-def _codec(conn: sqlite3.Connection, document_id: int) -> int:
-    """A row keeps the codec it was written with until `compact_slice` packs it whole."""
-    codec: int = conn.execute(
-        "SELECT packed FROM documents WHERE id = ?", (document_id,)
-    ).fetchone()[0]
-    return codec
+def _pack_request(request_json: str, payload: bytes | None, codec: int) -> bytes:
+    """The request is packed against its payload (it repeats the lines and amounts), so it is
+    repacked whenever the payload is set (`freeze_payload`)."""
+    return pack(request_json.encode("utf-8"), codec, context=payload or b"")
 
 
-def _request_columns(request_json: str, codec: int) -> tuple[str, bytes | None]:
+def _request_columns(
+    request_json: str, payload: bytes | None, codec: int
+) -> tuple[str, bytes | None]:
     """(`request_json`, `request_packed`) as stored under `codec`."""
     if codec:
-        return "", pack(request_json.encode("utf-8"), codec)
+        return "", _pack_request(request_json, payload, codec)
     return request_json, None
 
 
@@ -485,6 +491,12 @@ def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> S
 
 def _document_from_row(row: sqlite3.Row) -> StoredDocument:
     codec = row["packed"]
+    payload = None if row["payload"] is None else unpack(row["payload"], codec)
+    request = (
+        unpack(row["request_packed"], codec, context=payload or b"").decode("utf-8")
+        if codec
+        else row["request_json"]
+    )
     return StoredDocument(
         id=row["id"],
         request_id=row["request_id"],
@@ -496,10 +508,8 @@ def _document_from_row(row: sqlite3.Row) -> StoredDocument:
         issued_at=time_from_db(row["issued_at"]),
         uid=row["uid"],
         internal_id=row["internal_id"],
-        request_json=unpack(row["request_packed"], codec).decode("utf-8")
-        if codec
-        else row["request_json"],
-        payload=None if row["payload"] is None else unpack(row["payload"], codec),
+        request_json=request,
+        payload=payload,
         total_amount=money_from_db(row["total_amount"]),
         state=DocumentState(row["state"]),
         delayed_code=row["delayed_code"],
@@ -515,4 +525,5 @@ def _document_from_row(row: sqlite3.Row) -> StoredDocument:
         reserved_until=optional_time_from_db(row["reserved_until"]),
         created_at=time_from_db(row["created_at"]),
         updated_at=time_from_db(row["updated_at"]),
+        codec=codec,
     )

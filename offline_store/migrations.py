@@ -141,7 +141,9 @@ CREATE TABLE print_jobs (
     printed_at TEXT
 ) STRICT;
 
-CREATE INDEX print_jobs_queue ON print_jobs (state, julianday(next_attempt_at), id);
+-- Partial: only the few jobs not yet printed are indexed by state, not years of printed ones.
+CREATE INDEX print_jobs_queued ON print_jobs (id) WHERE state = 'queued';
+CREATE INDEX print_jobs_printing ON print_jobs (id) WHERE state = 'printing';
 CREATE INDEX print_jobs_document ON print_jobs (document_id);
 
 CREATE TABLE api_requests (
@@ -203,6 +205,8 @@ END;
 
 CREATE INDEX documents_unpacked ON documents (id) WHERE packed = 0;
 CREATE INDEX documents_mark_unknown ON documents (id) WHERE mark_unknown = 1;
+-- Unused by every query (the planner takes documents_state), and 20 bytes on every receipt.
+DROP INDEX documents_sync;
 DROP INDEX journal_document;
 
 CREATE TABLE row_counts (
@@ -263,7 +267,9 @@ INSERT INTO print_jobs_2
     FROM print_jobs;
 DROP TABLE print_jobs;
 ALTER TABLE print_jobs_2 RENAME TO print_jobs;
-CREATE INDEX print_jobs_queue ON print_jobs (state, julianday(next_attempt_at), id);
+-- Partial: only the few jobs not yet printed are indexed by state, not years of printed ones.
+CREATE INDEX print_jobs_queued ON print_jobs (id) WHERE state = 'queued';
+CREATE INDEX print_jobs_printing ON print_jobs (id) WHERE state = 'printing';
 CREATE INDEX print_jobs_document ON print_jobs (document_id);
 
 INSERT INTO row_counts (name, n)

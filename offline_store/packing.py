@@ -2,10 +2,13 @@
 
 A receipt's two JSON texts are small (1-5 KB) and made mostly of the same keys and values on
 every receipt, so plain zlib saves little on each alone. A preset dictionary (`zdict`) made of
-that vocabulary lets even a one-line receipt compress to a few hundred bytes. The codec is
-recorded per row (`documents.packed`): 0 = the texts as they were (rows of schema 1), 1 = zlib
-with `_DICTIONARY_1`. A dictionary is never changed once released: rows packed with it must
-still unpack, so a better one would be codec 2.
+that vocabulary lets even a one-line receipt compress to a few hundred bytes; the request is
+then compressed with the payload appended to the dictionary (`context`), since its descriptions
+and amounts are all in the payload. Raw deflate (no zlib header or checksum: the journal's
+`payload_sha256` is the check). The codec is recorded per row (`documents.packed`): 0 = the
+texts as they were (rows of schema 1), 1 = raw deflate with `_DICTIONARY_1`. A dictionary is
+never changed once released: rows packed with it must still unpack, so a better one would be
+codec 2.
 """
 
 from __future__ import annotations
@@ -52,19 +55,21 @@ _DICTIONARY_1 = (
 _DICTIONARIES = {ZLIB_DICT_1: _DICTIONARY_1}
 
 
-def pack(data: bytes, codec: int = CURRENT) -> bytes:
-    """`data` as stored under `codec`."""
+def pack(data: bytes, codec: int = CURRENT, *, context: bytes = b"") -> bytes:
+    """`data` as stored under `codec`; `context` (bytes the reader will have) primes it."""
     if codec == RAW:
         return data
-    packer = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, _dictionary(codec))
+    packer = zlib.compressobj(
+        9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _dictionary(codec) + context
+    )
     return packer.compress(data) + packer.flush()
 
 
-def unpack(stored: bytes, codec: int) -> bytes:
-    """The bytes `pack(data, codec)` was given."""
+def unpack(stored: bytes, codec: int, *, context: bytes = b"") -> bytes:
+    """The bytes `pack(data, codec, context=context)` was given."""
     if codec == RAW:
         return stored
-    unpacker = zlib.decompressobj(15, _dictionary(codec))
+    unpacker = zlib.decompressobj(-15, _dictionary(codec) + context)
     return unpacker.decompress(stored) + unpacker.flush()
 
 
