@@ -129,8 +129,8 @@ def verify_journal(
     entries = start_seq
     rows = conn.execute(
         "SELECT seq, at, document_id, event, detail, prev_hash, hash FROM journal "
-        "WHERE seq > ? ORDER BY seq" + ("" if limit is None else " LIMIT ?"),
-        (start_seq,) if limit is None else (start_seq, limit + 1),
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (start_seq, -1 if limit is None else limit + 1),
     )
     for walked, row in enumerate(rows):
         if limit is not None and walked == limit:

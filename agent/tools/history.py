@@ -167,7 +167,7 @@ def _one_receipt(
         )
 
     doc = store.insert_document(conn, series, build, now=at)
-    auth = hashlib.sha1(doc.uid.encode()).hexdigest().upper()
+    auth = hashlib.sha256(doc.uid.encode()).hexdigest()[:40].upper()
     accepted = store.mark_accepted(
         conn,
         doc.id,
