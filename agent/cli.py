@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, str] = {
     "doctor": "agent.commands.doctor",
     "sync": "agent.commands.admin",
     "reprint": "agent.commands.admin",
+    "archive": "agent.commands.archive",
     "demo": "agent.tools.demo",
 }
 

@@ -4,6 +4,20 @@ Open with `open_database`, write only inside `transaction(conn)`; the functions 
 transaction and never commit. This package never imports `agent` or `printers`.
 """
 
+from offline_store.archive import (
+    ArchiveBatch,
+    ArchiveDamaged,
+    ArchiveMonth,
+    HistoryCheck,
+    archive_batches,
+    archive_cutoff,
+    archive_months,
+    archive_slice,
+    archived_documents,
+    document_record,
+    find_archived,
+    verify_history,
+)
 from offline_store.database import (
     close_database,
     last_integrity_check,
@@ -51,7 +65,7 @@ from offline_store.journal import (
     verify_journal,
 )
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
-from offline_store.numbering import allocate_number, last_numbers, numbering_gaps
+from offline_store.numbering import allocate_number, archived_count, last_numbers, numbering_gaps
 from offline_store.print_jobs import (
     PrintJob,
     PrintState,
@@ -83,10 +97,14 @@ from offline_store.summaries import (
 
 __all__ = [
     "MIGRATIONS",
+    "ArchiveBatch",
+    "ArchiveDamaged",
+    "ArchiveMonth",
     "BacklogSummary",
     "DatabaseDamaged",
     "DocumentKind",
     "DocumentState",
+    "HistoryCheck",
     "InvalidTransition",
     "JournalCheck",
     "JournalStatus",
@@ -108,14 +126,22 @@ __all__ = [
     "allocate_number",
     "append_journal",
     "apply_migrations",
+    "archive_batches",
+    "archive_cutoff",
+    "archive_months",
+    "archive_slice",
+    "archived_count",
+    "archived_documents",
     "backlog_summary",
     "close_database",
     "compact_slice",
     "database_size_bytes",
     "document_ids_due",
+    "document_record",
     "enqueue_print",
     "extend_reservation",
     "fail_print",
+    "find_archived",
     "find_request",
     "freeze_payload",
     "get_by_request_id",
@@ -149,6 +175,7 @@ __all__ = [
     "transaction",
     "unpacked_count",
     "unsent_document_ids",
+    "verify_history",
     "verify_journal",
     "void_reservation",
 ]

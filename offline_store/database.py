@@ -146,6 +146,10 @@ def _configure(conn: sqlite3.Connection, *, read_only: bool) -> None:
     if read_only:
         schema_version(conn)  # reads the header now, so a damaged file is reported at open
         return
+    if schema_version(conn) == 0:
+        # Only possible before the first table: freed pages (archived months) can then be
+        # given back to the filesystem a batch at a time with `PRAGMA incremental_vacuum`.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode != "wal":
         raise sqlite3.OperationalError(f"could not switch {mode!r} journal to WAL")

@@ -23,6 +23,14 @@ def allocate_number(conn: sqlite3.Connection, series: str) -> int:
     return 1 if row is None else int(row["last_number"]) + 1
 
 
+def archived_count(conn: sqlite3.Connection) -> int:
+    """Documents moved to the archive files, over all series (kept by the delete trigger)."""
+    count: int = conn.execute("SELECT coalesce(sum(archived), 0) FROM series_counters").fetchone()[
+        0
+    ]
+    return count
+
+
 def last_numbers(conn: sqlite3.Connection) -> dict[str, int]:
     """Last issued number of every series."""
     rows = conn.execute("SELECT series, last_number FROM series_counters ORDER BY series")

@@ -309,12 +309,13 @@ def _clock_rows(clock: ClockSection | None, config: AgentConfig, colour: bool) -
 
 
 def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
+    checked = f", checked {_clock_time(db.journal_checked_at)}" if db.journal_checked_at else ""
     journal = (
-        f"journal ok ({db.journal_entries} entries)"
+        f"journal ok ({db.journal_entries} entries{checked})"
         if db.journal_ok
         else paint("JOURNAL CHAIN BROKEN", Level.CRITICAL, colour)
     )
-    return [
+    rows = [
         _row("Database", f"{db.path}, {_size(db.size_bytes)}"),
         _row(
             "",
@@ -322,6 +323,9 @@ def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
             f"(at {_clock_time(db.integrity_checked_at)}); {journal}",
         ),
     ]
+    if db.archived_documents:
+        rows.append(_row("", f"{db.archived_documents} receipts archived (pos-agent archive list)"))
+    return rows
 
 
 def _storage_rows(storage: StorageSection, colour: bool) -> list[str]:

@@ -36,6 +36,7 @@ from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
+from agent.core.maintenance import run_maintenance
 from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.daemon import sd_notify
@@ -129,6 +130,25 @@ def _storage_guarded(services: Services, job: Job) -> Job:
     return run
 
 
+def _maintenance(services: Services) -> Job:
+    """Journal check, packing and archiving slices (core/maintenance.py) off the event loop."""
+    rt = services.runtime
+
+    async def run() -> None:
+        done = await asyncio.to_thread(run_maintenance, rt.config, rt.clock())
+        if done.archived is not None:
+            log.info(
+                "archived %s document(s) of %s to %s",
+                done.archived.documents,
+                done.archived.month,
+                done.archived.file,
+            )
+        if not done.journal.ok:
+            log.error("journal check failed at entry %s", done.journal.first_bad_seq)
+
+    return run
+
+
 def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> None:
     """The backlog sync, the provider probe and, under systemd, the watchdog ping, ticked on the
     monotonic clock (a wall-clock step must not stop the watchdog pings or the sync)."""
@@ -141,6 +161,11 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
     )
     jobs.every("probe", config.sync.probe_interval_s, _storage_guarded(services, probe))
     jobs.every("clock", CLOCK_LOOK_S, _look_at_clock(services.runtime.clock_watch))
+    jobs.every(
+        "maintenance",
+        config.retention.maintenance_interval_s,
+        _storage_guarded(services, _maintenance(services)),
+    )
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)
@@ -171,6 +196,7 @@ async def serve(config: AgentConfig) -> int:
         await server.startup(sockets=sockets)
         _schedule(config, services, jobs)
         jobs.start("startup sync", _storage_guarded(services, lambda: _startup_sync(services)))
+        jobs.start("maintenance", _storage_guarded(services, _maintenance(services)))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", os.getpid())
