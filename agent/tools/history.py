@@ -108,13 +108,14 @@ def build_history(
     count: int,
     *,
     now: datetime,
+    per_day: int = RECEIPTS_PER_DAY,
     log: Callable[[str], None] = print,
 ) -> HistoryBuilt:
-    """Write `count` accepted and printed receipts issued over the days before `now` into the
-    store opened read-write on `conn` (series counters continue where they are)."""
+    """Write `count` accepted and printed receipts issued at an even pace over the days before
+    `now` into the store opened read-write on `conn` (series counters continue where they are).
+    """
     t0 = time.perf_counter()
-    series = series_for(config, "11.1")
-    days = max(1, -(-count // RECEIPTS_PER_DAY))
+    days = max(1, -(-count // per_day))
     start = (now - timedelta(days=days)).astimezone(ATHENS)
     step = timedelta(days=days) / max(count, 1)
     first = last = start
@@ -124,17 +125,25 @@ def build_history(
                 last = (start + step * index).astimezone(ATHENS)
                 if index == 0:
                     first = last
-                _one_receipt(conn, config, series, index, last)
+                history_receipt(conn, config, index, last)
         if batch_start and batch_start % (BATCH * 50) == 0:
             log(f"  history: {batch_start} documents written")
     return HistoryBuilt(count, first, last, time.perf_counter() - t0)
 
 
-def _one_receipt(
-    conn: sqlite3.Connection, config: AgentConfig, series: str, index: int, at: datetime
-) -> None:
-    """One online receipt, accepted and printed: the daemon's store calls in the daemon's order
-    (issuing.py, transmission.py, print_orders.py, daemon/print_spool.py)."""
+def history_receipt(
+    conn: sqlite3.Connection,
+    config: AgentConfig,
+    index: int,
+    at: datetime,
+    *,
+    outcome: str = "printed",
+) -> store.StoredDocument:
+    """Receipt `index` of the history, with the daemon's store calls in the daemon's order
+    (issuing.py, transmission.py, print_orders.py, daemon/print_spool.py), in the caller's
+    transaction. `outcome`: "printed" (online, accepted, printed), "print_failed" (accepted,
+    the printer gave up), "delayed" (offline, code 1, next attempt in a year) or "rejected"."""
+    series = series_for(config, "11.1")
     request = history_request(index)
     stored = canonical(request)
     priced = price_lines(request.lines, prices_include_vat=config.pricing.prices_include_vat)
@@ -167,6 +176,18 @@ def _one_receipt(
         )
 
     doc = store.insert_document(conn, series, build, now=at)
+    if outcome == "delayed":
+        return store.mark_delayed(
+            conn,
+            doc.id,
+            code=1,
+            due_at=at + timedelta(days=1),
+            next_attempt_at=at + timedelta(days=365),
+            error="provider unreachable",
+            now=at,
+        )
+    if outcome == "rejected":
+        return store.mark_rejected(conn, doc.id, error="the provider refused the data", now=at)
     auth = hashlib.sha256(doc.uid.encode()).hexdigest()[:40].upper()
     accepted = store.mark_accepted(
         conn,
@@ -180,4 +201,8 @@ def _one_receipt(
     job_id = store.enqueue_print(conn, doc.id, layout, copy=False, now=at)
     printed_at = at + timedelta(seconds=1)
     store.mark_printing(conn, job_id, now=printed_at)
-    store.mark_printed(conn, job_id, now=printed_at)
+    if outcome == "print_failed":
+        store.fail_print(conn, job_id, reason="paper out", now=printed_at)
+    else:
+        store.mark_printed(conn, job_id, now=printed_at)
+    return accepted
