@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # run as root (as CI is); otherwise those tests skip and say why (pytest -rs).
 APT_PACKAGES := faketime
 
-.PHONY: test demo bench chaos lint clean system-packages
+.PHONY: test demo bench bench-history chaos lint clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	mkdir -p build
 	$(BIN)/pos-agent bench --json build/bench.json
+
+# Years of history on one database (issue #14): N receipts, default a million (~1 h on 2 vCPU).
+HISTORY ?= 1000000
+bench-history: $(STAMP)
+	mkdir -p build
+	$(BIN)/pos-agent bench --history $(HISTORY) --json build/bench-history.json
 
 chaos: $(STAMP)
 	mkdir -p build

@@ -641,9 +641,16 @@ def bench_command(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    with work_dir(args.keep, "pos-agent-bench-") as root:
-        results = run_benchmark(root, quick=args.quick, log=log)
-    print_table(results)
+    if args.history is not None:
+        from agent.tools.bench_history import print_history_table, run_history_benchmark
+
+        with work_dir(args.keep, "pos-agent-bench-history-") as root:
+            results = run_history_benchmark(root, args.history, log=log)
+        print_history_table(results)
+    else:
+        with work_dir(args.keep, "pos-agent-bench-") as root:
+            results = run_benchmark(root, quick=args.quick, log=log)
+        print_table(results)
     if args.json is not None:
         write_report(args.json, results)
         print(f"  written to {args.json}")
@@ -657,4 +664,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="reduced counts (< 60 s, for CI)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, DB)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        metavar="N",
+        help="instead: cost of N receipts of history (status, metrics, start, issue, sizes, "
+        "archive; see agent/tools/bench_history.py)",
+    )
     parser.set_defaults(handler=bench_command)

@@ -7,7 +7,9 @@ queues it, and the print spool's `mark_printing`/`mark_printed` complete the job
 hop and the provider call are skipped, and thousands of documents share one transaction, so a
 million receipts take minutes instead of days. The rows are therefore exactly what the daemon
 writes (same columns, same journal entries, same compression), which is what the sizes and the
-query costs measured on them are about.
+query costs measured on them are about. One shortcut: the print job's layout is a placeholder,
+not the rendered receipt, because a printed job's layout is dropped in the same transaction
+(schema 2) and rendering it was a third of the time; the stored rows are the same.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ _ITEMS = (
     ("Αναψυκτικό κουτί", "1.80", 1),
     ("Σοκολάτα γάλακτος", "1.60", 1),
 )
+
+
+# Dropped when the job is marked printed (in the same transaction): never stored for long.
+_PLACEHOLDER_LAYOUT = '{"history":"layout dropped once printed"}'
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,7 @@ def history_receipt(
         qr_url=f"{config.provider.portal_url}/v/{auth[:24].lower()}",
         now=at,
     )
-    layout = printable_receipt(config, accepted, copy=False).to_json()
+    layout = _PLACEHOLDER_LAYOUT if outcome == "printed" else _layout(config, accepted)
     job_id = store.enqueue_print(conn, doc.id, layout, copy=False, now=at)
     printed_at = at + timedelta(seconds=1)
     store.mark_printing(conn, job_id, now=printed_at)
@@ -206,3 +212,8 @@ def history_receipt(
     else:
         store.mark_printed(conn, job_id, now=printed_at)
     return accepted
+
+
+def _layout(config: AgentConfig, doc: store.StoredDocument) -> str:
+    """The real layout, for a job that stays in the spool (not printed)."""
+    return printable_receipt(config, doc, copy=False).to_json()
