@@ -187,8 +187,8 @@ class StatusReport(Section):
         return self.model_dump(mode="json", exclude=absent)
 
 
-# Below these the register is about to refuse receipts (today a receipt takes ~7 KB, so 64 MiB
-# is about two weeks of a busy till).
+# Below these the register is about to refuse receipts (a receipt takes ~2.4 KB live, so 64 MiB
+# is about seven weeks of a busy till of 500 a day).
 STORAGE_WARN_BYTES = 64 * 1024 * 1024
 STORAGE_CRITICAL_BYTES = 16 * 1024 * 1024
 STORAGE_CRITICAL_INODES = 1000
