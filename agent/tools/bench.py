@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+import offline_store as store
 from agent.json_codec import dumps, loads
 from agent.tools.lean_http import LeanUnixClient
 from agent.tools.local_stack import (
@@ -306,15 +307,13 @@ class Bench:
         """The provider payload of the last receipt the agent sent, as the direct posts' model."""
         conn = self.stack.open_store()
         try:
-            row = conn.execute(
-                "SELECT payload FROM documents WHERE state = 'accepted' AND kind = 'receipt' "
-                "ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            accepted = store.list_documents(conn, state=store.DocumentState.ACCEPTED, limit=20)
         finally:
             conn.close()
-        if row is None:
-            raise RuntimeError("no accepted receipt to take the provider payload from")
-        return loads(row[0])
+        for doc in accepted:
+            if doc.kind == store.DocumentKind.RECEIPT and doc.payload is not None:
+                return dict(loads(doc.payload))
+        raise RuntimeError("no accepted receipt to take the provider payload from")
 
     async def phase_online(self, client: httpx.AsyncClient) -> None:
         """Agent and direct posts interleaved, so both see the same machine. The POS is the lean
