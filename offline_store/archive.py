@@ -58,6 +58,7 @@ from offline_store.journal import (
 ARCHIVE_VERSION = 1
 SEALED_EVENT = "archive.sealed"
 _READ_CHUNK = 1 << 20
+_SCAN_LIMIT = 20_000
 
 
 class ArchiveDamaged(StoreError):
@@ -371,15 +372,16 @@ def document_record(doc: StoredDocument) -> dict[str, Any]:
 
 
 def _next_batch(conn: sqlite3.Connection, cutoff: datetime, limit: int) -> list[sqlite3.Row]:
-    """The oldest archivable documents of one month, in id order (ids follow issue time, so the
-    walk stops at the first document of a later month or past the cutoff)."""
+    """The oldest archivable documents of one month, in id order.
+
+    Ids follow issue time, so the walk stops at the first archivable document of a later
+    month. Rows that cannot move (unsettled, or issued after the cutoff: e.g. receipts issued
+    before an old history was imported) are stepped over, at most `_SCAN_LIMIT` per call, so
+    a slice stays bounded even when nothing is due."""
     chosen: list[sqlite3.Row] = []
     month = None
-    for row in conn.execute("SELECT * FROM documents ORDER BY id"):
-        issued = time_from_db(row["issued_at"])
-        if issued >= cutoff:
-            break
-        if not _archivable(conn, row):
+    for row in conn.execute("SELECT * FROM documents ORDER BY id LIMIT ?", (_SCAN_LIMIT,)):
+        if time_from_db(row["issued_at"]) >= cutoff or not _archivable(conn, row):
             continue
         if month is None:
             month = row["issued_at"][:7]

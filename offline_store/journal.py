@@ -94,6 +94,12 @@ def append_journal(
     return new_hash
 
 
+def journal_last_seq(conn: sqlite3.Connection) -> int:
+    """The newest entry's sequence number (a primary-key seek), archived entries included."""
+    row = conn.execute("SELECT max(seq) FROM journal").fetchone()
+    return int(row[0]) if row[0] is not None else archive_boundary(conn)[0]
+
+
 def archive_boundary(conn: sqlite3.Connection) -> tuple[int, str]:
     """(seq, hash) of the last entry moved to the archive, or (0, genesis): the live chain's
     start. Read from the newest sealed batch (one index seek)."""

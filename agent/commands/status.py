@@ -310,8 +310,12 @@ def _clock_rows(clock: ClockSection | None, config: AgentConfig, colour: bool) -
 
 def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
     checked = f", checked {_clock_time(db.journal_checked_at)}" if db.journal_checked_at else ""
+    behind = db.journal_last_seq - db.journal_entries
+    verified = (
+        f"{db.journal_entries} of {db.journal_last_seq}" if behind > 0 else db.journal_entries
+    )
     journal = (
-        f"journal ok ({db.journal_entries} entries{checked})"
+        f"journal ok ({verified} entries{checked})"
         if db.journal_ok
         else paint("JOURNAL CHAIN BROKEN", Level.CRITICAL, colour)
     )

@@ -76,6 +76,7 @@ class DatabaseSection(Section):
     # The chain is verified in background slices: up to `journal_entries`, at this time (None:
     # not yet checked). Documents moved to the monthly archive files (retention).
     journal_checked_at: datetime | None = None
+    journal_last_seq: int = 0
     archived_documents: int = 0
 
 
@@ -315,6 +316,7 @@ def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -
             journal_entries=journal.verified_seq if journal else 0,
             numbering_gaps=gaps,
             journal_checked_at=journal.checked_at if journal else None,
+            journal_last_seq=store.journal_last_seq(conn),
             archived_documents=store.archived_count(conn),
         ),
     )

@@ -102,6 +102,7 @@ READS = {
     "print queue": store.print_queue_summary,
     "numbering gaps": store.numbering_gaps,
     "archived count": store.archived_count,
+    "journal last seq": store.journal_last_seq,
     "last numbers": store.last_numbers,
     "journal check result": store.last_journal_check,
     "integrity result": store.last_integrity_check,
