@@ -14,7 +14,7 @@ APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv
 # The Debian package: build/pos-agent_$(DEB_VERSION)_<arch>.deb (packaging/deb/build says how).
 DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: test demo bench chaos lint clean system-packages deb
+.PHONY: test demo bench bench-history chaos lint clean system-packages deb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	mkdir -p build
 	$(BIN)/pos-agent bench --json build/bench.json
+
+# Years of history on one database (issue #14): N receipts, default a million (~1 h on 2 vCPU).
+HISTORY ?= 1000000
+bench-history: $(STAMP)
+	mkdir -p build
+	$(BIN)/pos-agent bench --history $(HISTORY) --json build/bench-history.json
 
 chaos: $(STAMP)
 	mkdir -p build

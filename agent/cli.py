@@ -57,6 +57,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sync": "agent.commands.admin",
     "reprint": "agent.commands.admin",
     "rollback": "agent.commands.admin",
+    "archive": "agent.commands.archive",
     "demo": "agent.tools.demo",
 }
 # Exit code of a command that could not look (Nagios UNKNOWN; `status` uses the same).

@@ -275,6 +275,21 @@ def listen_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class RetentionConfig(_Section):
+    live_days: int = Field(
+        62,
+        ge=31,
+        description="accepted, printed receipts older than this (whole months) move to the "
+        "monthly archive; at least 31 so the current and the previous month stay live",
+    )
+    archive_hour: int = Field(
+        3, ge=0, le=23, description="Athens hour in which the daemon archives (a quiet hour)"
+    )
+    maintenance_interval_s: float = Field(
+        60.0, gt=0, description="how often the background checks, packing and archiving run"
+    )
+
+
 class AgentConfig(_Section):
     state_dir: Path = Path("/var/lib/pos-agent")
     issuer: IssuerConfig
@@ -288,6 +303,7 @@ class AgentConfig(_Section):
     clock: ClockConfig = ClockConfig()
     metrics: MetricsConfig = MetricsConfig()
     tables: TablesConfig = TablesConfig()
+    retention: RetentionConfig = RetentionConfig()
     default_delivery_print: bool = True
 
     @field_validator("state_dir")
@@ -298,6 +314,11 @@ class AgentConfig(_Section):
     @property
     def database_path(self) -> Path:
         return self.state_dir / "pos-agent.sqlite3"
+
+    @property
+    def archive_dir(self) -> Path:
+        """The monthly archive files (offline_store/archive.py), beside the database."""
+        return self.state_dir / "archive"
 
     def api_key(self) -> ApiKey:
         return load_api_key(self.provider.api_key_file)

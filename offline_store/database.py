@@ -27,6 +27,7 @@ _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _META_CHECK_AT = "integrity_check_at"
 _META_CHECK_RESULT = "integrity_check_result"
+_META_SESSION = "session"
 
 
 def open_database(
@@ -34,9 +35,16 @@ def open_database(
     *,
     read_only: bool = False,
     now: datetime | None = None,
+    check: bool | None = None,
     busy_timeout_ms: int = BUSY_TIMEOUT_MS,
 ) -> sqlite3.Connection:
-    """Open the store; read-write opens are integrity-checked and migrated.
+    """Open the store; read-write opens are migrated and, when needed, integrity-checked.
+
+    `PRAGMA quick_check` reads every page, so it costs seconds on years of history: it runs
+    only when `check` is True, or (`check=None`, the default) when the last session that
+    opened the file did not end with `close_database` (a crash, kill -9, a power cut) or the
+    file has never been checked. Such an open starts a new session. `check=False` joins the
+    running session (the print spool's second connection). `pos-agent doctor` always checks.
 
     `now` is the time recorded for the integrity check (defaults to the system clock).
     `busy_timeout_ms` applies once the open is done (the open itself waits the full
@@ -52,11 +60,15 @@ def open_database(
     try:
         _configure(conn, read_only=read_only)
         if not read_only:
-            result = _quick_check(conn)
-            if result != "ok":
+            run_check = check if check is not None else not _closed_cleanly(conn)
+            result = _quick_check(conn) if run_check else None
+            if result is not None and result != "ok":
                 raise DatabaseDamaged(damage_message(path, result))
             apply_migrations(conn)
-            _record_integrity_check(conn, result, now or datetime.now(UTC).astimezone())
+            if result is not None:
+                _record_integrity_check(conn, result, now or datetime.now(UTC).astimezone())
+            if check is None:
+                _set_meta(conn, {_META_SESSION: "open"})
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
     except sqlite3.DatabaseError as exc:
         conn.close()
@@ -67,6 +79,14 @@ def open_database(
         conn.close()
         raise
     return conn
+
+
+def close_database(conn: sqlite3.Connection) -> None:
+    """End the session cleanly: the next open skips the full integrity check."""
+    try:
+        _set_meta(conn, {_META_SESSION: "closed"})
+    finally:
+        conn.close()
 
 
 def damage_message(path: Path, detail: str) -> str:
@@ -134,6 +154,10 @@ def _configure(conn: sqlite3.Connection, *, read_only: bool) -> None:
     if read_only:
         schema_version(conn)  # reads the header now, so a damaged file is reported at open
         return
+    if schema_version(conn) == 0:
+        # Only possible before the first table: freed pages (archived months) can then be
+        # given back to the filesystem a batch at a time with `PRAGMA incremental_vacuum`.
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if mode != "wal":
         raise sqlite3.OperationalError(f"could not switch {mode!r} journal to WAL")
@@ -145,12 +169,28 @@ def _quick_check(conn: sqlite3.Connection) -> str:
     return "; ".join(str(row[0]) for row in rows)
 
 
+def _closed_cleanly(conn: sqlite3.Connection) -> bool:
+    """The last session ended with `close_database` and a check result is on record."""
+    if schema_version(conn) == 0:
+        return False
+    rows = dict(
+        conn.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (_META_SESSION, _META_CHECK_RESULT)
+        ).fetchall()
+    )
+    return rows.get(_META_SESSION) == "closed" and _META_CHECK_RESULT in rows
+
+
 def _record_integrity_check(conn: sqlite3.Connection, result: str, at: datetime) -> None:
+    _set_meta(conn, {_META_CHECK_AT: time_to_db(at), _META_CHECK_RESULT: result})
+
+
+def _set_meta(conn: sqlite3.Connection, values: dict[str, str]) -> None:
     with transaction(conn):
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [(_META_CHECK_AT, time_to_db(at)), (_META_CHECK_RESULT, result)],
+            list(values.items()),
         )
 
 

@@ -10,6 +10,10 @@ Numbering API: `insert_document(conn, series, build, now=...)` takes the next ga
 payload) and inserts the row, all in the caller's transaction. If `build` raises, nothing has
 been written, so no number is lost. A row inserted with `payload=None` is a card reservation
 (`reserved`); `freeze_payload` later fixes its payload and makes it `pending`.
+
+Storage: the request and the payload are kept packed (`packing.py`, `packed = 1`); readers get
+the original bytes back in `StoredDocument`. Rows written by schema 1 are packed by
+`compact_slice`, a few hundred per call, from the daemon's maintenance job.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
-from offline_store.errors import NotFound
+from offline_store.errors import NotFound, PackedDataDamaged
 from offline_store.journal import append_journal
 from offline_store.numbering import allocate_number
+from offline_store.packing import CURRENT, pack, unpack
 from offline_store.rows import check_transition, write_one
 
 
@@ -108,6 +113,7 @@ class StoredDocument:
     reserved_until: datetime | None
     created_at: datetime
     updated_at: datetime
+    codec: int = CURRENT  # how the row is stored (packing.py); the fields above are unpacked
 
 
 def insert_document(
@@ -129,8 +135,8 @@ def insert_document(
         conn,
         "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
         "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
-        "reserved_until, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "reserved_until, created_at, updated_at, packed, request_packed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.request_id,
             new.request_hash,
@@ -141,13 +147,14 @@ def insert_document(
             time_to_db(new.issued_at),
             new.uid,
             new.internal_id,
-            new.request_json,
-            new.payload,
+            None if new.payload is None else pack(new.payload),
             money_to_db(new.total_amount),
             state.value,
             optional_time_to_db(new.reserved_until),
             stamp,
             stamp,
+            CURRENT,
+            _pack_request(new.request_json, new.payload, CURRENT),
         ),
     )
     detail: dict[str, Any] = {
@@ -155,9 +162,7 @@ def insert_document(
         "series": series,
         "number": number,
         "uid": new.uid,
-        "internal_id": new.internal_id,
         "total_amount": money_to_db(new.total_amount),
-        "state": state.value,
     }
     if new.payload is not None:
         detail["payload_sha256"] = hashlib.sha256(new.payload).hexdigest()
@@ -172,9 +177,14 @@ def freeze_payload(
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
     after = _returning(
         conn,
-        "UPDATE documents SET payload = ?, state = 'pending', reserved_until = NULL, "
-        "updated_at = ? WHERE id = ? RETURNING *",
-        (payload, time_to_db(now), document_id),
+        "UPDATE documents SET payload = ?, request_json = ?, request_packed = ?, "
+        "state = 'pending', reserved_until = NULL, updated_at = ? WHERE id = ? RETURNING *",
+        (
+            pack(payload, before.codec),
+            *_request_columns(before.request_json, payload, before.codec),
+            time_to_db(now),
+            document_id,
+        ),
     )
     detail = {"payload_sha256": hashlib.sha256(payload).hexdigest()}
     return _finish_change(conn, before, after, "document.pending", detail, now)
@@ -310,11 +320,12 @@ def take_over_reservation(
     after = _returning(
         conn,
         "UPDATE documents SET request_id = ?, request_hash = ?, request_json = ?, "
-        "total_amount = ?, reserved_until = ?, updated_at = ? WHERE id = ? RETURNING *",
+        "request_packed = ?, total_amount = ?, reserved_until = ?, updated_at = ? "
+        "WHERE id = ? RETURNING *",
         (
             request_id,
             request_hash,
-            request_json,
+            *_request_columns(request_json, None, before.codec),
             money_to_db(total_amount),
             time_to_db(reserved_until),
             time_to_db(now),
@@ -407,6 +418,53 @@ def abandoned_reservations(
     return [_document_from_row(row) for row in rows]
 
 
+def compact_slice(conn: sqlite3.Connection, *, limit: int = 500) -> int:
+    """Pack up to `limit` rows written by schema 1 (oldest first); returns how many.
+
+    Inside the caller's transaction. The payload's bytes do not change, only their storage: the
+    trigger on `payload` allows exactly this one rewrite (packed 0 → 1), and the journal's
+    `payload_sha256` still matches the unpacked bytes."""
+    require_transaction(conn)
+    rows = conn.execute(
+        "SELECT id, request_json, payload FROM documents WHERE packed = 0 ORDER BY id LIMIT ?",
+        (limit,),
+    ).fetchall()
+    for row in rows:
+        payload = row["payload"]
+        conn.execute(
+            "UPDATE documents SET packed = ?, payload = ?, request_json = '', request_packed = ? "
+            "WHERE id = ? AND packed = 0",
+            (
+                CURRENT,
+                None if payload is None else pack(payload),
+                _pack_request(row["request_json"], payload, CURRENT),
+                row["id"],
+            ),
+        )
+    return len(rows)
+
+
+def unpacked_count(conn: sqlite3.Connection) -> int:
+    """Rows still waiting for `compact_slice` (a partial index keeps this cheap)."""
+    count: int = conn.execute("SELECT count(*) FROM documents WHERE packed = 0").fetchone()[0]
+    return count
+
+
+def _pack_request(request_json: str, payload: bytes | None, codec: int) -> bytes:
+    """The request is packed against its payload (it repeats the lines and amounts), so it is
+    repacked whenever the payload is set (`freeze_payload`)."""
+    return pack(request_json.encode("utf-8"), codec, context=payload or b"")
+
+
+def _request_columns(
+    request_json: str, payload: bytes | None, codec: int
+) -> tuple[str, bytes | None]:
+    """(`request_json`, `request_packed`) as stored under `codec`."""
+    if codec:
+        return "", _pack_request(request_json, payload, codec)
+    return request_json, None
+
+
 def _begin_change(
     conn: sqlite3.Connection,
     document_id: int,
@@ -438,7 +496,24 @@ def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> S
     return write_one(conn, sql, params, _document_from_row)
 
 
+def stored_request_and_payload(row: sqlite3.Row) -> tuple[str, bytes | None]:
+    """The request text and the payload of a `documents` row as written, whatever its codec
+    (a row needs the columns `packed`, `payload`, `request_packed`, `request_json`, `id`)."""
+    codec = row["packed"]
+    payload = None if row["payload"] is None else unpack(row["payload"], codec)
+    try:
+        request = (
+            unpack(row["request_packed"], codec, context=payload or b"").decode("utf-8")
+            if codec
+            else row["request_json"]
+        )
+    except UnicodeDecodeError as exc:
+        raise PackedDataDamaged(f"document {row['id']}: its request does not unpack") from exc
+    return request, payload
+
+
 def _document_from_row(row: sqlite3.Row) -> StoredDocument:
+    request, payload = stored_request_and_payload(row)
     return StoredDocument(
         id=row["id"],
         request_id=row["request_id"],
@@ -450,8 +525,8 @@ def _document_from_row(row: sqlite3.Row) -> StoredDocument:
         issued_at=time_from_db(row["issued_at"]),
         uid=row["uid"],
         internal_id=row["internal_id"],
-        request_json=row["request_json"],
-        payload=row["payload"],
+        request_json=request,
+        payload=payload,
         total_amount=money_from_db(row["total_amount"]),
         state=DocumentState(row["state"]),
         delayed_code=row["delayed_code"],
@@ -467,4 +542,5 @@ def _document_from_row(row: sqlite3.Row) -> StoredDocument:
         reserved_until=optional_time_from_db(row["reserved_until"]),
         created_at=time_from_db(row["created_at"]),
         updated_at=time_from_db(row["updated_at"]),
+        codec=row["packed"],
     )

@@ -58,3 +58,8 @@ def storage_fault(exc: BaseException) -> StorageFault | None:
             exc.errno or 0
         )
     return None
+
+
+class PackedDataDamaged(StoreError):
+    """A packed request or payload no longer unpacks (bytes changed on disk): the document is
+    never sent, and `status`/`doctor` report it with the altered payloads."""

@@ -2,7 +2,16 @@
 
 Each entry's hash is SHA-256 over the previous entry's hash followed by the canonical JSON of
 `{seq, at, document_id, event, detail}`, so editing, removing or reordering any entry breaks
-every hash after it. Triggers refuse UPDATE and DELETE on the table.
+every hash after it. Triggers refuse UPDATE and DELETE on the table (DELETE is allowed only for
+entries a sealed archive batch holds, see `archive.py`).
+
+Entries written by schema 2 store `prev_hash` empty: it is the previous row's `hash`, which the
+hash covers anyway, and 64 bytes on each of a receipt's five entries were a sixth of the file.
+
+The live chain starts where the archive ends (`archive_boundary`: the last archived entry's seq
+and hash), or at the genesis. `journal_slice` verifies it in bounded slices from a checkpoint
+kept in `meta`, so the daemon never re-hashes years of journal and `status` only reads the
+last result (`last_journal_check`).
 """
 
 from __future__ import annotations
@@ -14,20 +23,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from offline_store.columns import time_to_db
-from offline_store.database import require_transaction
+from offline_store.columns import optional_time_from_db, time_to_db
+from offline_store.database import require_transaction, transaction
 
 GENESIS_HASH = "0" * 64
+_META_CHECKPOINT = "journal_checkpoint"
+_META_RESULT = "journal_result"
+_META_CHECKED_AT = "journal_checked_at"
 
 
 @dataclass(frozen=True)
 class JournalCheck:
-    """Result of `verify_journal`: `first_bad_seq` is the first entry that does not verify."""
+    """Result of `verify_journal`: `first_bad_seq` is the first entry that does not verify.
+
+    `entries` is the last sequence number verified (entries archived before the live chain
+    count too); `complete` is False when a `limit` stopped the walk before the last entry."""
 
     ok: bool
     entries: int
     first_bad_seq: int | None
     last_hash: str = GENESIS_HASH
+    complete: bool = True
 
     @property
     def checkpoint(self) -> tuple[int, str] | None:
@@ -61,7 +77,8 @@ def append_journal(
     """Append one entry in the caller's transaction and return its hash."""
     require_transaction(conn)
     last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev_hash = (1, GENESIS_HASH) if last is None else (last["seq"] + 1, last["hash"])
+    last_seq, prev_hash = (last[0], last[1]) if last is not None else archive_boundary(conn)
+    seq = last_seq + 1
     at_text = time_to_db(at)
     # Store the detail exactly as hashed, so verification re-reads the same values.
     detail_text = canonical_json(detail)
@@ -72,41 +89,133 @@ def append_journal(
     conn.execute(
         "INSERT INTO journal (seq, at, document_id, event, detail, prev_hash, hash) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (seq, at_text, document_id, event, detail_text, prev_hash, new_hash),
+        (seq, at_text, document_id, event, detail_text, "", new_hash),
     )
     return new_hash
 
 
-def verify_journal(
-    conn: sqlite3.Connection, *, after: tuple[int, str] | None = None
-) -> JournalCheck:
-    """Walk the chain: sequence, links, canonical detail text and every hash.
+def journal_last_seq(conn: sqlite3.Connection) -> int:
+    """The newest entry's sequence number (a primary-key seek), archived entries included."""
+    row = conn.execute("SELECT max(seq) FROM journal").fetchone()
+    return int(row[0]) if row[0] is not None else archive_boundary(conn)[0]
 
-    `after` is a checkpoint `(seq, hash)` from an earlier successful check (its `checkpoint`):
-    only newer entries are walked, so a long-running daemon does not re-hash years of journal
-    on every `status`. The checkpoint's hash must still be the stored hash of that entry.
+
+def archive_boundary(conn: sqlite3.Connection) -> tuple[int, str]:
+    """(seq, hash) of the last entry moved to the archive, or (0, genesis): the live chain's
+    start. Read from the newest sealed batch (one index seek)."""
+    row = conn.execute(
+        "SELECT journal_last_seq, journal_last_hash FROM archive_batches "
+        "ORDER BY journal_last_seq DESC LIMIT 1"
+    ).fetchone()
+    return (0, GENESIS_HASH) if row is None else (row[0], row[1])
+
+
+def verify_journal(
+    conn: sqlite3.Connection,
+    *,
+    after: tuple[int, str] | None = None,
+    limit: int | None = None,
+) -> JournalCheck:
+    """Walk the live chain: sequence, links, canonical detail text and every hash.
+
+    Without `after` the walk starts at the archive boundary (the archived part is verified
+    against its sealed files by `archive.verify_history`). `after` is a checkpoint `(seq,
+    hash)` from an earlier successful check (its `checkpoint`): only newer entries are walked.
+    The checkpoint's hash must still be the stored hash of that entry, unless the entry has
+    since moved to the archive, in which case the walk starts at the boundary. `limit` bounds
+    the entries walked (a background slice); the result is then `complete=False`.
     """
-    start_seq, expected_prev = after if after is not None else (0, GENESIS_HASH)
-    if start_seq:
+    boundary = archive_boundary(conn)
+    start_seq, expected_prev = boundary
+    if after is not None and after[0] > boundary[0]:
+        start_seq, expected_prev = after
         row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (start_seq,)).fetchone()
         if row is None or row["hash"] != expected_prev:
             return JournalCheck(ok=False, entries=start_seq, first_bad_seq=start_seq)
     entries = start_seq
     rows = conn.execute(
         "SELECT seq, at, document_id, event, detail, prev_hash, hash FROM journal "
-        "WHERE seq > ? ORDER BY seq",
-        (start_seq,),
+        "WHERE seq > ? ORDER BY seq LIMIT ?",
+        (start_seq, -1 if limit is None else limit + 1),
     )
-    for expected_seq, row in enumerate(rows, start=start_seq + 1):
+    for walked, row in enumerate(rows):
+        if limit is not None and walked == limit:
+            return JournalCheck(True, entries, None, last_hash=expected_prev, complete=False)
         entries += 1
-        if not _entry_ok(row, expected_seq, expected_prev):
+        if not entry_ok(row, entries, expected_prev):
             return JournalCheck(ok=False, entries=entries, first_bad_seq=row["seq"])
         expected_prev = row["hash"]
     return JournalCheck(ok=True, entries=entries, first_bad_seq=None, last_hash=expected_prev)
 
 
-def _entry_ok(row: sqlite3.Row, expected_seq: int, expected_prev: str) -> bool:
-    if row["seq"] != expected_seq or row["prev_hash"] != expected_prev:
+@dataclass(frozen=True)
+class JournalStatus:
+    """The last background check as `status` shows it: up to which entry the chain verified."""
+
+    ok: bool
+    verified_seq: int
+    first_bad_seq: int | None
+    checked_at: datetime | None
+
+
+def journal_slice(conn: sqlite3.Connection, *, limit: int, now: datetime) -> JournalCheck:
+    """Verify up to `limit` entries after the stored checkpoint and store the new one.
+
+    A failure is stored and stays: a broken chain is never mended by walking on, it needs a
+    person (`pos-agent doctor` re-walks the whole history). One short write for the result."""
+    checkpoint, status = _stored_checkpoint(conn)
+    if status is not None and not status.ok:
+        return JournalCheck(False, status.verified_seq, status.first_bad_seq)
+    check = verify_journal(conn, after=checkpoint, limit=limit)
+    result = "ok" if check.ok else f"bad:{check.first_bad_seq}"
+    values = {
+        _META_RESULT: result,
+        _META_CHECKED_AT: time_to_db(now),
+        _META_CHECKPOINT: f"{check.entries}:{check.last_hash}"
+        if check.ok
+        else f"{check.entries - 1}:",
+    }
+    with transaction(conn, fsync=False):
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+    return check
+
+
+def last_journal_check(conn: sqlite3.Connection) -> JournalStatus | None:
+    """What the last `journal_slice` found (None before the first one)."""
+    return _stored_checkpoint(conn)[1]
+
+
+def _stored_checkpoint(
+    conn: sqlite3.Connection,
+) -> tuple[tuple[int, str] | None, JournalStatus | None]:
+    meta = dict(
+        conn.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?, ?)",
+            (_META_CHECKPOINT, _META_RESULT, _META_CHECKED_AT),
+        ).fetchall()
+    )
+    if _META_RESULT not in meta:
+        return None, None
+    result = meta[_META_RESULT]
+    seq_text, _, hash_text = meta.get(_META_CHECKPOINT, "").partition(":")
+    checkpoint = (int(seq_text), hash_text) if seq_text and hash_text else None
+    bad = None if result == "ok" else int(result.partition(":")[2] or 0)
+    status = JournalStatus(
+        ok=result == "ok",
+        verified_seq=int(seq_text or 0),
+        first_bad_seq=bad,
+        checked_at=optional_time_from_db(meta.get(_META_CHECKED_AT)),
+    )
+    return checkpoint, status
+
+
+def entry_ok(row: sqlite3.Row | dict[str, Any], expected_seq: int, expected_prev: str) -> bool:
+    """One entry links to `expected_prev` at `expected_seq` and its hash is right."""
+    if row["seq"] != expected_seq or row["prev_hash"] not in ("", expected_prev):
         return False
     try:
         detail = json.loads(row["detail"])
@@ -115,7 +224,7 @@ def _entry_ok(row: sqlite3.Row, expected_seq: int, expected_prev: str) -> bool:
     if canonical_json(detail) != row["detail"]:
         return False
     recomputed = entry_hash(
-        row["prev_hash"],
+        expected_prev,
         seq=row["seq"],
         at=row["at"],
         document_id=row["document_id"],

@@ -1,8 +1,22 @@
 """Forward-only schema migrations, recorded in `PRAGMA user_version`.
 
 Each migration runs in one `BEGIN IMMEDIATE` transaction together with its version bump, so a
-crash leaves the schema at a whole version. Migrations only add; nothing here drops or recreates
-a table, because the file holds receipts that may not have reached the provider yet.
+crash leaves the schema at a whole version. No migration drops or recreates a table that holds
+receipts or the journal (they may hold receipts not yet at the provider); schema 2 recreates
+only the print spool, whose rows are rebuilt from the documents.
+
+Schema 2 (history, issue #14) keeps the cost of every read on the till's and the technician's
+path independent of the years of history, and the live file small:
+- `row_counts` and `series_counters.present/archived`, maintained by triggers, replace the
+  `count(*)` scans of `status`, `/metrics` and the numbering check;
+- `documents.packed` (see `packing.py`): new rows store their request and payload compressed;
+  rows of schema 1 are packed later in bounded background slices (`compact_slice`), so the
+  upgrade itself does no work proportional to the history except initialising the counters;
+- the print spool drops a printed job's layout (a reprint rebuilds it from the document) and
+  loses its foreign key, so a copy of an archived receipt can be queued;
+- `archive_batches`/`archived_numbers` record what moved to the monthly archive files, and the
+  delete triggers let only accepted documents of a sealed batch, and only journal entries
+  covered by a sealed batch, leave the live file.
 """
 
 from __future__ import annotations
@@ -127,7 +141,9 @@ CREATE TABLE print_jobs (
     printed_at TEXT
 ) STRICT;
 
-CREATE INDEX print_jobs_queue ON print_jobs (state, julianday(next_attempt_at), id);
+-- Partial: only the few jobs not yet printed are indexed by state, not years of printed ones.
+CREATE INDEX print_jobs_queued ON print_jobs (id) WHERE state = 'queued';
+CREATE INDEX print_jobs_printing ON print_jobs (id) WHERE state = 'printing';
 CREATE INDEX print_jobs_document ON print_jobs (document_id);
 
 CREATE TABLE api_requests (
@@ -168,9 +184,169 @@ CREATE TABLE meta (
 ) STRICT;
 """
 
-# Food service (issue #18): orders per table (offline_store/orders.py) and cash drawer kicks
-# (offline_store/drawer.py).
 _SCHEMA_2 = """
+ALTER TABLE documents ADD COLUMN packed INTEGER NOT NULL DEFAULT 0 CHECK (packed IN (0, 1));
+ALTER TABLE documents ADD COLUMN request_packed BLOB;
+
+-- Packing a row of schema 1 rewrites its payload once, to the same bytes compressed.
+DROP TRIGGER documents_payload_frozen;
+CREATE TRIGGER documents_payload_frozen BEFORE UPDATE OF payload ON documents
+WHEN OLD.payload IS NOT NULL AND NEW.payload IS NOT OLD.payload
+    AND NOT (OLD.packed = 0 AND NEW.packed = 1)
+BEGIN
+    SELECT RAISE(ABORT, 'a frozen payload never changes');
+END;
+
+CREATE TRIGGER documents_packed_for_good BEFORE UPDATE OF packed ON documents
+WHEN OLD.packed = 1 AND NEW.packed != 1
+BEGIN
+    SELECT RAISE(ABORT, 'a packed document stays packed');
+END;
+
+CREATE INDEX documents_unpacked ON documents (id) WHERE packed = 0;
+CREATE INDEX documents_mark_unknown ON documents (id) WHERE mark_unknown = 1;
+-- Unused by every query (the planner takes documents_state), and 20 bytes on every receipt.
+DROP INDEX documents_sync;
+DROP INDEX journal_document;
+
+CREATE TABLE row_counts (
+    name TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+) STRICT;
+
+INSERT INTO row_counts (name, n)
+    SELECT 'documents.' || state, count(*) FROM documents GROUP BY state;
+
+CREATE TRIGGER documents_count_insert AFTER INSERT ON documents
+BEGIN
+    INSERT INTO row_counts (name, n) VALUES ('documents.' || NEW.state, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER documents_count_state AFTER UPDATE OF state ON documents
+WHEN NEW.state IS NOT OLD.state
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'documents.' || OLD.state;
+    INSERT INTO row_counts (name, n) VALUES ('documents.' || NEW.state, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER documents_count_delete AFTER DELETE ON documents
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'documents.' || OLD.state;
+END;
+
+ALTER TABLE series_counters ADD COLUMN present INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE series_counters ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+UPDATE series_counters
+    SET present = (SELECT count(*) FROM documents d WHERE d.series = series_counters.series);
+
+CREATE TRIGGER documents_count_series AFTER INSERT ON documents
+BEGIN
+    INSERT INTO series_counters (series, last_number, present) VALUES (NEW.series, 0, 1)
+        ON CONFLICT (series) DO UPDATE SET present = present + 1;
+END;
+
+CREATE TABLE print_jobs_2 (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL,
+    copy INTEGER NOT NULL CHECK (copy IN (0, 1)),
+    layout TEXT,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'printing', 'printed', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    printed_at TEXT,
+    CHECK (layout IS NOT NULL OR state = 'printed')
+) STRICT;
+
+INSERT INTO print_jobs_2
+    SELECT id, document_id, copy, CASE WHEN state = 'printed' THEN NULL ELSE layout END, state,
+        attempts, next_attempt_at, last_error, created_at, printed_at
+    FROM print_jobs;
+DROP TABLE print_jobs;
+ALTER TABLE print_jobs_2 RENAME TO print_jobs;
+-- Partial: only the few jobs not yet printed are indexed by state, not years of printed ones.
+CREATE INDEX print_jobs_queued ON print_jobs (id) WHERE state = 'queued';
+CREATE INDEX print_jobs_printing ON print_jobs (id) WHERE state = 'printing';
+CREATE INDEX print_jobs_document ON print_jobs (document_id);
+
+INSERT INTO row_counts (name, n)
+    SELECT 'print_jobs.' || state, count(*) FROM print_jobs GROUP BY state;
+
+CREATE TRIGGER print_jobs_count_insert AFTER INSERT ON print_jobs
+BEGIN
+    INSERT INTO row_counts (name, n) VALUES ('print_jobs.' || NEW.state, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER print_jobs_count_state AFTER UPDATE OF state ON print_jobs
+WHEN NEW.state IS NOT OLD.state
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'print_jobs.' || OLD.state;
+    INSERT INTO row_counts (name, n) VALUES ('print_jobs.' || NEW.state, 1)
+        ON CONFLICT (name) DO UPDATE SET n = n + 1;
+END;
+
+CREATE TRIGGER print_jobs_count_delete AFTER DELETE ON print_jobs
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'print_jobs.' || OLD.state;
+END;
+
+CREATE TABLE archive_batches (
+    id INTEGER PRIMARY KEY,
+    month TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]'),
+    file TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    documents INTEGER NOT NULL,
+    first_id INTEGER,
+    last_id INTEGER,
+    journal_last_seq INTEGER NOT NULL,
+    journal_last_hash TEXT NOT NULL,
+    sealed_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX archive_batches_month ON archive_batches (month, id);
+
+CREATE TABLE archived_numbers (
+    batch_id INTEGER NOT NULL REFERENCES archive_batches (id),
+    series TEXT NOT NULL,
+    first_number INTEGER NOT NULL,
+    last_number INTEGER NOT NULL,
+    CHECK (first_number <= last_number)
+) STRICT;
+
+CREATE INDEX archived_numbers_series ON archived_numbers (series, first_number);
+
+-- Only an accepted document of the sealed batch that holds it may leave the live file.
+DROP TRIGGER documents_never_deleted;
+CREATE TRIGGER documents_never_deleted BEFORE DELETE ON documents
+WHEN OLD.state IS NOT 'accepted' OR NOT EXISTS (
+    SELECT 1 FROM archive_batches b
+    WHERE b.month = substr(OLD.issued_at, 1, 7) AND OLD.id BETWEEN b.first_id AND b.last_id)
+BEGIN
+    SELECT RAISE(ABORT, 'documents are never deleted; void them instead (only accepted documents of a sealed archive batch leave the live store)');
+END;
+
+CREATE TRIGGER documents_count_archived AFTER DELETE ON documents
+BEGIN
+    UPDATE series_counters SET present = present - 1, archived = archived + 1
+        WHERE series = OLD.series;
+END;
+
+DROP TRIGGER journal_no_delete;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+WHEN OLD.seq > coalesce((SELECT max(journal_last_seq) FROM archive_batches), 0)
+BEGIN
+    SELECT RAISE(ABORT, 'the journal is append-only');
+END;
+"""
+
+# Food service (issue #18): orders per table (offline_store/orders.py) and cash drawer kicks
+# (offline_store/drawer.py). After schema 2 (history), which it was written beside.
+_SCHEMA_3 = """
 CREATE TABLE table_orders (
     request_id TEXT PRIMARY KEY,
     table_id TEXT NOT NULL,
@@ -191,7 +367,7 @@ CREATE INDEX table_orders_cancel ON table_orders (cancel_request_id);
 CREATE TABLE drawer_kicks (
     id INTEGER PRIMARY KEY,
     request_id TEXT UNIQUE,
-    document_id INTEGER REFERENCES documents (id),
+    document_id INTEGER,  -- no foreign key: an archived receipt leaves the live file
     reason TEXT NOT NULL CHECK (reason IN ('cash_receipt', 'manual')),
     caller TEXT NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('queued', 'opened', 'failed')),
@@ -204,7 +380,11 @@ CREATE TABLE drawer_kicks (
 CREATE INDEX drawer_kicks_queue ON drawer_kicks (state, id);
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, _SCHEMA_1), Migration(2, _SCHEMA_2))
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, _SCHEMA_1),
+    Migration(2, _SCHEMA_2),
+    Migration(3, _SCHEMA_3),
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

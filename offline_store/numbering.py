@@ -23,6 +23,14 @@ def allocate_number(conn: sqlite3.Connection, series: str) -> int:
     return 1 if row is None else int(row["last_number"]) + 1
 
 
+def archived_count(conn: sqlite3.Connection) -> int:
+    """Documents moved to the archive files, over all series (kept by the delete trigger)."""
+    count: int = conn.execute("SELECT coalesce(sum(archived), 0) FROM series_counters").fetchone()[
+        0
+    ]
+    return count
+
+
 def last_numbers(conn: sqlite3.Connection) -> dict[str, int]:
     """Last issued number of every series."""
     rows = conn.execute("SELECT series, last_number FROM series_counters ORDER BY series")
@@ -32,18 +40,17 @@ def last_numbers(conn: sqlite3.Connection) -> dict[str, int]:
 def numbering_gaps(conn: sqlite3.Connection) -> dict[str, list[int]]:
     """Numbers in 1..last_number with no document row, per series (only series with gaps).
 
-    A voided reservation is recorded, so it is not a gap. Series whose row count equals their
-    counter cannot have a gap (numbers are unique and never above the counter), so the walk
-    over every number runs only for a series that fails that cheap check.
+    A voided reservation is recorded, so it is not a gap, and neither is a number that moved to
+    the archive (`archived_numbers`). Series whose live plus archived rows (counted by the
+    triggers, never by a scan) equal their counter cannot have a gap (numbers are unique and
+    never above the counter), so the walk over every number runs only for a series that fails
+    that cheap check.
     """
     suspect = [
         row["series"]
         for row in conn.execute(
-            "SELECT c.series, c.last_number, "
-            "(SELECT count(*) FROM documents d WHERE d.series = c.series) AS n "
-            "FROM series_counters c"
+            "SELECT series FROM series_counters WHERE present + archived != last_number"
         )
-        if row["n"] != row["last_number"]
     ]
     if not suspect:
         return {}
@@ -58,7 +65,9 @@ def numbering_gaps(conn: sqlite3.Connection) -> dict[str, list[int]]:
         SELECT wanted.series, wanted.number FROM wanted
         LEFT JOIN documents ON documents.series = wanted.series
             AND documents.number = wanted.number
-        WHERE documents.id IS NULL
+        WHERE documents.id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM archived_numbers a WHERE a.series = wanted.series
+                AND wanted.number BETWEEN a.first_number AND a.last_number)
         ORDER BY wanted.series, wanted.number
         """,
         (json.dumps(suspect),),

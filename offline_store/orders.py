@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from offline_store.columns import money_from_db, time_from_db, time_to_db
 from offline_store.database import require_transaction
+from offline_store.documents import stored_request_and_payload
 from offline_store.journal import append_journal
 
 
@@ -61,7 +62,8 @@ WHERE r.state IN ('rejected', 'void')
 
 OPEN_ORDERS_QUERY = f"""
 SELECT o.request_id, o.table_id, o.waiter, o.kind, d.id AS document_id, d.series, d.number,
-       d.issued_at, d.state, d.delayed_code, d.mark, d.total_amount, d.request_json
+       d.issued_at, d.state, d.delayed_code, d.mark, d.total_amount, d.request_json,
+       d.packed, d.payload, d.request_packed, d.id
 FROM table_orders o
 JOIN documents d ON d.request_id = o.request_id AND d.state NOT IN ('rejected', 'void')
 LEFT JOIN documents c ON c.request_id = o.cancel_request_id AND c.state NOT IN ('rejected', 'void')
@@ -162,5 +164,5 @@ def _order_from_row(row: sqlite3.Row) -> TableOrder:
         delayed_code=row["delayed_code"],
         mark=row["mark"],
         total_amount=money_from_db(row["total_amount"]),
-        request_json=row["request_json"],
+        request_json=stored_request_and_payload(row)[0],
     )

@@ -15,6 +15,9 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from offline_store.errors import PackedDataDamaged
+from offline_store.packing import unpack
+
 _RECORDED_DIGEST = (
     "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
     "WHERE document_id = ? AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
@@ -35,15 +38,24 @@ def payload_intact(conn: sqlite3.Connection, document_id: int, payload: bytes | 
 def altered_payloads(
     conn: sqlite3.Connection, *, states: Iterable[str] | None = UNSENT_STATES
 ) -> list[int]:
-    """Ids of documents whose payload no longer matches its journal record. `states=None`
-    walks every document (the doctor); the default, the unsent ones the sync would send
-    (status, on every call: a bounded set read through the state index)."""
+    """Ids of documents whose payload no longer matches its journal record (or no longer
+    unpacks). `states=None` walks every document (the doctor); the default, the unsent ones the
+    sync would send (status, on every call: a bounded set read through the state index)."""
     if states is None:
-        rows = conn.execute("SELECT id, payload FROM documents WHERE payload IS NOT NULL")
+        rows = conn.execute("SELECT id, payload, packed FROM documents WHERE payload IS NOT NULL")
     else:
         rows = conn.execute(
-            "SELECT id, payload FROM documents "
+            "SELECT id, payload, packed FROM documents "
             "WHERE state IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL",
             (json.dumps(list(states)),),
         )
-    return [row["id"] for row in rows if not payload_intact(conn, row["id"], row["payload"])]
+    altered = []
+    for row in rows:
+        try:
+            payload = unpack(row["payload"], row["packed"])
+        except PackedDataDamaged:
+            altered.append(row["id"])
+            continue
+        if not payload_intact(conn, row["id"], payload):
+            altered.append(row["id"])
+    return altered

@@ -3,6 +3,10 @@
 Worker loop: `next_print_job` → `mark_printing` → print → `mark_printed`, or `retry_print`
 (back to queued later) / `fail_print`. After a crash, `requeue_interrupted` puts jobs left in
 `printing` back in the queue. Every change is journalled (`print.*` events).
+
+A printed job keeps no layout (`layout` NULL): it was only needed to print, and a copy is
+rebuilt from the document. `document_id` has no foreign key, because a copy of a receipt that
+moved to the archive is queued for a document no longer in the live file.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from offline_store.columns import (
     time_from_db,
     time_to_db,
 )
+from offline_store.counts import state_counts
 from offline_store.database import require_transaction
 from offline_store.errors import NotFound
 from offline_store.journal import append_journal
@@ -37,12 +42,13 @@ class PrintState(StrEnum):
 
 @dataclass(frozen=True)
 class PrintJob:
-    """A `print_jobs` row; `layout` is the agent's printable-receipt JSON, `copy` a reprint."""
+    """A `print_jobs` row; `layout` is the agent's printable-receipt JSON (None once printed),
+    `copy` a reprint."""
 
     id: int
     document_id: int
     copy: bool
-    layout: str
+    layout: str | None
     state: PrintState
     attempts: int
     next_attempt_at: datetime | None
@@ -54,7 +60,11 @@ class PrintJob:
 def enqueue_print(
     conn: sqlite3.Connection, document_id: int, layout_json: str, *, copy: bool, now: datetime
 ) -> int:
-    """Queue a receipt (or a copy) for printing; returns the job id."""
+    """Queue a receipt (or a copy) for printing; returns the job id. The document must exist,
+    in the live file or in a sealed archive batch (this check replaces the foreign key)."""
+    require_transaction(conn)
+    if not _document_known(conn, document_id):
+        raise NotFound(f"document {document_id} does not exist")
     job = _returning(
         conn,
         "INSERT INTO print_jobs (document_id, copy, layout, state, created_at) "
@@ -92,7 +102,7 @@ def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> Pri
     after = _returning(
         conn,
         "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL, "
-        "next_attempt_at = NULL WHERE id = ? RETURNING *",
+        "next_attempt_at = NULL, layout = NULL WHERE id = ? RETURNING *",
         (time_to_db(now), job_id),
     )
     _journal(conn, "print.printed", job_id, job.document_id, {}, now)
@@ -160,22 +170,25 @@ def print_jobs_for(conn: sqlite3.Connection, document_id: int) -> list[PrintJob]
 def print_queue_summary(
     conn: sqlite3.Connection, states: Iterable[PrintState] | None = None
 ) -> dict[str, int]:
-    """Job counts for every state (zero included), for `status`.
-
-    `states`: only these, each counted on the queue index, so the cost follows the jobs in
-    those states and not the history of printed ones (a Prometheus scrape asks for the waiting
-    and failed ones every few seconds)."""
-    if states is not None:
-        return {
-            state.value: conn.execute(
-                "SELECT count(*) FROM print_jobs WHERE state = ?", (state.value,)
-            ).fetchone()[0]
-            for state in states
-        }
+    """Job counts for every state (zero included), or for `states` only, for `status` and the
+    scrape: read from the counters the triggers maintain, not counted over years of printed
+    jobs."""
     counts = {state.value: 0 for state in PrintState}
-    for row in conn.execute("SELECT state, count(*) AS n FROM print_jobs GROUP BY state"):
-        counts[row["state"]] = row["n"]
+    for state, n in state_counts(conn, "print_jobs").items():
+        if state in counts:
+            counts[state] = n
+    if states is not None:
+        return {state.value: counts[state.value] for state in states}
     return counts
+
+
+def _document_known(conn: sqlite3.Connection, document_id: int) -> bool:
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM documents WHERE id = :id) "
+        "OR EXISTS (SELECT 1 FROM archive_batches WHERE :id BETWEEN first_id AND last_id)",
+        {"id": document_id},
+    ).fetchone()
+    return bool(row[0])
 
 
 def _begin(

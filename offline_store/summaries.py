@@ -1,4 +1,8 @@
-"""Read-only figures for `status` and metrics: backlog, deadlines, database size."""
+"""Read-only figures for `status` and metrics: backlog, deadlines, database size.
+
+Every query here is a maintained counter or an index range over the few documents not yet
+accepted (delayed, pending, marked unknown), never a scan of the history:
+`tests/offline_store/test_query_plans.py` checks the plans."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from offline_store.columns import optional_time_from_db, time_from_db, time_to_db
+from offline_store.counts import state_counts
 from offline_store.documents import DocumentState
 
 
@@ -44,8 +49,9 @@ class BacklogSummary:
 def backlog_summary(conn: sqlite3.Connection, now: datetime) -> BacklogSummary:
     """Counts by state and delayed code, the oldest delayed document and how many are overdue."""
     by_state = {state.value: 0 for state in DocumentState}
-    for row in conn.execute("SELECT state, count(*) AS n FROM documents GROUP BY state"):
-        by_state[row["state"]] = row["n"]
+    for state, n in state_counts(conn, "documents").items():
+        if state in by_state:
+            by_state[state] = n
     delayed_by_code = {1: 0, 2: 0}
     for row in conn.execute(
         "SELECT delayed_code, count(*) AS n FROM documents WHERE state = 'delayed' "

@@ -64,6 +64,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.DatabaseRolledBack: (503, "database_rolled_back"),
     core.NothingRolledBack: (409, "nothing_rolled_back"),
     core.PayloadAltered: (503, "payload_altered"),
+    core.ReceiptUnreadable: (503, "receipt_unreadable"),
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
     core.TableNotOpen: (404, "table_not_open"),
     core.OrderNotOpen: (409, "order_not_open"),

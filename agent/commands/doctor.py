@@ -301,7 +301,7 @@ def check_database(config: AgentConfig) -> Check:
     try:
         result = "; ".join(str(row[0]) for row in conn.execute("PRAGMA quick_check"))
         last = store.last_integrity_check(conn)
-        journal = store.verify_journal(conn)
+        journal = store.verify_history(conn, config.archive_dir)
         behind = rolled_back(conn, config.state_dir)
         altered = store.altered_payloads(conn, states=None)
     except sqlite3.DatabaseError as exc:
@@ -312,7 +312,8 @@ def check_database(config: AgentConfig) -> Check:
     last_text = f"{last[1]} at {last[0].astimezone(ATHENS):%Y-%m-%d %H:%M}" if last else "never"
     detail = (
         f"{path}: quick_check {result}, last check at start {last_text}, "
-        f"journal {'ok' if journal.ok else 'BROKEN'} ({journal.entries} entries), "
+        f"journal {'ok' if journal.ok else 'BROKEN: ' + str(journal.problem)} "
+        f"({journal.journal_entries} entries, {journal.batches} archive batches), "
         f"{size / 1024:.0f} KiB"
     )
     if result != "ok":

@@ -366,12 +366,17 @@ def _clock_rows(clock: ClockSection | None, limits: ClockConfig, colour: bool) -
 
 
 def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
+    checked = f", checked {_clock_time(db.journal_checked_at)}" if db.journal_checked_at else ""
+    behind = db.journal_last_seq - db.journal_entries
+    verified = (
+        f"{db.journal_entries} of {db.journal_last_seq}" if behind > 0 else db.journal_entries
+    )
     journal = (
-        f"journal ok ({db.journal_entries} entries)"
+        f"journal ok ({verified} entries{checked})"
         if db.journal_ok
         else paint("JOURNAL CHAIN BROKEN", Level.CRITICAL, colour)
     )
-    return [
+    rows = [
         _row("Database", f"{db.path}, {_size(db.size_bytes)}"),
         _row(
             "",
@@ -379,6 +384,9 @@ def _database_rows(db: DatabaseSection, colour: bool) -> list[str]:
             f"(at {_clock_time(db.integrity_checked_at)}); {journal}",
         ),
     ]
+    if db.archived_documents:
+        rows.append(_row("", f"{db.archived_documents} receipts archived (pos-agent archive list)"))
+    return rows
 
 
 def _storage_rows(storage: StorageSection, colour: bool) -> list[str]:

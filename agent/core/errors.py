@@ -128,6 +128,10 @@ class DatabaseRolledBack(DomainError):
     the provider already holds. Not retryable until a technician acts."""
 
 
+class ReceiptUnreadable(DomainError):
+    """The stored document no longer unpacks (bytes changed on disk)."""
+
+
 class PayloadAltered(DomainError):
     """A frozen payload no longer hashes to its journal record: it is never sent."""
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import offline_store as store
 from agent.core.answers import document_answer
-from agent.core.errors import ReceiptNotFound
+from agent.core.errors import ReceiptNotFound, ReceiptUnreadable
 from agent.core.print_orders import queue_print
 from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
 from agent.core.runtime import Runtime
@@ -20,10 +20,20 @@ class ReceiptService:
         self.rt = runtime
 
     def get(self, receipt_id: int) -> dict[str, Any]:
-        doc = store.get_document(self.rt.conn, receipt_id)
-        if doc is None:
+        """A live receipt, or one moved to the monthly archive (`"archived": true`)."""
+        try:
+            doc = store.get_document(self.rt.conn, receipt_id)
+        except store.PackedDataDamaged as exc:
+            raise ReceiptUnreadable(
+                f"receipt {receipt_id} cannot be read: its stored data changed on disk ({exc}); "
+                "it is never sent; see pos-agent status"
+            ) from exc
+        if doc is not None:
+            return document_answer(self.rt, doc)
+        archived = self._archived(receipt_id)
+        if archived is None:
             raise ReceiptNotFound(f"no receipt {receipt_id}")
-        return document_answer(self.rt, doc)
+        return {**document_answer(self.rt, archived), "archived": True}
 
     def newest(self, state: str | None, *, limit: int, offset: int) -> list[dict[str, Any]]:
         """Newest first; `state` is one of `RECEIPT_STATES` (the caller validated it)."""
@@ -40,10 +50,15 @@ class ReceiptService:
         same request_id returns the first job instead of printing a second copy."""
         rt = self.rt
         digest = request_hash(request)
-        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
+        doc = store.get_document(rt.conn, receipt_id)
+        # An archived receipt's copy is remembered without the document link: its row (which
+        # the idempotency table's foreign key names) is in the archive file, not in the table.
+        archived = self._archived(receipt_id) if doc is None else None
+        linked = None if archived is not None else receipt_id
+        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=linked)
         if replay is not None:
             return replay
-        doc = store.get_document(rt.conn, receipt_id)
+        doc = doc or archived
         if doc is None or doc.payload is None:
             raise ReceiptNotFound(f"no issued receipt {receipt_id}")
         with store.transaction(rt.conn):
@@ -59,8 +74,12 @@ class ReceiptService:
                     "copy": True,
                     "state": "queued",
                 },
-                document_id=doc.id,
+                document_id=linked,
                 now=rt.clock(),
             )
         rt.notify_printer()
         return answer
+
+    def _archived(self, receipt_id: int) -> store.StoredDocument | None:
+        """Read from the month file that holds it; only for ids no longer in the live table."""
+        return store.find_archived(self.rt.conn, self.rt.config.archive_dir, receipt_id)

@@ -84,7 +84,7 @@ def remember_created(
     endpoint: str,
     digest: str,
     answer: dict[str, Any],
-    document_id: int,
+    document_id: int | None,
     now: datetime,
 ) -> Answer:
     """Inside the caller's transaction: store the 201 answer a replay will return, and return it."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,9 +54,6 @@ class Services:
     drawer: DrawerService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
-    _journal_checkpoint: tuple[int, str] | None = field(default=None, init=False)
-    # The last journal verification (status's or the background check's): ok and when.
-    _journal_checked: tuple[bool, datetime] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.transmitter = Transmitter(self.runtime)
@@ -92,7 +88,7 @@ class Services:
         summary = store.backlog_summary(rt.conn, now)
         integrity = store.last_integrity_check(rt.conn)
         queue = store.print_queue_summary(rt.conn, states=WAITING_PRINT_STATES)
-        journal = self._journal_checked
+        journal = store.last_journal_check(rt.conn)  # the maintenance job's last slice
         return ScrapeView(
             version=__version__,
             generated_at=now,
@@ -106,31 +102,10 @@ class Services:
             checks=ChecksSection(
                 integrity=integrity[1] if integrity else None,
                 integrity_checked_at=integrity[0] if integrity else None,
-                journal_ok=journal[0] if journal else None,
-                journal_checked_at=journal[1] if journal else None,
+                journal_ok=journal.ok if journal else None,
+                journal_checked_at=journal.checked_at if journal else None,
             ),
         )
-
-    async def check_journal(self) -> None:
-        """The background check (hourly): the same incremental walk as `status`, so a fleet
-        sees a broken chain without anybody running `status` on the register."""
-        await asyncio.to_thread(self._verify_journal)
-
-    def _verify_journal(self) -> store.JournalCheck:
-        rt = self.runtime
-        conn = store.open_database(rt.config.database_path, read_only=True)
-        try:
-            return self._journal(conn)
-        finally:
-            conn.close()
-
-    def _journal(self, conn: sqlite3.Connection) -> store.JournalCheck:
-        """The journal is verified from the last good checkpoint: each call hashes only the
-        entries written since the previous one, not years of history."""
-        journal = store.verify_journal(conn, after=self._journal_checkpoint)
-        self._journal_checkpoint = journal.checkpoint
-        self._journal_checked = (journal.ok, self.runtime.clock())
-        return journal
 
     async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets
@@ -139,10 +114,12 @@ class Services:
         return self._report(stored)
 
     def _store_report(self, now: datetime) -> StoreSection:
+        """Counters and index ranges only: the journal's chain is verified by the maintenance
+        job in slices (core/maintenance.py) and only its last result is read here."""
         rt = self.runtime
         conn = store.open_database(rt.config.database_path, read_only=True)
         try:
-            return store_status(conn, rt.config, now, journal=self._journal(conn))
+            return store_status(conn, rt.config, now)
         finally:
             conn.close()
 

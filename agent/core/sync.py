@@ -100,7 +100,13 @@ class SyncService:
                         refill()
                         if not queue:
                             return None
-                    doc = store.get_document(rt.conn, queue.popleft())
+                    document_id = queue.popleft()
+                    try:
+                        doc = store.get_document(rt.conn, document_id)
+                    except store.PackedDataDamaged as exc:
+                        log.critical("document %s is not sent: %s", document_id, exc)
+                        report.altered.append(document_id)
+                        continue
                     if doc is None or doc.state not in SENDABLE or doc.id in rt.in_flight:
                         continue  # sent or settled since its id was read
                     if not store.payload_intact(rt.conn, doc.id, doc.payload):

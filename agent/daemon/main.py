@@ -44,6 +44,7 @@ from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
+from agent.core.maintenance import run_maintenance
 from agent.core.metrics import Metrics, register_labels
 from agent.core.runtime import Runtime
 from agent.core.services import Services
@@ -60,9 +61,6 @@ log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8
 # How often the daemon compares its wall clock with its monotonic clock (core/clock_watch.py).
 CLOCK_LOOK_S = 5.0
-# How often the journal's hash chain is verified in the background (incrementally, from the
-# last good checkpoint), so /metrics tells a fleet about a broken chain.
-JOURNAL_CHECK_S = 3600.0
 
 
 @dataclass
@@ -192,6 +190,25 @@ def _storage_guarded(services: Services, job: Job) -> Job:
     return run
 
 
+def _maintenance(services: Services) -> Job:
+    """Journal check, packing and archiving slices (core/maintenance.py) off the event loop."""
+    rt = services.runtime
+
+    async def run() -> None:
+        done = await asyncio.to_thread(run_maintenance, rt.config, rt.clock())
+        if done.archived is not None:
+            log.info(
+                "archived %s document(s) of %s to %s",
+                done.archived.documents,
+                done.archived.month,
+                done.archived.file,
+            )
+        if not done.journal.ok:
+            log.error("journal check failed at entry %s", done.journal.first_bad_seq)
+
+    return run
+
+
 def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> None:
     """The backlog sync, the provider probe and, under systemd, the watchdog ping, ticked on the
     monotonic clock (a wall-clock step must not stop the watchdog pings or the sync)."""
@@ -204,7 +221,11 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
     )
     jobs.every("probe", config.sync.probe_interval_s, _storage_guarded(services, probe))
     jobs.every("clock", CLOCK_LOOK_S, _look_at_clock(services.runtime.clock_watch))
-    jobs.every("journal", JOURNAL_CHECK_S, services.check_journal)
+    jobs.every(
+        "maintenance",
+        config.retention.maintenance_interval_s,
+        _storage_guarded(services, _maintenance(services)),
+    )
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)
@@ -220,7 +241,7 @@ async def serve(config: AgentConfig) -> int:
         conn = store.open_database(
             config.database_path, busy_timeout_ms=store.DAEMON_BUSY_TIMEOUT_MS
         )
-        stack.callback(conn.close)
+        stack.callback(store.close_database, conn)
         client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=api_key)
         runtime = Runtime(
             config=config,
@@ -250,6 +271,7 @@ async def serve(config: AgentConfig) -> int:
             await server.startup(sockets=sockets)
         _schedule(config, services, jobs)
         jobs.start("startup sync", _storage_guarded(services, lambda: _startup_sync(services)))
+        jobs.start("maintenance", _storage_guarded(services, _maintenance(services)))
         sd_notify.ready()
         sd_notify.status(f"serving on {config.api.socket_path}")
         log.info("pos-agent ready (pid %s)", os.getpid())

@@ -167,6 +167,8 @@ class PrintSpool:
             if job is None:
                 return None
             store.mark_printing(conn, job.id, now=now)
+        if job.layout is None:
+            return self._fail(conn, job.id, "unprintable: the job has no layout", now)
         try:
             receipt = PrintableReceipt.from_json(job.layout)
             if job.copy and not receipt.copy:
@@ -229,7 +231,7 @@ class PrintSpool:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = store.open_database(self._database_path)
+            self._conn = store.open_database(self._database_path, check=False)
         return self._conn
 
     def _run(self) -> None:

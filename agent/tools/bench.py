@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+import offline_store as store
 from agent.json_codec import dumps, loads
 from agent.tools.lean_http import LeanUnixClient
 from agent.tools.local_stack import (
@@ -336,15 +337,13 @@ class Bench:
         """The provider payload of the last receipt the agent sent, as the direct posts' model."""
         conn = self.stack.open_store()
         try:
-            row = conn.execute(
-                "SELECT payload FROM documents WHERE state = 'accepted' AND kind = 'receipt' "
-                "ORDER BY id DESC LIMIT 1"
-            ).fetchone()
+            accepted = store.list_documents(conn, state=store.DocumentState.ACCEPTED, limit=20)
         finally:
             conn.close()
-        if row is None:
-            raise RuntimeError("no accepted receipt to take the provider payload from")
-        return loads(row[0])
+        for doc in accepted:
+            if doc.kind == store.DocumentKind.RECEIPT and doc.payload is not None:
+                return dict(loads(doc.payload))
+        raise RuntimeError("no accepted receipt to take the provider payload from")
 
     async def phase_online(self, client: httpx.AsyncClient) -> None:
         """Agent and direct posts interleaved, so both see the same machine. The POS is the lean
@@ -676,9 +675,16 @@ def bench_command(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    with work_dir(args.keep, "pos-agent-bench-") as root:
-        results = run_benchmark(root, quick=args.quick, log=log)
-    print_table(results)
+    if args.history is not None:
+        from agent.tools.bench_history import print_history_table, run_history_benchmark
+
+        with work_dir(args.keep, "pos-agent-bench-history-") as root:
+            results = run_history_benchmark(root, args.history, log=log)
+        print_history_table(results)
+    else:
+        with work_dir(args.keep, "pos-agent-bench-") as root:
+            results = run_benchmark(root, quick=args.quick, log=log)
+        print_table(results)
     if args.json is not None:
         write_report(args.json, results)
         print(f"  written to {args.json}")
@@ -692,4 +698,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--quick", action="store_true", help="reduced counts (< 60 s, for CI)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, DB)")
+    parser.add_argument(
+        "--history",
+        type=int,
+        metavar="N",
+        help="instead: cost of N receipts of history (status, metrics, start, issue, sizes, "
+        "archive; see agent/tools/bench_history.py)",
+    )
     parser.set_defaults(handler=bench_command)

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import offline_store as store
 from agent import __version__
 from agent.core.errors import StorageUnavailable
+from agent.core.maintenance import run_maintenance
 from agent.core.metrics import Metrics, register_labels
 from agent.core.provider_health import note_outcome
 from agent.core.runtime import Runtime
@@ -145,7 +146,9 @@ def test_backlog_deadline_and_faults_agree_with_status(services: Services, clock
     assert value(found, "pos_agent_breaker_open") == 1
     assert report.provider.breaker_since == clock.now
     assert value(found, "pos_agent_breaker_since_timestamp_seconds") == clock.now.timestamp()
-    # status walked the journal: its result is exported with its time.
+    # The maintenance job's journal slice: its result is exported with its time.
+    run_maintenance(services.runtime.config, clock.now, archive=False)
+    found = samples(services)
     assert value(found, "pos_agent_journal_ok") == 1
     assert value(found, "pos_agent_journal_check_timestamp_seconds") == clock.now.timestamp()
 
@@ -179,15 +182,15 @@ def test_register_name_defaults_to_the_hostname(tmp_path: Path) -> None:
 
 
 def test_the_background_journal_check_exports_a_broken_chain(services: Services) -> None:
-    """Without anybody running `status`: the hourly check verifies the chain, and an entry
-    tampered with since the last check (triggers dropped, as a hand edit would) shows as
+    """Without anybody running `status`: the maintenance job's slice verifies the chain, and an
+    entry tampered with since the last check (triggers dropped, as a hand edit would) shows as
     pos_agent_journal_ok 0. (The check resumes from its checkpoint, so an edit further back is
-    found by the full walk of the daemon's first check after a start, and by `doctor`.)"""
+    found by `doctor`'s walk of the whole history.)"""
     conn = services.runtime.conn
     for number in range(3):
         issue(conn, f"j-{number}")
     assert "pos_agent_journal_ok" not in {name for name, _ in samples(services)}
-    asyncio.run(services.check_journal())
+    run_maintenance(services.runtime.config, T0, archive=False)
     assert value(samples(services), "pos_agent_journal_ok") == 1
     issue(conn, "j-after-the-check")
     with store.transaction(conn):
@@ -195,7 +198,7 @@ def test_the_background_journal_check_exports_a_broken_chain(services: Services)
         conn.execute(
             "UPDATE journal SET event = 'forged' WHERE seq = (SELECT max(seq) FROM journal)"
         )
-    asyncio.run(services.check_journal())
+    run_maintenance(services.runtime.config, T0, archive=False)
     found = samples(services)
     assert value(found, "pos_agent_journal_ok") == 0
     assert value(found, "pos_agent_journal_check_timestamp_seconds") == T0.timestamp()

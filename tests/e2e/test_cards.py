@@ -15,10 +15,12 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import offline_store as store
+from agent.config import load_config
+from agent.core.printable import printable_receipt
 from agent.json_codec import loads
 from printers.blocks import Row, TextLine
 from printers.layout import build_layout
-from printers.receipt import PrintableReceipt
 from tests.e2e.stack import E2EStack, e2e_stack, wait_for
 from tests.fiscal.qa_shapes import qa_body, shape_differences
 
@@ -93,19 +95,21 @@ def _payment(request_id: str, signed: dict[str, Any], transaction_id: str) -> di
 
 
 def printed_texts(stack: E2EStack, receipt_id: int) -> list[str]:
-    """Wait until the receipt is printed; the lines of the layout the printer got."""
+    """Wait until the receipt is printed; the lines of its layout. A printed job keeps no
+    layout (it is rebuilt from the document, as a reprint does), so it is rebuilt here."""
 
-    def printed() -> str | None:
+    def printed() -> store.StoredDocument | None:
         with stack.database() as conn:
             row = conn.execute(
-                "SELECT layout FROM print_jobs WHERE document_id = ? AND state = 'printed'",
+                "SELECT 1 FROM print_jobs WHERE document_id = ? AND state = 'printed'",
                 (receipt_id,),
             ).fetchone()
-        return None if row is None else str(row["layout"])
+            return None if row is None else store.get_document(conn, receipt_id)
 
-    layout = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
+    doc = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
+    receipt = printable_receipt(load_config(stack.stack.config_path), doc, copy=False)
     texts = []
-    for block in build_layout(PrintableReceipt.from_json(layout), 48).blocks:
+    for block in build_layout(receipt, 48).blocks:
         if isinstance(block, TextLine):
             texts.append(block.text.strip())
         elif isinstance(block, Row):

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-import offline_store as store
 from agent.commands.doctor import check_database
 from agent.config import load_config
 from agent.core.status_report import Level
@@ -42,13 +41,14 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         local.stop()
 
 
-def flip_a_byte_of(database: Path, payload: bytes) -> None:
-    """Change one digit of the payload where it lies in the file, as a failing card would."""
+def flip_a_byte_of(database: Path, stored: bytes) -> None:
+    """Change one byte in the middle of the stored payload where it lies in the file, as a
+    failing card would."""
     data = bytearray(database.read_bytes())
-    at = data.find(payload)
-    assert at >= 0 and data.find(payload, at + 1) < 0, "the payload is not stored once, whole"
-    digit = next(i for i, byte in enumerate(payload) if chr(byte).isdigit())
-    data[at + digit] = ord("9") if payload[digit] != ord("9") else ord("8")
+    at = data.find(stored)
+    assert at >= 0 and data.find(stored, at + 1) < 0, "the payload is not stored once, whole"
+    middle = at + len(stored) // 2
+    data[middle] ^= 0x10
     database.write_bytes(bytes(data))
 
 
@@ -60,10 +60,11 @@ def test_an_altered_payload_is_never_sent_and_status_says_so(stack: LocalStack) 
     assert answer["state"] == kept["state"] == "delayed"
     assert stack.stop_daemon() == 0  # a clean stop: the rows are in the main file
     with closing(stack.open_store()) as conn:
-        doc = store.get_document(conn, answer["receipt_id"])
-        assert doc is not None and doc.payload is not None
-        payload = doc.payload
-    flip_a_byte_of(stack.database_path, payload)
+        # The bytes as stored (packed), which is what a failing card changes.
+        stored: bytes = conn.execute(
+            "SELECT payload FROM documents WHERE id = ?", (answer["receipt_id"],)
+        ).fetchone()[0]
+    flip_a_byte_of(stack.database_path, stored)
 
     stack.set_faults("ok")
     stack.start_daemon()
@@ -71,7 +72,9 @@ def test_an_altered_payload_is_never_sent_and_status_says_so(stack: LocalStack) 
         report = till.post("/v1/sync").json()  # after the start-up sync, which sent the other
         status = till.get("/v1/status").json()
         assert till.get(f"/v1/receipts/{kept['receipt_id']}").json()["state"] == "accepted"
-        assert till.get(f"/v1/receipts/{answer['receipt_id']}").json()["state"] == "delayed"
+        altered = till.get(f"/v1/receipts/{answer['receipt_id']}").json()
+    # The flipped byte leaves the packed payload unreadable, or readable with other bytes.
+    assert altered.get("state") == "delayed" or altered["error"]["code"] == "receipt_unreadable"
     assert report["altered"] == [answer["receipt_id"]], report
     uids = {d["uid"] for d in stack.provider_documents()}
     assert uids == {kept["uid"]}, "the altered receipt reached the provider"

@@ -137,5 +137,5 @@ def test_invalid_print_transitions(conn):
 
 
 def test_job_needs_an_existing_document(conn):
-    with pytest.raises(Exception, match="FOREIGN KEY"), transaction(conn):
+    with pytest.raises(NotFound, match="does not exist"), transaction(conn):
         enqueue_print(conn, 42, LAYOUT, copy=False, now=T0)

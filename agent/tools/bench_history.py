@@ -1,0 +1,253 @@
+"""`pos-agent bench --history N`: what years of receipts on one database cost.
+
+One run, real processes on loopback (sandbox provider + daemon, dummy printer):
+1. on an empty store: `GET /v1/status`, `GET /metrics` and online receipts (POS → agent →
+   sandbox) — the baseline;
+2. the daemon stopped, N receipts of history written with the daemon's own store code
+   (`agent.tools.history`: 500 a day, accepted and printed, in big transactions);
+3. the database's bytes per receipt, by table; exec to READY=1 (median of several starts);
+   status, metrics and receipts again, now with the history; the daemon's RSS;
+4. archiving everything the retention lets go (`retention.live_days`, whole months) while the
+   daemon runs: documents per second, bytes per archived receipt, the live file afterwards,
+   and status once more.
+`issue_p50_ratio` is the issue time p50 with history over the empty store's, in the same run.
+No timing is asserted anywhere: the goals of issue #14 are reported as met or missed.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import offline_store as store
+from agent.clock import athens_now
+from agent.config import load_config
+from agent.core.maintenance import archive_batch
+from agent.tools.bench import machine_info, proc_status_mb, summary
+from agent.tools.history import build_history
+from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+
+GOALS: tuple[tuple[str, str, float, str], ...] = (
+    ("history.status_ms.p50", "<=", 100.0, "status p50 <= 100 ms with the history"),
+    ("history.metrics_ms.p50", "<=", 50.0, "/metrics p50 <= 50 ms with the history"),
+    ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1.5 s with the history"),
+    ("issue_p50_ratio", "<=", 1.10, "issue p50 within 10 % of the empty store's"),
+    ("rss_peak_mb", "<=", 100.0, "RSS <= 100 MB"),
+    ("live_bytes_per_receipt", "<=", 2048.0, "live database <= 2 KB per receipt"),
+    ("archive_bytes_per_receipt", "<=", 512.0, "archive <= 0.5 KB per receipt"),
+)
+
+
+def run_history_benchmark(
+    root: Path,
+    documents: int,
+    *,
+    reads: int = 60,
+    issues: int = 150,
+    startups: int = 3,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    results: dict[str, Any] = {"documents": documents, "machine": machine_info()}
+    stack = LocalStack(
+        root,
+        StackSettings(printer_backend="dummy", preview_dir=False, sync_interval_s=3600.0),
+    )
+    with stack:  # starts the sandbox and the daemon on an empty store
+        results["startup_ready_ms_empty"] = round(stack.last_ready_ms or 0.0, 1)
+        log("empty store: status, metrics, receipts")
+        results["empty"] = _measure(stack, "empty", reads, issues)
+        stack.stop_daemon()
+
+        config = load_config(stack.config_path)
+        log(f"writing {documents} receipts of history")
+        conn = store.open_database(config.database_path, check=False)
+        built = build_history(conn, config, documents, now=athens_now(), log=log)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.close_database(conn)
+        results["history_build_s"] = round(built.seconds, 1)
+        results["history_span"] = [
+            built.first_issued_at.isoformat(),
+            built.last_issued_at.isoformat(),
+        ]
+        live = _sizes(config.database_path)
+        results["live_database"] = live
+        total = documents + issues
+        results["live_bytes_per_receipt"] = round(live["bytes"] / total)
+
+        runs = []
+        for _ in range(startups):
+            runs.append(stack.start_daemon())
+            if len(runs) < startups:
+                stack.stop_daemon()
+        results["startup_ready_ms"] = round(statistics.median(runs), 1)
+        results["startup_ready_ms_runs"] = [round(r, 1) for r in runs]
+        log(f"startup with history: {results['startup_ready_ms_runs']} ms")
+        assert stack.daemon is not None
+        results["rss_after_start_mb"] = proc_status_mb(stack.daemon.pid)["VmRSS"]
+        results["history"] = _measure(stack, "history", reads, issues)
+        empty_p50 = results["empty"]["issue_ms"]["p50"]
+        results["issue_p50_ratio"] = round(results["history"]["issue_ms"]["p50"] / empty_p50, 3)
+
+        log("archiving what the retention lets go, beside the running daemon")
+        results["archive"] = _archive(config)
+        archived = results["archive"]["documents"]
+        if archived:
+            results["archive_bytes_per_receipt"] = round(
+                results["archive"]["file_bytes"] / archived
+            )
+        results["live_after_archive"] = _sizes(config.database_path)
+        results["after_archive"] = _measure(stack, "after-archive", reads, 0)
+        results["rss_peak_mb"] = proc_status_mb(stack.daemon.pid)["VmHWM"]
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["goals"] = _goals(results)
+    return results
+
+
+def _measure(stack: LocalStack, prefix: str, reads: int, issues: int) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    with stack.client(timeout_s=120) as client:
+        for path, key in (("/v1/status", "status_ms"), ("/metrics", "metrics_ms")):
+            client.get(path).raise_for_status()  # warm
+            samples = []
+            for _ in range(reads):
+                t0 = time.perf_counter()
+                response = client.get(path)
+                samples.append((time.perf_counter() - t0) * 1000)
+                response.raise_for_status()
+            figures[key] = summary(samples)
+        if issues:
+            samples = []
+            for index in range(issues + 5):
+                body = cash_receipt(f"bench-{prefix}-{index}")
+                body["delivery"] = {"print": False}
+                t0 = time.perf_counter()
+                response = post_json(client, "/v1/receipts", body)
+                elapsed = (time.perf_counter() - t0) * 1000
+                if response.status_code != 201 or response.json()["state"] != "accepted":
+                    raise RuntimeError(f"receipt not accepted: {response.text[:300]}")
+                if index >= 5:  # the first few warm the connection and the caches
+                    samples.append(elapsed)
+            figures["issue_ms"] = summary(samples)
+    return figures
+
+
+def _archive(config: Any) -> dict[str, Any]:
+    conn = store.open_database(config.database_path, check=False)
+    documents = batches = 0
+    t0 = time.perf_counter()
+    try:
+        while (batch := archive_batch(conn, config, athens_now())) is not None:
+            documents += batch.documents
+            batches += 1
+    finally:
+        conn.close()
+    seconds = time.perf_counter() - t0
+    files = list(config.archive_dir.glob("*.jsonl.gz")) if config.archive_dir.exists() else []
+    return {
+        "documents": documents,
+        "batches": batches,
+        "months": len(files),
+        "seconds": round(seconds, 1),
+        "documents_per_s": round(documents / seconds) if seconds and documents else 0,
+        "file_bytes": sum(path.stat().st_size for path in files),
+    }
+
+
+def _sizes(path: Path) -> dict[str, Any]:
+    """The file (with its WAL) and the bytes each table and index takes (SQLite's dbstat)."""
+    conn = store.open_database(path, read_only=True)
+    try:
+        tables = {
+            row[0]: row[1]
+            for row in conn.execute(
+                "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+            )
+            if row[1] > 8192
+        }
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        live = sum(
+            n for state, n in store.backlog_summary(conn, athens_now()).by_state.items() if n
+        )
+    finally:
+        conn.close()
+    return {
+        "bytes": store.database_size_bytes(path),
+        "free_bytes": free * page,
+        "live_documents": live,
+        "by_table": tables,
+    }
+
+
+def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    verdicts = []
+    for key, op, limit, text in GOALS:
+        value: Any = results
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        met = isinstance(value, int | float) and (value <= limit if op == "<=" else value >= limit)
+        verdicts.append(
+            {"key": key, "goal": f"{op} {limit:g}", "value": value, "met": met, "text": text}
+        )
+    return verdicts
+
+
+def print_history_table(results: dict[str, Any]) -> None:
+    empty, history, after = results["empty"], results["history"], results["after_archive"]
+    archive = results["archive"]
+    rows = [
+        ("history", f"{results['documents']} receipts, written in {results['history_build_s']} s"),
+        (
+            "live database",
+            f"{results['live_database']['bytes'] / 1e6:.1f} MB = "
+            f"{results['live_bytes_per_receipt']} bytes per receipt",
+        ),
+        ("status (empty / history / archived)", _trio(empty, history, after, "status_ms")),
+        ("/metrics (empty / history / archived)", _trio(empty, history, after, "metrics_ms")),
+        (
+            "issue p50 / p99 (empty → history)",
+            f"{empty['issue_ms']['p50']} / {empty['issue_ms']['p99']} → "
+            f"{history['issue_ms']['p50']} / {history['issue_ms']['p99']} ms "
+            f"(ratio {results['issue_p50_ratio']})",
+        ),
+        (
+            "exec to READY (empty → history)",
+            f"{results['startup_ready_ms_empty']} → {results['startup_ready_ms']} ms "
+            f"{results['startup_ready_ms_runs']}",
+        ),
+        (
+            "RSS after start / peak",
+            f"{results['rss_after_start_mb']} / {results['rss_peak_mb']} MB",
+        ),
+        (
+            "archive",
+            f"{archive['documents']} receipts in {archive['months']} month files, "
+            f"{archive['documents_per_s']} receipts/s, "
+            f"{results.get('archive_bytes_per_receipt', '-')} bytes per receipt",
+        ),
+        (
+            "live database after",
+            f"{results['live_after_archive']['bytes'] / 1e6:.1f} MB for "
+            f"{results['live_after_archive']['live_documents']} live receipts",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print()
+    for goal in results["goals"]:
+        print(f"  [{'met   ' if goal['met'] else 'MISSED'}] {goal['text']}: {goal['value']}")
+    print(f"\n  {results['seconds']} s, {os.cpu_count()} CPUs")
+
+
+def _trio(empty: dict[str, Any], history: dict[str, Any], after: dict[str, Any], key: str) -> str:
+    return " / ".join(f"{part[key]['p50']}" for part in (empty, history, after)) + " ms p50"
+
+
+__all__ = ["print_history_table", "run_history_benchmark"]

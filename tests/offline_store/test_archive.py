@@ -1,0 +1,262 @@
+"""The monthly archive: what moves, what never moves, the seal, and a crash between the steps."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from offline_store import (
+    DocumentState,
+    archive_cutoff,
+    archive_months,
+    archive_slice,
+    archived_count,
+    archived_documents,
+    backlog_summary,
+    enqueue_print,
+    fail_print,
+    find_archived,
+    get_document,
+    insert_document,
+    last_numbers,
+    mark_accepted,
+    mark_delayed,
+    mark_printed,
+    mark_printing,
+    mark_rejected,
+    numbering_gaps,
+    print_queue_summary,
+    transaction,
+    verify_history,
+    verify_journal,
+    void_reservation,
+)
+from tests.offline_store.factory import ATHENS_WINTER, builder, open_store
+
+JAN = datetime(2026, 1, 10, 12, 0, tzinfo=ATHENS_WINTER)
+FEB = datetime(2026, 2, 10, 12, 0, tzinfo=ATHENS_WINTER)
+# On 20 April with 62 live days the cutoff is 1 February: January goes, February stays.
+NOW = datetime(2026, 4, 20, 12, 0, tzinfo=ATHENS_WINTER)
+CUTOFF = archive_cutoff(NOW, 62)
+
+
+def _doc(conn: sqlite3.Connection, name: str, at: datetime, *, reserve: bool = False) -> int:
+    with transaction(conn):
+        doc = insert_document(
+            conn,
+            "A",
+            builder(
+                name,
+                issued_at=at,
+                # Incompressible padding: each payload fills its own pages, which archiving frees.
+                payload=None
+                if reserve
+                else json.dumps({"name": name, "pad": os.urandom(3000).hex()}).encode(),
+                reserved_until=at + timedelta(minutes=15) if reserve else None,
+            ),
+            now=at,
+        )
+    return doc.id
+
+
+def _accept(conn: sqlite3.Connection, doc_id: int, at: datetime, *, mark: bool = True) -> None:
+    with transaction(conn):
+        mark_accepted(
+            conn,
+            doc_id,
+            mark=400_000_000_000_000 + doc_id if mark else None,
+            authentication_code="AUTH",
+            qr_url="https://q",
+            now=at,
+        )
+
+
+def _print(conn: sqlite3.Connection, doc_id: int, at: datetime, *, until: str) -> None:
+    with transaction(conn):
+        job = enqueue_print(conn, doc_id, '{"layout":1}', copy=False, now=at)
+        if until in ("printed", "failed"):
+            mark_printing(conn, job, now=at)
+        if until == "printed":
+            mark_printed(conn, job, now=at)
+        if until == "failed":
+            fail_print(conn, job, reason="paper out", now=at)
+
+
+def _history(conn: sqlite3.Connection) -> dict[str, int]:
+    """January: every state a document can be in; February: printed receipts (stay live). The
+    first id is a receipt of April: a lower id issued later must not stop the archiving."""
+    ids: dict[str, int] = {"april": _doc(conn, "april", NOW)}
+    _accept(conn, ids["april"], NOW)
+    for index in range(5):
+        at = JAN + timedelta(hours=index)
+        ids[f"printed{index}"] = _doc(conn, f"printed{index}", at)
+        _accept(conn, ids[f"printed{index}"], at)
+        _print(conn, ids[f"printed{index}"], at, until="printed")
+    at = JAN + timedelta(days=1)
+    ids["email_only"] = _doc(conn, "email_only", at)
+    _accept(conn, ids["email_only"], at)
+    ids["delayed"] = _doc(conn, "delayed", at)
+    with transaction(conn):
+        mark_delayed(
+            conn, ids["delayed"], code=1, due_at=at, next_attempt_at=at, error="down", now=at
+        )
+    ids["pending"] = _doc(conn, "pending", at)
+    ids["rejected"] = _doc(conn, "rejected", at)
+    with transaction(conn):
+        mark_rejected(conn, ids["rejected"], error="bad", now=at)
+    ids["queued"] = _doc(conn, "queued", at)
+    _accept(conn, ids["queued"], at)
+    _print(conn, ids["queued"], at, until="queued")
+    ids["failed"] = _doc(conn, "failed", at)
+    _accept(conn, ids["failed"], at)
+    _print(conn, ids["failed"], at, until="failed")
+    ids["mark_unknown"] = _doc(conn, "mark_unknown", at)
+    _accept(conn, ids["mark_unknown"], at, mark=False)
+    ids["void"] = _doc(conn, "void", at, reserve=True)
+    with transaction(conn):
+        void_reservation(conn, ids["void"], reason="expired", now=at)
+    ids["late"] = _doc(conn, "late", JAN + timedelta(days=2))
+    _accept(conn, ids["late"], JAN + timedelta(days=2))
+    _print(conn, ids["late"], JAN + timedelta(days=2), until="printed")
+    for index in range(3):
+        at = FEB + timedelta(hours=index)
+        ids[f"feb{index}"] = _doc(conn, f"feb{index}", at)
+        _accept(conn, ids[f"feb{index}"], at)
+        _print(conn, ids[f"feb{index}"], at, until="printed")
+    return ids
+
+
+def _archive_all(conn: sqlite3.Connection, archive_dir: Path, **options: object) -> int:
+    batches = 0
+    while archive_slice(conn, archive_dir, cutoff=CUTOFF, now=NOW, **options) is not None:  # type: ignore[arg-type]
+        batches += 1
+    return batches
+
+
+MOVES = {"printed0", "printed1", "printed2", "printed3", "printed4", "email_only", "late"}
+STAYS = {"april", "delayed", "pending", "rejected", "queued", "failed", "mark_unknown", "void"}
+
+
+def test_a_month_moves_whole_and_only_accepted_printed_receipts(tmp_path):
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    numbers_before = last_numbers(conn)
+    archive_dir = tmp_path / "archive"
+
+    assert _archive_all(conn, archive_dir, max_documents=3) == 3  # 7 documents in 3 batches
+
+    for name, doc_id in ids.items():
+        live = get_document(conn, doc_id)
+        if name in MOVES:
+            assert live is None, name
+            archived = find_archived(conn, archive_dir, doc_id)
+            assert archived is not None and archived.state == DocumentState.ACCEPTED
+            assert json.loads(archived.payload or b"")["name"] == name
+        else:
+            assert live is not None, name
+            assert find_archived(conn, archive_dir, doc_id) is None
+    assert [m.month for m in archive_months(conn)] == ["2026-01"]
+    assert {d.request_id for d in archived_documents(conn, archive_dir, "2026-01")} == MOVES
+    assert archived_count(conn) == len(MOVES)
+    # A new database gives the freed pages back to the filesystem after each batch.
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    # Numbering: the counters never move back, no gap is reported, the next number is next.
+    assert last_numbers(conn) == numbers_before
+    assert numbering_gaps(conn) == {}
+    after = _doc(conn, "next", NOW)
+    assert get_document(conn, after).number == numbers_before["A"] + 1  # type: ignore[union-attr]
+    # The counters the triggers keep still equal a count over what is live.
+    summary = backlog_summary(conn, NOW)
+    counted = dict(conn.execute("SELECT state, count(*) FROM documents GROUP BY state").fetchall())
+    assert {k: v for k, v in summary.by_state.items() if v} == counted
+    assert print_queue_summary(conn)["printed"] == 3 + 0  # February's three stay live
+    # One chain across the archive boundary: files, seals and the live journal.
+    history = verify_history(conn, archive_dir)
+    assert history.ok, history.problem
+    assert history.batches == 3 and history.archived_documents == len(MOVES)
+    assert verify_journal(conn).ok
+    # Nothing more is due; a second run archives nothing twice.
+    assert _archive_all(conn, archive_dir) == 0
+
+
+def test_an_archived_number_cannot_be_issued_again(tmp_path):
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    _archive_all(conn, tmp_path / "archive")
+    archived_number = 1
+    assert get_document(conn, ids["printed0"]) is None
+    with pytest.raises(sqlite3.IntegrityError, match="not the next number"), transaction(conn):
+        conn.execute(
+            "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
+            "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
+            "created_at, updated_at) VALUES ('x', 'h', 'receipt', '11.1', 'A', ?, ?, 'U', 'I', "
+            "'{}', x'00', '1', 'pending', ?, ?)",
+            (archived_number, JAN.isoformat(), JAN.isoformat(), JAN.isoformat()),
+        )
+
+
+def test_live_documents_other_than_sealed_accepted_ones_are_never_deleted(tmp_path):
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    for name in ("printed0", "delayed"):
+        with pytest.raises(sqlite3.IntegrityError, match="never deleted"), transaction(conn):
+            conn.execute("DELETE FROM documents WHERE id = ?", (ids[name],))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), transaction(conn):
+        conn.execute("DELETE FROM journal WHERE seq = 1")
+
+
+def test_a_crash_between_the_file_and_the_seal_loses_and_duplicates_nothing(tmp_path):
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    archive_dir = tmp_path / "archive"
+
+    def crash() -> None:
+        raise RuntimeError("power cut")
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        archive_slice(conn, archive_dir, cutoff=CUTOFF, now=NOW, after_write=crash)
+    # The member is on disk, but unsealed: every row is still live, no batch recorded.
+    assert (archive_dir / "2026-01.jsonl.gz").stat().st_size > 0
+    assert archive_months(conn) == []
+    assert all(get_document(conn, doc_id) is not None for doc_id in ids.values())
+    assert verify_history(conn, archive_dir).ok
+
+    assert _archive_all(conn, archive_dir) == 1
+    with gzip.open(archive_dir / "2026-01.jsonl.gz", "rt", encoding="utf-8") as handle:
+        lines = [json.loads(line) for line in handle]
+    archived_ids = [line["id"] for line in lines if line["type"] == "document"]
+    assert sorted(archived_ids) == sorted(ids[name] for name in MOVES)  # each once
+    assert [line["type"] for line in lines].count("batch") == 1
+    assert verify_history(conn, archive_dir).ok
+
+
+def test_an_altered_archive_or_seal_is_found(tmp_path):
+    conn = open_store(tmp_path)
+    _history(conn)
+    archive_dir = tmp_path / "archive"
+    _archive_all(conn, archive_dir)
+    path = archive_dir / "2026-01.jsonl.gz"
+    original = path.read_bytes()
+
+    path.write_bytes(original[:-9] + bytes([original[-9] ^ 1]) + original[-8:])
+    broken = verify_history(conn, archive_dir)
+    assert not broken.ok and "differ from their seal" in (broken.problem or "")
+
+    # A file rewritten with matching figures in archive_batches still fails: the journal's
+    # seal entry (hash-chained) holds the original SHA-256.
+    forged = gzip.compress(b'{"type":"batch"}\n')
+    path.write_bytes(forged)
+    import hashlib
+
+    conn.execute(
+        "UPDATE archive_batches SET bytes = ?, sha256 = ?",
+        (len(forged), hashlib.sha256(forged).hexdigest()),
+    )
+    assert not verify_history(conn, archive_dir).ok
