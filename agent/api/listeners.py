@@ -162,23 +162,7 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 def tcp_listener(port: int) -> socket.socket:
     """Listen on 127.0.0.1:`port` only: the TCP API is for POS software that cannot use Unix
     sockets, never for the shop network."""
-    # proto=IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections (no Nagle stalls).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ListenerError(
-                    f"api.tcp_port: 127.0.0.1:{port} is already in use by another program"
-                ) from None
-            raise
-        sock.listen()
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return network_listener("127.0.0.1", port, key="api.tcp_port")
 
 
 def network_listener(host: str, port: int, *, key: str) -> socket.socket:

@@ -115,9 +115,15 @@ def _lookup(results: dict[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+Goal = tuple[str, str, float, str]
+
+
+def evaluate_goals(
+    results: dict[str, Any], goals: tuple[Goal, ...] = GOALS
+) -> list[dict[str, Any]]:
+    """Each goal (a dotted key into `results`, `<=`/`>=`, the limit) met or missed."""
     verdicts = []
-    for key, op, limit, text in GOALS:
+    for key, op, limit, text in goals:
         value = _lookup(results, key)
         met = value is not None and (value <= limit if op == "<=" else value >= limit)
         verdicts.append(

@@ -27,11 +27,11 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.config import load_config
 from agent.core.maintenance import archive_batch
-from agent.tools.bench import machine_info, proc_status_mb, summary
+from agent.tools.bench import Goal, evaluate_goals, machine_info, proc_status_mb, summary
 from agent.tools.history import build_history
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 
-GOALS: tuple[tuple[str, str, float, str], ...] = (
+GOALS: tuple[Goal, ...] = (
     ("history.status_ms.p50", "<=", 100.0, "status p50 <= 100 ms with the history"),
     ("history.metrics_ms.p50", "<=", 50.0, "/metrics p50 <= 50 ms with the history"),
     ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1.5 s with the history"),
@@ -104,7 +104,7 @@ def run_history_benchmark(
         results["after_archive"] = _measure(stack, "after-archive", reads, 0)
         results["rss_peak_mb"] = proc_status_mb(stack.daemon.pid)["VmHWM"]
     results["seconds"] = round(time.perf_counter() - started, 1)
-    results["goals"] = _goals(results)
+    results["goals"] = evaluate_goals(results, GOALS)
     return results
 
 
@@ -182,19 +182,6 @@ def _sizes(path: Path) -> dict[str, Any]:
         "live_documents": live,
         "by_table": tables,
     }
-
-
-def _goals(results: dict[str, Any]) -> list[dict[str, Any]]:
-    verdicts = []
-    for key, op, limit, text in GOALS:
-        value: Any = results
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        met = isinstance(value, int | float) and (value <= limit if op == "<=" else value >= limit)
-        verdicts.append(
-            {"key": key, "goal": f"{op} {limit:g}", "value": value, "met": met, "text": text}
-        )
-    return verdicts
 
 
 def print_history_table(results: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -36,6 +37,29 @@ E2E_DEFAULTS: dict[str, Any] = {
     "read_timeout_s": 4.0,
     "total_timeout_s": 5.0,
 }
+
+
+def quiet_settings(**overrides: Any) -> StackSettings:
+    """A stack whose background sync and probe never run on their own during a test (an hour
+    apart): what happens is what the test does. `E2E_DEFAULTS` timeouts, a dummy printer."""
+    options: dict[str, Any] = {
+        **E2E_DEFAULTS,
+        "sync_interval_s": 3600.0,
+        "probe_interval_s": 3600.0,
+        **overrides,
+    }
+    return StackSettings(**options)
+
+
+@contextmanager
+def running_stack(root: Path, settings: StackSettings) -> Iterator[LocalStack]:
+    """Sandbox and daemon started in `root`, stopped whatever the test did."""
+    stack = LocalStack(root, settings)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
 
 
 def wait_for(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:

@@ -12,29 +12,16 @@ from pathlib import Path
 import pytest
 
 import offline_store as store
-from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+from agent.tools.local_stack import LocalStack, cash_receipt, post_json
+from tests.e2e.stack import quiet_settings, running_stack
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    local = LocalStack(
-        tmp_path,
-        StackSettings(
-            printer_backend="dummy",
-            sync_interval_s=3600.0,
-            probe_interval_s=3600.0,
-            connect_timeout_s=2.0,
-            read_timeout_s=4.0,
-            total_timeout_s=5.0,
-        ),
-    )
-    try:
-        local.start()
+    with running_stack(tmp_path, quiet_settings()) as local:
         yield local
-    finally:
-        local.stop()
 
 
 def test_an_answer_naming_another_uid_is_not_adopted(stack: LocalStack) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
-from tests.e2e.stack import wait_for
+from agent.tools.local_stack import LocalStack, cash_receipt, post_json
+from tests.e2e.stack import quiet_settings, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -38,18 +38,8 @@ def start_with_file_limit(stack: LocalStack, limit: int) -> None:
 
 @pytest.fixture
 def limited_stack(tmp_path: Path) -> Iterator[LocalStack]:
-    stack = LocalStack(
-        tmp_path,
-        StackSettings(
-            printer_backend="dummy",
-            sync_interval_s=3600.0,
-            probe_interval_s=3600.0,
-            connect_timeout_s=2.0,
-            read_timeout_s=4.0,
-            total_timeout_s=5.0,
-            header_timeout_s=3600.0,  # only the connection cap can save the till here
-        ),
-    )
+    # Only the connection cap can save the till here: no header timeout comes to help.
+    stack = LocalStack(tmp_path, quiet_settings(header_timeout_s=3600.0))
     try:
         start_with_file_limit(stack, DAEMON_FILE_LIMIT)
         yield stack
@@ -92,22 +82,10 @@ def test_idle_clients_cannot_lock_the_till_out(limited_stack: LocalStack) -> Non
 
 
 def test_a_client_that_never_finishes_its_headers_is_closed(tmp_path: Path) -> None:
-    stack = LocalStack(
-        tmp_path,
-        StackSettings(
-            printer_backend="dummy",
-            sync_interval_s=3600.0,
-            probe_interval_s=3600.0,
-            header_timeout_s=0.5,
-        ),
-    )
-    try:
-        stack.start()
+    with running_stack(tmp_path, quiet_settings(header_timeout_s=0.5)) as stack:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as slow:
             slow.connect(str(stack.socket_path))
             slow.sendall(b"GET /v1/health HTTP/1.1\r\nHost: pos-agent\r\n")  # no final CRLF
             wait_for(lambda: closed_by_peer(slow), timeout_s=10, what="the slow client closed")
         with stack.client(timeout_s=TILL_TOTAL_TIMEOUT_S) as till:  # a normal client still works
             assert till.get("/v1/health").json()["status"] == "ok"
-    finally:
-        stack.stop()
