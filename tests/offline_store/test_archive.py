@@ -19,6 +19,8 @@ from offline_store import (
     archived_count,
     archived_documents,
     backlog_summary,
+    compare_with_mark,
+    current_mark,
     enqueue_print,
     fail_print,
     find_archived,
@@ -260,3 +262,21 @@ def test_an_altered_archive_or_seal_is_found(tmp_path):
         (len(forged), hashlib.sha256(forged).hexdigest()),
     )
     assert not verify_history(conn, archive_dir).ok
+
+
+def test_a_mark_whose_journal_entry_was_archived_is_no_rollback(tmp_path):
+    """A shop closed for months: the high-water mark's journal entry moves to the archive with
+    its month, which is not the database going back in time (before, every series was refused
+    after the next start)."""
+    conn = open_store(tmp_path)
+    for index in range(3):
+        at = JAN + timedelta(hours=index)
+        doc_id = _doc(conn, f"closed{index}", at)
+        _accept(conn, doc_id, at)
+        _print(conn, doc_id, at, until="printed")
+    mark = current_mark(conn)
+    assert _archive_all(conn, tmp_path / "archive") >= 1
+    assert (
+        conn.execute("SELECT 1 FROM journal WHERE seq = ?", (mark.journal_seq,)).fetchone() is None
+    )
+    assert not compare_with_mark(conn, mark)
