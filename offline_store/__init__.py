@@ -26,6 +26,7 @@ from offline_store.database import (
     require_transaction,
     transaction,
 )
+from offline_store.dictionaries import LearnedDictionary, learn_dictionary
 from offline_store.documents import (
     DocumentKind,
     DocumentState,
@@ -155,6 +156,7 @@ __all__ = [
     "JournalStatus",
     "KickReason",
     "KickState",
+    "LearnedDictionary",
     "MarkFile",
     "Migration",
     "NewDocument",
@@ -214,6 +216,7 @@ __all__ = [
     "last_integrity_check",
     "last_journal_check",
     "last_numbers",
+    "learn_dictionary",
     "list_documents",
     "mark_accepted",
     "mark_delayed",

@@ -48,12 +48,17 @@ from offline_store.documents import (
 from offline_store.errors import StoreError
 from offline_store.journal import (
     GENESIS_HASH,
+    JournalEntry,
     append_journal,
     archive_boundary,
     canonical_json,
     entry_hash,
+    entry_ok,
+    journal_entries,
+    journal_head,
     verify_journal,
 )
+from offline_store.packing import unpack_answer
 
 ARCHIVE_VERSION = 1
 SEALED_EVENT = "archive.sealed"
@@ -138,11 +143,7 @@ def archive_slice(
     boundary_seq, boundary_hash = archive_boundary(conn)
     last_issued = max(time_from_db(d["issued_at"]) for d in docs)
     journal_last = max(boundary_seq, _last_seq_before(conn, last_issued, boundary_seq))
-    journal_rows = conn.execute(
-        "SELECT seq, at, document_id, event, detail, hash FROM journal "
-        "WHERE seq > ? AND seq <= ? ORDER BY seq",
-        (boundary_seq, journal_last),
-    ).fetchall()
+    journal_rows = list(journal_entries(conn, after=boundary_seq, upto=journal_last))
     journal_hash = _check_segment(journal_rows, boundary_seq, boundary_hash)
     ids = [d["id"] for d in docs]
     records = [_document_record(conn, d) for d in docs]
@@ -408,45 +409,44 @@ def _archivable(conn: sqlite3.Connection, row: sqlite3.Row) -> bool:
 def _last_seq_before(conn: sqlite3.Connection, at: datetime, after: int) -> int:
     """The last journal entry written at or before `at` (binary search over seq: entries are
     written in time order), never below `after`."""
-    top = conn.execute("SELECT max(seq) FROM journal").fetchone()[0] or after
-    low, high = after, top
+    head = journal_head(conn)
+    low, high = after, head.seq if head is not None else after
     while low < high:
         middle = (low + high + 1) // 2
-        row = conn.execute(
-            "SELECT at FROM journal WHERE seq >= ? ORDER BY seq LIMIT 1", (middle,)
-        ).fetchone()
-        if row is not None and time_from_db(row[0]) <= at:
+        entry = next(journal_entries(conn, after=middle - 1, limit=1), None)
+        if entry is not None and entry.time <= at:
             low = middle
         else:
             high = middle - 1
     return low
 
 
-def _check_segment(rows: list[sqlite3.Row], seq: int, prev: str) -> str:
+def _check_segment(entries: list[JournalEntry], seq: int, prev: str) -> str:
     """Recompute the chain over the entries about to be archived: a damaged chain is never
     sealed into the archive."""
-    for row in rows:
+    for entry in entries:
         seq += 1
-        detail = json.loads(row["detail"])
-        expected = entry_hash(
-            prev,
-            seq=seq,
-            at=row["at"],
-            document_id=row["document_id"],
-            event=row["event"],
-            detail=detail,
-        )
-        if row["seq"] != seq or row["hash"] != expected or canonical_json(detail) != row["detail"]:
-            raise ArchiveDamaged(f"journal entry {row['seq']} does not verify; nothing archived")
-        prev = expected
+        if not entry_ok(entry, seq, prev):
+            raise ArchiveDamaged(f"journal entry {entry.seq} does not verify; nothing archived")
+        prev = entry.hash
     return prev
 
 
+def _related_record(row: sqlite3.Row) -> dict[str, Any]:
+    """A row of a table that hangs off a document, as text: a remembered answer packed by
+    schema 4 is archived as the text it was (the archive stays readable without this code)."""
+    record = dict(row)
+    packed = record.pop("response_packed", None)
+    if packed is not None:
+        record["response"] = unpack_answer(packed)
+    return record
+
+
 def _document_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    doc = _document_from_row(row)
+    doc = _document_from_row(conn, row)
     related = {
         table: [
-            dict(r)
+            _related_record(r)
             for r in conn.execute(
                 f"SELECT * FROM {table} WHERE document_id = ? ORDER BY rowid",  # noqa: S608
                 (doc.id,),
@@ -544,7 +544,7 @@ def _append_member(
     sealed: int,
     header: dict[str, Any],
     records: list[dict[str, Any]],
-    journal_rows: list[sqlite3.Row],
+    journal_rows: list[JournalEntry],
 ) -> int:
     """Cut an unsealed tail (a crashed earlier attempt), append one gzip member, fsync; returns
     the new length."""
@@ -560,16 +560,16 @@ def _append_member(
             _write_line(member, header)
             for record in records:
                 _write_line(member, record)
-            for row in journal_rows:
+            for entry in journal_rows:
                 _write_line(
                     member,
                     {
                         "type": "journal",
-                        "seq": row["seq"],
-                        "at": row["at"],
-                        "document_id": row["document_id"],
-                        "event": row["event"],
-                        "detail": json.loads(row["detail"]),
+                        "seq": entry.seq,
+                        "at": entry.at,
+                        "document_id": entry.document_id,
+                        "event": entry.event,
+                        "detail": json.loads(entry.detail),
                     },
                 )
         handle.flush()

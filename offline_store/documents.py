@@ -11,8 +11,9 @@ payload) and inserts the row, all in the caller's transaction. If `build` raises
 been written, so no number is lost. A row inserted with `payload=None` is a card reservation
 (`reserved`); `freeze_payload` later fixes its payload and makes it `pending`.
 
-Storage: the request and the payload are kept packed (`packing.py`, `packed = 1`); readers get
-the original bytes back in `StoredDocument`. Rows written by schema 1 are packed by
+Storage: the request and the payload are kept packed (`packing.py`, `packed = 1`), with the
+newest dictionary learned from the register's own receipts (`dictionaries.py`, `pack_dict`);
+readers get the original bytes back in `StoredDocument`. Rows written by schema 1 are packed by
 `compact_slice`, a few hundred per call, from the daemon's maintenance job.
 """
 
@@ -36,10 +37,11 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
+from offline_store.dictionaries import current_packing, packing_of
 from offline_store.errors import NotFound, PackedDataDamaged
 from offline_store.journal import append_journal
 from offline_store.numbering import allocate_number
-from offline_store.packing import CURRENT, pack, unpack
+from offline_store.packing import CURRENT, Packing, pack, unpack
 from offline_store.rows import check_transition, write_one
 
 
@@ -113,7 +115,9 @@ class StoredDocument:
     reserved_until: datetime | None
     created_at: datetime
     updated_at: datetime
-    codec: int = CURRENT  # how the row is stored (packing.py); the fields above are unpacked
+    # How the row is stored (packing.py, dictionaries.py); the fields above are unpacked.
+    codec: int = CURRENT
+    pack_dict: int | None = None
 
 
 def insert_document(
@@ -131,12 +135,13 @@ def insert_document(
         raise ValueError("only a reservation (payload=None) has reserved_until")
     state = DocumentState.RESERVED if new.payload is None else DocumentState.PENDING
     stamp = time_to_db(now)
+    packing = current_packing(conn)
     inserted = _returning(
         conn,
         "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
         "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
-        "reserved_until, created_at, updated_at, packed, request_packed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "reserved_until, created_at, updated_at, packed, pack_dict, request_packed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             new.request_id,
             new.request_hash,
@@ -147,14 +152,15 @@ def insert_document(
             time_to_db(new.issued_at),
             new.uid,
             new.internal_id,
-            None if new.payload is None else pack(new.payload),
+            None if new.payload is None else pack(new.payload, packing),
             money_to_db(new.total_amount),
             state.value,
             optional_time_to_db(new.reserved_until),
             stamp,
             stamp,
-            CURRENT,
-            _pack_request(new.request_json, new.payload, CURRENT),
+            packing.codec,
+            packing.dictionary_id,
+            _pack_request(new.request_json, new.payload, packing),
         ),
     )
     detail: dict[str, Any] = {
@@ -175,13 +181,14 @@ def freeze_payload(
 ) -> StoredDocument:
     """reserved → pending: fix the exact bytes that will be sent, before any network call."""
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
+    packing = _packing(conn, before)
     after = _returning(
         conn,
         "UPDATE documents SET payload = ?, request_json = ?, request_packed = ?, "
         "state = 'pending', reserved_until = NULL, updated_at = ? WHERE id = ? RETURNING *",
         (
-            pack(payload, before.codec),
-            *_request_columns(before.request_json, payload, before.codec),
+            pack(payload, packing),
+            *_request_columns(before.request_json, payload, packing),
             time_to_db(now),
             document_id,
         ),
@@ -325,7 +332,7 @@ def take_over_reservation(
         (
             request_id,
             request_hash,
-            *_request_columns(request_json, None, before.codec),
+            *_request_columns(request_json, None, _packing(conn, before)),
             money_to_db(total_amount),
             time_to_db(reserved_until),
             time_to_db(now),
@@ -344,20 +351,20 @@ def take_over_reservation(
 def get_document(conn: sqlite3.Connection, document_id: int) -> StoredDocument | None:
     """One document by id."""
     row = conn.execute("SELECT * FROM documents WHERE id = ?", (document_id,)).fetchone()
-    return None if row is None else _document_from_row(row)
+    return None if row is None else _document_from_row(conn, row)
 
 
 def get_by_request_id(conn: sqlite3.Connection, request_id: str) -> StoredDocument | None:
     """The document a POS request created, for idempotent replays."""
     row = conn.execute("SELECT * FROM documents WHERE request_id = ?", (request_id,)).fetchone()
-    return None if row is None else _document_from_row(row)
+    return None if row is None else _document_from_row(conn, row)
 
 
 def get_by_mark(conn: sqlite3.Connection, mark: int) -> StoredDocument | None:
     """The document the provider gave this MARK (an 8.4 an 11.1 is connected to). Not indexed:
     it runs once per connected MARK, on the till's path only for such receipts."""
     row = conn.execute("SELECT * FROM documents WHERE mark = ?", (mark,)).fetchone()
-    return None if row is None else _document_from_row(row)
+    return None if row is None else _document_from_row(conn, row)
 
 
 def list_documents(
@@ -377,7 +384,7 @@ def list_documents(
             "SELECT * FROM documents WHERE state = ? ORDER BY id DESC LIMIT ? OFFSET ?",
             (DocumentState(state).value, limit, offset),
         )
-    return [_document_from_row(row) for row in rows]
+    return [_document_from_row(conn, row) for row in rows]
 
 
 def document_ids_due(conn: sqlite3.Connection, now: datetime, limit: int) -> list[int]:
@@ -415,7 +422,7 @@ def abandoned_reservations(
         "ORDER BY number",
         (series, time_to_db(before)),
     )
-    return [_document_from_row(row) for row in rows]
+    return [_document_from_row(conn, row) for row in rows]
 
 
 def compact_slice(conn: sqlite3.Connection, *, limit: int = 500) -> int:
@@ -429,15 +436,17 @@ def compact_slice(conn: sqlite3.Connection, *, limit: int = 500) -> int:
         "SELECT id, request_json, payload FROM documents WHERE packed = 0 ORDER BY id LIMIT ?",
         (limit,),
     ).fetchall()
+    packing = current_packing(conn)
     for row in rows:
         payload = row["payload"]
         conn.execute(
-            "UPDATE documents SET packed = ?, payload = ?, request_json = '', request_packed = ? "
-            "WHERE id = ? AND packed = 0",
+            "UPDATE documents SET packed = ?, pack_dict = ?, payload = ?, request_json = '', "
+            "request_packed = ? WHERE id = ? AND packed = 0",
             (
-                CURRENT,
-                None if payload is None else pack(payload),
-                _pack_request(row["request_json"], payload, CURRENT),
+                packing.codec,
+                packing.dictionary_id,
+                None if payload is None else pack(payload, packing),
+                _pack_request(row["request_json"], payload, packing),
                 row["id"],
             ),
         )
@@ -450,19 +459,24 @@ def unpacked_count(conn: sqlite3.Connection) -> int:
     return count
 
 
-def _pack_request(request_json: str, payload: bytes | None, codec: int) -> bytes:
+def _pack_request(request_json: str, payload: bytes | None, packing: Packing) -> bytes:
     """The request is packed against its payload (it repeats the lines and amounts), so it is
     repacked whenever the payload is set (`freeze_payload`)."""
-    return pack(request_json.encode("utf-8"), codec, context=payload or b"")
+    return pack(request_json.encode("utf-8"), packing, context=payload or b"")
 
 
 def _request_columns(
-    request_json: str, payload: bytes | None, codec: int
+    request_json: str, payload: bytes | None, packing: Packing
 ) -> tuple[str, bytes | None]:
-    """(`request_json`, `request_packed`) as stored under `codec`."""
-    if codec:
-        return "", _pack_request(request_json, payload, codec)
+    """(`request_json`, `request_packed`) as stored under `packing`."""
+    if packing.codec:
+        return "", _pack_request(request_json, payload, packing)
     return request_json, None
+
+
+def _packing(conn: sqlite3.Connection, doc: StoredDocument) -> Packing:
+    """How `doc` is packed: a change keeps its row's packing (the trigger on `pack_dict`)."""
+    return packing_of(conn, doc.codec, doc.pack_dict)
 
 
 def _begin_change(
@@ -493,18 +507,21 @@ def _finish_change(
 
 
 def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> StoredDocument:
-    return write_one(conn, sql, params, _document_from_row)
+    return write_one(conn, sql, params, lambda row: _document_from_row(conn, row))
 
 
-def stored_request_and_payload(row: sqlite3.Row) -> tuple[str, bytes | None]:
-    """The request text and the payload of a `documents` row as written, whatever its codec
-    (a row needs the columns `packed`, `payload`, `request_packed`, `request_json`, `id`)."""
-    codec = row["packed"]
-    payload = None if row["payload"] is None else unpack(row["payload"], codec)
+def stored_request_and_payload(
+    conn: sqlite3.Connection, row: sqlite3.Row
+) -> tuple[str, bytes | None]:
+    """The request text and the payload of a `documents` row as written, whatever its packing
+    (a row needs the columns `packed`, `pack_dict`, `payload`, `request_packed`,
+    `request_json`, `id`)."""
+    packing = packing_of(conn, row["packed"], row["pack_dict"])
+    payload = None if row["payload"] is None else unpack(row["payload"], packing)
     try:
         request = (
-            unpack(row["request_packed"], codec, context=payload or b"").decode("utf-8")
-            if codec
+            unpack(row["request_packed"], packing, context=payload or b"").decode("utf-8")
+            if packing.codec
             else row["request_json"]
         )
     except UnicodeDecodeError as exc:
@@ -512,8 +529,8 @@ def stored_request_and_payload(row: sqlite3.Row) -> tuple[str, bytes | None]:
     return request, payload
 
 
-def _document_from_row(row: sqlite3.Row) -> StoredDocument:
-    request, payload = stored_request_and_payload(row)
+def _document_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDocument:
+    request, payload = stored_request_and_payload(conn, row)
     return StoredDocument(
         id=row["id"],
         request_id=row["request_id"],
@@ -543,4 +560,5 @@ def _document_from_row(row: sqlite3.Row) -> StoredDocument:
         created_at=time_from_db(row["created_at"]),
         updated_at=time_from_db(row["updated_at"]),
         codec=row["packed"],
+        pack_dict=row["pack_dict"],
     )

@@ -22,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from offline_store.journal import journal_entry, journal_head
 from offline_store.numbering import last_numbers
 
 HIGH_WATER_FILE = "high-water.json"
@@ -72,11 +73,11 @@ class HighWaterFileDamaged(Exception):
 
 def current_mark(conn: sqlite3.Connection) -> HighWaterMark:
     """The database's own position: its counters and journal head (two indexed reads)."""
-    head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    head = journal_head(conn)
     return HighWaterMark(
         last_numbers=last_numbers(conn),
-        journal_seq=int(head["seq"]) if head else 0,
-        journal_hash=str(head["hash"]) if head else "",
+        journal_seq=head.seq if head else 0,
+        journal_hash=head.hash if head else "",
     )
 
 
@@ -179,12 +180,12 @@ def compare_with_mark(conn: sqlite3.Connection, mark: HighWaterMark) -> Rollback
     }
     journal = None
     if mark.journal_seq:
-        row = conn.execute("SELECT hash FROM journal WHERE seq = ?", (mark.journal_seq,)).fetchone()
+        entry = journal_entry(conn, mark.journal_seq)
         head = current_mark(conn).journal_seq
-        if row is None and head < mark.journal_seq:
+        if entry is None and head < mark.journal_seq:
             journal = f"journal ends at entry {head}, the mark records entry {mark.journal_seq}"
         # A missing entry below the head was moved to a sealed archive file (the delete
         # triggers let nothing else remove one): a shop closed for months is no rollback.
-        elif row is not None and row["hash"] != mark.journal_hash:
+        elif entry is not None and entry.hash != mark.journal_hash:
             journal = f"journal entry {mark.journal_seq} differs from the one recorded"
     return Rollback(series=behind, journal=journal)

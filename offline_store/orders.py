@@ -63,7 +63,7 @@ WHERE r.state IN ('rejected', 'void')
 OPEN_ORDERS_QUERY = f"""
 SELECT o.request_id, o.table_id, o.waiter, o.kind, d.id AS document_id, d.series, d.number,
        d.issued_at, d.state, d.delayed_code, d.mark, d.total_amount, d.request_json,
-       d.packed, d.payload, d.request_packed, d.id
+       d.packed, d.pack_dict, d.payload, d.request_packed, d.id
 FROM table_orders o
 JOIN documents d ON d.request_id = o.request_id AND d.state NOT IN ('rejected', 'void')
 LEFT JOIN documents c ON c.request_id = o.cancel_request_id AND c.state NOT IN ('rejected', 'void')
@@ -134,13 +134,13 @@ def open_orders(conn: sqlite3.Connection, table_id: str | None = None) -> list[T
         sql += " AND o.table_id = ?"
         params = (table_id,)
     rows = conn.execute(sql + " ORDER BY d.issued_at, d.id", params).fetchall()
-    return [_order_from_row(row) for row in rows]
+    return [_order_from_row(conn, row) for row in rows]
 
 
 def order_of_document(conn: sqlite3.Connection, document_id: int) -> TableOrder | None:
     """The order an 8.6 document is, if it is still open."""
     row = conn.execute(OPEN_ORDERS_QUERY + " AND d.id = ?", (document_id,)).fetchone()
-    return None if row is None else _order_from_row(row)
+    return None if row is None else _order_from_row(conn, row)
 
 
 def table_of_request(conn: sqlite3.Connection, request_id: str) -> str | None:
@@ -150,7 +150,7 @@ def table_of_request(conn: sqlite3.Connection, request_id: str) -> str | None:
     return None if row is None else str(row["table_id"])
 
 
-def _order_from_row(row: sqlite3.Row) -> TableOrder:
+def _order_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> TableOrder:
     return TableOrder(
         document_id=row["document_id"],
         request_id=row["request_id"],
@@ -164,5 +164,5 @@ def _order_from_row(row: sqlite3.Row) -> TableOrder:
         delayed_code=row["delayed_code"],
         mark=row["mark"],
         total_amount=money_from_db(row["total_amount"]),
-        request_json=stored_request_and_payload(row)[0],
+        request_json=stored_request_and_payload(conn, row)[0],
     )

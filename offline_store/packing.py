@@ -9,11 +9,17 @@ and amounts are all in the payload. Raw deflate (no zlib header or checksum: the
 texts as they were (rows of schema 1), 1 = raw deflate with `_DICTIONARY_1`. A dictionary is
 never changed once released: rows packed with it must still unpack, so a better one would be
 codec 2.
+
+Codec 1 may be extended by a dictionary learned from the register's own receipts (schema 4,
+`dictionaries.py`): its bytes go between the built-in dictionary and the context, so what every
+payload of this register repeats (its issuer block, series, menu) is found there. `Packing`
+says which one a row uses.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 from offline_store.errors import PackedDataDamaged
 
@@ -55,31 +61,81 @@ _DICTIONARY_1 = (
 ).encode()
 
 _DICTIONARIES = {ZLIB_DICT_1: _DICTIONARY_1}
+# Deflate refers back at most 32 KiB: a longer dictionary is cut to its end, the same way for
+# the packer and the unpacker.
+_WINDOW = 1 << 15
 
 
-def pack(data: bytes, codec: int = CURRENT, *, context: bytes = b"") -> bytes:
-    """`data` as stored under `codec`; `context` (bytes the reader will have) primes it."""
-    if codec == RAW:
+@dataclass(frozen=True)
+class Packing:
+    """How a row is packed: the codec and, for codec 1, the learned dictionary appended to the
+    built-in one (`dictionary_id` is `documents.pack_dict`, `learned` its bytes)."""
+
+    codec: int = CURRENT
+    dictionary_id: int | None = None
+    learned: bytes = b""
+
+
+BUILT_IN = Packing()
+UNPACKED = Packing(RAW)
+
+
+def pack(data: bytes, packing: Packing = BUILT_IN, *, context: bytes = b"") -> bytes:
+    """`data` as stored under `packing`; `context` (bytes the reader will have) primes it."""
+    if packing.codec == RAW:
         return data
     packer = zlib.compressobj(
-        9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _dictionary(codec) + context
+        9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _dictionary(packing, context)
     )
     return packer.compress(data) + packer.flush()
 
 
-def unpack(stored: bytes, codec: int, *, context: bytes = b"") -> bytes:
-    """The bytes `pack(data, codec, context=context)` was given."""
-    if codec == RAW:
+def unpack(stored: bytes, packing: Packing, *, context: bytes = b"") -> bytes:
+    """The bytes `pack(data, packing, context=context)` was given."""
+    if packing.codec == RAW:
         return stored
-    unpacker = zlib.decompressobj(-15, _dictionary(codec) + context)
+    unpacker = zlib.decompressobj(-15, _dictionary(packing, context))
     try:
         return unpacker.decompress(stored) + unpacker.flush()
     except zlib.error as exc:
         raise PackedDataDamaged(f"packed data does not unpack: {exc}") from exc
 
 
-def _dictionary(codec: int) -> bytes:
+# The answers the local API remembers for a replay (`api_requests`), most of them a card
+# signature's: its keys and fixed values.
+ANSWERS_1 = 2
+_ANSWERS_DICTIONARY_1 = (
+    b'{"receipt_id":,"mark":null,"payment_mark":,"transaction_id":"TX","amount":"",'
+    b'"kick_id":,"reason":"manual","state":"queued","job_id":,"copy":true,'
+    b'"provider_id":"999","nsp_code":"CommonWeb","signature_duration":"H_24",'
+    b'"signature_duration":"M_15","mode":"standard","mode":"offline","expires_at":"20",'
+    b'{"signature_id":,"receipt_id":,"type":"11.1","type":"8.4","series":"","number":,'
+    b'"issued_at":"20","uid":"","mark":null,"input":"","signature":"MEUCI",'
+    b'"fields":{"uid":"","mark":null,"timestamp":"20","amounts_cents":[],"terminal_id":""},'
+)
+_DICTIONARIES[ANSWERS_1] = _ANSWERS_DICTIONARY_1
+
+
+def pack_answer(text: str) -> bytes:
+    """A remembered answer, its codec in the first byte (so a later codec needs no column)."""
+    return bytes([ANSWERS_1]) + pack(text.encode("utf-8"), Packing(ANSWERS_1))
+
+
+def unpack_answer(stored: bytes) -> str:
+    """The text `pack_answer` was given."""
+    if not stored:
+        raise PackedDataDamaged("a packed answer is empty")
     try:
-        return _DICTIONARIES[codec]
+        return unpack(stored[1:], Packing(stored[0])).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PackedDataDamaged("a packed answer does not unpack to text") from exc
+
+
+def _dictionary(packing: Packing, context: bytes) -> bytes:
+    try:
+        built_in = _DICTIONARIES[packing.codec]
     except KeyError:
-        raise ValueError(f"unknown packing codec {codec}: written by a newer pos-agent") from None
+        raise ValueError(
+            f"unknown packing codec {packing.codec}: written by a newer pos-agent"
+        ) from None
+    return (built_in + packing.learned + context)[-_WINDOW:]

@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Iterable
 
+from offline_store.dictionaries import packing_of
 from offline_store.errors import PackedDataDamaged
 from offline_store.packing import unpack
 
@@ -42,17 +43,19 @@ def altered_payloads(
     unpacks). `states=None` walks every document (the doctor); the default, the unsent ones the
     sync would send (status, on every call: a bounded set read through the state index)."""
     if states is None:
-        rows = conn.execute("SELECT id, payload, packed FROM documents WHERE payload IS NOT NULL")
+        rows = conn.execute(
+            "SELECT id, payload, packed, pack_dict FROM documents WHERE payload IS NOT NULL"
+        )
     else:
         rows = conn.execute(
-            "SELECT id, payload, packed FROM documents "
+            "SELECT id, payload, packed, pack_dict FROM documents "
             "WHERE state IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL",
             (json.dumps(list(states)),),
         )
     altered = []
     for row in rows:
         try:
-            payload = unpack(row["payload"], row["packed"])
+            payload = unpack(row["payload"], packing_of(conn, row["packed"], row["pack_dict"]))
         except PackedDataDamaged:
             altered.append(row["id"])
             continue

@@ -1,7 +1,8 @@
 """Idempotency records for calls that do not create a document (a replay gets the first answer).
 
 The response is stored as JSON with `Decimal` written as an exact number and read back as
-`Decimal`, so a replayed answer carries the same amounts as the first one.
+`Decimal`, so a replayed answer carries the same amounts as the first one. Since schema 4 it is
+packed (`response_packed`, `packing.pack_answer`); rows written before keep it as text.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from offline_store.columns import time_from_db, time_to_db
+from offline_store.packing import pack_answer, unpack_answer
 from offline_store.rows import write_one
 
 
@@ -52,13 +54,13 @@ def remember_request(
     return write_one(
         conn,
         "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
-        "document_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "response_packed, document_id, created_at) VALUES (?, ?, ?, ?, '', ?, ?, ?) RETURNING *",
         (
             request_id,
             endpoint,
             body_hash,
             status_code,
-            _exact_json(response),
+            pack_answer(_exact_json(response)),
             document_id,
             time_to_db(now),
         ),
@@ -72,7 +74,12 @@ def _request_from_row(row: sqlite3.Row) -> StoredRequest:
         endpoint=row["endpoint"],
         body_hash=row["body_hash"],
         status_code=row["status_code"],
-        response=json.loads(row["response"], parse_float=Decimal),
+        response=json.loads(
+            row["response"]
+            if row["response_packed"] is None
+            else unpack_answer(row["response_packed"]),
+            parse_float=Decimal,
+        ),
         document_id=row["document_id"],
         created_at=time_from_db(row["created_at"]),
     )

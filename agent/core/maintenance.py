@@ -5,7 +5,8 @@ the event loop and the till never wait for it):
 1. verifies the next slice of the journal's hash chain from the checkpoint kept in the database
    (`status` shows the last result; nothing re-hashes years of journal);
 2. packs a slice of documents still stored by schema 1 (an upgraded database shrinks over days
-   instead of the upgrade taking minutes at start);
+   instead of the upgrade taking minutes at start), after learning a packing dictionary from
+   the newest receipts when the last one is a month old (offline_store/dictionaries.py);
 3. in the quiet hour (`retention.archive_hour`, Athens) moves one batch of accepted, printed
    receipts older than the retention to the monthly archive (offline_store/archive.py).
 Every slice is bounded (entries, rows, documents), so a run takes well under a second and
@@ -36,6 +37,7 @@ class MaintenanceRun:
     journal: store.JournalCheck
     packed: int
     archived: store.ArchiveBatch | None
+    learned: store.LearnedDictionary | None = None
 
 
 def run_maintenance(
@@ -46,12 +48,13 @@ def run_maintenance(
     try:
         journal = store.journal_slice(conn, limit=JOURNAL_SLICE, now=now)
         with store.transaction(conn):
+            learned = store.learn_dictionary(conn, now=now)
             packed = store.compact_slice(conn, limit=PACK_SLICE)
         in_hour = now.astimezone(ATHENS).hour == config.retention.archive_hour
         batch = None
         if archive if archive is not None else in_hour:
             batch = archive_batch(conn, config, now)
-        return MaintenanceRun(journal, packed, batch)
+        return MaintenanceRun(journal, packed, batch, learned)
     finally:
         conn.close()
 

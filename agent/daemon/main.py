@@ -191,7 +191,8 @@ def _storage_guarded(services: Services, job: Job) -> Job:
 
 
 def _maintenance(services: Services) -> Job:
-    """Journal check, packing and archiving slices (core/maintenance.py) off the event loop."""
+    """Journal check, dictionary, packing and archiving slices (core/maintenance.py) off the
+    event loop."""
     rt = services.runtime
 
     async def run() -> None:
@@ -202,6 +203,13 @@ def _maintenance(services: Services) -> Job:
                 done.archived.documents,
                 done.archived.month,
                 done.archived.file,
+            )
+        if done.learned is not None:
+            log.info(
+                "learned packing dictionary %s from %s receipt(s) (%s bytes)",
+                done.learned.id,
+                done.learned.documents,
+                done.learned.bytes,
             )
         if not done.journal.ok:
             log.error("journal check failed at entry %s", done.journal.first_bad_seq)

@@ -3,9 +3,14 @@
 Every document goes through the same steps the daemon takes for an online receipt that was
 printed: the fiscal builder prices the lines and builds the provider payload, `insert_document`
 numbers and freezes it, `mark_accepted` records the MARK, `queue_print` builds the layout and
-queues it, and the print spool's `mark_printing`/`mark_printed` complete the job. Only the HTTP
-hop and the provider call are skipped, and thousands of documents share one transaction, so a
-million receipts take minutes instead of days. The rows are therefore exactly what the daemon
+queues it, and the print spool's `mark_printing`/`mark_printed` complete the job. One receipt in
+three is paid by card through the terminal, as the law wants it (Α.1155/2023): the sign call
+reserves the number and stores the provider's signature and its remembered answer
+(core/card_payments.py), then the receipt takes the reservation over, freezes its payload with
+the signature and marks the signature used (core/issuing.py). The maintenance job's dictionary
+learning runs as the daemon would, at most once a simulated month. Only the HTTP hop and the
+provider call are skipped, and thousands of documents share one transaction, so a million
+receipts take minutes instead of days. The rows are therefore exactly what the daemon
 writes (same columns, same journal entries, same compression), which is what the sizes and the
 query costs measured on them are about. One shortcut: the print job's layout is a placeholder,
 not the rendered receipt, because a printed job's layout is dropped in the same transaction
@@ -14,6 +19,7 @@ not the rendered receipt, because a printed job's layout is dropped in the same 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import sqlite3
 import time
@@ -25,8 +31,9 @@ from decimal import Decimal
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
+from agent.core.card_payments import SIGNATURE_LIFETIME, cents, parse_signed_input
 from agent.core.printable import printable_receipt
-from agent.core.request_identity import canonical
+from agent.core.request_identity import canonical, remember_created
 from agent.fiscal.document_builder import (
     document_identity,
     identity_uid,
@@ -35,12 +42,13 @@ from agent.fiscal.document_builder import (
     series_for,
 )
 from agent.fiscal.provider_payloads import PaymentEntry
-from agent.fiscal.receipt_model import ReceiptRequest
+from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptRequest
 from agent.json_codec import dumps
 
 # A busy café till: 500 receipts a day, so a million documents are about five and a half years.
 RECEIPTS_PER_DAY = 500
 BATCH = 2000
+TERMINAL_ID = "16000198"
 _ITEMS = (
     ("Ελληνικός καφές", "2.50", 2),
     ("Φρέντο εσπρέσο", "3.20", 2),
@@ -71,11 +79,32 @@ class HistoryBuilt:
     seconds: float
 
 
-def history_request(index: int) -> ReceiptRequest:
-    """Receipt `index` of the history: 1-6 lines, cash or card, a few with a customer's ΑΦΜ."""
-    count = 1 + index % 6
+def history_request(index: int, *, signature_id: int | None = None) -> ReceiptRequest:
+    """Receipt `index` of the history: 1-6 lines, cash or (one in three) a card payment signed
+    as `signature_id`, a few with a customer's name."""
+    lines = _lines(index)
+    payment: dict[str, object] = {"method": 3, "amount": _total(lines)}
+    if index % 3 == 0:
+        payment = {
+            "method": 7,
+            "amount": _total(lines),
+            "terminal_id": TERMINAL_ID,
+            "transaction_id": f"TX{index:012d}",
+            "signature_id": signature_id,
+        }
+    body: dict[str, object] = {
+        "request_id": f"hist-{index:09d}",
+        "lines": lines,
+        "payments": [payment],
+    }
+    if index % 50 == 0:
+        body["customer"] = {"name": "ΠΕΛΑΤΗΣ Α.Ε."}
+    return ReceiptRequest.model_validate(body)
+
+
+def _lines(index: int) -> list[dict[str, object]]:
     lines = []
-    for k in range(count):
+    for k in range(1 + index % 6):
         name, price, vat = _ITEMS[(index * 7 + k * 5) % len(_ITEMS)]
         line: dict[str, object] = {
             "description": name,
@@ -86,26 +115,14 @@ def history_request(index: int) -> ReceiptRequest:
         if vat == 7:
             line["exemption_cause"] = 14
         lines.append(line)
-    priced_total = sum(
+    return lines
+
+
+def _total(lines: list[dict[str, object]]) -> Decimal:
+    return sum(
         (Decimal(str(line["unit_price"])) * int(str(line["quantity"])) for line in lines),
         Decimal("0"),
     )
-    payment: dict[str, object] = {"method": 3, "amount": priced_total}
-    if index % 3 == 0:
-        payment = {
-            "method": 7,
-            "amount": priced_total,
-            "terminal_id": "16000198",
-            "transaction_id": f"TX{index:012d}",
-        }
-    body: dict[str, object] = {
-        "request_id": f"hist-{index:09d}",
-        "lines": lines,
-        "payments": [payment],
-    }
-    if index % 50 == 0:
-        body["customer"] = {"name": "ΠΕΛΑΤΗΣ Α.Ε."}
-    return ReceiptRequest.model_validate(body)
 
 
 def build_history(
@@ -127,6 +144,8 @@ def build_history(
     first = last = start
     for batch_start in range(0, count, BATCH):
         with store.transaction(conn, fsync=False):
+            # The daemon's maintenance job: a new dictionary once a month of receipts.
+            store.learn_dictionary(conn, now=(start + step * batch_start).astimezone(ATHENS))
             for index in range(batch_start, min(count, batch_start + BATCH)):
                 last = (start + step * index).astimezone(ATHENS)
                 if index == 0:
@@ -151,8 +170,12 @@ def history_receipt(
     the printer gave up), "delayed" (offline, code 1, next attempt in a year) or "rejected"."""
     series = series_for(config, "11.1")
     request = history_request(index)
-    stored = canonical(request)
     priced = price_lines(request.lines, prices_include_vat=config.pricing.prices_include_vat)
+    signed = None
+    if request.payments[0].method == 7 and outcome == "printed":
+        signed = _sign(conn, config, series, index, priced.totals.gross, at)
+        request = history_request(index, signature_id=signed.id)
+    stored = canonical(request)
     payments = [
         PaymentEntry(
             method=p.method,
@@ -160,8 +183,8 @@ def history_receipt(
             tip=p.tip,
             terminal_id=p.terminal_id,
             transaction_id=p.transaction_id,
-            pos_input=None,
-            provider_signature=None,
+            pos_input=signed.input if signed else None,
+            provider_signature=signed.signature if signed else None,
         )
         for p in request.payments
     ]
@@ -181,7 +204,23 @@ def history_receipt(
             payload=dumps(receipt_payload(config, identity, request, priced, payments)),
         )
 
-    doc = store.insert_document(conn, series, build, now=at)
+    if signed is None:
+        doc = store.insert_document(conn, series, build, now=at)
+    else:
+        reservation = store.take_over_reservation(
+            conn,
+            signed.document_id,
+            request_id=request.request_id,
+            request_hash=stored.digest,
+            request_json=stored.json,
+            total_amount=priced.totals.gross,
+            reserved_until=at + timedelta(seconds=1),
+            now=at,
+        )
+        identity = document_identity("11.1", series, reservation.number, reservation.issued_at)
+        payload = dumps(receipt_payload(config, identity, request, priced, payments))
+        doc = store.freeze_payload(conn, signed.document_id, payload, now=at)
+        store.mark_signature_used(conn, signed.id, now=at)
     if outcome == "delayed":
         return store.mark_delayed(
             conn,
@@ -200,7 +239,8 @@ def history_receipt(
         doc.id,
         mark=400_000_000_000_000 + doc.id,
         authentication_code=auth,
-        qr_url=f"{config.provider.portal_url}/v/{auth[:24].lower()}",
+        # As the sandbox answers (`url`: the portal and a 48-character signature).
+        qr_url=f"{config.provider.portal_url}/v/{hashlib.sha256(auth.encode()).hexdigest()[:48]}",
         now=at,
     )
     layout = _PLACEHOLDER_LAYOUT if outcome == "printed" else _layout(config, accepted)
@@ -212,6 +252,103 @@ def history_receipt(
     else:
         store.mark_printed(conn, job_id, now=printed_at)
     return accepted
+
+
+def _sign(
+    conn: sqlite3.Connection,
+    config: AgentConfig,
+    series: str,
+    index: int,
+    amount: Decimal,
+    at: datetime,
+) -> store.StoredSignature:
+    """POST /v1/payments/sign for receipt `index`: a reservation of the next number, the
+    provider's signature over its UID and amounts, and the answer a replay gets."""
+    sign = PaymentSignRequest.model_validate(
+        {
+            "request_id": f"sign-{index:09d}",
+            "terminal_id": TERMINAL_ID,
+            "amount": amount,
+            "document_type": "11.1",
+            "lines": _lines(index),
+        }
+    )
+    stored = canonical(sign)
+    priced = price_lines(sign.lines, prices_include_vat=config.pricing.prices_include_vat)
+
+    def reserve(number: int) -> store.NewDocument:
+        identity = document_identity("11.1", series, number, at)
+        return store.NewDocument(
+            request_id=f"sign:{sign.request_id}",
+            request_hash=stored.digest,
+            kind=store.DocumentKind.RECEIPT,
+            type_code="11.1",
+            issued_at=at,
+            uid=identity_uid(config, identity),
+            internal_id=identity.internal_id,
+            request_json=stored.json,
+            total_amount=priced.totals.gross,
+            payload=None,
+            reserved_until=at + timedelta(seconds=config.terminal.reservation_timeout_s),
+        )
+
+    doc = store.insert_document(conn, series, reserve, now=at)
+    totals = priced.totals
+    text = ";".join(
+        [
+            doc.uid,
+            "",
+            at.strftime("%Y%m%d%H%M%S"),
+            *(str(cents(v)) for v in (totals.net, totals.vat, totals.gross, amount)),
+            TERMINAL_ID,
+        ]
+    )
+    # An ECDSA P-256 signature in DER is 70-72 bytes, 96 characters of base64.
+    der = hashlib.sha512(text.encode()).digest() + hashlib.sha256(text.encode()).digest()[:8]
+    signature_text = base64.b64encode(der).decode()
+    expires_at = at + SIGNATURE_LIFETIME["H_24"]
+    store.supersede_signatures(conn, doc.id, now=at)
+    signature = store.add_signature(
+        conn,
+        document_id=doc.id,
+        request_id=sign.request_id,
+        terminal_id=TERMINAL_ID,
+        amount=amount,
+        tip=Decimal("0"),
+        input=text,
+        signature=signature_text,
+        duration_type="H_24",
+        expires_at=expires_at,
+        now=at,
+    )
+    answer = {
+        "signature_id": signature.id,
+        "receipt_id": doc.id,
+        "type": doc.type_code,
+        "series": doc.series,
+        "number": doc.number,
+        "issued_at": doc.issued_at.isoformat(),
+        "uid": doc.uid,
+        "mark": doc.mark,
+        "input": text,
+        "signature": signature_text,
+        "fields": parse_signed_input(text),
+        "provider_id": config.provider.provider_id,
+        "nsp_code": config.terminal.nsp_code,
+        "signature_duration": "H_24",
+        "expires_at": expires_at.isoformat(),
+        "mode": "standard",
+    }
+    remember_created(
+        conn,
+        request_id=sign.request_id,
+        endpoint="payments/sign",
+        digest=stored.digest,
+        answer=answer,
+        document_id=doc.id,
+        now=at,
+    )
+    return signature
 
 
 def _layout(config: AgentConfig, doc: store.StoredDocument) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from offline_store import (
     get_document,
     insert_document,
     last_numbers,
+    learn_dictionary,
     mark_accepted,
     mark_delayed,
     mark_printed,
@@ -34,6 +36,7 @@ from offline_store import (
     mark_rejected,
     numbering_gaps,
     print_queue_summary,
+    remember_request,
     transaction,
     verify_history,
     verify_journal,
@@ -280,3 +283,44 @@ def test_a_mark_whose_journal_entry_was_archived_is_no_rollback(tmp_path):
         conn.execute("SELECT 1 FROM journal WHERE seq = ?", (mark.journal_seq,)).fetchone() is None
     )
     assert not compare_with_mark(conn, mark)
+
+
+def test_packed_rows_are_archived_as_the_text_they_were(tmp_path):
+    """A receipt packed with a learned dictionary and its remembered answer (schema 4) are
+    written to the archive file as plain text: the archive reads without this code."""
+    conn = open_store(tmp_path)
+    ids = [_doc(conn, f"d{index}", JAN + timedelta(minutes=index)) for index in range(6)]
+    with transaction(conn):
+        assert learn_dictionary(conn, now=JAN + timedelta(minutes=6)) is not None
+    at = JAN + timedelta(minutes=7)
+    doc_id = _doc(conn, "learned", at)
+    answer = {"signature_id": 7, "amount": Decimal("2.50"), "signature": "MEUCIQ" + "A" * 90}
+    with transaction(conn):
+        remember_request(
+            conn,
+            request_id="sign-1",
+            endpoint="payments/sign",
+            body_hash="h",
+            status_code=201,
+            response=answer,
+            document_id=doc_id,
+            now=at,
+        )
+    assert conn.execute("SELECT response FROM api_requests").fetchone()[0] == ""
+    payload = get_document(conn, doc_id).payload  # type: ignore[union-attr]
+    for moved in [*ids, doc_id]:
+        _accept(conn, moved, at)
+        _print(conn, moved, at, until="printed")
+    archive_dir = tmp_path / "archive"
+    assert _archive_all(conn, archive_dir) == 1
+    assert get_document(conn, doc_id) is None
+    archived = find_archived(conn, archive_dir, doc_id)
+    assert archived is not None and archived.payload == payload
+    (path,) = archive_dir.glob("*.jsonl.gz")
+    records = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    (record,) = [r for r in records if r["type"] == "document" and r["id"] == doc_id]
+    assert record["payload"] == payload.decode()  # type: ignore[union-attr]
+    (remembered,) = record["api_requests"]
+    assert "response_packed" not in remembered
+    assert json.loads(remembered["response"], parse_float=Decimal) == answer
+    assert verify_history(conn, archive_dir).ok

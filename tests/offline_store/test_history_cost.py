@@ -14,6 +14,7 @@ import pytest
 
 import offline_store as store
 from offline_store.database import open_database
+from offline_store.dictionaries import current_packing
 from tests.offline_store.factory import T0, issue, open_store
 
 DATA = Path(__file__).parent / "data"
@@ -117,6 +118,7 @@ READS = {
         conn, series="A", before=T0
     ),
     "archive boundary": lambda conn: store.verify_journal(conn, limit=0),
+    "packing of a new receipt": current_packing,
 }
 BIG_TABLES = ("documents", "journal", "print_jobs", "api_requests", "payment_signatures")
 # Partial indexes hold only the few rows not yet done; scanning one is not scanning history.

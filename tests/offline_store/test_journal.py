@@ -6,8 +6,17 @@ from decimal import Decimal
 import pytest
 
 from offline_store import append_journal, transaction, verify_journal
-from offline_store.journal import GENESIS_HASH, canonical_json
+from offline_store.journal import (
+    GENESIS_HASH,
+    canonical_json,
+    entry_hash,
+    journal_entry,
+    journal_head,
+    time_to_us,
+)
 from tests.offline_store.factory import T0, open_store
+
+T0_US = 1_768_464_000_000_000  # 2026-01-15 08:00 UTC
 
 
 def _fill(conn: sqlite3.Connection, count: int) -> list[str]:
@@ -29,13 +38,17 @@ def test_chain_links_and_hash_formula(tmp_path):
     hashes = _fill(conn, 3)
     rows = conn.execute("SELECT * FROM journal ORDER BY seq").fetchall()
     assert [row["seq"] for row in rows] == [1, 2, 3]
-    # The link is the previous row's hash, which each hash covers: not stored twice.
+    # The link is the previous row's hash, which each hash covers: not stored twice. The hash
+    # is kept as 32 bytes and the time as microseconds, the text columns stay empty.
     assert [row["prev_hash"] for row in rows] == ["", "", ""]
+    assert [(row["hash"], row["at"]) for row in rows] == [("", "")] * 3
+    assert [bytes(row["digest"]).hex() for row in rows] == hashes
+    assert rows[0]["at_us"] == time_to_us(T0) == T0_US
     assert rows[0]["detail"] == '{"amount":"1.10","i":0,"text":"Απόδειξη"}'
     body = canonical_json(
         {
             "seq": 1,
-            "at": "2026-01-15T10:00:00+02:00",
+            "at": T0_US,
             "document_id": None,
             "event": "test.event",
             "detail": {"amount": "1.10", "i": 0, "text": "Απόδειξη"},
@@ -44,6 +57,46 @@ def test_chain_links_and_hash_formula(tmp_path):
     assert hashes[0] == hashlib.sha256((GENESIS_HASH + body).encode()).hexdigest()
     assert verify_journal(conn).ok
     assert verify_journal(conn).entries == 3
+    assert journal_entry(conn, 1).time == T0
+
+
+def _legacy_entry(conn: sqlite3.Connection, prev: str, seq: int, *, linked: bool) -> str:
+    """An entry as schema 1 (`linked`: prev_hash stored) or schema 2 wrote it: text time, hex
+    hash."""
+    at = (T0 + timedelta(seconds=seq)).isoformat()
+    detail = {"i": seq, "text": "Απόδειξη"}
+    digest = entry_hash(prev, seq=seq, at=at, document_id=None, event="old.event", detail=detail)
+    conn.execute(
+        "INSERT INTO journal (seq, at, document_id, event, detail, prev_hash, hash) "
+        "VALUES (?, ?, NULL, 'old.event', ?, ?, ?)",
+        (seq, at, canonical_json(detail), prev if linked else "", digest),
+    )
+    return digest
+
+
+def test_entries_of_every_schema_verify_as_one_chain(tmp_path):
+    """A register upgraded twice holds entries in all three forms; they chain into each other
+    and tampering is found in each form."""
+    conn = open_store(tmp_path)
+    with transaction(conn):
+        first = _legacy_entry(conn, GENESIS_HASH, 1, linked=True)
+        second = _legacy_entry(conn, first, 2, linked=False)
+    assert journal_head(conn).hash == second
+    hashes = _fill(conn, 2)
+    check = verify_journal(conn)
+    assert check.ok and check.entries == 4 and check.last_hash == hashes[-1]
+    assert journal_entry(conn, 2).time == T0 + timedelta(seconds=2)
+    for seq, tamper in (
+        (2, "UPDATE journal SET at = '2026-01-15T10:00:09+02:00' WHERE seq = 2"),
+        (1, "UPDATE journal SET prev_hash = hash WHERE seq = 1"),
+        (3, "UPDATE journal SET at_us = at_us + 1 WHERE seq = 3"),
+    ):
+        conn.execute("VACUUM INTO ?", (str(tmp_path / f"tampered-{seq}.db"),))
+        tampered = open_store(tmp_path, f"tampered-{seq}.db")
+        with transaction(tampered):
+            tampered.execute("DROP TRIGGER journal_no_update")
+            tampered.execute(tamper)
+        assert verify_journal(tampered).first_bad_seq == seq, tamper
 
 
 def test_triggers_make_the_journal_append_only(tmp_path):
@@ -59,7 +112,8 @@ def test_triggers_make_the_journal_append_only(tmp_path):
     "tamper",
     [
         'UPDATE journal SET detail = \'{"amount":"9.99","i":3,"text":"Απόδειξη"}\' WHERE seq = 4',
-        "UPDATE journal SET at = '2026-01-15T10:00:04+03:00' WHERE seq = 4",
+        "UPDATE journal SET at_us = at_us - 3600000000 WHERE seq = 4",
+        "UPDATE journal SET at = '2026-01-15T10:00:03+02:00', at_us = NULL WHERE seq = 4",
         "UPDATE journal SET detail = '{\"i\": 3}' WHERE seq = 4",
         "DELETE FROM journal WHERE seq = 4",
     ],
@@ -85,18 +139,18 @@ def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(tmp_path):
     body = canonical_json(
         {
             "seq": 2,
-            "at": row["at"],
+            "at": row["at_us"],
             "document_id": None,
             "event": row["event"],
             "detail": forged_detail,
         }
     )
-    prev = conn.execute("SELECT hash FROM journal WHERE seq = 1").fetchone()[0]
-    forged_hash = hashlib.sha256((prev + body).encode()).hexdigest()
+    prev = journal_entry(conn, 1).hash
+    forged_hash = hashlib.sha256((prev + body).encode()).digest()
     with transaction(conn):
         conn.execute("DROP TRIGGER journal_no_update")
         conn.execute(
-            "UPDATE journal SET detail = ?, hash = ? WHERE seq = 2",
+            "UPDATE journal SET detail = ?, digest = ? WHERE seq = 2",
             (canonical_json(forged_detail), forged_hash),
         )
     assert verify_journal(conn).first_bad_seq == 3
@@ -123,6 +177,6 @@ def test_incremental_check_finds_tampering_after_and_at_the_checkpoint(tmp_path)
         conn.execute("UPDATE journal SET event = 'forged' WHERE seq = 6")
     assert verify_journal(conn, after=checkpoint).first_bad_seq == 6
     with transaction(conn):
-        conn.execute("UPDATE journal SET hash = ? WHERE seq = 4", ("f" * 64,))
+        conn.execute("UPDATE journal SET digest = ? WHERE seq = 4", (b"\xff" * 32,))
     check = verify_journal(conn, after=checkpoint)
     assert not check.ok and check.first_bad_seq == 4 and check.checkpoint is None

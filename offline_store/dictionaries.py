@@ -1,0 +1,131 @@
+"""Packing dictionaries learned from the register's own receipts (schema 4).
+
+The built-in dictionary (`packing.py`) holds the vocabulary of every provider payload, but not
+what makes every payload of *this* register alike: its issuer block (name, ΑΦΜ, tax office,
+address), its series, its menu and prices. A sample of the register's newest payloads, appended
+to the built-in dictionary, lets deflate refer to all of that: a café receipt's payload went
+from ~430 to ~150 bytes, the largest part of a receipt's live cost.
+
+The maintenance job learns one (`learn_dictionary`), never the till's path: the first as soon
+as the store holds `MIN_DOCUMENTS` payloads, then a new one every `RELEARN_AFTER` as the menu
+and prices drift. A dictionary row never changes and is never deleted (triggers), since the
+documents packed with it need its bytes to unpack; its SHA-256 is journaled
+(`pack.dictionary`). A damaged dictionary shows as payloads that no longer match the journal
+(`payload_integrity.py`), never as a wrong receipt sent. New documents are packed with the
+newest dictionary and record it in `documents.pack_dict` (NULL: the built-in one alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from offline_store.columns import time_from_db, time_to_db
+from offline_store.database import require_transaction
+from offline_store.errors import PackedDataDamaged
+from offline_store.journal import append_journal
+from offline_store.packing import BUILT_IN, RAW, UNPACKED, Packing, unpack
+
+# Deflate's window is 32 KiB, shared by the built-in dictionary (2.3 KB), this sample and the
+# context (the request is packed against its payload): half of it for the sample. Measured on
+# a café history: 2 payloads 208 bytes each, 4 166, a 16 KB sample ~150.
+SAMPLE_BYTES = 16_384
+MIN_DOCUMENTS = 4
+RELEARN_AFTER = timedelta(days=30)
+_CANDIDATES = 64
+LEARNED_EVENT = "pack.dictionary"
+
+
+@dataclass(frozen=True)
+class LearnedDictionary:
+    """A dictionary just learned: its id, size, digest and how many payloads it samples."""
+
+    id: int
+    bytes: int
+    sha256: str
+    documents: int
+
+
+def current_packing(conn: sqlite3.Connection) -> Packing:
+    """How a new document is packed: the newest learned dictionary, or the built-in one."""
+    row = conn.execute(
+        "SELECT id, sample FROM pack_dictionaries "
+        "WHERE id = (SELECT max(id) FROM pack_dictionaries)"
+    ).fetchone()
+    return BUILT_IN if row is None else Packing(BUILT_IN.codec, row["id"], bytes(row["sample"]))
+
+
+def packing_of(conn: sqlite3.Connection, codec: int, dictionary_id: int | None) -> Packing:
+    """How a stored row was packed (`documents.packed`, `documents.pack_dict`)."""
+    if codec == RAW:
+        return UNPACKED
+    if dictionary_id is None:
+        return Packing(codec)
+    row = conn.execute(
+        "SELECT sample FROM pack_dictionaries WHERE id = ?", (dictionary_id,)
+    ).fetchone()
+    if row is None:
+        raise PackedDataDamaged(f"packing dictionary {dictionary_id} is missing")
+    return Packing(codec, dictionary_id, bytes(row["sample"]))
+
+
+def learn_dictionary(conn: sqlite3.Connection, *, now: datetime) -> LearnedDictionary | None:
+    """Learn a dictionary from the newest payloads, in the caller's transaction, when none is
+    younger than `RELEARN_AFTER` and there are `MIN_DOCUMENTS` payloads to learn from.
+
+    Bounded: reads at most `_CANDIDATES` rows through the primary key, whatever the history."""
+    require_transaction(conn)
+    newest = conn.execute(
+        "SELECT created_at FROM pack_dictionaries WHERE id = (SELECT max(id) FROM pack_dictionaries)"
+    ).fetchone()
+    if newest is not None and now - time_from_db(newest["created_at"]) < RELEARN_AFTER:
+        return None
+    sample = _sample(conn)
+    if sample is None:
+        return None
+    data, documents = sample
+    digest = hashlib.sha256(data).hexdigest()
+    dictionary_id: int = conn.execute(
+        "INSERT INTO pack_dictionaries (sample, sha256, documents, created_at) "
+        "VALUES (?, ?, ?, ?) RETURNING id",
+        (data, digest, documents, time_to_db(now)),
+    ).fetchone()[0]
+    append_journal(
+        conn,
+        LEARNED_EVENT,
+        {"dictionary": dictionary_id, "bytes": len(data), "sha256": digest, "documents": documents},
+        document_id=None,
+        at=now,
+    )
+    return LearnedDictionary(dictionary_id, len(data), digest, documents)
+
+
+def _sample(conn: sqlite3.Connection) -> tuple[bytes, int] | None:
+    """The newest distinct payloads, newest last (deflate reaches the end of a dictionary with
+    the shortest distances), up to `SAMPLE_BYTES`; None while there are fewer than
+    `MIN_DOCUMENTS` and they do not fill the sample (a register's first receipts: a sample of
+    one receipt would fit its lines too closely)."""
+    rows = conn.execute(
+        "SELECT id, payload, packed, pack_dict FROM documents WHERE id > "
+        "(SELECT coalesce(max(id), 0) FROM documents) - ? AND payload IS NOT NULL "
+        "ORDER BY id DESC",
+        (_CANDIDATES,),
+    ).fetchall()
+    chosen: list[bytes] = []
+    size = 0
+    for row in rows:
+        try:
+            payload = unpack(row["payload"], packing_of(conn, row["packed"], row["pack_dict"]))
+        except PackedDataDamaged:
+            continue  # the integrity check reports it; a damaged row teaches nothing
+        if payload in chosen:
+            continue
+        chosen.append(payload)
+        size += len(payload)
+        if size >= SAMPLE_BYTES:
+            break
+    if len(chosen) < MIN_DOCUMENTS and size < SAMPLE_BYTES:
+        return None
+    return b"".join(reversed(chosen))[-SAMPLE_BYTES:], len(chosen)

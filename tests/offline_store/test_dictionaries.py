@@ -1,0 +1,148 @@
+"""Packing dictionaries learned from the register's own receipts: smaller rows, the same bytes
+back, never changed, relearned monthly, and a damaged one found by the integrity check."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import offline_store as store
+from offline_store.dictionaries import (
+    LEARNED_EVENT,
+    MIN_DOCUMENTS,
+    RELEARN_AFTER,
+    current_packing,
+)
+from tests.offline_store.factory import T0, issue, open_store
+
+_MENU = ("Ελληνικός καφές", "Φρέντο εσπρέσο", "Τυρόπιτα", "Νερό 500ml", "Κουλούρι", "Τσάι")
+
+
+def _payload(index: int) -> bytes:
+    """A provider payload shaped like a café's: the same issuer block, a few menu lines."""
+    lines = [
+        {
+            "LineNo": k + 1,
+            "Descriptions": [_MENU[(index + k) % len(_MENU)]],
+            "Quantity": 1 + (index + k) % 3,
+            "UnitPrice": f"{2 + (index * 7 + k) % 5}.{(index * 3 + k) % 10}0",
+            "VatCategoryCode": 2,
+        }
+        for k in range(1 + index % 4)
+    ]
+    body = {
+        "Series": "ΑΛΠ",
+        "Number": str(index),
+        "DateIssued": f"2026-01-15T10:{index % 60:02d}:00",
+        "Issuer": {
+            "RegisteredName": "ΚΑΦΕΝΕΙΟ Η ΩΡΑΙΑ ΕΛΛΑΣ Ο.Ε.",
+            "Vat": "EL094019245",
+            "TaxOffice": "Δ.Ο.Υ. ΑΘΗΝΩΝ Α'",
+            "Address": {"City": "Αθήνα", "Street": "Ερμού", "Number": "12", "Postal": "10563"},
+        },
+        "Details": lines,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def _issue_many(conn: sqlite3.Connection, first: int, count: int, **kw: object) -> list[int]:
+    return [
+        issue(conn, f"r{index}", payload=_payload(index), **kw).id  # type: ignore[arg-type]
+        for index in range(first, first + count)
+    ]
+
+
+def _stored_payload_bytes(conn: sqlite3.Connection, ids: list[int]) -> int:
+    marks = ",".join("?" * len(ids))
+    return int(
+        conn.execute(
+            f"SELECT sum(length(payload)) FROM documents WHERE id IN ({marks})",  # noqa: S608
+            ids,
+        ).fetchone()[0]
+    )
+
+
+def _learn(conn: sqlite3.Connection, now: object = T0) -> store.LearnedDictionary | None:
+    with store.transaction(conn):
+        return store.learn_dictionary(conn, now=now)  # type: ignore[arg-type]
+
+
+def test_nothing_is_learned_from_too_few_receipts(tmp_path: Path) -> None:
+    conn = open_store(tmp_path)
+    _issue_many(conn, 0, MIN_DOCUMENTS - 1)
+    assert _learn(conn) is None
+    assert current_packing(conn).dictionary_id is None
+
+
+def test_a_learned_dictionary_packs_new_receipts_smaller_to_the_same_bytes(tmp_path: Path) -> None:
+    conn = open_store(tmp_path)
+    before = _issue_many(conn, 0, 40)
+    learned = _learn(conn)
+    assert learned is not None and learned.documents >= MIN_DOCUMENTS
+    after = _issue_many(conn, 40, 40)
+    # The same kind of receipts, packed with the register's own sample: much smaller.
+    assert _stored_payload_bytes(conn, after) < 0.6 * _stored_payload_bytes(conn, before)
+    for index, doc_id in enumerate(after, start=40):
+        doc = store.get_document(conn, doc_id)
+        assert doc is not None and doc.pack_dict == learned.id
+        assert doc.payload == _payload(index)
+        assert doc.request_json == f'{{"request_id":"r{index}"}}'
+    assert store.altered_payloads(conn, states=None) == []
+    # The dictionary's digest is in the hash chain.
+    row = conn.execute("SELECT detail FROM journal WHERE event = ?", (LEARNED_EVENT,)).fetchone()
+    sample = conn.execute("SELECT sample FROM pack_dictionaries").fetchone()[0]
+    assert json.loads(row[0])["sha256"] == hashlib.sha256(sample).hexdigest()
+    assert store.verify_journal(conn).ok
+
+
+def test_a_new_dictionary_only_after_a_month_and_old_rows_still_unpack(tmp_path: Path) -> None:
+    conn = open_store(tmp_path)
+    _issue_many(conn, 0, 10)
+    first = _learn(conn)
+    assert first is not None
+    packed_first = _issue_many(conn, 10, 5)
+    assert _learn(conn, T0 + RELEARN_AFTER - timedelta(seconds=1)) is None
+    _issue_many(conn, 15, 10, now=T0 + RELEARN_AFTER)
+    second = _learn(conn, T0 + RELEARN_AFTER)
+    assert second is not None and second.id != first.id
+    assert current_packing(conn).dictionary_id == second.id
+    for index, doc_id in enumerate(packed_first, start=10):
+        doc = store.get_document(conn, doc_id)
+        assert doc is not None and doc.pack_dict == first.id and doc.payload == _payload(index)
+
+
+def test_dictionaries_and_the_rows_packed_with_them_never_change(tmp_path: Path) -> None:
+    conn = open_store(tmp_path)
+    _issue_many(conn, 0, 10)
+    learned = _learn(conn)
+    assert learned is not None
+    (doc_id,) = _issue_many(conn, 10, 1)
+    with pytest.raises(sqlite3.IntegrityError, match="never changes"), store.transaction(conn):
+        conn.execute("UPDATE pack_dictionaries SET sample = x'00'")
+    with pytest.raises(sqlite3.IntegrityError, match="never deleted"), store.transaction(conn):
+        conn.execute("DELETE FROM pack_dictionaries")
+    with pytest.raises(sqlite3.IntegrityError, match="stays packed"), store.transaction(conn):
+        conn.execute("UPDATE documents SET pack_dict = NULL WHERE id = ?", (doc_id,))
+
+
+def test_a_damaged_dictionary_shows_as_altered_payloads(tmp_path: Path) -> None:
+    """Bytes changed on disk under the triggers: every receipt packed with the dictionary is
+    reported altered (never sent), the ones packed before it are intact."""
+    conn = open_store(tmp_path)
+    plain = _issue_many(conn, 0, 10)
+    _learn(conn)
+    learned = _issue_many(conn, 10, 5)
+    sample = conn.execute("SELECT sample FROM pack_dictionaries").fetchone()[0]
+    damaged = sample.replace("ΚΑΦΕΝΕΙΟ".encode(), "ΚΑΦΕΝΕΙΑ".encode())
+    assert damaged != sample
+    with store.transaction(conn):
+        conn.execute("DROP TRIGGER pack_dictionaries_fixed")
+        conn.execute("UPDATE pack_dictionaries SET sample = ?", (damaged,))
+    altered = store.altered_payloads(conn, states=None)
+    assert set(altered) == set(learned)
+    assert not set(altered) & set(plain)
