@@ -28,7 +28,7 @@ from agent.clock import athens_now
 from agent.config import load_config
 from agent.core.maintenance import archive_batch
 from agent.tools.bench import Goal, evaluate_goals, machine_info, proc_status_mb, summary
-from agent.tools.history import build_history
+from agent.tools.history import RECEIPTS_PER_DAY, build_history
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 
 GOALS: tuple[Goal, ...] = (
@@ -42,6 +42,10 @@ GOALS: tuple[Goal, ...] = (
 )
 
 
+# Two months of a busy till: the learned dictionaries are the ones a live register has.
+KIND_SAMPLE = 30_000
+
+
 def run_history_benchmark(
     root: Path,
     documents: int,
@@ -49,6 +53,7 @@ def run_history_benchmark(
     reads: int = 60,
     issues: int = 150,
     startups: int = 3,
+    per_day: int = RECEIPTS_PER_DAY,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     started = time.perf_counter()
@@ -66,7 +71,7 @@ def run_history_benchmark(
         config = load_config(stack.config_path)
         log(f"writing {documents} receipts of history")
         conn = store.open_database(config.database_path, check=False)
-        built = build_history(conn, config, documents, now=athens_now(), log=log)
+        built = build_history(conn, config, documents, now=athens_now(), per_day=per_day, log=log)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close_database(conn)
         results["history_build_s"] = round(built.seconds, 1)
@@ -78,6 +83,9 @@ def run_history_benchmark(
         results["live_database"] = live
         total = documents + issues
         results["live_bytes_per_receipt"] = round(live["bytes"] / total)
+        results["live_bytes_per_receipt_by_payment"] = _sizes_by_payment(
+            root / "kinds", config, min(KIND_SAMPLE, documents)
+        )
 
         runs = []
         for _ in range(startups):
@@ -158,6 +166,26 @@ def _archive(config: Any) -> dict[str, Any]:
     }
 
 
+def _sizes_by_payment(scratch: Path, config: Any, count: int) -> dict[str, int]:
+    """Bytes per receipt of a history paid only in cash, and only by card (signed through the
+    terminal), each in a scratch store of its own: what the mix above is made of."""
+    sizes = {}
+    for name, card_every in (("cash", 0), ("card", 1)):
+        path = scratch / f"{name}.sqlite3"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        conn = store.open_database(path, check=False)
+        try:
+            build_history(
+                conn, config, count, now=athens_now(), card_every=card_every, log=lambda _: None
+            )
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            store.close_database(conn)
+        sizes[name] = round(store.database_size_bytes(path) / count)
+    return sizes
+
+
 def _sizes(path: Path) -> dict[str, Any]:
     """The file (with its WAL) and the bytes each table and index takes (SQLite's dbstat)."""
     conn = store.open_database(path, read_only=True)
@@ -192,7 +220,9 @@ def print_history_table(results: dict[str, Any]) -> None:
         (
             "live database",
             f"{results['live_database']['bytes'] / 1e6:.1f} MB = "
-            f"{results['live_bytes_per_receipt']} bytes per receipt",
+            f"{results['live_bytes_per_receipt']} bytes per receipt "
+            f"(cash only {results['live_bytes_per_receipt_by_payment']['cash']}, "
+            f"card only {results['live_bytes_per_receipt_by_payment']['card']})",
         ),
         ("status (empty / history / archived)", _trio(empty, history, after, "status_ms")),
         ("/metrics (empty / history / archived)", _trio(empty, history, after, "metrics_ms")),

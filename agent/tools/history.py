@@ -49,6 +49,8 @@ from agent.json_codec import dumps
 RECEIPTS_PER_DAY = 500
 BATCH = 2000
 TERMINAL_ID = "16000198"
+# One receipt in CARD_EVERY is paid by card (signed through the terminal); 0: none.
+CARD_EVERY = 3
 _ITEMS = (
     ("Ελληνικός καφές", "2.50", 2),
     ("Φρέντο εσπρέσο", "3.20", 2),
@@ -79,12 +81,14 @@ class HistoryBuilt:
     seconds: float
 
 
-def history_request(index: int, *, signature_id: int | None = None) -> ReceiptRequest:
-    """Receipt `index` of the history: 1-6 lines, cash or (one in three) a card payment signed
-    as `signature_id`, a few with a customer's name."""
+def history_request(
+    index: int, *, signature_id: int | None = None, card_every: int = CARD_EVERY
+) -> ReceiptRequest:
+    """Receipt `index` of the history: 1-6 lines, cash or (one in `card_every`) a card payment
+    signed as `signature_id`, a few with a customer's name."""
     lines = _lines(index)
     payment: dict[str, object] = {"method": 3, "amount": _total(lines)}
-    if index % 3 == 0:
+    if card_every and index % card_every == 0:
         payment = {
             "method": 7,
             "amount": _total(lines),
@@ -132,6 +136,7 @@ def build_history(
     *,
     now: datetime,
     per_day: int = RECEIPTS_PER_DAY,
+    card_every: int = CARD_EVERY,
     log: Callable[[str], None] = print,
 ) -> HistoryBuilt:
     """Write `count` accepted and printed receipts issued at an even pace over the days before
@@ -147,10 +152,11 @@ def build_history(
             # The daemon's maintenance job: a new dictionary once a month of receipts.
             store.learn_dictionary(conn, now=(start + step * batch_start).astimezone(ATHENS))
             for index in range(batch_start, min(count, batch_start + BATCH)):
-                last = (start + step * index).astimezone(ATHENS)
+                # Whole seconds, as the daemon's clock (agent/clock.py) stamps every row.
+                last = (start + step * index).astimezone(ATHENS).replace(microsecond=0)
                 if index == 0:
                     first = last
-                history_receipt(conn, config, index, last)
+                history_receipt(conn, config, index, last, card_every=card_every)
         if batch_start and batch_start % (BATCH * 50) == 0:
             log(f"  history: {batch_start} documents written")
     return HistoryBuilt(count, first, last, time.perf_counter() - t0)
@@ -163,18 +169,19 @@ def history_receipt(
     at: datetime,
     *,
     outcome: str = "printed",
+    card_every: int = CARD_EVERY,
 ) -> store.StoredDocument:
     """Receipt `index` of the history, with the daemon's store calls in the daemon's order
     (issuing.py, transmission.py, print_orders.py, daemon/print_spool.py), in the caller's
     transaction. `outcome`: "printed" (online, accepted, printed), "print_failed" (accepted,
     the printer gave up), "delayed" (offline, code 1, next attempt in a year) or "rejected"."""
     series = series_for(config, "11.1")
-    request = history_request(index)
+    request = history_request(index, card_every=card_every)
     priced = price_lines(request.lines, prices_include_vat=config.pricing.prices_include_vat)
     signed = None
     if request.payments[0].method == 7 and outcome == "printed":
         signed = _sign(conn, config, series, index, priced.totals.gross, at)
-        request = history_request(index, signature_id=signed.id)
+        request = history_request(index, signature_id=signed.id, card_every=card_every)
     stored = canonical(request)
     payments = [
         PaymentEntry(

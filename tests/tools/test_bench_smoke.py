@@ -104,3 +104,41 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
     assert "agent overhead" in completed.stdout
     assert results["scrape_history_documents"] > results["scrape_documents"]
     assert "/metrics scrape" in completed.stdout
+
+
+def test_history_bench_writes_every_figure(tmp_path: Path) -> None:
+    """`pos-agent bench --history N` with a small N: every figure of issue #14, each goal
+    reported, the card-paid receipt costing more than the cash one (it holds a reservation, a
+    signature and the answer a replay gets), and the history archived beside the daemon."""
+    from agent.tools.bench_history import GOALS as HISTORY_GOALS
+    from agent.tools.bench_history import run_history_benchmark
+
+    # 1,500 receipts at 10 a day go back five months: the older three are archived.
+    results = run_history_benchmark(
+        tmp_path, 1500, reads=3, issues=6, startups=1, per_day=10, log=lambda _: None
+    )
+    for key in (
+        "live_bytes_per_receipt",
+        "live_bytes_per_receipt_by_payment.cash",
+        "live_bytes_per_receipt_by_payment.card",
+        "history.status_ms.p50",
+        "history.metrics_ms.p50",
+        "history.issue_ms.p50",
+        "after_archive.status_ms.p50",
+        "startup_ready_ms",
+        "issue_p50_ratio",
+        "rss_after_start_mb",
+        "rss_peak_mb",
+        "archive.documents",
+        "archive_bytes_per_receipt",
+    ):
+        value = _get(results, key)
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+    kinds = results["live_bytes_per_receipt_by_payment"]
+    assert kinds["card"] > kinds["cash"]
+    assert kinds["cash"] < results["live_bytes_per_receipt"] * 1.5
+    assert 0 < results["archive"]["documents"] < 1500
+    assert (
+        results["live_after_archive"]["live_documents"] < results["live_database"]["live_documents"]
+    )
+    assert [goal["key"] for goal in results["goals"]] == [key for key, *_ in HISTORY_GOALS]
