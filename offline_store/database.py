@@ -30,6 +30,15 @@ _META_CHECK_RESULT = "integrity_check_result"
 _META_SESSION = "session"
 
 
+class StoreConnection(sqlite3.Connection):
+    """A store connection, with what it may keep between calls: the learned packing
+    dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.learned_dictionaries: dict[int, bytes] = {}
+
+
 def open_database(
     path: Path,
     *,
@@ -53,9 +62,16 @@ def open_database(
     Raises `DatabaseDamaged` with instructions for the technician when the file is damaged.
     """
     if read_only:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            factory=StoreConnection,
+        )
     else:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(
+            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, factory=StoreConnection
+        )
     conn.row_factory = sqlite3.Row
     try:
         _configure(conn, read_only=read_only)

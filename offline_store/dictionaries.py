@@ -54,25 +54,32 @@ class LearnedDictionary:
 
 def current_packing(conn: sqlite3.Connection) -> Packing:
     """How a new document is packed: the newest learned dictionary, or the built-in one."""
-    row = conn.execute(
-        "SELECT id, sample FROM pack_dictionaries "
-        "WHERE id = (SELECT max(id) FROM pack_dictionaries)"
-    ).fetchone()
-    return BUILT_IN if row is None else Packing(BUILT_IN.codec, row["id"], bytes(row["sample"]))
+    newest = conn.execute("SELECT max(id) FROM pack_dictionaries").fetchone()[0]
+    return BUILT_IN if newest is None else packing_of(conn, BUILT_IN.codec, newest)
 
 
-def packing_of(conn: sqlite3.Connection, codec: int, dictionary_id: int | None) -> Packing:
-    """How a stored row was packed (`documents.packed`, `documents.pack_dict`)."""
+def packing_of(
+    conn: sqlite3.Connection, codec: int, dictionary_id: int | None, *, cached: bool = True
+) -> Packing:
+    """How a stored row was packed (`documents.packed`, `documents.pack_dict`). A store
+    connection keeps the dictionaries it read: 16 KB each, read for every document otherwise.
+    `cached=False` reads the bytes on disk (the integrity check: damage must show at once)."""
     if codec == RAW:
         return UNPACKED
     if dictionary_id is None:
         return Packing(codec)
-    row = conn.execute(
-        "SELECT sample FROM pack_dictionaries WHERE id = ?", (dictionary_id,)
-    ).fetchone()
-    if row is None:
-        raise PackedDataDamaged(f"packing dictionary {dictionary_id} is missing")
-    return Packing(codec, dictionary_id, bytes(row["sample"]))
+    cache: dict[int, bytes] | None = getattr(conn, "learned_dictionaries", None) if cached else None
+    learned = cache.get(dictionary_id) if cache is not None else None
+    if learned is None:
+        row = conn.execute(
+            "SELECT sample FROM pack_dictionaries WHERE id = ?", (dictionary_id,)
+        ).fetchone()
+        if row is None:
+            raise PackedDataDamaged(f"packing dictionary {dictionary_id} is missing")
+        learned = bytes(row[0])
+        if cache is not None:
+            cache[dictionary_id] = learned
+    return Packing(codec, dictionary_id, learned)
 
 
 def learn_dictionary(conn: sqlite3.Connection, *, now: datetime) -> LearnedDictionary | None:

@@ -55,7 +55,8 @@ def altered_payloads(
     altered = []
     for row in rows:
         try:
-            payload = unpack(row["payload"], packing_of(conn, row["packed"], row["pack_dict"]))
+            packing = packing_of(conn, row["packed"], row["pack_dict"], cached=False)
+            payload = unpack(row["payload"], packing)
         except PackedDataDamaged:
             altered.append(row["id"])
             continue

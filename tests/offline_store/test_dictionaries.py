@@ -98,6 +98,8 @@ def test_a_learned_dictionary_packs_new_receipts_smaller_to_the_same_bytes(tmp_p
     sample = conn.execute("SELECT sample FROM pack_dictionaries").fetchone()[0]
     assert json.loads(row[0])["sha256"] == hashlib.sha256(sample).hexdigest()
     assert store.verify_journal(conn).ok
+    # The connection read the 16 KB sample once, not once per document.
+    assert conn.learned_dictionaries == {learned.id: sample}  # type: ignore[attr-defined]
 
 
 def test_a_new_dictionary_only_after_a_month_and_old_rows_still_unpack(tmp_path: Path) -> None:
