@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from offline_store.dictionaries import packing_of
 from offline_store.errors import PackedDataDamaged
-from offline_store.packing import unpack
+from offline_store.packing import Packing, unpack
 
 _RECORDED_DIGEST = (
     "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
@@ -53,10 +53,15 @@ def altered_payloads(
             (json.dumps(list(states)),),
         )
     altered = []
+    # Each dictionary read from disk once per walk (not from the connection's copy: damage on
+    # disk must show now, not after the next restart).
+    packings: dict[tuple[int, int | None], Packing] = {}
     for row in rows:
+        key = (row["packed"], row["pack_dict"])
         try:
-            packing = packing_of(conn, row["packed"], row["pack_dict"], cached=False)
-            payload = unpack(row["payload"], packing)
+            if key not in packings:
+                packings[key] = packing_of(conn, *key, cached=False)
+            payload = unpack(row["payload"], packings[key])
         except PackedDataDamaged:
             altered.append(row["id"])
             continue
