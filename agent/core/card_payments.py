@@ -13,6 +13,7 @@ series takes its number (no silent gap).
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Any, Literal
 
 import offline_store as store
 from agent.clock import ATHENS
+from agent.config import AgentConfig
 from agent.core.errors import (
     AmountExceedsTotal,
     NotSameDay,
@@ -105,6 +107,68 @@ def parse_signed_input(text: str) -> dict[str, Any]:
         "amounts_cents": [int(p) for p in parts[3:7]],
         "terminal_id": parts[7],
     }
+
+
+@dataclass(frozen=True)
+class SignedFor:
+    """A signature the provider gave for a sign request, checked against the reservation."""
+
+    request: PaymentSignRequest
+    digest: str
+    doc: store.StoredDocument
+    outcome: Signed
+    parsed: dict[str, Any]
+    duration: Duration
+
+
+def record_signature(
+    conn: sqlite3.Connection, config: AgentConfig, signed: SignedFor, *, now: datetime
+) -> Answer:
+    """In the caller's transaction: the receipt's older signatures superseded, this one stored
+    `active`, and the answer a replay of the sign request gets."""
+    request, doc, outcome = signed.request, signed.doc, signed.outcome
+    expires_at = now + SIGNATURE_LIFETIME[signed.duration]
+    store.supersede_signatures(conn, doc.id, now=now)
+    signature = store.add_signature(
+        conn,
+        document_id=doc.id,
+        request_id=request.request_id,
+        terminal_id=request.terminal_id,
+        amount=request.amount,
+        tip=request.tip,
+        input=outcome.input,
+        signature=outcome.signature,
+        duration_type=signed.duration,
+        expires_at=expires_at,
+        now=now,
+    )
+    answer = {
+        "signature_id": signature.id,
+        "receipt_id": doc.id,
+        "type": doc.type_code,
+        "series": doc.series,
+        "number": doc.number,
+        "issued_at": doc.issued_at.isoformat(),
+        "uid": doc.uid,
+        "mark": doc.mark,
+        "input": outcome.input,
+        "signature": outcome.signature,
+        "fields": signed.parsed,
+        "provider_id": config.provider.provider_id,
+        "nsp_code": config.terminal.nsp_code,
+        "signature_duration": signed.duration,
+        "expires_at": expires_at.isoformat(),
+        "mode": "standard",
+    }
+    return remember_created(
+        conn,
+        request_id=request.request_id,
+        endpoint="payments/sign",
+        digest=signed.digest,
+        answer=answer,
+        document_id=doc.id,
+        now=now,
+    )
 
 
 class CardPaymentService:
@@ -294,51 +358,13 @@ class CardPaymentService:
         duration: Duration,
         now: datetime,
     ) -> Answer:
-        rt = self.rt
-        expires_at = now + SIGNATURE_LIFETIME[duration]
-        with store.transaction(rt.conn):
-            store.supersede_signatures(rt.conn, doc.id, now=now)
-            signature = store.add_signature(
-                rt.conn,
-                document_id=doc.id,
-                request_id=request.request_id,
-                terminal_id=request.terminal_id,
-                amount=request.amount,
-                tip=request.tip,
-                input=outcome.input,
-                signature=outcome.signature,
-                duration_type=duration,
-                expires_at=expires_at,
+        with store.transaction(self.rt.conn):
+            return record_signature(
+                self.rt.conn,
+                self.rt.config,
+                SignedFor(request, digest, doc, outcome, parsed, duration),
                 now=now,
             )
-            answer = {
-                "signature_id": signature.id,
-                "receipt_id": doc.id,
-                "type": doc.type_code,
-                "series": doc.series,
-                "number": doc.number,
-                "issued_at": doc.issued_at.isoformat(),
-                "uid": doc.uid,
-                "mark": doc.mark,
-                "input": outcome.input,
-                "signature": outcome.signature,
-                "fields": parsed,
-                "provider_id": rt.config.provider.provider_id,
-                "nsp_code": rt.config.terminal.nsp_code,
-                "signature_duration": duration,
-                "expires_at": expires_at.isoformat(),
-                "mode": "standard",
-            }
-            created = remember_created(
-                rt.conn,
-                request_id=request.request_id,
-                endpoint="payments/sign",
-                digest=digest,
-                answer=answer,
-                document_id=doc.id,
-                now=now,
-            )
-        return created
 
     def _release(self, doc: store.StoredDocument, now: datetime) -> None:
         if doc.state == store.DocumentState.RESERVED:

@@ -31,12 +31,14 @@ from decimal import Decimal
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
-from agent.core.card_payments import SIGNATURE_LIFETIME, cents, parse_signed_input
+from agent.core.card_payments import SignedFor, cents, parse_signed_input, record_signature
+from agent.core.issuing import Draft
 from agent.core.printable import printable_receipt
-from agent.core.request_identity import canonical, remember_created
+from agent.core.request_identity import canonical
+from agent.elise.outcomes import Signed
 from agent.fiscal.document_builder import (
+    DocumentIdentity,
     document_identity,
-    identity_uid,
     price_lines,
     receipt_payload,
     series_for,
@@ -196,37 +198,24 @@ def history_receipt(
         for p in request.payments
     ]
 
-    def build(number: int) -> store.NewDocument:
-        identity = document_identity("11.1", series, number, at)
-        return store.NewDocument(
-            request_id=request.request_id,
-            request_hash=stored.digest,
-            kind=store.DocumentKind.RECEIPT,
-            type_code="11.1",
-            issued_at=at,
-            uid=identity_uid(config, identity),
-            internal_id=identity.internal_id,
-            request_json=stored.json,
-            total_amount=priced.totals.gross,
-            payload=dumps(receipt_payload(config, identity, request, priced, payments)),
-        )
+    draft = Draft(request.request_id, stored, "11.1", priced.totals.gross)
+
+    def build(identity: DocumentIdentity) -> bytes:
+        return dumps(receipt_payload(config, identity, request, priced, payments))
 
     if signed is None:
-        doc = store.insert_document(conn, series, build, now=at)
-    else:
-        reservation = store.take_over_reservation(
+        doc = store.insert_document(
             conn,
-            signed.document_id,
-            request_id=request.request_id,
-            request_hash=stored.digest,
-            request_json=stored.json,
-            total_amount=priced.totals.gross,
-            reserved_until=at + timedelta(seconds=1),
+            series,
+            lambda number: draft.new_document(config, series, number, at, build=build),
             now=at,
         )
+    else:  # core/issuing.py, _freeze: the reservation taken over, frozen, its signature used
+        reservation = draft.take_over(
+            conn, signed.document_id, reserved_until=at + timedelta(seconds=1), now=at
+        )
         identity = document_identity("11.1", series, reservation.number, reservation.issued_at)
-        payload = dumps(receipt_payload(config, identity, request, priced, payments))
-        doc = store.freeze_payload(conn, signed.document_id, payload, now=at)
+        doc = store.freeze_payload(conn, reservation.id, build(identity), now=at)
         store.mark_signature_used(conn, signed.id, now=at)
     if outcome == "delayed":
         return store.mark_delayed(
@@ -282,24 +271,16 @@ def _sign(
     )
     stored = canonical(sign)
     priced = price_lines(sign.lines, prices_include_vat=config.pricing.prices_include_vat)
-
-    def reserve(number: int) -> store.NewDocument:
-        identity = document_identity("11.1", series, number, at)
-        return store.NewDocument(
-            request_id=f"sign:{sign.request_id}",
-            request_hash=stored.digest,
-            kind=store.DocumentKind.RECEIPT,
-            type_code="11.1",
-            issued_at=at,
-            uid=identity_uid(config, identity),
-            internal_id=identity.internal_id,
-            request_json=stored.json,
-            total_amount=priced.totals.gross,
-            payload=None,
-            reserved_until=at + timedelta(seconds=config.terminal.reservation_timeout_s),
-        )
-
-    doc = store.insert_document(conn, series, reserve, now=at)
+    draft = Draft(f"sign:{sign.request_id}", stored, "11.1", priced.totals.gross)
+    reserved_until = at + timedelta(seconds=config.terminal.reservation_timeout_s)
+    doc = store.insert_document(
+        conn,
+        series,
+        lambda number: draft.new_document(
+            config, series, number, at, build=None, reserved_until=reserved_until
+        ),
+        now=at,
+    )
     totals = priced.totals
     text = ";".join(
         [
@@ -312,49 +293,12 @@ def _sign(
     )
     # An ECDSA P-256 signature in DER is 70-72 bytes, 96 characters of base64.
     der = hashlib.sha512(text.encode()).digest() + hashlib.sha256(text.encode()).digest()[:8]
-    signature_text = base64.b64encode(der).decode()
-    expires_at = at + SIGNATURE_LIFETIME["H_24"]
-    store.supersede_signatures(conn, doc.id, now=at)
-    signature = store.add_signature(
-        conn,
-        document_id=doc.id,
-        request_id=sign.request_id,
-        terminal_id=TERMINAL_ID,
-        amount=amount,
-        tip=Decimal("0"),
-        input=text,
-        signature=signature_text,
-        duration_type="H_24",
-        expires_at=expires_at,
-        now=at,
-    )
-    answer = {
-        "signature_id": signature.id,
-        "receipt_id": doc.id,
-        "type": doc.type_code,
-        "series": doc.series,
-        "number": doc.number,
-        "issued_at": doc.issued_at.isoformat(),
-        "uid": doc.uid,
-        "mark": doc.mark,
-        "input": text,
-        "signature": signature_text,
-        "fields": parse_signed_input(text),
-        "provider_id": config.provider.provider_id,
-        "nsp_code": config.terminal.nsp_code,
-        "signature_duration": "H_24",
-        "expires_at": expires_at.isoformat(),
-        "mode": "standard",
-    }
-    remember_created(
-        conn,
-        request_id=sign.request_id,
-        endpoint="payments/sign",
-        digest=stored.digest,
-        answer=answer,
-        document_id=doc.id,
-        now=at,
-    )
+    outcome = Signed(text, base64.b64encode(der).decode(), raw={})
+    signed = SignedFor(sign, stored.digest, doc, outcome, parse_signed_input(text), "H_24")
+    answer = record_signature(conn, config, signed, now=at)
+    signature = store.get_signature(conn, answer.body["signature_id"])
+    if signature is None:
+        raise RuntimeError(f"signature {answer.body['signature_id']} was not stored")
     return signature
 
 
