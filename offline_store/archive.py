@@ -5,10 +5,14 @@ print jobs are all `printed` (or that had none: e-mail-only delivery), together 
 jobs, card signatures and idempotency records; and the journal's oldest entries, in sequence.
 Delayed, pending, rejected, reserved, void, unprinted or MARK-unknown documents never move.
 
-A file per month (Athens time): `<archive_dir>/YYYY-MM.jsonl.gz`, JSON Lines in gzip. Each
-`archive_slice` appends one gzip member (a *batch*: a header line, the documents, the journal
-segment) and never rewrites what is there; `zcat` reads the whole file. Journal lines carry no
-hash: the chain is recomputed from the previous boundary and must end at the hash recorded for
+A file per month (Athens time): `<archive_dir>/YYYY-MM.jsonl.xz`, JSON Lines in xz. Each
+`archive_slice` appends one xz stream (a *batch*: a header line, the documents, the journal
+segment) and never rewrites what is there; `xzcat` reads the whole file. xz rather than gzip:
+deflate looks back 32 KiB, five receipts, while LZMA2 with a 1 MiB dictionary finds what a
+month's receipts repeat (issuer, menu, the card signature in three places): 310 bytes a café
+receipt against 600 (about 12 MB more memory while a batch is written). Months archived by an
+earlier version are `.jsonl.gz` (gzip members); they stay readable and get their later batches
+in the same file and format. Journal lines carry no hash: the chain is recomputed from the previous boundary and must end at the hash recorded for
 the batch, which is also in the `archive.sealed` journal entry, so the chain across archive
 boundaries is as strong as in the live table (`verify_history`).
 
@@ -28,14 +32,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import lzma
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from offline_store.columns import money_from_db, optional_time_from_db, time_from_db, time_to_db
 from offline_store.database import transaction
@@ -61,6 +67,10 @@ from offline_store.journal import (
 from offline_store.packing import unpack_answer
 
 ARCHIVE_VERSION = 1
+XZ_SUFFIX = ".jsonl.xz"
+GZIP_SUFFIX = ".jsonl.gz"
+# LZMA2 at preset 6 with a 1 MiB dictionary: ~12 MB to write a batch, ~2 MB to read one.
+_XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 SEALED_EVENT = "archive.sealed"
 _READ_CHUNK = 1 << 20
 _SCAN_LIMIT = 20_000
@@ -137,9 +147,8 @@ def archive_slice(
     if not docs:
         return None
     month = docs[0]["issued_at"][:7]
-    name = f"{month}.jsonl.gz"
+    name, offset = _month_file(conn, month)
     path = archive_dir / name
-    offset = _sealed_length(conn, month)
     boundary_seq, boundary_hash = archive_boundary(conn)
     last_issued = max(time_from_db(d["issued_at"]) for d in docs)
     journal_last = max(boundary_seq, _last_seq_before(conn, last_issued, boundary_seq))
@@ -532,11 +541,21 @@ def _number_runs(docs: list[sqlite3.Row]) -> list[tuple[str, int, int]]:
 # -- the file --------------------------------------------------------------------------------
 
 
-def _sealed_length(conn: sqlite3.Connection, month: str) -> int:
+def _month_file(conn: sqlite3.Connection, month: str) -> tuple[str, int]:
+    """The month's file and its sealed length: the file its last batch went to (a month begun
+    by an earlier version stays gzip), or a new xz file."""
     row = conn.execute(
-        "SELECT bytes FROM archive_batches WHERE month = ? ORDER BY id DESC LIMIT 1", (month,)
+        "SELECT file, bytes FROM archive_batches WHERE month = ? ORDER BY id DESC LIMIT 1",
+        (month,),
     ).fetchone()
-    return 0 if row is None else int(row[0])
+    return (f"{month}{XZ_SUFFIX}", 0) if row is None else (str(row[0]), int(row[1]))
+
+
+def _batch_writer(path: Path, handle: BinaryIO) -> io.BufferedIOBase:
+    """One compressed batch appended to `handle`, in the format the file's name says."""
+    if path.name.endswith(GZIP_SUFFIX):
+        return gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=9, mtime=0)
+    return lzma.LZMAFile(handle, "wb", format=lzma.FORMAT_XZ, filters=_XZ_FILTERS)
 
 
 def _append_member(
@@ -546,8 +565,8 @@ def _append_member(
     records: list[dict[str, Any]],
     journal_rows: list[JournalEntry],
 ) -> int:
-    """Cut an unsealed tail (a crashed earlier attempt), append one gzip member, fsync; returns
-    the new length."""
+    """Cut an unsealed tail (a crashed earlier attempt), append one batch (an xz stream, or a
+    gzip member in a month begun as gzip), fsync; returns the new length."""
     new_file = not path.exists()
     with path.open("ab") as handle:
         size = handle.seek(0, os.SEEK_END)
@@ -556,7 +575,7 @@ def _append_member(
         if size > sealed:
             handle.truncate(sealed)
             handle.seek(sealed)
-        with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=9, mtime=0) as member:
+        with _batch_writer(path, handle) as member:
             _write_line(member, header)
             for record in records:
                 _write_line(member, record)
@@ -580,7 +599,7 @@ def _append_member(
     return end
 
 
-def _write_line(member: gzip.GzipFile, record: dict[str, Any]) -> None:
+def _write_line(member: io.BufferedIOBase, record: dict[str, Any]) -> None:
     member.write(canonical_json(record).encode("utf-8") + b"\n")
 
 
@@ -612,7 +631,15 @@ def _read_batch(archive_dir: Path, batch: ArchiveBatch, *, check: bool) -> Itera
     with path.open("rb") as handle:
         handle.seek(batch.offset)
         member = handle.read(batch.bytes - batch.offset)
-    for line in gzip.decompress(member).splitlines():
+    try:
+        data = (
+            gzip.decompress(member)
+            if batch.file.endswith(GZIP_SUFFIX)
+            else lzma.decompress(member, format=lzma.FORMAT_XZ)
+        )
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise ArchiveDamaged(f"{path}: batch {batch.id} does not decompress: {exc}") from exc
+    for line in data.splitlines():
         yield json.loads(line)
 
 

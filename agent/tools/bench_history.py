@@ -155,7 +155,7 @@ def _archive(config: Any) -> dict[str, Any]:
     finally:
         conn.close()
     seconds = time.perf_counter() - t0
-    files = list(config.archive_dir.glob("*.jsonl.gz")) if config.archive_dir.exists() else []
+    files = list(config.archive_dir.glob("*.jsonl.*")) if config.archive_dir.exists() else []
     return {
         "documents": documents,
         "batches": batches,

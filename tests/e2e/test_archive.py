@@ -4,8 +4,8 @@ nothing delayed, rejected or unprinted leaves the live database; numbering goes 
 
 from __future__ import annotations
 
-import gzip
 import json
+import lzma
 from datetime import timedelta
 
 import pytest
@@ -90,7 +90,7 @@ def test_a_month_is_archived_verified_and_an_archived_receipt_reprinted(
     exported = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
     assert exported and all(r["issued_at"].startswith(month) and r["mark"] for r in exported)
     assert not {r["id"] for r in exported} & set(stuck.values())
-    with gzip.open(config.archive_dir / months[0].file, "rt", encoding="utf-8") as handle:
+    with lzma.open(config.archive_dir / months[0].file, "rt", encoding="utf-8") as handle:
         assert sum(1 for line in handle if '"type":"document"' in line) == months[0].documents
 
     # An archived receipt over the socket: read, and a copy printed.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import lzma
 import os
 import sqlite3
 from datetime import datetime, timedelta
@@ -42,6 +44,7 @@ from offline_store import (
     verify_journal,
     void_reservation,
 )
+from offline_store import archive as archive_module
 from tests.offline_store.factory import ATHENS_WINTER, builder, open_store
 
 JAN = datetime(2026, 1, 10, 12, 0, tzinfo=ATHENS_WINTER)
@@ -228,13 +231,14 @@ def test_a_crash_between_the_file_and_the_seal_loses_and_duplicates_nothing(tmp_
     with pytest.raises(RuntimeError, match="power cut"):
         archive_slice(conn, archive_dir, cutoff=CUTOFF, now=NOW, after_write=crash)
     # The member is on disk, but unsealed: every row is still live, no batch recorded.
-    assert (archive_dir / "2026-01.jsonl.gz").stat().st_size > 0
+    assert (archive_dir / "2026-01.jsonl.xz").stat().st_size > 0
     assert archive_months(conn) == []
     assert all(get_document(conn, doc_id) is not None for doc_id in ids.values())
     assert verify_history(conn, archive_dir).ok
 
     assert _archive_all(conn, archive_dir) == 1
-    with gzip.open(archive_dir / "2026-01.jsonl.gz", "rt", encoding="utf-8") as handle:
+    # What `xzcat` shows: the crashed attempt's stream was cut off, one batch is there.
+    with lzma.open(archive_dir / "2026-01.jsonl.xz", "rt", encoding="utf-8") as handle:
         lines = [json.loads(line) for line in handle]
     archived_ids = [line["id"] for line in lines if line["type"] == "document"]
     assert sorted(archived_ids) == sorted(ids[name] for name in MOVES)  # each once
@@ -247,7 +251,7 @@ def test_an_altered_archive_or_seal_is_found(tmp_path):
     _history(conn)
     archive_dir = tmp_path / "archive"
     _archive_all(conn, archive_dir)
-    path = archive_dir / "2026-01.jsonl.gz"
+    path = archive_dir / "2026-01.jsonl.xz"
     original = path.read_bytes()
 
     path.write_bytes(original[:-9] + bytes([original[-9] ^ 1]) + original[-8:])
@@ -256,10 +260,8 @@ def test_an_altered_archive_or_seal_is_found(tmp_path):
 
     # A file rewritten with matching figures in archive_batches still fails: the journal's
     # seal entry (hash-chained) holds the original SHA-256.
-    forged = gzip.compress(b'{"type":"batch"}\n')
+    forged = lzma.compress(b'{"type":"batch"}\n')
     path.write_bytes(forged)
-    import hashlib
-
     conn.execute(
         "UPDATE archive_batches SET bytes = ?, sha256 = ?",
         (len(forged), hashlib.sha256(forged).hexdigest()),
@@ -316,11 +318,38 @@ def test_packed_rows_are_archived_as_the_text_they_were(tmp_path):
     assert get_document(conn, doc_id) is None
     archived = find_archived(conn, archive_dir, doc_id)
     assert archived is not None and archived.payload == payload
-    (path,) = archive_dir.glob("*.jsonl.gz")
-    records = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+    (path,) = archive_dir.glob("*.jsonl.xz")
+    records = [json.loads(line) for line in lzma.decompress(path.read_bytes()).splitlines()]
     (record,) = [r for r in records if r["type"] == "document" and r["id"] == doc_id]
     assert record["payload"] == payload.decode()  # type: ignore[union-attr]
     (remembered,) = record["api_requests"]
     assert "response_packed" not in remembered
     assert json.loads(remembered["response"], parse_float=Decimal) == answer
     assert verify_history(conn, archive_dir).ok
+
+
+def test_a_month_begun_in_gzip_stays_gzip_and_reads_with_the_new_ones(tmp_path, monkeypatch):
+    """A register upgraded in the middle of a month: the month's file written by the earlier
+    version (gzip members) gets its next batches in gzip, a new month starts in xz, and both
+    verify as one history and read back."""
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    archive_dir = tmp_path / "archive"
+    with monkeypatch.context() as earlier_version:  # new months were .jsonl.gz
+        earlier_version.setattr(archive_module, "XZ_SUFFIX", archive_module.GZIP_SUFFIX)
+        assert archive_slice(conn, archive_dir, cutoff=CUTOFF, now=NOW, max_documents=3)
+    assert _archive_all(conn, archive_dir) == 1  # the rest of January, after the upgrade
+    gz_path = archive_dir / "2026-01.jsonl.gz"
+    assert sorted(p.name for p in archive_dir.iterdir()) == [gz_path.name]
+    with gzip.open(gz_path, "rt", encoding="utf-8") as handle:  # what `zcat` shows
+        types = [json.loads(line)["type"] for line in handle]
+    assert types.count("batch") == 2 and types.count("document") == len(MOVES)
+    for name in MOVES:
+        assert find_archived(conn, archive_dir, ids[name]) is not None, name
+    # February, archived later, is a new month: xz.
+    later = datetime(2026, 5, 20, 12, 0, tzinfo=ATHENS_WINTER)
+    assert archive_slice(conn, archive_dir, cutoff=archive_cutoff(later, 62), now=later)
+    assert sorted(p.name for p in archive_dir.iterdir()) == [gz_path.name, "2026-02.jsonl.xz"]
+    history = verify_history(conn, archive_dir)
+    assert history.ok, history.problem
+    assert history.archived_documents == len(MOVES) + 3
