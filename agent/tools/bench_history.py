@@ -37,7 +37,16 @@ GOALS: tuple[Goal, ...] = (
     ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1.5 s with the history"),
     ("issue_p50_ratio", "<=", 1.10, "issue p50 within 10 % of the empty store's"),
     ("rss_peak_mb", "<=", 100.0, "RSS <= 100 MB"),
-    ("live_bytes_per_receipt", "<=", 2048.0, "live database <= 2 KB per receipt"),
+    # The issue measured (and set its 2 KB against) online cash receipts; a card sale also
+    # keeps its reservation, the provider's signature and the answer a replay gets, so the
+    # history's mix (one sale in three by card) is judged on the same limit as well.
+    (
+        "live_bytes_per_receipt_by_payment.cash",
+        "<=",
+        2048.0,
+        "live database <= 2 KB per online cash receipt (what the issue measured)",
+    ),
+    ("live_bytes_per_receipt", "<=", 2048.0, "live database <= 2 KB per receipt, café mix"),
     ("archive_bytes_per_receipt", "<=", 512.0, "archive <= 0.5 KB per receipt"),
 )
 
