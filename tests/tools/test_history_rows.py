@@ -38,12 +38,12 @@ def _shape(conn: sqlite3.Connection, document_id: int) -> dict[str, object]:
             f"SELECT * FROM {table} WHERE {key} = ?",  # noqa: S608
             (document_id,),
         ).fetchall()
-        # A sqlite3.Row iterates over its values: its column names come from keys().
         shape[table] = [_set_columns(row) for row in rows]
     return shape
 
 
 def _set_columns(row: sqlite3.Row) -> list[str]:
+    """The columns a row has a value in (a sqlite3.Row iterates over values, not names)."""
     names: list[str] = row.keys()
     return sorted(name for name in names if row[name] not in (None, ""))
 
