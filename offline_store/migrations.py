@@ -390,9 +390,11 @@ CREATE INDEX drawer_kicks_queue ON drawer_kicks (state, id);
 #   menu are in every payload, and a preset dictionary of them takes a payload from ~430 to
 #   ~150 bytes. A dictionary is never changed or deleted: the rows packed with it need it;
 # - a remembered answer (`api_requests`, 800 bytes for a card signature's) is kept packed in
-#   `response_packed` (packing.pack_answer), `response` stays ''.
+#   `response_packed` (packing.pack_answer), `response` stays ''; and found by its document, as
+#   the archive reads and deletes it (a card sale's sign answer: the table grows with them).
 _SCHEMA_4 = """
 ALTER TABLE api_requests ADD COLUMN response_packed BLOB;
+CREATE INDEX api_requests_document ON api_requests (document_id);
 
 ALTER TABLE journal ADD COLUMN digest BLOB CHECK (digest IS NULL OR length(digest) = 32);
 ALTER TABLE journal ADD COLUMN at_us INTEGER;

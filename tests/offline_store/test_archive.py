@@ -353,3 +353,18 @@ def test_a_month_begun_in_gzip_stays_gzip_and_reads_with_the_new_ones(tmp_path, 
     history = verify_history(conn, archive_dir)
     assert history.ok, history.problem
     assert history.archived_documents == len(MOVES) + 3
+
+
+@pytest.mark.parametrize("table", archive_module.RELATED_TABLES)
+def test_rows_that_move_with_a_document_are_found_by_an_index(tmp_path, table):
+    """The archive reads and deletes these rows by document for every receipt of a batch: a
+    scan there costs the whole table per receipt."""
+    conn = open_store(tmp_path)
+    for sql in (
+        f"SELECT * FROM {table} WHERE document_id = ? ORDER BY rowid",  # noqa: S608
+        f"DELETE FROM {table} WHERE document_id IN (?, ?)",  # noqa: S608
+    ):
+        plan = " ".join(
+            row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", (1, 2)[: sql.count("?")])
+        )
+        assert "INDEX" in plan and f"SCAN {table}" not in plan, (sql, plan)
