@@ -170,7 +170,17 @@ class Chaos:
         faults = asyncio.create_task(self.flip_faults())
         killer = asyncio.create_task(self.kill_daemon(thresholds))
         storage = asyncio.create_task(self.storage.run(self.done))
-        await asyncio.gather(*(self.pos(n) for n in range(POS_CLIENTS)))
+        tills = asyncio.ensure_future(asyncio.gather(*(self.pos(n) for n in range(POS_CLIENTS))))
+        # A background task that fails (a restart that never succeeds) ends the run with its
+        # error at once: the tills would otherwise retry against a dead daemon for minutes.
+        waiting: set[asyncio.Future[Any]] = {tills, faults, killer, storage}
+        while not tills.done():
+            finished, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in finished - {tills}:
+                tills.cancel()
+                task.result()
+                raise RuntimeError("a chaos task ended before the sales did")
+        await tills
         self.done.set()
         await killer
         await faults
@@ -379,7 +389,7 @@ class Chaos:
                 await asyncio.sleep(self.kill_rng.uniform(0.0, 0.15))
                 await asyncio.to_thread(self.stack.kill_daemon)
                 self.tally.kills += 1
-                wal_lost = self.storage.lose_wal_now(self.tally.kills)
+                wal_lost = await self.storage.lose_wal_now(self.tally.kills)
                 await asyncio.sleep(self.kill_rng.uniform(0.0, 0.3))
                 await self._restart()
                 if wal_lost:

@@ -54,6 +54,9 @@ class StorageChaos:
     lost_numbers: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     _tmpfs: bool = False
+    # Held for a full-disk episode: putting the older copy back is the technician's step, done
+    # on a disk with space (a copy cut short by ENOSPC is no WAL loss, it is a broken file).
+    _disk_full: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def kinds(self) -> list[str]:
@@ -92,11 +95,15 @@ class StorageChaos:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), self.rng.uniform(*PAUSE_S))
 
-    def lose_wal_now(self, kill_number: int) -> bool:
+    async def lose_wal_now(self, kill_number: int) -> bool:
         """Called between a kill and the restart: every WAL_LOSS_EVERY-th kill goes back to the
         copy taken at an earlier kill and loses the WAL; the others take a fresh copy."""
         if not self.enabled:
             return False
+        async with self._disk_full:
+            return self._lose_wal(kill_number)
+
+    def _lose_wal(self, kill_number: int) -> bool:
         database = self.stack.database_path
         if kill_number % WAL_LOSS_EVERY or not self._copy.exists():
             if database.exists():
@@ -138,11 +145,12 @@ class StorageChaos:
 
     async def _full(self, hold: float) -> None:
         filler = self.stack.state_dir / "chaos-filler"
-        await asyncio.to_thread(_fill, filler)
-        try:
-            await asyncio.sleep(hold)
-        finally:
-            filler.unlink(missing_ok=True)
+        async with self._disk_full:
+            await asyncio.to_thread(_fill, filler)
+            try:
+                await asyncio.sleep(hold)
+            finally:
+                filler.unlink(missing_ok=True)
 
     async def _busy(self, hold: float) -> None:
         path = self.stack.database_path
