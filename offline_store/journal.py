@@ -64,9 +64,14 @@ class JournalEntry:
         return datetime.fromisoformat(self.at)
 
 
+def _stored_hash(row: sqlite3.Row) -> str:
+    """An entry's hash as hex, from either storage form (`hash` text or `digest` bytes)."""
+    digest = row["digest"]
+    return str(row["hash"]) if digest is None else bytes(digest).hex()
+
+
 def entry_from_row(row: sqlite3.Row) -> JournalEntry:
     """A row selected with the journal's entry columns, in any storage form."""
-    digest = row["digest"]
     return JournalEntry(
         seq=row["seq"],
         at=row["at"] if row["at_us"] is None else row["at_us"],
@@ -74,7 +79,7 @@ def entry_from_row(row: sqlite3.Row) -> JournalEntry:
         event=row["event"],
         detail=row["detail"],
         prev_hash=row["prev_hash"],
-        hash=row["hash"] if digest is None else bytes(digest).hex(),
+        hash=_stored_hash(row),
     )
 
 
@@ -159,8 +164,15 @@ def append_journal(
 ) -> str:
     """Append one entry in the caller's transaction and return its hash."""
     require_transaction(conn)
-    head = journal_head(conn)
-    last_seq, prev_hash = (head.seq, head.hash) if head is not None else archive_boundary(conn)
+    # The link only (not the whole head entry): this runs for every state change on the till.
+    head = conn.execute(
+        "SELECT seq, hash, digest FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
+    ).fetchone()
+    if head is None:
+        last_seq, prev_hash = archive_boundary(conn)
+    else:
+        last_seq = head["seq"]
+        prev_hash = _stored_hash(head)
     seq = last_seq + 1
     at_us = time_to_us(at)
     # Store the detail exactly as hashed, so verification re-reads the same values.
