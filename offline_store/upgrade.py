@@ -103,8 +103,9 @@ def _checkpointed_version(path: Path) -> int:
     return version
 
 
-def _copy(source: Path, target: Path) -> None:
-    """A consistent copy with the source's owner and mode (the daemon's user must own it)."""
+def consistent_copy(source: Path, target: Path) -> None:
+    """What the database holds now, main file and WAL together (SQLite's backup API), even
+    while another process writes it."""
     src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
@@ -112,6 +113,11 @@ def _copy(source: Path, target: Path) -> None:
     finally:
         dst.close()
         src.close()
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy with the source's owner and mode (the daemon's user must own it)."""
+    consistent_copy(source, target)
     info = source.stat()
     os.chown(target, info.st_uid, info.st_gid)
     target.chmod(info.st_mode & 0o777)

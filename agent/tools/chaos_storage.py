@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from agent.tools.local_stack import LocalStack
+from offline_store.upgrade import consistent_copy
 
 TMPFS_BYTES = 256 * 1024 * 1024
 HOLD_S = (0.2, 1.2)
@@ -107,7 +108,7 @@ class StorageChaos:
         database = self.stack.database_path
         if kill_number % WAL_LOSS_EVERY or not self._copy.exists():
             if database.exists():
-                _consistent_copy(database, self._copy)
+                consistent_copy(database, self._copy)
             return False
         shutil.copyfile(self._copy, database)
         for suffix in ("-wal", "-shm"):
@@ -163,17 +164,6 @@ class StorageChaos:
             await asyncio.sleep(hold)
         finally:
             await asyncio.to_thread(_unlock, conn)
-
-
-def _consistent_copy(database: Path, copy: Path) -> None:
-    """What the database holds now, main file and WAL together (SQLite's backup API)."""
-    source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-    target = sqlite3.connect(copy)
-    try:
-        source.backup(target)
-    finally:
-        target.close()
-        source.close()
 
 
 def _fill(filler: Path) -> None:

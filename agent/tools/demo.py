@@ -188,15 +188,7 @@ class Demo:
             {
                 "request_id": "demo-card-1",
                 "lines": lines,
-                "payments": [
-                    {
-                        "method": 7,
-                        "amount": total,
-                        "terminal_id": TERMINAL_ID,
-                        "transaction_id": transaction_id,
-                        "signature_id": signed["signature_id"],
-                    }
-                ],
+                "payments": [_card_payment(total, transaction_id, signed)],
             },
         )
         self.show_receipt(answer)
@@ -226,15 +218,7 @@ class Demo:
             {
                 "request_id": "demo-pos-1",
                 "type": "8.4",
-                "payments": [
-                    {
-                        "method": 7,
-                        "amount": amount,
-                        "terminal_id": TERMINAL_ID,
-                        "transaction_id": transaction_id,
-                        "signature_id": signed["signature_id"],
-                    }
-                ],
+                "payments": [_card_payment(amount, transaction_id, signed)],
             },
         )
         self.show_receipt(pos)
@@ -279,15 +263,7 @@ class Demo:
             {
                 "request_id": "demo-refund-85",
                 "type": "8.5",
-                "payments": [
-                    {
-                        "method": 7,
-                        "amount": amount,
-                        "terminal_id": TERMINAL_ID,
-                        "transaction_id": transaction_id,
-                        "signature_id": signed["signature_id"],
-                    }
-                ],
+                "payments": [_card_payment(amount, transaction_id, signed)],
                 "connected_marks": [pos["mark"]],
             },
         )
@@ -435,13 +411,7 @@ class Demo:
                 "request_id": "demo-aade-card-1",
                 "lines": lines,
                 "payments": [
-                    {
-                        "method": 7,
-                        "amount": Decimal("3.50"),
-                        "terminal_id": TERMINAL_ID,
-                        "transaction_id": f"TX{secrets.randbelow(10**10):010d}",
-                        "signature_id": signed["signature_id"],
-                    }
+                    _card_payment(Decimal("3.50"), f"TX{secrets.randbelow(10**10):010d}", signed)
                 ],
             },
         )
@@ -496,6 +466,18 @@ class Demo:
             target = previews / png.name
             shutil.copyfile(png, target)
             self.previews.append(target)
+
+
+def _card_payment(amount: Decimal, transaction_id: str, signed: dict[str, Any]) -> dict[str, Any]:
+    """A card payment on the demo terminal, carrying the provider's signature from the sign
+    call (the till sends exactly this after the terminal charged the card)."""
+    return {
+        "method": 7,
+        "amount": amount,
+        "terminal_id": TERMINAL_ID,
+        "transaction_id": transaction_id,
+        "signature_id": signed["signature_id"],
+    }
 
 
 def _compact(body: dict[str, Any]) -> str:

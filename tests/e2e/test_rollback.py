@@ -60,6 +60,24 @@ def provider_marks(stack: LocalStack) -> dict[str, int]:
     return {doc["uid"]: doc["mark"] for doc in stack.provider_documents()}
 
 
+def _rollback_accept(stack: LocalStack) -> subprocess.CompletedProcess[str]:
+    """The technician's `pos-agent rollback accept`, as a separate process."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "rollback",
+            "accept",
+            "--config",
+            str(stack.config_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> None:
     lose_the_wal(stack)
     at_provider = provider_marks(stack)
@@ -86,20 +104,7 @@ def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> No
     assert provider_marks(stack) == at_provider  # nothing was sent
 
     # The technician found no newer copy: numbers 3-4 become void here, issuing resumes at 5.
-    accepted = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "rollback",
-            "accept",
-            "--config",
-            str(stack.config_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    accepted = _rollback_accept(stack)
     assert accepted.returncode == 0, accepted.stderr
     assert "series ΑΛΠ: numbers 3-4 recorded as void here" in accepted.stdout
     status, body = sell(stack, "rb-5")
@@ -115,20 +120,7 @@ def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> No
     assert report["store"]["rolled_back"] is None
     assert not any("went back in time" in f for f in report["findings"]), report
     assert len(provider_marks(stack)) == 5
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agent.cli",
-            "rollback",
-            "accept",
-            "--config",
-            str(stack.config_path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = _rollback_accept(stack)
     assert again.returncode == 1 and "nothing_rolled_back" in again.stderr
 
 
