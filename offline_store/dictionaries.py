@@ -40,6 +40,8 @@ MIN_DOCUMENTS = 4
 RELEARN_AFTER = timedelta(days=30)
 _CANDIDATES = 64
 LEARNED_EVENT = "pack.dictionary"
+# How a stored request names its customer (`"customer":null` when there is none).
+_NAMED_CUSTOMER = b'"customer":{'
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,9 @@ def _sample(conn: sqlite3.Connection) -> tuple[bytes, int] | None:
             )
         except PackedDataDamaged:
             continue  # the integrity check reports it; a damaged row teaches nothing
-        if payload in payloads:
+        # A dictionary outlives the retention (it is never deleted): a customer's name, ΑΦΜ,
+        # e-mail or phone must not be kept in one after the receipt went to the archive.
+        if _NAMED_CUSTOMER in request or payload in payloads:
             continue
         payloads.append(payload)
         requests.append(request)

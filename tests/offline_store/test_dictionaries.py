@@ -3,6 +3,7 @@ back, never changed, relearned monthly, and a damaged one found by the integrity
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -18,7 +19,7 @@ from offline_store.dictionaries import (
     RELEARN_AFTER,
     current_packing,
 )
-from tests.offline_store.factory import T0, issue, open_store
+from tests.offline_store.factory import T0, builder, issue, open_store
 
 _MENU = ("Ελληνικός καφές", "Φρέντο εσπρέσο", "Τυρόπιτα", "Νερό 500ml", "Κουλούρι", "Τσάι")
 
@@ -148,3 +149,23 @@ def test_a_damaged_dictionary_shows_as_altered_payloads(tmp_path: Path) -> None:
     altered = store.altered_payloads(conn, states=None)
     assert set(altered) == set(learned)
     assert not set(altered) & set(plain)
+
+
+def test_a_receipt_naming_its_customer_never_goes_into_a_dictionary(tmp_path: Path) -> None:
+    """Dictionaries are kept for ever; the customer's details leave with the receipt."""
+    conn = open_store(tmp_path)
+    _issue_many(conn, 0, 6)
+    customer = (
+        '{"request_id":"named","customer":{"name":"ΠΑΠΑΔΟΠΟΥΛΟΣ ΙΩΑΝΝΗΣ","vat":"EL123456783"}}'
+    )
+    build = builder("named", payload=_payload(99).replace("Ερμού".encode(), "Πελάτου 9".encode()))
+
+    def named(number: int) -> store.NewDocument:
+        return dataclasses.replace(build(number), request_json=customer)
+
+    with store.transaction(conn):
+        store.insert_document(conn, "A", named, now=T0)
+    assert _learn(conn) is not None
+    sample = conn.execute("SELECT sample FROM pack_dictionaries").fetchone()[0]
+    assert "ΠΑΠΑΔΟΠΟΥΛΟΣ".encode() not in sample and "Πελάτου".encode() not in sample
+    assert "Ερμού".encode() in sample  # the other receipts were sampled
