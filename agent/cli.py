@@ -41,7 +41,8 @@ EXIT STATUS (status)
 
 SEE ALSO
   pos-agent COMMAND --help, systemctl status pos-agent, journalctl -u pos-agent -p warning,
-  /usr/share/doc/pos-agent/README.md
+  /usr/share/doc/pos-agent/technician.md (the technician's manual),
+  /usr/share/doc/pos-agent/monitoring.md
 """
 
 # Command → the module that registers it. Only the chosen command's module is imported, so the

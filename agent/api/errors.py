@@ -35,7 +35,7 @@ class ApiError(Exception):
 
 
 # Every domain error, and the status and code the local API answers it with. The codes are the
-# API's contract with the POS (README "Errors"); `DomainError` itself is never raised.
+# API's contract with the POS (docs/integrator.md "Errors"); `DomainError` itself is never raised.
 ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     PaymentsMismatch: (422, "payments_mismatch"),
     core.RequestIdReused: (409, "request_id_reused"),

@@ -2,8 +2,8 @@
 
 It faces the shop's network (or a VPN), unlike the API socket, so it offers no other path, takes
 no request body and, with a web config, wants TLS and/or basic auth. Which addresses may connect
-at all is the firewall's job (pos-agent-metrics.socket's `IPAddressAllow=`, README "Fleet
-monitoring"). The answer is the same exposition as `/metrics` on the API socket.
+at all is the firewall's job (pos-agent-metrics.socket's `IPAddressAllow=`, docs/monitoring.md).
+The answer is the same exposition as `/metrics` on the API socket.
 """
 
 from __future__ import annotations

@@ -570,7 +570,7 @@ def check_metrics(config: AgentConfig) -> list[Check]:
             fail(
                 "metrics",
                 str(exc),
-                'fix it (README "Fleet monitoring"); the agent does not start meanwhile',
+                "fix it (docs/monitoring.md); the agent does not start meanwhile",
             )
         ]
     tls = "TLS" if web.tls_server_config else "plain HTTP"

@@ -3,7 +3,7 @@
 Counters and the latency histogram are updated where things happen; every gauge is derived at
 scrape time from the same status sections `pos-agent status` shows (`core/status_metrics.py`),
 so /metrics and status cannot disagree. Every series carries the register's constant labels
-(issuer `vat`, `branch` and the configured `register` name, see README "Fleet monitoring").
+(issuer `vat`, `branch` and the configured `register` name, see docs/monitoring.md).
 """
 
 from __future__ import annotations

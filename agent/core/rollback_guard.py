@@ -27,7 +27,7 @@ log = logging.getLogger("pos_agent.storage")
 ROLLBACK_PROCEDURE = (
     "stop the service; find the newer copy of the database (its -wal file, a backup, the old "
     "card) and restore receipts.db with its -wal and -shm together; if it is lost for good, the "
-    "missing receipts exist only at the provider: run `pos-agent rollback accept` (README, "
+    "missing receipts exist only at the provider: run `pos-agent rollback accept` (docs/technician.md, "
     "'The database went back in time')"
 )
 

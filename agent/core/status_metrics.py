@@ -6,7 +6,7 @@ shows one way cannot be exported another. Only the cheap part of status is built
 walk, no numbering-gap search, print jobs counted for the waiting states only): a scrape must
 not grow with years of history.
 
-Naming (README "Fleet monitoring"): `pos_agent_` + what + unit; `_timestamp_seconds` for Unix
+Naming (docs/monitoring.md): `pos_agent_` + what + unit; `_timestamp_seconds` for Unix
 times (alert on `time() - x`), `_seconds` for durations, `_documents` / `_jobs` for counts, 0/1
 gauges for yes/no. A figure nobody can know yet (no delayed document, no answer from the
 provider so far) is left out rather than exported as 0, so an alert on it cannot fire on a guess.

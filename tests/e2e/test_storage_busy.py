@@ -21,7 +21,7 @@ from tests.e2e.stack import quiet_settings, running_stack
 
 pytestmark = pytest.mark.e2e
 
-TILL_TOTAL_TIMEOUT_S = 4.0  # what a till waits for an answer (README, "The socket")
+TILL_TOTAL_TIMEOUT_S = 4.0  # what a till waits for an answer (docs/integrator.md, "The socket")
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """`pos-agent bench --quick` runs end to end and writes every figure (CI smoke).
 
 No timing is asserted: CI machines vary. The figures and their goals are read from the JSON the
-full run writes (README, "Performance and reliability")."""
+full run writes (docs/performance.md)."""
 
 from __future__ import annotations
 
