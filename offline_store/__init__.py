@@ -132,6 +132,7 @@ from offline_store.summaries import (
     OldestDelayed,
     backlog_summary,
     database_size_bytes,
+    mark_unknown_ids,
 )
 
 __all__ = [
@@ -224,6 +225,7 @@ __all__ = [
     "mark_printing",
     "mark_rejected",
     "mark_signature_used",
+    "mark_unknown_ids",
     "next_kick",
     "next_print_job",
     "numbering_gaps",

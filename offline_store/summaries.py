@@ -85,6 +85,17 @@ def backlog_summary(conn: sqlite3.Connection, now: datetime) -> BacklogSummary:
     )
 
 
+def mark_unknown_ids(conn: sqlite3.Connection, limit: int = 20) -> list[int]:
+    """The first accepted documents whose MARK is not known, through the partial index
+    `documents_mark_unknown` (a handful at most, never the history)."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM documents WHERE mark_unknown = 1 ORDER BY id LIMIT ?", (limit,)
+        )
+    ]
+
+
 def database_size_bytes(path: Path) -> int:
     """Size of the database file plus its WAL (what the disk really holds for it)."""
     total = 0

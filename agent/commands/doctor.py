@@ -18,6 +18,7 @@ import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from agent.core.status_report import (
     ROLLBACK_PROCEDURE,
     Level,
     footer_findings,
+    mark_unknown_finding,
     rolled_back,
     storage_findings,
     storage_section,
@@ -304,6 +306,8 @@ def check_database(config: AgentConfig) -> Check:
         journal = store.verify_history(conn, config.archive_dir)
         behind = rolled_back(conn, config.state_dir)
         altered = store.altered_payloads(conn, states=None)
+        unknown = store.mark_unknown_ids(conn)
+        unknown_count = store.backlog_summary(conn, datetime.now(ATHENS)).mark_unknown
     except sqlite3.DatabaseError as exc:
         return fail(name, f"{path}: {exc}", damage_message(path, str(exc)))
     finally:
@@ -335,6 +339,8 @@ def check_database(config: AgentConfig) -> Check:
             "unsent ones are never sent; keep a copy of the database, check dmesg for a failing "
             "SD card or eMMC, and contact support",
         )
+    if unknown:
+        return warn(name, detail, mark_unknown_finding(unknown_count, unknown))
     return ok(name, detail)
 
 

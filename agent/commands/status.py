@@ -270,13 +270,9 @@ def _store_rows(
     )
     rows.append(_row("Rejected", rejected_text))
     if stored.mark_unknown:
-        rows.append(
-            _row(
-                "",
-                f"{stored.mark_unknown} accepted without a MARK: the duplicate answer had none "
-                "(see portal)",
-            )
-        )
+        ids = ", ".join(str(i) for i in stored.mark_unknown_ids)
+        text = f"{stored.mark_unknown} accepted without a known MARK (receipt {ids})"
+        rows.append(_row("", paint(text, Level.WARN, colour)))
     return rows
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 import offline_store as store
 from agent import __version__
 from agent.config import AgentConfig
+from agent.core.day_findings import mark_unknown_finding
 from agent.core.errors import PayloadAltered
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 
@@ -121,6 +122,8 @@ class StoreSection(Section):
     rolled_back: str | None = None
     # Unsent documents whose payload no longer matches its journal record (never sent).
     altered_payloads: list[int] = []
+    # The first receipts accepted without a known MARK (`mark_unknown` counts them all).
+    mark_unknown_ids: list[int] = []
 
 
 class StorageSection(Section):
@@ -385,6 +388,7 @@ def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -
         drawer=drawer_section(conn),
         rolled_back=rolled_back(conn, config.state_dir),
         altered_payloads=store.altered_payloads(conn),
+        mark_unknown_ids=store.mark_unknown_ids(conn),
     )
 
 
@@ -553,6 +557,10 @@ def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Lev
     if stored.rejected:
         findings.append(
             (Level.CRITICAL, f"{stored.rejected} receipt(s) rejected by the provider need a person")
+        )
+    if stored.mark_unknown:
+        findings.append(
+            (Level.WARN, mark_unknown_finding(stored.mark_unknown, stored.mark_unknown_ids))
         )
     db = stored.database
     if db.integrity not in (None, "ok") or not db.journal_ok:

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+import offline_store as store
 from agent import __version__
 from agent.commands.doctor import TEST_SLIP_TEXT, check_provider
 from agent.config import load_config
 from agent.secrets import ApiKey
 from agent.tools.local_stack import LocalStack
+from offline_store.database import open_database
 from printers.codepages import code_page
 from tests.commands.test_status import fast_settings, run_cli, write_config
+from tests.offline_store.factory import T0, issue
 
 LINE = re.compile(r"^\[( OK |WARN|FAIL)\] [a-z /]+ — ")
 
@@ -212,3 +215,19 @@ def test_an_open_metrics_listener_without_auth_warns(
     [line] = [line for line in check_lines(out) if " metrics — " in line]
     assert line.startswith("[WARN] metrics — listener 0.0.0.0:9870: plain HTTP, basic auth off")
     assert "IPAddressAllow=" in line
+
+
+def test_a_receipt_without_a_known_mark_warns_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    (tmp_path / "state").mkdir()
+    conn = open_database(tmp_path / "state" / "pos-agent.sqlite3", now=T0)
+    doc = issue(conn, "r-1")
+    with store.transaction(conn):
+        store.mark_accepted(conn, doc.id, mark=None, authentication_code=None, qr_url=None, now=T0)
+    conn.close()
+    _, out = run_cli(capsys, "doctor", "--config", str(config))
+    (line,) = [line for line in check_lines(out) if " database — " in line]
+    assert line.startswith("[WARN]"), line
+    assert f"1 receipt(s) accepted without a known MARK ({doc.id})" in line

@@ -100,3 +100,27 @@ def test_a_footer_lacking_any_provider_item_is_critical(tmp_path: Path) -> None:
         assert judged.exit_code is Level.CRITICAL, missing
         [text] = [f for f in judged.findings if "provider footer" in f]
         assert text.startswith("CRITICAL:") and f"provider.footer.{missing}" in text
+
+
+def test_a_receipt_accepted_without_a_mark_is_a_warning_naming_it(tmp_path: Path) -> None:
+    config = shop_config(state_dir=str(tmp_path))
+    conn = open_store(tmp_path)
+    known, unknown = issue(conn, "r-1"), issue(conn, "r-2")
+    with store.transaction(conn):
+        store.mark_accepted(conn, known.id, mark=41, authentication_code=None, qr_url=None, now=T0)
+        store.mark_accepted(
+            conn, unknown.id, mark=None, authentication_code=None, qr_url=None, now=T0
+        )
+    report = StatusReport(
+        version="test",
+        generated_at=T0,
+        daemon=DaemonSection(running=True, pid=1, started_at=T0, uptime_s=0),
+        store=store_status(conn, config, T0),
+    )
+    conn.close()
+    judged = report.judged(*verdict(report, config))
+    assert judged.exit_code is Level.WARN
+    [found] = judged.findings
+    assert found.startswith(f"WARN: 1 receipt(s) accepted without a known MARK ({unknown.id})")
+    assert "pos-agent status --json" in found
+    assert judged.store is not None and judged.store.mark_unknown_ids == [unknown.id]

@@ -109,6 +109,7 @@ READS = {
     "integrity result": store.last_integrity_check,
     "due for sync": lambda conn: store.document_ids_due(conn, T0, 50),
     "unsent": store.unsent_document_ids,
+    "accepted without a MARK": store.mark_unknown_ids,
     "next print job": lambda conn: store.next_print_job(conn, T0),
     "print jobs of a receipt": lambda conn: store.print_jobs_for(conn, 1),
     "one document": lambda conn: store.get_document(conn, 1),
