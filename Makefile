@@ -60,6 +60,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy agent offline_store printers
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from agent.clock import Clock, athens_now
 from agent.config import AgentConfig
@@ -19,9 +18,6 @@ from agent.core.rollback_guard import RollbackGuard
 from agent.core.storage_health import StorageHealth
 from agent.elise.client import EliseClient
 from agent.secrets import ApiKey
-
-if TYPE_CHECKING:  # transmission imports this module
-    from agent.core.transmission import Sent
 
 
 @dataclass
@@ -35,8 +31,6 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     started_at: datetime = field(default_factory=athens_now)
     in_flight: set[int] = field(default_factory=set)
-    # Provider answers the storage refused to record, by document id (core/transmission.py).
-    unrecorded_outcomes: dict[int, Sent] = field(default_factory=dict)
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)

@@ -81,6 +81,9 @@ def _not_ours(doc: store.StoredDocument, outcome: Duplicate, *, first: bool) -> 
 class Transmitter:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        # Provider answers the storage refused to record, by document id: the next send of the
+        # document returns the answer instead of calling the provider again.
+        self.unrecorded_outcomes: dict[int, Sent] = {}
 
     async def transmit(
         self, doc: store.StoredDocument, *, then: AfterOutcome | None = None
@@ -110,7 +113,7 @@ class Transmitter:
     async def send(self, doc: store.StoredDocument) -> Sent:
         """The provider call alone. The sync records its outcome apart (`record`), so it can
         send its next document first."""
-        remembered = self.rt.unrecorded_outcomes.pop(doc.id, None)
+        remembered = self.unrecorded_outcomes.pop(doc.id, None)
         if remembered is not None:
             return remembered  # the provider answered before; its answer waits to be written
         in_flight = self.rt.in_flight
@@ -144,7 +147,7 @@ class Transmitter:
         if store.storage_fault(exc) is not None and isinstance(
             sent.outcome, Accepted | Duplicate | Rejected
         ):
-            self.rt.unrecorded_outcomes[doc.id] = sent
+            self.unrecorded_outcomes[doc.id] = sent
 
     def _missing_print(self, doc: store.StoredDocument) -> AfterOutcome | None:
         """Only a pending document can lack its print job: a delayed one got it offline."""

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import socket
 import statistics
 import sys
@@ -43,6 +41,14 @@ import httpx
 
 import offline_store as store
 from agent.json_codec import dumps, loads
+from agent.tools.figures import (
+    evaluate_goals,
+    loadavg,
+    machine_info,
+    proc_status_mb,
+    process_cpu_s,
+    summary,
+)
 from agent.tools.lean_http import LeanUnixClient
 from agent.tools.local_stack import (
     JSON_HEADERS,
@@ -86,69 +92,6 @@ class Plan:
             warmup=10,
             scrapes=50,
         )
-
-
-# -- goals -------------------------------------------------------------------------------------
-
-# (key, comparison, limit, description)
-GOALS: tuple[tuple[str, str, float, str], ...] = (
-    ("overhead_ms_p50", "<=", 2.0, "agent overhead p50 <= 2 ms"),
-    ("overhead_ms_p99", "<=", 8.0, "agent overhead p99 <= 8 ms"),
-    ("online_receipts_per_s", ">=", 150.0, ">= 150 receipts/s with 4 POS clients"),
-    ("offline_issue_ms.p99", "<=", 10.0, "offline issue p99 <= 10 ms"),
-    ("sync_ratio", ">=", 0.90, "sync >= 90 % of concurrency/latency"),
-    ("rss_idle_mb", "<=", 60.0, "RSS idle <= 60 MB"),
-    ("rss_peak_mb", "<=", 100.0, "RSS peak <= 100 MB"),
-    ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1500 ms"),
-    ("scrape_ms.p50", "<=", 20.0, "/metrics scrape p50 <= 20 ms"),
-    ("render_escpos_ms.p50", "<=", 15.0, "ESC/POS render p50 <= 15 ms"),
-    ("render_png_ms.p50", "<=", 40.0, "PNG render p50 <= 40 ms"),
-)
-
-
-def _lookup(results: dict[str, Any], key: str) -> float | None:
-    value: Any = results
-    for part in key.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return float(value) if isinstance(value, int | float) else None
-
-
-Goal = tuple[str, str, float, str]
-
-
-def evaluate_goals(
-    results: dict[str, Any], goals: tuple[Goal, ...] = GOALS
-) -> list[dict[str, Any]]:
-    """Each goal (a dotted key into `results`, `<=`/`>=`, the limit) met or missed."""
-    verdicts = []
-    for key, op, limit, text in goals:
-        value = _lookup(results, key)
-        met = value is not None and (value <= limit if op == "<=" else value >= limit)
-        verdicts.append(
-            {"key": key, "goal": f"{op} {limit:g}", "value": value, "met": met, "text": text}
-        )
-    return verdicts
-
-
-# -- statistics --------------------------------------------------------------------------------
-
-
-def percentile(samples: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sample."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n * q / 100)
-    return ordered[int(rank) - 1]
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "p50": round(percentile(samples, 50), 3),
-        "p99": round(percentile(samples, 99), 3),
-        "mean": round(statistics.fmean(samples), 3),
-        "n": len(samples),
-    }
 
 
 async def timed(call: Awaitable[T]) -> tuple[T, float]:
@@ -204,27 +147,6 @@ def renumbered(template: dict[str, Any], series: str, number: int) -> dict[str, 
 def _check_accepted(status: int, content: bytes) -> None:
     if status != 201 or loads(content).get("state") != "accepted":
         raise RuntimeError(f"online receipt not accepted: {content[:300]!r}")
-
-
-# -- process figures ---------------------------------------------------------------------------
-
-
-def proc_status_mb(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process in MiB (Linux /proc)."""
-    figures: dict[str, float] = {}
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                figures[key] = round(int(value.split()[0]) / 1024, 1)
-    return figures
-
-
-def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- phases ------------------------------------------------------------------------------------
@@ -577,37 +499,14 @@ def thirty_line_receipt() -> PrintableReceipt:
     )
 
 
-def machine_info() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    info["cpu_model"] = line.split(":", 1)[1].strip()
-                    break
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            info["mem_total_mb"] = round(int(handle.readline().split()[1]) / 1024)
-    except OSError:
-        pass
-    return info
-
-
-def _loadavg() -> list[float]:
-    return [round(value, 2) for value in os.getloadavg()]
-
-
 def run_benchmark(root: Path, *, quick: bool, log: Callable[[str], None] = print) -> dict[str, Any]:
     plan = Plan.quick() if quick else Plan()
     results: dict[str, Any] = {"mode": "quick" if quick else "full", "plan": asdict(plan)}
     results["machine"] = machine_info()
-    results["machine"]["loadavg_before"] = _loadavg()
+    results["machine"]["loadavg_before"] = loadavg()
     results.update(Bench(root, plan, log).run())
     # Other work on the machine skews every figure; the load shows whether it was quiet.
-    results["machine"]["loadavg_after"] = _loadavg()
+    results["machine"]["loadavg_after"] = loadavg()
     results["goals"] = evaluate_goals(results)
     return results
 

@@ -27,7 +27,7 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.config import load_config
 from agent.core.maintenance import archive_batch
-from agent.tools.bench import Goal, evaluate_goals, machine_info, proc_status_mb, summary
+from agent.tools.figures import Goal, evaluate_goals, machine_info, proc_status_mb, summary
 from agent.tools.history import RECEIPTS_PER_DAY, build_history
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 

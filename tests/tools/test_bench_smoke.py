@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.tools.bench import GOALS
+from agent.tools.figures import GOALS
 
 pytestmark = pytest.mark.e2e
 
