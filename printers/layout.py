@@ -38,6 +38,7 @@ ORDER_NOTICE = (
 KITCHEN_BANNER = "ΚΟΥΖΙΝΑ"
 ORDER_KIND_LABELS = {"return": "ΕΠΙΣΤΡΟΦΗ ΕΙΔΩΝ", "cancel": "ΑΚΥΡΩΣΗ ΠΑΡΑΓΓΕΛΙΑΣ"}
 COPY_BANNER = "ΑΝΤΙΓΡΑΦΟ"
+DISCOUNT_LABEL = "ΕΚΠΤΩΣΗ"
 CURRENCY = "€"
 
 _PLAIN = Style()
@@ -159,13 +160,15 @@ def _items(builder: _Builder, lines: tuple[ReceiptLine, ...]) -> None:
     builder.separator()
     builder.row("ΠΕΡΙΓΡΑΦΗ", "ΑΞΙΑ", bold=True)
     for line in lines:
-        amount = format_money(line.total)
+        amount = format_money(line.total + line.discount)
         descriptions = wrap_text(line.description, builder.width - len(amount) - 1)
         builder.blocks.append(Row(descriptions[0], amount))
         builder.blocks.extend(Row(text, "") for text in descriptions[1:])
         unit = f" {line.unit}" if line.unit else ""
         detail = f"{format_quantity(line.quantity)}{unit} x {format_money(line.unit_price)}"
         builder.row(_INDENT + detail, f"ΦΠΑ {format_percent(line.vat_percent)}")
+        if line.discount:
+            builder.row(_INDENT + DISCOUNT_LABEL, format_money(-line.discount))
         if line.exemption:
             # The cause's legal text as AADE words it ("Χωρίς ΦΠΑ - άρθρο 28 του Κώδικα ΦΠΑ").
             builder.indented(line.exemption)
@@ -207,6 +210,10 @@ def _table_row(cells: tuple[str, str, str, str], first: int, amount_width: int) 
 
 def _totals(builder: _Builder, receipt: PrintableReceipt) -> None:
     builder.separator()
+    discount = receipt.totals.discount
+    if discount:
+        builder.row("ΑΞΙΑ ΠΡΟ ΕΚΠΤΩΣΗΣ", format_money(receipt.totals.gross + discount))
+        builder.row(DISCOUNT_LABEL, format_money(-discount), bold=True)
     if receipt.has_vat_analysis:
         builder.row("ΚΑΘΑΡΗ ΑΞΙΑ", format_money(receipt.totals.net))
         builder.row("ΦΠΑ", format_money(receipt.totals.vat))

@@ -12,15 +12,22 @@ from pathlib import Path
 
 from printers.layout import build_layout
 from printers.png_render import write_png
-from printers.samples import sample_card_receipt, sample_cash_receipt, sample_offline_receipt
+from printers.samples import (
+    sample_card_receipt,
+    sample_cash_receipt,
+    sample_discount_receipt,
+    sample_offline_receipt,
+)
 
 
 def write_sample_previews(directory: Path) -> list[Path]:
-    """Cash, card and offline (code 1) receipts on 80 mm, plus a 58 mm reprint copy."""
+    """Cash, card, offline (code 1) and discounted receipts on 80 mm, plus a 58 mm reprint
+    copy."""
     jobs = [
         ("cash-80mm.png", sample_cash_receipt(), 48),
         ("card-80mm.png", sample_card_receipt(), 48),
         ("offline-80mm.png", sample_offline_receipt(), 48),
+        ("discount-80mm.png", sample_discount_receipt(), 48),
         ("card-copy-58mm.png", replace(sample_card_receipt(), copy=True), 32),
     ]
     return [

@@ -50,7 +50,9 @@ class Issuer:
 
 @dataclass(frozen=True)
 class ReceiptLine:
-    """One sold item; `unit_price` and `total` are gross (VAT included), as on the till."""
+    """One sold item; `unit_price` and `total` are gross (VAT included), as on the till.
+    `discount` is the gross amount taken off the line (its own discount and its share of the
+    receipt's): `total` is after it, quantity × unit price before it."""
 
     description: str
     quantity: Decimal
@@ -60,6 +62,7 @@ class ReceiptLine:
     vat_category: int
     unit: str = ""
     exemption: str | None = None
+    discount: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -75,9 +78,12 @@ class VatBreakdown:
 
 @dataclass(frozen=True)
 class Totals:
+    """`gross` is what is paid; `discount` the gross taken off the lines before it."""
+
     net: Decimal
     vat: Decimal
     gross: Decimal
+    discount: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,7 @@ def _decode_line(raw: dict[str, Any]) -> ReceiptLine:
         vat_category=int(raw["vat_category"]),
         unit=raw.get("unit", ""),
         exemption=raw.get("exemption"),
+        discount=_money(raw.get("discount", "0.00")),
     )
 
 

@@ -126,3 +126,41 @@ def sample_offline_receipt() -> PrintableReceipt:
         delayed_code=1,
         offline_qr_url=offline_url,
     )
+
+
+def sample_discount_receipt() -> PrintableReceipt:
+    """10 % off the coffees and 1,00 off the whole receipt, over two VAT rates: the amounts the
+    agent computes for that sale (tests/core/test_printable.py issues it and compares)."""
+
+    def line(text: str, quantity: str, price: str, total: str, discount: str) -> ReceiptLine:
+        percent = "24" if text.startswith("Καφές") else "13"
+        return ReceiptLine(
+            description=text,
+            quantity=Decimal(quantity),
+            unit_price=Decimal(price),
+            total=Decimal(total),
+            vat_percent=Decimal(percent),
+            vat_category=1 if percent == "24" else 2,
+            unit="τεμ.",
+            discount=Decimal(discount),
+        )
+
+    receipt = _receipt(1237, (Payment(3, "ΜΕΤΡΗΤΑ", Decimal("9.60")),))
+    return replace(
+        receipt,
+        lines=(
+            line("Καφές φίλτρου", "2", "3.50", "5.70", "1.30"),
+            line("Τυρόπιτα", "1", "2.80", "2.54", "0.26"),
+            line("Νερό 500ml", "3", "0.50", "1.36", "0.14"),
+        ),
+        vat_analysis=(
+            VatBreakdown(1, Decimal("24"), Decimal("4.60"), Decimal("1.10"), Decimal("5.70")),
+            VatBreakdown(2, Decimal("13"), Decimal("3.45"), Decimal("0.45"), Decimal("3.90")),
+        ),
+        totals=Totals(
+            net=Decimal("8.05"),
+            vat=Decimal("1.55"),
+            gross=Decimal("9.60"),
+            discount=Decimal("1.70"),
+        ),
+    )

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.core import errors as core
+from agent.fiscal.discounts import DiscountTooLarge
 from agent.fiscal.errors import DomainError, FieldProblem, PaymentsMismatch
 from agent.fiscal.orders import ReturnExceedsOrders
 
@@ -72,6 +73,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.CancelLeavesReturns: (409, "cancel_leaves_returns"),
     core.DrawerNotConfigured: (409, "drawer_not_configured"),
     ReturnExceedsOrders: (422, "return_exceeds_orders"),
+    DiscountTooLarge: (422, "discount_too_large"),
 }
 
 

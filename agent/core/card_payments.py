@@ -526,4 +526,6 @@ def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTo
 def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
     if request.document_type in POS_PAYMENT_TYPES:
         return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
-    return price_lines(request.lines, prices_include_vat=prices_include_vat).totals
+    return price_lines(
+        request.lines, prices_include_vat=prices_include_vat, discount=request.discount
+    ).totals

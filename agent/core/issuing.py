@@ -160,7 +160,9 @@ class IssuingService:
         if replay is not None:
             return replay
         priced = price_lines(
-            request.lines, prices_include_vat=self.rt.config.pricing.prices_include_vat
+            request.lines,
+            prices_include_vat=self.rt.config.pricing.prices_include_vat,
+            discount=request.discount,
         )
         check_payments_cover_total(request, priced.totals)
         signatures = self._signatures_for(request.payments)

@@ -54,7 +54,7 @@ from agent.fiscal.provider_payloads import (
     PricedLine,
     invoice_payload,
 )
-from agent.fiscal.receipt_model import Delivery, ReceiptLine, ReceiptRequest
+from agent.fiscal.receipt_model import Delivery, ReceiptLine, ReceiptRequest, SaleLine
 from agent.json_codec import dumps, loads
 
 ZERO = Decimal("0.00")
@@ -248,7 +248,7 @@ class OrdersService:
             receipt = ReceiptRequest.model_construct(
                 request_id=request.request_id,
                 type="11.1",
-                lines=lines,
+                lines=[SaleLine.model_validate(line, from_attributes=True) for line in lines],
                 payments=list(request.payments),
                 correlated_marks=[],
                 connected_marks=marks,

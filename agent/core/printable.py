@@ -77,6 +77,17 @@ def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
     )
 
 
+def _line_discount(detail: dict[str, Any]) -> Decimal:
+    """The gross a line's allowances took off: net and VAT as the payload carries them."""
+    return sum(
+        (
+            _dec(item["Amount"]) + _dec(item["VatAmount"])
+            for item in detail.get("AllowancesCharges", [])
+        ),
+        Decimal("0.00"),
+    )
+
+
 def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     requested = request.get("lines", [])
     lines = []
@@ -102,6 +113,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
                     if "VatExemptionCategoryCode" in detail
                     else None
                 ),
+                discount=_line_discount(detail),
             )
         )
     summaries = payload["Summaries"]
@@ -121,6 +133,7 @@ def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str
             net=_dec(summaries["TotalNetAmount"]),
             vat=_dec(summaries["TotalVATAmount"]),
             gross=_dec(summaries["TotalGrossValue"]),
+            discount=sum((line.discount for line in lines), Decimal("0.00")),
         ),
         "payments": tuple(
             _payment(raw, amount_key="Amount")

@@ -40,6 +40,12 @@ class CanonicalRequest:
     digest: str
 
 
+# Optional request fields added after requests were first stored: left out of the digest while
+# unset, so a request answered before an upgrade and its replay after it still hash alike (a
+# till retrying across the upgrade gets its first answer, not `request_id_reused`).
+ADDED_LATER = frozenset({"discount"})
+
+
 def canonical(request: BaseModel) -> CanonicalRequest:
     """The request as the POS wrote it (stored with its document), hashed by value."""
     by_value = dumps(_by_value(request.model_dump()))
@@ -47,11 +53,16 @@ def canonical(request: BaseModel) -> CanonicalRequest:
 
 
 def _by_value(value: Any) -> Any:
-    """Every Decimal in its shortest form (`2.50` → `2.5`, `10.00` → `10`), the rest as is."""
+    """Every Decimal in its shortest form (`2.50` → `2.5`, `10.00` → `10`), the rest as is;
+    an unset field added after requests were first stored is left out (`ADDED_LATER`)."""
     if isinstance(value, Decimal):
         return value.normalize() if value else Decimal(0)
     if isinstance(value, dict):
-        return {key: _by_value(item) for key, item in value.items()}
+        return {
+            key: _by_value(item)
+            for key, item in value.items()
+            if not (item is None and key in ADDED_LATER)
+        }
     if isinstance(value, list | tuple):
         return [_by_value(item) for item in value]
     return value

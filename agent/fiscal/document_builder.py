@@ -6,6 +6,7 @@ so the payload is built exactly once and frozen with the document row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,8 +18,10 @@ from agent.fiscal.amounts import (
     VatBucket,
     document_totals,
     line_amounts,
+    to_cents,
     vat_analysis,
 )
+from agent.fiscal.discounts import apply_discounts, line_discounts, receipt_shares
 from agent.fiscal.errors import FieldProblem, PaymentsMismatch
 from agent.fiscal.provider_payloads import (
     DocumentIdentity,
@@ -27,7 +30,13 @@ from agent.fiscal.provider_payloads import (
     invoice_payload,
     pos_receipt_payload,
 )
-from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptLine, ReceiptRequest
+from agent.fiscal.receipt_model import (
+    Discount,
+    PosReceiptRequest,
+    ReceiptLine,
+    ReceiptRequest,
+    SaleLine,
+)
 from agent.fiscal.tax_codes import CATERING_CATEGORY, NO_SPECIAL_CATEGORY
 from agent.fiscal.uid import document_uid
 
@@ -39,25 +48,43 @@ class PricedReceipt:
     totals: DocumentTotals
 
 
-def price_lines(lines: list[ReceiptLine], *, prices_include_vat: bool) -> PricedReceipt:
-    priced = [
-        PricedLine(
-            description=line.description,
-            quantity=line.quantity,
-            unit=line.unit,
-            vat_category=line.vat_category,
-            exemption_cause=line.exemption_cause,
-            code=line.code,
-            kind=line.kind,
-            amounts=line_amounts(
-                line.quantity,
-                line.unit_price,
-                line.vat_category,
-                prices_include_vat=prices_include_vat,
-            ),
+def price_lines(
+    lines: Sequence[ReceiptLine], *, prices_include_vat: bool, discount: Discount | None = None
+) -> PricedReceipt:
+    """Each line priced after its own discount and its share of the receipt's `discount`
+    (`agent.fiscal.discounts` states the rule); lines without a discount price as always."""
+    before = [
+        line_amounts(
+            line.quantity, line.unit_price, line.vat_category, prices_include_vat=prices_include_vat
         )
         for line in lines
     ]
+    values = [to_cents(line.quantity * line.unit_price) for line in lines]
+    own_discounts = [line.discount if isinstance(line, SaleLine) else None for line in lines]
+    own = line_discounts(values, own_discounts)
+    shares = receipt_shares([v - o for v, o in zip(values, own, strict=True)], discount)
+    priced = []
+    for index, line in enumerate(lines):
+        discounted = apply_discounts(
+            before[index],
+            values[index],
+            (own[index], own_discounts[index]),
+            (shares[index], discount),
+            prices_include_vat=prices_include_vat,
+        )
+        priced.append(
+            PricedLine(
+                description=line.description,
+                quantity=line.quantity,
+                unit=line.unit,
+                vat_category=line.vat_category,
+                exemption_cause=line.exemption_cause,
+                code=line.code,
+                kind=line.kind,
+                amounts=discounted.amounts,
+                allowances=discounted.allowances,
+            )
+        )
     amounts = [line.amounts for line in priced]
     return PricedReceipt(priced, vat_analysis(amounts), document_totals(amounts))
 

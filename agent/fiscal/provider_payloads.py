@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.config import IssuerConfig
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
+from agent.fiscal.discounts import Allowance
 from agent.fiscal.receipt_model import Customer, Delivery
 from agent.fiscal.tax_codes import (
     CARD_PAYMENT,
@@ -29,6 +30,7 @@ from agent.fiscal.uid import prefixed_vat
 
 RETAIL_INCOME = {"goods": "category1_1", "services": "category1_3"}
 RETAIL_INCOME_TYPE = "E3_561_003"
+DISCOUNT_LABELS = {"line": "ΕΚΠΤΩΣΗ", "receipt": "ΕΚΠΤΩΣΗ ΑΠΟΔΕΙΞΗΣ"}
 _DELAYED_PREFIX = re.compile(rb'^\{"(IsDelayedCode|isDelayedCode)":[0-4],')
 
 
@@ -63,6 +65,11 @@ class PricedLine:
     code: str | None
     kind: str
     amounts: LineAmounts
+    allowances: tuple[Allowance, ...] = ()
+
+    @property
+    def allowances_net(self) -> Decimal:
+        return sum((allowance.net for allowance in self.allowances), Decimal("0.00"))
 
 
 def provider_datetime(value: datetime) -> str:
@@ -217,6 +224,7 @@ def _detail(index: int, line: PricedLine) -> dict[str, Any]:
         "MeasurementUnit": MEASUREMENT_UNITS[line.unit],
         "Quantity": line.quantity,
         "UnitPrice": amounts.net_unit_price,
+        "AllowancesTotal": line.allowances_net,
         "NetTotal": amounts.net,
         "VatCategory": f"{amounts.rate.normalize():f}%",
         "VatCategoryCode": line.vat_category,
@@ -232,7 +240,70 @@ def _detail(index: int, line: PricedLine) -> dict[str, Any]:
     }
     if line.exemption_cause is not None:
         detail["VatExemptionCategoryCode"] = line.exemption_cause
+    if line.allowances:
+        detail["AllowancesCharges"] = [
+            _allowance(allowance, amounts.rate) for allowance in line.allowances
+        ]
     return detail
+
+
+def _allowance(allowance: Allowance, rate: Decimal) -> dict[str, Any]:
+    """An allowance (Type 0) as EliseCoreDocument describes one: `Amount` is the net it
+    removed, `VatAmount` the VAT, `UnderlyingValue` the net it was taken from
+    (docs/provider.md "Discounts")."""
+    item: dict[str, Any] = {
+        "Type": 0,
+        "Description": DISCOUNT_LABELS[allowance.kind],
+    }
+    if allowance.percent is not None:
+        item["Percentage"] = allowance.percent
+    item |= {
+        "Amount": allowance.net,
+        "UnderlyingValue": allowance.underlying_net,
+        "VatPercentage": rate,
+        "VatAmount": allowance.vat,
+    }
+    return item
+
+
+def _receipt_allowances(lines: list[PricedLine]) -> list[dict[str, Any]]:
+    """The receipt's own discount at document level, one entry per VAT category: the sums of
+    the shares its lines carry (informative for the provider; the lines are what myDATA gets)."""
+    by_category: dict[int, list[tuple[Allowance, Decimal]]] = {}
+    for line in lines:
+        for allowance in line.allowances:
+            if allowance.kind == "receipt":
+                by_category.setdefault(line.vat_category, []).append((allowance, line.amounts.rate))
+    entries = []
+    for _, items in sorted(by_category.items()):
+        first, rate = items[0]
+        entries.append(
+            _allowance(
+                Allowance(
+                    "receipt",
+                    first.percent,
+                    sum((a.underlying_net for a, _ in items), Decimal("0.00")),
+                    sum((a.net for a, _ in items), Decimal("0.00")),
+                    sum((a.vat for a, _ in items), Decimal("0.00")),
+                ),
+                rate,
+            )
+        )
+    return entries
+
+
+def payload_discount(payload: dict[str, Any]) -> Decimal:
+    """The discount an 11.x payload gave, in gross (net + VAT of every line allowance): what the
+    customer saw taken off and what a day's report sums; 0 for a document without discounts."""
+    return sum(
+        (
+            item["Amount"] + item["VatAmount"]
+            for detail in payload.get("Details", [])
+            for item in detail.get("AllowancesCharges", [])
+            if item.get("Type") == 0
+        ),
+        Decimal("0.00"),
+    )
 
 
 def invoice_payload(
@@ -272,6 +343,7 @@ def invoice_payload(
     counterparty = _counterparty(customer)
     if counterparty is not None:
         document["CounterParty"] = counterparty
+    document["AllowancesCharges"] = _receipt_allowances(lines)
     document["DistributionDetails"] = {"InternalDocumentId": identity.internal_id}
     document["PaymentDetails"] = {
         "PaymentMethods": [_payment_method(entry, camel=False) for entry in payments]
@@ -279,7 +351,7 @@ def invoice_payload(
     document["AdditionalDetails"] = _additional_details(customer, delivery)
     document["Details"] = [_detail(index, line) for index, line in enumerate(lines, start=1)]
     document["Summaries"] = {
-        "totalAllowances": Decimal("0.00"),
+        "totalAllowances": sum((line.allowances_net for line in lines), Decimal("0.00")),
         "TotalNetAmount": totals.net,
         "TotalVATAmount": totals.vat,
         "TotalGrossValue": totals.gross,

@@ -124,6 +124,31 @@ class ReceiptLine(_Strict):
         return self
 
 
+Percent = Annotated[
+    Decimal, Field(gt=0, le=100, max_digits=5, decimal_places=2, allow_inf_nan=False)
+]
+
+
+class Discount(_Strict):
+    """A discount given by `amount` (in the till's prices: gross, or net in net mode) or by
+    `percent` of the value it applies to; exactly one of the two."""
+
+    amount: PositiveMoney | None = None
+    percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Discount:
+        if (self.amount is None) == (self.percent is None):
+            raise ValueError("amount: give exactly one of amount or percent")
+        return self
+
+
+class SaleLine(ReceiptLine):
+    """A line of a sale (11.1/11.4 and what is signed for it), which may carry a discount."""
+
+    discount: Discount | None = None
+
+
 class Payment(_Strict):
     method: Annotated[int, AfterValidator(_payment_method)]
     amount: PositiveMoney
@@ -195,7 +220,10 @@ class ReceiptRequest(_Document):
     """POST /v1/receipts: an 11.1 sales receipt or an 11.4 credit of an earlier MARK."""
 
     type: Literal["11.1", "11.4"] = "11.1"
-    lines: list[ReceiptLine] = Field(min_length=1, max_length=500)
+    lines: list[SaleLine] = Field(min_length=1, max_length=500)
+    discount: Discount | None = Field(
+        None, description="a discount on the whole receipt, spread over its lines to the cent"
+    )
     payments: list[Payment] = Field(default_factory=list, max_length=20)
     correlated_marks: list[Mark] = Field(default_factory=list, max_length=50)
 
@@ -249,7 +277,8 @@ class PaymentSignRequest(_Strict):
     amount: PositiveMoney
     tip: Money = Decimal("0")
     document_type: Literal["11.1", "11.4", "8.4", "8.5"] = "11.1"
-    lines: list[ReceiptLine] = Field(default_factory=list, max_length=500)
+    lines: list[SaleLine] = Field(default_factory=list, max_length=500)
+    discount: Discount | None = Field(None, description="the receipt's own discount, if any")
     receipt_id: int | None = None
 
     @model_validator(mode="after")
@@ -264,6 +293,8 @@ class PaymentSignRequest(_Strict):
             )
         if self.receipt_id is not None and self.lines:
             raise ValueError("lines: not allowed with receipt_id (the receipt already has them)")
+        if self.discount is not None and not self.lines:
+            raise ValueError("discount: only with lines (a receipt's discount is on its lines)")
         return self
 
 

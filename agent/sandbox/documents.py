@@ -160,6 +160,27 @@ class _Totals:
     net: Decimal
     vat: Decimal
     gross: Decimal
+    allowances: Decimal = Decimal(0)
+
+
+def _check_allowances(line: dict[str, Any], path: str, errors: _Errors) -> Decimal:
+    """A line's `AllowancesTotal` is the sum of its allowances' `Amount` (EliseCoreDocument:
+    summaries equal the sums of the line fields); returns it (0 when the line has none)."""
+    stated = line.get("allowancestotal")
+    if stated is None:
+        return Decimal(0)
+    total = errors.money(stated, f"{path}.AllowancesTotal")
+    items = line.get("allowancescharges") or []
+    summed = Decimal(0)
+    for item_path, item in _objects(items, f"{path}.AllowancesCharges", errors):
+        amount = errors.money(item.get("amount"), f"{item_path}.Amount")
+        if item.get("type") == 0 and amount is not None:
+            summed += amount
+    if total is not None and total != summed:
+        errors.add(
+            f"{path}.AllowancesTotal", f"{total} is not the sum of its allowances ({summed})"
+        )
+    return summed
 
 
 def _check_lines(lines: Any, name: str, errors: _Errors, *, required: bool) -> _Totals | None:
@@ -180,8 +201,14 @@ def _check_lines(lines: Any, name: str, errors: _Errors, *, required: bool) -> _
             continue
         if net + vat != gross:
             errors.add(f"{path}.Total", f"{gross} is not NetTotal + VATTotal ({net + vat})")
+        allowances = _check_allowances(line, path, errors)
         if line.get("isinformative") is not True:
-            totals = _Totals(totals.net + net, totals.vat + vat, totals.gross + gross)
+            totals = _Totals(
+                totals.net + net,
+                totals.vat + vat,
+                totals.gross + gross,
+                totals.allowances + allowances,
+            )
     return totals if len(errors.items) == before else None
 
 
@@ -213,6 +240,12 @@ def _check_summaries(summaries: Any, lines: _Totals | None, errors: _Errors) -> 
         ):
             if stated is not None and stated != summed:
                 errors.add(f"Summaries.{key}", f"{stated} is not the sum of the lines ({summed})")
+        allowances = summaries.get("totalallowances")
+        if allowances is not None and allowances != lines.allowances:
+            errors.add(
+                "Summaries.TotalAllowances",
+                f"{allowances} is not the sum of the lines' AllowancesTotal ({lines.allowances})",
+            )
     return gross
 
 

@@ -10,10 +10,12 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.core.printable import printable_receipt
 from agent.fiscal.document_builder import price_lines, receipt_payload
-from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
+from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, payload_discount
 from agent.fiscal.receipt_model import ReceiptRequest
-from agent.json_codec import dumps
+from agent.json_codec import dumps, loads
+from printers.samples import sample_discount_receipt
 from tests.fiscal.fixtures import shop_config
+from tests.fiscal.test_discounts import DISCOUNT_SALE
 
 ISSUED = datetime(2026, 3, 2, 10, 15, tzinfo=ATHENS)
 
@@ -83,3 +85,25 @@ def test_zero_rate_line_prints_the_exemption_cause_as_aade_words_it() -> None:
 
     assert receipt.lines[0].exemption == "Χωρίς ΦΠΑ - άρθρο 28 του Κώδικα ΦΠΑ"
     assert receipt.footer == ("SOFTONE ΤΕΧΝΟΛΟΓΙΑ Α.Ε.", "www.s1ecos.gr", "ΥΠΑΗΕΣ-TEST-0001")
+
+
+def test_a_discounted_sale_prints_what_its_payload_carries_to_the_cent() -> None:
+    """The sale of docs/receipts/discount-80mm.png, issued by the fiscal rules: the printout's
+    lines, discounts, VAT analysis and totals are the payload's (and the preview's)."""
+    request = ReceiptRequest.model_validate(DISCOUNT_SALE)
+    config = shop_config()
+    identity = DocumentIdentity("11.1", "ΑΛΠ", 7, ISSUED, "11.1_ΑΛΠ_7")
+    priced = price_lines(request.lines, prices_include_vat=True, discount=request.discount)
+    payments = [PaymentEntry(method=3, amount=Decimal("9.60"))]
+    payload = receipt_payload(config, identity, request, priced, payments)
+    printed = printable_receipt(config, stored(payload, request.model_dump_json()), copy=False)
+    sample = sample_discount_receipt()
+    assert [(line.total, line.discount, line.unit_price) for line in printed.lines] == [
+        (line.total, line.discount, line.unit_price) for line in sample.lines
+    ]
+    assert printed.vat_analysis == sample.vat_analysis
+    assert printed.totals == sample.totals
+    assert printed.totals.discount == payload_discount(loads(dumps(payload)))
+    assert printed.totals.gross + printed.totals.discount == sum(
+        line.quantity * line.unit_price for line in printed.lines
+    )

@@ -13,7 +13,12 @@ from printers.escpos_render import render_escpos
 from printers.layout import COPY_BANNER, DELAYED_LEGENDS, NO_MARK_NOTICE, build_layout
 from printers.profile import PrinterProfile
 from printers.receipt import PrintableReceipt
-from printers.samples import sample_card_receipt, sample_cash_receipt, sample_offline_receipt
+from printers.samples import (
+    sample_card_receipt,
+    sample_cash_receipt,
+    sample_discount_receipt,
+    sample_offline_receipt,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
@@ -22,6 +27,7 @@ SAMPLES = {
     "cash": sample_cash_receipt,
     "card": sample_card_receipt,
     "offline": sample_offline_receipt,
+    "discount": sample_discount_receipt,
 }
 CODE_PAGES = ("cp1253", "iso8859_7", "cp737")
 

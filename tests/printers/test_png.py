@@ -64,6 +64,7 @@ def test_sample_previews_regenerate_and_committed_ones_exist(tmp_path: Path) -> 
         "cash-80mm.png",
         "card-80mm.png",
         "offline-80mm.png",
+        "discount-80mm.png",
         "card-copy-58mm.png",
     ]
     for path in written:
