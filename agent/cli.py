@@ -59,6 +59,7 @@ COMMAND_MODULES: dict[str, str] = {
     "reprint": "agent.commands.admin",
     "rollback": "agent.commands.admin",
     "archive": "agent.commands.archive",
+    "report": "agent.commands.report",
     "demo": "agent.tools.demo",
 }
 # Exit code of a command that could not look (Nagios UNKNOWN; `status` uses the same).

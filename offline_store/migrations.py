@@ -426,11 +426,91 @@ BEGIN
 END;
 """
 
+# The day's reports (X, Z) and the daily closings. A day's documents and drawer kicks are found
+# through the id range each Athens day spans (`day_ranges`, one row per day and table, kept by
+# triggers), never by a scan of the history; `closings` keeps every Z report, numbered without
+# gaps, with the id ranges and the journal head it covers, and its slip's place in the print
+# queue (the receipt printer's worker prints it between receipts).
+_SCHEMA_5 = """
+CREATE TABLE day_ranges (
+    day TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    source TEXT NOT NULL CHECK (source IN ('documents', 'drawer_kicks')),
+    first_id INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    PRIMARY KEY (day, source)
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO day_ranges (day, source, first_id, last_id)
+    SELECT substr(issued_at, 1, 10), 'documents', min(id), max(id) FROM documents GROUP BY 1;
+INSERT INTO day_ranges (day, source, first_id, last_id)
+    SELECT substr(created_at, 1, 10), 'drawer_kicks', min(id), max(id) FROM drawer_kicks
+    GROUP BY 1;
+
+CREATE TRIGGER documents_day_range AFTER INSERT ON documents
+BEGIN
+    INSERT INTO day_ranges (day, source, first_id, last_id)
+        VALUES (substr(NEW.issued_at, 1, 10), 'documents', NEW.id, NEW.id)
+        ON CONFLICT (day, source) DO UPDATE SET
+            first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id);
+END;
+
+CREATE TRIGGER drawer_kicks_day_range AFTER INSERT ON drawer_kicks
+BEGIN
+    INSERT INTO day_ranges (day, source, first_id, last_id)
+        VALUES (substr(NEW.created_at, 1, 10), 'drawer_kicks', NEW.id, NEW.id)
+        ON CONFLICT (day, source) DO UPDATE SET
+            first_id = min(first_id, excluded.first_id), last_id = max(last_id, excluded.last_id);
+END;
+
+CREATE TABLE closings (
+    number INTEGER PRIMARY KEY CHECK (number >= 1),
+    request_id TEXT NOT NULL UNIQUE,
+    closed_at TEXT NOT NULL CHECK (julianday(closed_at) IS NOT NULL),
+    after_document_id INTEGER NOT NULL,
+    last_document_id INTEGER NOT NULL CHECK (last_document_id >= after_document_id),
+    after_kick_id INTEGER NOT NULL,
+    last_kick_id INTEGER NOT NULL CHECK (last_kick_id >= after_kick_id),
+    journal_seq INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    reconciliation TEXT,
+    print_state TEXT NOT NULL CHECK (print_state IN ('none', 'queued', 'printed')),
+    print_attempts INTEGER NOT NULL DEFAULT 0,
+    print_error TEXT,
+    next_print_at TEXT
+) STRICT;
+
+CREATE INDEX closings_print_queue ON closings (number) WHERE print_state = 'queued';
+
+-- Z numbers run without gaps, each closing starts where the previous one ended, and a kept
+-- report never changes or leaves (its reconciliation result is added later).
+CREATE TRIGGER closings_number_is_next BEFORE INSERT ON closings
+WHEN NEW.number != coalesce((SELECT max(number) FROM closings), 0) + 1
+    OR NEW.after_document_id != coalesce(
+        (SELECT last_document_id FROM closings WHERE number = NEW.number - 1), 0)
+    OR NEW.after_kick_id != coalesce(
+        (SELECT last_kick_id FROM closings WHERE number = NEW.number - 1), 0)
+BEGIN
+    SELECT RAISE(ABORT, 'a closing takes the next Z number and starts where the last one ended');
+END;
+
+CREATE TRIGGER closings_kept BEFORE UPDATE OF number, request_id, closed_at, after_document_id,
+    last_document_id, after_kick_id, last_kick_id, journal_seq, report ON closings
+BEGIN
+    SELECT RAISE(ABORT, 'a closing never changes');
+END;
+
+CREATE TRIGGER closings_never_deleted BEFORE DELETE ON closings
+BEGIN
+    SELECT RAISE(ABORT, 'a closing is never deleted');
+END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
     Migration(3, _SCHEMA_3),
     Migration(4, _SCHEMA_4),
+    Migration(5, _SCHEMA_5),
 )
 
 

@@ -13,6 +13,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent import __version__
+from agent.api.closing import add_closing_routes
 from agent.api.errors import ApiError, FieldProblem, from_validation_error
 from agent.api.routing import LocalApiApp, Request, Response, Router
 from agent.api.tables import add_table_routes
@@ -208,6 +209,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         PrintRequest,
     )
     add_table_routes(router, services, read, answered)
+    add_closing_routes(router, services, read, answered)
     router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
     router.add(
         "POST",

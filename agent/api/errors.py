@@ -72,6 +72,8 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.OrdersNotSynced: (409, "orders_not_synced"),
     core.CancelLeavesReturns: (409, "cancel_leaves_returns"),
     core.DrawerNotConfigured: (409, "drawer_not_configured"),
+    core.ClosingNotFound: (404, "closing_not_found"),
+    core.PrinterDisabled: (409, "printer_disabled"),
     ReturnExceedsOrders: (422, "return_exceeds_orders"),
     DiscountTooLarge: (422, "discount_too_large"),
 }

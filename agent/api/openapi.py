@@ -40,12 +40,13 @@ _ERROR_SCHEMA = {
 
 
 def _operation(route: Route) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "Success"}
+    answer = route.response_model
+    if answer is not None and issubclass(answer, BaseModel):
+        success["content"] = {"application/json": {"schema": answer.model_json_schema()}}
     operation: dict[str, Any] = {
         "summary": route.summary,
-        "responses": {
-            "200" if route.method == "GET" else "201": {"description": "Success"},
-            "4XX": _ERROR,
-        },
+        "responses": {"200" if route.method == "GET" else "201": success, "4XX": _ERROR},
     }
     names = [part[1:-1] for part in route.template.split("/") if part.startswith("{")]
     if names:

@@ -111,6 +111,7 @@ class Route:
     pattern: re.Pattern[str]
     summary: str
     body_model: type | None
+    response_model: type | None = None
 
 
 class Router:
@@ -127,10 +128,14 @@ class Router:
         handler: Handler,
         summary: str,
         body_model: type | None = None,
+        response_model: type | None = None,
     ) -> None:
-        """`summary` and `body_model` describe the route in the OpenAPI document."""
+        """`summary`, `body_model` and `response_model` describe the route in the OpenAPI
+        document."""
         regex = re.compile("^" + _PARAMETER.sub(r"(?P<\1>[^/]+)", template) + "$")
-        self.routes.append(Route(method, template, handler, regex, summary, body_model))
+        self.routes.append(
+            Route(method, template, handler, regex, summary, body_model, response_model)
+        )
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:
         allowed = []

@@ -194,3 +194,14 @@ class CancelLeavesReturns(DomainError):
 
 class DrawerNotConfigured(DomainError):
     """`printer.cash_drawer` is "none" (or the printer is disabled): there is no drawer to open."""
+
+
+# -- the day: X and Z reports, reconciliation with the provider ------------------------------
+
+
+class ClosingNotFound(DomainError):
+    """No daily closing (Z) with that number was made on this register."""
+
+
+class PrinterDisabled(DomainError):
+    """Printing is off on this register: there is no printer to print on."""

@@ -11,6 +11,7 @@ from datetime import datetime
 import offline_store as store
 from agent import __version__
 from agent.core.card_payments import CardPaymentService
+from agent.core.closings import ClosingService
 from agent.core.drawer import DrawerService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
@@ -52,6 +53,7 @@ class Services:
     receipts: ReceiptService = field(init=False)
     orders: OrdersService = field(init=False)
     drawer: DrawerService = field(init=False)
+    closings: ClosingService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
 
@@ -63,6 +65,7 @@ class Services:
         self.receipts = ReceiptService(self.runtime)
         self.orders = OrdersService(self.runtime, self.issuing)
         self.drawer = DrawerService(self.runtime)
+        self.closings = ClosingService(self.runtime)
 
     def scrape(self) -> bytes:
         """`GET /metrics` on the API socket and on the metrics listener: the gauges are derived

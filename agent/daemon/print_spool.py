@@ -68,6 +68,8 @@ class Backoff:
 
 
 class PrintSpool:
+    """Receipts first (by job), then daily closing slips (by closing number)."""
+
     def __init__(
         self,
         database_path: Path,
@@ -79,7 +81,9 @@ class PrintSpool:
         preview_dir: Path | None = None,
         poll_s: float = 1.0,
         on_storage_fault: Callable[[store.StorageFault, str], None] | None = None,
+        closing_layout: Callable[[str, int], Layout] | None = None,
     ) -> None:
+        """`closing_layout`: a kept closing's report (JSON) as the slip for a paper width."""
         self._database_path = database_path
         self._settings = settings
         self._clock = clock
@@ -88,6 +92,7 @@ class PrintSpool:
         self._preview_dir = preview_dir
         self._poll_s = poll_s
         self._on_storage_fault = on_storage_fault
+        self._closing_layout = closing_layout
         self._recovered = False
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
@@ -177,25 +182,65 @@ class PrintSpool:
             data = render_escpos(layout, self._settings.profile)
         except (ReceiptFormatError, LayoutError, ValueError) as error:
             return self._fail(conn, job.id, f"unprintable: {error}", now)
-        try:
-            printer = self._connect(self._settings)
-        except PrinterUnavailable as error:
-            return self._retry(conn, job, error.reason, PrinterState.OFFLINE, now)
-        try:
-            state = printer_status(printer)
-            self.last_state = state
-            if state.blocks_printing:
-                return self._retry(conn, job, f"printer {state.value}", state, now)
-            write_raw(printer, data)
-        except PrinterUnavailable as error:
-            return self._retry(conn, job, error.reason, PrinterState.OFFLINE, now)
-        finally:
-            close_connection(printer)
+        state, refused = self._write(data)
+        if refused is not None:
+            return self._retry(conn, job, refused, state, now)
         with store.transaction(conn):
             store.mark_printed(conn, job.id, now=now)
         log.info("printed job %s (document %s, copy=%s)", job.id, job.document_id, job.copy)
         self._preview(layout, job.document_id, job.id)
         return PrintOutcome(job.id, "printed", printer_state=state)
+
+    def _write(self, data: bytes) -> tuple[PrinterState, str | None]:
+        """Send the bytes in one write: the printer's state, and why it did not print (None
+        when it did)."""
+        try:
+            printer = self._connect(self._settings)
+        except PrinterUnavailable as error:
+            self.last_state = PrinterState.OFFLINE
+            return PrinterState.OFFLINE, error.reason
+        try:
+            state = printer_status(printer)
+            self.last_state = state
+            if state.blocks_printing:
+                return state, f"printer {state.value}"
+            write_raw(printer, data)
+        except PrinterUnavailable as error:
+            self.last_state = PrinterState.OFFLINE
+            return PrinterState.OFFLINE, error.reason
+        finally:
+            close_connection(printer)
+        return state, None
+
+    def closing_once(self, now: datetime) -> PrintOutcome | None:
+        """Print the next daily closing (Z) slip waiting, or reschedule it; after the receipts,
+        which the customers wait for. None when none is due."""
+        if self._closing_layout is None:
+            return None
+        conn = self._connection()
+        closing = store.next_closing_print(conn, now)
+        if closing is None:
+            return None
+        refused: str | None
+        try:
+            layout = self._closing_layout(closing.report, self._settings.width)
+            data = render_escpos(layout, self._settings.profile)
+        except (LayoutError, ValueError) as error:
+            state, refused = PrinterState.UNKNOWN, f"unprintable: {error}"
+        else:
+            state, refused = self._write(data)
+        retry_at = None
+        if refused is not None:
+            retry_at = now + self._backoff.delay(closing.print_attempts)
+            log.warning("closing %s waits for the printer: %s", closing.number, refused)
+        with store.transaction(conn):
+            store.closing_print_done(
+                conn, closing.number, error=refused, next_attempt_at=retry_at, now=now
+            )
+        if refused is not None:
+            return PrintOutcome(0, "retry", refused, state, retry_at)
+        self._preview(layout, 0, closing.number, name=f"closing-{closing.number}.png")
+        return PrintOutcome(0, "printed", printer_state=state)
 
     def _retry(
         self,
@@ -220,12 +265,16 @@ class PrintSpool:
         log.error("print job %s failed: %s", job_id, reason)
         return PrintOutcome(job_id, "failed", reason)
 
-    def _preview(self, layout: Layout, document_id: int, job_id: int) -> None:
+    def _preview(
+        self, layout: Layout, document_id: int, job_id: int, *, name: str | None = None
+    ) -> None:
         """A PNG of what was printed, for support; losing it never affects the job."""
         if self._preview_dir is None:
             return
         try:
-            write_png(layout, self._preview_dir / f"receipt-{document_id}-job-{job_id}.png")
+            write_png(
+                layout, self._preview_dir / (name or f"receipt-{document_id}-job-{job_id}.png")
+            )
         except OSError as error:
             log.warning("preview for job %s not written: %s", job_id, error)
 
@@ -257,7 +306,7 @@ class PrintSpool:
                 self._recovered = True
             while self.kick_once(self._clock()) is not None:
                 pass
-            return self.run_once(self._clock())
+            return self.run_once(self._clock()) or self.closing_once(self._clock())
         except (store.StoreError, sqlite3.Error) as exc:
             fault = store.storage_fault(exc)
             if fault is None:

@@ -8,6 +8,7 @@ from typing import Protocol
 import offline_store as store
 from agent.clock import Clock
 from agent.config import AgentConfig
+from agent.core.day_slip import closing_layout
 from agent.core.printer_settings import printer_settings
 from agent.daemon.print_spool import PrintSpool
 
@@ -53,4 +54,7 @@ def open_printer(
         clock=clock,
         preview_dir=config.printer.preview_dir,
         on_storage_fault=on_storage_fault,
+        closing_layout=lambda report, width: closing_layout(
+            report, config.issuer.brand or config.issuer.name, width
+        ),
     )

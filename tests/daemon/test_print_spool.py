@@ -14,7 +14,10 @@ import pytest
 from escpos.printer import Dummy
 
 import offline_store as store
+from agent.core.closings import day_report
+from agent.core.day_slip import closing_layout
 from agent.daemon.print_spool import Backoff, PrintSpool
+from agent.json_codec import dumps
 from printers.connections import PrinterSettings, PrinterUnavailable
 from printers.escpos_render import render_escpos
 from printers.layout import build_layout
@@ -235,3 +238,44 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_closing_slip_waits_for_paper_then_prints_once_with_its_preview(
+    database: tuple[Path, sqlite3.Connection], emulator: PrinterEmulator, tmp_path: Path
+) -> None:
+    path, conn = database
+    issue(conn, "sold")
+    report = day_report(conn, T0.date(), T0).model_copy(update={"kind": "Z", "number": 1})
+    with store.transaction(conn):
+        store.record_closing(
+            conn,
+            request_id="z-1",
+            documents=store.IdRange(0, 1),
+            kicks=store.IdRange(0, 0),
+            report=dumps(report.model_dump(mode="json")).decode(),
+            totals={},
+            print_slip=True,
+            now=T0,
+        )
+    spool = PrintSpool(
+        path,
+        _network(emulator),
+        clock=lambda: T0,
+        backoff=Backoff(1, 30),
+        preview_dir=tmp_path / "previews",
+        closing_layout=lambda text, width: closing_layout(text, "Ωραία Ελλάς", width),
+    )
+    emulator.paper_out = True
+    waiting = spool.closing_once(T0)
+    assert waiting is not None and waiting.result == "retry"
+    assert store.get_closing(conn, 1).print_error == "printer paper_out"
+    assert spool.closing_once(T0) is None, "not due before the backoff"
+    emulator.paper_out = False
+    done = spool.closing_once(T0 + timedelta(seconds=1))
+    assert done is not None and done.result == "printed"
+    _wait_for(lambda: "ΑΝΑΦΟΡΑ Z".encode("cp1253") in emulator.printed)
+    assert store.get_closing(conn, 1).print_state == "printed"
+    assert spool.closing_once(T0 + timedelta(minutes=5)) is None
+    assert (tmp_path / "previews" / "closing-1.png").exists()
+    events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'closing.%'")]
+    assert events == ["closing.z", "closing.print_retry", "closing.printed"]

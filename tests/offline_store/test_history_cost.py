@@ -110,6 +110,15 @@ READS = {
     "due for sync": lambda conn: store.document_ids_due(conn, T0, 50),
     "unsent": store.unsent_document_ids,
     "accepted without a MARK": store.mark_unknown_ids,
+    "a day's documents (X report)": lambda conn: store.documents_between(
+        conn, store.day_range(conn, T0.date(), "documents") or store.IdRange(0, 0), T0.date()
+    ),
+    "since the last closing (Z report)": lambda conn: (
+        store.last_closing(conn),
+        store.newest_ids(conn),
+        store.kicks_between(conn, store.IdRange(0, 1)),
+    ),
+    "closing slips to print": lambda conn: store.next_closing_print(conn, T0),
     "next print job": lambda conn: store.next_print_job(conn, T0),
     "print jobs of a receipt": lambda conn: store.print_jobs_for(conn, 1),
     "one document": lambda conn: store.get_document(conn, 1),
@@ -123,7 +132,12 @@ READS = {
 }
 BIG_TABLES = ("documents", "journal", "print_jobs", "api_requests", "payment_signatures")
 # Partial indexes hold only the few rows not yet done; scanning one is not scanning history.
-PARTIAL_INDEXES = ("print_jobs_queued", "print_jobs_printing", "documents_mark_unknown")
+PARTIAL_INDEXES = (
+    "print_jobs_queued",
+    "print_jobs_printing",
+    "documents_mark_unknown",
+    "closings_print_queue",
+)
 
 
 @pytest.mark.parametrize("name", sorted(READS))

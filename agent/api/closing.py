@@ -1,0 +1,97 @@
+"""The day's routes: the X report of a day, the daily closings (Z) and their reprints.
+
+Registered on the app's router by `add_closing_routes`; every answer is a `DayReport` built by
+core and serialised here once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent.api.errors import ApiError, FieldProblem
+from agent.api.routing import Request, Response, Router
+from agent.core.closings import ClosingRequest
+from agent.core.day_report import DayReport
+from agent.core.request_identity import Answer
+from agent.core.services import Services
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
+
+
+def day_query(request: Request, today: date) -> date:
+    """`?date=YYYY-MM-DD` (an Athens calendar day), today when absent."""
+    text = request.query.get("date")
+    if text is None:
+        return today
+    try:
+        if _DAY.fullmatch(text) is None:
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "date must be a calendar day written YYYY-MM-DD",
+            [FieldProblem("date", f"{text[:20]!r} is not a YYYY-MM-DD date")],
+        ) from None
+
+
+def add_closing_routes(
+    router: Router,
+    services: Services,
+    read: Read,
+    answered: Callable[[Answer], Response],
+) -> None:
+    closings = services.closings
+
+    async def day(request: Request) -> Response:
+        report = await closings.day(day_query(request, services.runtime.clock().date()))
+        return Response.json(report.model_dump(mode="json"))
+
+    async def close(request: Request) -> Response:
+        return answered(closings.close(await read(request, ClosingRequest)))
+
+    async def closing(request: Request) -> Response:
+        report = closings.get(request.int_param("number"))
+        return Response.json(report.model_dump(mode="json"))
+
+    router.add(
+        "GET",
+        "/v1/reports/day",
+        day,
+        "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
+        response_model=DayReport,
+    )
+    router.add(
+        "POST",
+        "/v1/closings",
+        close,
+        "Daily closing (Z): everything since the previous closing, numbered and kept",
+        ClosingRequest,
+        DayReport,
+    )
+
+    async def reprint(request: Request) -> Response:
+        report = closings.reprint(request.int_param("number"))
+        return Response.json(report.model_dump(mode="json"))
+
+    router.add(
+        "POST",
+        "/v1/closings/{number}/print",
+        reprint,
+        "Print a kept closing (Z) again on the receipt printer",
+        response_model=DayReport,
+    )
+    router.add(
+        "GET",
+        "/v1/closings/{number}",
+        closing,
+        "A kept closing (Z) as it was made, with its reconciliation",
+        response_model=DayReport,
+    )

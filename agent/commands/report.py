@@ -1,0 +1,78 @@
+"""`pos-agent report day [--date D] [--json]` (X: the day so far, changes nothing) and
+`pos-agent report close` (Z: the daily closing), `pos-agent report show N` (a kept closing).
+
+Each asks the daemon over its socket and prints the report as it is printed on paper (or its
+JSON). Exit codes: 0 done, 1 the daemon refused (the message says why), 2 the daemon is down,
+3 the config cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.commands.admin import _config, _daemon_down, _error_message
+from agent.commands.common import DaemonUnreachable, add_config_argument, call_daemon
+from agent.core.day_report import DayReport
+from agent.core.day_slip import day_slip
+from agent.json_codec import dumps
+from printers.day_slip import build_day_layout, layout_text
+
+REFUSED, UNKNOWN = 1, 3
+TERMINAL_WIDTH = 48
+
+
+def report_command(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return UNKNOWN
+    if args.action == "day":
+        method, path, body = "GET", "/v1/reports/day", None
+        if args.date:
+            path += f"?date={args.date}"
+    elif args.action == "close":
+        method, path = "POST", "/v1/closings"
+        body = dumps({"request_id": f"cli-close-{uuid.uuid4().hex}"})
+    else:
+        method, path, body = "GET", f"/v1/closings/{args.number}", None
+    try:
+        response = call_daemon(config.api.socket_path, method, path, body=body)
+    except DaemonUnreachable as exc:
+        return _daemon_down(f"report {args.action}", exc)
+    if response.status_code not in (200, 201):
+        print(f"pos-agent report {args.action}: {_error_message(response)}", file=sys.stderr)
+        return REFUSED
+    try:
+        report = DayReport.model_validate_json(response.content)
+    except ValidationError:
+        print(f"pos-agent report {args.action}: the answer is not a day report", file=sys.stderr)
+        return REFUSED
+    if args.json:
+        json.dump(report.model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        slip = day_slip(report, config.issuer.brand or config.issuer.name)
+        sys.stdout.write(layout_text(build_day_layout(slip, TERMINAL_WIDTH)))
+        for person in report.needs_person:
+            print(f"needs a person: receipt {person.receipt_id} ({person.reason})")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="the day's reports: `day` (X, changes nothing), `close` (Z, the daily closing), "
+        "`show N` (a kept closing)",
+    )
+    report.add_argument("action", choices=["day", "close", "show"])
+    report.add_argument("number", nargs="?", type=int, help="the closing number (show)")
+    report.add_argument("--date", help="day of the X report, YYYY-MM-DD (default: today)")
+    report.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_config_argument(report)
+    report.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    report.set_defaults(handler=report_command)

@@ -1,0 +1,213 @@
+"""The day's reports: X (any time, changes nothing) and Z (the daily closing, kept and numbered).
+
+X reads one Athens day through its id range (`offline_store.day_book`) on a read-only connection
+of its own, in a worker thread, so the till is never held up by it. Z covers everything after the
+previous closing: in one transaction it reads the documents and drawer kicks up to the newest,
+sums them, keeps the report under the next Z number and journals it with its totals and the
+journal head it covers; a repeated `request_id` gives back the closing it made (idempotent).
+Crash-safe order: nothing is written before that single commit, so a crash leaves either no
+closing or the whole one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+import offline_store as store
+from agent.core.day_report import (
+    ZERO,
+    DayReport,
+    DocumentFacts,
+    DrawerCounts,
+    OfflineBacklog,
+    OpenTables,
+    sum_documents,
+)
+from agent.core.errors import ClosingNotFound, PrinterDisabled
+from agent.core.request_identity import Answer
+from agent.core.runtime import Runtime
+from agent.fiscal.receipt_model import RequestId
+from agent.json_codec import dumps, loads
+from offline_store.day_book import IdRange
+
+
+class ClosingRequest(BaseModel):
+    """POST /v1/closings: close the day (Z). A repeated `request_id` gives back that closing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    request_id: RequestId
+
+
+def build_report(
+    conn: sqlite3.Connection,
+    *,
+    documents: list[store.StoredDocument],
+    kicks: list[store.DrawerKick],
+    now: datetime,
+    day: date | None = None,
+) -> DayReport:
+    """An X report's body (`kind` X); a closing fills in its Z fields."""
+    sums = sum_documents(
+        DocumentFacts(
+            id=doc.id,
+            type_code=doc.type_code,
+            series=doc.series,
+            number=doc.number,
+            state=doc.state.value,
+            mark_unknown=doc.mark_unknown,
+            last_error=doc.last_error,
+            payload=doc.payload,
+        )
+        for doc in documents
+    )
+    return DayReport(
+        kind="X",
+        generated_at=now,
+        day=day,
+        documents=sums.documents,
+        sales=sums.sales,
+        refunds=sums.refunds,
+        voided_reservations=sums.voided_reservations,
+        drawer=DrawerCounts(
+            with_sale=sum(1 for k in kicks if k.reason is store.KickReason.CASH_RECEIPT),
+            without_sale=sum(1 for k in kicks if k.reason is store.KickReason.MANUAL),
+            failed=sum(1 for k in kicks if k.state is store.KickState.FAILED),
+        ),
+        open_tables=_open_tables(conn),
+        backlog=_backlog(conn, now),
+        needs_person=sums.needs_person,
+    )
+
+
+def _open_tables(conn: sqlite3.Connection) -> OpenTables:
+    orders = store.open_orders(conn)
+    return OpenTables(
+        tables=len({order.table_id for order in orders}),
+        order_slips=len(orders),
+        balance=sum((order.total_amount for order in orders), ZERO),
+    )
+
+
+def _backlog(conn: sqlite3.Connection, now: datetime) -> OfflineBacklog:
+    summary = store.backlog_summary(conn, now)
+    oldest = summary.oldest_delayed
+    return OfflineBacklog(
+        documents=summary.by_state.get("delayed", 0) + summary.by_state.get("pending", 0),
+        oldest_issued_at=oldest.issued_at if oldest else None,
+        deadline=oldest.due_at if oldest else None,
+    )
+
+
+def day_report(conn: sqlite3.Connection, day: date, now: datetime) -> DayReport:
+    """The X report of one Athens day, read through the day's id ranges."""
+    documents = store.day_range(conn, day, "documents")
+    kicks = store.day_range(conn, day, "drawer_kicks")
+    return build_report(
+        conn,
+        documents=store.documents_between(conn, documents, day) if documents else [],
+        kicks=store.kicks_between(conn, kicks, day) if kicks else [],
+        now=now,
+        day=day,
+    )
+
+
+def closing_report(closing: store.Closing) -> DayReport:
+    """A kept Z report as it was made, with the reconciliation that followed it, if any."""
+    report = DayReport.model_validate(loads(closing.report))
+    if closing.reconciliation is None:
+        return report
+    return report.model_copy(update={"reconciliation": loads(closing.reconciliation)})
+
+
+class ClosingService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+
+    async def day(self, day: date) -> DayReport:
+        """X: on a read-only connection in a worker thread (WAL reads beside the writer)."""
+        now = self.rt.clock()
+        return await asyncio.to_thread(self._read_day, day, now)
+
+    def _read_day(self, day: date, now: datetime) -> DayReport:
+        conn = store.open_database(self.rt.config.database_path, read_only=True)
+        try:
+            return day_report(conn, day, now)
+        finally:
+            conn.close()
+
+    def close(self, request: ClosingRequest) -> Answer:
+        """Z: everything after the previous closing, kept under the next number, journaled."""
+        conn = self.rt.conn
+        with store.transaction(conn):
+            done = store.closing_by_request(conn, request.request_id)
+            if done is not None:
+                return Answer(closing_report(done).model_dump(mode="json"), created=False)
+            previous = store.last_closing(conn)
+            newest_document, newest_kick = store.newest_ids(conn)
+            documents = IdRange(previous.documents.last if previous else 0, newest_document)
+            kicks = IdRange(previous.kicks.last if previous else 0, newest_kick)
+            now = self.rt.clock()
+            body = build_report(
+                conn,
+                documents=store.documents_between(conn, documents),
+                kicks=store.kicks_between(conn, kicks),
+                now=now,
+            )
+            number = previous.number + 1 if previous else 1
+            report = body.model_copy(
+                update={
+                    "kind": "Z",
+                    "day": now.date(),
+                    "number": number,
+                    "after_receipt_id": documents.after,
+                    "last_receipt_id": documents.last,
+                    "journal_seq": store.journal_last_seq(conn),
+                }
+            )
+            closing = store.record_closing(
+                conn,
+                request_id=request.request_id,
+                documents=documents,
+                kicks=kicks,
+                report=dumps(report.model_dump(mode="json")).decode(),
+                totals=_totals(report),
+                print_slip=self.rt.config.printer.enabled,
+                now=now,
+            )
+        self.rt.notify_printer()
+        return Answer(closing_report(closing).model_dump(mode="json"), created=True)
+
+    def get(self, number: int) -> DayReport:
+        return closing_report(self._closing(number))
+
+    def reprint(self, number: int) -> DayReport:
+        """Its slip again on the receipt printer (journaled); the report is the one kept."""
+        closing = self._closing(number)
+        if not self.rt.config.printer.enabled:
+            raise PrinterDisabled("printing is off on this register (printer.enabled = false)")
+        with store.transaction(self.rt.conn):
+            store.queue_closing_print(self.rt.conn, number, now=self.rt.clock())
+        self.rt.notify_printer()
+        return closing_report(closing)
+
+    def _closing(self, number: int) -> store.Closing:
+        closing = store.get_closing(self.rt.conn, number)
+        if closing is None:
+            raise ClosingNotFound(f"there is no closing (Z) number {number} on this register")
+        return closing
+
+
+def _totals(report: DayReport) -> dict[str, object]:
+    """What the journal entry of a closing carries: gross, VAT and money per method."""
+    return {
+        flow: {
+            "gross": str(part.gross),
+            "vat": str(part.vat),
+            "methods": {str(line.method): str(line.amount + line.tips) for line in part.by_method},
+        }
+        for flow, part in (("sales", report.sales), ("refunds", report.refunds))
+    }

@@ -1,0 +1,91 @@
+"""The day's reports against the real daemon: the X report of today, the daily closings (Z)
+numbered on, idempotent and kept, their reprint by number, the refusals, the OpenAPI schemas
+and the technician's `pos-agent report`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from agent.cli import main
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+e2e_stack_process, stack = e2e_stack()
+
+
+def test_x_then_two_closings_each_covering_what_came_after(
+    stack: E2EStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for request_id in ("day-1", "day-2"):
+        assert stack.post("/v1/receipts", cash_receipt(request_id)).status_code == 201
+    x = stack.get("/v1/reports/day")
+    assert x.status_code == 200, x.text
+    report = x.json()
+    assert report["kind"] == "X"
+    sales = report["sales"]
+    assert (sales["documents"], Decimal(sales["gross"])) == (2, Decimal("10.00"))
+    [cash] = sales["by_method"]
+    assert (cash["method"], Decimal(cash["amount"]), cash["payments"]) == (3, Decimal("10.00"), 2)
+    [vat] = sales["by_vat"]
+    assert vat["category"] == 2 and Decimal(vat["net"]) + Decimal(vat["vat"]) == Decimal("10.00")
+    [series] = report["documents"]
+    assert (series["type_code"], series["first"], series["last"]) == ("11.1", 1, 2)
+
+    first = stack.post("/v1/closings", {"request_id": "z-1"})
+    assert first.status_code == 201, first.text
+    again = stack.post("/v1/closings", {"request_id": "z-1"})
+    assert again.status_code == 200 and again.json() == first.json()
+    z1 = first.json()
+    assert (z1["kind"], z1["number"], z1["sales"]["gross"]) == ("Z", 1, sales["gross"])
+
+    assert stack.post("/v1/receipts", cash_receipt("day-3")).status_code == 201
+    z2 = stack.post("/v1/closings", {"request_id": "z-2"}).json()
+    assert z2["number"] == 2 and z2["after_receipt_id"] == z1["last_receipt_id"]
+    assert (z2["sales"]["documents"], Decimal(z2["sales"]["gross"])) == (1, Decimal("5.00"))
+    assert stack.get("/v1/closings/2").json() == z2
+
+    def printed() -> bool:
+        with stack.database() as conn:
+            states = conn.execute("SELECT print_state FROM closings ORDER BY number").fetchall()
+        return [row[0] for row in states] == ["printed", "printed"]
+
+    wait_for(printed, timeout_s=20, what="both closing slips printed")
+    assert stack.post("/v1/closings/2/print", {}).json() == z2
+    wait_for(printed, timeout_s=20, what="the reprint printed")
+    with stack.database() as conn:
+        events = [
+            row[0] for row in conn.execute("SELECT event FROM journal WHERE event LIKE 'closing.%'")
+        ]
+    assert events.count("closing.printed") == 3 and "closing.print_queued" in events
+
+    config = str(stack.stack.config_path)
+    assert main(["report", "show", "2", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "ΑΝΑΦΟΡΑ Z Νο 2" in out and "5,00" in out
+    assert main(["report", "day", "--config", config]) == 0
+    assert "ΑΝΑΦΟΡΑ X" in capsys.readouterr().out
+
+
+def test_refusals_name_the_field_and_change_nothing(stack: E2EStack) -> None:
+    bad_day = stack.get("/v1/reports/day", date="2026-13-01")
+    assert bad_day.status_code == 422 and bad_day.json()["error"]["fields"][0]["path"] == "date"
+    missing = stack.get("/v1/closings/99")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "closing_not_found"
+    no_id = stack.post("/v1/closings", {})
+    assert no_id.status_code == 422 and "request_id" in no_id.text
+    with stack.database() as conn:
+        assert conn.execute("SELECT count(*) FROM closings WHERE number > 2").fetchone()[0] == 0
+
+
+def test_the_openapi_document_carries_the_report_schema(stack: E2EStack) -> None:
+    paths = stack.get("/openapi.json").json()["paths"]
+    answer = paths["/v1/reports/day"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert "sales" in answer["schema"]["properties"]
+    close = paths["/v1/closings"]["post"]
+    assert (
+        "request_id" in close["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
+    assert "201" in close["responses"]
