@@ -61,6 +61,7 @@ COMMAND_MODULES: dict[str, str] = {
     "archive": "agent.commands.archive",
     "report": "agent.commands.report",
     "demo": "agent.tools.demo",
+    "api-doc": "agent.tools.api_doc",
 }
 # Exit code of a command that could not look (Nagios UNKNOWN; `status` uses the same).
 CANNOT_LOOK = 3

@@ -8,7 +8,7 @@ field and the rule. A 5xx means a fault of the agent itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,10 +17,21 @@ from agent.api.closing import add_closing_routes
 from agent.api.errors import ApiError, FieldProblem, from_validation_error
 from agent.api.routing import LocalApiApp, Request, Response, Router
 from agent.api.tables import add_table_routes
+from agent.core.answers import (
+    DocumentAnswer,
+    Health,
+    PaymentAnswer,
+    ReceiptList,
+    ReprintAnswer,
+    RollbackAnswer,
+    SignatureAnswer,
+)
 from agent.core.card_payments import Autonomous
 from agent.core.receipts import RECEIPT_STATES
 from agent.core.request_identity import Answer
 from agent.core.services import Services
+from agent.core.status_report import StatusReport
+from agent.core.sync_report import SyncReport
 from agent.fiscal.receipt_model import (
     PaymentSignRequest,
     PosReceiptRequest,
@@ -32,6 +43,13 @@ from agent.json_codec import loads
 
 Model = TypeVar("Model", bound=BaseModel)
 UNREADABLE_JSON = (RecursionError, ValueError)  # ValueError covers UnicodeDecodeError
+METRICS_TYPE = "text/plain; version=0.0.4"
+ISSUED = (201, 200)  # a document: 201 issued, 200 the same request_id's document again
+RECEIPT_QUERY: dict[str, dict[str, Any]] = {
+    "state": {"type": "string", "enum": list(RECEIPT_STATES)},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+    "offset": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1, "default": 0},
+}
 
 
 def parse_model(raw: bytes, model: type[Model]) -> Model:
@@ -91,7 +109,9 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         async def handle(request: Request) -> Response:
             return answered(await action(await read(request, model)))
 
-        router.add("POST", path, handle, summary, model)
+        router.add(
+            "POST", path, handle, summary, model, response_model=DocumentAnswer, success=ISSUED
+        )
 
     post(
         "/v1/receipts",
@@ -176,7 +196,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         )
 
     async def metrics(_: Request) -> Response:
-        return Response(200, services.scrape(), "text/plain; version=0.0.4")
+        return Response(200, services.scrape(), METRICS_TYPE)
 
     async def openapi(_: Request) -> Response:
         from agent.api.openapi import openapi_document
@@ -189,6 +209,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         sign_payment,
         "Provider signature before charging a card",
         PaymentSignRequest,
+        response_model=SignatureAnswer,
     )
     router.add(
         "POST",
@@ -196,10 +217,22 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         pay_receipt,
         "Card payment on a MARKed receipt",
         ReceiptPaymentRequest,
+        response_model=PaymentAnswer,
     )
-    router.add("GET", "/v1/receipts/{receipt_id}", get_receipt, "One receipt and its state")
     router.add(
-        "GET", "/v1/receipts", list_receipts, "Receipts, newest first (state, limit, offset)"
+        "GET",
+        "/v1/receipts/{receipt_id}",
+        get_receipt,
+        "One receipt and its state",
+        response_model=DocumentAnswer,
+    )
+    router.add(
+        "GET",
+        "/v1/receipts",
+        list_receipts,
+        "Receipts, newest first (state, limit, offset)",
+        response_model=ReceiptList,
+        query=RECEIPT_QUERY,
     )
     router.add(
         "POST",
@@ -207,19 +240,31 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         reprint,
         "Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
         PrintRequest,
+        response_model=ReprintAnswer,
     )
     add_table_routes(router, services, read, answered)
     add_closing_routes(router, services, read, answered)
-    router.add("POST", "/v1/sync", sync_now, "Probe the provider and send the backlog now")
+    router.add(
+        "POST",
+        "/v1/sync",
+        sync_now,
+        "Probe the provider and send the backlog now",
+        response_model=SyncReport,
+        success=(200,),
+    )
     router.add(
         "POST",
         "/v1/rollback/accept",
         accept_rollback,
         "A technician accepts that the newer database is lost: its numbers become void here",
+        response_model=RollbackAnswer,
+        success=(200,),
     )
-    router.add("GET", "/v1/status", status, "The technician's status report")
-    router.add("GET", "/v1/health", health, "Liveness and breaker state")
-    router.add("GET", "/metrics", metrics, "Prometheus metrics")
+    router.add(
+        "GET", "/v1/status", status, "The technician's status report", response_model=StatusReport
+    )
+    router.add("GET", "/v1/health", health, "Liveness and breaker state", response_model=Health)
+    router.add("GET", "/metrics", metrics, "Prometheus metrics", content_type=METRICS_TYPE)
     router.add("GET", "/openapi.json", openapi, "This document")
     return LocalApiApp(
         router, tcp_token, guard=lambda method: rt.storage.guard(writes=method == "POST")

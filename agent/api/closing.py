@@ -67,6 +67,7 @@ def add_closing_routes(
         day,
         "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
         response_model=DayReport,
+        query={"date": {"type": "string", "format": "date"}},
     )
     router.add(
         "POST",
@@ -75,6 +76,7 @@ def add_closing_routes(
         "Daily closing (Z): everything since the previous closing, numbered and kept",
         ClosingRequest,
         DayReport,
+        success=(201, 200),
     )
 
     async def reprint(request: Request) -> Response:
@@ -87,6 +89,7 @@ def add_closing_routes(
         reprint,
         "Print a kept closing (Z) again on the receipt printer",
         response_model=DayReport,
+        success=(200,),
     )
     router.add(
         "GET",

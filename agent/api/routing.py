@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel
+
 from agent.api.errors import ApiError, FieldProblem, from_domain_error
 from agent.api.peer_protocol import UNIX_PREFIX
 from agent.fiscal.errors import DomainError
@@ -103,15 +105,34 @@ def _integer(name: str, value: str) -> int:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: the OpenAPI document is cached per table
 class Route:
+    """A route and what the OpenAPI document says of it: its request model, its answer model
+    (`response_model`), the success statuses it answers with, its query parameters (name,
+    JSON schema), the JSON schemas of path parameters that are not ids, and its content type."""
+
     method: str
     template: str
     handler: Handler
     pattern: re.Pattern[str]
     summary: str
-    body_model: type | None
-    response_model: type | None = None
+    body_model: type[BaseModel] | None
+    response_model: type[BaseModel] | None = None
+    success: tuple[int, ...] = (200,)
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()
+    path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
+    content_type: str = "application/json"
+
+    @property
+    def operation_id(self) -> str:
+        words = re.findall(r"[a-z0-9]+", self.template.replace("{", "by_"))
+        return "_".join([self.method.lower(), *words])
+
+    def path_parameters(self) -> list[tuple[str, dict[str, Any]]]:
+        """Each `{name}` and its schema: a whole number unless the route says otherwise."""
+        given = dict(self.path_schemas)
+        whole: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}
+        return [(name, given.get(name, whole)) for name in _PARAMETER.findall(self.template)]
 
 
 class Router:
@@ -127,14 +148,31 @@ class Router:
         template: str,
         handler: Handler,
         summary: str,
-        body_model: type | None = None,
-        response_model: type | None = None,
+        body_model: type[BaseModel] | None = None,
+        response_model: type[BaseModel] | None = None,
+        *,
+        success: tuple[int, ...] | None = None,
+        query: dict[str, dict[str, Any]] | None = None,
+        path_schemas: dict[str, dict[str, Any]] | None = None,
+        content_type: str = "application/json",
     ) -> None:
-        """`summary`, `body_model` and `response_model` describe the route in the OpenAPI
-        document."""
+        """`summary`, `body_model`, `response_model` and the rest describe the route in the
+        OpenAPI document; `success` defaults to 200 for GET and 201 for POST."""
         regex = re.compile("^" + _PARAMETER.sub(r"(?P<\1>[^/]+)", template) + "$")
         self.routes.append(
-            Route(method, template, handler, regex, summary, body_model, response_model)
+            Route(
+                method,
+                template,
+                handler,
+                regex,
+                summary,
+                body_model,
+                response_model,
+                success or ((200,) if method == "GET" else (201,)),
+                tuple((query or {}).items()),
+                tuple((path_schemas or {}).items()),
+                content_type,
+            )
         )
 
     def match(self, method: str, path: str) -> tuple[Handler, dict[str, str]]:

@@ -13,6 +13,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from agent.api.errors import ApiError, FieldProblem
 from agent.api.peer_protocol import UNIX_PREFIX
 from agent.api.routing import Request, Response, Router
+from agent.core.answers import (
+    CancelAnswer,
+    ClosingAnswer,
+    DrawerAnswer,
+    OrderAnswer,
+    TableAnswer,
+    TableList,
+)
 from agent.core.request_identity import Answer
 from agent.core.services import Services
 from agent.fiscal.orders import (
@@ -25,6 +33,8 @@ from agent.fiscal.orders import (
 
 Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
 _TABLE = TypeAdapter(TableId)
+TABLE_PATH = {"table": _TABLE.json_schema()}
+ISSUED = (201, 200)  # a document: 201 issued, 200 the same request_id's document again
 
 
 def table_param(request: Request) -> str:
@@ -76,22 +86,42 @@ def add_table_routes(
         parsed = await read(request, DrawerOpenRequest)
         return answered(services.drawer.open(parsed, caller_of(request)))
 
-    router.add("POST", "/v1/orders", place, "Issue an 8.6 order slip for a table", OrderRequest)
+    router.add(
+        "POST",
+        "/v1/orders",
+        place,
+        "Issue an 8.6 order slip for a table",
+        OrderRequest,
+        response_model=OrderAnswer,
+        success=ISSUED,
+    )
     router.add(
         "POST",
         "/v1/orders/{order_id}/cancel",
         cancel,
         "Cancel an open order slip (8.6 with totalCancelDeliveryOrders)",
         CancelOrderRequest,
+        response_model=CancelAnswer,
+        success=ISSUED,
     )
-    router.add("GET", "/v1/tables", tables, "Tables with open orders")
-    router.add("GET", "/v1/tables/{table}", table, "A table's open orders and closing lines")
+    router.add("GET", "/v1/tables", tables, "Tables with open orders", response_model=TableList)
+    router.add(
+        "GET",
+        "/v1/tables/{table}",
+        table,
+        "A table's open orders and closing lines",
+        response_model=TableAnswer,
+        path_schemas=TABLE_PATH,
+    )
     router.add(
         "POST",
         "/v1/tables/{table}/close",
         close,
         "Close a table: the 11.1 connecting every open order's MARK",
         CloseTableRequest,
+        response_model=ClosingAnswer,
+        success=ISSUED,
+        path_schemas=TABLE_PATH,
     )
     router.add(
         "POST",
@@ -99,4 +129,5 @@ def add_table_routes(
         open_drawer,
         "Open the cash drawer (journaled with the caller)",
         DrawerOpenRequest,
+        response_model=DrawerAnswer,
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, WithJsonSchema
 
 import offline_store as store
 from agent.core.offline_documents import LEGENDS
@@ -67,3 +70,190 @@ def document_answer(
     if doc.last_error and doc.state != store.DocumentState.ACCEPTED:
         answer["last_error"] = doc.last_error
     return answer
+
+
+# -- the answers' shapes ------------------------------------------------------------------------
+#
+# What each endpoint of the local API answers, as the OpenAPI document publishes it and
+# schemathesis checks it against the running app. Times are Europe/Athens ISO 8601 with their
+# offset; `total`/`amount` strings carry two decimals; table totals are exact JSON numbers.
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+Cents = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$"})]
+Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+DocumentStateName = Literal["reserved", "pending", "delayed", "accepted", "rejected", "void"]
+PrintStateName = Literal["queued", "printing", "printed", "failed"]
+
+
+class PrintDelivery(BaseModel):
+    """The receipt's print job: `requested` false when the POS asked for no paper."""
+
+    requested: bool
+    state: PrintStateName | None = None
+    job_id: int | None = None
+    reason: str | None = None
+    copies: int | None = None
+
+
+class ProviderDelivery(BaseModel):
+    """How the provider hands the receipt to the customer (`A`: on paper only)."""
+
+    transmission_method: str
+    requested: bool
+
+
+class DeliveryState(BaseModel):
+    print: PrintDelivery
+    provider: ProviderDelivery
+
+
+class DocumentAnswer(BaseModel):
+    """A document as the POS sees it; `legend`, `offline_qr_url` and `due_at` come with an
+    offline one, `last_error` with one not (yet) accepted, `archived` with one read from the
+    monthly archive."""
+
+    receipt_id: int
+    request_id: str
+    type: str
+    series: str
+    number: int
+    issued_at: Timestamp
+    uid: str
+    internal_id: str
+    total: Cents
+    state: DocumentStateName
+    mark: int | None
+    mark_unknown: bool
+    authentication_code: str | None
+    qr_url: str | None
+    delayed_code: int
+    offline: bool
+    delivery: DeliveryState
+    legend: str | None = None
+    offline_qr_url: str | None = None
+    due_at: Timestamp | None = None
+    last_error: str | None = None
+    archived: bool | None = None
+
+
+class ReceiptList(BaseModel):
+    receipts: list[DocumentAnswer]
+
+
+class SignatureAnswer(BaseModel):
+    """The provider's signature the card terminal needs before it charges."""
+
+    signature_id: int
+    receipt_id: int
+    type: str
+    series: str
+    number: int
+    issued_at: Timestamp
+    uid: str
+    mark: int | None
+    input: str
+    signature: str
+    fields: dict[str, Any]
+    provider_id: str
+    nsp_code: str
+    signature_duration: Literal["H_24", "H_2"]
+    expires_at: Timestamp
+    mode: Literal["standard"]
+
+
+class PaymentAnswer(BaseModel):
+    """A card payment recorded on a MARKed receipt (the provider's payment MARK)."""
+
+    receipt_id: int
+    mark: int | None
+    payment_mark: int | None
+    transaction_id: str
+    amount: Cents
+
+
+class ReprintAnswer(BaseModel):
+    """The copy's print job, queued."""
+
+    receipt_id: int
+    print_job_id: int
+    copy_: bool = Field(alias="copy")
+    state: Literal["queued"]
+
+
+class DrawerAnswer(BaseModel):
+    """A drawer kick, queued for the printer worker and journaled with who asked."""
+
+    kick_id: int
+    state: Literal["queued", "opened", "failed"]
+    caller: str
+    requested_at: Timestamp
+
+
+class OrderAnswer(DocumentAnswer):
+    """An 8.6 order slip (or a return of items) on a table."""
+
+    table: str
+    waiter: str
+    kind: Literal["order", "return"]
+
+
+class CancelAnswer(DocumentAnswer):
+    """The 8.6 that cancels an open order slip."""
+
+    table: str
+    cancelled_order_id: int
+
+
+class ClosingAnswer(DocumentAnswer):
+    """The 11.1 that closes a table, connecting every open order's MARK."""
+
+    table: str
+
+
+class TableSummary(BaseModel):
+    table: str
+    open_orders: int
+    total: Amount
+    oldest_order_at: Timestamp
+    oldest_order_age_s: int
+    waiting_for_marks: int
+
+
+class TableList(BaseModel):
+    tables: list[TableSummary]
+
+
+class TableOrderView(DocumentAnswer):
+    order_id: int
+    kind: Literal["order", "return", "cancel"]
+    waiter: str
+    signed_total: Amount
+    lines: list[dict[str, Any]]
+
+
+class TableAnswer(TableSummary):
+    """A table's open orders and the lines its closing receipt would carry."""
+
+    orders: list[TableOrderView]
+    closing_lines: list[dict[str, Any]]
+    closing_total: Amount
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    breaker: Literal["closed", "open"]
+
+
+class NumberRange(BaseModel):
+    from_: int = Field(alias="from")
+    to: int
+
+
+class RollbackAnswer(BaseModel):
+    """Per series the numbers now void here (the provider holds them), the card reservations
+    voided with them, and the journal entry that records the decision."""
+
+    lost_numbers: dict[str, NumberRange]
+    voided_reservations: dict[str, list[int]]
+    journal: str | None

@@ -72,6 +72,9 @@ from agent.fiscal.uid import bare_vat, prefixed_vat
 from agent.json_codec import dumps, loads
 
 Duration = Literal["H_24", "H_2"]
+# The endpoints their remembered answers are stored under.
+SIGN = "payments/sign"
+PAY = "receipts/payments"
 SIGNATURE_LIFETIME: dict[Duration, timedelta] = {
     "H_24": timedelta(hours=24),
     "H_2": timedelta(hours=2),
@@ -163,7 +166,7 @@ def record_signature(
     return remember_created(
         conn,
         request_id=request.request_id,
-        endpoint="payments/sign",
+        endpoint=SIGN,
         digest=signed.digest,
         answer=answer,
         document_id=doc.id,
@@ -178,7 +181,7 @@ class CardPaymentService:
     async def sign(self, request: PaymentSignRequest) -> Answer | Autonomous:
         rt = self.rt
         stored = canonical(request)
-        replay = remembered_answer(rt.conn, request.request_id, stored.digest)
+        replay = remembered_answer(rt.conn, request.request_id, stored.digest, endpoint=SIGN)
         if replay is not None:
             return replay
         now = rt.clock()
@@ -383,7 +386,9 @@ class CardPaymentService:
         """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
         rt = self.rt
         digest = request_hash(request)
-        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=receipt_id)
+        replay = remembered_answer(
+            rt.conn, request.request_id, digest, endpoint=PAY, document_id=receipt_id
+        )
         if replay is not None:
             return replay
         doc, signature = self._payable(receipt_id, request.signature_id, rt.clock())
@@ -454,7 +459,7 @@ class CardPaymentService:
             created = remember_created(
                 rt.conn,
                 request_id=request.request_id,
-                endpoint="receipts/payments",
+                endpoint=PAY,
                 digest=digest,
                 answer=answer,
                 document_id=doc.id,

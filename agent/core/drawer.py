@@ -68,6 +68,9 @@ def sale_followups(rt: Runtime, *, printing: bool, kick: bool) -> AfterOutcome |
     return follow
 
 
+OPEN_DRAWER = "drawer.open"  # the endpoint its remembered answers are stored under
+
+
 class DrawerService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
@@ -82,7 +85,7 @@ class DrawerService:
                 "disabled)"
             )
         digest = request_hash(request)
-        replay = remembered_answer(rt.conn, request.request_id, digest)
+        replay = remembered_answer(rt.conn, request.request_id, digest, endpoint=OPEN_DRAWER)
         if replay is not None:
             return replay
         now = rt.clock()
@@ -103,7 +106,7 @@ class DrawerService:
             store.remember_request(
                 rt.conn,
                 request_id=request.request_id,
-                endpoint="drawer.open",
+                endpoint=OPEN_DRAWER,
                 body_hash=digest,
                 status_code=CREATED_STATUS,
                 response=body,

@@ -13,6 +13,7 @@ from agent.core.runtime import Runtime
 from agent.fiscal.receipt_model import PrintRequest
 
 RECEIPT_STATES = tuple(state.value for state in store.DocumentState)
+REPRINT = "receipts/print"  # the endpoint its remembered answers are stored under
 
 
 class ReceiptService:
@@ -55,7 +56,9 @@ class ReceiptService:
         # the idempotency table's foreign key names) is in the archive file, not in the table.
         archived = self._archived(receipt_id) if doc is None else None
         linked = None if archived is not None else receipt_id
-        replay = remembered_answer(rt.conn, request.request_id, digest, document_id=linked)
+        replay = remembered_answer(
+            rt.conn, request.request_id, digest, endpoint=REPRINT, document_id=linked
+        )
         if replay is not None:
             return replay
         doc = doc or archived
@@ -66,7 +69,7 @@ class ReceiptService:
             answer = remember_created(
                 rt.conn,
                 request_id=request.request_id,
-                endpoint="receipts/print",
+                endpoint=REPRINT,
                 digest=digest,
                 answer={
                     "receipt_id": doc.id,

@@ -73,16 +73,24 @@ def request_hash(request: BaseModel) -> str:
 
 
 def remembered_answer(
-    conn: sqlite3.Connection, request_id: str, digest: str, *, document_id: int | None = None
+    conn: sqlite3.Connection,
+    request_id: str,
+    digest: str,
+    *,
+    endpoint: str,
+    document_id: int | None = None,
 ) -> Answer | None:
-    """The stored answer of a call that created no document (sign, payment, reprint), or None.
-    `document_id`, when given, must match too: an id reused for another receipt in the URL is a
-    conflict, not that receipt's answer."""
+    """The stored answer of a call that created no document (sign, payment, reprint, drawer),
+    or None. The same `request_id` must come back to the same `endpoint` with the same body, and
+    `document_id`, when given, must match too: an id reused for another call (a reprint's id on
+    the drawer, another receipt in the URL) is a conflict, never the other call's answer."""
     stored = store.find_request(conn, request_id)
     if stored is None:
         return None
-    if stored.body_hash != digest or (
-        document_id is not None and stored.document_id != document_id
+    if (
+        stored.endpoint != endpoint
+        or stored.body_hash != digest
+        or (document_id is not None and stored.document_id != document_id)
     ):
         raise RequestIdReused(request_id)
     return Answer(stored.response, created=stored.status_code == CREATED_STATUS)
