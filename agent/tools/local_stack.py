@@ -257,7 +257,7 @@ kitchen_copy = {"true" if s.kitchen_copy else "false"}
             while time.perf_counter() < deadline:
                 if daemon.poll() is not None:
                     raise RuntimeError(
-                        f"daemon exited with {daemon.returncode}; see {self.root / 'daemon.log'}"
+                        f"daemon exited with {daemon.returncode}: {self._last_log_line()}"
                     )
                 try:
                     message = notify.recv(4096).decode()
@@ -274,6 +274,15 @@ kitchen_copy = {"true" if s.kitchen_copy else "false"}
         except BaseException:
             notify.close()
             raise
+
+    def _last_log_line(self) -> str:
+        """The daemon's last log line (its reason for exiting), so a failed start says why
+        even after the temporary directory holding the log is gone."""
+        log = self.root / "daemon.log"
+        lines = (
+            log.read_text(encoding="utf-8", errors="replace").splitlines() if log.exists() else []
+        )
+        return (lines[-1] if lines else "no log") + f" (log: {log})"
 
     def start(self) -> LocalStack:
         """Sandbox, config, daemon. If a step fails, what did start is stopped again: callers
