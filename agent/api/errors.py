@@ -47,6 +47,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.SignedAmountDiffers: (409, "signed_amount_differs"),
     core.SignaturesMixed: (422, "signatures_mixed"),
     core.ReservationUsed: (409, "reservation_used"),
+    core.ReservationVoided: (409, "reservation_voided"),
     core.SignRequestSettled: (409, "sign_request_settled"),
     core.SignedTypeDiffers: (422, "signed_type_differs"),
     core.SignedTotalDiffers: (409, "signed_total_differs"),

@@ -51,6 +51,11 @@ class ReservationUsed(DomainError):
     """The signed reservation was already issued as a receipt."""
 
 
+class ReservationVoided(DomainError):
+    """The signed reservation was voided before it was issued (the day ended, or a technician
+    accepted a database rollback): its number is never used, the sale is signed again."""
+
+
 class SignedTypeDiffers(DomainError):
     """The signature was made for another document type."""
 

@@ -26,6 +26,7 @@ from agent.core.errors import (
     ProviderRejected,
     RequestIdReused,
     ReservationUsed,
+    ReservationVoided,
     SignatureExpired,
     SignatureNotActive,
     SignaturesMixed,
@@ -385,6 +386,12 @@ class IssuingService:
             return reusable_reservation(self.rt.conn, series, draft.type_code, now)
         document_id = next(iter(signatures.values())).document_id
         doc = store.get_document(self.rt.conn, document_id)
+        if doc is not None and doc.state == store.DocumentState.VOID:
+            raise ReservationVoided(
+                f"the signed reservation {doc.series}/{doc.number} was voided before it was "
+                f"issued ({doc.last_error}); sign the sale again with a new request_id, then "
+                "send this receipt with the new signature_id"
+            )
         if doc is None or doc.state != store.DocumentState.RESERVED:
             raise ReservationUsed("the signed receipt was already issued; sign again")
         if doc.type_code != draft.type_code:

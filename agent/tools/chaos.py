@@ -268,18 +268,20 @@ class Chaos:
         return None
 
     async def sell(self, client: httpx.AsyncClient, sale: Sale) -> None:
-        """A signature lost with a WAL (422 unknown_signature) is signed again, as a till would
-        do: the refused issue changed nothing, so the same request_id goes with the new one."""
+        """A signature lost with a WAL (422 unknown_signature) or whose reservation the
+        technician's `rollback accept` voided (409 reservation_voided) is signed again, as a
+        till would do: the refused issue changed nothing, so the same request_id goes with the
+        new one."""
         for signing in range(1, SIGN_ATTEMPTS + 1):
             response = await self._issue(client, sale, 1 + (signing - 1) * SIGN_ATTEMPTS)
             if response is None:
                 return
             code = (
                 response.json().get("error", {}).get("code")
-                if response.status_code == 422
+                if response.status_code in (409, 422)
                 else None
             )
-            if code == "unknown_signature" and signing < SIGN_ATTEMPTS:
+            if code in ("unknown_signature", "reservation_voided") and signing < SIGN_ATTEMPTS:
                 self.tally.resigned += 1
                 continue
             if response.status_code in (200, 201):

@@ -146,3 +146,74 @@ def test_without_the_mark_a_reused_number_is_flagged_not_given_another_sales_mar
         report = till.get("/v1/status").json()
     assert report["exit_code"] == 2
     assert any("rejected by the provider need a person" in f for f in report["findings"])
+
+
+BEER = [{"description": "Μπίρα", "quantity": "1", "unit_price": "4.00", "vat_category": 1}]
+
+
+def _card_receipt(request_id: str, signature_id: int) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "lines": BEER,
+        "payments": [
+            {
+                "method": 7,
+                "amount": "4.00",
+                "terminal_id": "TID1",
+                "transaction_id": "TX-1",
+                "signature_id": signature_id,
+            }
+        ],
+    }
+
+
+def _sign(stack: LocalStack, request_id: str) -> dict[str, Any]:
+    body = {
+        "request_id": request_id,
+        "terminal_id": "TID1",
+        "document_type": "11.1",
+        "lines": BEER,
+        "amount": "4.00",
+    }
+    with stack.client() as till:
+        response = post_json(till, "/v1/payments/sign", body)
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_a_card_sale_whose_reservation_the_rollback_voided_is_told_so_and_signs_again(
+    stack: LocalStack,
+) -> None:
+    """The reservation was made before the lost part, so `rollback accept` voids it (the lost
+    part may have issued it). The till's issue with that signature gets `reservation_voided`
+    (not `reservation_used`: nothing was issued here), signs again, and the same request_id
+    goes through with the new signature."""
+    signed = _sign(stack, "card-sign-1")
+    assert stack.stop_daemon() == 0
+    stack.start_daemon()
+    assert sell(stack, "rb-wal-only")[0] == 201
+    stack.kill_daemon()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{stack.database_path}{suffix}").unlink(missing_ok=True)
+    stack.start_daemon()
+    accepted = _rollback_accept(stack)
+    assert accepted.returncode == 0, accepted.stderr
+
+    with stack.client() as till:
+        refused = post_json(till, "/v1/receipts", _card_receipt("card-1", signed["signature_id"]))
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "reservation_voided", error
+    assert f"/{signed['number']} was voided" in error["message"], error
+    assert "rollback accept" in error["message"] and "sign the sale again" in error["message"]
+
+    again = _sign(stack, "card-sign-2")
+    assert again["number"] > signed["number"]
+    with stack.client() as till:
+        issued = post_json(till, "/v1/receipts", _card_receipt("card-1", again["signature_id"]))
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["number"] == again["number"]
+    with closing(stack.open_store()) as conn:
+        assert store.numbering_gaps(conn) == {}
+        assert store.verify_journal(conn).ok
