@@ -1,4 +1,5 @@
-"""Migrating the database file of a stopped daemon during a package upgrade, all or nothing.
+"""Migrating the database file before the daemon opens it (at every start, and `pos-agent
+migrate`), all or nothing.
 
 `apply_migrations` makes each version step atomic, but an upgrade may take several steps, and
 a step that fails half-way through a chain would leave the file at a version no installed agent
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,9 +51,16 @@ class UpgradeOutcome:
 
 
 def upgrade_database(
-    path: Path, *, now: datetime, migrations: tuple[Migration, ...] = MIGRATIONS
+    path: Path,
+    *,
+    now: datetime,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    before_copying: Callable[[], None] = lambda: None,
 ) -> UpgradeOutcome:
     """Bring the file at `path` to the latest schema (see the module docstring for the order).
+
+    `before_copying` is called once there is work to do, before the first copy (the daemon asks
+    systemd for more start-up time there: copies and migrations of years of history take minutes).
 
     Raises `MigrationFailed` (original untouched), `DatabaseInUse`, or `StoreError` for a file
     newer than `migrations` know.
@@ -65,9 +74,12 @@ def upgrade_database(
             f"database schema version {current} is newer than this agent knows ({latest}); "
             "install the newer pos-agent again instead of downgrading"
         )
-    backup = path.parent / BACKUP_DIR_NAME / f"{path.name}.v{current}.{now:%Y%m%dT%H%M%S}"
-    backup.parent.mkdir(mode=0o750, exist_ok=True)
-    _copy(path, backup)
+    before_copying()
+    backup = _earlier_backup(path, current)
+    if backup is None:
+        backup = path.parent / BACKUP_DIR_NAME / f"{path.name}.v{current}.{now:%Y%m%dT%H%M%S}"
+        backup.parent.mkdir(mode=0o750, exist_ok=True)
+        _copy(path, backup)
     work = path.with_name(path.name + ".migrating")
     work.unlink(missing_ok=True)
     _copy(path, work)
@@ -85,6 +97,18 @@ def upgrade_database(
         ) from exc
     _replace(work, path)
     return UpgradeOutcome(current, latest, tuple(applied), backup)
+
+
+def _earlier_backup(path: Path, version: int) -> Path | None:
+    """A backup of this very file taken by an earlier attempt: same schema version, written after
+    the file last changed. The daemon migrates at every start, so a migration that keeps failing
+    (retried by systemd every few seconds) must not fill the disk with identical copies."""
+    changed = path.stat().st_mtime_ns
+    candidates = sorted((path.parent / BACKUP_DIR_NAME).glob(f"{path.name}.v{version}.*"))
+    for candidate in reversed(candidates):
+        if candidate.stat().st_mtime_ns >= changed:
+            return candidate
+    return None
 
 
 def _checkpointed_version(path: Path) -> int:
@@ -116,10 +140,15 @@ def consistent_copy(source: Path, target: Path) -> None:
 
 
 def _copy(source: Path, target: Path) -> None:
-    """A consistent copy with the source's owner and mode (the daemon's user must own it)."""
+    """A consistent copy with the source's owner and mode (the daemon's user must own it).
+
+    chown(2) only when the owner differs (`pos-agent migrate` run as root): the daemon, which
+    migrates as the file's owner, has chown outside its system-call filter."""
     consistent_copy(source, target)
     info = source.stat()
-    os.chown(target, info.st_uid, info.st_gid)
+    copied = target.stat()
+    if (copied.st_uid, copied.st_gid) != (info.st_uid, info.st_gid):
+        os.chown(target, info.st_uid, info.st_gid)
     target.chmod(info.st_mode & 0o777)
 
 

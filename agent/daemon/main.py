@@ -1,7 +1,7 @@
 """`pos-agent run`: one asyncio process serving the local API, syncing and printing.
 
-Start order: credentials → state dir + single-instance lock → database (quick_check) → provider
-client → printer worker → API listeners → background ticks (sync, probe, watchdog) → READY.
+Start order: credentials → state dir + single-instance lock → schema upgrade (backup, migrate a
+copy, swap; `upgrade.py`) → database (quick_check) → provider client → printer worker → API listeners → background ticks (sync, probe, watchdog) → READY.
 Stop order on SIGTERM: STOPPING, stop accepting, drain in-flight requests, stop the ticks and
 cancel the running sync/probe, stop the printer worker, close the database.
 """
@@ -53,6 +53,7 @@ from agent.daemon.background_jobs import BackgroundJobs, Job
 from agent.daemon.log_format import configure_logging
 from agent.daemon.loop_errors import RateLimitedLoopErrors
 from agent.daemon.printing import open_printer
+from agent.daemon.upgrade import bring_up_to_date, describe
 from agent.elise.client import EliseClient
 from agent.secrets import CredentialError, check_private_file
 from agent.web_config import BasicAuth, WebConfig, load_web_config, server_context
@@ -246,6 +247,9 @@ async def serve(config: AgentConfig) -> int:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         stack.enter_context(single_instance_lock(config.state_dir))
+        upgraded = bring_up_to_date(config.database_path)
+        if upgraded is not None:
+            log.info("%s", describe(config.database_path, upgraded))
         conn = store.open_database(
             config.database_path, busy_timeout_ms=store.DAEMON_BUSY_TIMEOUT_MS
         )
@@ -309,7 +313,7 @@ def run_command(args: argparse.Namespace) -> int:
         CredentialError,
         AlreadyRunning,
         ListenerError,
-        store.DatabaseDamaged,
+        store.StoreError,
     ) as exc:
         log.error("%s", exc)
         return 2

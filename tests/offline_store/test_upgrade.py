@@ -106,3 +106,44 @@ def test_an_open_database_is_not_swapped(tmp_path: Path) -> None:
             upgrade_database(path, now=T0, migrations=(*MIGRATIONS, ADD_NOTE))
     finally:
         reader.close()
+
+
+def test_a_retried_failure_reuses_its_backup_and_asks_for_time_once_per_try(
+    tmp_path: Path,
+) -> None:
+    """The daemon migrates at every start and systemd restarts a failed start: the retries must
+    not fill the disk with copies of the same unchanged file."""
+    path = _store_with_a_receipt(tmp_path)
+    upgrade_database(path, now=T0)
+    asked: list[str] = []
+    broken = (*MIGRATIONS, ADD_NOTE, BROKEN)
+
+    for _ in range(3):
+        with pytest.raises(MigrationFailed):
+            upgrade_database(
+                path, now=T0, migrations=broken, before_copying=lambda: asked.append("x")
+            )
+    upgrade_database(path, now=T0, before_copying=lambda: asked.append("current"))
+
+    assert [p.name for p in (tmp_path / "backups").iterdir()] == [
+        f"store.db.v{LATEST}.20260115T100000"
+    ]
+    assert asked == ["x", "x", "x"]
+
+
+def test_a_changed_file_gets_a_fresh_backup(tmp_path: Path) -> None:
+    path = _store_with_a_receipt(tmp_path)
+    upgrade_database(path, now=T0)
+    with pytest.raises(MigrationFailed):
+        upgrade_database(path, now=T0, migrations=(*MIGRATIONS, ADD_NOTE, BROKEN))
+    conn = open_store(tmp_path)
+    with transaction(conn):
+        insert_document(conn, "A", builder("sold-after-the-failure"), now=T0)
+    conn.close()
+
+    outcome = upgrade_database(path, now=T0.replace(minute=5), migrations=(*MIGRATIONS, ADD_NOTE))
+
+    assert outcome.backup == tmp_path / "backups" / f"store.db.v{LATEST}.20260115T100500"
+    backup = sqlite3.connect(outcome.backup)
+    assert len(backup.execute("SELECT request_id FROM documents").fetchall()) == 2
+    backup.close()
