@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import offline_store as store
-from agent import __version__
+from agent import __build_time__, __version__
 from agent.core.card_payments import CardPaymentService
 from agent.core.closings import ClosingService
 from agent.core.drawer import DrawerService
@@ -94,6 +94,7 @@ class Services:
         journal = store.last_journal_check(rt.conn)  # the maintenance job's last slice
         return ScrapeView(
             version=__version__,
+            built_at=__build_time__ or None,
             generated_at=now,
             backlog=backlog_section(summary, now),
             rejected=summary.rejected,
@@ -131,6 +132,7 @@ class Services:
         now = rt.clock()
         report = StatusReport(
             version=__version__,
+            built_at=__build_time__ or None,
             generated_at=now,
             daemon=DaemonSection(
                 running=True,

@@ -46,6 +46,7 @@ class ScrapeView(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str
+    built_at: int | None  # seconds since the epoch; None in a source checkout
     generated_at: datetime
     backlog: Backlog
     rejected: int
@@ -84,6 +85,12 @@ def status_families(view: ScrapeView) -> Iterator[Metric]:
     )
     build.add_metric([view.version], 1)
     yield build
+    yield from _gauge(
+        "pos_agent_build_timestamp_seconds",
+        "When the running package was built (absent in a source checkout): the newest in the "
+        "fleet is the version the others should catch up with",
+        view.built_at,
+    )
     yield from _backlog(view.backlog, view)
     yield from _provider(view.provider)
     yield from _printer(view.printer)

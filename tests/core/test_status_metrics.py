@@ -99,6 +99,7 @@ def test_an_empty_register_exports_what_status_shows(services: Services) -> None
     names = {name for name, _ in found}
     assert "pos_agent_oldest_delayed_deadline_seconds" not in names
     assert "pos_agent_clock_offset_seconds" not in names
+    assert "pos_agent_build_timestamp_seconds" not in names  # a source checkout, not a package
     assert "pos_agent_provider_last_success_timestamp_seconds" not in names
     assert value(found, "pos_agent_breaker_open") == 0
     assert value(found, "pos_agent_breaker_since_timestamp_seconds") == T0.timestamp()

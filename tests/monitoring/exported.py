@@ -35,6 +35,7 @@ PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
 def everything_known() -> ScrapeView:
     return ScrapeView(
         version="0.1.0",
+        built_at=1_795_000_000,
         generated_at=NOW,
         backlog=Backlog(
             pending=1,

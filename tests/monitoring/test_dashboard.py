@@ -70,3 +70,21 @@ def test_every_panel_queries_the_chosen_prometheus() -> None:
         assert panel["targets"], panel["title"]
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         assert panel["description"], panel["title"]
+
+
+def test_the_fleet_section_shows_the_versions_of_a_rollout() -> None:
+    """Above the per-register rows: how many registers run each version, which version each one
+    runs with its build time, and how many are behind the newest (the VersionLagging rule's
+    comparison)."""
+    board = dashboard()
+    repeated = next(p for p in board["panels"] if p.get("repeat") == "register")
+    fleet = board["panels"][: board["panels"].index(repeated)]
+    queries = {p["title"]: [t["expr"] for t in p["targets"]] for p in fleet if p["type"] != "row"}
+    assert any(
+        "count by (version) (pos_agent_build_info" in q for q in queries["Registers per version"]
+    )
+    table = queries["Versions across the fleet"]
+    assert any(q.startswith("pos_agent_build_info{") for q in table)
+    assert any(q.startswith("pos_agent_build_timestamp_seconds{") for q in table)
+    behind = queries["Registers behind the newest version"][0]
+    assert "< on () group_left () max(pos_agent_build_timestamp_seconds)" in behind
