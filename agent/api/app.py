@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agent import __version__
 from agent.api.closing import add_closing_routes
 from agent.api.errors import ApiError, FieldProblem, from_validation_error
 from agent.api.routing import LocalApiApp, Request, Response, Router
@@ -23,12 +22,12 @@ from agent.core.answers import (
     PaymentAnswer,
     ReceiptList,
     ReprintAnswer,
-    RollbackAnswer,
     SignatureAnswer,
 )
 from agent.core.card_payments import Autonomous
 from agent.core.receipts import RECEIPT_STATES
 from agent.core.request_identity import Answer
+from agent.core.rollback_guard import AcceptedRollback
 from agent.core.services import Services
 from agent.core.status_report import StatusReport
 from agent.core.sync_report import SyncReport
@@ -74,8 +73,12 @@ def parse_model(raw: bytes, model: type[Model]) -> Model:
         raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
-def answered(answer: Answer) -> Response:
-    return Response.json(answer.body, 201 if answer.created else 200)
+def answered(answer: Answer[Any]) -> Response:
+    """201 when this call created the answer, 200 when it found it (a document's replay)."""
+    status = 201 if answer.created else 200
+    if isinstance(answer.body, BaseModel):
+        return Response.model(answer.body, status)
+    return Response.json(answer.body, status)
 
 
 def autonomous(outcome: Autonomous) -> Response:
@@ -174,26 +177,14 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         return Response.json(report.model_dump(mode="json"))
 
     async def accept_rollback(_: Request) -> Response:
-        accepted = rt.rollback_guard.accept()
-        return Response.json(
-            {
-                "lost_numbers": {
-                    series: {"from": first, "to": last}
-                    for series, (first, last) in accepted.lost_numbers.items()
-                },
-                "voided_reservations": accepted.voided_reservations,
-                "journal": accepted.journal,
-            }
-        )
+        return Response.model(rt.rollback_guard.accept())
 
     async def status(_: Request) -> Response:
         report = await services.status()
         return Response.json(report.as_json())
 
     async def health(_: Request) -> Response:
-        return Response.json(
-            {"status": "ok", "version": __version__, "breaker": rt.breaker.state.value}
-        )
+        return Response.model(services.health())
 
     async def metrics(_: Request) -> Response:
         return Response(200, services.scrape(), METRICS_TYPE)
@@ -257,7 +248,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         "/v1/rollback/accept",
         accept_rollback,
         "A technician accepts that the newer database is lost: its numbers become void here",
-        response_model=RollbackAnswer,
+        response_model=AcceptedRollback,
         success=(200,),
     )
     router.add(

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from agent.api.errors import ApiError, FieldProblem, from_domain_error
 from agent.api.peer_protocol import UNIX_PREFIX
+from agent.core.request_identity import wire
 from agent.fiscal.errors import DomainError
 from agent.json_codec import dumps
 
@@ -46,6 +47,12 @@ class Response:
     def json(cls, content: Any, status: int = 200) -> Response:
         """Decimals go out as exact JSON numbers."""
         return cls(status, dumps(content, allow_float=True))
+
+    @classmethod
+    def model(cls, answer: BaseModel, status: int = 200) -> Response:
+        """A typed answer, serialised here and only here (`wire`: the API's field names,
+        optional fields left out, amounts exact)."""
+        return cls.json(wire(answer), status)
 
 
 @dataclass

@@ -243,17 +243,3 @@ class Health(BaseModel):
     status: Literal["ok"]
     version: str
     breaker: Literal["closed", "open"]
-
-
-class NumberRange(BaseModel):
-    from_: int = Field(alias="from")
-    to: int
-
-
-class RollbackAnswer(BaseModel):
-    """Per series the numbers now void here (the provider holds them), the card reservations
-    voided with them, and the journal entry that records the decision."""
-
-    lost_numbers: dict[str, NumberRange]
-    voided_reservations: dict[str, list[int]]
-    journal: str | None

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
+from agent.core.answers import PaymentAnswer, SignatureAnswer
 from agent.core.errors import (
     AmountExceedsTotal,
     NotSameDay,
@@ -126,7 +127,7 @@ class SignedFor:
 
 def record_signature(
     conn: sqlite3.Connection, config: AgentConfig, signed: SignedFor, *, now: datetime
-) -> Answer:
+) -> Answer[SignatureAnswer]:
     """In the caller's transaction: the receipt's older signatures superseded, this one stored
     `active`, and the answer a replay of the sign request gets."""
     request, doc, outcome = signed.request, signed.doc, signed.outcome
@@ -145,24 +146,24 @@ def record_signature(
         expires_at=expires_at,
         now=now,
     )
-    answer = {
-        "signature_id": signature.id,
-        "receipt_id": doc.id,
-        "type": doc.type_code,
-        "series": doc.series,
-        "number": doc.number,
-        "issued_at": doc.issued_at.isoformat(),
-        "uid": doc.uid,
-        "mark": doc.mark,
-        "input": outcome.input,
-        "signature": outcome.signature,
-        "fields": signed.parsed,
-        "provider_id": config.provider.provider_id,
-        "nsp_code": config.terminal.nsp_code,
-        "signature_duration": signed.duration,
-        "expires_at": expires_at.isoformat(),
-        "mode": "standard",
-    }
+    answer = SignatureAnswer(
+        signature_id=signature.id,
+        receipt_id=doc.id,
+        type=doc.type_code,
+        series=doc.series,
+        number=doc.number,
+        issued_at=doc.issued_at.isoformat(),
+        uid=doc.uid,
+        mark=doc.mark,
+        input=outcome.input,
+        signature=outcome.signature,
+        fields=signed.parsed,
+        provider_id=config.provider.provider_id,
+        nsp_code=config.terminal.nsp_code,
+        signature_duration=signed.duration,
+        expires_at=expires_at.isoformat(),
+        mode="standard",
+    )
     return remember_created(
         conn,
         request_id=request.request_id,
@@ -178,10 +179,12 @@ class CardPaymentService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    async def sign(self, request: PaymentSignRequest) -> Answer | Autonomous:
+    async def sign(self, request: PaymentSignRequest) -> Answer[SignatureAnswer] | Autonomous:
         rt = self.rt
         stored = canonical(request)
-        replay = remembered_answer(rt.conn, request.request_id, stored.digest, endpoint=SIGN)
+        replay = remembered_answer(
+            rt.conn, request.request_id, stored.digest, endpoint=SIGN, model=SignatureAnswer
+        )
         if replay is not None:
             return replay
         now = rt.clock()
@@ -360,7 +363,7 @@ class CardPaymentService:
         parsed: dict[str, Any],
         duration: Duration,
         now: datetime,
-    ) -> Answer:
+    ) -> Answer[SignatureAnswer]:
         with store.transaction(self.rt.conn):
             return record_signature(
                 self.rt.conn,
@@ -382,12 +385,19 @@ class CardPaymentService:
         self._release(doc, now)
         return Autonomous(reason[:300])
 
-    async def pay_receipt(self, receipt_id: int, request: ReceiptPaymentRequest) -> Answer:
+    async def pay_receipt(
+        self, receipt_id: int, request: ReceiptPaymentRequest
+    ) -> Answer[PaymentAnswer]:
         """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
         rt = self.rt
         digest = request_hash(request)
         replay = remembered_answer(
-            rt.conn, request.request_id, digest, endpoint=PAY, document_id=receipt_id
+            rt.conn,
+            request.request_id,
+            digest,
+            endpoint=PAY,
+            model=PaymentAnswer,
+            document_id=receipt_id,
         )
         if replay is not None:
             return replay
@@ -436,13 +446,13 @@ class CardPaymentService:
                 raise PaymentNotSent("the provider refused the credentials")
             case Unreachable():
                 raise PaymentNotSent(outcome.reason)
-        answer = {
-            "receipt_id": doc.id,
-            "mark": doc.mark,
-            "payment_mark": payment_mark,
-            "transaction_id": request.transaction_id,
-            "amount": f"{signature.amount:.2f}",
-        }
+        answer = PaymentAnswer(
+            receipt_id=doc.id,
+            mark=doc.mark,
+            payment_mark=payment_mark,
+            transaction_id=request.transaction_id,
+            amount=f"{signature.amount:.2f}",
+        )
         with store.transaction(rt.conn):
             store.mark_signature_used(rt.conn, signature.id, now=now)
             store.append_journal(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import offline_store as store
 from agent.config import PrinterConfig
+from agent.core.answers import DrawerAnswer
 from agent.core.errors import DrawerNotConfigured
 from agent.core.print_orders import queue_print
 from agent.core.request_identity import (
@@ -20,6 +21,7 @@ from agent.core.request_identity import (
     Answer,
     remembered_answer,
     request_hash,
+    wire,
 )
 from agent.core.runtime import Runtime
 from agent.fiscal.orders import DrawerOpenRequest
@@ -75,7 +77,7 @@ class DrawerService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    def open(self, request: DrawerOpenRequest, caller: str) -> Answer:
+    def open(self, request: DrawerOpenRequest, caller: str) -> Answer[DrawerAnswer]:
         """Queue a kick; the same request_id answers with the first kick and never kicks twice.
         `caller` is who asked (the socket peer's uid/gid/pid), journaled with the kick."""
         rt = self.rt
@@ -85,7 +87,9 @@ class DrawerService:
                 "disabled)"
             )
         digest = request_hash(request)
-        replay = remembered_answer(rt.conn, request.request_id, digest, endpoint=OPEN_DRAWER)
+        replay = remembered_answer(
+            rt.conn, request.request_id, digest, endpoint=OPEN_DRAWER, model=DrawerAnswer
+        )
         if replay is not None:
             return replay
         now = rt.clock()
@@ -97,19 +101,19 @@ class DrawerService:
                 request_id=request.request_id,
                 now=now,
             )
-            body = {
-                "kick_id": kick.id,
-                "state": kick.state.value,
-                "caller": caller,
-                "requested_at": now.isoformat(),
-            }
+            body = DrawerAnswer(
+                kick_id=kick.id,
+                state=kick.state.value,
+                caller=caller,
+                requested_at=now.isoformat(),
+            )
             store.remember_request(
                 rt.conn,
                 request_id=request.request_id,
                 endpoint=OPEN_DRAWER,
                 body_hash=digest,
                 status_code=CREATED_STATUS,
-                response=body,
+                response=wire(body),
                 document_id=None,
                 now=now,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import offline_store as store
-from agent.core.answers import document_answer
+from agent.core.answers import ReprintAnswer, document_answer
 from agent.core.errors import ReceiptNotFound, ReceiptUnreadable
 from agent.core.print_orders import queue_print
 from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
@@ -46,7 +46,7 @@ class ReceiptService:
         )
         return [document_answer(self.rt, doc) for doc in docs]
 
-    def reprint(self, receipt_id: int, request: PrintRequest) -> Answer:
+    def reprint(self, receipt_id: int, request: PrintRequest) -> Answer[ReprintAnswer]:
         """The copy's print job and the remembered answer commit together: a replay with the
         same request_id returns the first job instead of printing a second copy."""
         rt = self.rt
@@ -57,7 +57,12 @@ class ReceiptService:
         archived = self._archived(receipt_id) if doc is None else None
         linked = None if archived is not None else receipt_id
         replay = remembered_answer(
-            rt.conn, request.request_id, digest, endpoint=REPRINT, document_id=linked
+            rt.conn,
+            request.request_id,
+            digest,
+            endpoint=REPRINT,
+            model=ReprintAnswer,
+            document_id=linked,
         )
         if replay is not None:
             return replay
@@ -71,12 +76,9 @@ class ReceiptService:
                 request_id=request.request_id,
                 endpoint=REPRINT,
                 digest=digest,
-                answer={
-                    "receipt_id": doc.id,
-                    "print_job_id": job_id,
-                    "copy": True,
-                    "state": "queued",
-                },
+                answer=ReprintAnswer(
+                    receipt_id=doc.id, print_job_id=job_id, copy=True, state="queued"
+                ),
                 document_id=linked,
                 now=rt.clock(),
             )

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -23,13 +23,24 @@ from agent.json_codec import dumps
 CREATED_STATUS = 201
 
 
-@dataclass(frozen=True)
-class Answer:
-    """What a use case gives its caller: the body, and whether this call created it. A replay
-    of a creating call is `created` again: it returns the first call's answer as it was."""
+Body = TypeVar("Body")
+Model = TypeVar("Model", bound=BaseModel)
 
-    body: dict[str, Any]
+
+@dataclass(frozen=True)
+class Answer(Generic[Body]):
+    """What a use case gives its caller: the body, and whether this call created it. A replay
+    of a creating call is `created` again: it returns the first call's answer as it was.
+    The body is the answer's model; the edge serialises it once (`wire`)."""
+
+    body: Body
     created: bool
+
+
+def wire(model: BaseModel) -> dict[str, Any]:
+    """The answer as it goes out and as it is remembered for a replay: field names as the API
+    spells them, optional fields absent rather than null, amounts still `Decimal`."""
+    return model.model_dump(by_alias=True, exclude_unset=True)
 
 
 @dataclass(frozen=True)
@@ -78,12 +89,14 @@ def remembered_answer(
     digest: str,
     *,
     endpoint: str,
+    model: type[Model],
     document_id: int | None = None,
-) -> Answer | None:
+) -> Answer[Model] | None:
     """The stored answer of a call that created no document (sign, payment, reprint, drawer),
-    or None. The same `request_id` must come back to the same `endpoint` with the same body, and
-    `document_id`, when given, must match too: an id reused for another call (a reprint's id on
-    the drawer, another receipt in the URL) is a conflict, never the other call's answer."""
+    read back as its `model`, or None. The same `request_id` must come back to the same
+    `endpoint` with the same body, and `document_id`, when given, must match too: an id reused
+    for another call (a reprint's id on the drawer, another receipt in the URL) is a conflict,
+    never the other call's answer."""
     stored = store.find_request(conn, request_id)
     if stored is None:
         return None
@@ -93,7 +106,8 @@ def remembered_answer(
         or (document_id is not None and stored.document_id != document_id)
     ):
         raise RequestIdReused(request_id)
-    return Answer(stored.response, created=stored.status_code == CREATED_STATUS)
+    body = model.model_validate(stored.response)
+    return Answer(body, created=stored.status_code == CREATED_STATUS)
 
 
 def remember_created(
@@ -102,10 +116,10 @@ def remember_created(
     request_id: str,
     endpoint: str,
     digest: str,
-    answer: dict[str, Any],
+    answer: Model,
     document_id: int | None,
     now: datetime,
-) -> Answer:
+) -> Answer[Model]:
     """Inside the caller's transaction: store the 201 answer a replay will return, and return it."""
     store.remember_request(
         conn,
@@ -113,7 +127,7 @@ def remember_created(
         endpoint=endpoint,
         body_hash=digest,
         status_code=CREATED_STATUS,
-        response=answer,
+        response=wire(answer),
         document_id=document_id,
         now=now,
     )

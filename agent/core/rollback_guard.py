@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+from pydantic import BaseModel, Field
 
 import offline_store as store
 from agent.clock import Clock
@@ -42,11 +43,17 @@ RESERVATION_REASON = (
 )
 
 
-@dataclass(frozen=True)
-class AcceptedRollback:
-    """What `accept` recorded: per series the numbers now void here (held by the provider)."""
+class NumberRange(BaseModel):
+    from_: int = Field(alias="from")
+    to: int
 
-    lost_numbers: dict[str, tuple[int, int]]
+
+class AcceptedRollback(BaseModel):
+    """What `accept` recorded: per series the numbers now void here (the provider holds them),
+    the card reservations voided with them, and the journal the database had reached. The
+    answer of `POST /v1/rollback/accept`."""
+
+    lost_numbers: dict[str, NumberRange]
     voided_reservations: dict[str, list[int]]
     journal: str | None
 
@@ -125,7 +132,9 @@ class RollbackGuard:
         self.advance()
         log.warning("rollback accepted by a technician: %s", describe_rollback(rollback))
         return AcceptedRollback(
-            lost_numbers={s: (h + 1, m) for s, (h, m) in rollback.series.items()},
+            lost_numbers={
+                s: NumberRange(**{"from": h + 1, "to": m}) for s, (h, m) in rollback.series.items()
+            },
             voided_reservations=voided,
             journal=rollback.journal,
         )

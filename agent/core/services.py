@@ -10,6 +10,7 @@ from datetime import datetime
 
 import offline_store as store
 from agent import __build_time__, __version__
+from agent.core.answers import Health
 from agent.core.card_payments import CardPaymentService
 from agent.core.closings import ClosingService
 from agent.core.drawer import DrawerService
@@ -110,6 +111,10 @@ class Services:
                 journal_checked_at=journal.checked_at if journal else None,
             ),
         )
+
+    def health(self) -> Health:
+        """Liveness: the daemon answers, and whether the provider is being called at all."""
+        return Health(status="ok", version=__version__, breaker=self.runtime.breaker.state.value)
 
     async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets

@@ -296,9 +296,9 @@ def _sign(
     outcome = Signed(text, base64.b64encode(der).decode(), raw={})
     signed = SignedFor(sign, stored.digest, doc, outcome, parse_signed_input(text), "H_24")
     answer = record_signature(conn, config, signed, now=at)
-    signature = store.get_signature(conn, answer.body["signature_id"])
+    signature = store.get_signature(conn, answer.body.signature_id)
     if signature is None:
-        raise RuntimeError(f"signature {answer.body['signature_id']} was not stored")
+        raise RuntimeError(f"signature {answer.body.signature_id} was not stored")
     return signature
 
 
