@@ -129,7 +129,7 @@ class TerminalConfig(_Section):
     nsp_code: str = "CommonWeb"
     food_service: bool = Field(
         False,
-        description="sign with H_2 instead of H_24; 11.x carry SpecialInvoiceCategory 12",
+        description="sign with H_2 instead of H_24 (food service)",
     )
     reservation_timeout_s: int = Field(
         900, gt=0, description="after this a card reservation with no receipt may be reused"

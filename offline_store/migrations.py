@@ -505,12 +505,28 @@ BEGIN
 END;
 """
 
+# Split bills: a receipt that pays part of a table (offline_store/orders.py). It counts while its
+# document lives and until the receipt that brought the table to 0.00 settles it with the orders.
+_SCHEMA_6 = """
+CREATE TABLE table_payments (
+    request_id TEXT PRIMARY KEY,
+    table_id TEXT NOT NULL,
+    paid_json TEXT NOT NULL,
+    close_request_id TEXT,
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX table_payments_unsettled ON table_payments (table_id) WHERE close_request_id IS NULL;
+CREATE INDEX table_payments_close ON table_payments (close_request_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
     Migration(3, _SCHEMA_3),
     Migration(4, _SCHEMA_4),
     Migration(5, _SCHEMA_5),
+    Migration(6, _SCHEMA_6),
 )
 
 

@@ -1,7 +1,8 @@
 """Food-service orders (8.6 order slips) per table, and what closed or cancelled them.
 
 An order row is written in the transaction that freezes its 8.6 document and is keyed by the
-document's `request_id`. Closing and cancelling work the same way: the orders are stamped with
+document's `request_id`. A receipt that pays only part of a table (a split bill, a partial
+payment) is a `table_payments` row written the same way; the table stays open. Closing and cancelling work the same way: the orders are stamped with
 the closing 11.1's (or the cancelling 8.6's) request id in the transaction that freezes that
 document, and count as closed (cancelled) only while that document was not rejected: a close the
 provider refuses leaves the table open again without touching a row.
@@ -45,6 +46,7 @@ class TableOrder:
     mark: int | None
     total_amount: Decimal
     request_json: str
+    payload: bytes | None
 
 
 # Candidates first (never the whole history): orders nothing settled yet, by the partial index
@@ -151,6 +153,7 @@ def table_of_request(conn: sqlite3.Connection, request_id: str) -> str | None:
 
 
 def _order_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> TableOrder:
+    request, payload = stored_request_and_payload(conn, row)
     return TableOrder(
         document_id=row["document_id"],
         request_id=row["request_id"],
@@ -164,5 +167,81 @@ def _order_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> TableOrder:
         delayed_code=row["delayed_code"],
         mark=row["mark"],
         total_amount=money_from_db(row["total_amount"]),
-        request_json=stored_request_and_payload(conn, row)[0],
+        request_json=request,
+        payload=payload,
     )
+
+
+@dataclass(frozen=True)
+class TablePayment:
+    """A live receipt that paid part of a table still open: what it carried, as JSON written by
+    the use case (`agent.fiscal.table_bill.PaidLines`)."""
+
+    request_id: str
+    table_id: str
+    paid_json: str
+    document_id: int
+    mark: int | None
+    issued_at: datetime
+
+
+# Part payments not yet settled by a close, or settled by a close that was rejected or voided.
+_OPEN_PAYMENTS = """
+SELECT request_id FROM table_payments INDEXED BY table_payments_unsettled
+WHERE close_request_id IS NULL
+UNION
+SELECT p.request_id FROM documents r JOIN table_payments p ON p.close_request_id = r.request_id
+WHERE r.state IN ('rejected', 'void')
+"""
+_SETTLE_PAYMENTS = f"""
+UPDATE table_payments SET close_request_id = ?
+WHERE request_id IN ({_OPEN_PAYMENTS}) AND table_id = ?
+"""  # noqa: S608 (constant text, no value is formatted in)
+_PART_PAYMENTS_OF_TABLE = f"""
+SELECT p.request_id, p.table_id, p.paid_json, d.id, d.mark, d.issued_at
+FROM table_payments p
+JOIN documents d ON d.request_id = p.request_id AND d.state NOT IN ('rejected', 'void')
+WHERE p.request_id IN ({_OPEN_PAYMENTS}) AND p.table_id = ?
+ORDER BY d.issued_at, d.id
+"""  # noqa: S608 (constant text, no value is formatted in)
+
+
+def record_part_payment(
+    conn: sqlite3.Connection, *, request_id: str, table_id: str, paid_json: str, now: datetime
+) -> None:
+    """With the frozen receipt that pays part of a table (the table stays open)."""
+    require_transaction(conn)
+    conn.execute(
+        "INSERT INTO table_payments (request_id, table_id, paid_json, created_at) "
+        "VALUES (?, ?, ?, ?)",
+        (request_id, table_id, paid_json, time_to_db(now)),
+    )
+    append_journal(
+        conn,
+        "table.part_paid",
+        {"request_id": request_id, "table_id": table_id},
+        document_id=None,
+        at=now,
+    )
+
+
+def settle_part_payments(conn: sqlite3.Connection, table_id: str, by_request_id: str) -> None:
+    """With the receipt that brings the table to 0.00: its part payments are settled with it."""
+    require_transaction(conn)
+    conn.execute(_SETTLE_PAYMENTS, (by_request_id, table_id))
+
+
+def open_part_payments(conn: sqlite3.Connection, table_id: str) -> list[TablePayment]:
+    """The live part payments of a table that no live close settled, oldest first."""
+    rows = conn.execute(_PART_PAYMENTS_OF_TABLE, (table_id,)).fetchall()
+    return [
+        TablePayment(
+            request_id=row["request_id"],
+            table_id=row["table_id"],
+            paid_json=row["paid_json"],
+            document_id=row["id"],
+            mark=row["mark"],
+            issued_at=time_from_db(row["issued_at"]),
+        )
+        for row in rows
+    ]

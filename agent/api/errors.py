@@ -15,6 +15,7 @@ from agent.core import errors as core
 from agent.fiscal.discounts import DiscountTooLarge
 from agent.fiscal.errors import DomainError, FieldProblem, PaymentsMismatch
 from agent.fiscal.orders import ReturnExceedsOrders
+from agent.fiscal.table_bill import TablePartRefused
 
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([a-z_][a-z_.\[\]0-9]*): (.+)$", re.DOTALL)
 
@@ -77,6 +78,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.PrinterDisabled: (409, "printer_disabled"),
     ReturnExceedsOrders: (422, "return_exceeds_orders"),
     DiscountTooLarge: (422, "discount_too_large"),
+    TablePartRefused: (422, "table_part_refused"),
 }
 
 

@@ -28,8 +28,8 @@ from agent.fiscal.orders import (
     CloseTableRequest,
     DrawerOpenRequest,
     OrderRequest,
-    TableId,
 )
+from agent.fiscal.receipt_model import TableId
 
 Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
 _TABLE = TypeAdapter(TableId)
@@ -64,6 +64,7 @@ def add_table_routes(
     answered: Callable[[Answer], Response],
 ) -> None:
     orders = services.orders
+    tables_service = services.tables
 
     async def place(request: Request) -> Response:
         return answered(await orders.place(await read(request, OrderRequest)))
@@ -73,14 +74,14 @@ def add_table_routes(
         return answered(await orders.cancel(order_id, await read(request, CancelOrderRequest)))
 
     async def tables(_: Request) -> Response:
-        return Response.json({"tables": orders.tables()})
+        return Response.json(tables_service.tables().model_dump(mode="json"))
 
     async def table(request: Request) -> Response:
-        return Response.json(orders.table(table_param(request)))
+        return Response.json(tables_service.table(table_param(request)).model_dump(mode="json"))
 
     async def close(request: Request) -> Response:
         name = table_param(request)
-        return answered(await orders.close(name, await read(request, CloseTableRequest)))
+        return answered(await tables_service.close(name, await read(request, CloseTableRequest)))
 
     async def open_drawer(request: Request) -> Response:
         parsed = await read(request, DrawerOpenRequest)
@@ -109,7 +110,7 @@ def add_table_routes(
         "GET",
         "/v1/tables/{table}",
         table,
-        "A table's open orders and closing lines",
+        "A table's open orders, part payments, what is paid and what is left",
         response_model=TableAnswer,
         path_schemas=TABLE_PATH,
     )
@@ -117,7 +118,7 @@ def add_table_routes(
         "POST",
         "/v1/tables/{table}/close",
         close,
-        "Close a table: the 11.1 connecting every open order's MARK",
+        "Pay a table, or part of it (amount or lines): the 11.1 connecting every open order",
         CloseTableRequest,
         response_model=ClosingAnswer,
         success=ISSUED,

@@ -205,17 +205,26 @@ class CancelAnswer(DocumentAnswer):
 
 
 class ClosingAnswer(DocumentAnswer):
-    """The 11.1 that closes a table, connecting every open order's MARK."""
+    """A receipt of a table (11.1; an 11.4 when the table owes the guest), connecting every
+    open order's MARK; `closes_table` false when it paid only part and the table stays open."""
 
     table: str
+    closes_table: bool
 
 
 class TableSummary(BaseModel):
+    """A table with open orders. `left` = `total` (ordered minus returned) minus `paid` (its
+    part payments); the legal 24 h clock runs from `oldest_unpaid_order_at`."""
+
     table: str
     open_orders: int
     total: Amount
+    paid: Amount
+    left: Amount
     oldest_order_at: Timestamp
     oldest_order_age_s: int
+    oldest_unpaid_order_at: Timestamp | None
+    oldest_unpaid_order_age_s: int | None
     waiting_for_marks: int
 
 
@@ -231,12 +240,25 @@ class TableOrderView(DocumentAnswer):
     lines: list[dict[str, Any]]
 
 
+class TablePaymentView(BaseModel):
+    """A receipt that paid part of the table."""
+
+    receipt_id: int
+    mark: int | None
+    issued_at: Timestamp
+    paid: Amount
+
+
 class TableAnswer(TableSummary):
-    """A table's open orders and the lines its closing receipt would carry."""
+    """A table's open orders, its part payments, and what is left to pay as the lines of the
+    receipt that would pay it (`closing_lines`: the items, or one line per VAT rate once an
+    amount was paid; `closing_type` 11.4 when the table owes the guest)."""
 
     orders: list[TableOrderView]
+    payments: list[TablePaymentView]
     closing_lines: list[dict[str, Any]]
     closing_total: Amount
+    closing_type: Literal["11.1", "11.4"]
 
 
 class Health(BaseModel):

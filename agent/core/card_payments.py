@@ -36,6 +36,7 @@ from agent.core.errors import (
     ReceiptNotSignable,
     SignatureExpired,
     SignatureNotActive,
+    SignedTypeDiffers,
     SignRequestSettled,
     UnknownSignature,
 )
@@ -50,6 +51,7 @@ from agent.core.request_identity import (
     request_hash,
 )
 from agent.core.runtime import Runtime
+from agent.core.tables import part_totals
 from agent.elise.outcomes import (
     AadeDown,
     Duplicate,
@@ -258,10 +260,9 @@ class CardPaymentService:
                 f"{existing.series}/{existing.number} is {existing.state.value} now; sign the "
                 "sale again with a new request_id"
             )
-        amounts = _checked(
-            request, _request_amounts(request, self.rt.config.pricing.prices_include_vat)
-        )
-        draft = Draft(sign_key, stored, request.document_type, amounts.gross)
+        type_code, totals = _request_amounts(request, self.rt)
+        amounts = _checked(request, totals)
+        draft = Draft(sign_key, stored, type_code, amounts.gross)
         reserved = self._reserve(draft, now)
         self.rt.rollback_guard.advance()
         return reserved, amounts
@@ -289,9 +290,7 @@ class CardPaymentService:
     ) -> Target:
         """Sign again for a reservation: its amounts are the first sign request's."""
         original = PaymentSignRequest.model_validate_json(doc.request_json)
-        amounts = _checked(
-            request, _request_amounts(original, self.rt.config.pricing.prices_include_vat)
-        )
+        amounts = _checked(request, _request_amounts(original, self.rt)[1])
         with store.transaction(self.rt.conn):
             doc = store.extend_reservation(
                 self.rt.conn, doc.id, reserved_until=self._reserve_until(now), now=now
@@ -538,9 +537,21 @@ def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTo
     return amounts
 
 
-def _request_amounts(request: PaymentSignRequest, prices_include_vat: bool) -> DocumentTotals:
+def _request_amounts(request: PaymentSignRequest, rt: Runtime) -> tuple[str, DocumentTotals]:
+    """The document type and the totals the provider signs: a POS receipt's amount, a table's
+    receipt as the table will carry it (`agent.core.tables`), or the priced lines."""
+    if request.table is not None:
+        type_code, totals = part_totals(rt, request.table)
+        if type_code != request.document_type:
+            raise SignedTypeDiffers(
+                f"this part of table {request.table.table} is paid by an {type_code}",
+                [FieldProblem("document_type", f"must be {type_code}")],
+            )
+        return type_code, totals
     if request.document_type in POS_PAYMENT_TYPES:
-        return DocumentTotals(net=request.amount, vat=Decimal("0.00"), gross=request.amount)
-    return price_lines(
+        amount = request.amount
+        return request.document_type, DocumentTotals(net=amount, vat=Decimal("0.00"), gross=amount)
+    prices_include_vat = rt.config.pricing.prices_include_vat
+    return request.document_type, price_lines(
         request.lines, prices_include_vat=prices_include_vat, discount=request.discount
     ).totals

@@ -63,6 +63,14 @@ def canonical(request: BaseModel) -> CanonicalRequest:
     return CanonicalRequest(request.model_dump_json(), hashlib.sha256(by_value).hexdigest())
 
 
+def canonical_call(request: BaseModel, **context: str | int) -> CanonicalRequest:
+    """A call whose identity includes its URL (the order or table it names), hashed by value
+    like `canonical`: a retry that writes `2.5` for `2.50` is the same call."""
+    body = {**context, **request.model_dump()}
+    text = dumps({**context, **request.model_dump(mode="json")}).decode("utf-8")
+    return CanonicalRequest(text, hashlib.sha256(dumps(_by_value(body))).hexdigest())
+
+
 def _by_value(value: Any) -> Any:
     """Every Decimal in its shortest form (`2.50` → `2.5`, `10.00` → `10`), the rest as is;
     an unset field added after requests were first stored is left out (`ADDED_LATER`)."""

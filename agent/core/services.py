@@ -34,6 +34,7 @@ from agent.core.status_report import (
     verdict,
 )
 from agent.core.sync import SyncService
+from agent.core.tables import TablesService
 from agent.core.transmission import Transmitter
 
 # What a scrape counts of the print queue (printed jobs are history: status counts them).
@@ -53,6 +54,7 @@ class Services:
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
     orders: OrdersService = field(init=False)
+    tables: TablesService = field(init=False)
     drawer: DrawerService = field(init=False)
     closings: ClosingService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
@@ -65,6 +67,7 @@ class Services:
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
         self.orders = OrdersService(self.runtime, self.issuing)
+        self.tables = TablesService(self.runtime, self.issuing)
         self.drawer = DrawerService(self.runtime)
         self.closings = ClosingService(self.runtime)
 

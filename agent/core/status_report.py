@@ -25,6 +25,7 @@ from agent.config import AgentConfig
 from agent.core.day_findings import mark_unknown_finding
 from agent.core.errors import PayloadAltered
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
+from agent.core.unpaid_orders import oldest_unpaid, part_paid
 
 
 class Level(IntEnum):
@@ -405,13 +406,25 @@ def rolled_back(conn: sqlite3.Connection, state_dir: Path) -> str | None:
 
 
 def open_orders_section(conn: sqlite3.Connection, now: datetime) -> OpenOrders:
+    """Open orders, and the oldest one that no part payment of its table covers (the legal
+    24 h clock runs from it)."""
     orders = store.open_orders(conn)
     if not orders:
         return OpenOrders(count=0, tables=0)
-    oldest = min(orders, key=lambda order: order.issued_at)
+    by_table: dict[str, list[store.TableOrder]] = {}
+    for order in orders:
+        by_table.setdefault(order.table_id, []).append(order)
+    unpaid = [
+        found
+        for table, table_orders in by_table.items()
+        if (found := oldest_unpaid(table_orders, part_paid(conn, table))) is not None
+    ]
+    if not unpaid:
+        return OpenOrders(count=len(orders), tables=len(by_table))
+    oldest = min(unpaid, key=lambda order: order.issued_at)
     return OpenOrders(
         count=len(orders),
-        tables=len({order.table_id for order in orders}),
+        tables=len(by_table),
         oldest_order_id=oldest.document_id,
         oldest_table=oldest.table_id,
         oldest_issued_at=oldest.issued_at,

@@ -37,7 +37,6 @@ from agent.fiscal.receipt_model import (
     ReceiptRequest,
     SaleLine,
 )
-from agent.fiscal.tax_codes import CATERING_CATEGORY, NO_SPECIAL_CATEGORY
 from agent.fiscal.uid import document_uid
 
 
@@ -139,6 +138,8 @@ def receipt_payload(
     priced: PricedReceipt,
     payments: list[PaymentEntry],
 ) -> dict[str, Any]:
+    """A counter or takeaway receipt: `SpecialInvoiceCategory` 0, food service or not (only the
+    receipt that pays a table is a catering transaction, `agent.core.tables`)."""
     return invoice_payload(
         issuer=config.issuer,
         identity=identity,
@@ -151,9 +152,6 @@ def receipt_payload(
         correlated_marks=request.correlated_marks,
         connected_marks=request.connected_marks,
         iapr_sign_policy=config.provider.iapr_sign_policy,
-        special_category=(
-            CATERING_CATEGORY if config.terminal.food_service else NO_SPECIAL_CATEGORY
-        ),
     )
 
 

@@ -15,18 +15,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agent.fiscal.errors import DomainError, FieldProblem
 from agent.fiscal.receipt_model import (
     Customer,
     Delivery,
     Payment,
+    PositiveMoney,
     ReceiptLine,
     RequestId,
     ShortText,
+    TableId,
+    check_delivery_addresses,
+    check_retail_customer,
 )
 
 ORDER_TYPE = "8.6"
@@ -34,13 +38,6 @@ RETURN_RECORD_TYPE = 7
 CATERING_CATEGORY = 12  # SpecialInvoiceCategory of the closing 11.1 ("Catering transactions")
 ORDER_INCOME_CATEGORY = "category1_95"
 NO_VAT_CATEGORY = 8
-
-TableId = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[0-9A-Za-zΑ-Ωα-ω._\-]+$"
-    ),
-]
 
 
 class _Strict(BaseModel):
@@ -65,17 +62,33 @@ class CancelOrderRequest(_Strict):
 
 
 class CloseTableRequest(_Strict):
-    """POST /v1/tables/{table}/close: the 11.1 that connects every open order of the table.
+    """POST /v1/tables/{table}/close: a receipt that pays the table, or part of it.
 
-    Payments must add up to the table's `closing_total` (GET /v1/tables/{table}); for a card,
-    sign first (POST /v1/payments/sign with the table's `closing_lines`), charge, then close
-    with the card payment's `signature_id`. A table that nets to 0.00 closes without payments.
+    Without `amount` and `lines` it pays what is left and closes the table; with `amount` (part
+    of what is left) or `lines` (items of the table's `closing_lines` with the quantities this
+    guest pays) it pays that part, and the table stays open with the rest until the receipt
+    that brings it to 0.00. Every such receipt connects every open order of the table. Payments
+    must add up to what the receipt pays (GET /v1/tables/{table} shows `left`); for a card, sign
+    first (POST /v1/payments/sign with `table` and the same `amount` or `lines`), charge, then
+    pay with the card payment's `signature_id`. Only a receipt of 0.00 has no payments.
     """
 
     request_id: RequestId
+    amount: PositiveMoney | None = Field(None, description="pay this part of what is left")
+    lines: list[ReceiptLine] | None = Field(
+        None, min_length=1, max_length=200, description="pay these items of closing_lines"
+    )
     payments: list[Payment] = Field(default_factory=list, max_length=20)
     customer: Customer | None = None
     delivery: Delivery = Delivery()
+
+    @model_validator(mode="after")
+    def _rules(self) -> CloseTableRequest:
+        if self.amount is not None and self.lines is not None:
+            raise ValueError("amount: give amount or lines, not both")
+        check_retail_customer(self.customer)
+        check_delivery_addresses(self.customer, self.delivery)
+        return self
 
 
 class DrawerOpenRequest(_Strict):

@@ -94,6 +94,12 @@ ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=50), AfterValidator(_printable)
 ]
 Mark = Annotated[int, Field(gt=0, lt=10**18)]
+TableId = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[0-9A-Za-zΑ-Ωα-ω._\-]+$"
+    ),
+]
 
 
 class _Strict(BaseModel):
@@ -198,6 +204,27 @@ class Delivery(_Strict):
         return cls.model_validate(loads(request_json).get("delivery", {}))
 
 
+def check_delivery_addresses(customer: Customer | None, delivery: Delivery) -> None:
+    """A delivery channel needs the customer's address for it."""
+    customer = customer or Customer()
+    if delivery.email and not customer.emails:
+        raise ValueError("delivery.email: needs customer.emails")
+    if delivery.mobile and not customer.mobile_numbers:
+        raise ValueError("delivery.mobile: needs customer.mobile_numbers")
+
+
+def check_retail_customer(customer: Customer | None) -> None:
+    """A retail document (11.1/11.4) cannot carry the customer's ΑΦΜ."""
+    if customer is not None and customer.vat:
+        raise ValueError(
+            "customer.vat: a retail document (11.1/11.4) has no counterpart in myDATA and "
+            "cannot carry the customer's ΑΦΜ; a customer who needs an invoice with their "
+            "ΑΦΜ needs another document type (a sales invoice, 1.1/2.1), which this agent "
+            "does not issue: issue it from the accounting software. Name, e-mails and "
+            "mobile numbers are kept for delivery"
+        )
+
+
 class _Document(_Strict):
     request_id: RequestId
     customer: Customer | None = None
@@ -208,11 +235,7 @@ class _Document(_Strict):
 
     @model_validator(mode="after")
     def _delivery_needs_addresses(self) -> _Document:
-        customer = self.customer or Customer()
-        if self.delivery.email and not customer.emails:
-            raise ValueError("delivery.email: needs customer.emails")
-        if self.delivery.mobile and not customer.mobile_numbers:
-            raise ValueError("delivery.mobile: needs customer.mobile_numbers")
+        check_delivery_addresses(self.customer, self.delivery)
         return self
 
 
@@ -233,14 +256,7 @@ class ReceiptRequest(_Document):
             raise ValueError("correlated_marks: an 11.4 credit needs the MARK of the original")
         if self.type == "11.1" and self.correlated_marks:
             raise ValueError("correlated_marks: only for 11.4 credits")
-        if self.customer is not None and self.customer.vat:
-            raise ValueError(
-                "customer.vat: a retail document (11.1/11.4) has no counterpart in myDATA and "
-                "cannot carry the customer's ΑΦΜ; a customer who needs an invoice with their "
-                "ΑΦΜ needs another document type (a sales invoice, 1.1/2.1), which this agent "
-                "does not issue: issue it from the accounting software. Name, e-mails and "
-                "mobile numbers are kept for delivery"
-            )
+        check_retail_customer(self.customer)
         if not self.payments and not self.connected_marks:
             raise ValueError(
                 "payments: at least one payment, unless connected_marks point to the POS "
@@ -262,11 +278,28 @@ class PosReceiptRequest(_Document):
         return self
 
 
+class TablePart(_Strict):
+    """The part of a table's bill a receipt pays: `amount` (part of what is left), `lines`
+    (items of the table's `closing_lines` with quantities), or neither (what is left)."""
+
+    table: TableId
+    amount: PositiveMoney | None = None
+    lines: list[ReceiptLine] | None = Field(None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TablePart:
+        if self.amount is not None and self.lines is not None:
+            raise ValueError("amount: give amount or lines, not both")
+        return self
+
+
 class PaymentSignRequest(_Strict):
     """POST /v1/payments/sign, before the card is charged.
 
     For a new receipt give `document_type` and (for 11.x) its `lines`: the agent reserves the
-    number and signs the final identity. A refund to a card is signed the same way (Α.1155/2023
+    number and signs the final identity. For a table's receipt give `table` (the table, and the
+    `amount` or `lines` the receipt pays) instead of `lines`: the agent signs the amounts that
+    receipt will carry. A refund to a card is signed the same way (Α.1155/2023
     covers refunds): an 11.4 credit note, or an 8.5 POS return. After a decline, pass the `receipt_id` from the first
     answer to sign again for the same receipt. For a receipt that already has a MARK, pass its
     `receipt_id` and then confirm with POST /v1/receipts/{id}/payments.
@@ -280,9 +313,16 @@ class PaymentSignRequest(_Strict):
     lines: list[SaleLine] = Field(default_factory=list, max_length=500)
     discount: Discount | None = Field(None, description="the receipt's own discount, if any")
     receipt_id: int | None = None
+    table: TablePart | None = Field(
+        None, description="sign for a table's receipt: the table and the part it pays"
+    )
 
     @model_validator(mode="after")
     def _target(self) -> PaymentSignRequest:
+        if self.table is not None:
+            if self.lines or self.receipt_id is not None:
+                raise ValueError("table: not with lines or receipt_id (the table gives them)")
+            return self
         if self.receipt_id is None and self.document_type in RETAIL_TYPES and not self.lines:
             raise ValueError(
                 f"lines: required to sign for a new {self.document_type} (amounts are signed)"

@@ -69,7 +69,8 @@ CARD_PAYMENT = 7
 CASH_PAYMENT = 3
 
 # myDATA SpecialInvoiceCategory: 0 none, 12 "Συναλλαγές εστίασης" (catering transactions), which
-# the provider's QA food-service 11.1 sends (docs/provider.md §9).
+# the provider's QA food-service 11.1 sends: only on the 11.1 that pays a table (docs/provider.md
+# §13), never on a counter receipt or an 11.4.
 NO_SPECIAL_CATEGORY = 0
 CATERING_CATEGORY = 12
 

@@ -30,7 +30,7 @@ from agent.sandbox.orders import FnbFacts
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.precise_timer import PreciseTimer
 from agent.sandbox.signer import Signer
-from agent.sandbox.store import IssuedSignature, SandboxStore
+from agent.sandbox.store import IssuedSignature, Received, SandboxStore
 
 DUPLICATE_MESSAGE = "Document has already been transmitted"
 AADE_DOWN_MESSAGE = "Request Timeout: the IAPR service is down and cannot accept documents"
@@ -272,6 +272,7 @@ class _Endpoints:
             signature=signature,
             accepted_at=self._s.clock.now(),
         )
+        self._s.store.record_received(mark, Received.of(body))
         if fnb is not None:
             self._s.store.orders.record(fnb, doc.issuer_vat, mark, self._s.clock.now())
         return _json(

@@ -3,10 +3,14 @@ and which receipt closed them (docs/provider.md §13).
 
 Rules it enforces, as a provider must for AADE: an 8.6 needs its `tableId`; a cancellation
 (`totalCancelDeliveryOrders: true`) names open 8.6 MARKs of the same issuer and table; a receipt
-may connect an 8.6 MARK only while it is open (not cancelled, not closed by another receipt); a
-catering receipt (`SpecialInvoiceCategory` 12) connects only open 8.6 MARKs of its issuer, at
-least one. The checks run before the document is accepted; the ledger is written right after
-the document (same event-loop step, so no other request sees the gap).
+may connect an 8.6 MARK only while it is open (not cancelled, not closed), and the 8.6 it
+connects belong to one table; a catering receipt (`SpecialInvoiceCategory` 12) connects only
+open 8.6 MARKs of its issuer. The table's pool, as the provider's QA suite exercises it (TC 07.1,
+08, 09): an 8.6 stays open, and connectable again, until the receipts that connected the table's
+orders cover them (a split bill, a partial payment); the receipt that covers them closes every
+8.6 it connects. An 11.4 connected to a table's orders counts as money given back. The checks
+run before the document is accepted; the ledger is written right after the document (same
+event-loop step, so no other request sees the gap).
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ CREATE TABLE IF NOT EXISTS fnb_orders (
     accepted_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS fnb_orders_table ON fnb_orders (issuer_vat, table_id, state);
+CREATE TABLE IF NOT EXISTS fnb_receipts (
+    mark INTEGER PRIMARY KEY,
+    issuer_vat TEXT NOT NULL,
+    table_id TEXT NOT NULL,
+    gross TEXT NOT NULL,
+    settled INTEGER NOT NULL DEFAULT 0
+);
 """
+CREDIT_TYPE = "11.4"
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,9 @@ class OrderBook:
                 return self._connect_errors(facts.connected, issuer_vat, table=facts.table_id)
             return []
         known = [m for m in facts.connected if self._order(m) is not None]
+        tables = {row["table_id"] for m in known if (row := self._order(m)) is not None}
+        if len(tables) > 1:
+            return [("multipleConnectedMarks", f"connects 8.6 of tables {sorted(tables)}")]
         if facts.special_category != CATERING_CATEGORY:
             return self._connect_errors(known, issuer_vat, table=None)
         # A catering receipt may also connect the 8.4 that carried its card payment; any other
@@ -122,11 +137,43 @@ class OrderBook:
                 if facts.cancel:
                     self._settle(facts.connected, "cancelled", mark)
             else:
-                self._settle(facts.connected, "closed", mark)
+                self._pay(facts, issuer_vat, mark)
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    def _pay(self, facts: FnbFacts, issuer_vat: str, mark: int) -> None:
+        """A receipt connecting open 8.6: it pays the table; once the table's receipts cover the
+        orders it connects, they close."""
+        rows = [row for m in facts.connected if (row := self._order(m)) is not None]
+        rows = [row for row in rows if row["state"] == "open"]
+        if not rows:
+            return
+        table = rows[0]["table_id"]
+        gross = -facts.gross if facts.invoice_type == CREDIT_TYPE else facts.gross
+        self._db.execute(
+            "INSERT INTO fnb_receipts (mark, issuer_vat, table_id, gross) VALUES (?, ?, ?, ?)",
+            (mark, issuer_vat, table, str(gross)),
+        )
+        due = sum((_signed(row) for row in rows), Decimal(0))
+        paid = sum(
+            (
+                Decimal(row["gross"])
+                for row in self._db.execute(
+                    "SELECT gross FROM fnb_receipts WHERE issuer_vat = ? AND table_id = ?"
+                    " AND settled = 0",
+                    (issuer_vat, table),
+                )
+            ),
+            Decimal(0),
+        )
+        if paid >= due:
+            self._settle([row["mark"] for row in rows], "closed", mark)
+            self._db.execute(
+                "UPDATE fnb_receipts SET settled = 1 WHERE issuer_vat = ? AND table_id = ?",
+                (issuer_vat, table),
+            )
 
     def orders(self, table: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM fnb_orders"
@@ -164,3 +211,9 @@ class OrderBook:
             elif table is not None and row["table_id"] != table:
                 errors.append((key, f"8.6 {mark} belongs to table {row['table_id']}, not {table}"))
         return errors
+
+
+def _signed(row: sqlite3.Row) -> Decimal:
+    """What an 8.6 adds to its table's bill: a return takes its amount off."""
+    gross = Decimal(row["gross"])
+    return -gross if row["kind"] == "return" else gross

@@ -5,12 +5,14 @@ happens on the server's event-loop thread between awaits, so check-then-insert i
 locks. WAL with `synchronous=NORMAL` keeps each commit a plain append (no fsync; a kill -9 loses
 nothing, only a power cut could), and the WAL is checkpointed from another thread
 (`checkpoint.py`). An accepted document writes three pages: the MARK is the documents' rowid, and
-`marks` has no AUTOINCREMENT (nothing is deleted, so max(id) + 1 is the id it would have given).
+`marks` has no AUTOINCREMENT (nothing is deleted, so max(id) + 1 is the id it would have given);
+`received` keeps what each document carried (connected MARKs, gross, payments) for the tests.
 State files from before keep their schema; the statements work on both.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,7 +58,55 @@ CREATE TABLE IF NOT EXISTS payments (
     mark INTEGER NOT NULL,
     posted_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS received (
+    mark INTEGER PRIMARY KEY,
+    connected TEXT NOT NULL,
+    gross TEXT NOT NULL,
+    payments TEXT NOT NULL,
+    special_category INTEGER NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class Received:
+    """What an accepted document carried that a test of a flow asserts on: the MARKs it
+    connects, its gross, its payments (method code and amount), its special category."""
+
+    connected: list[int]
+    gross: str
+    payments: list[dict[str, Any]]
+    special_category: int
+
+    @classmethod
+    def of(cls, body: Any) -> Received:
+        """From a folded body: an invoice's `Summaries` and `PaymentDetails`, or a POS
+        receipt's `totalAmount` and card lines."""
+        body = body if isinstance(body, dict) else {}
+        marks = body.get("multipleconnectedmarks") or []
+        summaries = body.get("summaries")
+        if isinstance(summaries, dict):
+            gross = summaries.get("totalgrossvalue", 0)
+            details = body.get("paymentdetails") or {}
+            methods = details.get("paymentmethods") or [] if isinstance(details, dict) else []
+            payments = [
+                {"method": m.get("paymentmethodtypecode"), "amount": str(m.get("amount"))}
+                for m in methods
+                if isinstance(m, dict)
+            ]
+        else:
+            gross = body.get("totalamount", 0)
+            payments = [
+                {"method": 7, "amount": str(line.get("amount"))}
+                for line in body.get("cardlines") or []
+                if isinstance(line, dict)
+            ]
+        return cls(
+            connected=[m for m in marks if isinstance(m, int) and not isinstance(m, bool)],
+            gross=str(gross),
+            payments=payments,
+            special_category=int(body.get("specialinvoicecategory") or 0),
+        )
 
 
 @dataclass(frozen=True)
@@ -174,12 +224,35 @@ class SandboxStore:
             expires_at=datetime.fromisoformat(row["expires_at"]),
         )
 
+    def record_received(self, mark: int, received: Received) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO received (mark, connected, gross, payments, special_category)"
+            " VALUES (?,?,?,?,?)",
+            (
+                mark,
+                json.dumps(received.connected),
+                received.gross,
+                json.dumps(received.payments),
+                received.special_category,
+            ),
+        )
+
     def documents(self) -> list[dict[str, Any]]:
+        """Every accepted document, with what it carried (`connected`, `gross`, `payments`,
+        `special_category`)."""
         rows = self._db.execute(
-            "SELECT uid, mark, endpoint, series, number, invoice_type AS type, date_issued,"
-            " internal_id, is_delayed_code, submissions, accepted_at FROM documents ORDER BY mark"
+            "SELECT d.uid, d.mark, d.endpoint, d.series, d.number, d.invoice_type AS type,"
+            " d.date_issued, d.internal_id, d.is_delayed_code, d.submissions, d.accepted_at,"
+            " r.connected, r.gross, r.payments, r.special_category"
+            " FROM documents d LEFT JOIN received r ON r.mark = d.mark ORDER BY d.mark"
         ).fetchall()
-        return [dict(row) for row in rows]
+        documents = []
+        for row in rows:
+            document = dict(row)
+            for key in ("connected", "payments"):
+                document[key] = json.loads(row[key]) if row[key] is not None else []
+            documents.append(document)
+        return documents
 
     def _next_mark(self, kind: str) -> int:
         cursor = self._db.execute("INSERT INTO marks (kind) VALUES (?)", (kind,))

@@ -1,8 +1,10 @@
-"""End to end, a café table (issue #18): order slips (8.6) online and while the provider is down,
-a return, a cancellation, the close with a card payment; the sandbox holds exactly the 8.6
-documents and one 11.1 connecting the MARKs of the orders not cancelled; the slips print with
-their notice; the cash drawer opens on a cash receipt (not on a card-only one) and on request,
-journaled with the caller; an order past the legal limit makes `status` CRITICAL."""
+"""End to end, a café table: order slips (8.6) online and while the provider is down, a return, a
+cancellation, the close with a card payment; the sandbox holds exactly the 8.6 documents and one
+11.1 connecting the MARKs of the orders not cancelled; the slips print with their notice; the
+cash drawer opens on a cash receipt (not on a card-only one) and on request, journaled with the
+caller; an order past the legal limit makes `status` CRITICAL. Split bills and partial payments:
+each receipt connects every open order, carries the orders' own rounded amounts, and the table
+closes on the receipt that brings it to 0.00."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 import offline_store as store
 from agent.config import load_config
 from agent.core.status_report import Level, StatusReport, store_status, verdict
+from agent.core.unpaid_orders import oldest_unpaid, part_paid
 from agent.json_codec import loads
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt
 from printers.layout import KITCHEN_BANNER, ORDER_NOTICE
@@ -331,3 +334,244 @@ def test_an_order_while_aade_is_down_is_delayed_with_code_2(cafe: E2EStack) -> N
     # The refusal recorded nothing: the same request_id goes through now.
     closed = stack.post("/v1/tables/A2/close", {"request_id": "aade-close", "payments": cash})
     assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
+
+
+def _vat_sums(payloads: list[dict[str, Any]]) -> dict[int, tuple[D, D]]:
+    """Net and VAT per VAT category over documents, from their VatAnalysis (returns negative)."""
+    sums: dict[int, tuple[D, D]] = {}
+    for payload in payloads:
+        sign = -1 if payload["Details"][0]["RecordTypeCode"] == 7 else 1
+        for bucket in payload["VatAnalysis"]:
+            net, vat = sums.get(bucket["VatCategoryCode"], (D("0"), D("0")))
+            sums[bucket["VatCategoryCode"]] = (
+                net + sign * bucket["UnderlyingValue"],
+                vat + sign * bucket["VatAmount"],
+            )
+    return sums
+
+
+def _payload(stack: E2EStack, receipt_id: int) -> dict[str, Any]:
+    return dict(loads(stack.stored(receipt_id).payload or b""))
+
+
+def _order_on(stack: E2EStack, table: str, request_id: str, *lines: dict[str, Any]) -> dict:
+    body = {"request_id": request_id, "table": table, "waiter": WAITER, "lines": list(lines)}
+    response = stack.post("/v1/orders", body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def test_a_table_with_a_balance_is_not_closed_without_payments(cafe: E2EStack) -> None:
+    stack = cafe
+    _order_on(stack, "D1", "d1-1", _line("Σαλάτα", "1", "12.00"))
+    before = stack.document_count()
+    refused = stack.post("/v1/tables/D1/close", {"request_id": "d1-close"})
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "payments_mismatch" and error["fields"][0]["path"] == "payments"
+    assert "12.00" in error["fields"][0]["message"]
+    assert stack.document_count() == before
+    cash = [{"method": 3, "amount": D("12.00")}]
+    closed = stack.post("/v1/tables/D1/close", {"request_id": "d1-close", "payments": cash})
+    assert closed.status_code == 201, closed.text
+
+
+def test_a_close_retried_with_the_amount_written_otherwise_is_the_same_request(
+    cafe: E2EStack,
+) -> None:
+    stack = cafe
+    _order_on(stack, "D2", "d2-1", _line("Τσάι", "1", "2.50"))
+    body = {"request_id": "d2-close", "payments": [{"method": 3, "amount": D("2.50")}]}
+    first = stack.post("/v1/tables/D2/close", body)
+    assert first.status_code == 201, first.text
+    with stack.client() as client:
+        retry = client.post(
+            "/v1/tables/D2/close",
+            content=b'{"request_id": "d2-close", "payments": [{"amount": 2.5, "method": 3}]}',
+            headers={"content-type": "application/json"},
+        )
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["receipt_id"] == first.json()["receipt_id"]
+
+
+def test_a_close_naming_the_customers_vat_is_refused_like_a_receipt(cafe: E2EStack) -> None:
+    stack = cafe
+    _order_on(stack, "D3", "d3-1", _line("Πίτα", "1", "5.00"))
+    before = stack.document_count()
+    customer = {"vat": "094014201", "name": "Πελάτης"}
+    cash = [{"method": 3, "amount": D("5.00")}]
+    refused = stack.post(
+        "/v1/tables/D3/close", {"request_id": "d3-close", "payments": cash, "customer": customer}
+    )
+    receipt = stack.post(
+        "/v1/receipts",
+        {**cash_receipt("d3-receipt"), "customer": customer},
+    )
+    assert refused.status_code == receipt.status_code == 422, refused.text
+    assert refused.json()["error"]["fields"] == receipt.json()["error"]["fields"]
+    assert refused.json()["error"]["fields"][0]["path"] == "customer.vat"
+    assert stack.document_count() == before
+
+
+def test_the_closing_receipt_carries_the_order_slips_rounded_amounts(cafe: E2EStack) -> None:
+    stack = cafe
+    slips = [
+        _order_on(stack, "D4", f"d4-{n}", {**_line("Φρέντο", "1", "2.50"), "vat_category": 1})
+        for n in range(3)
+    ]
+    cash = [{"method": 3, "amount": D("7.50")}]
+    closed = stack.post("/v1/tables/D4/close", {"request_id": "d4-close", "payments": cash})
+    assert closed.status_code == 201, closed.text
+    receipt = _payload(stack, closed.json()["receipt_id"])
+    orders = [_payload(stack, slip["receipt_id"]) for slip in slips]
+    assert _vat_sums(orders) == _vat_sums([receipt]) == {1: (D("6.06"), D("1.44"))}
+    summaries = receipt["Summaries"]
+    assert (summaries["TotalNetAmount"], summaries["TotalVATAmount"]) == (D("6.06"), D("1.44"))
+    assert receipt["Details"][0]["Quantity"] == D("3") and receipt["SpecialInvoiceCategory"] == 12
+
+
+def _ledger(stack: E2EStack, table: str) -> dict[int, str]:
+    with stack.stack.provider() as client:
+        rows = client.get("/_sandbox/orders", params={"table": table}).json()["orders"]
+    return {row["mark"]: row["state"] for row in rows}
+
+
+def _received(stack: E2EStack, mark: int) -> dict[str, Any]:
+    return next(d for d in stack.provider_documents() if d["mark"] == mark)
+
+
+def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -> None:
+    """Two guests pay 10.00 each by amount (apportioned over 13 % and 24 %), a third orders
+    more and pays the rest: each 11.1 connects every open order; per VAT rate the receipts add
+    up to exactly the 8.6 documents; the table closes on the receipt that brings it to 0.00."""
+    stack = cafe
+    table = "S1"
+    first = _order_on(
+        stack,
+        table,
+        "s1-1",
+        _line("Μουσακάς", "1", "11.90"),
+        {**_line("Κρασί", "1", "6.30"), "vat_category": 1},
+    )
+    part = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s1-pay1", "amount": D("10.00"), "payments": [{"method": 3, "amount": 10}]},
+    )
+    assert part.status_code == 201, part.text
+    assert part.json()["closes_table"] is False and part.json()["total"] == "10.00"
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert (D(view["total"]), D(view["paid"]), D(view["left"])) == (
+        D("18.20"),
+        D("10.00"),
+        D("8.20"),
+    )
+    assert [p["receipt_id"] for p in view["payments"]] == [part.json()["receipt_id"]]
+    paid = _payload(stack, part.json()["receipt_id"])
+    # 10.00 apportioned as 11.90 : 6.30 → 6.538… : 3.461… → 6.53 and 3.46, the cent to 13 %
+    assert {
+        b["VatCategoryCode"]: b["UnderlyingValue"] + b["VatAmount"] for b in paid["VatAnalysis"]
+    } == {
+        1: D("3.46"),
+        2: D("6.54"),
+    }
+    assert paid["SpecialInvoiceCategory"] == 12
+    assert _received(stack, part.json()["mark"])["connected"] == [first["mark"]]
+
+    second = _order_on(stack, table, "s1-2", _line("Γλυκό", "1", "4.50"))
+    too_much = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s1-pay2", "amount": D("50.00"), "payments": [{"method": 3, "amount": 50}]},
+    )
+    assert too_much.status_code == 422 and too_much.json()["error"]["code"] == "table_part_refused"
+    rest = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s1-pay2", "payments": [{"method": 3, "amount": D("12.70")}]},
+    )
+    assert rest.status_code == 201, rest.text
+    assert rest.json()["closes_table"] is True
+    assert stack.get(f"/v1/tables/{table}").status_code == 404
+    assert _received(stack, rest.json()["mark"])["connected"] == [first["mark"], second["mark"]]
+    assert set(_ledger(stack, table).values()) == {"closed"}
+    receipts = [_payload(stack, r.json()["receipt_id"]) for r in (part, rest)]
+    orders = [_payload(stack, o["receipt_id"]) for o in (first, second)]
+    assert _vat_sums(receipts) == _vat_sums(orders)
+
+
+def test_a_guest_pays_their_items_by_card_and_the_table_stays_open(cafe: E2EStack) -> None:
+    stack = cafe
+    table = "S2"
+    _order_on(stack, table, "s2-1", _line("Μπίρα", "3", "4.50"), _line("Πατάτες", "1", "3.80"))
+    mine = [_line("Μπίρα", "1", "4.50")]
+    signed = stack.post(
+        "/v1/payments/sign",
+        {
+            "request_id": "s2-sign",
+            "terminal_id": TERMINAL,
+            "amount": D("4.50"),
+            "table": {"table": table, "lines": mine},
+        },
+    )
+    assert signed.status_code == 201, signed.text
+    fields = signed.json()["fields"]
+    assert sorted(fields["amounts_cents"]) == sorted([398, 52, 450, 450])
+    card = {
+        "method": 7,
+        "amount": D("4.50"),
+        "terminal_id": TERMINAL,
+        "transaction_id": "TX-S2",
+        "signature_id": signed.json()["signature_id"],
+    }
+    paid = stack.post(
+        f"/v1/tables/{table}/close", {"request_id": "s2-pay1", "lines": mine, "payments": [card]}
+    )
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["receipt_id"] == signed.json()["receipt_id"]
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert D(view["left"]) == D("12.80")
+    assert [(line["description"], D(str(line["quantity"]))) for line in view["closing_lines"]] == [
+        ("Μπίρα", D("2")),
+        ("Πατάτες", D("1")),
+    ]
+    too_many = stack.post(
+        f"/v1/tables/{table}/close",
+        {
+            "request_id": "s2-pay2",
+            "lines": [_line("Μπίρα", "3", "4.50")],
+            "payments": [{"method": 3, "amount": D("13.50")}],
+        },
+    )
+    assert too_many.status_code == 422, too_many.text
+    assert too_many.json()["error"]["fields"][0]["path"] == "lines[0]"
+    rest = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s2-pay2", "payments": [{"method": 3, "amount": D("12.80")}]},
+    )
+    assert rest.status_code == 201 and rest.json()["closes_table"] is True, rest.text
+
+
+def test_the_legal_clock_runs_from_the_oldest_order_not_fully_paid(cafe: E2EStack) -> None:
+    stack = cafe
+    table = "S3"
+    first = _order_on(stack, table, "s3-1", _line("Καφές", "1", "3.00"))
+    second = _order_on(stack, table, "s3-2", _line("Τοστ", "1", "4.00"))
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert view["oldest_unpaid_order_at"] == view["oldest_order_at"]
+    cash = [{"method": 3, "amount": D("3.00")}]
+    paid = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s3-pay1", "amount": D("3.00"), "payments": cash},
+    )
+    assert paid.status_code == 201, paid.text
+    view = stack.get(f"/v1/tables/{table}").json()
+    assert (
+        view["oldest_unpaid_order_at"] == stack.stored(second["receipt_id"]).issued_at.isoformat()
+    )
+    assert view["oldest_order_at"] == stack.stored(first["receipt_id"]).issued_at.isoformat()
+    with stack.database() as conn:  # what `status` reads for the table
+        unpaid = oldest_unpaid(store.open_orders(conn, table), part_paid(conn, table))
+    assert unpaid is not None and unpaid.document_id == second["receipt_id"]
+    rest = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s3-pay2", "payments": [{"method": 3, "amount": D("4.00")}]},
+    )
+    assert rest.status_code == 201, rest.text
