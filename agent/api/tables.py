@@ -74,10 +74,10 @@ def add_table_routes(
         return answered(await orders.cancel(order_id, await read(request, CancelOrderRequest)))
 
     async def tables(_: Request) -> Response:
-        return Response.json(tables_service.tables().model_dump(mode="json"))
+        return Response.json(tables_service.tables().model_dump())
 
     async def table(request: Request) -> Response:
-        return Response.json(tables_service.table(table_param(request)).model_dump(mode="json"))
+        return Response.json(tables_service.table(table_param(request)).model_dump())
 
     async def close(request: Request) -> Response:
         name = table_param(request)
