@@ -367,6 +367,20 @@ def get_by_mark(conn: sqlite3.Connection, mark: int) -> StoredDocument | None:
     return None if row is None else _document_from_row(conn, row)
 
 
+def issued_after(
+    conn: sqlite3.Connection, *, after_id: int, type_code: str
+) -> list[StoredDocument]:
+    """Documents of `type_code` issued after document `after_id` that count (not reserved, void
+    or rejected): the returns that may name it. A rowid range from `after_id`, so it reads the
+    documents issued since, few for the recent receipt a return names."""
+    rows = conn.execute(
+        "SELECT * FROM documents WHERE id > ? AND type_code = ? "
+        "AND state NOT IN ('reserved', 'void', 'rejected') ORDER BY id",
+        (after_id, type_code),
+    )
+    return [_document_from_row(conn, row) for row in rows]
+
+
 def list_documents(
     conn: sqlite3.Connection,
     *,

@@ -21,7 +21,15 @@ from printers.blocks import (
     TextLine,
 )
 from printers.money import format_money, format_percent, format_quantity
-from printers.receipt import OrderSlip, Payment, PrintableReceipt, ReceiptLine, VatBreakdown
+from printers.receipt import (
+    ATHENS,
+    DOCUMENT_TITLES,
+    OrderSlip,
+    Payment,
+    PrintableReceipt,
+    ReceiptLine,
+    VatBreakdown,
+)
 from printers.wrap import hard_wrap, two_columns, wrap_on, wrap_text
 
 SUPPORTED_WIDTHS = (32, 42, 48)
@@ -148,6 +156,13 @@ def _heading(builder: _Builder, receipt: PrintableReceipt) -> None:
             builder.field("ΑΦΜ πελάτη:", receipt.customer.vat)
         if receipt.customer.name:
             builder.text(f"Πελάτης: {receipt.customer.name}")
+    original = receipt.original
+    if original is not None:
+        builder.text(f"Επιστροφή για: {DOCUMENT_TITLES[original.type_code]}")
+        issued = original.issued_at.astimezone(ATHENS)
+        builder.indented(f"Σειρά {original.series} Αριθμός {original.number} {issued:%d/%m/%Y}")
+        if original.mark:
+            builder.indented(f"ΜΑΡΚ {original.mark}")
     if receipt.correlated_marks:
         builder.text("Συσχετιζόμενα ΜΑΡΚ:")
         for mark in receipt.correlated_marks:

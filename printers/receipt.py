@@ -130,6 +130,18 @@ class OrderSlip:
 
 
 @dataclass(frozen=True)
+class OriginalDocument:
+    """The receipt a return gives back: printed on the return by its series and number (and
+    its MARK once known)."""
+
+    type_code: str
+    series: str
+    number: int
+    issued_at: datetime
+    mark: str | None = None
+
+
+@dataclass(frozen=True)
 class PrintableReceipt:
     """An issued fiscal document, reduced to what the paper must show.
 
@@ -157,6 +169,7 @@ class PrintableReceipt:
     footer: tuple[str, ...] = ()
     copy: bool = False
     order: OrderSlip | None = None
+    original: OriginalDocument | None = None
 
     def __post_init__(self) -> None:
         if self.type_code not in DOCUMENT_TITLES:
@@ -262,6 +275,7 @@ def _decode_receipt(raw: dict[str, Any]) -> PrintableReceipt:
     issuer["address_lines"] = tuple(issuer.get("address_lines", ()))
     customer = raw.get("customer")
     order = raw.get("order")
+    original = raw.get("original")
     return PrintableReceipt(
         issuer=Issuer(**issuer),
         type_code=raw["type_code"],
@@ -283,4 +297,11 @@ def _decode_receipt(raw: dict[str, Any]) -> PrintableReceipt:
         footer=tuple(raw.get("footer", ())),
         copy=bool(raw.get("copy", False)),
         order=OrderSlip(**order) if order is not None else None,
+        original=(
+            OriginalDocument(
+                **{**original, "issued_at": datetime.fromisoformat(original["issued_at"])}
+            )
+            if original is not None
+            else None
+        ),
     )

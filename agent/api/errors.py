@@ -15,6 +15,7 @@ from agent.core import errors as core
 from agent.fiscal.discounts import DiscountTooLarge
 from agent.fiscal.errors import DomainError, FieldProblem, PaymentsMismatch
 from agent.fiscal.orders import ReturnExceedsOrders
+from agent.fiscal.returns import OriginalNotReturnable, ReturnExceedsOriginal
 from agent.fiscal.table_bill import TablePartRefused
 
 _FIELD_PREFIX = re.compile(r"^(?:Value error, )?([a-z_][a-z_.\[\]0-9]*): (.+)$", re.DOTALL)
@@ -79,6 +80,8 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     ReturnExceedsOrders: (422, "return_exceeds_orders"),
     DiscountTooLarge: (422, "discount_too_large"),
     TablePartRefused: (422, "table_part_refused"),
+    ReturnExceedsOriginal: (422, "return_exceeds_original"),
+    OriginalNotReturnable: (422, "original_not_returnable"),
 }
 
 

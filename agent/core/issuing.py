@@ -37,6 +37,7 @@ from agent.core.errors import (
 )
 from agent.core.print_orders import wants_print
 from agent.core.request_identity import Answer, CanonicalRequest, canonical
+from agent.core.returns import check_credit, check_pos_return
 from agent.core.runtime import Runtime
 from agent.core.transmission import Transmitter
 from agent.fiscal.document_builder import (
@@ -166,30 +167,44 @@ class IssuingService:
             discount=request.discount,
         )
         check_payments_cover_total(request, priced.totals)
+        original = (
+            None
+            if request.correlated_receipt_id is None
+            else check_credit(self.rt.conn, self.rt.config, request)
+        )
         signatures = self._signatures_for(request.payments)
         connected = self._connected_payments(request, priced.totals.gross)
+        correlated = _original_marks(original)
 
         def build(identity: DocumentIdentity) -> bytes:
             payments = _payment_entries(request.payments, signatures) + connected
-            return dumps(receipt_payload(self.rt.config, identity, request, priced, payments))
+            return dumps(
+                receipt_payload(self.rt.config, identity, request, priced, payments, correlated)
+            )
 
         draft = Draft(request.request_id, stored, request.type, priced.totals.gross)
-        return await self._issue(draft, build, signatures, request.delivery)
+        return await self._issue(draft, build, signatures, request.delivery, original=original)
 
     async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer:
         stored = canonical(request)
         replay = self._replay(request.request_id, stored.digest)
         if replay is not None:
             return replay
+        original = (
+            None
+            if request.correlated_receipt_id is None
+            else check_pos_return(self.rt.conn, request)
+        )
         signatures = self._signatures_for(request.payments)
         total = sum((p.amount for p in request.payments), Decimal("0"))
+        correlated = _original_marks(original)
 
         def build(identity: DocumentIdentity) -> bytes:
             payments = _payment_entries(request.payments, signatures)
-            return dumps(pos_payload(self.rt.config, identity, request, payments))
+            return dumps(pos_payload(self.rt.config, identity, request, payments, correlated))
 
         draft = Draft(request.request_id, stored, request.type, total)
-        return await self._issue(draft, build, signatures, request.delivery)
+        return await self._issue(draft, build, signatures, request.delivery, original=original)
 
     def _connected_payments(self, request: ReceiptRequest, gross: Decimal) -> list[PaymentEntry]:
         """A receipt paid by card on the POS receipts it connects (11.1 → 8.4, 11.4 → 8.5)
@@ -306,7 +321,10 @@ class IssuingService:
         delivery: Delivery,
         *,
         within: AlsoWithin | None = None,
+        original: store.StoredDocument | None = None,
     ) -> Answer:
+        """`original`: the receipt a return names by id; while it has no MARK the return is
+        not sent but held offline behind it (`agent.core.returns` states the order)."""
         rt = self.rt
         now = rt.clock()
         try:
@@ -322,10 +340,12 @@ class IssuingService:
         rt.rollback_guard.advance()
         printing = wants_print(rt, delivery)
         kick = wants_cash_kick(rt, doc)
+        followups = sale_followups(rt, printing=printing, kick=kick)
         try:
-            doc = await self.transmitter.transmit(
-                doc, then=sale_followups(rt, printing=printing, kick=kick)
-            )
+            if original is not None and original.mark is None:
+                doc = self.transmitter.hold(doc, original, then=followups)
+            else:
+                doc = await self.transmitter.transmit(doc, then=followups)
         except Exception as exc:
             fault = store.storage_fault(exc)
             if fault is None:
@@ -401,6 +421,14 @@ class IssuingService:
                 f"the signature was made for a total of {doc.total_amount}, the receipt totals {draft.total}; sign again with receipt_id {doc.id}",
             )
         return doc
+
+
+def _original_marks(original: store.StoredDocument | None) -> list[int] | None:
+    """The correlation a return by receipt id freezes: its original's MARK, or an empty list
+    filled in at send time while the original has none (None: not a return by receipt id)."""
+    if original is None:
+        return None
+    return [] if original.mark is None else [original.mark]
 
 
 def _payment_entries(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import offline_store as store
 from agent.core.printable import printable_receipt
+from agent.core.returns import original_of
 from agent.core.runtime import Runtime
 from agent.fiscal.orders import ORDER_TYPE
 from agent.fiscal.receipt_model import Delivery
@@ -12,7 +13,8 @@ from agent.fiscal.receipt_model import Delivery
 def queue_print(rt: Runtime, doc: store.StoredDocument, *, copy: bool) -> int:
     """Inside the caller's transaction: the job is durable with the document state it prints.
     An order slip's first print also queues the kitchen's copy when `printer.kitchen_copy`."""
-    layout = printable_receipt(rt.config, doc, copy=copy).to_json()
+    original = original_of(rt.conn, doc)
+    layout = printable_receipt(rt.config, doc, copy=copy, original=original).to_json()
     job_id = store.enqueue_print(rt.conn, doc.id, layout, copy=copy, now=rt.clock())
     if doc.type_code == ORDER_TYPE and rt.config.printer.kitchen_copy and not copy:
         kitchen = printable_receipt(rt.config, doc, copy=False, kitchen=True).to_json()

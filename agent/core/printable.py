@@ -25,6 +25,7 @@ from printers.receipt import (
     Customer,
     Issuer,
     OrderSlip,
+    OriginalDocument,
     Payment,
     PrintableReceipt,
     ReceiptLine,
@@ -189,9 +190,15 @@ def _cancel_parts(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def printable_receipt(
-    config: AgentConfig, doc: store.StoredDocument, *, copy: bool, kitchen: bool = False
+    config: AgentConfig,
+    doc: store.StoredDocument,
+    *,
+    copy: bool,
+    kitchen: bool = False,
+    original: store.StoredDocument | None = None,
 ) -> PrintableReceipt:
-    """`kitchen`: an order slip's copy for the kitchen (items only, no prices)."""
+    """`kitchen`: an order slip's copy for the kitchen (items only, no prices); `original`:
+    the receipt a return names by id, printed by its series and number."""
     assert doc.payload is not None
     payload = loads(doc.payload)
     request = loads(doc.request_json)
@@ -227,9 +234,22 @@ def printable_receipt(
         qr_url=doc.qr_url,
         delayed_code=doc.delayed_code,
         offline_qr_url=doc.offline_qr_url,
-        correlated_marks=tuple(str(mark) for mark in parts["correlated"]),
+        correlated_marks=tuple(
+            str(mark) for mark in parts["correlated"] if original is None or mark != original.mark
+        ),
         customer=customer,
         footer=config.provider.footer.lines(),
         copy=copy,
         order=order,
+        original=(
+            None
+            if original is None
+            else OriginalDocument(
+                type_code=original.type_code,
+                series=original.series,
+                number=original.number,
+                issued_at=original.issued_at,
+                mark=str(original.mark) if original.mark is not None else None,
+            )
+        ),
     )

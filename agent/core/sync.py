@@ -17,6 +17,7 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.core.errors import PayloadAltered
 from agent.core.provider_health import UNREACHABLE_CODE
+from agent.core.returns import waiting_for
 from agent.core.runtime import Runtime
 from agent.core.sync_report import SyncedDocument, SyncReport
 from agent.core.transmission import Sent, Transmitter
@@ -74,6 +75,8 @@ class SyncService:
             self.void_stale_reservations()
             queue: deque[int] = deque()
             seen: set[int] = set()
+            # Returns waiting for their original's MARK, by original: sent right after it.
+            held: dict[int, list[int]] = {}
             fetching = True
 
             def refill() -> None:
@@ -113,6 +116,11 @@ class SyncService:
                         log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
                         report.altered.append(doc.id)
                         continue
+                    original = waiting_for(rt.conn, doc)
+                    if original is not None:
+                        self.transmitter.hold_unsent(doc, original)
+                        held.setdefault(original.id, []).append(doc.id)
+                        continue
                     if rt.breaker.is_open and report.attempted:
                         report.stopped_early = True
                         return None
@@ -146,7 +154,10 @@ class SyncService:
                             sending = start(take())
                             if sending is not None:
                                 await asyncio.sleep(0)  # the next call writes its request now
-                        self._count(report, self.transmitter.record(doc, sent))
+                        recorded = self.transmitter.record(doc, sent)
+                        self._count(report, recorded)
+                        if recorded.mark is not None:
+                            queue.extendleft(reversed(held.pop(recorded.id, [])))
                         if sending is None:
                             sending = start(take())
                 finally:

@@ -20,6 +20,7 @@ from agent.core.errors import PayloadAltered
 from agent.core.offline_documents import offline_qr_for
 from agent.core.print_orders import queue_print, wants_print
 from agent.core.provider_health import AADE_DOWN_CODE, UNREACHABLE_CODE, note_outcome
+from agent.core.returns import payload_to_send
 from agent.core.runtime import Runtime
 from agent.elise.outcomes import (
     AadeDown,
@@ -110,6 +111,36 @@ class Transmitter:
             self._remember_if_unwritten(doc, sent, exc)
             raise
 
+    def hold(
+        self,
+        doc: store.StoredDocument,
+        original: store.StoredDocument,
+        *,
+        then: AfterOutcome | None = None,
+    ) -> store.StoredDocument:
+        """A return whose original has no MARK yet is not sent: offline at once with the
+        original's IsDelayedCode (the reason it cannot go out), its own offline QR and, through
+        `then`, its print job (`agent.core.returns` states the order)."""
+        code = original.delayed_code or UNREACHABLE_CODE
+        reason = (
+            f"waiting for its original {original.series}/{original.number} (receipt "
+            f"{original.id}) to be accepted: it is sent with the original's MARK"
+        )
+        return self._go_offline(doc, code, reason, then)
+
+    def hold_unsent(
+        self, doc: store.StoredDocument, original: store.StoredDocument
+    ) -> store.StoredDocument:
+        """A held return still `pending` (a crash between freezing and holding it) is held
+        now, with the print job it never got."""
+        if doc.state != store.DocumentState.PENDING:
+            return doc
+        missing = self._missing_print(doc)
+        held = self.hold(doc, original, then=missing)
+        if missing is not None:
+            self.rt.notify_printer()
+        return held
+
     async def send(self, doc: store.StoredDocument) -> Sent:
         """The provider call alone. The sync records its outcome apart (`record`), so it can
         send its next document first."""
@@ -160,8 +191,7 @@ class Transmitter:
         return lambda issued: queue_print(rt, issued, copy=False)
 
     async def _send(self, doc: store.StoredDocument) -> SendOutcome:
-        assert doc.payload is not None
-        payload = doc.payload
+        payload = payload_to_send(self.rt.conn, doc)
         if doc.delayed_code:
             payload = set_delayed_code(payload, doc.delayed_code)
         client = self.rt.client

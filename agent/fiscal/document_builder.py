@@ -137,9 +137,12 @@ def receipt_payload(
     request: ReceiptRequest,
     priced: PricedReceipt,
     payments: list[PaymentEntry],
+    correlated_marks: list[int] | None = None,
 ) -> dict[str, Any]:
     """A counter or takeaway receipt: `SpecialInvoiceCategory` 0, food service or not (only the
-    receipt that pays a table is a catering transaction, `agent.core.tables`)."""
+    receipt that pays a table is a catering transaction, `agent.core.tables`).
+    `correlated_marks`: the original's MARK when the request named it by receipt id (empty
+    while the original has none yet; `agent.fiscal.returns` fills it in)."""
     return invoice_payload(
         issuer=config.issuer,
         identity=identity,
@@ -149,7 +152,7 @@ def receipt_payload(
         payments=payments,
         customer=request.customer,
         delivery=request.delivery,
-        correlated_marks=request.correlated_marks,
+        correlated_marks=request.correlated_marks if correlated_marks is None else correlated_marks,
         connected_marks=request.connected_marks,
         iapr_sign_policy=config.provider.iapr_sign_policy,
     )
@@ -160,7 +163,9 @@ def pos_payload(
     identity: DocumentIdentity,
     request: PosReceiptRequest,
     payments: list[PaymentEntry],
+    correlated_marks: list[int] | None = None,
 ) -> dict[str, Any]:
+    """`correlated_marks`: an 8.5's original 8.4 MARK (empty while it has none yet)."""
     return pos_receipt_payload(
         issuer=config.issuer,
         identity=identity,
@@ -169,6 +174,7 @@ def pos_payload(
         delivery=request.delivery,
         connected_marks=request.connected_marks,
         iapr_sign_policy=config.provider.iapr_sign_policy,
+        correlated_marks=correlated_marks,
     )
 
 

@@ -377,10 +377,12 @@ def pos_receipt_payload(
     delivery: Delivery,
     connected_marks: list[int],
     iapr_sign_policy: int,
+    correlated_marks: list[int] | None = None,
 ) -> dict[str, Any]:
     """The camelCase `/Receipt` model for 8.4 / 8.5, shaped like the provider's QA bodies: they
     always carry `CounterParty`, `totalAmountAC` and `miscellaneousData`, sent empty where we
-    have nothing (docs/provider.md §5)."""
+    have nothing (docs/provider.md §5). An 8.5 that names its 8.4 by receipt id carries it in
+    `correlatedInvoices` (empty until the 8.4 has a MARK); other 8.x bodies stay as they were."""
     total = sum((entry.amount for entry in payments), Decimal("0"))
     document: dict[str, Any] = {
         "isDelayedCode": 0,
@@ -419,5 +421,7 @@ def pos_receipt_payload(
     document["AdditionalDetails"] = _additional_details(customer, delivery)
     document["internalDocumentId"] = identity.internal_id
     document["miscellaneousData"] = {"comments1": ""}
+    if correlated_marks is not None:
+        document["correlatedInvoices"] = list(correlated_marks)
     document["multipleConnectedMarks"] = list(connected_marks)
     return document

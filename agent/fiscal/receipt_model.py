@@ -249,12 +249,26 @@ class ReceiptRequest(_Document):
     )
     payments: list[Payment] = Field(default_factory=list, max_length=20)
     correlated_marks: list[Mark] = Field(default_factory=list, max_length=50)
+    correlated_receipt_id: int | None = Field(
+        None,
+        gt=0,
+        description="an 11.4's original 11.1 by its receipt_id, instead of correlated_marks: "
+        "works before the original has a MARK (issued offline)",
+    )
 
     @model_validator(mode="after")
     def _type_rules(self) -> ReceiptRequest:
-        if self.type == "11.4" and not self.correlated_marks:
-            raise ValueError("correlated_marks: an 11.4 credit needs the MARK of the original")
-        if self.type == "11.1" and self.correlated_marks:
+        if self.correlated_receipt_id is not None and self.correlated_marks:
+            raise ValueError(
+                "correlated_receipt_id: name the original either by receipt id or by "
+                "correlated_marks, not both"
+            )
+        if self.type == "11.4" and not self.correlated_marks and self.correlated_receipt_id is None:
+            raise ValueError(
+                "correlated_marks: an 11.4 credit needs the MARK of the original (or its "
+                "correlated_receipt_id)"
+            )
+        if self.type == "11.1" and (self.correlated_marks or self.correlated_receipt_id):
             raise ValueError("correlated_marks: only for 11.4 credits")
         check_retail_customer(self.customer)
         if not self.payments and not self.connected_marks:
@@ -270,11 +284,16 @@ class PosReceiptRequest(_Document):
 
     type: Literal["8.4", "8.5"] = "8.4"
     payments: list[Payment] = Field(min_length=1, max_length=20)
+    correlated_receipt_id: int | None = Field(
+        None, gt=0, description="an 8.5's original 8.4 by its receipt_id (with or without a MARK)"
+    )
 
     @model_validator(mode="after")
     def _card_only(self) -> PosReceiptRequest:
         if any(p.method != CARD_PAYMENT for p in self.payments):
             raise ValueError("payments: a POS receipt carries card payments only (method 7)")
+        if self.type == "8.4" and self.correlated_receipt_id is not None:
+            raise ValueError("correlated_receipt_id: only for 8.5 POS returns")
         return self
 
 

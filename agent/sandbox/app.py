@@ -257,6 +257,13 @@ class _Endpoints:
                 409,
                 {"success": False, "message": DUPLICATE_MESSAGE, "mark": original, "uid": doc.uid},
             )
+        unknown = [
+            (f"CorrelatedInvoices[{index}]", f"{mark} is not a MARK of this issuer")
+            for index, mark in enumerate(doc.correlated)
+            if self._s.store.uid_of_mark(mark, doc.issuer_vat) is None
+        ]
+        if unknown:
+            return _rejected(unknown)
         fnb = FnbFacts.of(body, doc) if endpoint == "invoice" else None
         fnb_errors = self._s.store.orders.errors(fnb, doc.issuer_vat) if fnb else []
         if fnb_errors:

@@ -57,6 +57,7 @@ class CheckedDocument:
     internal_id: str
     is_delayed_code: int
     card_payments: list[CardPayment] = field(default_factory=list)
+    correlated: tuple[int, ...] = ()
 
 
 def loads_folded(data: bytes) -> Any:
@@ -306,6 +307,11 @@ def _identity(
     if isinstance(branch, bool) or not isinstance(branch, int) or branch < 0:
         errors.add("Issuer.BranchCode", "must be a non-negative integer")
     delayed = errors.code(doc.get("isdelayedcode", 0), "IsDelayedCode", range(5))
+    correlated = doc.get("correlatedinvoices") or []
+    if not isinstance(correlated, list) or not all(
+        isinstance(mark, int) and not isinstance(mark, bool) for mark in correlated
+    ):
+        errors.add("CorrelatedInvoices", "must be a list of MARKs")
     if errors.items:
         raise InvalidDocument(errors.items)
     assert series and number and invoice_type and internal and vat and issue_date
@@ -320,6 +326,7 @@ def _identity(
         internal_id=internal,
         is_delayed_code=delayed,
         card_payments=cards,
+        correlated=tuple(correlated),
     )
 
 

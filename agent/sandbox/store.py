@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS signatures (
     issued_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS correlations (
+    mark INTEGER NOT NULL,
+    correlated_mark INTEGER NOT NULL,
+    PRIMARY KEY (mark, correlated_mark)
+);
 CREATE TABLE IF NOT EXISTS payments (
     payment_mark INTEGER PRIMARY KEY,
     mark INTEGER NOT NULL,
@@ -176,6 +181,10 @@ class SandboxStore:
                     accepted_at.isoformat(),
                 ),
             )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO correlations (mark, correlated_mark) VALUES (?, ?)",
+                [(mark, correlated) for correlated in doc.correlated],
+            )
         return mark
 
     def uid_of_mark(self, mark: int, issuer_vat: str) -> str | None:
@@ -246,11 +255,17 @@ class SandboxStore:
             " r.connected, r.gross, r.payments, r.special_category"
             " FROM documents d LEFT JOIN received r ON r.mark = d.mark ORDER BY d.mark"
         ).fetchall()
+        correlated: dict[int, list[int]] = {}
+        for row in self._db.execute(
+            "SELECT mark, correlated_mark FROM correlations ORDER BY rowid"
+        ):
+            correlated.setdefault(int(row["mark"]), []).append(int(row["correlated_mark"]))
         documents = []
         for row in rows:
             document = dict(row)
             for key in ("connected", "payments"):
                 document[key] = json.loads(row[key]) if row[key] is not None else []
+            document["correlated"] = correlated.get(row["mark"], [])
             documents.append(document)
         return documents
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import offline_store as store
 from agent.config import load_config
 from agent.core.printable import printable_receipt
+from agent.core.returns import original_of
 from agent.json_codec import loads
 from printers.blocks import Row, TextLine
 from printers.layout import build_layout
@@ -98,16 +99,18 @@ def printed_texts(stack: E2EStack, receipt_id: int) -> list[str]:
     """Wait until the receipt is printed; the lines of its layout. A printed job keeps no
     layout (it is rebuilt from the document, as a reprint does), so it is rebuilt here."""
 
-    def printed() -> store.StoredDocument | None:
+    def printed() -> tuple[store.StoredDocument, store.StoredDocument | None] | None:
         with stack.database() as conn:
             row = conn.execute(
                 "SELECT 1 FROM print_jobs WHERE document_id = ? AND state = 'printed'",
                 (receipt_id,),
             ).fetchone()
-            return None if row is None else store.get_document(conn, receipt_id)
+            doc = None if row is None else store.get_document(conn, receipt_id)
+            return None if doc is None else (doc, original_of(conn, doc))
 
-    doc = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
-    receipt = printable_receipt(load_config(stack.stack.config_path), doc, copy=False)
+    doc, original = wait_for(printed, timeout_s=20, what=f"receipt {receipt_id} printed")
+    config = load_config(stack.stack.config_path)
+    receipt = printable_receipt(config, doc, copy=False, original=original)
     texts = []
     for block in build_layout(receipt, 48).blocks:
         if isinstance(block, TextLine):
