@@ -38,6 +38,7 @@ from agent.core.errors import (
     SignatureNotActive,
     SignedTypeDiffers,
     SignRequestSettled,
+    SignRetryLater,
     UnknownSignature,
 )
 from agent.core.issuing import Draft, reusable_reservation
@@ -213,7 +214,11 @@ class CardPaymentService:
                 )
             case Unauthorized():
                 return self._autonomous(doc, "provider refused the credentials", now)
-            case AadeDown(message=reason) | Unreachable(reason=reason):
+            case AadeDown(message=reason):
+                # signpos involves no AADE: 408 is the provider still processing this document
+                # (docs/provider.md §6). The reservation stays; the same request_id signs again.
+                raise SignRetryLater(reason or "the provider answered 408")
+            case Unreachable(reason=reason):
                 return self._autonomous(doc, reason or "provider unavailable", now)
 
     def _sign_pos_request(

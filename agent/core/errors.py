@@ -111,6 +111,17 @@ class PaymentNotSent(DomainError):
         )
 
 
+class SignRetryLater(DomainError):
+    """signpos answered 408: the provider is still processing this document; not an outage."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"the provider is still processing this document ({reason[:200]}); sign again "
+            "with the same request_id in a few seconds (the receipt's number is kept)",
+            detail={"retryable": True},
+        )
+
+
 class StorageUnavailable(DomainError):
     """The register's storage refused the write (full, read-only, locked, I/O errors): nothing
     was issued, and the same request_id may be retried once the storage is back."""

@@ -34,6 +34,7 @@ from agent.sandbox.store import IssuedSignature, Received, SandboxStore
 
 DUPLICATE_MESSAGE = "Document has already been transmitted"
 AADE_DOWN_MESSAGE = "Request Timeout: the IAPR service is down and cannot accept documents"
+BUSY_MESSAGE = "Request Timeout: a request for this document is still being processed"
 
 Handler = Callable[[Any, Request, bool], Response]
 
@@ -130,6 +131,8 @@ class _Endpoints:
             fault = self._s.faults.answer_fault(request.path)
             if fault == "error500":
                 response = _failure(500, "Internal server error (sandbox fault error500)")
+            elif fault == "busy" and request.path.lower() == "/postransactions/signpos":
+                response = _failure(408, BUSY_MESSAGE)
             elif authenticated and not self._authenticated(request):
                 response = _unauthorized()
             else:

@@ -3,7 +3,8 @@
 A fault is decided per request in two places. The connection layer (`protocol.py`) decides the
 faults that never produce an HTTP answer (`down`: reset at once, `blackhole`: swallow the request);
 the application decides the ones that do (`aade_down`: 408, `error500`: 500, the `slow` delay,
-`foreign_uid`: a document is accepted but the answer names another document's UID).
+`foreign_uid`: a document is accepted but the answer names another document's UID, `busy`: 408
+on signpos as while the provider still processes the same UID).
 `flaky` draws a failure for `percent`% of calls, half of them at each layer, so the overall rate
 is the configured percentage. Admin paths (`/_sandbox/...`) are never faulted.
 """
@@ -15,9 +16,11 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Literal
 
-Mode = Literal["ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky", "foreign_uid"]
+Mode = Literal[
+    "ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky", "foreign_uid", "busy"
+]
 ConnectionFault = Literal["down", "blackhole"]
-AnswerFault = Literal["aade_down", "error500", "foreign_uid"]
+AnswerFault = Literal["aade_down", "error500", "foreign_uid", "busy"]
 
 MODES: tuple[Mode, ...] = (
     "ok",
@@ -28,6 +31,7 @@ MODES: tuple[Mode, ...] = (
     "slow",
     "flaky",
     "foreign_uid",
+    "busy",
 )
 ADMIN_PREFIX = "/_sandbox/"
 
@@ -110,7 +114,7 @@ class Faults:
         if path.startswith(ADMIN_PREFIX):
             return None
         mode = self.settings.mode
-        if mode in ("aade_down", "error500", "foreign_uid"):
+        if mode in ("aade_down", "error500", "foreign_uid", "busy"):
             return mode  # type: ignore[return-value]
         if mode == "flaky":
             half = self._half_rate()

@@ -575,3 +575,39 @@ def test_the_legal_clock_runs_from_the_oldest_order_not_fully_paid(cafe: E2EStac
         {"request_id": "s3-pay2", "payments": [{"method": 3, "amount": D("4.00")}]},
     )
     assert rest.status_code == 201, rest.text
+
+
+def test_a_signpos_answered_408_is_a_retry_not_an_outage(cafe: E2EStack) -> None:
+    """signpos involves no AADE: a 408 there is the provider still busy with the document. The
+    till is told to retry (503 provider_busy, retryable), the breaker stays closed, no receipt
+    goes offline, and the retry with the same request_id signs the same reserved number."""
+    stack = cafe
+    _order_on(stack, "S4", "s4-1", _line("Λεμονάδα", "2", "3.00"))
+    sign = {
+        "request_id": "s4-sign",
+        "terminal_id": TERMINAL,
+        "amount": D("6.00"),
+        "table": {"table": "S4"},
+    }
+    stack.set_faults("busy")
+    busy = stack.post("/v1/payments/sign", sign)
+    assert busy.status_code == 503, busy.text
+    assert busy.json()["error"]["code"] == "provider_busy" and busy.json()["error"]["retryable"]
+    assert stack.breaker() == "closed"
+    sale = stack.post("/v1/receipts", cash_receipt("s4-counter"))
+    assert sale.status_code == 201 and sale.json()["state"] == "accepted", sale.text
+    stack.set_faults("ok")
+    signed = stack.post("/v1/payments/sign", sign)
+    assert signed.status_code == 201, signed.text
+    card = {
+        "method": 7,
+        "amount": D("6.00"),
+        "terminal_id": TERMINAL,
+        "transaction_id": "TX-S4",
+        "signature_id": signed.json()["signature_id"],
+    }
+    closed = stack.post("/v1/tables/S4/close", {"request_id": "s4-close", "payments": [card]})
+    assert closed.status_code == 201, closed.text
+    assert closed.json()["receipt_id"] == signed.json()["receipt_id"]
+    counter = _payload(stack, sale.json()["receipt_id"])
+    assert counter["SpecialInvoiceCategory"] == 0  # a counter sale in a café: no catering
