@@ -144,18 +144,21 @@ def fail_print(conn: sqlite3.Connection, job_id: int, *, reason: str, now: datet
 
 
 def requeue_interrupted(conn: sqlite3.Connection, *, now: datetime) -> int:
-    """printing → queued for jobs a crash left half-done; returns how many."""
+    """printing → queued for jobs a crash left half-done; returns how many. The bytes may
+    have reached the paper before the crash (a power cut between the printer's write and the
+    `printed` commit), so the job prints again as a copy («ΑΝΤΙΓΡΑΦΟ»): a receipt never comes
+    out twice as an original."""
     require_transaction(conn)
     rows = conn.execute(
         "SELECT id, document_id FROM print_jobs WHERE state = 'printing' ORDER BY id"
     ).fetchall()
     for row in rows:
         conn.execute(
-            "UPDATE print_jobs SET state = 'queued', next_attempt_at = NULL, "
-            "last_error = 'interrupted by a restart' WHERE id = ?",
+            "UPDATE print_jobs SET state = 'queued', copy = 1, next_attempt_at = NULL, "
+            "last_error = 'interrupted by a restart: printed again as a copy' WHERE id = ?",
             (row["id"],),
         )
-        _journal(conn, "print.requeued", row["id"], row["document_id"], {}, now)
+        _journal(conn, "print.requeued", row["id"], row["document_id"], {"copy": True}, now)
     return len(rows)
 
 

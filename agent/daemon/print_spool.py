@@ -125,7 +125,8 @@ class PrintSpool:
         return self.last_state.value
 
     def recover(self, now: datetime) -> int:
-        """Jobs left in `printing` by a crash go back to the queue (they may print twice)."""
+        """Jobs left in `printing` by a crash go back to the queue, as copies: the original may
+        have reached the paper before the crash."""
         conn = self._connection()
         with store.transaction(conn):
             return store.requeue_interrupted(conn, now=now)

@@ -97,10 +97,11 @@ def test_crash_leaves_printing_jobs_that_are_requeued(conn):
         assert requeue_interrupted(conn, now=T0) == 1
         assert requeue_interrupted(conn, now=T0) == 0
     job = next_print_job(conn, T0)
-    assert (job.id, job.state, job.last_error) == (
+    assert (job.id, job.state, job.copy, job.last_error) == (
         job_id,
         PrintState.QUEUED,
-        "interrupted by a restart",
+        True,
+        "interrupted by a restart: printed again as a copy",
     )
 
 
