@@ -8,13 +8,14 @@ STAMP  := $(VENV)/.installed
 # promtool for the rule tests and the server the scrape test runs; debootstrap and
 # systemd-nspawn boot a Debian register for tests/systemd/test_register.py; python3-venv and
 # dpkg-deb build the package). Installed when run as root (as CI is); otherwise those tests skip
-# and say why (pytest -rs).
-APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv
+# and say why (pytest -rs). fuse3 (libfuse 3) serves the power-cut filesystem of
+# tests/tools/test_powercut_cuts.py and `make powercut`.
+APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv fuse3
 
 # The Debian package: build/pos-agent_$(DEB_VERSION)_<arch>.deb (packaging/deb/build says how).
 DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 
-.PHONY: test demo bench bench-history chaos chaos-seeds lint clean system-packages deb
+.PHONY: test demo bench bench-history chaos chaos-seeds powercut lint clean system-packages deb
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,15 @@ bench-history: $(STAMP)
 chaos: $(STAMP)
 	mkdir -p build
 	$(BIN)/pos-agent chaos --json build/chaos.json
+
+# Power cuts (root, FUSE): the state directory on a filesystem that forgets what was not
+# synced; sales of every kind, cuts at random calls, an audit after each (docs/architecture.md).
+POWERCUT_SALES ?= 2000
+POWERCUT_CUTS ?= 1000
+powercut: $(STAMP) system-packages
+	mkdir -p build
+	$(BIN)/pos-agent powercut --sales $(POWERCUT_SALES) --cuts $(POWERCUT_CUTS) \
+		--json build/powercut.json
 
 # The crash harness on many seeds (each its own sales, faults, kills and WAL losses); every seed
 # runs, the failed ones are named at the end. ~40 s a seed on 2 vCPU.

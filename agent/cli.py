@@ -53,6 +53,7 @@ COMMAND_MODULES: dict[str, str] = {
     "sandbox": "agent.sandbox.command",
     "bench": "agent.tools.bench",
     "chaos": "agent.tools.chaos",
+    "powercut": "agent.tools.powercut",
     "status": "agent.commands.status",
     "doctor": "agent.commands.doctor",
     "sync": "agent.commands.admin",
