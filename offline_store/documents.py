@@ -138,11 +138,12 @@ def insert_document(
     packing = current_packing(conn)
     inserted = _returning(
         conn,
-        "INSERT INTO documents (request_id, request_hash, kind, type_code, series, number, "
+        "INSERT INTO documents (id, request_id, request_hash, kind, type_code, series, number, "
         "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
         "reserved_until, created_at, updated_at, packed, pack_dict, request_packed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
+            _next_document_id(conn),
             new.request_id,
             new.request_hash,
             DocumentKind(new.kind).value,
@@ -174,6 +175,15 @@ def insert_document(
         detail["payload_sha256"] = hashlib.sha256(new.payload).hexdigest()
     append_journal(conn, f"document.{state.value}", detail, document_id=inserted.id, at=now)
     return inserted
+
+
+def _next_document_id(conn: sqlite3.Connection) -> int:
+    """Past every id ever given, live or archived. SQLite's own choice (highest live id + 1)
+    gives an archived receipt's id again once the newest rows have moved to the archive, and
+    a till keeps receipt ids. Two index lookups."""
+    live = conn.execute("SELECT MAX(id) FROM documents").fetchone()[0] or 0
+    archived = conn.execute("SELECT MAX(last_id) FROM archive_batches").fetchone()[0] or 0
+    return max(int(live), int(archived)) + 1
 
 
 def freeze_payload(

@@ -368,3 +368,21 @@ def test_rows_that_move_with_a_document_are_found_by_an_index(tmp_path, table):
             row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", (1, 2)[: sql.count("?")])
         )
         assert "INDEX" in plan and f"SCAN {table}" not in plan, (sql, plan)
+
+
+def test_a_receipt_id_is_never_given_again_after_every_receipt_moved_to_the_archive(tmp_path):
+    """A till keeps `receipt_id` (reprints, card payments on a MARKed receipt). SQLite hands a
+    new row the highest live id + 1, so once the newest receipts were archived (a register
+    idle for months: the whole table goes), a new receipt got the id of an archived one and
+    GET /v1/receipts/{id} answered another sale (found by `pos-agent powercut`)."""
+    conn = open_store(tmp_path)
+    ids = [_doc(conn, f"jan{index}", JAN + timedelta(hours=index)) for index in range(3)]
+    for doc_id in ids:
+        _accept(conn, doc_id, JAN)
+    _archive_all(conn, tmp_path / "archive")
+    assert conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0] == 0
+
+    new_id = _doc(conn, "april", NOW)
+
+    assert new_id == max(ids) + 1
+    assert find_archived(conn, tmp_path / "archive", ids[-1]).request_id == "jan2"
