@@ -65,7 +65,8 @@ READY_TIMEOUT_S = 60.0
 OFFLINE_EVERY = 150  # sales between offline periods
 OFFLINE_FOR = 25  # sales in an offline period
 ARCHIVE_EVERY = 200
-ARCHIVE_OPS = 120  # changing calls of an archive run of ~200 receipts: ~100 (maintenance too)
+ARCHIVE_OPS = 400  # changing calls of an archive run (with the maintenance around it)
+ARCHIVE_TRIES = 3  # cut tries, then one to the end
 STARTUP_CUT_EVERY = 10  # one restart in ten is itself cut
 DRAIN_DEADLINE_S = 120.0
 MIGRATION_TRIES = 12
@@ -380,7 +381,8 @@ class Powercut:
         from agent.config import load_config
 
         config = load_config(self.stack.config_path)
-        now = athens_now() + timedelta(days=40)
+        # Whole months move: a date whose retention ends in the next month archives today's.
+        now = athens_now() + timedelta(days=config.retention.live_days + 32)
 
         def archive() -> int:
             from agent.core.maintenance import run_maintenance
@@ -388,14 +390,16 @@ class Powercut:
             run_maintenance(config, now, archive=True)
             return 0
 
-        for _ in range(5):
+        for attempt in range(ARCHIVE_TRIES + 1):
+            if attempt == ARCHIVE_TRIES or self.tally.fs_cuts >= self.cuts:
+                self._disarm()  # the last try runs to the end
             pid = _fork(archive)
-            if self.tally.fs_cuts < self.cuts:  # a cut inside the archive run, most times
+            if self._armed or attempt == ARCHIVE_TRIES:
+                self.fs.victims_also([*self._victims(), pid])
+            else:
                 span = ARCHIVE_OPS
                 self.fs.arm(self.rng.randint(1, span), torn=False, victims=[*self._victims(), pid])
                 self._armed = True
-            else:
-                self.fs.victims_also([*self._victims(), pid])
             code = _reap(pid)
             if self._cut_happened():
                 self.tally.archive_cuts += 1
