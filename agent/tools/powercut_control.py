@@ -32,7 +32,7 @@ class CutFs:
                 [
                     sys.executable,
                     "-m",
-                    "agent.tools.powercut_fs",
+                    "agent.tools.powercut_fuse",
                     str(self.mountpoint),
                     "--control",
                     str(self.control),

@@ -29,7 +29,6 @@ is opened with direct I/O, so no read is served from a cache the cut did not dro
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
@@ -37,7 +36,6 @@ import random
 import signal
 import socket
 import stat
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -311,27 +309,3 @@ def serve_control(fs: PowercutFs, path: Path) -> None:
                     stream.flush()
 
     threading.Thread(target=loop, name="powercut-control", daemon=True).start()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mountpoint", type=Path)
-    parser.add_argument("--control", type=Path, required=True, help="the control socket")
-    parser.add_argument("--seed", type=int, default=1, help="seed for torn cuts")
-    parser.add_argument("--debug", action="store_true", help="log every refused call")
-    args = parser.parse_args(argv)
-    from agent.tools.powercut_fuse import mount
-
-    if args.debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
-
-    fs = PowercutFs(args.seed)
-    serve_control(fs, args.control)
-    mount(fs, args.mountpoint)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

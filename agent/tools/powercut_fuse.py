@@ -9,15 +9,17 @@ the processes of this machine as on any local filesystem.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 import mfusepy
 
-from agent.tools.powercut_fs import Node, PowercutFs
+from agent.tools.powercut_fs import Node, PowercutFs, serve_control
 
 BLOCKS = 1 << 20  # statfs: a 4 GiB disk
 MAPPED_SUFFIX = "-shm"
@@ -283,3 +285,28 @@ def mount(fs: PowercutFs, mountpoint: Path) -> None:
         default_permissions=True,
         fsname="powercut",
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="the power-cut filesystem (agent/tools/powercut_fs.py)"
+    )
+    parser.add_argument("mountpoint", type=Path)
+    parser.add_argument("--control", type=Path, required=True, help="the control socket")
+    parser.add_argument("--seed", type=int, default=1, help="seed for torn cuts")
+    parser.add_argument("--debug", action="store_true", help="log every refused call")
+    args = parser.parse_args(argv)
+
+    if args.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+
+    fs = PowercutFs(args.seed)
+    serve_control(fs, args.control)
+    mount(fs, args.mountpoint)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
