@@ -142,7 +142,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         return answered(await services.cards.pay_receipt(receipt_id, parsed))
 
     async def get_receipt(request: Request) -> Response:
-        return Response.json(services.receipts.get(request.int_param("receipt_id")))
+        return Response.model(services.receipts.get(request.int_param("receipt_id")))
 
     async def list_receipts(request: Request) -> Response:
         state = request.query.get("state")
@@ -162,8 +162,7 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
                 "limit must be 1-500",
                 [FieldProblem("limit", "out of range")],
             )
-        receipts = services.receipts.newest(state, limit=limit, offset=offset)
-        return Response.json({"receipts": receipts})
+        return Response.model(services.receipts.newest(state, limit=limit, offset=offset))
 
     async def reprint(request: Request) -> Response:
         receipt_id = request.int_param("receipt_id")

@@ -18,7 +18,7 @@ from decimal import Decimal
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
-from agent.core.answers import document_answer
+from agent.core.answers import DocumentAnswer, document_answer
 from agent.core.drawer import sale_followups, wants_cash_kick
 from agent.core.errors import (
     ConnectedReceiptUnknown,
@@ -36,7 +36,7 @@ from agent.core.errors import (
     UnknownSignature,
 )
 from agent.core.print_orders import wants_print
-from agent.core.request_identity import Answer, CanonicalRequest, canonical
+from agent.core.request_identity import Answer, CanonicalRequest, canonical, wire
 from agent.core.returns import check_credit, check_pos_return
 from agent.core.runtime import Runtime
 from agent.core.transmission import Transmitter
@@ -156,7 +156,7 @@ class IssuingService:
         self.rt = runtime
         self.transmitter = transmitter
 
-    async def issue_receipt(self, request: ReceiptRequest) -> Answer:
+    async def issue_receipt(self, request: ReceiptRequest) -> Answer[DocumentAnswer]:
         stored = canonical(request)
         replay = self._replay(request.request_id, stored.digest)
         if replay is not None:
@@ -185,7 +185,7 @@ class IssuingService:
         draft = Draft(request.request_id, stored, request.type, priced.totals.gross)
         return await self._issue(draft, build, signatures, request.delivery, original=original)
 
-    async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer:
+    async def issue_pos_receipt(self, request: PosReceiptRequest) -> Answer[DocumentAnswer]:
         stored = canonical(request)
         replay = self._replay(request.request_id, stored.digest)
         if replay is not None:
@@ -247,7 +247,7 @@ class IssuingService:
 
     async def issue_prepared(
         self, request_id: str, digest: str, prepare: Callable[[], Prepared]
-    ) -> Answer:
+    ) -> Answer[DocumentAnswer]:
         """For a document derived from stored state (an order slip, a table's closing receipt).
 
         The replay check comes first, so a repeated request answers with its document even when
@@ -268,7 +268,7 @@ class IssuingService:
             prepared.draft, build, signatures, prepared.delivery, within=prepared.within
         )
 
-    def _replay(self, request_id: str, digest: str) -> Answer | None:
+    def _replay(self, request_id: str, digest: str) -> Answer[DocumentAnswer] | None:
         existing = store.get_by_request_id(self.rt.conn, request_id)
         if existing is None:
             return None
@@ -322,7 +322,7 @@ class IssuingService:
         *,
         within: AlsoWithin | None = None,
         original: store.StoredDocument | None = None,
-    ) -> Answer:
+    ) -> Answer[DocumentAnswer]:
         """`original`: the receipt a return names by id; while it has no MARK the return is
         not sent but held offline behind it (`agent.core.returns` states the order)."""
         rt = self.rt
@@ -356,7 +356,7 @@ class IssuingService:
         if doc.state == store.DocumentState.REJECTED:
             raise ProviderRejected(
                 f"the provider refused the document: {doc.last_error}",
-                detail={"receipt": document_answer(rt, doc, delivery)},
+                detail={"receipt": wire(document_answer(rt, doc, delivery))},
             )
         if printing or kick:
             rt.notify_printer()

@@ -19,9 +19,10 @@ from decimal import Decimal
 from typing import Any
 
 import offline_store as store
+from agent.core.answers import CancelAnswer, DocumentAnswer, OrderAnswer
 from agent.core.errors import CancelLeavesReturns, OrderNotOpen, OrdersNotSynced
 from agent.core.issuing import Draft, IssuingService, Prepared
-from agent.core.request_identity import Answer, canonical, canonical_call
+from agent.core.request_identity import Answer, canonical, canonical_call, wire
 from agent.core.runtime import Runtime
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
 from agent.fiscal.document_builder import price_lines
@@ -61,7 +62,7 @@ class OrdersService:
 
     # -- order slips ------------------------------------------------------------------------
 
-    async def place(self, request: OrderRequest) -> Answer:
+    async def place(self, request: OrderRequest) -> Answer[OrderAnswer]:
         rt = self.rt
         stored = canonical(request)
         is_return = request.kind == "return"
@@ -98,7 +99,7 @@ class OrdersService:
         answer = await self.issuing.issue_prepared(request.request_id, stored.digest, prepare)
         return self._with_table(answer, request.table, request.waiter, request.kind)
 
-    async def cancel(self, order_id: int, request: CancelOrderRequest) -> Answer:
+    async def cancel(self, order_id: int, request: CancelOrderRequest) -> Answer[CancelAnswer]:
         """An 8.6 with `totalCancelDeliveryOrders` that cancels one open order slip."""
         rt = self.rt
         stored = canonical_call(request, order_id=order_id)
@@ -167,9 +168,10 @@ class OrdersService:
 
         answer = await self.issuing.issue_prepared(request.request_id, stored.digest, prepare)
         table = store.table_of_request(rt.conn, request.request_id) or ""
-        return Answer(
-            {**answer.body, "table": table, "cancelled_order_id": order_id}, answer.created
+        body = CancelAnswer.model_validate(
+            {**wire(answer.body), "table": table, "cancelled_order_id": order_id}
         )
+        return Answer(body, answer.created)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -195,7 +197,10 @@ class OrdersService:
             iapr_sign_policy=config.provider.iapr_sign_policy,
         )
 
-    def _with_table(self, answer: Answer, table: str, waiter: str, kind: str) -> Answer:
-        return Answer(
-            {**answer.body, "table": table, "waiter": waiter, "kind": kind}, answer.created
+    def _with_table(
+        self, answer: Answer[DocumentAnswer], table: str, waiter: str, kind: str
+    ) -> Answer[OrderAnswer]:
+        body = OrderAnswer.model_validate(
+            {**wire(answer.body), "table": table, "waiter": waiter, "kind": kind}
         )
+        return Answer(body, answer.created)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import offline_store as store
-from agent.core.answers import ReprintAnswer, document_answer
+from agent.core.answers import DocumentAnswer, ReceiptList, ReprintAnswer, document_answer
 from agent.core.errors import ReceiptNotFound, ReceiptUnreadable
 from agent.core.print_orders import queue_print
 from agent.core.request_identity import Answer, remember_created, remembered_answer, request_hash
@@ -20,7 +18,7 @@ class ReceiptService:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
-    def get(self, receipt_id: int) -> dict[str, Any]:
+    def get(self, receipt_id: int) -> DocumentAnswer:
         """A live receipt, or one moved to the monthly archive (`"archived": true`)."""
         try:
             doc = store.get_document(self.rt.conn, receipt_id)
@@ -34,9 +32,9 @@ class ReceiptService:
         archived = self._archived(receipt_id)
         if archived is None:
             raise ReceiptNotFound(f"no receipt {receipt_id}")
-        return {**document_answer(self.rt, archived), "archived": True}
+        return document_answer(self.rt, archived).model_copy(update={"archived": True})
 
-    def newest(self, state: str | None, *, limit: int, offset: int) -> list[dict[str, Any]]:
+    def newest(self, state: str | None, *, limit: int, offset: int) -> ReceiptList:
         """Newest first; `state` is one of `RECEIPT_STATES` (the caller validated it)."""
         docs = store.list_documents(
             self.rt.conn,
@@ -44,7 +42,7 @@ class ReceiptService:
             limit=limit,
             offset=offset,
         )
-        return [document_answer(self.rt, doc) for doc in docs]
+        return ReceiptList(receipts=[document_answer(self.rt, doc) for doc in docs])
 
     def reprint(self, receipt_id: int, request: PrintRequest) -> Answer[ReprintAnswer]:
         """The copy's print job and the remembered answer commit together: a replay with the

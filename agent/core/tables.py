@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 import offline_store as store
 from agent.core.answers import (
+    ClosingAnswer,
     TableAnswer,
     TableList,
     TableOrderView,
@@ -35,7 +36,7 @@ from agent.core.answers import (
 )
 from agent.core.errors import OrdersNotSynced, TableNotOpen
 from agent.core.issuing import Draft, IssuingService, Prepared
-from agent.core.request_identity import Answer, CanonicalRequest, canonical_call
+from agent.core.request_identity import Answer, CanonicalRequest, canonical_call, wire
 from agent.core.runtime import Runtime
 from agent.core.unpaid_orders import oldest_unpaid, signed_total
 from agent.fiscal.amounts import DocumentTotals, document_totals, vat_analysis
@@ -195,7 +196,7 @@ class TablesService:
             closing_type="11.4" if rest.type_code == "11.4" else "11.1",
         )
 
-    async def close(self, table: str, request: CloseTableRequest) -> Answer:
+    async def close(self, table: str, request: CloseTableRequest) -> Answer[ClosingAnswer]:
         """A receipt of the table: the rest, or the part named by `amount` or `lines`."""
         rt = self.rt
         identity = canonical_call(request, table=table)
@@ -273,9 +274,10 @@ class TablesService:
         doc = store.get_by_request_id(rt.conn, request.request_id)
         assert doc is not None
         record = TableReceiptRecord.model_validate_json(doc.request_json)
-        return Answer(
-            {**answer.body, "table": table, "closes_table": record.closes_table}, answer.created
+        body = ClosingAnswer.model_validate(
+            {**wire(answer.body), "table": table, "closes_table": record.closes_table}
         )
+        return Answer(body, answer.created)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -314,7 +316,7 @@ class TablesService:
         assert doc is not None
         return TableOrderView.model_validate(
             {
-                **document_answer(self.rt, doc),
+                **wire(document_answer(self.rt, doc)),
                 "order_id": order.document_id,
                 "kind": order.kind.value,
                 "waiter": order.waiter,
