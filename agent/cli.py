@@ -61,6 +61,7 @@ COMMAND_MODULES: dict[str, str] = {
     "rollback": "agent.commands.admin",
     "archive": "agent.commands.archive",
     "report": "agent.commands.report",
+    "reconcile": "agent.commands.report",
     "demo": "agent.tools.demo",
     "api-doc": "agent.tools.api_doc",
 }

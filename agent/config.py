@@ -232,6 +232,21 @@ class TablesConfig(_Section):
     )
 
 
+class ClosingConfig(_Section):
+    """The daily closing (Z) and the reconciliation with the provider's list that follows it."""
+
+    due_hour: int | None = Field(
+        None,
+        ge=0,
+        le=23,
+        description="status warns when a day's receipts are in no closing by this Athens hour of "
+        "the next day (unset: no such warning)",
+    )
+    reconcile_after: bool = Field(
+        True, description="after each closing, match the day with the provider's list"
+    )
+
+
 class ClockConfig(_Section):
     max_offset_s: float = Field(300.0, gt=0)
 
@@ -303,6 +318,7 @@ class AgentConfig(_Section):
     clock: ClockConfig = ClockConfig()
     metrics: MetricsConfig = MetricsConfig()
     tables: TablesConfig = TablesConfig()
+    closing: ClosingConfig = ClosingConfig()
     retention: RetentionConfig = RetentionConfig()
     default_delivery_print: bool = True
 

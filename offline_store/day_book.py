@@ -15,7 +15,14 @@ from datetime import date, datetime
 
 from offline_store.columns import time_from_db, time_to_db
 from offline_store.database import require_transaction
-from offline_store.documents import StoredDocument, _document_from_row
+from offline_store.documents import (
+    DocumentState,
+    StoredDocument,
+    _begin_change,
+    _document_from_row,
+    _finish_change,
+    _returning,
+)
 from offline_store.drawer import DrawerKick, _kick_from_row
 from offline_store.journal import append_journal, archive_boundary, journal_head
 
@@ -83,6 +90,17 @@ def newest_ids(conn: sqlite3.Connection) -> tuple[int, int]:
     documents = conn.execute("SELECT coalesce(max(id), 0) FROM documents").fetchone()[0]
     kicks = conn.execute("SELECT coalesce(max(id), 0) FROM drawer_kicks").fetchone()[0]
     return int(documents), int(kicks)
+
+
+def first_unclosed(conn: sqlite3.Connection) -> datetime | None:
+    """When the first document no closing covers yet was issued (None: all are closed).
+    Two seeks: the last closing's end, then the next document by id."""
+    row = conn.execute(
+        "SELECT issued_at FROM documents WHERE id > coalesce("
+        "(SELECT last_document_id FROM closings ORDER BY number DESC LIMIT 1), 0) "
+        "ORDER BY id LIMIT 1"
+    ).fetchone()
+    return None if row is None else time_from_db(row[0])
 
 
 def last_closing(conn: sqlite3.Connection) -> Closing | None:
@@ -210,6 +228,61 @@ def closing_print_done(
     append_journal(
         conn, "closing.print_retry", {"number": number, "error": error}, document_id=None, at=now
     )
+
+
+_ACCEPTED = frozenset({DocumentState.ACCEPTED})
+_LAST_RECONCILIATION = "reconciliation.last"
+
+
+def resolve_mark(
+    conn: sqlite3.Connection, document_id: int, mark: int, *, now: datetime
+) -> StoredDocument:
+    """An accepted document without a known MARK takes the one the provider's list gives it."""
+    before = _begin_change(conn, document_id, _ACCEPTED, "resolve_mark")
+    if not before.mark_unknown:
+        raise ValueError(f"document {document_id} already has MARK {before.mark}")
+    after = _returning(
+        conn,
+        "UPDATE documents SET mark = ?, mark_unknown = 0, updated_at = ? WHERE id = ? RETURNING *",
+        (mark, time_to_db(now), document_id),
+    )
+    detail = {"mark": mark, "source": "the provider's list of documents"}
+    return _finish_change(conn, before, after, "document.mark_resolved", detail, now)
+
+
+def requeue_for_resend(
+    conn: sqlite3.Connection, document_id: int, *, reason: str, now: datetime
+) -> StoredDocument:
+    """accepted → pending: the provider's list lacks a document it once accepted, so the same
+    frozen bytes go to the provider again (the sync sends it; the answer's MARK is recorded)."""
+    before = _begin_change(conn, document_id, _ACCEPTED, "requeue_for_resend")
+    after = _returning(
+        conn,
+        "UPDATE documents SET state = 'pending', next_attempt_at = NULL, last_error = ?, "
+        "updated_at = ? WHERE id = ? RETURNING *",
+        (reason, time_to_db(now), document_id),
+    )
+    return _finish_change(conn, before, after, "document.resend", {"reason": reason}, now)
+
+
+def get_by_internal_id(conn: sqlite3.Connection, internal_id: str) -> StoredDocument | None:
+    row = conn.execute("SELECT * FROM documents WHERE internal_id = ?", (internal_id,)).fetchone()
+    return None if row is None else _document_from_row(conn, row)
+
+
+def remember_reconciliation(conn: sqlite3.Connection, result: str) -> None:
+    """The last reconciliation's result (JSON), for `status` and `/metrics`."""
+    require_transaction(conn)
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (_LAST_RECONCILIATION, result),
+    )
+
+
+def last_reconciliation(conn: sqlite3.Connection) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_LAST_RECONCILIATION,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _closing_from_row(row: sqlite3.Row) -> Closing:

@@ -1,4 +1,5 @@
-"""The day's routes: the X report of a day, the daily closings (Z) and their reprints.
+"""The day's routes: the X report of a day, the daily closings (Z) and their reprints, and the
+reconciliation of a day with the provider's list of documents.
 
 Registered on the app's router by `add_closing_routes`; every answer is a `DayReport` built by
 core and serialised here once.
@@ -16,7 +17,8 @@ from pydantic import BaseModel
 from agent.api.errors import ApiError, FieldProblem
 from agent.api.routing import Request, Response, Router
 from agent.core.closings import ClosingRequest
-from agent.core.day_report import DayReport
+from agent.core.day_report import DayReport, Reconciliation
+from agent.core.reconcile import ReconcileRequest
 from agent.core.request_identity import Answer
 from agent.core.services import Services
 
@@ -55,7 +57,7 @@ def add_closing_routes(
         return Response.json(report.model_dump(mode="json"))
 
     async def close(request: Request) -> Response:
-        return answered(closings.close(await read(request, ClosingRequest)))
+        return answered(await closings.close(await read(request, ClosingRequest)))
 
     async def closing(request: Request) -> Response:
         report = closings.get(request.int_param("number"))
@@ -79,10 +81,24 @@ def add_closing_routes(
         success=(201, 200),
     )
 
+    async def reconcile(request: Request) -> Response:
+        asked: ReconcileRequest = await read(request, ReconcileRequest)
+        day = asked.day or services.runtime.clock().date()
+        result = await services.reconcile.run(day)
+        return Response.json(result.model_dump(mode="json"))
+
     async def reprint(request: Request) -> Response:
         report = closings.reprint(request.int_param("number"))
         return Response.json(report.model_dump(mode="json"))
 
+    router.add(
+        "POST",
+        "/v1/reconcile",
+        reconcile,
+        "Match a day (date, today by default) with the provider's list of documents",
+        ReconcileRequest,
+        Reconciliation,
+    )
     router.add(
         "POST",
         "/v1/closings/{number}/print",

@@ -33,11 +33,11 @@ from agent.commands.common import (
     use_colour,
 )
 from agent.config import AgentConfig, ConfigError, load_config
+from agent.core.day_findings import mark_unknown_finding
 from agent.core.status_report import (
     ROLLBACK_PROCEDURE,
     Level,
     footer_findings,
-    mark_unknown_finding,
     rolled_back,
     storage_findings,
     storage_section,

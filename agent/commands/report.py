@@ -1,9 +1,11 @@
-"""`pos-agent report day [--date D] [--json]` (X: the day so far, changes nothing) and
-`pos-agent report close` (Z: the daily closing), `pos-agent report show N` (a kept closing).
+"""`pos-agent report day [--date D] [--json]` (X: the day so far, changes nothing),
+`pos-agent report close` (Z: the daily closing), `pos-agent report show N` (a kept closing) and
+`pos-agent reconcile [--date D] [--json]` (the day against the provider's list).
 
 Each asks the daemon over its socket and prints the report as it is printed on paper (or its
-JSON). Exit codes: 0 done, 1 the daemon refused (the message says why), 2 the daemon is down,
-3 the config cannot be read.
+JSON). Exit codes: 0 done (reconcile: nothing left for a person), 1 the daemon refused (the
+message says why; reconcile: it failed or flagged documents), 2 the daemon is down, 3 the config
+cannot be read.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from pydantic import ValidationError
 
 from agent.commands.admin import _config, _daemon_down, _error_message
 from agent.commands.common import DaemonUnreachable, add_config_argument, call_daemon
-from agent.core.day_report import DayReport
+from agent.core.day_report import DayReport, Reconciliation
 from agent.core.day_slip import day_slip
 from agent.json_codec import dumps
 from printers.day_slip import build_day_layout, layout_text
 
 REFUSED, UNKNOWN = 1, 3
 TERMINAL_WIDTH = 48
+RECONCILE_TIMEOUT_S = 600.0
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -63,6 +66,37 @@ def report_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconcile_command(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return UNKNOWN
+    body = dumps({"date": args.date} if args.date else {})
+    try:
+        response = call_daemon(
+            config.api.socket_path, "POST", "/v1/reconcile", body=body, timeout_s=args.timeout
+        )
+    except DaemonUnreachable as exc:
+        return _daemon_down("reconcile", exc)
+    if response.status_code != 200:
+        print(f"pos-agent reconcile: {_error_message(response)}", file=sys.stderr)
+        return REFUSED
+    result = Reconciliation.model_validate_json(response.content)
+    if args.json:
+        json.dump(result.model_dump(mode="json"), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    elif result.error is not None:
+        print(f"reconciliation of {result.day} failed: {result.error}")
+    else:
+        print(
+            f"{result.day}: the provider lists {result.provider_documents} document(s); "
+            f"{result.matched} matched, {result.resolved} MARK(s) found, {result.resent} sent "
+            f"again, {len(result.flagged)} for a person"
+        )
+        for problem in result.flagged:
+            print(f"  needs a person: {problem}")
+    return REFUSED if result.error is not None or result.flagged else 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
@@ -76,3 +110,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_argument(report)
     report.add_argument("--socket", type=Path, default=None, help="daemon socket")
     report.set_defaults(handler=report_command)
+
+    reconcile = commands.add_parser(
+        "reconcile",
+        help="match a day's receipts with the provider's list: find unknown MARKs, send again "
+        "what it lacks, flag the rest (exit 0 clean, 1 flagged or failed, 2 daemon down)",
+    )
+    reconcile.add_argument("--date", help="the day, YYYY-MM-DD (default: today)")
+    reconcile.add_argument("--json", action="store_true", help="print the result as JSON")
+    reconcile.add_argument(
+        "--timeout", type=float, default=RECONCILE_TIMEOUT_S, help="seconds to wait for it"
+    )
+    add_config_argument(reconcile)
+    reconcile.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    reconcile.set_defaults(handler=reconcile_command)

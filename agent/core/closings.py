@@ -28,6 +28,7 @@ from agent.core.day_report import (
     sum_documents,
 )
 from agent.core.errors import ClosingNotFound, PrinterDisabled
+from agent.core.reconcile import ReconcileService
 from agent.core.request_identity import Answer
 from agent.core.runtime import Runtime
 from agent.fiscal.receipt_model import RequestId
@@ -124,8 +125,10 @@ def closing_report(closing: store.Closing) -> DayReport:
 
 
 class ClosingService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, reconcile: ReconcileService | None = None) -> None:
+        """`reconcile`: matches each closed day with the provider's list (None: never)."""
         self.rt = runtime
+        self.reconcile = reconcile
 
     async def day(self, day: date) -> DayReport:
         """X: on a read-only connection in a worker thread (WAL reads beside the writer)."""
@@ -139,13 +142,34 @@ class ClosingService:
         finally:
             conn.close()
 
-    def close(self, request: ClosingRequest) -> Answer:
-        """Z: everything after the previous closing, kept under the next number, journaled."""
+    async def close(self, request: ClosingRequest) -> Answer:
+        """Z: everything after the previous closing, kept under the next number, journaled;
+        then (`closing.reconcile_after`) each day it covers is matched with the provider's list
+        and the result kept beside it, and only then is its slip queued, so the paper carries
+        the result. A crash before the slip is queued leaves the closing kept, unprinted (its
+        reprint: `POST /v1/closings/{n}/print`)."""
+        reconcile = self.rt.config.closing.reconcile_after and self.reconcile is not None
+        closing, created = self._record(request, print_slip=not reconcile)
+        if not created or not reconcile:
+            if created:
+                self.rt.notify_printer()
+            return Answer(closing_report(closing).model_dump(mode="json"), created=created)
+        assert self.reconcile is not None
+        for day in _days(self.rt.conn, closing.documents):
+            await self.reconcile.run(day, closing=closing.number)
+        if self.rt.config.printer.enabled:
+            with store.transaction(self.rt.conn):
+                store.queue_closing_print(self.rt.conn, closing.number, now=self.rt.clock())
+            self.rt.notify_printer()
+        return Answer(closing_report(self._closing(closing.number)).model_dump(mode="json"), True)
+
+    def _record(self, request: ClosingRequest, *, print_slip: bool) -> tuple[store.Closing, bool]:
+        """The closing of this request_id (made before: not created), or a new one."""
         conn = self.rt.conn
         with store.transaction(conn):
             done = store.closing_by_request(conn, request.request_id)
             if done is not None:
-                return Answer(closing_report(done).model_dump(mode="json"), created=False)
+                return done, False
             previous = store.last_closing(conn)
             newest_document, newest_kick = store.newest_ids(conn)
             documents = IdRange(previous.documents.last if previous else 0, newest_document)
@@ -157,12 +181,11 @@ class ClosingService:
                 kicks=store.kicks_between(conn, kicks),
                 now=now,
             )
-            number = previous.number + 1 if previous else 1
             report = body.model_copy(
                 update={
                     "kind": "Z",
                     "day": now.date(),
-                    "number": number,
+                    "number": previous.number + 1 if previous else 1,
                     "after_receipt_id": documents.after,
                     "last_receipt_id": documents.last,
                     "journal_seq": store.journal_last_seq(conn),
@@ -175,11 +198,10 @@ class ClosingService:
                 kicks=kicks,
                 report=dumps(report.model_dump(mode="json")).decode(),
                 totals=_totals(report),
-                print_slip=self.rt.config.printer.enabled,
+                print_slip=print_slip and self.rt.config.printer.enabled,
                 now=now,
             )
-        self.rt.notify_printer()
-        return Answer(closing_report(closing).model_dump(mode="json"), created=True)
+        return closing, True
 
     def get(self, number: int) -> DayReport:
         return closing_report(self._closing(number))
@@ -199,6 +221,18 @@ class ClosingService:
         if closing is None:
             raise ClosingNotFound(f"there is no closing (Z) number {number} on this register")
         return closing
+
+
+def _days(conn: sqlite3.Connection, ids: IdRange) -> list[date]:
+    """The Athens days a closing's documents were issued on (usually one or two)."""
+    if ids.last <= ids.after:
+        return []
+    ends = [store.get_document(conn, ids.after + 1), store.get_document(conn, ids.last)]
+    found = [doc.issued_at.date() for doc in ends if doc is not None]
+    if not found:
+        return []
+    start, end = min(found), max(found)
+    return [date.fromordinal(n) for n in range(start.toordinal(), end.toordinal() + 1)]
 
 
 def _totals(report: DayReport) -> dict[str, object]:

@@ -13,10 +13,12 @@ from agent import __build_time__, __version__
 from agent.core.answers import Health
 from agent.core.card_payments import CardPaymentService
 from agent.core.closings import ClosingService
+from agent.core.day_findings import last_reconciliation
 from agent.core.drawer import DrawerService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
 from agent.core.receipts import ReceiptService
+from agent.core.reconcile import ReconcileService
 from agent.core.runtime import Runtime
 from agent.core.status_metrics import ChecksSection, ScrapeView
 from agent.core.status_report import (
@@ -57,6 +59,7 @@ class Services:
     tables: TablesService = field(init=False)
     drawer: DrawerService = field(init=False)
     closings: ClosingService = field(init=False)
+    reconcile: ReconcileService = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
 
@@ -69,7 +72,8 @@ class Services:
         self.orders = OrdersService(self.runtime, self.issuing)
         self.tables = TablesService(self.runtime, self.issuing)
         self.drawer = DrawerService(self.runtime)
-        self.closings = ClosingService(self.runtime)
+        self.reconcile = ReconcileService(self.runtime, self.sync)
+        self.closings = ClosingService(self.runtime, self.reconcile)
 
     def scrape(self) -> bytes:
         """`GET /metrics` on the API socket and on the metrics listener: the gauges are derived
@@ -113,6 +117,8 @@ class Services:
                 journal_ok=journal.ok if journal else None,
                 journal_checked_at=journal.checked_at if journal else None,
             ),
+            unclosed_since=store.first_unclosed(rt.conn),
+            reconciliation=last_reconciliation(rt.conn),
         )
 
     def health(self) -> Health:

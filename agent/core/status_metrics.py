@@ -20,6 +20,7 @@ from datetime import datetime
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict
 
+from agent.core.day_report import Reconciliation
 from agent.core.status_report import (
     Backlog,
     ClockSection,
@@ -56,6 +57,9 @@ class ScrapeView(BaseModel):
     printer: PrinterSection
     storage: StorageSection
     checks: ChecksSection
+    # The day: the first receipt in no closing (Z), and the last reconciliation.
+    unclosed_since: datetime | None = None
+    reconciliation: Reconciliation | None = None
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:
@@ -96,6 +100,7 @@ def status_families(view: ScrapeView) -> Iterator[Metric]:
     yield from _printer(view.printer)
     yield from _storage(view.storage)
     yield from _checks(view.checks)
+    yield from _day(view)
     yield from _gauge(
         "pos_agent_clock_offset_seconds",
         "The provider's Date header minus this register's clock at the provider's last answer "
@@ -147,6 +152,39 @@ def _backlog(backlog: Backlog, view: ScrapeView) -> Iterator[Metric]:
         "pos_agent_mark_unknown_documents",
         "Documents the provider holds (duplicate answer) whose MARK the agent never learned",
         value=view.mark_unknown,
+    )
+
+
+def _day(view: ScrapeView) -> Iterator[Metric]:
+    yield from _gauge(
+        "pos_agent_unclosed_since_timestamp_seconds",
+        "When the first receipt no daily closing (Z) covers yet was issued (absent: all closed)",
+        _timestamp(view.unclosed_since),
+    )
+    result = view.reconciliation
+    if result is None:
+        return
+    yield GaugeMetricFamily(
+        "pos_agent_reconciliation_timestamp_seconds",
+        "When the last reconciliation with the provider's list ran",
+        value=result.checked_at.timestamp(),
+    )
+    yield GaugeMetricFamily(
+        "pos_agent_reconciliation_failed",
+        "1 when the last reconciliation could not read the provider's list (status says why)",
+        value=float(result.error is not None),
+    )
+    yield _labelled(
+        "pos_agent_reconciliation_documents",
+        "The last reconciliation's documents by result: matched, resolved (MARK taken from the "
+        "list), resent (the provider lacked them), flagged (for a person)",
+        "result",
+        {
+            "matched": result.matched,
+            "resolved": result.resolved,
+            "resent": result.resent,
+            "flagged": len(result.flagged),
+        },
     )
 
 

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, computed_field
 import offline_store as store
 from agent import __version__
 from agent.config import AgentConfig
-from agent.core.day_findings import mark_unknown_finding
+from agent.core.day_findings import day_warnings, last_reconciliation
+from agent.core.day_report import Reconciliation
 from agent.core.errors import PayloadAltered
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 from agent.core.unpaid_orders import oldest_unpaid, part_paid
@@ -125,6 +126,9 @@ class StoreSection(Section):
     altered_payloads: list[int] = []
     # The first receipts accepted without a known MARK (`mark_unknown` counts them all).
     mark_unknown_ids: list[int] = []
+    # The day: when the first receipt in no closing (Z) was issued, the last reconciliation.
+    unclosed_since: datetime | None = None
+    reconciliation: Reconciliation | None = None
 
 
 class StorageSection(Section):
@@ -390,6 +394,8 @@ def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -
         rolled_back=rolled_back(conn, config.state_dir),
         altered_payloads=store.altered_payloads(conn),
         mark_unknown_ids=store.mark_unknown_ids(conn),
+        unclosed_since=store.first_unclosed(conn),
+        reconciliation=last_reconciliation(conn),
     )
 
 
@@ -487,7 +493,7 @@ def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]
     if report.store is None:
         findings.append((Level.UNKNOWN, report.store_error or "database could not be read"))
     else:
-        findings += _store_findings(report.store, config)
+        findings += _store_findings(report.store, config, report.generated_at)
     if report.storage is not None:
         findings += storage_findings(report.storage, config.database_path)
     findings += footer_findings(config)
@@ -528,7 +534,9 @@ def verdict(report: StatusReport, config: AgentConfig) -> tuple[Level, list[str]
     return level, [finding(lvl, text) for lvl, text in sorted(findings, key=lambda f: -f[0])]
 
 
-def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Level, str]]:
+def _store_findings(
+    stored: StoreSection, config: AgentConfig, now: datetime
+) -> list[tuple[Level, str]]:
     findings: list[tuple[Level, str]] = []
     backlog = stored.backlog
     if backlog.overdue:
@@ -571,10 +579,7 @@ def _store_findings(stored: StoreSection, config: AgentConfig) -> list[tuple[Lev
         findings.append(
             (Level.CRITICAL, f"{stored.rejected} receipt(s) rejected by the provider need a person")
         )
-    if stored.mark_unknown:
-        findings.append(
-            (Level.WARN, mark_unknown_finding(stored.mark_unknown, stored.mark_unknown_ids))
-        )
+    findings += [(Level.WARN, text) for text in day_warnings(stored, config.closing.due_hour, now)]
     db = stored.database
     if db.integrity not in (None, "ok") or not db.journal_ok:
         findings.append((Level.CRITICAL, "database integrity or journal chain check failed"))

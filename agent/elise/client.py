@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TypeVar
@@ -35,6 +35,7 @@ from agent import __version__
 from agent.config import ProviderConfig
 from agent.elise.auth import ApiKeyAuth, AuthenticationFailed, BearerAuth
 from agent.elise.outcomes import (
+    ListOutcome,
     Rejected,
     SendOutcome,
     SignatureValidation,
@@ -46,6 +47,7 @@ from agent.elise.outcomes import (
 )
 from agent.elise.requests import SignPosRequest
 from agent.elise.responses import (
+    document_page,
     send_outcome,
     sign_outcome,
     update_outcome,
@@ -66,6 +68,11 @@ PROBE_INPUT = "0" * 40 + ";;20000101000000;0;0;0;0;PROBE"
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _by_body(classify: Callable[[int, bytes], Outcome]) -> Callable[[httpx.Response], Outcome]:
+    """A classifier of the status and body (every call but the document list)."""
+    return lambda response: classify(response.status_code, response.content)
 
 
 class EliseClient:
@@ -122,24 +129,37 @@ class EliseClient:
 
     async def send_invoice(self, payload: bytes) -> SendOutcome:
         """`POST /Invoice/json` with an EliseCoreDocument (11.1, 11.4, …)."""
-        return await self._call("/Invoice/json", payload, self._send_outcome)
+        return await self._call("/Invoice/json", payload, _by_body(self._send_outcome))
 
     async def send_receipt(self, payload: bytes) -> SendOutcome:
         """`POST /Receipt` with a camelCase POS receipt (8.4, 8.5)."""
-        return await self._call("/Receipt", payload, self._send_outcome)
+        return await self._call("/Receipt", payload, _by_body(self._send_outcome))
 
     async def sign_pos(self, request: SignPosRequest) -> SignOutcome:
-        return await self._call("/PosTransactions/signpos", request.to_json(), sign_outcome)
+        return await self._call(
+            "/PosTransactions/signpos", request.to_json(), _by_body(sign_outcome)
+        )
 
     async def update_payment(self, body: bytes) -> UpdateOutcome:
-        return await self._call("/Invoice/updatePayment", body, update_outcome)
+        return await self._call("/Invoice/updatePayment", body, _by_body(update_outcome))
 
     async def validate_signature(self, input: str, signature: str) -> ValidateOutcome:
         return await self._call(
             "/PosTransactions/validate",
             dumps({"input": input, "signature": signature}),
-            validate_outcome,
+            _by_body(validate_outcome),
             params={"IssuerTin": self._issuer_vat},
+        )
+
+    async def list_documents(self, first: date, last: date, page: int) -> ListOutcome:
+        """`GET /Invoice/GetDocuments/{vat}/{page}/?From=&To=`: one page of the documents the
+        provider holds for those days, and the next page's number (docs/provider.md §14)."""
+        return await self._call(
+            f"/Invoice/GetDocuments/{self._issuer_vat}/{page}/",
+            b"",
+            partial(document_page, page=page),
+            params={"From": f"{first:%Y%m%d}", "To": f"{last:%Y%m%d}"},
+            method="GET",
         )
 
     async def probe(self) -> bool:
@@ -164,11 +184,12 @@ class EliseClient:
         self,
         path: str,
         content: bytes,
-        classify: Callable[[int, bytes], Outcome],
+        classify: Callable[[httpx.Response], Outcome],
         params: dict[str, str] | None = None,
+        method: str = "POST",
     ) -> Outcome | Rejected | Unauthorized | Unreachable:
         total = self._config.total_timeout_s
-        post = partial(self._post, params=params)
+        post = partial(self._post, params=params, method=method)
         try:
             async with asyncio.timeout(total):
                 headers = await self._auth.headers(self._post)
@@ -177,7 +198,7 @@ class EliseClient:
                     headers = await self._auth.headers(self._post)
                     response = await post(path, content, headers)
         except TimeoutError:
-            log.warning("POST %s gave up after the total timeout of %.1f s", path, total)
+            log.warning("%s %s gave up after the total timeout of %.1f s", method, path, total)
             return Unreachable(f"timeout: no answer within the total timeout of {total} s")
         except AuthenticationFailed as exc:
             return exc.outcome
@@ -188,7 +209,7 @@ class EliseClient:
             return Unreachable(f"{type(exc).__name__}: the request could not be sent")
         except httpx.HTTPError as exc:
             return Unreachable(f"{type(exc).__name__}: {exc}")
-        outcome = classify(response.status_code, response.content)
+        outcome = classify(response)
         if not isinstance(outcome, Unreachable):
             self.last_success_at = self._clock()
         return outcome
@@ -199,11 +220,12 @@ class EliseClient:
         content: bytes,
         headers: dict[str, str],
         params: dict[str, str] | None = None,
+        method: str = "POST",
     ) -> httpx.Response:
         """One exchange, logged without headers, body or query, and its `Date` noted."""
         started = time.perf_counter()
         request = httpx.Request(
-            "POST",
+            method,
             self._url(path, params),
             headers={**self._headers, **headers},
             content=content,
@@ -217,10 +239,12 @@ class EliseClient:
                 await response.aclose()
         except httpx.HTTPError as exc:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.warning("POST %s failed after %.0f ms: %s", path, elapsed_ms, type(exc).__name__)
+            log.warning(
+                "%s %s failed after %.0f ms: %s", method, path, elapsed_ms, type(exc).__name__
+            )
             raise
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("POST %s -> %d in %.0f ms", path, response.status_code, elapsed_ms)
+        log.debug("%s %s -> %d in %.0f ms", method, path, response.status_code, elapsed_ms)
         self._note_date(response)
         return response
 

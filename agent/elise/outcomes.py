@@ -8,6 +8,7 @@ neither shown in reprs nor part of equality.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -88,3 +89,25 @@ SendOutcome = Accepted | Duplicate | Failure
 SignOutcome = Signed | Failure
 UpdateOutcome = PaymentUpdated | Duplicate | Failure
 ValidateOutcome = SignatureValidation | Unreachable | Rejected | Unauthorized
+
+
+@dataclass(frozen=True)
+class ListedDocument:
+    """One document of the provider's list, as far as it could be read (None: not given)."""
+
+    uid: str | None
+    mark: int | None
+    internal_id: str | None
+    type_code: str | None
+    total: Decimal | None
+
+
+@dataclass(frozen=True)
+class DocumentPage:
+    """One page of `getdocuments`; `next_page` None on the last one."""
+
+    documents: list[ListedDocument]
+    next_page: int | None
+
+
+ListOutcome = DocumentPage | Rejected | Unauthorized | Unreachable | AadeDown

@@ -8,13 +8,19 @@ is treated as no answer (`Unreachable`): a resend then yields a duplicate carryi
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
+
+import httpx
 
 from agent.elise.outcomes import (
     AadeDown,
     Accepted,
+    DocumentPage,
     Duplicate,
     Failure,
+    ListedDocument,
+    ListOutcome,
     PaymentUpdated,
     Rejected,
     SendOutcome,
@@ -109,6 +115,36 @@ def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
         if isinstance(body.get(key), bool):
             return SignatureValidation(body[key], body)
     return Unreachable(f"validate answered without a verdict: {_raw(content)}")
+
+
+def document_page(response: httpx.Response, *, page: int) -> ListOutcome:
+    """A page of `getdocuments`: a JSON array, and `NextPage` while there is a next page (a
+    value that is missing, unreadable or not after this page ends the list)."""
+    if response.status_code != 200:
+        return failure(response.status_code, response.content)
+    try:
+        parsed = loads(response.content)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list):
+        return Unreachable(f"getdocuments answered without a list: {_raw(response.content)}")
+    listed = [_listed(fold_keys(item)) for item in parsed if isinstance(item, dict)]
+    following = (response.headers.get("nextpage") or "").strip()
+    next_page = int(following) if following.isdigit() and int(following) > page else None
+    return DocumentPage(listed, next_page)
+
+
+def _listed(item: dict[str, Any]) -> ListedDocument:
+    total = item.get("totalgrossvalue", item.get("totalamount"))
+    if isinstance(total, int) and not isinstance(total, bool):
+        total = Decimal(total)
+    return ListedDocument(
+        uid=_string(item, "uid", "uniqueid"),
+        mark=_mark(item),
+        internal_id=_string(item, "internaldocumentid"),
+        type_code=_string(item, "invoicetypecode"),
+        total=total if isinstance(total, Decimal) else None,
+    )
 
 
 def failure(status: int, content: bytes) -> Failure:

@@ -26,6 +26,7 @@ from agent.sandbox.documents import (
     loads_folded,
 )
 from agent.sandbox.faults import Faults, FaultSettings
+from agent.sandbox.listing import PREFIX, list_documents
 from agent.sandbox.orders import FnbFacts
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.precise_timer import PreciseTimer
@@ -50,6 +51,7 @@ class SandboxState:
     credentials: Credentials
     portal_url: str
     timer: PreciseTimer
+    page_size: int = 50  # documents per page of getdocuments
 
 
 def build_app(state: SandboxState) -> SandboxApp:
@@ -73,9 +75,10 @@ def build_app(state: SandboxState) -> SandboxApp:
         "/_sandbox/faults": {"GET": endpoints.faults, "POST": endpoints.faults},
         "/_sandbox/clock": {"GET": endpoints.clock, "POST": endpoints.clock},
         "/_sandbox/documents": {"GET": endpoints.documents},
+        "/_sandbox/documents/lose": {"POST": endpoints.lose},
         "/_sandbox/orders": {"GET": endpoints.orders},
     }
-    return SandboxApp(routes, state.clock)
+    return SandboxApp(routes, state.clock, {PREFIX: {"GET": endpoints.getdocuments}})
 
 
 def _json(status: int, body: Any) -> Response:
@@ -92,6 +95,17 @@ def _naming_another_uid(response: Response) -> Response:
     answer = loads(response.body)
     answer["uid"] = uid[::-1] if uid[::-1] != uid else uid + "0"
     return _json(response.status, answer)
+
+
+def _answer_lost_then_bad_mark(response: Response) -> Response:
+    """A new document is accepted but its answer is lost (500); the re-send's duplicate answer
+    carries a MARK beyond xs:long instead of the one it was stored under."""
+    if response.status == 201:
+        return _failure(500, "Internal server error (sandbox fault bad_mark_409)")
+    body = loads_folded(response.body) if response.status == 409 else None
+    if not isinstance(body, dict):
+        return response
+    return _json(409, {**loads(response.body), "mark": 10**20})
 
 
 def _failure(status: int, message: str, errors: list[tuple[str, str]] | None = None) -> Response:
@@ -144,6 +158,8 @@ class _Endpoints:
                     response = handler(body, request, fault == "aade_down")
                     if fault == "foreign_uid":
                         response = _naming_another_uid(response)
+                    elif fault == "bad_mark_409":
+                        response = _answer_lost_then_bad_mark(response)
             faults = self._s.faults
             delay = faults.delay_s(request.path)
             if delay:
@@ -385,6 +401,29 @@ class _Endpoints:
 
     async def documents(self, request: Request) -> Response:
         return _json(200, {"documents": self._s.store.documents()})
+
+    async def getdocuments(self, request: Request) -> Response:
+        """The issuer's documents of some days, by page (`listing.py`)."""
+        faults = self._s.faults
+        if faults.answer_fault(request.path) == "error500":
+            return _failure(500, "Internal server error (sandbox fault error500)")
+        if not self._authenticated(request):
+            return _unauthorized()
+        return list_documents(
+            request,
+            self._s.store,
+            issuer_vat=self._s.credentials.issuer_vat,
+            page_size=self._s.page_size,
+            fault=faults.settings.mode,
+        )
+
+    async def lose(self, request: Request) -> Response:
+        """`{"uid": …}`: the provider loses an accepted document (`store.lose`)."""
+        try:
+            uid = loads(request.body)["uid"]
+        except (ValueError, TypeError, KeyError):
+            return _json(400, {"error": "uid is required"})
+        return _json(200 if self._s.store.lose(str(uid)) else 404, {"uid": uid})
 
     async def orders(self, request: Request) -> Response:
         """8.6 order slips with their state (open, cancelled, closed; `?table=` for one)."""

@@ -65,16 +65,25 @@ _NOT_FOUND = Response(404, b"Not Found", b"text/plain; charset=utf-8")
 class SandboxApp:
     """Routes `{path: {method: endpoint}}`; a GET endpoint also answers HEAD, as in Starlette."""
 
-    def __init__(self, routes: dict[str, dict[str, Endpoint]], clock: SandboxClock) -> None:
+    def __init__(
+        self,
+        routes: dict[str, dict[str, Endpoint]],
+        clock: SandboxClock,
+        prefixed: dict[str, dict[str, Endpoint]] | None = None,
+    ) -> None:
+        """`prefixed`: routes whose path continues with parameters (`/invoice/getdocuments/`)."""
         self._routes = routes
         self._clock = clock
+        self._prefixed = prefixed or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path = scope["path"].lower()
         method = scope["method"]
-        methods = self._routes.get(path)
+        methods = self._routes.get(path) or next(
+            (routes for prefix, routes in self._prefixed.items() if path.startswith(prefix)), None
+        )
         if methods is None:
             response = _NOT_FOUND
         elif (endpoint := methods.get("GET" if method == "HEAD" else method)) is None:

@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer-vat", required=True, help="the VAT the API key is bound to")
     parser.add_argument("--portal-url", help="base of QR URLs (default: the sandbox itself)")
     parser.add_argument("--seed", type=int, help="seed for the flaky fault mode")
+    parser.add_argument(
+        "--page-size", type=int, default=50, help="documents per page of getdocuments (>= 1)"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         portal_url=args.portal_url,
         seed=args.seed,
+        page_size=max(1, args.page_size),
     )
     # The first line on stdout tells a parent process (tests, demo) where to connect.
     print(f"sandbox listening on {server.base_url}", flush=True)

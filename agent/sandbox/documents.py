@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -58,6 +58,8 @@ class CheckedDocument:
     is_delayed_code: int
     card_payments: list[CardPayment] = field(default_factory=list)
     correlated: tuple[int, ...] = ()
+    # The document's gross total as sent (listed back by getdocuments).
+    total: Decimal | None = None
 
 
 def loads_folded(data: bytes) -> Any:
@@ -106,7 +108,8 @@ def check_invoice(doc: Any) -> CheckedDocument:
             "CounterParty.Vat",
             "a retail document (11.x) has no counterpart in myDATA: leave Vat empty",
         )
-    return _identity(doc, internal_id, "DistributionDetails.InternalDocumentId", cards, errors)
+    checked = _identity(doc, internal_id, "DistributionDetails.InternalDocumentId", cards, errors)
+    return replace(checked, total=gross)
 
 
 def check_receipt(doc: Any) -> CheckedDocument:
@@ -123,7 +126,8 @@ def check_receipt(doc: Any) -> CheckedDocument:
     for key, name, kind in _POS_RECEIPT_ALWAYS:
         if not isinstance(doc.get(key), kind) or isinstance(doc.get(key), bool):
             errors.add(name, "is required (every POS receipt carries it, empty where empty)")
-    return _identity(doc, doc.get("internaldocumentid"), "internalDocumentId", cards, errors)
+    checked = _identity(doc, doc.get("internaldocumentid"), "internalDocumentId", cards, errors)
+    return replace(checked, total=total)
 
 
 class _Errors:

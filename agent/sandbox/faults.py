@@ -4,7 +4,10 @@ A fault is decided per request in two places. The connection layer (`protocol.py
 faults that never produce an HTTP answer (`down`: reset at once, `blackhole`: swallow the request);
 the application decides the ones that do (`aade_down`: 408, `error500`: 500, the `slow` delay,
 `foreign_uid`: a document is accepted but the answer names another document's UID, `busy`: 408
-on signpos as while the provider still processes the same UID).
+on signpos as while the provider still processes the same UID, `bad_mark_409`: a new document is
+accepted but its answer is lost (500), and a re-send's 409 carries a MARK outside xs:long). The
+list faults touch only `getdocuments`: `list_drops` leaves the newest listed document out,
+`list_total` lists it with 1.00 more than it was sent with.
 `flaky` draws a failure for `percent`% of calls, half of them at each layer, so the overall rate
 is the configured percentage. Admin paths (`/_sandbox/...`) are never faulted.
 """
@@ -17,10 +20,21 @@ from decimal import Decimal
 from typing import Literal
 
 Mode = Literal[
-    "ok", "down", "blackhole", "aade_down", "error500", "slow", "flaky", "foreign_uid", "busy"
+    "ok",
+    "down",
+    "blackhole",
+    "aade_down",
+    "error500",
+    "slow",
+    "flaky",
+    "foreign_uid",
+    "busy",
+    "bad_mark_409",
+    "list_drops",
+    "list_total",
 ]
 ConnectionFault = Literal["down", "blackhole"]
-AnswerFault = Literal["aade_down", "error500", "foreign_uid", "busy"]
+AnswerFault = Literal["aade_down", "error500", "foreign_uid", "busy", "bad_mark_409"]
 
 MODES: tuple[Mode, ...] = (
     "ok",
@@ -32,6 +46,9 @@ MODES: tuple[Mode, ...] = (
     "flaky",
     "foreign_uid",
     "busy",
+    "bad_mark_409",
+    "list_drops",
+    "list_total",
 )
 ADMIN_PREFIX = "/_sandbox/"
 
@@ -114,7 +131,7 @@ class Faults:
         if path.startswith(ADMIN_PREFIX):
             return None
         mode = self.settings.mode
-        if mode in ("aade_down", "error500", "foreign_uid", "busy"):
+        if mode in ("aade_down", "error500", "foreign_uid", "busy", "bad_mark_409"):
             return mode  # type: ignore[return-value]
         if mode == "flaky":
             half = self._half_rate()

@@ -42,6 +42,7 @@ class SandboxServer:
         port: int = 0,
         portal_url: str | None = None,
         seed: int | None = None,
+        page_size: int = 50,
     ) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         # proto=IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
@@ -61,6 +62,7 @@ class SandboxServer:
             credentials=Credentials(api_key, issuer_vat, clock),
             portal_url=(portal_url or self.base_url).rstrip("/"),
             timer=PreciseTimer(),
+            page_size=page_size,
         )
         config = uvicorn.Config(
             build_app(self.state),

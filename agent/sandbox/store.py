@@ -134,6 +134,9 @@ class SandboxStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(documents)")}
+        if "total" not in columns:  # a state file from before the document list
+            self._db.execute("ALTER TABLE documents ADD COLUMN total TEXT")
         self._checkpointer = Checkpointer(path)
         self.orders = OrderBook(self._db)
 
@@ -164,7 +167,7 @@ class SandboxStore:
             self._db.execute(
                 "INSERT INTO documents (uid, mark, issuer_vat, endpoint, series, number,"
                 " invoice_type, date_issued, internal_id, is_delayed_code, authentication_code,"
-                " signature, accepted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " signature, accepted_at, total) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     doc.uid,
                     mark,
@@ -179,6 +182,7 @@ class SandboxStore:
                     authentication_code,
                     signature,
                     accepted_at.isoformat(),
+                    None if doc.total is None else format(doc.total, "f"),
                 ),
             )
             self._db.executemany(
@@ -268,6 +272,24 @@ class SandboxStore:
             document["correlated"] = correlated.get(row["mark"], [])
             documents.append(document)
         return documents
+
+    def issued_between(
+        self, issuer_vat: str, first_day: str, last_day: str
+    ) -> list[dict[str, Any]]:
+        """The issuer's documents dated `first_day`..`last_day` (YYYY-MM-DD), by MARK: what
+        `getdocuments` lists (page by page)."""
+        rows = self._db.execute(
+            "SELECT uid, mark, series, number, invoice_type, date_issued, internal_id, total, "
+            "is_delayed_code FROM documents WHERE issuer_vat = ? "
+            "AND substr(date_issued, 1, 10) BETWEEN ? AND ? ORDER BY mark",
+            (issuer_vat, first_day, last_day),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
+    def lose(self, uid: str) -> bool:
+        """Forget an accepted document, as a provider that lost it would: it is no longer
+        listed, and sending it again registers it anew."""
+        return self._db.execute("DELETE FROM documents WHERE uid = ?", (uid,)).rowcount == 1
 
     def _next_mark(self, kind: str) -> int:
         cursor = self._db.execute("INSERT INTO marks (kind) VALUES (?)", (kind,))

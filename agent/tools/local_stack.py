@@ -72,6 +72,7 @@ class StackSettings:
     cash_drawer: str = "none"
     kitchen_copy: bool = False
     printer_port: int | None = None  # the "network" backend on 127.0.0.1 (a printer emulator)
+    sandbox_page_size: int = 50  # documents per page of the sandbox's getdocuments
 
 
 @dataclass
@@ -137,6 +138,8 @@ class LocalStack:
                     str(self.api_key_file),
                     "--issuer-vat",
                     ISSUER_VAT,
+                    "--page-size",
+                    str(self.settings.sandbox_page_size),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=log,

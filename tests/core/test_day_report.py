@@ -289,12 +289,16 @@ def test_x_and_z_add_up_to_the_days_documents(tmp_path_factory, sales, split) ->
         first, second = sales[:split], sales[split:]
         for sale in first:
             shop.sale(sale)
-        z1 = DayReport.model_validate(shop.closings.close(ClosingRequest(request_id="z-1")).body)
+        z1 = DayReport.model_validate(
+            asyncio.run(shop.closings.close(ClosingRequest(request_id="z-1"))).body
+        )
         for sale in second:
             shop.sale(sale)
         x = day_report(shop.conn, DAY.date(), shop.now)
         check_report(x, shop.expected)
-        z2 = DayReport.model_validate(shop.closings.close(ClosingRequest(request_id="z-2")).body)
+        z2 = DayReport.model_validate(
+            asyncio.run(shop.closings.close(ClosingRequest(request_id="z-2"))).body
+        )
         assert (z1.number, z2.number) == (1, 2)
         assert z2.after_receipt_id == z1.last_receipt_id
         # The two closings together are the day.
@@ -332,8 +336,8 @@ def test_a_closing_is_idempotent_and_kept_as_made(register: Register) -> None:
             "state": "accepted",
         }
     )
-    made = register.closings.close(ClosingRequest(request_id="z"))
-    again = register.closings.close(ClosingRequest(request_id="z"))
+    made = asyncio.run(register.closings.close(ClosingRequest(request_id="z")))
+    again = asyncio.run(register.closings.close(ClosingRequest(request_id="z")))
     assert made.created and not again.created and again.body == made.body
     assert register.closings.get(1).model_dump(mode="json") == made.body
     [entry] = [e for e in journal_entries(register.conn, after=0) if e.event == "closing.z"]

@@ -265,7 +265,7 @@ def test_error500_is_unreachable(
 
 
 def _paths(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.args[0] for r in caplog.records if r.name == "pos_agent.elise" and r.args]
+    return [r.args[1] for r in caplog.records if r.name == "pos_agent.elise" and r.args]
 
 
 def test_bearer_logs_in_once_then_refreshes_before_expiry(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.clock import ATHENS
+from agent.core.day_report import Reconciliation
 from agent.core.metrics import Metrics
 from agent.core.status_metrics import ChecksSection, ScrapeView
 from agent.core.status_report import (
@@ -70,6 +71,16 @@ def everything_known() -> ScrapeView:
         ),
         checks=ChecksSection(
             integrity="ok", integrity_checked_at=NOW, journal_ok=True, journal_checked_at=NOW
+        ),
+        unclosed_since=NOW,
+        reconciliation=Reconciliation(
+            day=NOW.date(),
+            checked_at=NOW,
+            provider_documents=3,
+            matched=2,
+            resolved=1,
+            resent=0,
+            flagged=[],
         ),
     )
 

@@ -1,0 +1,115 @@
+"""Reconciliation with the provider's list, end to end: the real daemon, the sandbox's list
+(pages of two, so paging is exercised) and the technician's commands.
+
+- A send whose answer is lost, then a re-send answered 409 with a MARK beyond xs:long: the
+  receipt is accepted without a known MARK and `status` warns naming it; `pos-agent reconcile`
+  takes the MARK from the provider's list and `status` is OK again.
+- The provider loses an accepted receipt: reconciliation sends it again and it is listed.
+- A total that differs at the provider is flagged for a person, in status and in /metrics;
+  a closing carries its reconciliation."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.cli import main
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, sample_value
+
+pytestmark = pytest.mark.e2e
+
+e2e_stack_process, stack = e2e_stack(
+    sandbox_page_size=2, sync_interval_s=3600.0, probe_interval_s=3600.0
+)
+
+
+def status(stack: E2EStack) -> dict:
+    response = stack.get("/v1/status")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_an_unusable_mark_is_a_warning_until_reconcile_finds_it(
+    stack: E2EStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for request_id in ("r-before-1", "r-before-2"):
+        assert stack.post("/v1/receipts", cash_receipt(request_id)).status_code == 201
+    stack.set_faults("bad_mark_409")
+    sale = stack.post("/v1/receipts", cash_receipt("r-lost-answer"))
+    assert sale.status_code == 201, sale.text
+    receipt_id = sale.json()["receipt_id"]
+    assert stack.stored(receipt_id).state == "delayed"  # the 500: the answer was lost
+    assert stack.post("/v1/sync", {}).status_code == 200  # re-sent: 409, MARK 10**20
+    doc = stack.stored(receipt_id)
+    assert (doc.state, doc.mark, doc.mark_unknown) == ("accepted", None, True)
+
+    warned = status(stack)
+    assert warned["level"] == "WARN"
+    [finding] = [f for f in warned["findings"] if "without a known MARK" in f]
+    assert f"({receipt_id})" in finding and "pos-agent reconcile" in finding
+
+    stack.set_faults("ok")
+    config = str(stack.stack.config_path)
+    assert main(["reconcile", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert "1 MARK(s) found" in out and "0 for a person" in out
+    held = stack.provider_document(doc.uid)
+    assert held is not None and stack.stored(receipt_id).mark == held["mark"]
+    assert not stack.stored(receipt_id).mark_unknown
+    with stack.database() as conn:
+        events = [
+            r[0]
+            for r in conn.execute(
+                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq", (receipt_id,)
+            )
+        ]
+    assert "document.mark_resolved" in events
+    after = status(stack)
+    assert after["level"] == "OK", after["findings"]
+
+
+def test_a_receipt_the_provider_lost_is_sent_again(stack: E2EStack) -> None:
+    sale = stack.post("/v1/receipts", cash_receipt("r-to-be-lost"))
+    receipt_id = sale.json()["receipt_id"]
+    uid = stack.stored(receipt_id).uid
+    lost = stack.stack.provider().post("/_sandbox/documents/lose", json={"uid": uid})
+    assert lost.status_code == 200 and stack.provider_document(uid) is None
+
+    result = stack.post("/v1/reconcile", {})
+    assert result.status_code == 200, result.text
+    body = result.json()
+    assert body["resent"] == 1 and body["flagged"] == [] and body["error"] is None
+    held = stack.provider_document(uid)
+    assert held is not None and stack.stored(receipt_id).state == "accepted"
+    assert stack.stored(receipt_id).mark == held["mark"]
+    again = stack.post("/v1/reconcile", {}).json()
+    assert again["resent"] == 0 and again["matched"] >= 1
+    with stack.database() as conn:
+        events = [
+            r[0]
+            for r in conn.execute(
+                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq", (receipt_id,)
+            )
+        ]
+    assert events[-2:] == ["document.resend", "document.accepted"]
+
+
+def test_another_total_is_flagged_and_the_closing_carries_the_result(stack: E2EStack) -> None:
+    assert stack.post("/v1/receipts", cash_receipt("r-changed")).status_code == 201
+    stack.set_faults("list_total")
+    closing = stack.post("/v1/closings", {"request_id": "z-reconciled"})
+    assert closing.status_code == 201, closing.text
+    result = closing.json()["reconciliation"]
+    assert result is not None and len(result["flagged"]) == 1
+    assert "at the provider" in result["flagged"][0]
+    warned = status(stack)
+    assert any("flagged for a person" in f for f in warned["findings"]), warned["findings"]
+    scrape = stack.get("/metrics").text
+    assert sample_value(scrape, "pos_agent_reconciliation_documents", result="flagged") == 1
+    assert sample_value(scrape, "pos_agent_reconciliation_failed") == 0
+
+    stack.set_faults("error500")
+    failed = stack.post("/v1/reconcile", {}).json()
+    assert failed["error"] is not None and "could not be reached" in failed["error"]
+    assert any("reconciliation" in f and "failed" in f for f in status(stack)["findings"])
+    stack.set_faults("ok")
+    assert stack.post("/v1/reconcile", {"date": "2026-02-30"}).status_code == 422
