@@ -64,6 +64,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.PaymentAlreadyRecorded: (409, "payment_already_recorded"),
     core.PaymentNotSent: (503, "provider_unreachable"),
     core.SignRetryLater: (503, "provider_busy"),
+    core.PosReceiptNotUpdatable: (409, "pos_receipt_not_updatable"),
     core.StorageUnavailable: (503, "storage_unavailable"),
     core.StorageBusy: (503, "storage_busy"),
     core.DatabaseRolledBack: (503, "database_rolled_back"),

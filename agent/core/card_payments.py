@@ -28,6 +28,7 @@ from agent.core.errors import (
     NotSameDay,
     PaymentAlreadyRecorded,
     PaymentNotSent,
+    PosReceiptNotUpdatable,
     ProviderRejected,
     ProviderSignatureMismatch,
     ProviderSignatureUnusable,
@@ -282,6 +283,7 @@ class CardPaymentService:
         if doc.state == store.DocumentState.RESERVED:
             return self._extend(doc, request, now)
         if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
+            _refuse_pos_receipt(doc)
             if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
                 raise NotSameDay("a card payment on a MARKed receipt must happen the same day")
             assert doc.payload is not None
@@ -504,7 +506,19 @@ class CardPaymentService:
             )
         if doc.mark is None:
             raise ReceiptHasNoMark("the receipt has no MARK yet")
+        _refuse_pos_receipt(doc)
         return doc, signature
+
+
+def _refuse_pos_receipt(doc: store.StoredDocument) -> None:
+    """The provider refuses updatePayment on a POS receipt (QA TC 04: 400): its card lines are
+    the payment. Refused here, before a card is charged for a payment that cannot be recorded."""
+    if doc.type_code in POS_PAYMENT_TYPES:
+        raise PosReceiptNotUpdatable(
+            f"receipt {doc.id} is an {doc.type_code} POS receipt: its card lines are its payment "
+            "and the provider refuses a later payment on it; issue a new 8.4 for a new payment",
+            [FieldProblem("receipt_id", f"an {doc.type_code} takes no later payment")],
+        )
 
 
 def _update_payment_body(

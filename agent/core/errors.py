@@ -111,6 +111,10 @@ class PaymentNotSent(DomainError):
         )
 
 
+class PosReceiptNotUpdatable(DomainError):
+    """A later card payment named an 8.4/8.5, which the provider refuses (updatePayment)."""
+
+
 class SignRetryLater(DomainError):
     """signpos answered 408: the provider is still processing this document; not an outage."""
 

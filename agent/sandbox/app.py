@@ -344,6 +344,10 @@ class _Endpoints:
         uid = self._s.store.uid_of_mark(mark, self._s.credentials.issuer_vat)
         if uid is None:
             return _rejected([("mark", f"MARK {mark} was not found")])
+        if self._s.store.endpoint_of_mark(mark) == "receipt":
+            return _rejected(
+                [("mark", f"MARK {mark} is a POS receipt: its card lines are its payment")]
+            )
         errors: list[tuple[str, str]] = []
         for index, method in enumerate(methods):
             path = f"paymentMethods[{index}]"

@@ -197,6 +197,11 @@ class SandboxStore:
         ).fetchone()
         return None if row is None else str(row["uid"])
 
+    def endpoint_of_mark(self, mark: int) -> str | None:
+        """`invoice` or `receipt`: which endpoint accepted the document with this MARK."""
+        row = self._db.execute("SELECT endpoint FROM documents WHERE mark = ?", (mark,)).fetchone()
+        return None if row is None else str(row["endpoint"])
+
     def record_payment(self, mark: int, posted_at: datetime) -> int:
         with self._transaction():
             payment_mark = self._next_mark("payment")
