@@ -179,6 +179,7 @@ def render(
         *(_table_rows(stored.open_orders, tables, colour) if stored is not None else []),
         *_printer_rows(report.printer, stored),
         *(_drawer_rows(stored.drawer, colour) if stored is not None else []),
+        *(_day_rows(stored, colour) if stored is not None else []),
         *_clock_rows(report.clock, clock, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
         *(_storage_rows(report.storage, colour) if report.storage is not None else []),
@@ -303,6 +304,28 @@ def _drawer_rows(drawer: DrawerSection | None, colour: bool) -> list[str]:
     if drawer.failed:
         text = paint(f"{text} (last failure: {drawer.last_failure})", Level.WARN, colour)
     return [_row("Drawer", text)]
+
+
+def _day_rows(stored: StoreSection, colour: bool) -> list[str]:
+    """The daily closing (Z) and the last reconciliation with the provider's list."""
+    rows = []
+    if stored.unclosed_since is not None:
+        since = stored.unclosed_since.astimezone(ATHENS)
+        rows.append(_row("Closing", f"receipts since {since:%Y-%m-%d %H:%M} in no closing (Z)"))
+    result = stored.reconciliation
+    if result is not None:
+        checked = result.checked_at.astimezone(ATHENS)
+        text = (
+            f"{result.day:%Y-%m-%d} at {checked:%H:%M}: {result.matched} matched, "
+            f"{result.resolved} MARK(s) found, {result.resent} resent, "
+            f"{len(result.flagged)} for a person"
+        )
+        if result.error is not None:
+            text = paint(f"{result.day:%Y-%m-%d} FAILED: {result.error}", Level.WARN, colour)
+        elif result.flagged:
+            text = paint(text, Level.WARN, colour)
+        rows.append(_row("Reconciled", text))
+    return rows
 
 
 def _oldest_row(oldest: OldestDelayed, sync: SyncConfig, colour: bool) -> str:

@@ -1,8 +1,8 @@
 """`pos-agent bench --history N`: what years of receipts on one database cost.
 
 One run, real processes on loopback (sandbox provider + daemon, dummy printer):
-1. on an empty store: `GET /v1/status`, `GET /metrics` and online receipts (POS → agent →
-   sandbox) — the baseline;
+1. on an empty store: `GET /v1/status`, `GET /metrics`, today's X report (`GET
+   /v1/reports/day`) and online receipts (POS → agent → sandbox) — the baseline;
 2. the daemon stopped, N receipts of history written with the daemon's own store code
    (`agent.tools.history`: 500 a day, accepted and printed, in big transactions);
 3. the database's bytes per receipt, by table; exec to READY=1 (median of several starts);
@@ -34,6 +34,8 @@ from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, pos
 GOALS: tuple[Goal, ...] = (
     ("history.status_ms.p50", "<=", 100.0, "status p50 <= 100 ms with the history"),
     ("history.metrics_ms.p50", "<=", 50.0, "/metrics p50 <= 50 ms with the history"),
+    # Today's X report reads today's receipts only (the day's id range), never the history.
+    ("history.x_report_ms.p50", "<=", 500.0, "today's X report p50 <= 0.5 s with the history"),
     ("startup_ready_ms", "<=", 1500.0, "exec to READY <= 1.5 s with the history"),
     ("issue_p50_ratio", "<=", 1.10, "issue p50 within 10 % of the empty store's"),
     ("rss_peak_mb", "<=", 100.0, "RSS <= 100 MB"),
@@ -128,7 +130,11 @@ def run_history_benchmark(
 def _measure(stack: LocalStack, prefix: str, reads: int, issues: int) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with stack.client(timeout_s=120) as client:
-        for path, key in (("/v1/status", "status_ms"), ("/metrics", "metrics_ms")):
+        for path, key in (
+            ("/v1/status", "status_ms"),
+            ("/metrics", "metrics_ms"),
+            ("/v1/reports/day", "x_report_ms"),
+        ):
             client.get(path).raise_for_status()  # warm
             samples = []
             for _ in range(reads):

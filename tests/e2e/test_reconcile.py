@@ -65,6 +65,10 @@ def test_an_unusable_mark_is_a_warning_until_reconcile_finds_it(
     assert "document.mark_resolved" in events
     after = status(stack)
     assert after["level"] == "OK", after["findings"]
+    assert main(["status", "--config", config]) == 0
+    screen = capsys.readouterr().out
+    assert "Reconciled" in screen and "1 MARK(s) found" in screen
+    assert "Closing     receipts since" in screen
 
 
 def test_a_receipt_the_provider_lost_is_sent_again(stack: E2EStack) -> None:

@@ -123,6 +123,7 @@ def test_history_bench_writes_every_figure(tmp_path: Path) -> None:
         "live_bytes_per_receipt_by_payment.card",
         "history.status_ms.p50",
         "history.metrics_ms.p50",
+        "history.x_report_ms.p50",
         "history.issue_ms.p50",
         "after_archive.status_ms.p50",
         "startup_ready_ms",
