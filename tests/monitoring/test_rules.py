@@ -36,6 +36,7 @@ ALERTS = {
     "IntegrityFailed",
     "ClockSkew",
     "VersionLagging",
+    "RegistrationUnproven",
 }
 SERIES = re.compile(r"\b(pos_agent_[a-z_]+|up)\b")
 GREEK = re.compile(r"[\u0370-\u03ff]")
