@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -245,6 +246,18 @@ class ClosingConfig(_Section):
     reconcile_after: bool = Field(
         True, description="after each closing, match the day with the provider's list"
     )
+    auto_at: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="close the day (Z) by itself at this Athens time, HH:MM, when anything was "
+        "issued since the last closing (unset: only when asked)",
+    )
+
+    def auto_time(self) -> time | None:
+        if self.auto_at is None:
+            return None
+        hours, minutes = self.auto_at.split(":")
+        return time(int(hours), int(minutes))
 
 
 class ClockConfig(_Section):

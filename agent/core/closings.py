@@ -203,6 +203,22 @@ class ClosingService:
             )
         return closing, True
 
+    async def auto_close(self) -> Answer | None:
+        """`closing.auto_at`: once it is that time of the day, the day's closing, made once (its
+        request_id names the day) and only when something was issued since the last one."""
+        at = self.rt.config.closing.auto_time()
+        now = self.rt.clock()
+        if at is None or now.time() < at:
+            return None
+        request = ClosingRequest(request_id=f"auto-{now.date().isoformat()}")
+        conn = self.rt.conn
+        if store.closing_by_request(conn, request.request_id) is None:
+            previous = store.last_closing(conn)
+            covered = (previous.documents.last, previous.kicks.last) if previous else (0, 0)
+            if store.newest_ids(conn) == covered:
+                return None
+        return await self.close(request)
+
     def get(self, number: int) -> DayReport:
         return closing_report(self._closing(number))
 

@@ -62,6 +62,8 @@ log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8
 # How often the daemon compares its wall clock with its monotonic clock (core/clock_watch.py).
 CLOCK_LOOK_S = 5.0
+# How often the daily closing's time (`closing.auto_at`) is looked at.
+AUTO_CLOSING_LOOK_S = 30.0
 
 
 @dataclass
@@ -191,6 +193,15 @@ def _storage_guarded(services: Services, job: Job) -> Job:
     return run
 
 
+def _auto_close(services: Services) -> Job:
+    async def run() -> None:
+        answer = await services.closings.auto_close()
+        if answer is not None and answer.created:
+            log.info("daily closing Z %s made at closing.auto_at", answer.body.get("number"))
+
+    return run
+
+
 def _maintenance(services: Services) -> Job:
     """Journal check, dictionary, packing and archiving slices (core/maintenance.py) off the
     event loop."""
@@ -235,6 +246,10 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
         config.retention.maintenance_interval_s,
         _storage_guarded(services, _maintenance(services)),
     )
+    if config.closing.auto_at is not None:
+        jobs.every(
+            "closing", AUTO_CLOSING_LOOK_S, _storage_guarded(services, _auto_close(services))
+        )
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)

@@ -247,8 +247,8 @@ def register(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Register]:
     yield from _register(tmp_path_factory.mktemp("day"))
 
 
-def _register(path: Path) -> Iterator[Register]:
-    shop = Register(shop_config(state_dir=str(path)))
+def _register(path: Path, config: AgentConfig | None = None) -> Iterator[Register]:
+    shop = Register(config or shop_config(state_dir=str(path)))
     try:
         yield shop
     finally:
@@ -353,3 +353,34 @@ def test_a_closing_is_refused_out_of_order_by_the_database(register: Register) -
             "last_document_id, after_kick_id, last_kick_id, journal_seq, report) "
             "VALUES (2, 'r', '2026-03-10T10:00:00+02:00', 0, 0, 0, 0, 0, '{}')"
         )
+
+
+def test_the_automatic_closing_comes_once_a_day_at_its_time_and_only_after_sales(
+    tmp_path: Path,
+) -> None:
+    config = shop_config(state_dir=str(tmp_path), closing={"auto_at": "22:30"})
+    for shop in _register(tmp_path, config):
+        shop.now = DAY.replace(hour=22, minute=0)
+        assert asyncio.run(shop.closings.auto_close()) is None, "not yet its time"
+        shop.now = DAY.replace(hour=22, minute=30)
+        assert asyncio.run(shop.closings.auto_close()) is None, "nothing issued: no closing"
+        shop.sale(
+            {
+                "kind": "cash",
+                "lines": [
+                    ReceiptLine(
+                        description="Καφές",
+                        quantity=Decimal(1),
+                        unit_price=Decimal("2.50"),
+                        vat_category=2,
+                    )
+                ],
+                "tip": 0,
+                "terminal": "T1",
+                "state": "accepted",
+            }
+        )
+        made = asyncio.run(shop.closings.auto_close())
+        assert made is not None and made.created and made.body["number"] == 1
+        again = asyncio.run(shop.closings.auto_close())
+        assert again is not None and not again.created and again.body == made.body
