@@ -1,6 +1,9 @@
-"""X and Z reports over random days of mixed sales in a real store: the totals per VAT category
-and per payment method equal the sums of that day's documents to the cent, the first and last
-numbers are right, and Z numbers run on without gaps, each covering what came after the last.
+"""X and Z reports over random days of mixed sales in a real store (cash, card with tips on two
+terminals, six VAT rates, 11.4 and 8.5 refunds, an 8.4 with its connected 11.1, order slips left
+open or closed by a receipt, voided reservations, receipts offline, pending or rejected): the
+totals per VAT category and per payment method equal the sums of that day's documents to the
+cent, the first and last numbers and the open tables are right, and Z numbers run on without
+gaps, each covering what came after the last.
 
 Documents are built by the agent's own fiscal rules (priced lines, the provider payloads) and
 written through the store's numbering; the expected sums are taken from what each test document
@@ -35,6 +38,7 @@ from agent.fiscal.document_builder import (
     receipt_payload,
     series_for,
 )
+from agent.fiscal.orders import order_payload
 from agent.fiscal.provider_payloads import PaymentEntry, pos_card_entries
 from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptLine, ReceiptRequest
 from agent.json_codec import dumps, loads
@@ -63,6 +67,8 @@ class Expected:
     )
     numbers: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     voided: int = 0
+    open_slips: int = 0
+    open_balance: Decimal = Decimal(0)
 
     def pay(self, flow: str, entry: PaymentEntry) -> None:
         line = self.methods[flow][entry.method]
@@ -89,7 +95,7 @@ line_st = st.builds(
 sale_st = st.fixed_dictionaries(
     {
         "kind": st.sampled_from(
-            ["cash", "card", "pos_then_11", "refund_cash", "pos_refund", "void"]
+            ["cash", "card", "pos_then_11", "refund_cash", "pos_refund", "void", "table"]
         ),
         "lines": st.lists(line_st, min_size=1, max_size=4),
         "tip": st.integers(0, 300),
@@ -182,6 +188,9 @@ class Register:
             self.write("11.1", None, Decimal("1.00"), "reserved")
             self.expected.voided += 1
             return
+        if kind == "table":
+            self._table(sale)
+            return
         priced = price_lines(sale["lines"], prices_include_vat=True)
         gross = priced.totals.gross
         tip = Decimal(sale["tip"]) / 100
@@ -219,6 +228,49 @@ class Register:
                 self.expected.pay(flow, payments[0])
         type_code = "11.4" if flow == "refunds" else "11.1"
         self._retail(type_code, sale["lines"], priced, payments, state, flow)
+
+    def _table(self, sale: dict) -> None:
+        """An order slip (8.6) for a table, never a sale; closed by a cash 11.1 when the tip
+        is odd (the closing receipt is a sale), else left open."""
+        priced = price_lines(sale["lines"], prices_include_vat=True)
+        request = ReceiptRequest.model_validate(
+            {
+                "request_id": "o",
+                "lines": [line.model_dump() for line in sale["lines"]],
+                "payments": [{"method": CASH, "amount": priced.totals.gross}],
+            }
+        )
+        series = series_for(self.config, "8.6")
+        number = store.last_numbers(self.conn).get(series, 0) + 1
+        identity = document_identity("8.6", series, number, self.now)
+        document = receipt_payload(self.config, identity, request, priced, [])
+        payload = order_payload(document, table="12", waiter="Νίκος", is_return=False)
+        order_id = self.write("8.6", payload, priced.totals.gross, sale["state"])
+        order = store.get_document(self.conn, order_id)
+        assert order is not None
+        with store.transaction(self.conn):
+            store.record_order(
+                self.conn,
+                request_id=order.request_id,
+                table_id="12",
+                waiter="Νίκος",
+                kind=store.OrderKind.ORDER,
+                now=self.now,
+            )
+        if sale["tip"] % 2:
+            closing = {**sale, "kind": "cash", "state": "accepted", "tip": 0}
+            self.sale(closing)
+            with store.transaction(self.conn):
+                store.record_settlement(
+                    self.conn,
+                    order_request_ids=[order.request_id],
+                    by_request_id=f"r{self.sequence}",
+                    settlement="close",
+                    now=self.now,
+                )
+        elif sale["state"] != "rejected":
+            self.expected.open_slips += 1
+            self.expected.open_balance += priced.totals.gross
 
     def _retail(self, type_code, lines, priced, payments, state, flow) -> None:
         request = ReceiptRequest.model_validate(
@@ -275,6 +327,9 @@ def check_report(report: DayReport, expected: Expected) -> None:
     numbers = {(s.type_code, s.series): [s.first, s.last] for s in report.documents}
     assert numbers == expected.numbers
     assert len(report.voided_reservations) == expected.voided
+    tables = report.open_tables
+    assert (tables.order_slips, tables.balance) == (expected.open_slips, expected.open_balance)
+    assert tables.tables == (1 if expected.open_slips else 0)
 
 
 @settings(
