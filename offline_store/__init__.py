@@ -132,6 +132,7 @@ from offline_store.orders import (
     table_of_request,
 )
 from offline_store.payload_integrity import altered_payloads, payload_intact
+from offline_store.print_compaction import PrintCompaction, compact_print_jobs
 from offline_store.print_jobs import (
     PrintJob,
     PrintState,
@@ -141,6 +142,7 @@ from offline_store.print_jobs import (
     mark_printing,
     next_print_job,
     print_jobs_for,
+    print_layout,
     print_queue_summary,
     requeue_interrupted,
     retry_print,
@@ -194,6 +196,7 @@ __all__ = [
     "OldestDelayed",
     "OrderKind",
     "PackedDataDamaged",
+    "PrintCompaction",
     "PrintJob",
     "PrintState",
     "Rollback",
@@ -222,6 +225,7 @@ __all__ = [
     "close_database",
     "closing_by_request",
     "closing_print_done",
+    "compact_print_jobs",
     "compact_slice",
     "compare_with_mark",
     "current_mark",
@@ -278,6 +282,7 @@ __all__ = [
     "order_of_document",
     "payload_intact",
     "print_jobs_for",
+    "print_layout",
     "print_queue_summary",
     "queue_closing_print",
     "read_mark",

@@ -64,7 +64,7 @@ from offline_store.journal import (
     journal_head,
     verify_journal,
 )
-from offline_store.packing import unpack_answer
+from offline_store.requests import answer_text
 
 ARCHIVE_VERSION = 1
 # The tables whose rows hang off a document (`document_id`) and move with it. Each is read and
@@ -445,13 +445,13 @@ def _check_segment(entries: list[JournalEntry], seq: int, prev: str) -> str:
     return prev
 
 
-def _related_record(row: sqlite3.Row) -> dict[str, Any]:
+def _related_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     """A row of a table that hangs off a document, as text: a remembered answer packed by
-    schema 4 is archived as the text it was (the archive stays readable without this code)."""
+    schema 4 or 5 is archived as the text it was (the archive stays readable without this
+    code)."""
     record = dict(row)
-    packed = record.pop("response_packed", None)
-    if packed is not None:
-        record["response"] = unpack_answer(packed)
+    if record.pop("response_packed", None) is not None:
+        record["response"] = answer_text(conn, row)
     return record
 
 
@@ -459,7 +459,7 @@ def _document_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, An
     doc = _document_from_row(conn, row)
     related = {
         table: [
-            _related_record(r)
+            _related_record(conn, r)
             for r in conn.execute(
                 f"SELECT * FROM {table} WHERE document_id = ? ORDER BY rowid",  # noqa: S608
                 (doc.id,),

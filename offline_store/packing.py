@@ -116,17 +116,18 @@ _ANSWERS_DICTIONARY_1 = (
 _DICTIONARIES[ANSWERS_1] = _ANSWERS_DICTIONARY_1
 
 
-def pack_answer(text: str) -> bytes:
-    """A remembered answer, its codec in the first byte (so a later codec needs no column)."""
-    return bytes([ANSWERS_1]) + pack(text.encode("utf-8"), Packing(ANSWERS_1))
+def pack_answer(text: str, *, context: bytes = b"") -> bytes:
+    """A remembered answer, its codec in the first byte (so a later codec needs no column);
+    `context`: bytes the reader will have (a sign answer's signature row)."""
+    return bytes([ANSWERS_1]) + pack(text.encode("utf-8"), Packing(ANSWERS_1), context=context)
 
 
-def unpack_answer(stored: bytes) -> str:
-    """The text `pack_answer` was given."""
+def unpack_answer(stored: bytes, *, context: bytes = b"") -> str:
+    """The text `pack_answer` was given (with the same `context`)."""
     if not stored:
         raise PackedDataDamaged("a packed answer is empty")
     try:
-        return unpack(stored[1:], Packing(stored[0])).decode("utf-8")
+        return unpack(stored[1:], Packing(stored[0]), context=context).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise PackedDataDamaged("a packed answer does not unpack to text") from exc
 

@@ -19,9 +19,14 @@ from offline_store.dictionaries import packing_of
 from offline_store.errors import PackedDataDamaged
 from offline_store.packing import Packing, unpack
 
+# The freeze's entry is found through a partial index (`journal_frozen`, schema 7) holding one
+# entry per frozen document: without it the query walked the journal back from its head to the
+# document's freeze, entries of every receipt since, for every send (a backlog synced oldest
+# first read most of the journal for each of its first documents).
 _RECORDED_DIGEST = (
     "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
-    "WHERE document_id = ? AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
+    "WHERE document_id = ? AND event = 'document.pending' "
+    "AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
     "ORDER BY seq DESC LIMIT 1"
 )
 UNSENT_STATES = ("pending", "delayed")

@@ -4,9 +4,15 @@ Worker loop: `next_print_job` → `mark_printing` → print → `mark_printed`, 
 (back to queued later) / `fail_print`. After a crash, `requeue_interrupted` puts jobs left in
 `printing` back in the queue. Every change is journalled (`print.*` events).
 
-A printed job keeps no layout (`layout` NULL): it was only needed to print, and a copy is
-rebuilt from the document. `document_id` has no foreign key, because a copy of a receipt that
-moved to the archive is queued for a document no longer in the live file.
+A job's layout (the agent's printable-receipt JSON, ~1.3 KB) lives in `print_layouts`, apart
+from the job, and is deleted once the job is finished (printed or given up): a reprint is
+rebuilt from the document. Written in the job's own row and cleared there, it left the row's
+page nearly empty for ever, since SQLite does not merge pages whose rows shrank in place; in a
+table of its own, a deleted layout frees whole pages that the next ones reuse, and a printed
+job keeps ~80 bytes. Jobs written before schema 7 may still hold theirs in
+`print_jobs.layout`: `print_layout` reads both, and `compact_print_jobs` rewrites those rows.
+`document_id` has no foreign key, because a copy of a receipt that moved to the archive is
+queued for a document no longer in the live file.
 """
 
 from __future__ import annotations
@@ -42,13 +48,11 @@ class PrintState(StrEnum):
 
 @dataclass(frozen=True)
 class PrintJob:
-    """A `print_jobs` row; `layout` is the agent's printable-receipt JSON (None once printed),
-    `copy` a reprint."""
+    """A `print_jobs` row (its layout is read with `print_layout`); `copy` a reprint."""
 
     id: int
     document_id: int
     copy: bool
-    layout: str | None
     state: PrintState
     attempts: int
     next_attempt_at: datetime | None
@@ -68,9 +72,10 @@ def enqueue_print(
     job = _returning(
         conn,
         "INSERT INTO print_jobs (document_id, copy, layout, state, created_at) "
-        "VALUES (?, ?, ?, 'queued', ?) RETURNING *",
-        (document_id, int(copy), layout_json, time_to_db(now)),
+        "VALUES (?, ?, '', 'queued', ?) RETURNING *",
+        (document_id, int(copy), time_to_db(now)),
     )
+    conn.execute("INSERT INTO print_layouts (job_id, layout) VALUES (?, ?)", (job.id, layout_json))
     _journal(conn, "print.queued", job.id, document_id, {"copy": copy}, now)
     return job.id
 
@@ -86,6 +91,17 @@ def next_print_job(conn: sqlite3.Connection, now: datetime) -> PrintJob | None:
     return None if row is None else _job_from_row(row)
 
 
+def print_layout(conn: sqlite3.Connection, job_id: int) -> str | None:
+    """The layout to print for a job; None once it is finished (or for a job that never had
+    one)."""
+    row = conn.execute(
+        "SELECT layout FROM print_layouts WHERE job_id = :id "
+        "UNION ALL SELECT layout FROM print_jobs WHERE id = :id AND layout != '' LIMIT 1",
+        {"id": job_id},
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
 def mark_printing(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
     """queued → printing, just before the bytes go to the printer."""
     job = _begin(conn, job_id, {PrintState.QUEUED}, "mark_printing")
@@ -97,7 +113,7 @@ def mark_printing(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> Pr
 
 
 def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> PrintJob:
-    """printing → printed."""
+    """printing → printed; the layout is deleted."""
     job = _begin(conn, job_id, {PrintState.PRINTING}, "mark_printed")
     after = _returning(
         conn,
@@ -105,6 +121,7 @@ def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> Pri
         "next_attempt_at = NULL, layout = NULL WHERE id = ? RETURNING *",
         (time_to_db(now), job_id),
     )
+    _drop_layout(conn, job_id)
     _journal(conn, "print.printed", job_id, job.document_id, {}, now)
     return after
 
@@ -131,14 +148,16 @@ def retry_print(
 
 
 def fail_print(conn: sqlite3.Connection, job_id: int, *, reason: str, now: datetime) -> PrintJob:
-    """queued|printing → failed: given up; the receipt can still be reprinted as a new job."""
+    """queued|printing → failed: given up (its layout deleted); the receipt can still be
+    reprinted as a new job."""
     job = _begin(conn, job_id, {PrintState.QUEUED, PrintState.PRINTING}, "fail_print")
     after = _returning(
         conn,
         "UPDATE print_jobs SET state = 'failed', attempts = attempts + 1, "
-        "next_attempt_at = NULL, last_error = ? WHERE id = ? RETURNING *",
+        "next_attempt_at = NULL, last_error = ?, layout = '' WHERE id = ? RETURNING *",
         (reason, job_id),
     )
+    _drop_layout(conn, job_id)
     _journal(conn, "print.failed", job_id, job.document_id, {"reason": reason}, now)
     return after
 
@@ -185,6 +204,10 @@ def print_queue_summary(
     return counts
 
 
+def _drop_layout(conn: sqlite3.Connection, job_id: int) -> None:
+    conn.execute("DELETE FROM print_layouts WHERE job_id = ?", (job_id,))
+
+
 def _document_known(conn: sqlite3.Connection, document_id: int) -> bool:
     row = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM documents WHERE id = :id) "
@@ -226,7 +249,6 @@ def _job_from_row(row: sqlite3.Row) -> PrintJob:
         id=row["id"],
         document_id=row["document_id"],
         copy=bool(row["copy"]),
-        layout=row["layout"],
         state=PrintState(row["state"]),
         attempts=row["attempts"],
         next_attempt_at=optional_time_from_db(row["next_attempt_at"]),

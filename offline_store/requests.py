@@ -2,7 +2,10 @@
 
 The response is stored as JSON with `Decimal` written as an exact number and read back as
 `Decimal`, so a replayed answer carries the same amounts as the first one. Since schema 4 it is
-packed (`response_packed`, `packing.pack_answer`); rows written before keep it as text.
+packed (`response_packed`, `packing.pack_answer`); rows written before keep it as text. Since
+schema 7 a card signature's answer names its signature row (`signature_id`) and is packed
+against that row's input and signature, so the provider's signature is stored once, not again
+in the answer (~410 → ~150 bytes a card sale).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from offline_store.columns import time_from_db, time_to_db
+from offline_store.errors import PackedDataDamaged
 from offline_store.packing import pack_answer, unpack_answer
 from offline_store.rows import write_one
 
@@ -36,7 +40,7 @@ class StoredRequest:
 def find_request(conn: sqlite3.Connection, request_id: str) -> StoredRequest | None:
     """The stored answer for `request_id`, if this request was seen before."""
     row = conn.execute("SELECT * FROM api_requests WHERE request_id = ?", (request_id,)).fetchone()
-    return None if row is None else _request_from_row(row)
+    return None if row is None else _request_from_row(conn, row)
 
 
 def remember_request(
@@ -49,37 +53,56 @@ def remember_request(
     response: Mapping[str, Any],
     document_id: int | None,
     now: datetime,
+    signature_id: int | None = None,
 ) -> StoredRequest:
-    """Record the answer given to `request_id`; a second record for it is an IntegrityError."""
+    """Record the answer given to `request_id`; a second record for it is an IntegrityError.
+    `signature_id`: the signature row the answer carries (a sign call's)."""
     return write_one(
         conn,
         "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
-        "response_packed, document_id, created_at) VALUES (?, ?, ?, ?, '', ?, ?, ?) RETURNING *",
+        "response_packed, document_id, created_at, signature_id) "
+        "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING *",
         (
             request_id,
             endpoint,
             body_hash,
             status_code,
-            pack_answer(_exact_json(response)),
+            pack_answer(_exact_json(response), context=_signature_bytes(conn, signature_id)),
             document_id,
             time_to_db(now),
+            signature_id,
         ),
-        _request_from_row,
+        lambda row: _request_from_row(conn, row),
     )
 
 
-def _request_from_row(row: sqlite3.Row) -> StoredRequest:
+def answer_text(conn: sqlite3.Connection, row: sqlite3.Row) -> str:
+    """The JSON text of a stored answer, whatever its storage form."""
+    if row["response_packed"] is None:
+        return str(row["response"])
+    context = _signature_bytes(conn, row["signature_id"])
+    return unpack_answer(row["response_packed"], context=context)
+
+
+def _signature_bytes(conn: sqlite3.Connection, signature_id: int | None) -> bytes:
+    """What a sign answer is packed against: its signature row's input and signature."""
+    if signature_id is None:
+        return b""
+    row = conn.execute(
+        "SELECT input, signature FROM payment_signatures WHERE id = ?", (signature_id,)
+    ).fetchone()
+    if row is None:
+        raise PackedDataDamaged(f"signature {signature_id} of a remembered answer is missing")
+    return f"{row[0]}\n{row[1]}".encode()
+
+
+def _request_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredRequest:
     return StoredRequest(
         request_id=row["request_id"],
         endpoint=row["endpoint"],
         body_hash=row["body_hash"],
         status_code=row["status_code"],
-        response=json.loads(
-            row["response"]
-            if row["response_packed"] is None
-            else unpack_answer(row["response_packed"]),
-            parse_float=Decimal,
-        ),
+        response=json.loads(answer_text(conn, row), parse_float=Decimal),
         document_id=row["document_id"],
         created_at=time_from_db(row["created_at"]),
     )

@@ -86,13 +86,8 @@ def add_signature(
         ),
         _signature_from_row,
     )
-    detail = {
-        "signature_id": added.id,
-        "request_id": request_id,
-        "terminal_id": terminal_id,
-        "amount": money_to_db(amount),
-        "tip": money_to_db(tip),
-    }
+    # The row holds the request, terminal and amounts: the entry names it.
+    detail = {"signature_id": added.id}
     append_journal(conn, "signature.added", detail, document_id=document_id, at=now)
     return added
 

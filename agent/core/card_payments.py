@@ -176,6 +176,7 @@ def record_signature(
         answer=answer,
         document_id=doc.id,
         now=now,
+        signature_id=signature.id,
     )
 
 

@@ -7,7 +7,10 @@ the event loop and the till never wait for it):
 2. packs a slice of documents still stored by schema 1 (an upgraded database shrinks over days
    instead of the upgrade taking minutes at start), after learning a packing dictionary from
    the newest receipts when the last one is a month old (offline_store/dictionaries.py);
-3. in the quiet hour (`retention.archive_hour`, Athens) moves one batch of accepted, printed
+3. rewrites a slice of the print jobs an upgrade to schema 7 found, whose pages their cleared
+   layouts left nearly empty (offline_store/print_compaction.py), and gives the freed pages
+   back to the filesystem;
+4. in the quiet hour (`retention.archive_hour`, Athens) moves one batch of accepted, printed
    receipts older than the retention to the monthly archive (offline_store/archive.py).
 Every slice is bounded (entries, rows, documents), so a run takes well under a second and
 holds the write lock for one short transaction at a time.
@@ -27,6 +30,8 @@ from agent.config import AgentConfig
 # bigger one showed up in the till's latency (50,000 entries tripled the issue p50 while it ran).
 JOURNAL_SLICE = 5_000
 PACK_SLICE = 500
+# A few tens of milliseconds of small-row rewriting; a million old jobs take ~3 hours of runs.
+PRINT_JOBS_SLICE = 5000
 ARCHIVE_BATCH = 2000
 
 
@@ -38,6 +43,7 @@ class MaintenanceRun:
     packed: int
     archived: store.ArchiveBatch | None
     learned: store.LearnedDictionary | None = None
+    print_jobs: store.PrintCompaction | None = None
 
 
 def run_maintenance(
@@ -50,11 +56,12 @@ def run_maintenance(
         with store.transaction(conn):
             learned = store.learn_dictionary(conn, now=now)
             packed = store.compact_slice(conn, limit=PACK_SLICE)
+        print_jobs = store.compact_print_jobs(conn, limit=PRINT_JOBS_SLICE)
         in_hour = now.astimezone(ATHENS).hour == config.retention.archive_hour
         batch = None
         if archive if archive is not None else in_hour:
             batch = archive_batch(conn, config, now)
-        return MaintenanceRun(journal, packed, batch, learned)
+        return MaintenanceRun(journal, packed, batch, learned, print_jobs)
     finally:
         conn.close()
 

@@ -127,8 +127,10 @@ def remember_created(
     answer: Model,
     document_id: int | None,
     now: datetime,
+    signature_id: int | None = None,
 ) -> Answer[Model]:
-    """Inside the caller's transaction: store the 201 answer a replay will return, and return it."""
+    """Inside the caller's transaction: store the 201 answer a replay will return, and return it
+    (`signature_id`: the stored signature the answer carries, which it is packed against)."""
     store.remember_request(
         conn,
         request_id=request_id,
@@ -138,5 +140,6 @@ def remember_created(
         response=wire(answer),
         document_id=document_id,
         now=now,
+        signature_id=signature_id,
     )
     return Answer(answer, created=True)

@@ -225,6 +225,15 @@ def _maintenance(services: Services) -> Job:
             )
         if not done.journal.ok:
             log.error("journal check failed at entry %s", done.journal.first_bad_seq)
+        if done.print_jobs is not None and done.print_jobs.rows:
+            log.info(
+                "compacted %s print job(s) written before the upgrade: %s kB freed "
+                "(%.1f MB in all%s)",
+                done.print_jobs.rows,
+                done.print_jobs.freed_bytes // 1024,
+                done.print_jobs.total_freed_bytes / 1e6,
+                ", done" if done.print_jobs.done else "",
+            )
 
     return run
 

@@ -173,10 +173,11 @@ class PrintSpool:
             if job is None:
                 return None
             store.mark_printing(conn, job.id, now=now)
-        if job.layout is None:
+            layout_json = store.print_layout(conn, job.id)
+        if layout_json is None:
             return self._fail(conn, job.id, "unprintable: the job has no layout", now)
         try:
-            receipt = PrintableReceipt.from_json(job.layout)
+            receipt = PrintableReceipt.from_json(layout_json)
             if job.copy and not receipt.copy:
                 receipt = replace(receipt, copy=True)
             layout = build_layout(receipt, self._settings.width)

@@ -49,7 +49,8 @@ def test_a_journal_with_another_history_is_found(tmp_path: Path) -> None:
     issue(first, "r-1")
     store.write_mark(one, store.current_mark(first))
     other = open_store(two)
-    issue(other, "r-other")
+    # Another receipt: its frozen payload (the journal's hash of it) is not the first one's.
+    issue(other, "r-other", payload=b'{"other":true}')
     rollback = store.compare_with_mark(other, store.read_mark(one))  # type: ignore[arg-type]
     assert rollback.series == {}
     assert rollback.journal is not None and "differs" in rollback.journal

@@ -129,6 +129,7 @@ READS = {
     ),
     "archive boundary": lambda conn: store.verify_journal(conn, limit=0),
     "packing of a new receipt": current_packing,
+    "payload against its journaled hash": lambda conn: store.payload_intact(conn, 1, b"{}"),
 }
 BIG_TABLES = ("documents", "journal", "print_jobs", "api_requests", "payment_signatures")
 # Partial indexes hold only the few rows not yet done; scanning one is not scanning history.

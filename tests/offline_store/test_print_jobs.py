@@ -12,6 +12,7 @@ from offline_store import (
     mark_printing,
     next_print_job,
     print_jobs_for,
+    print_layout,
     print_queue_summary,
     requeue_interrupted,
     retry_print,
@@ -36,14 +37,14 @@ def test_job_prints_after_a_retry(conn):
         job_id = enqueue_print(conn, doc.id, LAYOUT, copy=False, now=T0)
     job = next_print_job(conn, T0)
     assert job is not None
-    assert (job.id, job.document_id, job.copy, job.layout, job.state, job.attempts) == (
+    assert (job.id, job.document_id, job.copy, job.state, job.attempts) == (
         job_id,
         doc.id,
         False,
-        LAYOUT,
         PrintState.QUEUED,
         0,
     )
+    assert print_layout(conn, job_id) == LAYOUT
     retry_at = T0 + timedelta(seconds=30)
     with transaction(conn):
         mark_printing(conn, job_id, now=T0)
@@ -62,6 +63,9 @@ def test_job_prints_after_a_retry(conn):
         job = mark_printed(conn, job_id, now=done_at)
     assert (job.state, job.printed_at, job.last_error) == (PrintState.PRINTED, done_at, None)
     assert next_print_job(conn, done_at) is None
+    # A printed job leaves no layout behind: a reprint is rebuilt from the document.
+    assert print_layout(conn, job_id) is None
+    assert conn.execute("SELECT count(*) FROM print_layouts").fetchone()[0] == 0
     events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'print.%'")]
     assert events == [
         "print.queued",
@@ -116,6 +120,8 @@ def test_failed_job_and_summary(conn):
         "no printer configured",
         1,
     )
+    assert print_layout(conn, failed) is None
+    assert print_layout(conn, failed + 1) == LAYOUT
     assert print_queue_summary(conn) == {"queued": 1, "printing": 0, "printed": 0, "failed": 1}
 
 

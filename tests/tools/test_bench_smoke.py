@@ -109,13 +109,21 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
 def test_history_bench_writes_every_figure(tmp_path: Path) -> None:
     """`pos-agent bench --history N` with a small N: every figure of issue #14, each goal
     reported, the card-paid receipt costing more than the cash one (it holds a reservation, a
-    signature and the answer a replay gets), and the history archived beside the daemon."""
+    signature and the answer a replay gets), the history archived beside the daemon, and the
+    calibration's receipts sold through the socket beside the same receipts as history."""
     from agent.tools.bench_history import GOALS as HISTORY_GOALS
     from agent.tools.bench_history import run_history_benchmark
 
     # 1,500 receipts at 10 a day go back five months: the older three are archived.
     results = run_history_benchmark(
-        tmp_path, 1500, reads=3, issues=6, startups=1, per_day=10, log=lambda _: None
+        tmp_path,
+        1500,
+        reads=3,
+        issues=6,
+        startups=1,
+        per_day=10,
+        socket_receipts=12,
+        log=lambda _: None,
     )
     for key in (
         "live_bytes_per_receipt",
@@ -132,6 +140,11 @@ def test_history_bench_writes_every_figure(tmp_path: Path) -> None:
         "rss_peak_mb",
         "archive.documents",
         "archive_bytes_per_receipt",
+        "calibration.mix.socket.bytes_per_receipt",
+        "calibration.mix.history.bytes_per_receipt",
+        "calibration.card.socket.by_table.payment_signatures.bytes",
+        "calibration.card.history.by_table.payment_signatures.bytes",
+        "calibration.card.history_over_socket",
     ):
         value = _get(results, key)
         assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
