@@ -12,9 +12,12 @@ learning runs as the daemon would, at most once a simulated month. Only the HTTP
 provider call are skipped, and thousands of documents share one transaction, so a million
 receipts take minutes instead of days. The rows are therefore exactly what the daemon
 writes (same columns, same journal entries, same compression), which is what the sizes and the
-query costs measured on them are about. One shortcut: the print job's layout is a placeholder,
-not the rendered receipt, because a printed job's layout is dropped in the same transaction
-(schema 2) and rendering it was a third of the time; the stored rows are the same.
+query costs measured on them are about: tests/tools/test_history_rows.py compares every
+column's size in every table with receipts sold through the daemon's socket, and `bench
+--history` measures both (agent/tools/socket_sample.py). One shortcut: the print job's layout
+is a placeholder, not the rendered receipt, because a layout lives in `print_layouts` only
+until its job is printed (schema 5), here in the same transaction, and rendering it was a
+third of the time; the rows left behind are the same.
 """
 
 from __future__ import annotations
