@@ -6,8 +6,10 @@ income classification `category1_95` and no payments; a return is an 8.6 whose l
 `RecordTypeCode` 7; a cancellation is an 8.6 with `totalCancelDeliveryOrders: true`, one zero line
 (VAT category 8) and the cancelled MARKs in `multipleConnectedMarks`; the table is closed by an
 11.1 with `SpecialInvoiceCategory` 12 connecting every open 8.6 MARK (returns included, cancelled
-ones not), which is issued even when the table nets to 0.00. Pure functions and models: the use
-case (`agent.core.orders`) reads the table from the store and freezes what these build.
+ones not), which is issued even when the table nets to 0.00; a split bill or a partial payment
+is several such 11.1 connecting the same open MARKs (`agent.fiscal.table_bill`). Pure functions
+and models: the use cases (`agent.core.orders`, `agent.core.tables`) read the table from the
+store and freeze what these build.
 """
 
 from __future__ import annotations
@@ -220,12 +222,6 @@ def cancel_payload(
     document = order_payload(document, table=table, waiter=waiter, is_return=False)
     document["totalCancelDeliveryOrders"] = True
     document["multipleConnectedMarks"] = list(marks)
-    return document
-
-
-def closing_payload(document: dict[str, Any]) -> dict[str, Any]:
-    """An 11.1 `invoice_payload` that connects the table's 8.6 MARKs: a catering receipt."""
-    document["SpecialInvoiceCategory"] = CATERING_CATEGORY
     return document
 
 

@@ -611,3 +611,57 @@ def test_a_signpos_answered_408_is_a_retry_not_an_outage(cafe: E2EStack) -> None
     assert closed.json()["receipt_id"] == signed.json()["receipt_id"]
     counter = _payload(stack, sale.json()["receipt_id"])
     assert counter["SpecialInvoiceCategory"] == 0  # a counter sale in a café: no catering
+
+
+def test_the_integrators_split_bill_example(cafe: E2EStack) -> None:
+    """docs/integrator.md's split bill, call for call: a card for two coffees, 10.00 in cash,
+    the rest 8.20; the table closes on the third receipt."""
+    stack = cafe
+    coffees = {
+        "description": "Φρέντο εσπρέσο",
+        "quantity": 2,
+        "unit_price": D("3.50"),
+        "vat_category": 2,
+    }
+    clubs = {
+        "description": "Κλαμπ σάντουιτς",
+        "quantity": 2,
+        "unit_price": D("9.10"),
+        "vat_category": 2,
+    }
+    for request_id, line in (("t5-0001", coffees), ("t5-0002", clubs)):
+        body = {"request_id": request_id, "table": "5", "waiter": "Μαρία", "lines": [line]}
+        assert stack.post("/v1/orders", body).status_code == 201
+    assert D(str(stack.get("/v1/tables/5").json()["left"])) == D("25.20")
+    signed = stack.post(
+        "/v1/payments/sign",
+        {
+            "request_id": "t5-sign-1",
+            "terminal_id": "TID00042",
+            "amount": D("7.00"),
+            "table": {"table": "5", "lines": [coffees]},
+        },
+    )
+    assert signed.status_code == 201, signed.text
+    card = {
+        "method": 7,
+        "amount": D("7.00"),
+        "terminal_id": "TID00042",
+        "transaction_id": "AADE-TX-51",
+        "signature_id": signed.json()["signature_id"],
+    }
+    answers = [
+        stack.post("/v1/tables/5/close", body)
+        for body in (
+            {"request_id": "t5-pay-1", "lines": [coffees], "payments": [card]},
+            {
+                "request_id": "t5-pay-2",
+                "amount": D("10.00"),
+                "payments": [{"method": 3, "amount": D("10.00")}],
+            },
+            {"request_id": "t5-pay-3", "payments": [{"method": 3, "amount": D("8.20")}]},
+        )
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
+    assert [a.json()["closes_table"] for a in answers] == [False, False, True]
+    assert stack.get("/v1/tables/5").status_code == 404

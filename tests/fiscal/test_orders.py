@@ -14,7 +14,6 @@ from agent.clock import ATHENS
 from agent.fiscal.document_builder import (
     document_identity,
     price_lines,
-    receipt_payload,
     series_for,
 )
 from agent.fiscal.orders import (
@@ -24,13 +23,12 @@ from agent.fiscal.orders import (
     cancel_payload,
     check_return,
     closing_lines,
-    closing_payload,
     negative_items,
     order_payload,
     table_items,
 )
 from agent.fiscal.provider_payloads import invoice_payload, set_delayed_code
-from agent.fiscal.receipt_model import Delivery, ReceiptLine, ReceiptRequest
+from agent.fiscal.receipt_model import Delivery, ReceiptLine
 from agent.json_codec import dumps, loads
 from tests.fiscal.fixtures import shop_config
 
@@ -94,25 +92,6 @@ def test_a_cancellation_names_the_marks_and_is_flagged() -> None:
     )
     assert document["totalCancelDeliveryOrders"] is True
     assert document["multipleConnectedMarks"] == [400001]
-
-
-def test_the_closing_receipt_is_a_catering_11_1_connecting_the_marks() -> None:
-    config = shop_config()
-    lines = [line("Φρέντο", "1", "3.50")]
-    request = ReceiptRequest.model_validate(
-        {
-            "request_id": "close",
-            "lines": [item.model_dump() for item in lines],
-            "payments": [{"method": 3, "amount": D("3.50")}],
-            "connected_marks": [400001, 400002],
-        }
-    )
-    priced = price_lines(lines, prices_include_vat=True)
-    identity = document_identity("11.1", "ΑΛΠ", 9, ISSUED)
-    document = closing_payload(receipt_payload(config, identity, request, priced, []))
-    assert document["SpecialInvoiceCategory"] == 12
-    assert document["multipleConnectedMarks"] == [400001, 400002]
-    assert next(iter(document)) == "IsDelayedCode"
 
 
 def test_a_table_nets_its_returns_and_closes_at_zero_with_one_zero_line() -> None:
