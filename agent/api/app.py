@@ -1,4 +1,4 @@
-"""The local API: the route table and its handlers.
+"""The local API: the route table and its handlers (module-level, each given the services).
 
 Bodies are parsed by us: JSON numbers become `Decimal` (money never passes through float), the
 size is capped before parsing, and every validation problem comes back as a 4xx that names the
@@ -8,6 +8,8 @@ field and the rule. A 5xx means a fault of the agent itself.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -95,167 +97,214 @@ def autonomous(outcome: Autonomous) -> Response:
     return Response.json(body, 503)
 
 
-def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
-    rt = services.runtime
-    max_bytes = rt.config.api.max_body_bytes
-    router = Router()
+async def read(services: Services, request: Request, model: type[Model]) -> Model:
+    """The body parsed as `model`, refused past `api.max_body_bytes` before parsing."""
+    return parse_model(await request.body(services.runtime.config.api.max_body_bytes), model)
 
-    async def read(request: Request, model: type[Model]) -> Model:
-        return parse_model(await request.body(max_bytes), model)
 
-    def post(
-        path: str,
-        model: type[Model],
-        action: Callable[[Model], Awaitable[Answer]],
-        summary: str,
-    ) -> None:
-        async def handle(request: Request) -> Response:
-            return answered(await action(await read(request, model)))
+async def issue_receipt(services: Services, request: Request) -> Response:
+    parsed = await read(services, request, ReceiptRequest)
+    return answered(await services.issuing.issue_receipt(parsed))
 
-        router.add(
-            "POST", path, handle, summary, model, response_model=DocumentAnswer, success=ISSUED
+
+async def issue_pos_receipt(services: Services, request: Request) -> Response:
+    parsed = await read(services, request, PosReceiptRequest)
+    return answered(await services.issuing.issue_pos_receipt(parsed))
+
+
+async def sign_payment(services: Services, request: Request) -> Response:
+    match await services.cards.sign(await read(services, request, PaymentSignRequest)):
+        case Autonomous() as outcome:
+            return autonomous(outcome)
+        case Answer() as answer:
+            return answered(answer)
+
+
+async def pay_receipt(services: Services, request: Request) -> Response:
+    receipt_id = request.int_param("receipt_id")
+    parsed = await read(services, request, ReceiptPaymentRequest)
+    return answered(await services.cards.pay_receipt(receipt_id, parsed))
+
+
+async def get_receipt(services: Services, request: Request) -> Response:
+    return Response.model(services.receipts.get(request.int_param("receipt_id")))
+
+
+async def list_receipts(services: Services, request: Request) -> Response:
+    state = request.query.get("state")
+    if state is not None and state not in RECEIPT_STATES:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"state must be one of {sorted(RECEIPT_STATES)}",
+            [FieldProblem("state", "unknown state")],
         )
+    limit = request.int_query("limit", 50)
+    offset = request.int_query("offset", 0)
+    if not 1 <= limit <= 500:
+        raise ApiError(
+            422, "invalid_request", "limit must be 1-500", [FieldProblem("limit", "out of range")]
+        )
+    return Response.model(services.receipts.newest(state, limit=limit, offset=offset))
 
-    post(
+
+async def reprint(services: Services, request: Request) -> Response:
+    receipt_id = request.int_param("receipt_id")
+    parsed = await read(services, request, PrintRequest)
+    return answered(services.receipts.reprint(receipt_id, parsed))
+
+
+async def sync_now(services: Services, _: Request) -> Response:
+    if services.runtime.breaker.is_open:
+        await services.sync.probe()
+    report = await services.sync.run(ignore_backoff=True)
+    return Response.json(report.model_dump(mode="json"))
+
+
+async def accept_rollback(services: Services, _: Request) -> Response:
+    return Response.model(services.runtime.rollback_guard.accept())
+
+
+async def status(services: Services, _: Request) -> Response:
+    report = await services.status()
+    return Response.json(report.as_json())
+
+
+async def health(services: Services, _: Request) -> Response:
+    return Response.model(services.health())
+
+
+async def metrics(services: Services, _: Request) -> Response:
+    return Response(200, services.scrape(), METRICS_TYPE)
+
+
+async def openapi(router: Router, _: Request) -> Response:
+    from agent.api.openapi import openapi_document
+
+    return Response.json(openapi_document(router.routes))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One row of the route table: what `Router.add` needs, with the handler still unbound."""
+
+    method: str
+    path: str
+    handler: Callable[[Services, Request], Awaitable[Response]]
+    summary: str
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    success: tuple[int, ...] | None = None
+    query: dict[str, dict[str, Any]] | None = None
+    content_type: str = "application/json"
+
+
+RECEIPTS = (
+    Endpoint(
+        "POST",
         "/v1/receipts",
-        ReceiptRequest,
-        services.issuing.issue_receipt,
+        issue_receipt,
         "Issue an 11.1 receipt or 11.4 credit",
-    )
-    post(
+        ReceiptRequest,
+        DocumentAnswer,
+        ISSUED,
+    ),
+    Endpoint(
+        "POST",
         "/v1/pos-receipts",
-        PosReceiptRequest,
-        services.issuing.issue_pos_receipt,
+        issue_pos_receipt,
         "Issue an 8.4/8.5 POS receipt",
-    )
-
-    async def sign_payment(request: Request) -> Response:
-        match await services.cards.sign(await read(request, PaymentSignRequest)):
-            case Autonomous() as outcome:
-                return autonomous(outcome)
-            case Answer() as answer:
-                return answered(answer)
-
-    async def pay_receipt(request: Request) -> Response:
-        receipt_id = request.int_param("receipt_id")
-        parsed = await read(request, ReceiptPaymentRequest)
-        return answered(await services.cards.pay_receipt(receipt_id, parsed))
-
-    async def get_receipt(request: Request) -> Response:
-        return Response.model(services.receipts.get(request.int_param("receipt_id")))
-
-    async def list_receipts(request: Request) -> Response:
-        state = request.query.get("state")
-        if state is not None and state not in RECEIPT_STATES:
-            raise ApiError(
-                422,
-                "invalid_request",
-                f"state must be one of {sorted(RECEIPT_STATES)}",
-                [FieldProblem("state", "unknown state")],
-            )
-        limit = request.int_query("limit", 50)
-        offset = request.int_query("offset", 0)
-        if not 1 <= limit <= 500:
-            raise ApiError(
-                422,
-                "invalid_request",
-                "limit must be 1-500",
-                [FieldProblem("limit", "out of range")],
-            )
-        return Response.model(services.receipts.newest(state, limit=limit, offset=offset))
-
-    async def reprint(request: Request) -> Response:
-        receipt_id = request.int_param("receipt_id")
-        parsed = await read(request, PrintRequest)
-        return answered(services.receipts.reprint(receipt_id, parsed))
-
-    async def sync_now(_: Request) -> Response:
-        if rt.breaker.is_open:
-            await services.sync.probe()
-        report = await services.sync.run(ignore_backoff=True)
-        return Response.json(report.model_dump(mode="json"))
-
-    async def accept_rollback(_: Request) -> Response:
-        return Response.model(rt.rollback_guard.accept())
-
-    async def status(_: Request) -> Response:
-        report = await services.status()
-        return Response.json(report.as_json())
-
-    async def health(_: Request) -> Response:
-        return Response.model(services.health())
-
-    async def metrics(_: Request) -> Response:
-        return Response(200, services.scrape(), METRICS_TYPE)
-
-    async def openapi(_: Request) -> Response:
-        from agent.api.openapi import openapi_document
-
-        return Response.json(openapi_document(router.routes))
-
-    router.add(
+        PosReceiptRequest,
+        DocumentAnswer,
+        ISSUED,
+    ),
+    Endpoint(
         "POST",
         "/v1/payments/sign",
         sign_payment,
         "Provider signature before charging a card",
         PaymentSignRequest,
-        response_model=SignatureAnswer,
-    )
-    router.add(
+        SignatureAnswer,
+    ),
+    Endpoint(
         "POST",
         "/v1/receipts/{receipt_id}/payments",
         pay_receipt,
         "Card payment on a MARKed receipt",
         ReceiptPaymentRequest,
-        response_model=PaymentAnswer,
-    )
-    router.add(
+        PaymentAnswer,
+    ),
+    Endpoint(
         "GET",
         "/v1/receipts/{receipt_id}",
         get_receipt,
         "One receipt and its state",
-        response_model=DocumentAnswer,
-    )
-    router.add(
+        answer=DocumentAnswer,
+    ),
+    Endpoint(
         "GET",
         "/v1/receipts",
         list_receipts,
         "Receipts, newest first (state, limit, offset)",
-        response_model=ReceiptList,
+        answer=ReceiptList,
         query=RECEIPT_QUERY,
-    )
-    router.add(
+    ),
+    Endpoint(
         "POST",
         "/v1/receipts/{receipt_id}/print",
         reprint,
         "Reprint as a copy (ΑΝΤΙΓΡΑΦΟ)",
         PrintRequest,
-        response_model=ReprintAnswer,
-    )
-    add_table_routes(router, services, read, answered)
-    add_closing_routes(router, services, read, answered)
-    router.add(
+        ReprintAnswer,
+    ),
+)
+SERVICE = (
+    Endpoint(
         "POST",
         "/v1/sync",
         sync_now,
         "Probe the provider and send the backlog now",
-        response_model=SyncReport,
+        answer=SyncReport,
         success=(200,),
-    )
-    router.add(
+    ),
+    Endpoint(
         "POST",
         "/v1/rollback/accept",
         accept_rollback,
         "A technician accepts that the newer database is lost: its numbers become void here",
-        response_model=AcceptedRollback,
+        answer=AcceptedRollback,
         success=(200,),
-    )
-    router.add(
-        "GET", "/v1/status", status, "The technician's status report", response_model=StatusReport
-    )
-    router.add("GET", "/v1/health", health, "Liveness and breaker state", response_model=Health)
-    router.add("GET", "/metrics", metrics, "Prometheus metrics", content_type=METRICS_TYPE)
-    router.add("GET", "/openapi.json", openapi, "This document")
+    ),
+    Endpoint("GET", "/v1/status", status, "The technician's status report", answer=StatusReport),
+    Endpoint("GET", "/v1/health", health, "Liveness and breaker state", answer=Health),
+    Endpoint("GET", "/metrics", metrics, "Prometheus metrics", content_type=METRICS_TYPE),
+)
+
+
+def _add(router: Router, services: Services, endpoints: tuple[Endpoint, ...]) -> None:
+    for e in endpoints:
+        router.add(
+            e.method,
+            e.path,
+            partial(e.handler, services),
+            e.summary,
+            e.body,
+            e.answer,
+            success=e.success,
+            query=e.query,
+            content_type=e.content_type,
+        )
+
+
+def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
+    """The route table bound to `services`; every write runs inside the storage guard."""
+    router = Router()
+    _add(router, services, RECEIPTS)
+    add_table_routes(router, services, partial(read, services), answered)
+    add_closing_routes(router, services, partial(read, services), answered)
+    _add(router, services, SERVICE)
+    router.add("GET", "/openapi.json", partial(openapi, router), "This document")
+    storage = services.runtime.storage
     return LocalApiApp(
-        router, tcp_token, guard=lambda method: rt.storage.guard(writes=method == "POST")
+        router, tcp_token, guard=lambda method: storage.guard(writes=method == "POST")
     )
