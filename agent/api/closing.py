@@ -98,6 +98,7 @@ def add_closing_routes(
         "Match a day (date, today by default) with the provider's list of documents",
         ReconcileRequest,
         Reconciliation,
+        success=(200,),
     )
     router.add(
         "POST",

@@ -72,4 +72,5 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("POST", "/v1/drawer/open"): {"request_id": "drawer-0001"},
     ("POST", "/v1/closings"): {"request_id": "z-2026-12-07"},
+    ("POST", "/v1/reconcile"): {"date": "2026-12-07"},
 }

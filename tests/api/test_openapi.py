@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from agent.api.examples import REQUEST_EXAMPLES
 from agent.api.openapi import ERROR_STATUSES, IDEMPOTENCY
 from agent.core.closings import ClosingRequest
+from agent.core.reconcile import ReconcileRequest
 from agent.fiscal.orders import (
     CancelOrderRequest,
     CloseTableRequest,
@@ -103,6 +104,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/v1/tables/{table}/close"): CloseTableRequest,
     ("POST", "/v1/drawer/open"): DrawerOpenRequest,
     ("POST", "/v1/closings"): ClosingRequest,
+    ("POST", "/v1/reconcile"): ReconcileRequest,
 }
 
 
