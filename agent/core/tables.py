@@ -203,9 +203,9 @@ class TablesService:
 
         def prepare() -> Prepared:
             state = table_state(rt, table)
-            self._check_marks(state)
             part = TablePart(table=table, amount=request.amount, lines=request.lines)
             plan = plan_part(rt, state, part)
+            self._check_marks(state, refund=plan.type_code == "11.4")
             _check_payments(request.payments, plan.priced.totals.gross)
             connected = [order.mark for order in state.orders if order.mark is not None]
             correlated = (
@@ -281,10 +281,13 @@ class TablesService:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _check_marks(self, state: TableState) -> None:
-        """No receipt may connect (or correlate) a MARK that does not exist yet."""
+    def _check_marks(self, state: TableState, *, refund: bool) -> None:
+        """No receipt may connect a MARK that does not exist yet: the orders' for every receipt,
+        and for a refund (11.4) the part payments' it correlates. A part payment issued offline
+        does not hold up the next guest's 11.1, which does not name it."""
         unsynced = [order.document_id for order in state.orders if order.mark is None]
-        unsynced += [payment.document_id for payment in state.payments if payment.mark is None]
+        if refund:
+            unsynced += [p.document_id for p in state.payments if p.mark is None]
         if unsynced:
             raise OrdersNotSynced(
                 f"table {state.table!r} has documents without a MARK yet ({unsynced}): the "

@@ -665,3 +665,35 @@ def test_the_integrators_split_bill_example(cafe: E2EStack) -> None:
     assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
     assert [a.json()["closes_table"] for a in answers] == [False, False, True]
     assert stack.get("/v1/tables/5").status_code == 404
+
+
+def test_a_split_bill_while_the_provider_is_down_is_issued_offline_and_synced(
+    cafe: E2EStack,
+) -> None:
+    """Guests keep paying while the provider is down: each part is issued offline (its own
+    number, the offline QR), the next guest is not held up by it, and after the sync the
+    provider holds both receipts connecting the same orders, which its pool then closes."""
+    stack = cafe
+    table = "S5"
+    order = _order_on(stack, table, "s5-1", _line("Πίτσα", "2", "12.00"))
+    stack.set_faults("down")
+    cash = {"method": 3, "amount": D("10.00")}
+    first = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s5-pay1", "amount": D("10.00"), "payments": [cash]},
+    )
+    assert first.status_code == 201 and first.json()["delayed_code"] == 1, first.text
+    assert first.json()["closes_table"] is False
+    rest = stack.post(
+        f"/v1/tables/{table}/close",
+        {"request_id": "s5-pay2", "payments": [{"method": 3, "amount": D("14.00")}]},
+    )
+    assert rest.status_code == 201 and rest.json()["closes_table"] is True, rest.text
+    assert stack.get(f"/v1/tables/{table}").status_code == 404
+    stack.set_faults("ok")
+    stack.close_breaker()
+    ids = [first.json()["receipt_id"], rest.json()["receipt_id"]]
+    stack.sync_until_accepted(ids)
+    for receipt_id in ids:
+        assert _received(stack, stack.receipt(receipt_id)["mark"])["connected"] == [order["mark"]]
+    assert set(_ledger(stack, table).values()) == {"closed"}

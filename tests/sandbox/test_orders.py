@@ -123,3 +123,25 @@ def test_plain_receipts_connecting_other_marks_are_untouched(sandbox: SandboxSer
     plain = invoice_document(1)
     plain["multipleConnectedMarks"] = [400000000999999]  # e.g. an 8.4 elsewhere
     assert post(sandbox, "/Invoice/json", plain).status_code == 201
+
+
+def test_an_order_stays_connectable_until_the_tables_receipts_cover_it(
+    sandbox: SandboxServer,
+) -> None:
+    """QA TC 08: two receipts of 40.00 connect the same two 8.6 of 40.00; the first leaves
+    them open, the second (the receipts now cover them) closes them."""
+    first = mark_of(post(sandbox, "/Invoice/json", order(1, gross="40.00")))
+    second = mark_of(post(sandbox, "/Invoice/json", order(2, gross="40.00")))
+    mark_of(post(sandbox, "/Invoice/json", close(1, [first, second], "40.00")))
+    assert ledger(sandbox, "5") == {first: ("open", None), second: ("open", None)}
+    rest = mark_of(post(sandbox, "/Invoice/json", close(2, [first, second], "40.00")))
+    assert ledger(sandbox, "5") == {first: ("closed", rest), second: ("closed", rest)}
+    again = refusal(post(sandbox, "/Invoice/json", close(3, [first], "1.00")))
+    assert "is already closed" in again
+
+
+def test_a_receipt_may_not_connect_orders_of_two_tables(sandbox: SandboxServer) -> None:
+    here = mark_of(post(sandbox, "/Invoice/json", order(1, table="5")))
+    there = mark_of(post(sandbox, "/Invoice/json", order(2, table="9")))
+    refused = refusal(post(sandbox, "/Invoice/json", close(1, [here, there], "20.00")))
+    assert "connects 8.6 of tables" in refused
