@@ -162,7 +162,7 @@ class PaymentAnswer(BaseModel):
 
     receipt_id: int
     mark: int | None
-    payment_mark: int | None
+    payment_mark: str = Field(description="the payment record's MARK, as the provider wrote it")
     transaction_id: str
     amount: Cents
 

@@ -62,6 +62,7 @@ from agent.elise.outcomes import (
     Signed,
     Unauthorized,
     Unreachable,
+    UpdateOutcome,
 )
 from agent.elise.requests import SignPosRequest
 from agent.fiscal.amounts import HUNDRED, DocumentTotals
@@ -178,6 +179,29 @@ def record_signature(
         now=now,
         signature_id=signature.id,
     )
+
+
+def _payment_mark(outcome: UpdateOutcome) -> str:
+    """The provider's payment MARK, or the domain error for each other outcome."""
+    match outcome:
+        case PaymentUpdated(payment_mark=payment_mark):
+            return payment_mark
+        case Rejected():
+            raise ProviderRejected(
+                "the provider refused the payment: " + "; ".join(outcome.messages),
+            )
+        case Duplicate():
+            # Retrying would get the same 409 for ever: the provider already holds one.
+            raise PaymentAlreadyRecorded(
+                "the provider already holds a payment for this receipt: "
+                f"{outcome.message or 'duplicate'}; check it in the provider's portal",
+            )
+        case AadeDown():
+            raise PaymentNotSent(f"AADE unavailable: {outcome.message}")
+        case Unauthorized():
+            raise PaymentNotSent("the provider refused the credentials")
+        case Unreachable():
+            raise PaymentNotSent(outcome.reason)
 
 
 class CardPaymentService:
@@ -434,25 +458,7 @@ class CardPaymentService:
         now = rt.clock()
         # Like any other call: a failure here also sends the next receipt offline at once.
         note_outcome(rt, outcome, sent_in)
-        match outcome:
-            case PaymentUpdated(payment_mark=payment_mark):
-                pass
-            case Rejected():
-                raise ProviderRejected(
-                    "the provider refused the payment: " + "; ".join(outcome.messages),
-                )
-            case Duplicate():
-                # Retrying would get the same 409 for ever: the provider already holds one.
-                raise PaymentAlreadyRecorded(
-                    "the provider already holds a payment for this receipt: "
-                    f"{outcome.message or 'duplicate'}; check it in the provider's portal",
-                )
-            case AadeDown():
-                raise PaymentNotSent(f"AADE unavailable: {outcome.message}")
-            case Unauthorized():
-                raise PaymentNotSent("the provider refused the credentials")
-            case Unreachable():
-                raise PaymentNotSent(outcome.reason)
+        payment_mark = _payment_mark(outcome)
         answer = PaymentAnswer(
             receipt_id=doc.id,
             mark=doc.mark,

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import offline_store as store
 from agent.config import load_config
+from agent.core.answers import PaymentAnswer
 from agent.core.printable import printable_receipt
 from agent.core.returns import original_of
 from agent.json_codec import loads
@@ -419,8 +420,10 @@ def test_card_payment_on_a_marked_receipt_updates_the_provider(stack: E2EStack) 
     paid = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
     assert paid.status_code == 201, paid.text
     answer = paid.json()
-    assert answer["mark"] == receipt["mark"]
-    assert answer["payment_mark"]
+    typed = PaymentAnswer.model_validate(answer)
+    assert typed.mark == receipt["mark"]
+    assert typed.payment_mark and isinstance(answer["payment_mark"], str)
+    assert (typed.transaction_id, typed.amount) == ("TX-LATER-1", "8.40")
 
     replay = stack.post(f"/v1/receipts/{receipt['receipt_id']}/payments", body)
     assert (replay.status_code, replay.json()) == (201, answer)
