@@ -7,7 +7,10 @@ was built for. So the upgrade never touches the original until the whole chain h
 
 1. checkpoint the original's WAL into the file and close it (no -wal file may stay behind: it
    would be replayed onto the migrated file after the swap);
-2. copy it, with SQLite's backup API, to a dated backup that is kept;
+2. copy it, with SQLite's backup API, to a dated backup that is kept: written as `.partial`,
+   fsynced, then renamed to its name and the directory fsynced, so a backup under its name is
+   always whole (a power cut in the middle of the copy left a half copy, or its `-journal`,
+   that the next attempt took for the backup);
 3. copy it again to `<db>.migrating` and run every migration there;
 4. fsync the copy and `rename()` it over the original (atomic), fsync the directory.
 
@@ -19,6 +22,7 @@ single-instance lock, so nothing writes the file meanwhile.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from offline_store.errors import StoreError
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 
 BACKUP_DIR_NAME = "backups"
+_BACKUP_STAMP = re.compile(r"\d{8}T\d{6}")
 
 
 class DatabaseInUse(StoreError):
@@ -78,8 +83,7 @@ def upgrade_database(
     backup = _earlier_backup(path, current)
     if backup is None:
         backup = path.parent / BACKUP_DIR_NAME / f"{path.name}.v{current}.{now:%Y%m%dT%H%M%S}"
-        backup.parent.mkdir(mode=0o750, exist_ok=True)
-        _copy(path, backup)
+        _durable_copy(path, backup)
     work = path.with_name(path.name + ".migrating")
     work.unlink(missing_ok=True)
     _copy(path, work)
@@ -104,7 +108,11 @@ def _earlier_backup(path: Path, version: int) -> Path | None:
     the file last changed. The daemon migrates at every start, so a migration that keeps failing
     (retried by systemd every few seconds) must not fill the disk with identical copies."""
     changed = path.stat().st_mtime_ns
-    candidates = sorted((path.parent / BACKUP_DIR_NAME).glob(f"{path.name}.v{version}.*"))
+    candidates = sorted(
+        candidate
+        for candidate in (path.parent / BACKUP_DIR_NAME).glob(f"{path.name}.v{version}.*")
+        if _BACKUP_STAMP.fullmatch(candidate.name.rsplit(".", 1)[-1])
+    )
     for candidate in reversed(candidates):
         if candidate.stat().st_mtime_ns >= changed:
             return candidate
@@ -152,12 +160,33 @@ def _copy(source: Path, target: Path) -> None:
     target.chmod(info.st_mode & 0o777)
 
 
-def _replace(work: Path, path: Path) -> None:
-    with work.open("rb") as handle:
+def _durable_copy(source: Path, backup: Path) -> None:
+    """The backup, whole under its name or not there at all (see step 2)."""
+    directory = backup.parent
+    new_directory = not directory.exists()
+    directory.mkdir(mode=0o750, exist_ok=True)
+    if new_directory:
+        _fsync_directory(directory.parent)
+    for stale in directory.glob("*.partial*"):  # copies a crash cut short
+        stale.unlink()
+    partial = backup.with_name(backup.name + ".partial")
+    _copy(source, partial)
+    with partial.open("rb") as handle:
         os.fsync(handle.fileno())
-    os.replace(work, path)
-    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    os.replace(partial, backup)
+    _fsync_directory(directory)
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _replace(work: Path, path: Path) -> None:
+    with work.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(work, path)
+    _fsync_directory(path.parent)

@@ -142,6 +142,7 @@ class Powercut:
         self._sandbox: httpx.Client | None = None
         self._printer: subprocess.Popen[bytes] | None = None
         self._started = time.perf_counter()
+        self._reported = 0
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -183,6 +184,9 @@ class Powercut:
             if self.tally.fs_cuts < self.cuts and not self._armed:
                 self._arm(int(2 * self.ops_per_sale * sales_per_cut))
             if index % 100 == 99:
+                for problem in self.findings.problems[self._reported :]:
+                    self.log(f"  {problem}")
+                self._reported = len(self.findings.problems)
                 self.log(
                     f"{time.perf_counter() - self._started:.0f} s: {index + 1} sales, "
                     f"{self.tally.fs_cuts} cuts "

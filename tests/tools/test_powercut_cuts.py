@@ -9,16 +9,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from agent.tools.powercut_control import CutFs
+from offline_store.migrations import MIGRATIONS, apply_migrations
 from printers.layout import COPY_BANNER
 from tests.e2e.stack import quiet_settings, wait_for
 from tests.printers.emulator import PrinterEmulator
@@ -149,3 +152,52 @@ def test_a_short_powercut_run_loses_and_duplicates_nothing(tmp_path: Path) -> No
     assert report["journal_ok"] is True
     assert details["migration_cuts"] >= 1 and details["torn_cuts"] >= 1, details
     assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+_UPGRADE = (
+    "import sys; from pathlib import Path; from agent.clock import athens_now; "
+    "from offline_store.upgrade import upgrade_database; "
+    "print(upgrade_database(Path(sys.argv[1]), now=athens_now()).backup)"
+)
+
+
+def _previous_schema(database: Path) -> None:
+    for leftover in [*database.parent.glob("pos-agent.sqlite3*"), *database.parent.glob("*/*")]:
+        leftover.unlink()
+    with closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode = WAL")
+        apply_migrations(conn, MIGRATIONS[:-1])
+        conn.execute("INSERT INTO meta (key, value) VALUES ('before-upgrade', 'kept')")
+
+
+@needs_fuse
+def test_a_cut_inside_the_upgrade_never_leaves_a_broken_backup(tmp_path: Path, cut_fs: CutFs):
+    """The upgrade's backup copy cut at one call after another: the next attempt's backup
+    (the one `pos-agent migrate` names to the technician) is always a whole database at the
+    previous schema. Before, a copy cut short, or its `-journal`, was taken for the backup."""
+    database = tmp_path / "state" / "pos-agent.sqlite3"
+    previous = MIGRATIONS[-2].version
+    cut = 0
+    for after in range(92, 150, 8):  # from the end of the backup copy to the swap
+        _previous_schema(database)
+        attempt = subprocess.Popen([sys.executable, "-c", _UPGRADE, str(database)])
+        cut_fs.arm(after, torn=False, victims=[attempt.pid])
+        attempt.wait(timeout=60)
+        if cut_fs.state()["frozen"]:
+            cut += 1
+            cut_fs.resume()
+        cut_fs.disarm()
+        done = subprocess.run(
+            [sys.executable, "-c", _UPGRADE, str(database)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        backup = Path(done.stdout.strip())
+        with closing(sqlite3.connect(f"{backup.as_uri()}?mode=ro", uri=True)) as conn:
+            assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok", (after, backup)
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == previous, (after, backup)
+            kept = conn.execute("SELECT value FROM meta WHERE key = 'before-upgrade'").fetchone()
+            assert kept == ("kept",), (after, backup)
+    assert cut >= 5
