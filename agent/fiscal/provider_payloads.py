@@ -99,15 +99,16 @@ def set_delayed_code(payload: bytes, code: int) -> bytes:
 
 def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
     """The totals a frozen payload carries: an invoice's `Summaries`, or a POS receipt's card
-    total (an 8.4 has no VAT analysis: net is the amount, VAT 0)."""
+    total (an 8.4 has no VAT analysis: net is the amount, VAT 0). As Decimal: a whole amount
+    (`12`) reads back from the JSON as an int, and the offline QR of such an 8.4 failed."""
     summaries = payload.get("Summaries")
     if summaries is None:
-        total = payload["totalAmount"]
+        total = Decimal(payload["totalAmount"])
         return DocumentTotals(net=total, vat=Decimal("0.00"), gross=total)
     return DocumentTotals(
-        net=summaries["TotalNetAmount"],
-        vat=summaries["TotalVATAmount"],
-        gross=summaries["TotalGrossValue"],
+        net=Decimal(summaries["TotalNetAmount"]),
+        vat=Decimal(summaries["TotalVATAmount"]),
+        gross=Decimal(summaries["TotalGrossValue"]),
     )
 
 

@@ -16,6 +16,7 @@ from agent.fiscal.document_builder import (
 from agent.fiscal.provider_payloads import (
     DocumentIdentity,
     PaymentEntry,
+    payload_totals,
     pos_card_entries,
     set_delayed_code,
 )
@@ -345,3 +346,12 @@ def test_uid_of_the_identity_uses_the_greek_date_and_series():
     assert identity_uid(config, identity) == document_uid(
         "094019245", ISSUED.date(), 0, "11.1", "ΑΛΠ", 7
     )
+
+
+def test_a_whole_pos_amount_reads_back_as_decimal() -> None:
+    """An 8.4 of 12 (sent without decimals) went offline with a 500: its frozen payload reads
+    back `totalAmount` as an int, which the offline QR cannot format (found by pos-agent
+    powercut)."""
+    totals = payload_totals(loads(dumps({"totalAmount": Decimal("12")})))
+    assert (totals.gross, totals.net, totals.vat) == (Decimal("12"), Decimal("12"), Decimal("0.00"))
+    assert all(isinstance(amount, Decimal) for amount in (totals.gross, totals.net, totals.vat))
