@@ -299,7 +299,7 @@ class Powercut:
                     return
         raise RuntimeError(f"the daemon was not ready after {READY_TIMEOUT_S} s")
 
-    def _audit(self) -> None:
+    def _audit(self, *, settled: bool = False) -> None:
         started = time.perf_counter()
         label = f"cut {self.tally.fs_cuts}"
         with closing(self.stack.open_store()) as conn:
@@ -316,6 +316,7 @@ class Powercut:
                 self._provider_documents,
                 self.findings,
                 label,
+                settled=settled,
             )
         self.tally.audit_ms.append((time.perf_counter() - started) * 1000)
 
@@ -429,7 +430,7 @@ class Powercut:
             time.sleep(0.3)
         else:
             self.tally.problems.append(f"backlog not sent after {DRAIN_DEADLINE_S} s")
-        self._audit()
+        self._audit(settled=True)
         printer = self.paper
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and self._printing_left():
