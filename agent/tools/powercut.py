@@ -168,7 +168,6 @@ class Powercut:
         return self._report(end, time.perf_counter() - started)
 
     def _sell(self) -> None:
-        sales_per_cut = max(1.0, self.sales / max(1, self.cuts))
         for index in range(self.sales):
             if index % OFFLINE_EVERY == OFFLINE_EVERY - OFFLINE_FOR:
                 self._set_faults("down")
@@ -182,7 +181,9 @@ class Powercut:
             if spent > 0 and not self._cut_happened():
                 self.ops_per_sale = 0.9 * self.ops_per_sale + 0.1 * spent
             if self.tally.fs_cuts < self.cuts and not self._armed:
-                self._arm(int(2 * self.ops_per_sale * sales_per_cut))
+                # Spread the cuts still to come over the sales still to come.
+                left = max(1, self.sales - index - 1) / (self.cuts - self.tally.fs_cuts)
+                self._arm(int(2 * self.ops_per_sale * min(left, 1.0 * self.sales)))
             if index % 100 == 99:
                 for problem in self.findings.problems[self._reported :]:
                     self.log(f"  {problem}")
