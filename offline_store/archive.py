@@ -70,7 +70,7 @@ ARCHIVE_VERSION = 1
 # The tables whose rows hang off a document (`document_id`) and move with it. Each is read and
 # deleted by `document_id` for every archived document, so each has an index on it: without one
 # a batch scanned the table once per document (a million-receipt history stalled for minutes).
-RELATED_TABLES = ("print_jobs", "payment_signatures", "api_requests")
+RELATED_TABLES = ("print_jobs", "payment_signatures", "iris_payments", "api_requests")
 XZ_SUFFIX = ".jsonl.xz"
 GZIP_SUFFIX = ".jsonl.gz"
 # LZMA2 at preset 6 with a 1 MiB dictionary: ~12 MB to write a batch, ~2 MB to read one.

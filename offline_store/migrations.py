@@ -549,6 +549,30 @@ ALTER TABLE api_requests ADD COLUMN signature_id INTEGER;
 CREATE INDEX journal_frozen ON journal (document_id) WHERE event = 'document.pending';
 """
 
+# IRIS payments through the provider (offline_store/iris.py): the QR, the IRIS ids and the
+# provider's signature of a reserved receipt, until the receipt carrying it is issued.
+_SCHEMA_8 = """
+CREATE TABLE iris_payments (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents (id),
+    request_id TEXT NOT NULL UNIQUE,
+    amount TEXT NOT NULL,
+    merchant_id TEXT NOT NULL,
+    end_to_end_id TEXT NOT NULL,
+    authorisation_request_id TEXT NOT NULL,
+    qr TEXT NOT NULL,
+    signed_input TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    valid_until TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('pending', 'completed', 'expired', 'failed', 'used')),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE INDEX iris_payments_document ON iris_payments (document_id);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
@@ -557,6 +581,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, _SCHEMA_5),
     Migration(6, _SCHEMA_6),
     Migration(7, _SCHEMA_7),
+    Migration(8, _SCHEMA_8),
 )
 
 

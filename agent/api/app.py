@@ -27,6 +27,7 @@ from agent.core.answers import (
     SignatureAnswer,
 )
 from agent.core.card_payments import Autonomous
+from agent.core.iris_payments import IrisPaymentAnswer
 from agent.core.receipts import RECEIPT_STATES
 from agent.core.request_identity import Answer
 from agent.core.rollback_guard import AcceptedRollback
@@ -34,6 +35,7 @@ from agent.core.services import Services
 from agent.core.status_report import StatusReport
 from agent.core.sync_report import SyncReport
 from agent.fiscal.receipt_model import (
+    IrisPaymentRequest,
     PaymentSignRequest,
     PosReceiptRequest,
     PrintRequest,
@@ -118,6 +120,15 @@ async def sign_payment(services: Services, request: Request) -> Response:
             return autonomous(outcome)
         case Answer() as answer:
             return answered(answer)
+
+
+async def start_iris(services: Services, request: Request) -> Response:
+    parsed = await read(services, request, IrisPaymentRequest)
+    return answered(await services.iris.start(parsed))
+
+
+async def poll_iris(services: Services, request: Request) -> Response:
+    return Response.model(await services.iris.poll(request.int_param("iris_payment_id")))
 
 
 async def pay_receipt(services: Services, request: Request) -> Response:
@@ -225,6 +236,22 @@ RECEIPTS = (
         "Provider signature before charging a card",
         PaymentSignRequest,
         SignatureAnswer,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/payments/iris",
+        start_iris,
+        "Start an IRIS payment through the provider: the QR for the customer",
+        IrisPaymentRequest,
+        IrisPaymentAnswer,
+        ISSUED,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/payments/iris/{iris_payment_id}",
+        poll_iris,
+        "An IRIS payment's state, asked of the provider while pending",
+        answer=IrisPaymentAnswer,
     ),
     Endpoint(
         "POST",

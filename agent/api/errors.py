@@ -83,6 +83,9 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     DiscountTooLarge: (422, "discount_too_large"),
     TablePartRefused: (422, "table_part_refused"),
     ReturnExceedsOriginal: (422, "return_exceeds_original"),
+    core.IrisUnavailable: (503, "iris_unavailable"),
+    core.IrisPaymentNotFound: (404, "iris_payment_not_found"),
+    core.IrisPaymentNotCompleted: (409, "iris_payment_not_completed"),
     OriginalNotReturnable: (422, "original_not_returnable"),
 }
 

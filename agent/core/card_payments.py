@@ -42,7 +42,7 @@ from agent.core.errors import (
     SignRetryLater,
     UnknownSignature,
 )
-from agent.core.issuing import Draft, reusable_reservation
+from agent.core.issuing import Draft, release_reservation, reserve_number
 from agent.core.provider_health import note_outcome
 from agent.core.request_identity import (
     Answer,
@@ -66,7 +66,7 @@ from agent.elise.outcomes import (
 )
 from agent.elise.requests import SignPosRequest
 from agent.fiscal.amounts import HUNDRED, DocumentTotals
-from agent.fiscal.document_builder import price_lines, series_for
+from agent.fiscal.document_builder import price_lines
 from agent.fiscal.errors import FieldProblem
 from agent.fiscal.provider_payloads import payload_totals
 from agent.fiscal.receipt_model import (
@@ -330,25 +330,7 @@ class CardPaymentService:
         return doc, amounts
 
     def _reserve(self, draft: Draft, now: datetime) -> store.StoredDocument:
-        """Take today's abandoned reservation of the series, else the next number."""
-        rt = self.rt
-        series = series_for(rt.config, draft.type_code)
-        rt.rollback_guard.refuse_if_behind(series)
-        reserved_until = self._reserve_until(now)
-        with store.transaction(rt.conn):
-            abandoned = reusable_reservation(rt.conn, series, draft.type_code, now)
-            if abandoned is not None:
-                return draft.take_over(
-                    rt.conn, abandoned.id, reserved_until=reserved_until, now=now
-                )
-            return store.insert_document(
-                rt.conn,
-                series,
-                lambda number: draft.new_document(
-                    rt.config, series, number, now, build=None, reserved_until=reserved_until
-                ),
-                now=now,
-            )
+        return reserve_number(self.rt, draft, now, reserved_until=self._reserve_until(now))
 
     def _reserve_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.rt.config.terminal.reservation_timeout_s)
@@ -404,12 +386,7 @@ class CardPaymentService:
             )
 
     def _release(self, doc: store.StoredDocument, now: datetime) -> None:
-        if doc.state == store.DocumentState.RESERVED:
-            # The clock has whole seconds and "abandoned" means reserved_until < now: expire it
-            # a second ago, or a receipt in the same second would take a new number instead.
-            expired = now - timedelta(seconds=1)
-            with store.transaction(self.rt.conn):
-                store.extend_reservation(self.rt.conn, doc.id, reserved_until=expired, now=now)
+        release_reservation(self.rt, doc, now)
 
     def _autonomous(self, doc: store.StoredDocument, reason: str, now: datetime) -> Autonomous:
         """The reservation is released at once: the next receipt of the series takes its number."""

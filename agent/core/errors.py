@@ -225,3 +225,23 @@ class ClosingNotFound(DomainError):
 
 class PrinterDisabled(DomainError):
     """Printing is off on this register: there is no printer to print on."""
+
+
+class IrisUnavailable(DomainError):
+    """IRIS needs the provider, which cannot be reached now: the till offers another method.
+    Nothing is reserved (or the reservation was released)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            f"IRIS payments need the provider, which cannot be reached now ({reason[:300]}); "
+            "offer another payment method",
+            detail={"retryable": True},
+        )
+
+
+class IrisPaymentNotFound(DomainError):
+    """No IRIS payment with that id."""
+
+
+class IrisPaymentNotCompleted(DomainError):
+    """The receipt names an IRIS payment that is not completed (or already used)."""

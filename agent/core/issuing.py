@@ -22,6 +22,8 @@ from agent.core.answers import DocumentAnswer, document_answer
 from agent.core.drawer import sale_followups, wants_cash_kick
 from agent.core.errors import (
     ConnectedReceiptUnknown,
+    IrisPaymentNotCompleted,
+    IrisPaymentNotFound,
     OutcomeNotRecorded,
     ProviderRejected,
     RequestIdReused,
@@ -61,6 +63,9 @@ CONNECTED_POS_TYPE = {"11.1": "8.4", "11.4": "8.5"}
 DOCUMENT_TITLES_SHORT = {"8.4": "Απόδειξη Είσπραξης POS", "8.5": "Απόδειξη Επιστροφής POS"}
 
 AlsoWithin = Callable[[store.StoredDocument], None]
+# What proves a payment was made for a reserved receipt, by payment index: a card's provider
+# signature, or a completed IRIS payment.
+Proofs = dict[int, store.StoredSignature | store.StoredIrisPayment]
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,37 @@ def reusable_reservation(
         if doc.issued_at.astimezone(ATHENS).date() == today and doc.type_code == type_code:
             return doc
     return None
+
+
+def reserve_number(
+    rt: Runtime, draft: Draft, now: datetime, *, reserved_until: datetime
+) -> store.StoredDocument:
+    """A payment's reservation (card or IRIS): today's abandoned reservation of the series,
+    else the next number, with no payload until the receipt is issued."""
+    series = series_for(rt.config, draft.type_code)
+    rt.rollback_guard.refuse_if_behind(series)
+    with store.transaction(rt.conn):
+        abandoned = reusable_reservation(rt.conn, series, draft.type_code, now)
+        if abandoned is not None:
+            return draft.take_over(rt.conn, abandoned.id, reserved_until=reserved_until, now=now)
+        return store.insert_document(
+            rt.conn,
+            series,
+            lambda number: draft.new_document(
+                rt.config, series, number, now, build=None, reserved_until=reserved_until
+            ),
+            now=now,
+        )
+
+
+def release_reservation(rt: Runtime, doc: store.StoredDocument, now: datetime) -> None:
+    """A payment that will not happen frees its number for the next receipt of the series."""
+    if doc.state == store.DocumentState.RESERVED:
+        # The clock has whole seconds and "abandoned" means reserved_until < now: expire it
+        # a second ago, or a receipt in the same second would take a new number instead.
+        expired = now - timedelta(seconds=1)
+        with store.transaction(rt.conn):
+            store.extend_reservation(rt.conn, doc.id, reserved_until=expired, now=now)
 
 
 class IssuingService:
@@ -276,11 +312,14 @@ class IssuingService:
             raise RequestIdReused(request_id)
         return Answer(document_answer(self.rt, existing), created=False)
 
-    def _signatures_for(self, payments: Sequence[Payment]) -> dict[int, store.StoredSignature]:
+    def _signatures_for(self, payments: Sequence[Payment]) -> Proofs:
         """Card payments signed through /v1/payments/sign: all for one reserved document."""
-        found: dict[int, store.StoredSignature] = {}
+        found: Proofs = {}
         now = self.rt.clock()
         for index, payment in enumerate(payments):
+            if payment.iris_payment_id is not None:
+                found[index] = self._iris_payment(index, payment, payment.iris_payment_id)
+                continue
             if payment.signature_id is None:
                 continue
             path = f"payments[{index}].signature_id"
@@ -313,11 +352,33 @@ class IssuingService:
             )
         return found
 
+    def _iris_payment(
+        self, index: int, payment: Payment, payment_id: int
+    ) -> store.StoredIrisPayment:
+        """A completed IRIS payment of this amount, not used by another receipt."""
+        path = f"payments[{index}].iris_payment_id"
+        iris = store.get_iris_payment(self.rt.conn, payment_id)
+        if iris is None:
+            raise IrisPaymentNotFound(
+                f"no IRIS payment {payment_id}", [FieldProblem(path, "unknown iris_payment_id")]
+            )
+        if iris.status != store.IrisStatus.COMPLETED:
+            raise IrisPaymentNotCompleted(
+                f"IRIS payment {payment_id} is {iris.status.value}, not completed",
+                [FieldProblem(path, f"the payment is {iris.status.value}")],
+            )
+        if iris.amount != payment.amount:
+            raise SignedAmountDiffers(
+                f"the IRIS payment was for {iris.amount}",
+                [FieldProblem(path, "the amount differs from the IRIS payment's")],
+            )
+        return iris
+
     async def _issue(
         self,
         draft: Draft,
         build: PayloadBuilder,
-        signatures: dict[int, store.StoredSignature],
+        signatures: Proofs,
         delivery: Delivery,
         *,
         within: AlsoWithin | None = None,
@@ -366,7 +427,7 @@ class IssuingService:
         self,
         draft: Draft,
         build: PayloadBuilder,
-        signatures: dict[int, store.StoredSignature],
+        signatures: Proofs,
         now: datetime,
     ) -> store.StoredDocument:
         """Inside the transaction: the number (new or reserved) and the exact payload."""
@@ -390,13 +451,16 @@ class IssuingService:
             reservation.internal_id,
         )
         doc = store.freeze_payload(rt.conn, reservation.id, build(identity), now=now)
-        for signature in signatures.values():
-            store.mark_signature_used(rt.conn, signature.id, now=now)
+        for proof in signatures.values():
+            if isinstance(proof, store.StoredIrisPayment):
+                store.set_iris_status(rt.conn, proof.id, store.IrisStatus.USED, now=now)
+            else:
+                store.mark_signature_used(rt.conn, proof.id, now=now)
         return doc
 
     def _reservation_to_use(
         self,
-        signatures: dict[int, store.StoredSignature],
+        signatures: Proofs,
         series: str,
         draft: Draft,
         now: datetime,
@@ -431,12 +495,13 @@ def _original_marks(original: store.StoredDocument | None) -> list[int] | None:
     return [] if original.mark is None else [original.mark]
 
 
-def _payment_entries(
-    payments: Sequence[Payment], signatures: dict[int, store.StoredSignature]
-) -> list[PaymentEntry]:
+def _payment_entries(payments: Sequence[Payment], signatures: Proofs) -> list[PaymentEntry]:
     entries = []
     for index, payment in enumerate(payments):
         signature = signatures.get(index)
+        if isinstance(signature, store.StoredIrisPayment):
+            entries.append(_iris_entry(payment, signature))
+            continue
         entries.append(
             PaymentEntry(
                 method=payment.method,
@@ -449,3 +514,19 @@ def _payment_entries(
             )
         )
     return entries
+
+
+def _iris_entry(payment: Payment, iris: store.StoredIrisPayment) -> PaymentEntry:
+    """Method 8 exactly like a signed card payment: the merchant as the terminal, the
+    authorisation request as the transaction, the provider's signature and signed input; the
+    IRIS end-to-end id in the remarks (printed with the payment)."""
+    return PaymentEntry(
+        method=payment.method,
+        amount=payment.amount,
+        tip=payment.tip,
+        terminal_id=iris.merchant_id,
+        transaction_id=iris.authorisation_request_id,
+        pos_input=iris.signed_input,
+        provider_signature=iris.signature,
+        remarks=f"IRIS {iris.end_to_end_id}",
+    )

@@ -54,7 +54,7 @@ class CanonicalRequest:
 # Optional request fields added after requests were first stored: left out of the digest while
 # unset, so a request answered before an upgrade and its replay after it still hash alike (a
 # till retrying across the upgrade gets its first answer, not `request_id_reused`).
-ADDED_LATER = frozenset({"discount", "table", "correlated_receipt_id"})
+ADDED_LATER = frozenset({"discount", "table", "correlated_receipt_id", "iris_payment_id"})
 
 
 def canonical(request: BaseModel) -> CanonicalRequest:

@@ -15,6 +15,7 @@ from agent.core.card_payments import CardPaymentService
 from agent.core.closings import ClosingService
 from agent.core.day_findings import last_reconciliation
 from agent.core.drawer import DrawerService
+from agent.core.iris_payments import IrisPaymentService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
 from agent.core.receipts import ReceiptService
@@ -53,6 +54,7 @@ class Services:
     transmitter: Transmitter = field(init=False)
     issuing: IssuingService = field(init=False)
     cards: CardPaymentService = field(init=False)
+    iris: IrisPaymentService = field(init=False)
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
     orders: OrdersService = field(init=False)
@@ -67,6 +69,7 @@ class Services:
         self.transmitter = Transmitter(self.runtime)
         self.issuing = IssuingService(self.runtime, self.transmitter)
         self.cards = CardPaymentService(self.runtime)
+        self.iris = IrisPaymentService(self.runtime)
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
         self.orders = OrdersService(self.runtime, self.issuing)

@@ -35,6 +35,8 @@ from agent import __version__
 from agent.config import ProviderConfig
 from agent.elise.auth import ApiKeyAuth, AuthenticationFailed, BearerAuth
 from agent.elise.outcomes import (
+    IrisInitiateOutcome,
+    IrisStatusOutcome,
     ListOutcome,
     Rejected,
     SendOutcome,
@@ -45,9 +47,11 @@ from agent.elise.outcomes import (
     UpdateOutcome,
     ValidateOutcome,
 )
-from agent.elise.requests import SignPosRequest
+from agent.elise.requests import IrisPaymentRequest, SignPosRequest
 from agent.elise.responses import (
     document_page,
+    iris_initiated_outcome,
+    iris_status_outcome,
     send_outcome,
     sign_outcome,
     update_outcome,
@@ -159,6 +163,20 @@ class EliseClient:
             b"",
             partial(document_page, page=page),
             params={"From": f"{first:%Y%m%d}", "To": f"{last:%Y%m%d}"},
+            method="GET",
+        )
+
+    async def initiate_iris(self, request: IrisPaymentRequest) -> IrisInitiateOutcome:
+        return await self._call(
+            "/IrisPayments/InitiatePayment", request.to_json(), _by_body(iris_initiated_outcome)
+        )
+
+    async def iris_status(self, end_to_end_id: str) -> IrisStatusOutcome:
+        return await self._call(
+            "/IrisPayments/GetPaymentStatus",
+            b"",
+            _by_body(iris_status_outcome),
+            params={"endToEndDiasId": end_to_end_id},
             method="GET",
         )
 

@@ -8,8 +8,9 @@ neither shown in reprs nor part of equality.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,32 @@ class SignatureValidation:
     raw: dict[str, Any] = field(repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class IrisInitiated:
+    """InitiatePayment 200: the QR the customer scans (valid until `valid_until`), the IRIS ids,
+    the merchant, and the provider's signature over the document's input string."""
+
+    qr: str
+    end_to_end_id: str
+    authorisation_request_id: str
+    merchant_id: str
+    signed_input: str
+    signature: str
+    valid_until: datetime | None
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
+IrisState = Literal["Pending", "Completed", "Expired", "Failed"]
+
+
+@dataclass(frozen=True)
+class IrisStatus:
+    """GetPaymentStatus 200: where the customer's payment is."""
+
+    state: IrisState
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+
 Failure = AadeDown | Rejected | Unauthorized | Unreachable
 SendOutcome = Accepted | Duplicate | Failure
 SignOutcome = Signed | Failure
@@ -111,3 +138,5 @@ class DocumentPage:
 
 
 ListOutcome = DocumentPage | Rejected | Unauthorized | Unreachable | AadeDown
+IrisInitiateOutcome = IrisInitiated | Failure
+IrisStatusOutcome = IrisStatus | Failure

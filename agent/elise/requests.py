@@ -62,3 +62,41 @@ class SignPosRequest:
                 "signatureDurationType": self.signature_duration,
             }
         )
+
+
+@dataclass(frozen=True)
+class IrisPaymentRequest:
+    """`POST /IrisPayments/InitiatePayment`: the document's identity and amounts, as signpos
+    takes them (docs/provider.md "IRIS"); the provider's merchant is the terminal."""
+
+    issuer_tin: str
+    issue_date: datetime
+    branch_code: int
+    invoice_type_code: str
+    series: str
+    identifier: str
+    payment_amount: Decimal
+    total_net_amount: Decimal
+    total_vat_amount: Decimal
+    total_amount: Decimal
+
+    def __post_init__(self) -> None:
+        if self.issue_date.tzinfo is None:
+            raise ValueError("issue_date must be timezone-aware")
+
+    def to_json(self) -> bytes:
+        local = self.issue_date.astimezone(ATHENS)
+        return dumps(
+            {
+                "issuerTin": bare_vat(self.issuer_tin),
+                "issueDate": local.strftime("%Y-%m-%dT%H:%M:%S"),
+                "branchCode": self.branch_code,
+                "invoiceTypeCode": self.invoice_type_code,
+                "series": self.series,
+                "identifier": self.identifier,
+                "paymentAmount": self.payment_amount,
+                "totalNetAmount": self.total_net_amount,
+                "totalVatAmount": self.total_vat_amount,
+                "totalAmount": self.total_amount,
+            }
+        )

@@ -8,6 +8,7 @@ is treated as no answer (`Unreachable`): a resend then yields a duplicate carryi
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,11 @@ from agent.elise.outcomes import (
     DocumentPage,
     Duplicate,
     Failure,
+    IrisInitiated,
+    IrisInitiateOutcome,
+    IrisState,
+    IrisStatus,
+    IrisStatusOutcome,
     ListedDocument,
     ListOutcome,
     PaymentUpdated,
@@ -252,3 +258,60 @@ def _qr_url(body: dict[str, Any], portal_url: str) -> str | None:
 def _raw(content: bytes) -> str:
     text = content.decode("utf-8", errors="replace").strip()
     return text[:RAW_LIMIT] + ("…" if len(text) > RAW_LIMIT else "") if text else "(empty body)"
+
+
+_IRIS_STATES: dict[str, IrisState] = {
+    "pending": "Pending",
+    "completed": "Completed",
+    "expired": "Expired",
+    "failed": "Failed",
+}
+
+
+def iris_initiated_outcome(status: int, content: bytes) -> IrisInitiateOutcome:
+    """InitiatePayment: every id, the QR and the signature, or the answer is unusable."""
+    if status not in (200, 201):
+        return failure(status, content)
+    body = json_object(content)
+    holder = _object_at(body, "data") or body
+    fields = {
+        "qr": _string(holder, "qrcode", "qr", "qrtext"),
+        "end_to_end_id": _string(holder, "endtoenddiasid"),
+        "authorisation_request_id": _string(holder, "authorisationrequestid"),
+        "merchant_id": _string(holder, "merchantid"),
+        "signed_input": _string(holder, "signeddatainput"),
+        "signature": _string(holder, "signature"),
+    }
+    missing = [name for name, value in fields.items() if not value]
+    if missing:
+        return Unreachable(
+            f"InitiatePayment answered without {', '.join(missing)}: {_raw(content)}"
+        )
+    valid_until = None
+    text = _string(holder, "validuntil", "expiresat")
+    if text:
+        try:
+            valid_until = datetime.fromisoformat(text)
+        except ValueError:
+            valid_until = None
+    return IrisInitiated(
+        qr=fields["qr"] or "",
+        end_to_end_id=fields["end_to_end_id"] or "",
+        authorisation_request_id=fields["authorisation_request_id"] or "",
+        merchant_id=fields["merchant_id"] or "",
+        signed_input=fields["signed_input"] or "",
+        signature=fields["signature"] or "",
+        valid_until=valid_until,
+        raw=body,
+    )
+
+
+def iris_status_outcome(status: int, content: bytes) -> IrisStatusOutcome:
+    if status != 200:
+        return failure(status, content)
+    body = json_object(content)
+    holder = _object_at(body, "data") or body
+    state = _IRIS_STATES.get((_string(holder, "status", "paymentstatus") or "").lower())
+    if state is None:
+        return Unreachable(f"GetPaymentStatus answered without a known status: {_raw(content)}")
+    return IrisStatus(state, body)

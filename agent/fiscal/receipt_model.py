@@ -24,6 +24,7 @@ from pydantic import (
 from agent.fiscal.tax_codes import (
     CARD_PAYMENT,
     EXEMPTION_CAUSES,
+    IRIS_PAYMENT,
     MEASUREMENT_UNITS,
     PAYMENT_METHODS,
     VAT_RATES,
@@ -162,9 +163,14 @@ class Payment(_Strict):
     terminal_id: ShortText | None = None
     transaction_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     signature_id: int | None = Field(None, description="from POST /v1/payments/sign")
+    iris_payment_id: int | None = Field(
+        None, description="IRIS (method 8): the completed payment from POST /v1/payments/iris"
+    )
 
     @model_validator(mode="after")
     def _card_fields(self) -> Payment:
+        if self.iris_payment_id is not None and self.method != IRIS_PAYMENT:
+            raise ValueError("iris_payment_id: only for IRIS payments (method 8)")
         card_fields = {
             "terminal_id": self.terminal_id,
             "transaction_id": self.transaction_id,
@@ -355,6 +361,19 @@ class PaymentSignRequest(_Strict):
         if self.discount is not None and not self.lines:
             raise ValueError("discount: only with lines (a receipt's discount is on its lines)")
         return self
+
+
+class IrisPaymentRequest(_Strict):
+    """POST /v1/payments/iris: an IRIS payment of a new 11.1 through the provider.
+
+    The agent reserves the receipt's number and issue time, asks the provider for the QR the
+    customer scans, and answers it; poll GET /v1/payments/iris/{id} until `completed`, then
+    issue the receipt with the payment `{"method": 8, "iris_payment_id": id}`."""
+
+    request_id: RequestId
+    amount: PositiveMoney
+    lines: list[SaleLine] = Field(min_length=1, max_length=500)
+    discount: Discount | None = None
 
 
 class ReceiptPaymentRequest(_Strict):

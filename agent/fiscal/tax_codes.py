@@ -66,6 +66,7 @@ PAYMENT_METHODS: dict[int, str] = {
     8: "Άμεσες Πληρωμές IRIS",
 }
 CARD_PAYMENT = 7
+IRIS_PAYMENT = 8
 CASH_PAYMENT = 3
 
 # myDATA SpecialInvoiceCategory: 0 none, 12 "Συναλλαγές εστίασης" (catering transactions), which

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agent.fiscal.uid import bare_vat
@@ -26,6 +26,7 @@ from agent.sandbox.documents import (
     loads_folded,
 )
 from agent.sandbox.faults import Faults, FaultSettings
+from agent.sandbox.iris import MERCHANT_ID, IrisBook, IrisSettings, qr_text
 from agent.sandbox.listing import PREFIX, list_documents
 from agent.sandbox.orders import FnbFacts
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
@@ -52,6 +53,7 @@ class SandboxState:
     portal_url: str
     timer: PreciseTimer
     page_size: int = 50  # documents per page of getdocuments
+    iris: IrisBook = field(default_factory=IrisBook)
 
 
 def build_app(state: SandboxState) -> SandboxApp:
@@ -69,7 +71,14 @@ def build_app(state: SandboxState) -> SandboxApp:
         path: {"POST": endpoints.provider(handler, authenticated=auth)}
         for path, handler, auth in provider
     }
+    routes["/irispayments/initiatepayment"] = {
+        "POST": endpoints.provider(endpoints.iris_initiate, authenticated=True)
+    }
+    routes["/irispayments/getpaymentstatus"] = {
+        "GET": endpoints.provider(endpoints.iris_status, authenticated=True, with_body=False)
+    }
     routes |= {
+        "/_sandbox/iris": {"GET": endpoints.iris_settings, "POST": endpoints.iris_settings},
         "/_sandbox/health": {"GET": endpoints.health},
         "/_sandbox/public-key": {"GET": endpoints.public_key},
         "/_sandbox/faults": {"GET": endpoints.faults, "POST": endpoints.faults},
@@ -130,7 +139,9 @@ class _Endpoints:
 
     # -- provider framing -------------------------------------------------------------------
 
-    def provider(self, handler: Handler, *, authenticated: bool) -> Endpoint:
+    def provider(
+        self, handler: Handler, *, authenticated: bool, with_body: bool = True
+    ) -> Endpoint:
         """Faults, authentication and body parsing shared by every provider endpoint.
 
         Handlers get the body with its keys folded to lower case and run without awaiting, so
@@ -151,7 +162,7 @@ class _Endpoints:
                 response = _unauthorized()
             else:
                 try:
-                    body = loads_folded(request.body)
+                    body = loads_folded(request.body) if with_body else None
                 except ValueError:
                     response = _rejected([("$", "the body is not valid JSON")])
                 else:
@@ -225,6 +236,64 @@ class _Endpoints:
             )
         )
         return _json(200, {"input": text, "signature": signature})
+
+    # -- IRIS payments (agent/sandbox/iris.py) ---------------------------------------------
+
+    def iris_initiate(self, body: Any, request: Request, aade_down: bool) -> Response:
+        """Signs like signpos, with the IRIS merchant where a card's terminal goes; no AADE."""
+        now = self._s.clock.now()
+        merchant = {"terminalid": MERCHANT_ID, "signaturedurationtype": "H_2", "mark": None}
+        try:
+            sign = parse_signpos({**body, **merchant} if isinstance(body, dict) else body, now)
+        except InvalidDocument as exc:
+            return _rejected(exc.errors)
+        if sign.issuer_vat != self._s.credentials.issuer_vat:
+            return _unauthorized("The issuerTin doesn't match the API key")
+        payment = self._s.iris.initiate(sign, now)
+        signature = self._s.signer.sign(payment.signed_input)
+        self._s.store.record_signature(
+            IssuedSignature(
+                input=payment.signed_input,
+                signature=signature,
+                uid=sign.uid,
+                mark=None,
+                issuer_vat=sign.issuer_vat,
+                duration="H_2",
+                issued_at=now,
+                expires_at=now + DURATIONS["H_2"],
+            )
+        )
+        return _json(
+            200,
+            {
+                "qrCode": qr_text(payment, f"{sign.paid:.2f}"),
+                "endToEndDiasId": payment.end_to_end_id,
+                "authorisationRequestId": payment.authorisation_request_id,
+                "merchantId": MERCHANT_ID,
+                "signedDataInput": payment.signed_input,
+                "signature": signature,
+                "validUntil": payment.valid_until.isoformat(),
+            },
+        )
+
+    def iris_status(self, body: Any, request: Request, aade_down: bool) -> Response:
+        end_to_end_id = request.query("endToEndDiasId")
+        if not end_to_end_id:
+            return _rejected([("endToEndDiasId", "is required")])
+        payment = self._s.iris.poll(end_to_end_id, self._s.clock.now())
+        if payment is None:
+            return _rejected([("endToEndDiasId", f"{end_to_end_id} is not a payment of ours")])
+        return _json(200, {"endToEndDiasId": end_to_end_id, "status": payment.state})
+
+    async def iris_settings(self, request: Request) -> Response:
+        """`{"outcome": "complete"|"expire"|"fail", "after_polls": N, "validity_s": 60-180}`,
+        for the payments started from now on."""
+        if request.method == "POST":
+            try:
+                self._s.iris.settings = IrisSettings.of(loads(request.body))
+            except (ValueError, TypeError) as exc:
+                return _json(400, {"error": str(exc)})
+        return _json(200, self._s.iris.settings.as_dict())
 
     def validate(self, body: Any, request: Request, aade_down: bool) -> Response:
         issuer = request.query("IssuerTin") or request.query("issuerTin")

@@ -276,7 +276,7 @@ def _check_payments(
             code = errors.code(
                 method.get("paymentmethodtypecode"), f"{path}.PaymentMethodTypeCode", range(1, 9)
             )
-            is_card = code == 7
+            is_card = code in (7, 8)  # a card, or IRIS through the provider: both signed
         signature = method.get("providerssignature")
         if is_card and signature not in (None, ""):
             pos_input = method.get("posinput")

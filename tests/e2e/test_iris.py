@@ -1,0 +1,137 @@
+"""End to end, IRIS through the provider: a payment completed after three polls and the receipt
+issued with it on the reserved number; one that expires (reservation released, no receipt);
+one while the provider is down (503, nothing reserved)."""
+
+from __future__ import annotations
+
+import base64
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from agent.core.card_payments import parse_signed_input
+from agent.json_codec import loads
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack
+from tests.e2e.test_cards import _verify
+
+pytestmark = pytest.mark.e2e
+
+e2e_stack_process, stack = e2e_stack()
+
+LINES = [
+    {"description": "Τοστ", "quantity": "2", "unit_price": "3.20", "vat_category": 2},
+    {"description": "Χυμός", "quantity": "1", "unit_price": "2.60", "vat_category": 1},
+]
+TOTAL = D("9.00")
+
+
+def _iris_outcome(stack: E2EStack, **settings: Any) -> None:
+    with stack.stack.provider() as client:
+        response = client.post("/_sandbox/iris", json=settings)
+        assert response.status_code == 200, response.text
+
+
+def _start(stack: E2EStack, request_id: str) -> dict[str, Any]:
+    response = stack.post(
+        "/v1/payments/iris", {"request_id": request_id, "amount": TOTAL, "lines": LINES}
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _poll(stack: E2EStack, payment_id: int) -> str:
+    response = stack.get(f"/v1/payments/iris/{payment_id}")
+    assert response.status_code == 200, response.text
+    return str(response.json()["status"])
+
+
+def _iris_receipt(request_id: str, payment_id: int) -> dict[str, Any]:
+    payment = {"method": 8, "amount": TOTAL, "iris_payment_id": payment_id}
+    return {"request_id": request_id, "lines": LINES, "payments": [payment]}
+
+
+def test_iris_completed_after_three_polls_pays_the_reserved_receipt(stack: E2EStack) -> None:
+    _iris_outcome(stack, outcome="complete", after_polls=3)
+    started = _start(stack, "iris-ok")
+    assert started["status"] == "pending"
+    assert base64.b64decode(started["qr_png_base64"]).startswith(b"\x89PNG")
+    fields = parse_signed_input(started["signed_input"])
+    assert fields["uid"] == started["uid"]  # the provider signed our receipt's identity
+    assert sorted(fields["amounts_cents"]) == [124, 776, 900, 900]
+    assert fields["terminal_id"] == started["merchant_id"]
+    _verify(stack, {"signature": started["signature"], "input": started["signed_input"]})
+
+    states = [_poll(stack, started["iris_payment_id"]) for _ in range(3)]
+    assert states == ["pending", "pending", "completed"]
+
+    issued = stack.post(
+        "/v1/receipts", _iris_receipt("iris-ok-receipt", started["iris_payment_id"])
+    )
+    assert issued.status_code == 201, issued.text
+    receipt = issued.json()
+    assert receipt["state"] == "accepted"
+    assert (receipt["receipt_id"], receipt["number"], receipt["uid"]) == (
+        started["receipt_id"],
+        started["number"],
+        started["uid"],
+    )
+    (payment,) = loads(stack.stored(receipt["receipt_id"]).payload)["PaymentDetails"][
+        "PaymentMethods"
+    ]
+    assert payment["PaymentMethodTypeCode"] == 8
+    assert payment["transactionId"] == started["authorisation_request_id"]
+    assert payment["terminalId"] == started["merchant_id"]
+    assert payment["providersSignature"] == started["signature"]
+    assert payment["posInput"] == started["signed_input"]
+    assert started["end_to_end_id"] in payment["remarks"]
+    assert _poll(stack, started["iris_payment_id"]) == "used"
+    again = stack.post("/v1/receipts", _iris_receipt("iris-ok-again", started["iris_payment_id"]))
+    assert (
+        again.status_code == 409 and again.json()["error"]["code"] == "iris_payment_not_completed"
+    )
+
+
+def test_expired_iris_releases_the_number_and_issues_nothing(stack: E2EStack) -> None:
+    _iris_outcome(stack, outcome="expire", after_polls=1)
+    started = _start(stack, "iris-expired")
+
+    assert _poll(stack, started["iris_payment_id"]) == "expired"
+
+    refused = stack.post(
+        "/v1/receipts", _iris_receipt("iris-expired-receipt", started["iris_payment_id"])
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "iris_payment_not_completed"
+    assert stack.stored(started["receipt_id"]).state.value == "reserved"
+    cash = stack.post("/v1/receipts", cash_receipt("iris-expired-cash"))
+    assert cash.status_code == 201, cash.text
+    assert cash.json()["receipt_id"] == started["receipt_id"]  # the released number is reused
+    assert cash.json()["number"] == started["number"]
+
+
+def test_provider_down_is_503_and_reserves_nothing(stack: E2EStack) -> None:
+    _iris_outcome(stack, outcome="complete", after_polls=1)
+    stack.set_faults("down")
+    before = stack.document_count()
+
+    first = stack.post(
+        "/v1/payments/iris", {"request_id": "iris-down", "amount": TOTAL, "lines": LINES}
+    )
+    # With the breaker open now, the next one is refused before any number is reserved.
+    second = stack.post(
+        "/v1/payments/iris", {"request_id": "iris-down-2", "amount": TOTAL, "lines": LINES}
+    )
+
+    for response in (first, second):
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "iris_unavailable"
+    assert stack.document_count() <= before + 1
+    stack.set_faults("ok")
+    stack.close_breaker()
+    numbers = stack.last_numbers()
+    cash = stack.post("/v1/receipts", cash_receipt("iris-down-cash"))
+    assert cash.status_code == 201, cash.text
+    # The first attempt's reservation, if any, was released: the cash sale takes its number.
+    assert cash.json()["number"] == numbers[cash.json()["series"]]
+    assert stack.document_count() == before + 1
