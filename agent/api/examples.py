@@ -53,6 +53,11 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "document_type": "11.1",
         "lines": [_COFFEE],
     },
+    ("POST", "/v1/payments/iris"): {
+        "request_id": "iris-42",
+        "amount": Decimal("5.00"),
+        "lines": [_COFFEE],
+    },
     ("POST", "/v1/receipts/{receipt_id}/payments"): {
         "request_id": "p-42",
         "signature_id": 7,

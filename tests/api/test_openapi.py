@@ -22,6 +22,7 @@ from agent.fiscal.orders import (
     OrderRequest,
 )
 from agent.fiscal.receipt_model import (
+    IrisPaymentRequest,
     PaymentSignRequest,
     PosReceiptRequest,
     PrintRequest,
@@ -97,6 +98,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/v1/receipts"): ReceiptRequest,
     ("POST", "/v1/pos-receipts"): PosReceiptRequest,
     ("POST", "/v1/payments/sign"): PaymentSignRequest,
+    ("POST", "/v1/payments/iris"): IrisPaymentRequest,
     ("POST", "/v1/receipts/{receipt_id}/payments"): ReceiptPaymentRequest,
     ("POST", "/v1/receipts/{receipt_id}/print"): PrintRequest,
     ("POST", "/v1/orders"): OrderRequest,
