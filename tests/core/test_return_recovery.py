@@ -21,7 +21,7 @@ from agent.core.runtime import Runtime
 from agent.core.services import Services
 from agent.elise.client import EliseClient
 from agent.fiscal.document_builder import price_lines, receipt_payload, series_for
-from agent.fiscal.provider_payloads import PaymentEntry
+from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
 from agent.fiscal.receipt_model import ReceiptRequest
 from agent.json_codec import dumps, loads
 from agent.sandbox.server import SandboxServer
@@ -67,7 +67,7 @@ def _frozen_not_held(services: Services, request: ReceiptRequest) -> store.Store
     series = series_for(rt.config, "11.4")
     now = rt.clock()
 
-    def build(identity):  # type: ignore[no-untyped-def]
+    def build(identity: DocumentIdentity) -> bytes:
         return dumps(receipt_payload(rt.config, identity, request, priced, payments, []))
 
     with store.transaction(rt.conn):
