@@ -17,13 +17,12 @@ import sqlite3
 import stat
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import offline_store as store
 from agent.clock import ATHENS
+from agent.commands.checks import Check, fail, ok, warn, whoami
 from agent.commands.common import (
     DaemonUnreachable,
     add_config_argument,
@@ -32,6 +31,7 @@ from agent.commands.common import (
     paint,
     use_colour,
 )
+from agent.commands.doctor_printer import check_printer
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.day_findings import mark_unknown_finding
 from agent.core.status_report import (
@@ -46,48 +46,7 @@ from agent.secrets import CREDENTIAL_NAME, ApiKey, CredentialError, check_privat
 from agent.web_config import WebConfig, load_web_config
 from offline_store.database import damage_message
 
-if TYPE_CHECKING:  # python-escpos is imported only by the printer checks that need it
-    from printers.blocks import Layout
-    from printers.connections import PrinterSettings
-    from printers.status import PrinterState
-
 SYSTEMD_CREDENTIAL_SOURCE = Path("/etc/pos-agent") / CREDENTIAL_NAME
-TEST_SLIP_TEXT = "ΔΟΚΙΜΗ ΕΚΤΥΠΩΤΗ — ΑΒΓΔ αβγδ €"
-_TAGS = {Level.OK: "[ OK ]", Level.WARN: "[WARN]", Level.CRITICAL: "[FAIL]"}
-_STATUS_BACKENDS = ("usb", "network", "serial")
-
-
-@dataclass(frozen=True)
-class Check:
-    level: Level
-    name: str
-    detail: str
-    hint: str = ""
-
-    def line(self, colour: bool) -> str:
-        text = (
-            f"{paint(_TAGS[self.level], self.level, colour, bold=True)} {self.name} — {self.detail}"
-        )
-        return f"{text} — {self.hint}" if self.hint and self.level != Level.OK else text
-
-
-def ok(name: str, detail: str) -> Check:
-    return Check(Level.OK, name, detail)
-
-
-def warn(name: str, detail: str, hint: str) -> Check:
-    return Check(Level.WARN, name, detail, hint)
-
-
-def fail(name: str, detail: str, hint: str) -> Check:
-    return Check(Level.CRITICAL, name, detail, hint)
-
-
-def _whoami() -> str:
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
 
 
 def _owner(st: os.stat_result) -> str:
@@ -139,7 +98,7 @@ def check_credentials(config: AgentConfig) -> tuple[Check, ApiKey | None]:
         return (
             warn(
                 name,
-                f"{source}: cannot be read by {_whoami()} (mode is private, good)",
+                f"{source}: cannot be read by {whoami()} (mode is private, good)",
                 "run doctor as root or as the service user (sudo pos-agent doctor) to check "
                 "the key and the provider login",
             ),
@@ -184,7 +143,7 @@ def check_socket(config: AgentConfig) -> Check:
     except PermissionError:
         return warn(
             name,
-            f"{path}: its directory is closed to {_whoami()}",
+            f"{path}: its directory is closed to {whoami()}",
             "run doctor as root, or add the POS user to group pos",
         )
     if not stat.S_ISSOCK(st.st_mode):
@@ -216,7 +175,7 @@ def check_socket(config: AgentConfig) -> Check:
         if exc.permission:
             return warn(
                 name,
-                detail + f"; {_whoami()} may not connect",
+                detail + f"; {whoami()} may not connect",
                 "fine if the POS user is in the socket's group; run doctor as root to test it",
             )
         return fail(
@@ -247,18 +206,18 @@ def check_state_dir(config: AgentConfig) -> Check:
             "it owned by the service user",
         )
     except PermissionError:
-        return warn(name, f"{path} cannot be examined by {_whoami()}", "run doctor as root")
+        return warn(name, f"{path} cannot be examined by {whoami()}", "run doctor as root")
     if not stat.S_ISDIR(st.st_mode):
         return fail(name, f"{path} is not a directory", "point state_dir at a directory")
     detail = f"{path}: mode {stat.S_IMODE(st.st_mode):04o}, owner {_owner(st)}"
     if st.st_mode & stat.S_IWOTH:
         return fail(name, detail + ", writable by everyone", f"chmod 0750 {path}")
     if os.access(path, os.W_OK | os.X_OK):
-        return ok(name, detail + f", writable by {_whoami()}")
+        return ok(name, detail + f", writable by {whoami()}")
     if st.st_uid != os.geteuid():
         return warn(
             name,
-            detail + f", not writable by {_whoami()}",
+            detail + f", not writable by {whoami()}",
             "fine if the daemon runs as the owner; run doctor as that user to be sure",
         )
     return fail(name, detail + ", not writable by its owner", f"chmod u+rwx {path}")
@@ -298,7 +257,7 @@ def check_database(config: AgentConfig) -> Check:
         return fail(name, "damaged", str(exc))
     except (sqlite3.Error, OSError) as exc:
         if isinstance(exc, PermissionError) or "unable to open" in str(exc):
-            return warn(name, f"{path} cannot be read by {_whoami()}", "run doctor as root")
+            return warn(name, f"{path} cannot be read by {whoami()}", "run doctor as root")
         return fail(name, f"{path}: {exc}", "journalctl -u pos-agent; contact support")
     try:
         result = "; ".join(str(row[0]) for row in conn.execute("PRAGMA quick_check"))
@@ -405,161 +364,6 @@ def check_provider(config: AgentConfig, key: ApiKey | None) -> list[Check]:
     else:
         clock = ok("clock", f"offset {offset:+.1f} s vs the provider's Date (limit ±{limit:g} s)")
     return [provider, clock]
-
-
-def print_test_layout(width: int) -> Layout:
-    """The `--print-test` slip: Greek in bold, then a line saying it is not a fiscal document."""
-    from printers.blocks import Align, Block, Cut, Feed, Layout, Separator, Style, TextLine
-    from printers.wrap import wrap_text
-
-    center = Style(align=Align.CENTER)
-    bold_center = Style(bold=True, align=Align.CENTER)
-    blocks: list[Block] = [TextLine(line, bold_center) for line in wrap_text(TEST_SLIP_TEXT, width)]
-    blocks += [
-        Separator("-"),
-        TextLine("pos-agent doctor --print-test"[:width], center),
-        TextLine("ΔΕΝ ΕΙΝΑΙ ΦΟΡΟΛΟΓΙΚΟ ΣΤΟΙΧΕΙΟ"[:width], center),
-        Feed(3),
-        Cut(),
-    ]
-    return Layout(width=width, blocks=tuple(blocks))
-
-
-def check_printer(config: AgentConfig, *, print_test: bool) -> list[Check]:
-    from agent.core.printer_settings import printer_settings
-
-    printer = config.printer
-    if not printer.enabled:
-        return [ok("printer", "disabled in the config (receipts are not printed)")]
-    checks = [_check_code_page(printer.profile)]
-    try:
-        settings = printer_settings(printer)
-    except ValueError as exc:
-        return [*checks, fail("printer", str(exc), "complete the [printer] section")]
-    if printer.backend == "dummy":
-        checks.append(
-            warn(
-                "printer",
-                "dummy backend: nothing is printed",
-                "set printer.backend for the real printer",
-            )
-        )
-    elif printer.backend == "file":
-        assert printer.path is not None
-        checks.append(_check_printer_file(printer.path))
-    if printer.backend in _STATUS_BACKENDS or print_test:
-        checks.extend(_check_device(config, settings, print_test=print_test))
-    return checks
-
-
-def _check_code_page(profile: str) -> Check:
-    from printers.codepages import code_page
-
-    page = code_page(profile)
-    missing = page.unencodable(TEST_SLIP_TEXT)
-    if missing:
-        return fail(
-            "code page",
-            f"{profile}: cannot print {''.join(sorted(missing))}",
-            "choose printer.profile cp1253, iso8859_7 or cp737",
-        )
-    euro = page.prepare("€")
-    return ok(
-        "code page", f"{profile} (ESC t {page.escpos_table}): Greek encodes; € prints as {euro!r}"
-    )
-
-
-def _check_printer_file(path: Path) -> Check:
-    """A device node or file: all we can tell without printing is whether we may write it."""
-    exists = path.exists()
-    writable = os.access(path, os.W_OK) if exists else os.access(path.parent, os.W_OK | os.X_OK)
-    kind = "device" if exists and stat.S_ISCHR(path.stat().st_mode) else "file"
-    if writable:
-        return ok("printer", f"{kind} {path} writable; status cannot be read on a file transport")
-    return warn(
-        "printer",
-        f"{kind} {path} not writable by {_whoami()}",
-        "the service user needs it (group lp, see 60-pos-agent-printers.rules); "
-        "run doctor as that user to be sure",
-    )
-
-
-def _check_device(
-    config: AgentConfig, settings: PrinterSettings, *, print_test: bool
-) -> list[Check]:
-    """Open the printer, read its status where the transport answers, print the slip if asked."""
-    from printers.connections import (
-        PrinterUnavailable,
-        close_connection,
-        open_connection,
-        write_raw,
-    )
-    from printers.escpos_render import render_escpos
-    from printers.status import printer_status
-
-    target = _printer_target(config)
-    try:
-        device = open_connection(settings)
-    except PrinterUnavailable as exc:
-        return [
-            fail(
-                "printer",
-                f"{target}: cannot open: {exc.reason}",
-                "check power, cable and [printer] settings; for USB the udev rule and group lp",
-            )
-        ]
-    checks: list[Check] = []
-    try:
-        if config.printer.backend in _STATUS_BACKENDS:
-            checks.append(_check_status(target, printer_status(device)))
-        if print_test:
-            layout = print_test_layout(config.printer.width_chars)
-            write_raw(device, render_escpos(layout, settings.profile))
-            checks.append(
-                ok(
-                    "test slip",
-                    f"sent to {target}: check that it reads «{TEST_SLIP_TEXT}» "
-                    "(€ may be EUR on cp737)",
-                )
-            )
-    except PrinterUnavailable as exc:
-        checks.append(fail("test slip", f"{target}: {exc.reason}", "check the printer"))
-    finally:
-        close_connection(device)
-    return checks
-
-
-def _check_status(target: str, state: PrinterState) -> Check:
-    from printers.status import PrinterState
-
-    if state is PrinterState.OK:
-        return ok("printer", f"{target}: status ok")
-    if state is PrinterState.UNKNOWN:
-        return warn(
-            "printer",
-            f"{target}: opened, but the printer did not answer DLE EOT status",
-            "fine for printers without status; otherwise check the cable",
-        )
-    if state is PrinterState.PAPER_NEAR_END:
-        return warn("printer", f"{target}: paper near end", "load a new roll soon")
-    return fail(
-        "printer",
-        f"{target}: {state.value.replace('_', ' ')}",
-        "close the cover / load paper / switch the printer on",
-    )
-
-
-def _printer_target(config: AgentConfig) -> str:
-    p = config.printer
-    if p.backend == "network":
-        return f"network {p.host}:{p.port}"
-    if p.backend == "usb":
-        return f"usb {p.usb_vendor_id or 0:04x}:{p.usb_product_id or 0:04x}"
-    if p.backend == "serial":
-        return f"serial {p.serial_device}"
-    if p.backend == "file":
-        return f"file {p.path}"
-    return "dummy"
 
 
 def check_metrics(config: AgentConfig) -> list[Check]:

@@ -1,7 +1,7 @@
 """`pos-agent status`: one screen for the field technician, and a Nagios-style exit code.
 
 The daemon is asked over its Unix socket (`GET /v1/status`). When it does not answer, the
-database is read read-only (`status_report.offline_report`) and the screen says in its first line
+database is read read-only (`offline_report`) and the screen says in its first line
 that the daemon is down. `--json` prints the report itself for scripts and monitoring.
 
 Exit codes: 0 OK, 1 WARN, 2 CRITICAL, 3 UNKNOWN (config or database unreadable, socket closed to
@@ -56,11 +56,32 @@ from agent.core.status_report import (
     StoreSection,
     finding,
     level_of_finding,
-    offline_report,
+    storage_section,
+    store_status,
     verdict,
 )
 
 # -- the report --------------------------------------------------------------------------------
+
+
+def offline_report(config: AgentConfig, now: datetime) -> StatusReport:
+    """When the daemon is down: read the database read-only and say so (not yet judged)."""
+    stored = None
+    if config.database_path.exists():
+        conn = store.open_database(config.database_path, read_only=True)
+        try:
+            stored = store_status(conn, config, now)
+        finally:
+            conn.close()
+    return StatusReport(
+        version=__version__,
+        generated_at=now,
+        daemon=DaemonSection(
+            running=False, note="daemon not reachable; figures read from the database directly"
+        ),
+        store=stored,
+        storage=storage_section(config.state_dir),
+    )
 
 
 def collect_report(config: AgentConfig, now: datetime | None = None) -> StatusReport:

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 import offline_store as store
-from agent import __version__
 from agent.config import AgentConfig
 from agent.core.day_findings import day_warnings, last_reconciliation
 from agent.core.day_report import Reconciliation
@@ -588,23 +587,3 @@ def _store_findings(
     findings += order_findings(stored.open_orders, config)
     findings += drawer_findings(stored.drawer)
     return findings
-
-
-def offline_report(config: AgentConfig, now: datetime) -> StatusReport:
-    """When the daemon is down: read the database read-only and say so (not yet judged)."""
-    stored = None
-    if config.database_path.exists():
-        conn = store.open_database(config.database_path, read_only=True)
-        try:
-            stored = store_status(conn, config, now)
-        finally:
-            conn.close()
-    return StatusReport(
-        version=__version__,
-        generated_at=now,
-        daemon=DaemonSection(
-            running=False, note="daemon not reachable; figures read from the database directly"
-        ),
-        store=stored,
-        storage=storage_section(config.state_dir),
-    )

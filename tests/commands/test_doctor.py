@@ -10,7 +10,8 @@ import pytest
 
 import offline_store as store
 from agent import __version__
-from agent.commands.doctor import TEST_SLIP_TEXT, check_provider
+from agent.commands.doctor import check_provider
+from agent.commands.doctor_printer import TEST_SLIP_TEXT
 from agent.config import load_config
 from agent.secrets import ApiKey
 from agent.tools.local_stack import LocalStack
@@ -161,7 +162,7 @@ def test_clock_far_off_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cp737_prints_eur_for_the_euro_sign(tmp_path: Path) -> None:
-    from agent.commands.doctor import check_printer
+    from agent.commands.doctor_printer import check_printer
 
     config = load_config(
         write_config(
