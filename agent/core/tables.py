@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from pydantic import BaseModel
 
@@ -174,6 +175,27 @@ def part_totals(rt: Runtime, part: TablePart) -> tuple[str, DocumentTotals]:
     return plan.type_code, plan.priced.totals
 
 
+def _record_receipt(
+    rt: Runtime, state: TableState, plan: PartPlan, request_id: str, doc: store.StoredDocument
+) -> None:
+    """In the receipt's transaction: a part payment is kept against the table; the receipt
+    that closes it settles every open order and every part payment."""
+    if not plan.closes_table:
+        paid = PaidLines(lines=plan.lines).model_dump_json()
+        store.record_part_payment(
+            rt.conn, request_id=request_id, table_id=state.table, paid_json=paid, now=doc.created_at
+        )
+        return
+    store.record_settlement(
+        rt.conn,
+        order_request_ids=[order.request_id for order in state.orders],
+        by_request_id=request_id,
+        settlement="close",
+        now=doc.created_at,
+    )
+    store.settle_part_payments(rt.conn, state.table, request_id)
+
+
 class TablesService:
     def __init__(self, runtime: Runtime, issuing: IssuingService) -> None:
         self.rt = runtime
@@ -246,26 +268,7 @@ class TablesService:
                     )
                 )
 
-            def within(doc: store.StoredDocument) -> None:
-                if not plan.closes_table:
-                    paid = PaidLines(lines=plan.lines).model_dump_json()
-                    store.record_part_payment(
-                        rt.conn,
-                        request_id=request.request_id,
-                        table_id=table,
-                        paid_json=paid,
-                        now=doc.created_at,
-                    )
-                    return
-                store.record_settlement(
-                    rt.conn,
-                    order_request_ids=[order.request_id for order in state.orders],
-                    by_request_id=request.request_id,
-                    settlement="close",
-                    now=doc.created_at,
-                )
-                store.settle_part_payments(rt.conn, table, request.request_id)
-
+            within = partial(_record_receipt, rt, state, plan, request.request_id)
             stored = CanonicalRequest(record.model_dump_json(), identity.digest)
             draft = Draft(request.request_id, stored, plan.type_code, plan.priced.totals.gross)
             return Prepared(draft, build, request.payments, request.delivery, within=within)

@@ -45,6 +45,8 @@ from agent.tools.figures import (
     evaluate_goals,
     loadavg,
     machine_info,
+    ms_figures,
+    print_table,
     proc_status_mb,
     process_cpu_s,
     summary,
@@ -259,7 +261,7 @@ class Bench:
         self.results[f"{key}_ms"] = summary(times)
         self.results[f"{key}_documents"] = documents
         self.results["scrape_bytes"] = len(response.content)
-        self.log(f"{key}: {_ms(self.results[f'{key}_ms'])} with {documents} documents")
+        self.log(f"{key}: {ms_figures(self.results[f'{key}_ms'])} with {documents} documents")
 
     def accepted_payload(self) -> dict[str, Any]:
         """The provider payload of the last receipt the agent sent, as the direct posts' model."""
@@ -509,71 +511,6 @@ def run_benchmark(root: Path, *, quick: bool, log: Callable[[str], None] = print
     results["machine"]["loadavg_after"] = loadavg()
     results["goals"] = evaluate_goals(results)
     return results
-
-
-def print_table(results: dict[str, Any]) -> None:
-    rows = [
-        ("online issue (agent)", _ms(results["online_issue_ms"])),
-        ("  same, httpx as the POS", _ms(results["online_issue_httpx_pos_ms"])),
-        ("direct to provider", _ms(results["direct_provider_ms"])),
-        (
-            "agent overhead",
-            f"p50 {results['overhead_ms_p50']} / p99 {results['overhead_ms_p99']} ms",
-        ),
-        ("4 POS clients", f"{results['online_receipts_per_s']} receipts/s"),
-        (
-            "first offline receipt",
-            f"{results['first_offline_ms']} ms (bound {results['first_offline_bound_ms']:g})",
-        ),
-        ("offline issue", _ms(results["offline_issue_ms"])),
-        (
-            "sync",
-            f"{results['sync_docs_per_s']} docs/s of {results['sync_limit_docs_per_s']} "
-            f"({results['sync_ratio'] * 100:.0f} %, {results['sync_backlog']} docs)",
-        ),
-        (
-            "CPU per synced document",
-            f"agent {results['sync_agent_cpu_ms_per_doc']} ms, "
-            f"sandbox {results['sync_sandbox_cpu_ms_per_doc']} ms",
-        ),
-        (
-            "sandbox answer time",
-            "mean {mean_ms} / min {min_ms} / max {max_ms} ms from arrival".format(
-                **results["sandbox_answer_ms"]
-            ),
-        ),
-        (
-            "bare client, same sandbox",
-            f"{results['sync_direct_docs_per_s']} docs/s "
-            f"(agent sync = {results['sync_vs_direct_ratio'] * 100:.0f} % of it)",
-        ),
-        (
-            "/metrics scrape",
-            f"{_ms(results['scrape_ms'])} ({results['scrape_documents']} documents); "
-            f"{_ms(results['scrape_history_ms'])} ({results['scrape_history_documents']})",
-        ),
-        ("RSS idle / peak", f"{results['rss_idle_mb']} / {results['rss_peak_mb']} MB"),
-        ("startup to READY", f"{results['startup_ready_ms']} ms"),
-        (
-            "render ESC/POS / PNG",
-            f"{results['render_escpos_ms']['p50']} / {results['render_png_ms']['p50']} ms p50",
-        ),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
-    print()
-    for goal in results["goals"]:
-        mark = "met   " if goal["met"] else "MISSED"
-        print(f"  [{mark}] {goal['text']}: {goal['value']}")
-    print(
-        f"\n  {results['seconds']} s, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}"
-    )
-
-
-def _ms(figures: dict[str, float]) -> str:
-    return f"p50 {figures['p50']} / p99 {figures['p99']} ms"
 
 
 def bench_command(args: argparse.Namespace) -> int:

@@ -35,7 +35,14 @@ from agent.commands.common import paint, use_colour
 from agent.core.status_report import Level, StatusReport
 from agent.core.sync_report import SyncReport
 from agent.json_codec import dumps, loads
-from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json, sale_line
+from agent.tools.local_stack import (
+    LocalStack,
+    StackSettings,
+    card_payment,
+    cash_receipt,
+    post_json,
+    sale_line,
+)
 
 DEFAULT_OUTPUT = Path("demo-output")
 TERMINAL_ID = "DEMO0001"
@@ -188,7 +195,7 @@ class Demo:
             {
                 "request_id": "demo-card-1",
                 "lines": lines,
-                "payments": [_card_payment(total, transaction_id, signed)],
+                "payments": [card_payment(TERMINAL_ID, total, transaction_id, signed)],
             },
         )
         self.show_receipt(answer)
@@ -218,7 +225,7 @@ class Demo:
             {
                 "request_id": "demo-pos-1",
                 "type": "8.4",
-                "payments": [_card_payment(amount, transaction_id, signed)],
+                "payments": [card_payment(TERMINAL_ID, amount, transaction_id, signed)],
             },
         )
         self.show_receipt(pos)
@@ -263,7 +270,7 @@ class Demo:
             {
                 "request_id": "demo-refund-85",
                 "type": "8.5",
-                "payments": [_card_payment(amount, transaction_id, signed)],
+                "payments": [card_payment(TERMINAL_ID, amount, transaction_id, signed)],
                 "connected_marks": [pos["mark"]],
             },
         )
@@ -411,7 +418,9 @@ class Demo:
                 "request_id": "demo-aade-card-1",
                 "lines": lines,
                 "payments": [
-                    _card_payment(Decimal("3.50"), f"TX{secrets.randbelow(10**10):010d}", signed)
+                    card_payment(
+                        TERMINAL_ID, Decimal("3.50"), f"TX{secrets.randbelow(10**10):010d}", signed
+                    )
                 ],
             },
         )
@@ -466,18 +475,6 @@ class Demo:
             target = previews / png.name
             shutil.copyfile(png, target)
             self.previews.append(target)
-
-
-def _card_payment(amount: Decimal, transaction_id: str, signed: dict[str, Any]) -> dict[str, Any]:
-    """A card payment on the demo terminal, carrying the provider's signature from the sign
-    call (the till sends exactly this after the terminal charged the card)."""
-    return {
-        "method": 7,
-        "amount": amount,
-        "terminal_id": TERMINAL_ID,
-        "transaction_id": transaction_id,
-        "signature_id": signed["signature_id"],
-    }
 
 
 def _compact(body: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The figures the benchmarks report: the goals, percentiles, process and machine facts.
+"""The figures the benchmarks report: the goals, percentiles, process and machine facts, and
+the table `pos-agent bench` prints.
 
 Shared by `pos-agent bench` (agent/tools/bench.py) and its history run
 (agent/tools/bench_history.py); neither imports the other for them.
@@ -116,3 +117,68 @@ def machine_info() -> dict[str, Any]:
 
 def loadavg() -> list[float]:
     return [round(value, 2) for value in os.getloadavg()]
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = [
+        ("online issue (agent)", ms_figures(results["online_issue_ms"])),
+        ("  same, httpx as the POS", ms_figures(results["online_issue_httpx_pos_ms"])),
+        ("direct to provider", ms_figures(results["direct_provider_ms"])),
+        (
+            "agent overhead",
+            f"p50 {results['overhead_ms_p50']} / p99 {results['overhead_ms_p99']} ms",
+        ),
+        ("4 POS clients", f"{results['online_receipts_per_s']} receipts/s"),
+        (
+            "first offline receipt",
+            f"{results['first_offline_ms']} ms (bound {results['first_offline_bound_ms']:g})",
+        ),
+        ("offline issue", ms_figures(results["offline_issue_ms"])),
+        (
+            "sync",
+            f"{results['sync_docs_per_s']} docs/s of {results['sync_limit_docs_per_s']} "
+            f"({results['sync_ratio'] * 100:.0f} %, {results['sync_backlog']} docs)",
+        ),
+        (
+            "CPU per synced document",
+            f"agent {results['sync_agent_cpu_ms_per_doc']} ms, "
+            f"sandbox {results['sync_sandbox_cpu_ms_per_doc']} ms",
+        ),
+        (
+            "sandbox answer time",
+            "mean {mean_ms} / min {min_ms} / max {max_ms} ms from arrival".format(
+                **results["sandbox_answer_ms"]
+            ),
+        ),
+        (
+            "bare client, same sandbox",
+            f"{results['sync_direct_docs_per_s']} docs/s "
+            f"(agent sync = {results['sync_vs_direct_ratio'] * 100:.0f} % of it)",
+        ),
+        (
+            "/metrics scrape",
+            f"{ms_figures(results['scrape_ms'])} ({results['scrape_documents']} documents); "
+            f"{ms_figures(results['scrape_history_ms'])} ({results['scrape_history_documents']})",
+        ),
+        ("RSS idle / peak", f"{results['rss_idle_mb']} / {results['rss_peak_mb']} MB"),
+        ("startup to READY", f"{results['startup_ready_ms']} ms"),
+        (
+            "render ESC/POS / PNG",
+            f"{results['render_escpos_ms']['p50']} / {results['render_png_ms']['p50']} ms p50",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    print()
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+    print()
+    for goal in results["goals"]:
+        mark = "met   " if goal["met"] else "MISSED"
+        print(f"  [{mark}] {goal['text']}: {goal['value']}")
+    print(
+        f"\n  {results['seconds']} s, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}"
+    )
+
+
+def ms_figures(figures: dict[str, float]) -> str:
+    return f"p50 {figures['p50']} / p99 {figures['p99']} ms"

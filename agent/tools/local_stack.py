@@ -434,3 +434,17 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     """`--json PATH`: the whole report, indented, Greek text as is."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def card_payment(
+    terminal_id: str, amount: Decimal, transaction_id: str, signed: dict[str, Any]
+) -> dict[str, Any]:
+    """A card payment on `terminal_id`, carrying the provider's signature from the sign call
+    (the till sends exactly this after the terminal charged the card)."""
+    return {
+        "method": 7,
+        "amount": amount,
+        "terminal_id": terminal_id,
+        "transaction_id": transaction_id,
+        "signature_id": signed["signature_id"],
+    }

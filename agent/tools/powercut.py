@@ -41,7 +41,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
@@ -56,8 +55,9 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.core.rollback_guard import describe_rollback
 from agent.tools.local_stack import LocalStack, StackSettings, work_dir, write_report
-from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end
+from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end, passed
 from agent.tools.powercut_control import CutFs
+from agent.tools.powercut_processes import alive, fork, fork_daemon, median, reap, run_cli
 from agent.tools.powercut_till import Till
 from offline_store.migrations import MIGRATIONS, apply_migrations
 
@@ -229,7 +229,7 @@ class Powercut:
         """The till found no register: a cut (the filesystem is frozen), or a daemon that died
         by itself (a finding). Either way: restart on what survived, audit, arm again."""
         if not self._cut_happened():
-            if self.daemon is not None and _alive(self.daemon):
+            if self.daemon is not None and alive(self.daemon):
                 time.sleep(0.02)  # the listener was not there for a moment; try again
                 return
             self.tally.daemon_crashes += 1
@@ -251,7 +251,7 @@ class Powercut:
         STARTUP_CUT_EVERY is itself cut), audit, then arm the next cut."""
         while True:
             if self.daemon is not None:
-                _reap(self.daemon)
+                reap(self.daemon)
                 self.daemon = None
             if self._cut_happened():
                 self._count_cut()
@@ -284,12 +284,12 @@ class Powercut:
         with closing(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)) as notify:
             notify.bind(str(notify_path))
             notify.settimeout(0.2)
-            self.daemon = _fork_daemon(self.stack, notify_path)
+            self.daemon = fork_daemon(self.stack, notify_path)
             if startup_cut:
                 self.fs.arm(self.rng.randint(1, 60), torn=False, victims=[self.daemon])
             deadline = started + READY_TIMEOUT_S
             while time.perf_counter() < deadline:
-                if not _alive(self.daemon):
+                if not alive(self.daemon):
                     raise RuntimeError("the daemon exited during start-up; see daemon.log")
                 try:
                     message = notify.recv(4096).decode()
@@ -355,10 +355,10 @@ class Powercut:
         latest = MIGRATIONS[-1].version
         for attempt in range(MIGRATION_TRIES + 1):
             before = self.fs.state()["changing_ops"]
-            pid = _fork(lambda: _run_cli(["migrate", "--config", str(self.stack.config_path)]))
+            pid = fork(lambda: run_cli(["migrate", "--config", str(self.stack.config_path)]))
             if attempt < MIGRATION_TRIES:  # the last try runs to the end
                 self.fs.arm(self.rng.randint(1, MIGRATION_OPS), torn=False, victims=[pid])
-            code = _reap(pid)
+            code = reap(pid)
             if self._cut_happened():
                 self.fs.resume()
                 self.tally.migration_cuts += 1
@@ -399,14 +399,14 @@ class Powercut:
         for attempt in range(ARCHIVE_TRIES + 1):
             if attempt == ARCHIVE_TRIES or self.tally.fs_cuts >= self.cuts:
                 self._disarm()  # the last try runs to the end
-            pid = _fork(archive)
+            pid = fork(archive)
             if self._armed or attempt == ARCHIVE_TRIES:
                 self.fs.victims_also([*self._victims(), pid])
             else:
                 span = ARCHIVE_OPS
                 self.fs.arm(self.rng.randint(1, span), torn=False, victims=[*self._victims(), pid])
                 self._armed = True
-            code = _reap(pid)
+            code = reap(pid)
             if self._cut_happened():
                 self.tally.archive_cuts += 1
                 self._recover()
@@ -467,9 +467,9 @@ class Powercut:
         return int(ready.read_text())
 
     def _stop(self) -> None:
-        if self.daemon is not None and _alive(self.daemon):
+        if self.daemon is not None and alive(self.daemon):
             os.kill(self.daemon, signal.SIGTERM)
-            _reap(self.daemon, timeout_s=15)
+            reap(self.daemon, timeout_s=15)
         self.daemon = None
         for client in (self._http, self._sandbox):
             if client is not None:
@@ -535,109 +535,12 @@ class Powercut:
                 "copies_printed": end.copies,
                 "daemon_crashes": t.daemon_crashes,
                 "failed_starts": t.failed_starts,
-                "restart_ready_ms_median": _median(t.restart_ms),
-                "audit_ms_median": _median(t.audit_ms),
+                "restart_ready_ms_median": median(t.restart_ms),
+                "audit_ms_median": median(t.audit_ms),
                 "answer_statuses": {str(k): v for k, v in sorted(self.till.statuses.items())},
                 "problems": (f.problems + end.problems + t.problems + self.till.problems)[:80],
             },
         }
-
-
-def passed(report: dict[str, Any]) -> bool:
-    zero = (
-        "lost",
-        "duplicates",
-        "gaps",
-        "wrong_marks",
-        "told_but_missing",
-        "changed_answers",
-        "reused_numbers",
-        "unknown_at_provider",
-        "printed_twice",
-        "refused_as_rolled_back",
-    )
-    details = report["details"]
-    return (
-        all(report[key] == 0 for key in zero)
-        and report["journal_ok"]
-        and details["daemon_crashes"] == 0
-    )
-
-
-# -- processes ---------------------------------------------------------------------------------
-
-
-def _fork(body: Callable[[], int]) -> int:
-    """A child running `body` (this process has no threads, so forking is safe)."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 1
-    try:
-        code = body()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    except BaseException:
-        traceback.print_exc()
-    finally:
-        os._exit(code)
-
-
-def _run_cli(argv: list[str]) -> int:
-    from agent.cli import main
-
-    return main(argv)
-
-
-def _fork_daemon(stack: LocalStack, notify_path: Path) -> int:
-    def daemon() -> int:
-        log = os.open(stack.root / "daemon.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        os.environ["NOTIFY_SOCKET"] = str(notify_path)
-        os.environ.pop("CREDENTIALS_DIRECTORY", None)
-        os.environ.setdefault("ESCPOS_CAPABILITIES_PICKLE_DIR", str(stack.root / "cache"))
-        return _run_cli(["run", "--config", str(stack.config_path)])
-
-    (stack.root / "cache").mkdir(exist_ok=True)
-    return _fork(daemon)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    if done:
-        _EXITED[pid] = True
-        return False
-    return not _EXITED.get(pid, False)
-
-
-_EXITED: dict[int, bool] = {}
-
-
-def _reap(pid: int, timeout_s: float = 30.0) -> int:
-    """Wait for a child (killed by a cut, or ending); its exit code, -signal if killed."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return 0
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + timeout_s
-        time.sleep(0.005)
-
-
-def _median(values: list[float]) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[len(ordered) // 2], 1)
 
 
 def powercut_command(args: argparse.Namespace) -> int:

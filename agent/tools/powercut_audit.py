@@ -229,3 +229,25 @@ def audit_end(
         if count > 1:
             problems.append(f"printed {count} times without «ΑΝΤΙΓΡΑΦΟ»: {uid}")
     return EndCheck(lost, duplicates, printed_twice, copies, problems[:MAX_PROBLEMS])
+
+
+def passed(report: dict[str, Any]) -> bool:
+    """The run passed: nothing lost, duplicated, reused or changed, the journal intact."""
+    zero = (
+        "lost",
+        "duplicates",
+        "gaps",
+        "wrong_marks",
+        "told_but_missing",
+        "changed_answers",
+        "reused_numbers",
+        "unknown_at_provider",
+        "printed_twice",
+        "refused_as_rolled_back",
+    )
+    details = report["details"]
+    return (
+        all(report[key] == 0 for key in zero)
+        and report["journal_ok"]
+        and details["daemon_crashes"] == 0
+    )
