@@ -46,7 +46,7 @@ bench: $(STAMP)
 	mkdir -p build
 	$(BIN)/pos-agent bench --json build/bench.json
 
-# Years of history on one database (issue #14): N receipts, default a million (~1.5 h on 2 vCPU:
+# Years of history on one database: N receipts, default a million (~1.5 h on 2 vCPU:
 # ~48 min to write the history, ~40 min to archive it).
 HISTORY ?= 1000000
 bench-history: $(STAMP)

@@ -5,7 +5,7 @@ crash leaves the schema at a whole version. No migration drops or recreates a ta
 receipts or the journal (they may hold receipts not yet at the provider); schema 2 recreates
 only the print spool, whose rows are rebuilt from the documents.
 
-Schema 2 (history, issue #14) keeps the cost of every read on the till's and the technician's
+Schema 2 (history) keeps the cost of every read on the till's and the technician's
 path independent of the years of history, and the live file small:
 - `row_counts` and `series_counters.present/archived`, maintained by triggers, replace the
   `count(*)` scans of `status`, `/metrics` and the numbering check;
@@ -344,7 +344,7 @@ BEGIN
 END;
 """
 
-# Food service (issue #18): orders per table (offline_store/orders.py) and cash drawer kicks
+# Food service: orders per table (offline_store/orders.py) and cash drawer kicks
 # (offline_store/drawer.py). After schema 2 (history), which it was written beside.
 _SCHEMA_3 = """
 CREATE TABLE table_orders (
@@ -380,7 +380,7 @@ CREATE TABLE drawer_kicks (
 CREATE INDEX drawer_kicks_queue ON drawer_kicks (state, id);
 """
 
-# A compact live store (issue #14): a receipt took 2.35 KB, over the 2 KB goal. Nothing is
+# A compact live store (a receipt within 2 KB: it took 2.35 KB with schema 3). Nothing is
 # rewritten (ALTER TABLE ADD COLUMN only touches the schema); new rows use the new columns.
 # - journal entries keep their hash as 32 bytes (`digest`) instead of 64 hex characters and
 #   their time as microseconds since the epoch (`at_us`) instead of ISO text; `hash` and `at`
@@ -520,7 +520,7 @@ CREATE INDEX table_payments_unsettled ON table_payments (table_id) WHERE close_r
 CREATE INDEX table_payments_close ON table_payments (close_request_id);
 """
 
-# Years of receipts at their real cost (issue #27):
+# Years of receipts at their real cost:
 # - print jobs that leave nothing behind: a job's layout lives in `print_layouts` and is deleted
 #   once the job is finished (print_jobs.py); new jobs keep '' in `print_jobs.layout`. The jobs
 #   already there are rewritten later in background slices (print_compaction.py) up to the id

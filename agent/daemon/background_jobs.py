@@ -3,9 +3,9 @@ daemon owns, ticked on the event loop's monotonic clock.
 
 Each tick starts the job's task unless the previous one is still running. The ticks wait with
 `asyncio.sleep`, which counts on the monotonic clock: an NTP step of the wall clock neither
-stops nor bunches them. APScheduler, used before, computed its next run times from the wall
-clock: after a step back of one hour it stopped pinging the watchdog, probing and syncing, and
-receipts stayed offline after the provider came back. `stop()` cancels the ticks and the running
+stops nor bunches them. A scheduler that computes its next run times from the wall clock would,
+after a step back of one hour, stop pinging the watchdog, probing and syncing, and receipts would
+stay offline after the provider came back. `stop()` cancels the ticks and the running
 jobs and waits for them before the client and the database close. A cancelled send is safe: the document keeps its state and is
 sent again on the next start, and the provider answers 409 with the same MARK if it already
 had it.

@@ -2,7 +2,7 @@
 
 `/Invoice/json` takes the PascalCase EliseCoreDocument (11.1, 11.4), `/Receipt` the camelCase POS
 receipt (8.4, 8.5). The send method travels only in `AdditionalDetails.TransmissionMethod`: the
-provider no longer accepts it as a URL parameter, and e-mails by default when it is missing.
+provider does not accept it as a URL parameter, and e-mails by default when it is missing.
 
 `IsDelayedCode` is always the first key: the payload is frozen as bytes before the first send,
 and a retry after an outage changes only that one digit (`set_delayed_code`).

@@ -15,7 +15,7 @@ One run, real processes on loopback (sandbox provider + daemon, dummy printer):
    of the same size written here: bytes per receipt and by table, side by side. If they
    differ, the history no longer takes the daemon's path.
 `issue_p50_ratio` is the issue time p50 with history over the empty store's, in the same run.
-No timing is asserted anywhere: the goals of issue #14 are reported as met or missed.
+No timing is asserted anywhere: the history goals are reported as met or missed.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ def _pos(type_code: str, **extra):
 @pytest.mark.parametrize("type_code", ["8.4", "8.5"])
 def test_pos_receipt_has_every_key_the_qa_8_4_body_sends(type_code):
     """Both QA 8.4 bodies always carry CounterParty, totalAmountAC and miscellaneousData; ours
-    does too, empty where there is nothing to say (issue #15 item 7)."""
+    does too, empty where there is nothing to say."""
     payload = loads(dumps(_pos(type_code)))  # as the provider reads the frozen bytes
     assert shape_differences(qa_body("receipt_8_4.json"), payload, skip=QA_ISSUER_EXTRAS) == []
     assert payload["CounterParty"]["Vat"] == "" and payload["CounterParty"]["RegisteredName"] == ""
@@ -276,7 +276,7 @@ def test_pos_receipt_has_every_key_the_qa_8_4_body_sends(type_code):
 
 def test_retail_counterparty_never_carries_a_vat_like_the_qa_11_1():
     """The QA 11.1 only ever sends `CounterParty.Vat: ""`: a customer named for delivery keeps
-    their name and addresses, never a VAT (issue #15 item 5)."""
+    their name and addresses, never a VAT."""
     request = _receipt(
         customer={"name": "Μαρία Κ.", "emails": ["m@k.gr"]}, delivery={"email": True}
     )
@@ -311,7 +311,7 @@ def test_a_counter_receipt_carries_no_special_category_even_in_food_service(food
 
 def test_sales_receipt_connected_to_an_8_4_carries_its_card_payment_like_qa_tc02():
     """QA TC 02 step 4: the 11.1 connected to the 8.4 sends the card entry (code 7, amount,
-    terminal, transaction) with an empty signature and input (issue #15 item 4)."""
+    terminal, transaction) with an empty signature and input."""
     pos = loads(dumps(_pos("8.4")))
     entries = pos_card_entries(pos, "Απόδειξη Είσπραξης POS ΑΕΠ 3, ΜΑΡΚ 1")
     request = _receipt(

@@ -107,7 +107,7 @@ def test_quick_bench_writes_every_figure(tmp_path: Path) -> None:
 
 
 def test_history_bench_writes_every_figure(tmp_path: Path) -> None:
-    """`pos-agent bench --history N` with a small N: every figure of issue #14, each goal
+    """`pos-agent bench --history N` with a small N: every figure of the history run, each goal
     reported, the card-paid receipt costing more than the cash one (it holds a reservation, a
     signature and the answer a replay gets), the history archived beside the daemon, and the
     calibration's receipts sold through the socket beside the same receipts as history."""
