@@ -70,7 +70,7 @@ ARCHIVE_TRIES = 3  # cut tries, then one to the end
 STARTUP_CUT_EVERY = 10  # one restart in ten is itself cut
 DRAIN_DEADLINE_S = 120.0
 MIGRATION_TRIES = 12
-MIGRATION_OPS = 180  # a whole `pos-agent migrate` of a small file: ~190 changing calls
+MIGRATION_OPS = 140  # a whole `pos-agent migrate` of a small file: ~140 changing calls
 PRELOADED = ("agent.daemon.main", "agent.daemon.upgrade", "agent.core.maintenance")
 
 
@@ -533,6 +533,7 @@ class Powercut:
                 "unsynced_bytes_dropped": t.lost_bytes,
                 "unsynced_names_dropped": t.lost_names,
                 "copies_printed": end.copies,
+                "told_marks_back_to_unsent": f.marks_to_resend,
                 "daemon_crashes": t.daemon_crashes,
                 "failed_starts": t.failed_starts,
                 "restart_ready_ms_median": median(t.restart_ms),
