@@ -216,12 +216,17 @@ def test_every_dashboard_query_evaluates(fleet: Fleet) -> None:
     board = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     values = {"$vat": ".*", "$branch": ".*", "$register": "till-a"}
-    answered = 0
+    empty = []
     for expr in exprs:
         for variable, value in values.items():
             expr = expr.replace(variable, value)
-        answered += bool(fleet.query(expr))
-    assert answered >= len(exprs) - 1  # only the deadline of a register without backlog is empty
+        if not fleet.query(expr):
+            empty.append(expr)
+    # Empty by design here: one of the two per-register times (the deadline of a register
+    # without backlog, the last success of one whose provider is down) and the build time,
+    # which only a package carries (packaging/deb/build stamps it; a source checkout has none).
+    unstamped = [expr for expr in empty if "pos_agent_build_timestamp_seconds" in expr]
+    assert len(empty) - len(unstamped) <= 1, empty
 
 
 def test_a_stopped_register_raises_agent_down_by_its_name(fleet: Fleet) -> None:
