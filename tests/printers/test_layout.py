@@ -106,6 +106,23 @@ def test_credit_note_prints_correlated_marks_and_customer() -> None:
     assert "ΑΦΜ πελάτη: 099999999" in texts
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+def test_return_prints_its_original_by_series_number_and_date(width: int) -> None:
+    """A return named by receipt id prints the original's identity, and its MARK once known;
+    the original round-trips through the spool's JSON."""
+    from printers.receipt import ATHENS, OriginalDocument
+
+    original = OriginalDocument("11.1", "ΑΛΠ", 1234, datetime(2026, 11, 21, 9, 5, tzinfo=ATHENS))
+    receipt = replace(sample_offline_receipt(), type_code="11.4", original=original)
+    assert PrintableReceipt.from_json(receipt.to_json()) == receipt
+    texts = [text.strip() for text in _texts(build_layout(receipt, width))]
+    assert any(text.startswith("Επιστροφή για:") for text in texts)
+    assert "Σειρά ΑΛΠ Αριθμός 1234 21/11/2026" in " ".join(texts)  # wrapped at 32 columns
+    assert "ΜΑΡΚ 4" not in " ".join(texts)
+    marked = replace(receipt, original=replace(original, mark="400000000001234"))
+    assert "ΜΑΡΚ 400000000001234" in " ".join(_texts(build_layout(marked, width)))
+
+
 @pytest.mark.parametrize("type_code", ["8.4", "8.5"])
 def test_pos_receipt_without_lines_or_vat_analysis(type_code: str) -> None:
     """An 8.4/8.5 records a card payment: no lines, no VAT analysis, no net/VAT totals (a
