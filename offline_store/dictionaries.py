@@ -27,6 +27,7 @@ from offline_store.database import require_transaction
 from offline_store.errors import PackedDataDamaged
 from offline_store.journal import append_journal
 from offline_store.packing import BUILT_IN, RAW, UNPACKED, Packing, unpack
+from offline_store.signatures import signature_context
 
 # Deflate's window is 32 KiB, shared by the built-in dictionary (2.3 KB), this sample and the
 # context (the request is packed against its payload): half of it for the sample, payloads
@@ -121,7 +122,8 @@ def _sample(conn: sqlite3.Connection) -> tuple[bytes, int] | None:
     fewer than `MIN_DOCUMENTS` receipts and they do not fill the sample (a register's first
     receipts: a sample of one receipt would fit its lines too closely)."""
     rows = conn.execute(
-        "SELECT id, payload, packed, pack_dict, request_packed, request_json FROM documents "
+        "SELECT id, payload, packed, pack_dict, pack_signature, request_packed, request_json "
+        "FROM documents "
         "WHERE id > (SELECT coalesce(max(id), 0) FROM documents) - ? AND payload IS NOT NULL "
         "ORDER BY id DESC",
         (_CANDIDATES,),
@@ -132,7 +134,9 @@ def _sample(conn: sqlite3.Connection) -> tuple[bytes, int] | None:
     for row in rows:
         packing = packing_of(conn, row["packed"], row["pack_dict"])
         try:
-            payload = unpack(row["payload"], packing)
+            payload = unpack(
+                row["payload"], packing, context=signature_context(conn, row["pack_signature"])
+            )
             request = (
                 unpack(row["request_packed"], packing, context=payload)
                 if packing.codec

@@ -43,6 +43,7 @@ from offline_store.journal import append_journal
 from offline_store.numbering import allocate_number
 from offline_store.packing import CURRENT, Packing, pack, unpack
 from offline_store.rows import check_transition, write_one
+from offline_store.signatures import signature_context
 
 
 class DocumentKind(StrEnum):
@@ -118,6 +119,7 @@ class StoredDocument:
     # How the row is stored (packing.py, dictionaries.py); the fields above are unpacked.
     codec: int = CURRENT
     pack_dict: int | None = None
+    pack_signature: int | None = None
 
 
 def insert_document(
@@ -183,18 +185,27 @@ def _next_document_id(conn: sqlite3.Connection) -> int:
 
 
 def freeze_payload(
-    conn: sqlite3.Connection, document_id: int, payload: bytes, *, now: datetime
+    conn: sqlite3.Connection,
+    document_id: int,
+    payload: bytes,
+    *,
+    now: datetime,
+    signature_id: int | None = None,
 ) -> StoredDocument:
-    """reserved → pending: fix the exact bytes that will be sent, before any network call."""
+    """reserved → pending: fix the exact bytes that will be sent, before any network call.
+    `signature_id`: the card signature the payload carries, which it is packed against (the
+    signature row must stay as long as the document: both leave together, to the archive)."""
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
     packing = _packing(conn, before)
     after = _returning(
         conn,
         "UPDATE documents SET payload = ?, request_json = ?, request_packed = ?, "
-        "state = 'pending', reserved_until = NULL, updated_at = ? WHERE id = ? RETURNING *",
+        "pack_signature = ?, state = 'pending', reserved_until = NULL, updated_at = ? "
+        "WHERE id = ? RETURNING *",
         (
-            pack(payload, packing),
+            pack(payload, packing, context=signature_context(conn, signature_id)),
             *_request_columns(before.request_json, payload, packing),
+            signature_id,
             time_to_db(now),
             document_id,
         ),
@@ -530,10 +541,14 @@ def stored_request_and_payload(
     conn: sqlite3.Connection, row: sqlite3.Row
 ) -> tuple[str, bytes | None]:
     """The request text and the payload of a `documents` row as written, whatever its packing
-    (a row needs the columns `packed`, `pack_dict`, `payload`, `request_packed`,
-    `request_json`, `id`)."""
+    (a row needs the columns `packed`, `pack_dict`, `pack_signature`, `payload`,
+    `request_packed`, `request_json`, `id`)."""
     packing = packing_of(conn, row["packed"], row["pack_dict"])
-    payload = None if row["payload"] is None else unpack(row["payload"], packing)
+    payload = (
+        None
+        if row["payload"] is None
+        else unpack(row["payload"], packing, context=signature_context(conn, row["pack_signature"]))
+    )
     try:
         request = (
             unpack(row["request_packed"], packing, context=payload or b"").decode("utf-8")
@@ -577,4 +592,5 @@ def _document_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDocu
         updated_at=time_from_db(row["updated_at"]),
         codec=row["packed"],
         pack_dict=row["pack_dict"],
+        pack_signature=row["pack_signature"],
     )

@@ -573,6 +573,19 @@ CREATE TABLE iris_payments (
 CREATE INDEX iris_payments_document ON iris_payments (document_id);
 """
 
+# A card sale's payload carries the provider's signature and the signed input, which its
+# signature row holds too: the payload is packed against that row (`documents.pack_signature`),
+# as a remembered sign answer is since schema 7, ~170 bytes less a card sale.
+_SCHEMA_9 = """
+ALTER TABLE documents ADD COLUMN pack_signature INTEGER;
+
+CREATE TRIGGER documents_pack_signature_fixed BEFORE UPDATE OF pack_signature ON documents
+WHEN OLD.payload IS NOT NULL AND NEW.pack_signature IS NOT OLD.pack_signature
+BEGIN
+    SELECT RAISE(ABORT, 'a frozen payload stays packed against the signature it was packed with');
+END;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
@@ -582,6 +595,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, _SCHEMA_6),
     Migration(7, _SCHEMA_7),
     Migration(8, _SCHEMA_8),
+    Migration(9, _SCHEMA_9),
 )
 
 

@@ -65,7 +65,7 @@ WHERE r.state IN ('rejected', 'void')
 OPEN_ORDERS_QUERY = f"""
 SELECT o.request_id, o.table_id, o.waiter, o.kind, d.id AS document_id, d.series, d.number,
        d.issued_at, d.state, d.delayed_code, d.mark, d.total_amount, d.request_json,
-       d.packed, d.pack_dict, d.payload, d.request_packed, d.id
+       d.packed, d.pack_dict, d.pack_signature, d.payload, d.request_packed, d.id
 FROM table_orders o
 JOIN documents d ON d.request_id = o.request_id AND d.state NOT IN ('rejected', 'void')
 LEFT JOIN documents c ON c.request_id = o.cancel_request_id AND c.state NOT IN ('rejected', 'void')

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from offline_store.dictionaries import packing_of
 from offline_store.errors import PackedDataDamaged
 from offline_store.packing import Packing, unpack
+from offline_store.signatures import signature_context
 
 # The freeze's entry is found through a partial index (`journal_frozen`, schema 7) holding one
 # entry per frozen document: without it the query walked the journal back from its head to the
@@ -49,11 +50,12 @@ def altered_payloads(
     sync would send (status, on every call: a bounded set read through the state index)."""
     if states is None:
         rows = conn.execute(
-            "SELECT id, payload, packed, pack_dict FROM documents WHERE payload IS NOT NULL"
+            "SELECT id, payload, packed, pack_dict, pack_signature FROM documents "
+            "WHERE payload IS NOT NULL"
         )
     else:
         rows = conn.execute(
-            "SELECT id, payload, packed, pack_dict FROM documents "
+            "SELECT id, payload, packed, pack_dict, pack_signature FROM documents "
             "WHERE state IN (SELECT value FROM json_each(?)) AND payload IS NOT NULL",
             (json.dumps(list(states)),),
         )
@@ -66,7 +68,8 @@ def altered_payloads(
         try:
             if key not in packings:
                 packings[key] = packing_of(conn, *key, cached=False)
-            payload = unpack(row["payload"], packings[key])
+            context = signature_context(conn, row["pack_signature"])
+            payload = unpack(row["payload"], packings[key], context=context)
         except PackedDataDamaged:
             altered.append(row["id"])
             continue

@@ -76,7 +76,7 @@ def enqueue_print(
         (document_id, int(copy), time_to_db(now)),
     )
     conn.execute("INSERT INTO print_layouts (job_id, layout) VALUES (?, ?)", (job.id, layout_json))
-    _journal(conn, "print.queued", job.id, document_id, {"copy": copy}, now)
+    _journal(conn, "print.queued", job.id, document_id, {}, now)  # the row holds `copy`
     return job.id
 
 

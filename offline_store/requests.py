@@ -19,9 +19,9 @@ from decimal import Decimal
 from typing import Any
 
 from offline_store.columns import time_from_db, time_to_db
-from offline_store.errors import PackedDataDamaged
 from offline_store.packing import pack_answer, unpack_answer
 from offline_store.rows import write_one
+from offline_store.signatures import signature_context
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def remember_request(
             endpoint,
             body_hash,
             status_code,
-            pack_answer(_exact_json(response), context=_signature_bytes(conn, signature_id)),
+            pack_answer(_exact_json(response), context=signature_context(conn, signature_id)),
             document_id,
             time_to_db(now),
             signature_id,
@@ -80,20 +80,8 @@ def answer_text(conn: sqlite3.Connection, row: sqlite3.Row) -> str:
     """The JSON text of a stored answer, whatever its storage form."""
     if row["response_packed"] is None:
         return str(row["response"])
-    context = _signature_bytes(conn, row["signature_id"])
+    context = signature_context(conn, row["signature_id"])
     return unpack_answer(row["response_packed"], context=context)
-
-
-def _signature_bytes(conn: sqlite3.Connection, signature_id: int | None) -> bytes:
-    """What a sign answer is packed against: its signature row's input and signature."""
-    if signature_id is None:
-        return b""
-    row = conn.execute(
-        "SELECT input, signature FROM payment_signatures WHERE id = ?", (signature_id,)
-    ).fetchone()
-    if row is None:
-        raise PackedDataDamaged(f"signature {signature_id} of a remembered answer is missing")
-    return f"{row[0]}\n{row[1]}".encode()
 
 
 def _request_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredRequest:

@@ -21,7 +21,7 @@ from offline_store.columns import (
     time_to_db,
 )
 from offline_store.database import require_transaction
-from offline_store.errors import NotFound
+from offline_store.errors import NotFound, PackedDataDamaged
 from offline_store.journal import append_journal
 from offline_store.rows import check_transition, write_one
 
@@ -90,6 +90,21 @@ def add_signature(
     detail = {"signature_id": added.id}
     append_journal(conn, "signature.added", detail, document_id=document_id, at=now)
     return added
+
+
+def signature_context(conn: sqlite3.Connection, signature_id: int | None) -> bytes:
+    """What a row packed against a signature was primed with (a card sale's payload, its sign
+    answer): the signature row's input and signature; b"" for None."""
+    if signature_id is None:
+        return b""
+    row = conn.execute(
+        "SELECT input, signature FROM payment_signatures WHERE id = ?", (signature_id,)
+    ).fetchone()
+    if row is None:
+        raise PackedDataDamaged(
+            f"signature {signature_id}, which a row is packed against, is missing"
+        )
+    return f"{row[0]}\n{row[1]}".encode()
 
 
 def get_signature(conn: sqlite3.Connection, signature_id: int) -> StoredSignature | None:

@@ -450,7 +450,17 @@ class IssuingService:
             reservation.issued_at,
             reservation.internal_id,
         )
-        doc = store.freeze_payload(rt.conn, reservation.id, build(identity), now=now)
+        # Packed against the (first) card signature it carries: its bytes are stored once.
+        card = next(
+            (p for p in signatures.values() if not isinstance(p, store.StoredIrisPayment)), None
+        )
+        doc = store.freeze_payload(
+            rt.conn,
+            reservation.id,
+            build(identity),
+            now=now,
+            signature_id=None if card is None else card.id,
+        )
         for proof in signatures.values():
             if isinstance(proof, store.StoredIrisPayment):
                 store.set_iris_status(rt.conn, proof.id, store.IrisStatus.USED, now=now)

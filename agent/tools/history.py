@@ -218,7 +218,9 @@ def history_receipt(
             conn, signed.document_id, reserved_until=at + timedelta(seconds=1), now=at
         )
         identity = document_identity("11.1", series, reservation.number, reservation.issued_at)
-        doc = store.freeze_payload(conn, reservation.id, build(identity), now=at)
+        doc = store.freeze_payload(
+            conn, reservation.id, build(identity), now=at, signature_id=signed.id
+        )
         store.mark_signature_used(conn, signed.id, now=at)
     if outcome == "delayed":
         return store.mark_delayed(
