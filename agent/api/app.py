@@ -48,6 +48,15 @@ Model = TypeVar("Model", bound=BaseModel)
 UNREADABLE_JSON = (RecursionError, ValueError)  # ValueError covers UnicodeDecodeError
 METRICS_TYPE = "text/plain; version=0.0.4"
 ISSUED = (201, 200)  # a document: 201 issued, 200 the same request_id's document again
+_RECEIPT_ID = {"receipt_id": "$response.body#/receipt_id"}
+# What a till does next with an issued receipt: read it back, print a copy.
+RECEIPT_LINKS: dict[str, dict[str, Any]] = {
+    "ReadReceipt": {"operationId": "get_v1_receipts_by_receipt_id", "parameters": _RECEIPT_ID},
+    "ReprintReceipt": {
+        "operationId": "post_v1_receipts_by_receipt_id_print",
+        "parameters": _RECEIPT_ID,
+    },
+}
 RECEIPT_QUERY: dict[str, dict[str, Any]] = {
     "state": {"type": "string", "enum": list(RECEIPT_STATES)},
     "limit": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
@@ -208,6 +217,7 @@ class Endpoint:
     success: tuple[int, ...] | None = None
     query: dict[str, dict[str, Any]] | None = None
     content_type: str = "application/json"
+    links: dict[str, dict[str, Any]] | None = None
 
 
 RECEIPTS = (
@@ -219,6 +229,7 @@ RECEIPTS = (
         ReceiptRequest,
         DocumentAnswer,
         ISSUED,
+        links=RECEIPT_LINKS,
     ),
     Endpoint(
         "POST",
@@ -228,6 +239,7 @@ RECEIPTS = (
         PosReceiptRequest,
         DocumentAnswer,
         ISSUED,
+        links=RECEIPT_LINKS,
     ),
     Endpoint(
         "POST",
@@ -320,6 +332,7 @@ def _add(router: Router, services: Services, endpoints: tuple[Endpoint, ...]) ->
             success=e.success,
             query=e.query,
             content_type=e.content_type,
+            links=e.links,
         )
 
 

@@ -126,10 +126,15 @@ def _success(
         if route.method == "GET" or 201 not in route.success
         else "A replay (the same `request_id` and body): the first answer, nothing done again",
     }
-    return {
+    responses: dict[str, dict[str, Any]] = {
         str(status): {"description": descriptions[status], "content": content}
         for status in route.success
     }
+    if route.links:
+        links = {name: link for name, link in route.links}
+        for status in route.success:
+            responses[str(status)]["links"] = links
+    return responses
 
 
 def _operation(route: Route, schemas: dict[tuple[Any, JsonSchemaMode], Any]) -> dict[str, Any]:

@@ -116,7 +116,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Route:
     """A route and what the OpenAPI document says of it: its request model, its answer model
     (`response_model`), the success statuses it answers with, its query parameters (name,
-    JSON schema), the JSON schemas of path parameters that are not ids, and its content type."""
+    JSON schema), the JSON schemas of path parameters that are not ids, its content type, and
+    the OpenAPI links from its answer to the calls a till makes next."""
 
     method: str
     template: str
@@ -129,6 +130,7 @@ class Route:
     query: tuple[tuple[str, dict[str, Any]], ...] = ()
     path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
     content_type: str = "application/json"
+    links: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -162,6 +164,7 @@ class Router:
         query: dict[str, dict[str, Any]] | None = None,
         path_schemas: dict[str, dict[str, Any]] | None = None,
         content_type: str = "application/json",
+        links: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         """`summary`, `body_model`, `response_model` and the rest describe the route in the
         OpenAPI document; `success` defaults to 200 for GET and 201 for POST."""
@@ -179,6 +182,7 @@ class Router:
                 tuple((query or {}).items()),
                 tuple((path_schemas or {}).items()),
                 content_type,
+                tuple((links or {}).items()),
             )
         )
 

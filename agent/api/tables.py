@@ -35,6 +35,16 @@ Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
 _TABLE = TypeAdapter(TableId)
 TABLE_PATH = {"table": _TABLE.json_schema()}
 ISSUED = (201, 200)  # a document: 201 issued, 200 the same request_id's document again
+_TABLE_NAME = {"table": "$response.body#/table"}
+# What a till does next with an order slip: look at the table, cancel the slip, close the table.
+ORDER_LINKS: dict[str, dict[str, Any]] = {
+    "ReadTable": {"operationId": "get_v1_tables_by_table", "parameters": _TABLE_NAME},
+    "CancelOrder": {
+        "operationId": "post_v1_orders_by_order_id_cancel",
+        "parameters": {"order_id": "$response.body#/receipt_id"},
+    },
+    "CloseTable": {"operationId": "post_v1_tables_by_table_close", "parameters": _TABLE_NAME},
+}
 
 
 def table_param(request: Request) -> str:
@@ -95,6 +105,7 @@ def add_table_routes(
         OrderRequest,
         response_model=OrderAnswer,
         success=ISSUED,
+        links=ORDER_LINKS,
     )
     router.add(
         "POST",

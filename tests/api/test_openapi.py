@@ -127,3 +127,18 @@ def test_docs_api_md_is_current(document: dict[str, Any]) -> None:
     assert API_MD.read_text(encoding="utf-8") == render(document), (
         "docs/api.md is stale: run `pos-agent api-doc`"
     )
+
+
+def test_every_link_names_an_operation_and_its_parameters(document: dict[str, Any]) -> None:
+    """The links (what a till calls next with an answer) drive the stateful contract test."""
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(document)}
+    assert len(by_id) == len(operations(document)), "operationId not unique"
+    names = []
+    for method, path, operation in operations(document):
+        for response in operation["responses"].values():
+            for name, link in response.get("links", {}).items():
+                target = by_id[link["operationId"]]
+                declared = {p["name"] for p in target.get("parameters", [])}
+                assert set(link["parameters"]) <= declared, f"{method} {path} {name}"
+                names.append(name)
+    assert {"ReadReceipt", "ReprintReceipt", "ReadTable", "CancelOrder", "CloseTable"} <= set(names)
