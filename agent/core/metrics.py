@@ -72,7 +72,7 @@ class Metrics:
         )
         self.oldest_open_order_age = Gauge(
             "pos_agent_oldest_open_order_age_seconds",
-            "Age of the oldest open order slip (the legal limit is 24 h)",
+            "Age of the oldest open order slip not yet fully paid (the legal limit is 24 h)",
             registry=self.registry,
         )
         self.drawer_kicks = Gauge(
