@@ -197,16 +197,27 @@ def rest_lines(bill: Bill) -> list[PaidLine]:
     nothing is left; amounts negative when the table owes the guest (a return after paying)."""
     by_item = not bill.shares_paid and all(item.quantity >= 0 for item in bill.items.values())
     if by_item:
-        return [
-            _item_line(key, item.quantity, item.amounts)
-            for key, item in bill.items.items()
-            if item.quantity > 0
-        ]
+        return _item_rest(bill.items)
     return [
         _share_line(share, amounts)
         for share, amounts in bill.left_by_share.items()
         if amounts != NO_AMOUNTS
     ]
+
+
+def _item_rest(items: dict[ItemKey, Item]) -> list[PaidLine]:
+    """The items left, each with its remaining amounts. An item returned in full by one slip
+    after several slips ordered it can keep a cent of net against a cent of VAT (the slips
+    rounded apart): that cent goes onto the first item left at the same VAT rate, so per rate
+    the receipt still adds up to the slips."""
+    left = {key: item for key, item in items.items() if item.quantity > 0}
+    for key, item in items.items():
+        if item.quantity != 0 or item.amounts == NO_AMOUNTS:
+            continue
+        same = next((k for k in left if share_of(k) == share_of(key)), None)
+        if same is not None:
+            left[same] = Item(left[same].quantity, left[same].amounts.plus(item.amounts))
+    return [_item_line(key, item.quantity, item.amounts) for key, item in left.items()]
 
 
 def lines_part(

@@ -101,3 +101,13 @@ def test_items_paid_by_quantity_and_refusals_name_the_line() -> None:
     shared = table_bill(orders, [PaidLines(lines=amount_part(bill, D("1.00")))])
     with pytest.raises(TablePartRefused):
         lines_part(shared, [one], prices_include_vat=True)
+
+
+def test_a_cent_left_by_an_item_returned_in_full_stays_on_the_receipt() -> None:
+    """Three slips of 2.50 (3 × 2.02 net) returned by one slip of 3 (6.05 net) leave net 0.01
+    and VAT -0.01 on no quantity: the rest carries them on the other item at that rate."""
+    orders = [order(("Φρέντο", "1", "2.50", 1)) for _ in range(3)]
+    orders += [order(("Φρέντο", "3", "2.50", 1), is_return=True), order(("Τοστ", "1", "4.00", 1))]
+    [toast] = rest_lines(table_bill(orders, []))
+    assert (toast.description, toast.quantity, toast.gross) == ("Τοστ", D(1), D("4.00"))
+    assert (toast.net, toast.vat) == (D("3.23") + D("0.01"), D("0.77") - D("0.01"))
