@@ -113,6 +113,9 @@ from offline_store.iris import (
     StoredIrisPayment,
     add_iris_payment,
     get_iris_payment,
+    iris_print_done,
+    next_iris_print,
+    queue_iris_print,
     set_iris_status,
 )
 from offline_store.journal import (
@@ -265,6 +268,7 @@ __all__ = [
     "get_kick",
     "get_signature",
     "insert_document",
+    "iris_print_done",
     "issued_after",
     "journal_last_seq",
     "journal_slice",
@@ -286,6 +290,7 @@ __all__ = [
     "mark_unknown_ids",
     "newest_ids",
     "next_closing_print",
+    "next_iris_print",
     "next_kick",
     "next_print_job",
     "numbering_gaps",
@@ -298,6 +303,7 @@ __all__ = [
     "print_layout",
     "print_queue_summary",
     "queue_closing_print",
+    "queue_iris_print",
     "read_mark",
     "record_closing",
     "record_order",

@@ -12,7 +12,14 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from offline_store.columns import money_from_db, money_to_db, time_from_db, time_to_db
+from offline_store.columns import (
+    money_from_db,
+    money_to_db,
+    optional_time_from_db,
+    optional_time_to_db,
+    time_from_db,
+    time_to_db,
+)
 from offline_store.database import require_transaction
 from offline_store.errors import NotFound
 from offline_store.journal import append_journal
@@ -56,6 +63,9 @@ class StoredIrisPayment(NewIrisPayment):
     status: IrisStatus
     created_at: datetime
     updated_at: datetime
+    print_state: str = "none"
+    print_attempts: int = 0
+    print_next_at: datetime | None = None
 
 
 def add_iris_payment(
@@ -126,6 +136,62 @@ def set_iris_status(
     return changed
 
 
+def queue_iris_print(conn: sqlite3.Connection, payment_id: int, *, now: datetime) -> None:
+    """The QR goes to the receipt printer (the printer worker takes it); journaled."""
+    require_transaction(conn)
+    row = conn.execute(
+        "UPDATE iris_payments SET print_state = 'queued', print_next_at = NULL WHERE id = ? "
+        "RETURNING document_id",
+        (payment_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"IRIS payment {payment_id} does not exist")
+    append_journal(
+        conn,
+        "iris.print_queued",
+        {"iris_payment_id": payment_id},
+        document_id=row["document_id"],
+        at=now,
+    )
+
+
+def next_iris_print(conn: sqlite3.Connection, now: datetime) -> StoredIrisPayment | None:
+    """The oldest QR waiting for the printer whose retry time has come, while it can still be
+    paid (a QR whose payment settled or expired is not printed any more)."""
+    stamp = time_to_db(now)
+    row = conn.execute(
+        "SELECT * FROM iris_payments WHERE print_state = 'queued' AND status = 'pending' "
+        "AND julianday(valid_until) > julianday(?) "
+        "AND (print_next_at IS NULL OR julianday(print_next_at) <= julianday(?)) "
+        "ORDER BY id LIMIT 1",
+        (stamp, stamp),
+    ).fetchone()
+    return None if row is None else _from_row(row)
+
+
+def iris_print_done(
+    conn: sqlite3.Connection,
+    payment_id: int,
+    *,
+    error: str | None,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Printed, or (with `error`) tried again at `next_attempt_at`."""
+    require_transaction(conn)
+    if error is None:
+        conn.execute(
+            "UPDATE iris_payments SET print_state = 'printed', print_next_at = NULL WHERE id = ?",
+            (payment_id,),
+        )
+        return
+    conn.execute(
+        "UPDATE iris_payments SET print_attempts = print_attempts + 1, print_next_at = ? "
+        "WHERE id = ?",
+        (optional_time_to_db(next_attempt_at), payment_id),
+    )
+
+
 def _from_row(row: sqlite3.Row) -> StoredIrisPayment:
     return StoredIrisPayment(
         id=row["id"],
@@ -142,4 +208,7 @@ def _from_row(row: sqlite3.Row) -> StoredIrisPayment:
         status=IrisStatus(row["status"]),
         created_at=time_from_db(row["created_at"]),
         updated_at=time_from_db(row["updated_at"]),
+        print_state=row["print_state"],
+        print_attempts=row["print_attempts"],
+        print_next_at=optional_time_from_db(row["print_next_at"]),
     )

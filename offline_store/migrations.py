@@ -586,6 +586,16 @@ BEGIN
 END;
 """
 
+# An IRIS payment's QR printed on the receipt printer when the till asks (offline_store/iris.py).
+_SCHEMA_10 = """
+ALTER TABLE iris_payments ADD COLUMN print_state TEXT NOT NULL DEFAULT 'none'
+    CHECK (print_state IN ('none', 'queued', 'printed'));
+ALTER TABLE iris_payments ADD COLUMN print_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE iris_payments ADD COLUMN print_next_at TEXT;
+
+CREATE INDEX iris_payments_print_queue ON iris_payments (id) WHERE print_state = 'queued';
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
@@ -596,6 +606,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, _SCHEMA_7),
     Migration(8, _SCHEMA_8),
     Migration(9, _SCHEMA_9),
+    Migration(10, _SCHEMA_10),
 )
 
 

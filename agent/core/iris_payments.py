@@ -89,6 +89,7 @@ class IrisPaymentAnswer(BaseModel):
     merchant_id: str
     signed_input: str
     signature: str
+    qr_print: Literal["none", "queued", "printed"] = "none"
 
 
 def qr_png(text: str) -> str:
@@ -100,8 +101,9 @@ def qr_png(text: str) -> str:
 
 
 def payment_answer(
-    doc: store.StoredDocument, payment: store.StoredIrisPayment
+    doc: store.StoredDocument, payment: store.StoredIrisPayment, *, qr_print: bool = False
 ) -> IrisPaymentAnswer:
+    """`qr_print`: the QR was queued for the receipt printer in the same transaction."""
     return IrisPaymentAnswer(
         iris_payment_id=payment.id,
         receipt_id=doc.id,
@@ -119,6 +121,7 @@ def payment_answer(
         merchant_id=payment.merchant_id,
         signed_input=payment.signed_input,
         signature=payment.signature,
+        qr_print="queued" if qr_print else payment.print_state,
     )
 
 
@@ -249,18 +252,23 @@ class IrisPaymentService:
         hold = timedelta(seconds=rt.config.terminal.reservation_timeout_s)
         with store.transaction(rt.conn):
             payment = store.add_iris_payment(rt.conn, new, now=now)
+            if request.print_qr:
+                store.queue_iris_print(rt.conn, payment.id, now=now)
             doc = store.extend_reservation(
                 rt.conn, doc.id, reserved_until=max(valid_until, now) + GRACE + hold, now=now
             )
-            return remember_created(
+            answer = remember_created(
                 rt.conn,
                 request_id=request.request_id,
                 endpoint=ENDPOINT,
                 digest=digest,
-                answer=payment_answer(doc, payment),
+                answer=payment_answer(doc, payment, qr_print=request.print_qr),
                 document_id=doc.id,
                 now=now,
             )
+        if request.print_qr:
+            rt.notify_printer()
+        return answer
 
     async def poll(self, payment_id: int) -> IrisPaymentAnswer:
         """The payment's state, asking the provider while it is pending; the outcome journaled,

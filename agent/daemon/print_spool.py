@@ -31,6 +31,7 @@ from printers.connections import (
 )
 from printers.escpos_render import render_escpos
 from printers.layout import build_layout
+from printers.payment_qr import PaymentQrSlip, payment_qr_layout
 from printers.png_render import write_png
 from printers.receipt import PrintableReceipt, ReceiptFormatError
 from printers.status import PrinterState, printer_status
@@ -68,7 +69,7 @@ class Backoff:
 
 
 class PrintSpool:
-    """Receipts first (by job), then daily closing slips (by closing number)."""
+    """Receipts first (by job), then IRIS QR slips, then daily closing slips (by number)."""
 
     def __init__(
         self,
@@ -82,8 +83,10 @@ class PrintSpool:
         poll_s: float = 1.0,
         on_storage_fault: Callable[[store.StorageFault, str], None] | None = None,
         closing_layout: Callable[[str, int], Layout] | None = None,
+        issuer: str = "",
     ) -> None:
-        """`closing_layout`: a kept closing's report (JSON) as the slip for a paper width."""
+        """`closing_layout`: a kept closing's report (JSON) as the slip for a paper width;
+        `issuer`: the shop's name on an IRIS QR slip."""
         self._database_path = database_path
         self._settings = settings
         self._clock = clock
@@ -93,6 +96,7 @@ class PrintSpool:
         self._poll_s = poll_s
         self._on_storage_fault = on_storage_fault
         self._closing_layout = closing_layout
+        self._issuer = issuer
         self._recovered = False
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
@@ -244,6 +248,39 @@ class PrintSpool:
         self._preview(layout, 0, closing.number, name=f"closing-{closing.number}.png")
         return PrintOutcome(0, "printed", printer_state=state)
 
+    def iris_once(self, now: datetime) -> PrintOutcome | None:
+        """Print the next IRIS QR the till asked for, or reschedule it; None when none waits."""
+        conn = self._connection()
+        payment = store.next_iris_print(conn, now)
+        if payment is None:
+            return None
+        doc = store.get_document(conn, payment.document_id)
+        refused: str | None
+        try:
+            slip = PaymentQrSlip(
+                issuer=self._issuer,
+                series=doc.series if doc else "",
+                number=doc.number if doc else 0,
+                amount=payment.amount,
+                qr=payment.qr,
+                valid_until=payment.valid_until,
+            )
+            layout = payment_qr_layout(slip, self._settings.width)
+            data = render_escpos(layout, self._settings.profile)
+        except (LayoutError, ValueError) as error:
+            state, refused = PrinterState.UNKNOWN, f"unprintable: {error}"
+        else:
+            state, refused = self._write(data)
+        retry_at = None if refused is None else now + self._backoff.delay(payment.print_attempts)
+        with store.transaction(conn):
+            store.iris_print_done(
+                conn, payment.id, error=refused, next_attempt_at=retry_at, now=now
+            )
+        if refused is not None:
+            log.warning("IRIS QR %s waits for the printer: %s", payment.id, refused)
+            return PrintOutcome(0, "retry", refused, state, retry_at)
+        return PrintOutcome(0, "printed", printer_state=state)
+
     def _retry(
         self,
         conn: sqlite3.Connection,
@@ -308,7 +345,11 @@ class PrintSpool:
                 self._recovered = True
             while self.kick_once(self._clock()) is not None:
                 pass
-            return self.run_once(self._clock()) or self.closing_once(self._clock())
+            return (
+                self.run_once(self._clock())
+                or self.iris_once(self._clock())
+                or self.closing_once(self._clock())
+            )
         except (store.StoreError, sqlite3.Error) as exc:
             fault = store.storage_fault(exc)
             if fault is None:

@@ -57,4 +57,5 @@ def open_printer(
         closing_layout=lambda report, width: closing_layout(
             report, config.issuer.brand or config.issuer.name, width
         ),
+        issuer=config.issuer.brand or config.issuer.name,
     )

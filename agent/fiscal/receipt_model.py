@@ -374,6 +374,9 @@ class IrisPaymentRequest(_Strict):
     amount: PositiveMoney
     lines: list[SaleLine] = Field(min_length=1, max_length=500)
     discount: Discount | None = None
+    print_qr: bool = Field(
+        False, description="also print the QR on the receipt printer (no customer display)"
+    )
 
 
 class ReceiptPaymentRequest(_Strict):

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+import offline_store as store
 from agent.core.card_payments import parse_signed_input
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
 from tests.e2e.test_cards import _verify
 
 pytestmark = pytest.mark.e2e
@@ -32,12 +33,19 @@ def _iris_outcome(stack: E2EStack, **settings: Any) -> None:
         assert response.status_code == 200, response.text
 
 
-def _start(stack: E2EStack, request_id: str) -> dict[str, Any]:
+def _start(stack: E2EStack, request_id: str, **extra: Any) -> dict[str, Any]:
     response = stack.post(
-        "/v1/payments/iris", {"request_id": request_id, "amount": TOTAL, "lines": LINES}
+        "/v1/payments/iris",
+        {"request_id": request_id, "amount": TOTAL, "lines": LINES, **extra},
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def _qr_printed(stack: E2EStack, payment_id: int) -> bool:
+    with stack.database() as conn:
+        payment = store.get_iris_payment(conn, payment_id)
+    return payment is not None and payment.print_state == "printed"
 
 
 def _poll(stack: E2EStack, payment_id: int) -> str:
@@ -53,8 +61,13 @@ def _iris_receipt(request_id: str, payment_id: int) -> dict[str, Any]:
 
 def test_iris_completed_after_three_polls_pays_the_reserved_receipt(stack: E2EStack) -> None:
     _iris_outcome(stack, outcome="complete", after_polls=3)
-    started = _start(stack, "iris-ok")
-    assert started["status"] == "pending"
+    started = _start(stack, "iris-ok", print_qr=True)
+    assert started["status"] == "pending" and started["qr_print"] == "queued"
+    wait_for(
+        lambda: _qr_printed(stack, started["iris_payment_id"]),
+        timeout_s=20,
+        what="the IRIS QR printed",
+    )
     assert base64.b64decode(started["qr_png_base64"]).startswith(b"\x89PNG")
     fields = parse_signed_input(started["signed_input"])
     assert fields["uid"] == started["uid"]  # the provider signed our receipt's identity
