@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from offline_store.columns import time_from_db, time_to_db
-from offline_store.errors import DatabaseDamaged, TransactionError
-from offline_store.migrations import apply_migrations, schema_version
+from offline_store.errors import DatabaseDamaged, SchemaTooNew, TransactionError
+from offline_store.migrations import MIGRATIONS, apply_migrations, schema_version
 
 BUSY_TIMEOUT_MS = 5000
 # The daemon writes on its event loop: a lock held by another process must cost a till request
@@ -168,7 +168,11 @@ def _configure(conn: sqlite3.Connection, *, read_only: bool) -> None:
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys = ON")
     if read_only:
-        schema_version(conn)  # reads the header now, so a damaged file is reported at open
+        # Reads the header now, so a damaged file is reported at open; a file from a newer
+        # agent (after a downgrade) is refused rather than read with the wrong meaning.
+        found, known = schema_version(conn), MIGRATIONS[-1].version
+        if found > known:
+            raise SchemaTooNew(found, known)
         return
     if schema_version(conn) == 0:
         # Only possible before the first table: freed pages (archived months) can then be

@@ -14,6 +14,19 @@ class DatabaseDamaged(StoreError):
     """The SQLite file failed its integrity check or is not a database at all."""
 
 
+class SchemaTooNew(StoreError):
+    """The file was written by a newer agent (after a downgrade): this code cannot know what its
+    schema means, so it neither migrates nor reads it."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(
+            f"database schema version {found} is newer than this agent knows ({known}); "
+            "install the newer pos-agent again instead of downgrading"
+        )
+        self.found = found
+        self.known = known
+
+
 class TransactionError(StoreError):
     """A write was attempted outside `transaction()`, or a transaction was nested."""
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
-from offline_store.errors import StoreError
+from offline_store.errors import SchemaTooNew
 
 
 class Migration(NamedTuple):
@@ -627,10 +627,7 @@ def apply_migrations(
     latest = migrations[-1].version if migrations else 0
     current = schema_version(conn)
     if current > latest:
-        raise StoreError(
-            f"database schema version {current} is newer than this agent knows ({latest}); "
-            "install the newer pos-agent again instead of downgrading"
-        )
+        raise SchemaTooNew(current, latest)
     applied: list[int] = []
     for migration in migrations:
         if migration.version <= schema_version(conn):

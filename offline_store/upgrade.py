@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from offline_store.errors import StoreError
+from offline_store.errors import SchemaTooNew, StoreError
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 
 BACKUP_DIR_NAME = "backups"
@@ -67,7 +67,7 @@ def upgrade_database(
     `before_copying` is called once there is work to do, before the first copy (the daemon asks
     systemd for more start-up time there: copies and migrations of years of history take minutes).
 
-    Raises `MigrationFailed` (original untouched), `DatabaseInUse`, or `StoreError` for a file
+    Raises `MigrationFailed` (original untouched), `DatabaseInUse`, or `SchemaTooNew` for a file
     newer than `migrations` know.
     """
     latest = migrations[-1].version if migrations else 0
@@ -75,10 +75,7 @@ def upgrade_database(
     if current == latest:
         return UpgradeOutcome(current, current, (), None)
     if current > latest:
-        raise StoreError(
-            f"database schema version {current} is newer than this agent knows ({latest}); "
-            "install the newer pos-agent again instead of downgrading"
-        )
+        raise SchemaTooNew(current, latest)
     before_copying()
     backup = _earlier_backup(path, current)
     if backup is None:

@@ -255,6 +255,8 @@ def check_database(config: AgentConfig) -> Check:
         conn = store.open_database(path, read_only=True)
     except store.DatabaseDamaged as exc:
         return fail(name, "damaged", str(exc))
+    except store.SchemaTooNew as exc:
+        return fail(name, "written by a newer pos-agent", str(exc))
     except (sqlite3.Error, OSError) as exc:
         if isinstance(exc, PermissionError) or "unable to open" in str(exc):
             return warn(name, f"{path} cannot be read by {whoami()}", "run doctor as root")

@@ -113,7 +113,7 @@ def _report_without_daemon(
     store_error: str | None = None
     try:
         report = offline_report(config, now)
-    except store.DatabaseDamaged as exc:
+    except (store.DatabaseDamaged, store.SchemaTooNew) as exc:
         store_error = str(exc)
     except (sqlite3.Error, OSError) as exc:
         store_error = f"cannot read {config.database_path}: {exc}"

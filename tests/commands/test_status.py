@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from agent.cli import main
 from agent.clock import ATHENS
 from agent.commands.common import use_colour
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
+from offline_store.migrations import MIGRATIONS
 from tests.e2e.stack import wait_for
 from tests.offline_store.factory import builder
 
@@ -349,6 +351,28 @@ def test_damaged_database_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixtu
 
     assert code == 3, out
     assert "damaged" in out and "Do NOT delete it" in out
+
+
+def test_a_database_from_a_newer_agent_is_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a downgrade with the daemon down: the older status refuses to read the newer
+    schema (its tables may mean something else now) and says what to do."""
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    (tmp_path / "state").mkdir()
+    database = tmp_path / "state" / "pos-agent.sqlite3"
+    store.open_database(database).close()
+    conn = sqlite3.connect(database)
+    conn.execute(f"PRAGMA user_version = {MIGRATIONS[-1].version + 1}")
+    conn.close()
+
+    code, out = run_cli(capsys, "status", "--config", str(config))
+
+    assert code == 3, out
+    assert (
+        f"database schema version {MIGRATIONS[-1].version + 1} is newer than this agent knows "
+        f"({MIGRATIONS[-1].version}); install the newer pos-agent again instead of downgrading"
+    ) in out
 
 
 def test_missing_database_is_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

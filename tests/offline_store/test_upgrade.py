@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from offline_store import StoreError, insert_document, transaction
+from offline_store import SchemaTooNew, StoreError, insert_document, open_database, transaction
 from offline_store.migrations import MIGRATIONS, Migration, schema_version
 from offline_store.upgrade import DatabaseInUse, MigrationFailed, upgrade_database
 from tests.offline_store.factory import T0, builder, open_store
@@ -147,3 +147,12 @@ def test_a_changed_file_gets_a_fresh_backup(tmp_path: Path) -> None:
     backup = sqlite3.connect(outcome.backup)
     assert len(backup.execute("SELECT request_id FROM documents").fetchall()) == 2
     backup.close()
+
+
+def test_a_newer_database_is_not_read_either(tmp_path: Path) -> None:
+    """A read-only open (status and doctor while the daemon is down) refuses it too."""
+    path = _store_with_a_receipt(tmp_path)
+    upgrade_database(path, now=T0, migrations=(*MIGRATIONS, ADD_NOTE))
+
+    with pytest.raises(SchemaTooNew, match=f"newer than this agent knows \\({LATEST}\\)"):
+        open_database(path, read_only=True)
