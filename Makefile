@@ -7,10 +7,10 @@ STAMP  := $(VENV)/.installed
 # Debian packages some tests need (libfaketime steps the daemon's wall clock; prometheus ships
 # promtool for the rule tests and the server the scrape test runs; debootstrap and
 # systemd-nspawn boot a Debian register for tests/systemd/test_register.py; python3-venv and
-# dpkg-deb build the package). Installed when run as root (as CI is); otherwise those tests skip
-# and say why (pytest -rs). fuse3 (libfuse 3) serves the power-cut filesystem of
-# tests/tools/test_powercut_cuts.py and `make powercut`.
-APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv fuse3
+# dpkg-deb build the package; reprepro and gnupg the signed APT repository). Installed when run
+# as root (as CI is); otherwise those tests skip and say why (pytest -rs). fuse3 (libfuse 3)
+# serves the power-cut filesystem of tests/tools/test_powercut_cuts.py and `make powercut`.
+APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv fuse3 reprepro gnupg
 
 # The Debian package: build/pos-agent_$(DEB_VERSION)_<arch>.deb (packaging/deb/build says how).
 DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
@@ -38,6 +38,20 @@ test: $(STAMP) system-packages
 
 deb: system-packages
 	packaging/deb/build $(DEB_VERSION) build
+
+# A signed APT repository of build/*.deb in build/repo/public (packaging/repo/build says how), in
+# the update channel REPO_SUITE (canary or stable), signed with the key REPO_SIGNING_KEY (its
+# fingerprint, from GNUPGHOME); without one, a throwaway key in build/repo-gnupg, for trying only.
+REPO_SUITE ?= canary
+repo: system-packages
+	@if [ -n "$${REPO_SIGNING_KEY:-}" ]; then \
+		packaging/repo/build build/repo $(REPO_SUITE) build/*.deb; \
+	else \
+		echo "make repo: no REPO_SIGNING_KEY: signing with a throwaway key in build/repo-gnupg"; \
+		GNUPGHOME=$(CURDIR)/build/repo-gnupg \
+		REPO_SIGNING_KEY=$$(packaging/repo/test-key $(CURDIR)/build/repo-gnupg) \
+		packaging/repo/build build/repo $(REPO_SUITE) build/*.deb; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/pos-agent demo

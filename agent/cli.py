@@ -50,6 +50,7 @@ SEE ALSO
 COMMAND_MODULES: dict[str, str] = {
     "run": "agent.daemon.main",
     "migrate": "agent.daemon.upgrade",
+    "update": "agent.commands.update",
     "sandbox": "agent.sandbox.command",
     "bench": "agent.tools.bench",
     "chaos": "agent.tools.chaos",

@@ -318,6 +318,47 @@ class RetentionConfig(_Section):
     )
 
 
+class UpdatesConfig(_Section):
+    """Fleet updates from the chain's APT repository (`pos-agent update`, run by
+    pos-agent-update.timer once it is enabled)."""
+
+    channel: Literal["stable", "canary"] = Field(
+        "stable",
+        description="the repository suite this register follows: canary registers take a "
+        "version first, stable ones once the chain promotes it",
+    )
+    window: str = Field(
+        "03:00-05:00",
+        description="Athens time HH:MM-HH:MM in which a new version may be installed "
+        "(may cross midnight, e.g. 23:30-01:00)",
+    )
+    sources_file: Path = Path("/etc/apt/sources.list.d/pos-agent.sources")
+    in_flight_wait_s: float = Field(
+        60.0, ge=0, description="how long to wait for sales in flight before trying next run"
+    )
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        window_times(value)
+        return value
+
+    @property
+    def window_times(self) -> tuple[time, time]:
+        return window_times(self.window)
+
+
+def window_times(value: str) -> tuple[time, time]:
+    """`"03:00-05:00"` -> (03:00, 05:00); the two ends must differ."""
+    try:
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError:
+        raise ValueError(f'{value!r} is not HH:MM-HH:MM (e.g. "03:00-05:00")') from None
+    if start == end:
+        raise ValueError(f"{value!r}: a window needs two different times")
+    return start, end
+
+
 class AgentConfig(_Section):
     state_dir: Path = Path("/var/lib/pos-agent")
     issuer: IssuerConfig
@@ -333,6 +374,7 @@ class AgentConfig(_Section):
     tables: TablesConfig = TablesConfig()
     closing: ClosingConfig = ClosingConfig()
     retention: RetentionConfig = RetentionConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     default_delivery_print: bool = True
 
     @field_validator("state_dir")

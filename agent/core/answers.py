@@ -261,3 +261,7 @@ class Health(BaseModel):
     status: Literal["ok"]
     version: str
     breaker: Literal["closed", "open"]
+    in_flight: int = Field(
+        description="documents on their way to the provider right now (a sale waiting for its "
+        "answer, or the background sync); `pos-agent update` installs only at 0"
+    )

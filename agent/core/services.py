@@ -126,7 +126,13 @@ class Services:
 
     def health(self) -> Health:
         """Liveness: the daemon answers, and whether the provider is being called at all."""
-        return Health(status="ok", version=__version__, breaker=self.runtime.breaker.state.value)
+        rt = self.runtime
+        return Health(
+            status="ok",
+            version=__version__,
+            breaker=rt.breaker.state.value,
+            in_flight=len(rt.in_flight),
+        )
 
     async def status(self) -> StatusReport:
         """The database half runs in a worker thread on its own read-only connection (WAL lets

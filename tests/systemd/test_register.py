@@ -24,12 +24,14 @@ import time
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agent.clock import ATHENS
 from agent.json_codec import dumps
 from agent.tools.local_stack import ISSUER_VAT, LocalStack, cash_receipt
 from offline_store.migrations import MIGRATIONS
@@ -41,6 +43,7 @@ BUILD = REPO / "build"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 PREVIOUS = f"{VERSION}~previous"
 CONFIG = "/etc/pos-agent/pos-agent.toml"
+SOURCES = "/etc/apt/sources.list.d/pos-agent.sources"
 KEY = "/etc/pos-agent/provider-api-key"
 DATABASE = "/var/lib/pos-agent/pos-agent.sqlite3"
 TILL, OUTSIDER = "till", "visitor"
@@ -59,6 +62,10 @@ pytestmark = [
         not Path("/usr/bin/python3").exists() or shutil.which("dpkg-deb") is None,
         reason="building the .deb needs Debian's /usr/bin/python3 and dpkg-deb",
     ),
+    pytest.mark.skipif(
+        shutil.which("reprepro") is None or shutil.which("gpg") is None,
+        reason="the signed repository needs reprepro and gpg (apt install reprepro gnupg)",
+    ),
 ]
 
 # A till: one request to the agent's socket as the POS software makes it, with the container's
@@ -73,6 +80,7 @@ class Unix(http.client.HTTPConnection):
         self.sock.connect("/run/pos-agent/agent.sock")
 
 method, path = sys.argv[1:3]
+text = sys.argv[3:] == ["text"]  # print the answer's body as it is (/metrics)
 body = sys.stdin.buffer.read() if method == "POST" else None
 conn = Unix("pos-agent", timeout=60)
 try:
@@ -81,7 +89,10 @@ except PermissionError as exc:
     print(json.dumps({"refused": str(exc)}))
     sys.exit(13)
 answer = conn.getresponse()
-print(json.dumps({"status": answer.status, "body": json.loads(answer.read() or b"null")}))
+if text:
+    print(answer.read().decode())
+else:
+    print(json.dumps({"status": answer.status, "body": json.loads(answer.read() or b"null")}))
 """
 
 # The documents in the agent's database (path in argv[1]), read as root inside the container.
@@ -141,6 +152,17 @@ def record_figures(name: str, **figures: object) -> None:
     known = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
     known[name] = figures
     FIGURES.write_text(json.dumps(known, indent=2) + "\n")
+
+
+@dataclass
+class InFlightSale:
+    process: subprocess.Popen[str]
+
+    def answer(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        answer: dict[str, Any] = json.loads(self.process.stdout.read())
+        self.process.wait(timeout=30)
+        return answer
 
 
 @dataclass
@@ -230,6 +252,38 @@ class Shop:
 
         return wait_for(new_pid, timeout_s=timeout_s, what="pos-agent to run again")
 
+    def run_update(self) -> str:
+        """Start pos-agent-update.service as its timer does; its Result= once it is done."""
+        self.register.run("systemctl", "start", "pos-agent-update.service", check=False)
+        return self.register.run(
+            "systemctl", "show", "--property=Result", "--value", "pos-agent-update.service"
+        ).stdout.strip()
+
+    def updates(self) -> str:
+        return self.register.run(
+            "journalctl", "--no-pager", "-o", "cat", "-u", "pos-agent-update.service"
+        ).stdout
+
+    def sale_in_flight(self, request_id: str) -> InFlightSale:
+        """A sale sent in the background, returned once the agent has it at the provider."""
+        process = subprocess.Popen(
+            self.register.command(
+                "python3", "/mnt/share/till.py", "POST", "/v1/receipts", user=TILL
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdin is not None
+        process.stdin.write(dumps(cash_receipt(request_id)).decode())
+        process.stdin.close()
+        wait_for(
+            lambda: self.documents()["docs"].get(request_id) == "pending",
+            timeout_s=30,
+            what="the sale to reach the provider",
+        )
+        return InFlightSale(process)
+
     def ringing_till(self, prefix: str) -> RingingTill:
         out, stop = f"/tmp/{prefix}-sales.jsonl", f"/tmp/{prefix}-stop"
         process = subprocess.Popen(
@@ -269,6 +323,36 @@ def _build(version: str) -> Path:
     return Path(completed.stdout.strip().splitlines()[-1])
 
 
+def _repositories(gnupg: Path, share: Path) -> None:
+    """What `make repo` builds, three times: the chain's repository signed with its key
+    (previous in stable, current in canary), the same signed with another key, and unsigned."""
+    keys = {}
+    for name in ("chain", "stranger"):
+        keys[name] = subprocess.run(
+            [str(REPO / "packaging/repo/test-key"), str(gnupg), f"pos-agent {name}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    for repo, key, channels in (
+        ("repo", keys["chain"], (("stable", "previous.deb"), ("canary", "current.deb"))),
+        ("repo-other-key", keys["stranger"], (("stable", "current.deb"),)),
+        ("repo-unsigned", "none", (("stable", "current.deb"),)),
+    ):
+        for suite, deb in channels:
+            subprocess.run(
+                [str(REPO / "packaging/repo/build"), str(share / repo), suite, str(share / deb)],
+                env={
+                    **os.environ,
+                    "GNUPGHOME": str(gnupg),
+                    "REPO_SIGNING_KEY": key,
+                    "REPO_URL": f"file:/mnt/share/{repo}/public",
+                },
+                capture_output=True,
+                check=True,
+            )
+
+
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     work = tmp_path_factory.mktemp("register")
@@ -279,6 +363,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     (share / "till.py").write_text(TILL_SCRIPT)
     (share / "ringing_till.py").write_text(RINGING_TILL)
     (share / "sale.json").write_bytes(dumps(cash_receipt("@ID@")))
+    _repositories(work / "gnupg", share)
     register = Register(root=base_root(BUILD / "register"), share=share)
     provider = LocalStack(work / "provider")
     try:
@@ -525,6 +610,12 @@ def test_upgrade_under_a_ringing_till_refuses_no_sale(shop: Shop) -> None:
     assert "pos-agent: started" in upgraded.stdout
     shop.restarted_from(pid)
     assert shop.till("GET", "/v1/health")["body"]["version"] == VERSION
+    assert f"up, version {VERSION}," in r.run("pos-agent", "status", check=False).stdout
+    exposition = r.run("python3", "/mnt/share/till.py", "GET", "/metrics", "text", user=TILL).stdout
+    assert re.search(
+        rf'^pos_agent_build_info{{.*version="{re.escape(VERSION)}".*}} 1\.0$', exposition, re.M
+    )
+    assert re.search(r"^pos_agent_build_timestamp_seconds{.*} 1\.\d+e\+09$", exposition, re.M)
     latest = MIGRATIONS[-1].version
     assert f"{DATABASE} is at schema v{latest}, the latest" in shop.journal("--grep", "schema")
     assert r.run("cat", CONFIG).stdout == config_before  # a conffile: never overwritten
@@ -547,9 +638,89 @@ def test_upgrade_under_a_ringing_till_refuses_no_sale(shop: Shop) -> None:
     shop.all_receipts_kept()
 
 
-def test_a_refused_migration_leaves_the_database_and_the_agent_stopped(shop: Shop) -> None:
-    """What a downgrade meets: a database from a newer agent. postinst fails, the file stays
-    byte for byte, the agent stays stopped; once fixed, `dpkg --configure -a` completes."""
+def test_downgrade_keeps_the_data(shop: Shop) -> None:
+    """Rollback: the previous version installed over the current one, same schema: the old
+    agent takes over the database as it is, every receipt kept."""
+    r = shop.register
+    pid = shop.show("MainPID")["MainPID"]
+    before = shop.documents()
+
+    downgraded = r.run(
+        *OFFLINE, "apt-get", "install", "-y", "--allow-downgrades", "/mnt/share/previous.deb"
+    )
+
+    assert "pos-agent: started" in downgraded.stdout
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == PREVIOUS
+    shop.restarted_from(pid)
+    assert shop.till("GET", "/v1/health")["body"]["version"] == PREVIOUS
+    assert shop.documents() == before
+    shop.all_receipts_kept()
+    shop.issue("after-downgrade", cash_receipt("register-after-downgrade"))
+
+
+def test_installs_and_upgrades_from_the_signed_repository(shop: Shop) -> None:
+    """The chain's repository with its key as Signed-By: on channel stable the register has the
+    newest (previous); moved to canary, `apt-get update && apt-get install pos-agent` upgrades."""
+    r = shop.register
+    r.run("rm", "-f", "/etc/apt/sources.list")  # the register reaches no Debian mirror here
+    r.run(
+        "install",
+        "-m",
+        "0644",
+        "/mnt/share/repo/public/pos-agent-archive-keyring.gpg",
+        "/usr/share/keyrings/pos-agent-archive-keyring.gpg",
+    )
+    r.run("install", "-m", "0644", "/mnt/share/repo/public/pos-agent.sources", SOURCES)
+
+    r.run(*OFFLINE, "apt-get", "update")
+    stable = r.run(*OFFLINE, "apt-get", "install", "-y", "pos-agent")
+
+    assert f"pos-agent is already the newest version ({PREVIOUS})" in stable.stdout
+    pid = shop.show("MainPID")["MainPID"]
+    r.run("sed", "-i", "s/^Suites: stable$/Suites: canary/", SOURCES)
+
+    r.run(*OFFLINE, "apt-get", "update")
+    canary = r.run(*OFFLINE, "apt-get", "install", "-y", "pos-agent")
+
+    assert "pos-agent: started" in canary.stdout
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == VERSION
+    shop.restarted_from(pid)
+    assert shop.till("GET", "/v1/health")["body"]["version"] == VERSION
+    shop.all_receipts_kept()
+
+
+@pytest.mark.parametrize(
+    ("repo", "why"),
+    [("repo-unsigned", "is not signed"), ("repo-other-key", "NO_PUBKEY")],
+)
+def test_an_unsigned_or_wrongly_signed_repository_is_refused(
+    shop: Shop, repo: str, why: str
+) -> None:
+    r = shop.register
+    untrusted = "/etc/apt/sources.list.d/untrusted.sources"
+    r.run(
+        "sh",
+        "-c",
+        f"sed 's|/mnt/share/repo/|/mnt/share/{repo}/|' {SOURCES} > {untrusted}",
+    )
+    try:
+        refused = r.run(*OFFLINE, "apt-get", "update", check=False)
+        offered = r.run("apt-cache", "madison", "pos-agent").stdout
+    finally:
+        r.run("rm", untrusted)
+
+    assert refused.returncode != 0
+    output = refused.stdout + refused.stderr
+    assert f"file:/mnt/share/{repo}/public canary" in output, output
+    assert why in output and "is not signed" in output, output
+    assert f"/mnt/share/{repo}/" not in offered, offered
+    assert "/mnt/share/repo/public canary/main" in offered, offered
+
+
+def test_a_downgrade_onto_a_newer_schema_is_refused_and_changes_nothing(shop: Shop) -> None:
+    """The previous version meets a database the current one has moved to a schema it does not
+    know: it refuses it, by name, never reads it; postinst fails, the file stays byte for byte,
+    the agent stays stopped; once fixed, `dpkg --configure -a` completes."""
     r = shop.register
     latest = MIGRATIONS[-1].version
     r.run("systemctl", "stop", "pos-agent.socket", "pos-agent.service")
@@ -557,23 +728,84 @@ def test_a_refused_migration_leaves_the_database_and_the_agent_stopped(shop: Sho
     digest = r.run("sha256sum", DATABASE).stdout
 
     refused = r.run(
-        *OFFLINE, "apt-get", "install", "-y", "--reinstall", "/mnt/share/current.deb", check=False
+        *OFFLINE,
+        "apt-get",
+        "install",
+        "-y",
+        "--allow-downgrades",
+        "/mnt/share/previous.deb",
+        check=False,
     )
 
     assert refused.returncode != 0
     output = refused.stdout + refused.stderr
-    assert f"newer than this agent knows ({latest})" in output, output
+    newer = (
+        f"database schema version {latest + 1} is newer than this agent knows ({latest}); "
+        "install the newer pos-agent again instead of downgrading"
+    )
+    assert newer in output, output
     assert "the database was NOT migrated and is unchanged; the agent stays stopped" in output
     assert r.run("sha256sum", DATABASE).stdout == digest
     assert shop.active() == "inactive"
-    status = r.run("dpkg-query", "-W", "-f", "${db:Status-Abbrev}", "pos-agent").stdout
-    assert status.strip() == "iF"  # installed, half-configured
+    status = r.run("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Version}", "pos-agent")
+    assert status.stdout.split() == ["iF", PREVIOUS]  # installed, half-configured
+    assert newer in r.run("pos-agent", "status", check=False).stdout  # not read either
+    assert "newer than this agent knows" in shop.journal("--grep", "newer than")
 
     r.run("python3", "-c", SET_VERSION, DATABASE, str(latest))
     configured = r.run("dpkg", "--configure", "-a")
 
     assert "pos-agent: started" in configured.stdout
     wait_for(lambda: shop.active() == "active", timeout_s=30, what="pos-agent to start")
+    shop.all_receipts_kept()
+
+
+def test_the_update_timer_takes_its_channel_in_the_window_and_never_mid_sale(shop: Shop) -> None:
+    """`pos-agent update` as pos-agent-update.timer starts it: the channel comes from the
+    register's config, nothing happens outside the window, a sale waiting for the provider holds
+    the update back (exit 75, tried again next run), and then the canary version is installed."""
+    r = shop.register
+    r.run("sed", "-i", "s/^Suites: canary$/Suites: stable/", SOURCES)
+    now = datetime.now(ATHENS)
+    later = f"{(now + timedelta(hours=2)):%H:%M}-{(now + timedelta(hours=3)):%H:%M}"
+    around = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"
+    r.run(
+        "sed",
+        "-i",
+        "-e",
+        's/^channel = "stable"$/channel = "canary"/',
+        "-e",
+        f's/^window = ".*"$/window = "{later}"/',
+        "-e",
+        "s/^in_flight_wait_s = .*/in_flight_wait_s = 2.0/",
+        CONFIG,
+    )
+
+    assert shop.run_update() == "success"
+    assert f"outside the maintenance window {later} (Athens); nothing done" in shop.updates()
+    assert r.run("grep", "^Suites:", SOURCES).stdout.strip() == "Suites: canary"
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == PREVIOUS
+
+    r.run("sed", "-i", f's/^window = ".*"$/window = "{around}"/', CONFIG)
+    shop.provider.set_faults("slow", delay_ms=7000)
+    sale = shop.sale_in_flight("register-during-update")
+    try:
+        assert shop.run_update() == "success"  # 75: held back, not a failure
+    finally:
+        answer = sale.answer()
+        shop.provider.set_faults("ok")
+    assert f"a sale is in flight after 2 s; {VERSION} waits for the next run" in shop.updates()
+    assert answer["status"] == 201 and answer["body"]["state"] == "accepted", answer
+    shop.receipts["during-update"] = answer["body"]
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == PREVIOUS
+    pid = shop.show("MainPID")["MainPID"]
+
+    assert shop.run_update() == "success"
+
+    assert f"installing {VERSION} over {PREVIOUS} (channel canary)" in shop.updates()
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == VERSION
+    shop.restarted_from(pid)
+    assert shop.till("GET", "/v1/health")["body"]["version"] == VERSION
     shop.all_receipts_kept()
 
 
@@ -594,3 +826,13 @@ def test_remove_keeps_the_data_and_purge_removes_only_the_config(shop: Shop) -> 
     assert "/var/lib/pos-agent is KEPT" in purged.stdout
     assert r.run("test", "-e", "/etc/pos-agent", check=False).returncode == 1
     assert r.run("test", "-f", DATABASE, check=False).returncode == 0
+
+
+def test_a_fresh_install_from_the_signed_repository(shop: Shop) -> None:
+    r = shop.register
+
+    installed = r.run(*OFFLINE, "apt-get", "install", "-y", "pos-agent")
+
+    assert "pos-agent: installed but NOT started" in installed.stdout
+    assert r.run("dpkg-query", "-W", "-f", "${Version}", "pos-agent").stdout == VERSION
+    assert r.run("systemctl", "is-active", "pos-agent.socket").stdout.strip() == "active"

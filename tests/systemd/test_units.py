@@ -26,6 +26,7 @@ UNITS = Path(__file__).resolve().parents[2] / "systemd"
 SERVICE = UNITS / "pos-agent.service"
 SOCKET = UNITS / "pos-agent.socket"
 METRICS_SOCKET = UNITS / "pos-agent-metrics.socket"
+UPDATE_UNITS = (UNITS / "pos-agent-update.service", UNITS / "pos-agent-update.timer")
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
 HOST_UNIT_DIRS = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
@@ -67,6 +68,8 @@ def _verify_root(tmp_path: Path, service_text: str) -> Path:
     (units / SERVICE.name).write_text(service_text, encoding="utf-8")
     shutil.copy(SOCKET, units / SOCKET.name)
     shutil.copy(METRICS_SOCKET, units / METRICS_SOCKET.name)
+    for unit in UPDATE_UNITS:
+        shutil.copy(unit, units / unit.name)
     executable = root / _values(SERVICE, "ExecStart")[0].split()[0].lstrip("/")
     executable.parent.mkdir(parents=True, exist_ok=True)
     executable.write_text("#!/bin/sh\n")
@@ -86,6 +89,7 @@ def _verify(root: Path) -> subprocess.CompletedProcess[str]:
         str(units / SERVICE.name),
         str(units / SOCKET.name),
         str(units / METRICS_SOCKET.name),
+        *(str(units / unit.name) for unit in UPDATE_UNITS),
     )
 
 
