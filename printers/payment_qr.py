@@ -58,3 +58,13 @@ def payment_qr_layout(slip: PaymentQrSlip, width: int) -> Layout:
     blocks += [TextLine(line, centre) for line in wrap_text(NOTICE, width)]
     blocks.append(Cut())
     return Layout(width=width, blocks=tuple(blocks))
+
+
+SAMPLE_IRIS_SLIP = PaymentQrSlip(
+    issuer="Καφέ «Ακρόπολις»",
+    series="ΑΛΠ",
+    number=1240,
+    amount=Decimal("9.00"),
+    qr="IRIS:IRIS-SANDBOX-0001:AR5F2C9E0A7B31D4E8:E2E8C1D0F2A9B7E6C5D4A3B2C1D0:9.00",
+    valid_until=datetime(2026, 11, 21, 14, 8, 9, tzinfo=ATHENS),
+)

@@ -16,6 +16,7 @@ from printers.receipt import (
     ATHENS,
     CardDetails,
     Issuer,
+    OriginalDocument,
     Payment,
     PrintableReceipt,
     ReceiptLine,
@@ -164,3 +165,30 @@ def sample_discount_receipt() -> PrintableReceipt:
             discount=Decimal("1.70"),
         ),
     )
+
+
+def sample_offline_return() -> PrintableReceipt:
+    """An 11.4 credit issued during an outage against a receipt of the same outage: offline,
+    printed with its original's series, number and date (its MARK is not known yet)."""
+    credit = replace(
+        sample_offline_receipt(),
+        type_code="11.4",
+        series="ΠΠΛ",
+        number=57,
+        lines=_lines()[:1],
+        vat_analysis=(
+            VatBreakdown(1, Decimal("24"), Decimal("5.65"), Decimal("1.35"), Decimal("7.00")),
+        ),
+        totals=Totals(net=Decimal("5.65"), vat=Decimal("1.35"), gross=Decimal("7.00")),
+        payments=(Payment(3, "ΜΕΤΡΗΤΑ", Decimal("7.00")),),
+        original=OriginalDocument("11.1", "ΑΛΠ", 1236, _ISSUED),
+        uid=_hex40("801234567-2026-11-21-0-11.4-ΠΠΛ-57"),
+        offline_qr_url=(
+            "https://einvoice.s1ecos.gr/TransmissionFailure?issuerTin=801234567&customerTin="
+            "&customerName=&invoiceType=11.4&series=%CE%A0%CE%A0%CE%9B&number=57"
+            "&dateIssued=20261121140509&totalAmount=7&totalNetAmount=5.65"
+            "&totalVatAmount=1.35&internalId=11.4_%CE%A0%CE%A0%CE%9B_57"
+            f"&signature={_hex40('offline-return-57').lower()}"
+        ),
+    )
+    return credit

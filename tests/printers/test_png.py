@@ -65,7 +65,9 @@ def test_sample_previews_regenerate_and_committed_ones_exist(tmp_path: Path) -> 
         "card-80mm.png",
         "offline-80mm.png",
         "discount-80mm.png",
+        "return-offline-80mm.png",
         "card-copy-58mm.png",
+        "iris-qr-58mm.png",
     ]
     for path in written:
         committed = DOCS / path.name
