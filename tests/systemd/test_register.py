@@ -164,8 +164,10 @@ class InFlightSale:
     process: subprocess.Popen[str]
 
     def answer(self) -> dict[str, Any]:
-        out, _ = self.process.communicate(timeout=60)  # the till's own timeout bounds it
-        answer: dict[str, Any] = json.loads(out)
+        assert self.process.stdout is not None
+        with self.process.stdout:  # the till's own socket timeout bounds the read
+            answer: dict[str, Any] = json.loads(self.process.stdout.read())
+        self.process.wait(timeout=30)
         return answer
 
 
