@@ -143,7 +143,7 @@ async def poll_iris(services: Services, request: Request) -> Response:
 async def pay_receipt(services: Services, request: Request) -> Response:
     receipt_id = request.int_param("receipt_id")
     parsed = await read(services, request, ReceiptPaymentRequest)
-    return answered(await services.cards.pay_receipt(receipt_id, parsed))
+    return answered(await services.receipt_payments.pay_receipt(receipt_id, parsed))
 
 
 async def get_receipt(services: Services, request: Request) -> Response:

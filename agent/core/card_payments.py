@@ -1,4 +1,5 @@
-"""Card payments under Α.1155/2023: sign before charging, then issue (or update) the document.
+"""Card payments under Α.1155/2023: sign before charging, then issue the document (a later
+payment on a MARKed receipt is `agent/core/receipt_payments.py`).
 
 Refunds to a card are signed the same way: an 11.4 credit note or an 8.5 POS return reserves its
 number and gets the provider's signature before the terminal pays the money back.
@@ -12,7 +13,6 @@ series takes its number (no silent gap).
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,25 +22,19 @@ from typing import Any, Literal
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
-from agent.core.answers import PaymentAnswer, SignatureAnswer
+from agent.core.answers import SignatureAnswer
 from agent.core.errors import (
     AmountExceedsTotal,
     NotSameDay,
-    PaymentAlreadyRecorded,
-    PaymentNotSent,
     PosReceiptNotUpdatable,
     ProviderRejected,
     ProviderSignatureMismatch,
     ProviderSignatureUnusable,
-    ReceiptHasNoMark,
     ReceiptNotFound,
     ReceiptNotSignable,
-    SignatureExpired,
-    SignatureNotActive,
     SignedTypeDiffers,
     SignRequestSettled,
     SignRetryLater,
-    UnknownSignature,
 )
 from agent.core.issuing import Draft, release_reservation, reserve_number
 from agent.core.provider_health import note_outcome
@@ -50,19 +44,15 @@ from agent.core.request_identity import (
     canonical,
     remember_created,
     remembered_answer,
-    request_hash,
 )
 from agent.core.runtime import Runtime
 from agent.core.tables import part_totals
 from agent.elise.outcomes import (
     AadeDown,
-    Duplicate,
-    PaymentUpdated,
     Rejected,
     Signed,
     Unauthorized,
     Unreachable,
-    UpdateOutcome,
 )
 from agent.elise.requests import SignPosRequest
 from agent.fiscal.amounts import HUNDRED, DocumentTotals
@@ -72,15 +62,13 @@ from agent.fiscal.provider_payloads import payload_totals
 from agent.fiscal.receipt_model import (
     POS_PAYMENT_TYPES,
     PaymentSignRequest,
-    ReceiptPaymentRequest,
 )
-from agent.fiscal.uid import bare_vat, prefixed_vat
-from agent.json_codec import dumps, loads
+from agent.fiscal.uid import bare_vat
+from agent.json_codec import loads
 
 Duration = Literal["H_24", "H_2"]
-# The endpoints their remembered answers are stored under.
+# The endpoint its remembered answers are stored under.
 SIGN = "payments/sign"
-PAY = "receipts/payments"
 SIGNATURE_LIFETIME: dict[Duration, timedelta] = {
     "H_24": timedelta(hours=24),
     "H_2": timedelta(hours=2),
@@ -181,30 +169,10 @@ def record_signature(
     )
 
 
-def _payment_mark(outcome: UpdateOutcome) -> str:
-    """The provider's payment MARK, or the domain error for each other outcome."""
-    match outcome:
-        case PaymentUpdated(payment_mark=payment_mark):
-            return payment_mark
-        case Rejected():
-            raise ProviderRejected(
-                "the provider refused the payment: " + "; ".join(outcome.messages),
-            )
-        case Duplicate():
-            # Retrying would get the same 409 for ever: the provider already holds one.
-            raise PaymentAlreadyRecorded(
-                "the provider already holds a payment for this receipt: "
-                f"{outcome.message or 'duplicate'}; check it in the provider's portal",
-            )
-        case AadeDown():
-            raise PaymentNotSent(f"AADE unavailable: {outcome.message}")
-        case Unauthorized():
-            raise PaymentNotSent("the provider refused the credentials")
-        case Unreachable():
-            raise PaymentNotSent(outcome.reason)
-
-
 class CardPaymentService:
+    """The provider's signature a card terminal needs before it charges (`POST
+    /v1/payments/sign`), or what to do without one (`Autonomous`)."""
+
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
 
@@ -308,7 +276,7 @@ class CardPaymentService:
         if doc.state == store.DocumentState.RESERVED:
             return self._extend(doc, request, now)
         if doc.state == store.DocumentState.ACCEPTED and doc.mark is not None:
-            _refuse_pos_receipt(doc)
+            refuse_pos_receipt(doc)
             if doc.issued_at.astimezone(ATHENS).date() != now.astimezone(ATHENS).date():
                 raise NotSameDay("a card payment on a MARKed receipt must happen the same day")
             assert doc.payload is not None
@@ -393,108 +361,8 @@ class CardPaymentService:
         self._release(doc, now)
         return Autonomous(reason[:300])
 
-    async def pay_receipt(
-        self, receipt_id: int, request: ReceiptPaymentRequest
-    ) -> Answer[PaymentAnswer]:
-        """A card payment on a receipt that already has a MARK: /Invoice/updatePayment."""
-        rt = self.rt
-        digest = request_hash(request)
-        replay = remembered_answer(
-            rt.conn,
-            request.request_id,
-            digest,
-            endpoint=PAY,
-            model=PaymentAnswer,
-            document_id=receipt_id,
-        )
-        if replay is not None:
-            return replay
-        doc, signature = self._payable(receipt_id, request.signature_id, rt.clock())
-        if rt.breaker.is_open:
-            # Known down: answer at once instead of holding the till for the whole timeout.
-            raise PaymentNotSent(rt.breaker.last_failure or "provider unavailable")
-        body = _update_payment_body(rt, doc, signature, request.transaction_id)
-        with store.transaction(rt.conn):
-            # Write-ahead: a crash mid-call leaves a record to reconcile. A replay with the same
-            # request_id re-sends the same body, which the provider applies as a replacement of
-            # the receipt's payment details.
-            store.append_journal(
-                rt.conn,
-                "payment.update_sending",
-                {
-                    "signature_id": signature.id,
-                    "transaction_id": request.transaction_id,
-                    "request_id": request.request_id,
-                    "body_sha256": hashlib.sha256(body).hexdigest(),
-                },
-                document_id=doc.id,
-                at=rt.clock(),
-            )
-        sent_in = rt.breaker.generation
-        outcome = await rt.client.update_payment(body)
-        now = rt.clock()
-        # Like any other call: a failure here also sends the next receipt offline at once.
-        note_outcome(rt, outcome, sent_in)
-        payment_mark = _payment_mark(outcome)
-        answer = PaymentAnswer(
-            receipt_id=doc.id,
-            mark=doc.mark,
-            payment_mark=payment_mark,
-            transaction_id=request.transaction_id,
-            amount=f"{signature.amount:.2f}",
-        )
-        with store.transaction(rt.conn):
-            store.mark_signature_used(rt.conn, signature.id, now=now)
-            store.append_journal(
-                rt.conn,
-                "payment.updated",
-                {
-                    "payment_mark": payment_mark,
-                    "signature_id": signature.id,
-                    "transaction_id": request.transaction_id,
-                },
-                document_id=doc.id,
-                at=now,
-            )
-            created = remember_created(
-                rt.conn,
-                request_id=request.request_id,
-                endpoint=PAY,
-                digest=digest,
-                answer=answer,
-                document_id=doc.id,
-                now=now,
-            )
-        return created
 
-    def _payable(
-        self, receipt_id: int, signature_id: int, now: datetime
-    ) -> tuple[store.StoredDocument, store.StoredSignature]:
-        """The MARKed receipt and the active, unexpired signature made for it."""
-        rt = self.rt
-        doc = store.get_document(rt.conn, receipt_id)
-        if doc is None:
-            raise ReceiptNotFound(f"no receipt {receipt_id}")
-        signature = store.get_signature(rt.conn, signature_id)
-        if signature is None or signature.document_id != doc.id:
-            raise UnknownSignature(
-                "the signature does not belong to this receipt",
-                [FieldProblem("signature_id", "not signed for this receipt")],
-            )
-        if signature.status != store.SignatureStatus.ACTIVE:
-            raise SignatureNotActive(f"signature {signature.id} is {signature.status.value}")
-        if signature.expires_at is not None and signature.expires_at <= now:
-            raise SignatureExpired(
-                "the payment signature expired; sign again with receipt_id",
-                [FieldProblem("signature_id", "expired")],
-            )
-        if doc.mark is None:
-            raise ReceiptHasNoMark("the receipt has no MARK yet")
-        _refuse_pos_receipt(doc)
-        return doc, signature
-
-
-def _refuse_pos_receipt(doc: store.StoredDocument) -> None:
+def refuse_pos_receipt(doc: store.StoredDocument) -> None:
     """The provider refuses updatePayment on a POS receipt (QA TC 04: 400): its card lines are
     the payment. Refused here, before a card is charged for a payment that cannot be recorded."""
     if doc.type_code in POS_PAYMENT_TYPES:
@@ -503,30 +371,6 @@ def _refuse_pos_receipt(doc: store.StoredDocument) -> None:
             "and the provider refuses a later payment on it; issue a new 8.4 for a new payment",
             [FieldProblem("receipt_id", f"an {doc.type_code} takes no later payment")],
         )
-
-
-def _update_payment_body(
-    rt: Runtime, doc: store.StoredDocument, signature: store.StoredSignature, transaction_id: str
-) -> bytes:
-    """Fixed by the stored signature, the MARK and the transaction id: a replay sends the same."""
-    return dumps(
-        {
-            "mark": doc.mark,
-            "entityVatNumber": prefixed_vat(rt.config.issuer.vat),
-            "paymentMethods": [
-                {
-                    "paymentMethodType": "POS",
-                    "paymentMethodTypeCode": 7,
-                    "amount": signature.amount,
-                    "tipAmount": signature.tip,
-                    "transactionId": transaction_id,
-                    "providersSignature": signature.signature,
-                    "posInput": signature.input,
-                    "terminalId": signature.terminal_id,
-                }
-            ],
-        }
-    )
 
 
 def _checked(request: PaymentSignRequest, amounts: DocumentTotals) -> DocumentTotals:

@@ -18,6 +18,7 @@ from agent.core.drawer import DrawerService
 from agent.core.iris_payments import IrisPaymentService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
+from agent.core.receipt_payments import ReceiptPaymentService
 from agent.core.receipts import ReceiptService
 from agent.core.reconcile import ReconcileService
 from agent.core.runtime import Runtime
@@ -54,6 +55,7 @@ class Services:
     transmitter: Transmitter = field(init=False)
     issuing: IssuingService = field(init=False)
     cards: CardPaymentService = field(init=False)
+    receipt_payments: ReceiptPaymentService = field(init=False)
     iris: IrisPaymentService = field(init=False)
     sync: SyncService = field(init=False)
     receipts: ReceiptService = field(init=False)
@@ -69,6 +71,7 @@ class Services:
         self.transmitter = Transmitter(self.runtime)
         self.issuing = IssuingService(self.runtime, self.transmitter)
         self.cards = CardPaymentService(self.runtime)
+        self.receipt_payments = ReceiptPaymentService(self.runtime)
         self.iris = IrisPaymentService(self.runtime)
         self.sync = SyncService(self.runtime, self.transmitter)
         self.receipts = ReceiptService(self.runtime)
