@@ -7,6 +7,10 @@ the bytes the provider received, so a report adds up what the provider holds, to
 - money is counted where it was taken: a card payment an 8.4 (8.5 refund) carried is counted on
   that POS receipt, and the 11.1 (11.4) connected to it, which repeats it with `remarks` naming
   the POS receipt, does not count it again;
+- a discount is counted in gross (net + VAT its allowances removed) per VAT category of the
+  discounted lines, beside the net and VAT after it;
+- an IRIS payment (method 8) is counted on its 11.1 like any method, its remarks naming the
+  IRIS transfer, not a POS receipt;
 - only documents issued count (pending, delayed, accepted); a rejected one is listed for a person,
   a reservation never completed (void) apart, an 8.6 order slip is not a sale.
 """
@@ -22,6 +26,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from agent.fiscal.provider_payloads import payload_discount_by_category
 from agent.fiscal.tax_codes import CARD_PAYMENT, PAYMENT_METHODS, VAT_RATES
 from agent.json_codec import loads
 
@@ -49,11 +54,14 @@ class SeriesNumbers(Part):
 
 
 class VatLine(Part):
+    """One VAT category: net and VAT after discounts, and the discount given in gross."""
+
     category: int
     rate: Decimal
     net: Decimal
     vat: Decimal
     gross: Decimal
+    discount: Decimal = ZERO
 
 
 class MethodLine(Part):
@@ -78,6 +86,7 @@ class Flow(Part):
     net: Decimal
     vat: Decimal
     gross: Decimal
+    discount: Decimal = ZERO
     by_vat: list[VatLine]
     by_method: list[MethodLine]
     card_terminals: list[TerminalLine]
@@ -174,7 +183,9 @@ class DocumentFacts:
 @dataclass
 class _FlowSums:
     documents: int = 0
-    vat: dict[int, list[Decimal]] = field(default_factory=lambda: defaultdict(lambda: [ZERO, ZERO]))
+    vat: dict[int, list[Decimal]] = field(
+        default_factory=lambda: defaultdict(lambda: [ZERO, ZERO, ZERO])
+    )
     methods: dict[int, list[Any]] = field(
         default_factory=lambda: defaultdict(lambda: [ZERO, ZERO, 0])
     )
@@ -195,8 +206,15 @@ class _FlowSums:
 
     def flow(self) -> Flow:
         by_vat = [
-            VatLine(category=cat, rate=VAT_RATES[cat], net=net, vat=vat, gross=net + vat)
-            for cat, (net, vat) in sorted(self.vat.items())
+            VatLine(
+                category=cat,
+                rate=VAT_RATES[cat],
+                net=net,
+                vat=vat,
+                gross=net + vat,
+                discount=discount,
+            )
+            for cat, (net, vat, discount) in sorted(self.vat.items())
         ]
         net = sum((line.net for line in by_vat), ZERO)
         vat = sum((line.vat for line in by_vat), ZERO)
@@ -205,6 +223,7 @@ class _FlowSums:
             net=net,
             vat=vat,
             gross=net + vat,
+            discount=sum((line.discount for line in by_vat), ZERO),
             by_vat=by_vat,
             by_method=[
                 MethodLine(method=code, name=PAYMENT_METHODS[code], amount=a, tips=t, payments=n)
@@ -301,8 +320,10 @@ def _add_payload(flows: dict[str, _FlowSums], type_code: str, payload: dict[str,
             line = sums.vat[int(bucket["VatCategoryCode"])]
             line[0] += bucket["UnderlyingValue"]
             line[1] += bucket["VatAmount"]
+        for category, discount in payload_discount_by_category(payload).items():
+            sums.vat[category][2] += discount
         for entry in payload.get("PaymentDetails", {}).get("PaymentMethods", []):
-            if "remarks" in entry:  # carried by the connected POS receipt, counted there
+            if _carried_by_pos_receipt(entry):
                 continue
             sums.pay(
                 int(entry["PaymentMethodTypeCode"]),
@@ -314,3 +335,9 @@ def _add_payload(flows: dict[str, _FlowSums], type_code: str, payload: dict[str,
         sums = flows[CARD_TYPES[type_code]]
         for line in payload.get("cardlines", []):
             sums.pay(CARD_PAYMENT, line["amount"], line.get("tipAmount", ZERO), line["terminalId"])
+
+
+def _carried_by_pos_receipt(entry: dict[str, Any]) -> bool:
+    """A card payment an 11.x repeats from its connected 8.4 (8.5): the remarks name the POS
+    receipt, which counts it. Other remarks (an IRIS transfer's id) do not make it a repeat."""
+    return "remarks" in entry and int(entry["PaymentMethodTypeCode"]) == CARD_PAYMENT

@@ -95,13 +95,17 @@ def _flow(heading: str, flow: Flow) -> SlipSection:
     for line in flow.by_vat:
         rows.append((f"ΦΠΑ {format_percent(line.rate)} καθαρά", format_money(line.net)))
         rows.append((f"ΦΠΑ {format_percent(line.rate)} φόρος", format_money(line.vat)))
+        if line.discount:
+            rows.append((f"ΦΠΑ {format_percent(line.rate)} έκπτωση", format_money(line.discount)))
     rows += [
         ("Καθαρή αξία", format_money(flow.net)),
         ("ΦΠΑ", format_money(flow.vat)),
         ("ΣΥΝΟΛΟ", format_money(flow.gross)),
     ]
+    if flow.discount:
+        rows.append(("Εκπτώσεις", format_money(flow.discount)))
     for method in flow.by_method:
-        rows.append((method.name, format_money(method.amount)))
+        rows.append((f"{method.name} ({method.payments})", format_money(method.amount)))
         if method.tips:
             rows.append(("  φιλοδώρημα", format_money(method.tips)))
     for terminal in flow.card_terminals:

@@ -296,15 +296,19 @@ def _receipt_allowances(lines: list[PricedLine]) -> list[dict[str, Any]]:
 def payload_discount(payload: dict[str, Any]) -> Decimal:
     """The discount an 11.x payload gave, in gross (net + VAT of every line allowance): what the
     customer saw taken off and what a day's report sums; 0 for a document without discounts."""
-    return sum(
-        (
-            item["Amount"] + item["VatAmount"]
-            for detail in payload.get("Details", [])
-            for item in detail.get("AllowancesCharges", [])
-            if item.get("Type") == 0
-        ),
-        Decimal("0.00"),
-    )
+    return sum(payload_discount_by_category(payload).values(), Decimal("0.00"))
+
+
+def payload_discount_by_category(payload: dict[str, Any]) -> dict[int, Decimal]:
+    """`payload_discount` per VAT category of the discounted lines (the X/Z reports' lines)."""
+    by_category: dict[int, Decimal] = {}
+    for detail in payload.get("Details", []):
+        for item in detail.get("AllowancesCharges", []):
+            if item.get("Type") == 0:
+                category = int(detail["VatCategoryCode"])
+                gross = item["Amount"] + item["VatAmount"]
+                by_category[category] = by_category.get(category, Decimal("0.00")) + gross
+    return by_category
 
 
 def invoice_payload(

@@ -1,7 +1,7 @@
 """X and Z reports over random days of mixed sales in a real store (cash, card with tips on two
-terminals, six VAT rates, 11.4 and 8.5 refunds, an 8.4 with its connected 11.1, order slips left
+terminals, IRIS, six VAT rates, lines with and without discounts, 11.4 and 8.5 refunds, an 8.4 with its connected 11.1, order slips left
 open or closed by a receipt, voided reservations, receipts offline, pending or rejected): the
-totals per VAT category and per payment method equal the sums of that day's documents to the
+totals per VAT category (discounts given included) and per payment method (with their count) equal the sums of that day's documents to the
 cent, the first and last numbers and the open tables are right, and Z numbers run on without
 gaps, each covering what came after the last.
 
@@ -40,14 +40,20 @@ from agent.fiscal.document_builder import (
 )
 from agent.fiscal.orders import order_payload
 from agent.fiscal.provider_payloads import PaymentEntry, pos_card_entries
-from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptLine, ReceiptRequest
+from agent.fiscal.receipt_model import (
+    Discount,
+    PosReceiptRequest,
+    ReceiptLine,
+    ReceiptRequest,
+    SaleLine,
+)
 from agent.json_codec import dumps, loads
 from agent.secrets import ApiKey
 from offline_store.journal import journal_entries
 from tests.fiscal.fixtures import shop_config
 
 DAY = datetime(2026, 3, 10, 8, 0, tzinfo=ATHENS)
-CASH, CARD = 3, 7
+CASH, CARD, IRIS = 3, 7, 8
 TERMINALS = ("T1", "T2")
 ISSUED = ("accepted", "delayed", "pending")
 
@@ -57,10 +63,10 @@ class Expected:
     """What the test's documents add up to, per flow (sales, refunds)."""
 
     vat: dict[str, dict[int, list[Decimal]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [Decimal(0)] * 2))
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [Decimal(0)] * 3))
     )
     methods: dict[str, dict[int, list[Decimal]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [Decimal(0)] * 2))
+        default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [Decimal(0)] * 3))
     )
     terminals: dict[str, dict[str, list[Decimal]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(lambda: [Decimal(0)] * 3))
@@ -74,6 +80,7 @@ class Expected:
         line = self.methods[flow][entry.method]
         line[0] += entry.amount
         line[1] += entry.tip
+        line[2] += 1
         if entry.method == CARD and entry.terminal_id:
             card = self.terminals[flow][entry.terminal_id]
             card[0] += entry.amount
@@ -82,20 +89,22 @@ class Expected:
 
 
 line_st = st.builds(
-    lambda qty, cents, cat: ReceiptLine(
+    lambda qty, cents, cat, percent: SaleLine(
         description="Είδος",
         quantity=Decimal(qty),
         unit_price=Decimal(cents) / 100,
         vat_category=cat,
+        discount=None if percent is None else Discount(percent=Decimal(percent)),
     ),
     st.integers(1, 4),
     st.integers(1, 5000),
     st.sampled_from([1, 2, 3, 4, 5, 6]),
+    st.one_of(st.none(), st.integers(1, 50)),
 )
 sale_st = st.fixed_dictionaries(
     {
         "kind": st.sampled_from(
-            ["cash", "card", "pos_then_11", "refund_cash", "pos_refund", "void", "table"]
+            ["cash", "card", "iris", "pos_then_11", "refund_cash", "pos_refund", "void", "table"]
         ),
         "lines": st.lists(line_st, min_size=1, max_size=4),
         "tip": st.integers(0, 300),
@@ -223,7 +232,12 @@ class Register:
                 self.expected.pay(flow, card)
             payments = pos_card_entries(loads(dumps(payload)), f"POS {number}")
         else:
-            payments = [card] if kind == "card" else [PaymentEntry(CASH, gross, tip)]
+            payments = {
+                "card": [card],
+                "iris": [
+                    PaymentEntry(IRIS, gross, tip, "M1", "ar", "in", "sig", remarks="IRIS E2E")
+                ],
+            }.get(kind, [PaymentEntry(CASH, gross, tip)])
             if state in ISSUED:
                 self.expected.pay(flow, payments[0])
         type_code = "11.4" if flow == "refunds" else "11.1"
@@ -292,6 +306,9 @@ class Register:
                 sums = self.expected.vat[flow][bucket.vat_category]
                 sums[0] += bucket.net
                 sums[1] += bucket.vat
+            for line in priced.lines:
+                given = sum((a.gross for a in line.allowances), Decimal(0))
+                self.expected.vat[flow][line.vat_category][2] += given
 
 
 @pytest.fixture
@@ -308,12 +325,15 @@ def _register(path: Path, config: AgentConfig | None = None) -> Iterator[Registe
 
 
 def check_flow(flow: Flow, expected: Expected, name: str) -> None:
-    by_vat = {line.category: [line.net, line.vat] for line in flow.by_vat}
+    by_vat = {line.category: [line.net, line.vat, line.discount] for line in flow.by_vat}
     assert by_vat == {cat: sums for cat, sums in expected.vat[name].items()}
+    assert flow.discount == sum((line.discount for line in flow.by_vat), Decimal(0))
     for line in flow.by_vat:
         assert line.gross == line.net + line.vat
     assert flow.gross == sum((line.gross for line in flow.by_vat), Decimal(0))
-    by_method = {line.method: [line.amount, line.tips] for line in flow.by_method}
+    by_method = {
+        line.method: [line.amount, line.tips, Decimal(line.payments)] for line in flow.by_method
+    }
     assert by_method == {method: sums for method, sums in expected.methods[name].items()}
     terminals = {
         t.terminal_id: [t.amount, t.tips, Decimal(t.transactions)] for t in flow.card_terminals
