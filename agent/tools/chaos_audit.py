@@ -132,6 +132,8 @@ class Audit:
             provider_doc = provider_by_uid.get(row["uid"])
             if provider_doc is None:
                 continue
+            if row["state"] == "void" and self.was_lost(row["series"], int(row["number"])):
+                continue  # a reservation the rollback voided: the lost part issued it, offline
             sent, ours = int(provider_doc["is_delayed_code"]), int(row["delayed_code"])
             if sent == ours:
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import os
 import stat
 import sys
@@ -274,13 +275,15 @@ def _attrs(node: Node) -> dict[str, Any]:
 
 
 def mount(fs: PowercutFs, mountpoint: Path) -> None:
-    """Serve until unmounted (`fusermount3 -u` or `umount`); multithreaded, one lock inside."""
+    """Serve until unmounted (`fusermount3 -u` or `umount`); one thread for the calls, one
+    for the control socket."""
     mountpoint.mkdir(parents=True, exist_ok=True)
     _Fuse(
         Operations(fs),
         str(mountpoint),
         raw_fi=True,
         foreground=True,
+        nothreads=True,  # every call takes one lock anyway; libfuse's threaded loop gave up once
         allow_other=True,
         default_permissions=True,
         fsname="powercut",
@@ -297,10 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true", help="log every refused call")
     args = parser.parse_args(argv)
 
-    if args.debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, stream=sys.stderr)
 
     fs = PowercutFs(args.seed)
     serve_control(fs, args.control)
