@@ -310,6 +310,10 @@ class IssuingService:
             return None
         if existing.request_hash != digest:
             raise RequestIdReused(request_id)
+        # The outcome read here may come from a sync that committed without waiting for the
+        # disk (a power cut could take it back, and a re-send's 409 carries no
+        # authentication code): on disk before the till is told.
+        store.make_durable(self.rt.conn)
         return Answer(document_answer(self.rt, existing), created=False)
 
     def _signatures_for(self, payments: Sequence[Payment]) -> Proofs:

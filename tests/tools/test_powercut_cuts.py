@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import offline_store as store
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from agent.tools.powercut_control import CutFs
 from offline_store.migrations import MIGRATIONS, apply_migrations
@@ -201,3 +202,36 @@ def test_a_cut_inside_the_upgrade_never_leaves_a_broken_backup(tmp_path: Path, c
             kept = conn.execute("SELECT value FROM meta WHERE key = 'before-upgrade'").fetchone()
             assert kept == ("kept",), (after, backup)
     assert cut >= 5
+
+
+@needs_fuse
+def test_a_retry_answered_after_a_sync_is_on_disk_before_the_till_reads_it(
+    tmp_path: Path, cut_fs: CutFs
+) -> None:
+    """The receipt went out offline; the sync recorded its MARK and authentication code
+    without waiting for the disk (as designed); the till's retry (same request_id) was
+    answered with them; then the power went. Before, the store came back without them, and
+    the re-send's 409 gave back the MARK but never the authentication code the till had."""
+    stack = LocalStack(tmp_path, quiet_settings())
+    try:
+        stack.start()
+        body = cash_receipt("cut-replay-1")
+        stack.set_faults("down")
+        with stack.client() as till:
+            offline = post_json(till, "/v1/receipts", body).json()
+            assert offline["state"] == "delayed", offline
+            stack.set_faults("ok")
+            assert till.post("/v1/sync").status_code == 200
+            told = post_json(till, "/v1/receipts", body).json()
+        assert told["mark"] is not None and told["authentication_code"], told
+        assert stack.daemon is not None
+        cut_fs.cut(torn=False, victims=[stack.daemon.pid])
+        stack.daemon.wait(timeout=30)
+        cut_fs.resume()
+        stack.start_daemon()
+        with closing(stack.open_store()) as conn:
+            doc = store.get_by_request_id(conn, "cut-replay-1")
+        assert doc is not None
+        assert (doc.mark, doc.authentication_code) == (told["mark"], told["authentication_code"])
+    finally:
+        stack.stop()
