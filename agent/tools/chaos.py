@@ -434,7 +434,7 @@ class Chaos:
             journal = store.verify_journal(conn)
         finally:
             conn.close()
-        audit = Audit(rows, provider_docs, self.storage.was_lost)
+        audit = Audit(rows, provider_docs, self.storage.was_lost, self.storage.codes_lost)
         answered = [sale for sale in self.sales if sale.answer is not None]
         lost, mismatched = audit.lost(answered)
         wrong_marks = audit.wrong_marks()

@@ -36,12 +36,15 @@ class Audit:
         rows: list[dict[str, Any]],
         provider_docs: list[dict[str, Any]],
         was_lost: Callable[[str, int], bool],
+        codes_lost: set[str] | None = None,
     ) -> None:
-        """`was_lost(series, number)`: the number was accepted as lost with a WAL."""
+        """`was_lost(series, number)`: the number was accepted as lost with a WAL;
+        `codes_lost`: UIDs whose offline code was set in a lost WAL."""
         self.rows = rows
         self.provider_docs = provider_docs
         self.at_provider = Counter(doc["uid"] for doc in provider_docs)
         self.was_lost = was_lost
+        self.codes_lost = codes_lost or set()
         self.problems: list[str] = []
         self.lost_to_rollback = 0
         self.rolled_back_at_provider = 0
@@ -134,6 +137,8 @@ class Audit:
                 continue
             if row["state"] == "void" and self.was_lost(row["series"], int(row["number"])):
                 continue  # a reservation the rollback voided: the lost part issued it, offline
+            if row["uid"] in self.codes_lost:
+                continue  # sent offline in a lost part: the provider keeps that code
             sent, ours = int(provider_doc["is_delayed_code"]), int(row["delayed_code"])
             if sent == ours:
                 continue

@@ -54,6 +54,9 @@ class StorageChaos:
     # series → (first, last) numbers the technician accepted as lost, over all WAL losses
     lost_numbers: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    # UIDs whose IsDelayedCode changed in a lost part (sent offline there; the older copy
+    # still had them unsent): the provider keeps the lost part's code.
+    codes_lost: set[str] = field(default_factory=set)
     _tmpfs: bool = False
     # Held for a full-disk episode: putting the older copy back is the technician's step, done
     # on a disk with space (a copy cut short by ENOSPC is no WAL loss, it is a broken file).
@@ -110,9 +113,14 @@ class StorageChaos:
             if database.exists():
                 consistent_copy(database, self._copy)
             return False
+        lost_codes = _delayed_codes(database)
         shutil.copyfile(self._copy, database)
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
+        kept_codes = _delayed_codes(database)
+        self.codes_lost.update(
+            uid for uid, code in lost_codes.items() if kept_codes.get(uid, code) != code
+        )
         self.events["wal_loss"] += 1
         return True
 
@@ -164,6 +172,17 @@ class StorageChaos:
             await asyncio.sleep(hold)
         finally:
             await asyncio.to_thread(_unlock, conn)
+
+
+def _delayed_codes(database: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {
+            str(uid): int(code)
+            for uid, code in conn.execute("SELECT uid, delayed_code FROM documents")
+        }
+    finally:
+        conn.close()
 
 
 def _fill(filler: Path) -> None:
