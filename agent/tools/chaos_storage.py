@@ -114,10 +114,10 @@ class StorageChaos:
                 consistent_copy(database, self._copy)
             return False
         lost_codes = _delayed_codes(database)
+        kept_codes = _delayed_codes(self._copy, whole=True)
         shutil.copyfile(self._copy, database)
         for suffix in ("-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
-        kept_codes = _delayed_codes(database)
         self.codes_lost.update(
             uid for uid, code in lost_codes.items() if kept_codes.get(uid, code) != code
         )
@@ -174,8 +174,10 @@ class StorageChaos:
             await asyncio.to_thread(_unlock, conn)
 
 
-def _delayed_codes(database: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+def _delayed_codes(database: Path, *, whole: bool = False) -> dict[str, int]:
+    """Each document's IsDelayedCode; `whole`: a file with no WAL of its own (the copy)."""
+    options = "mode=ro&immutable=1" if whole else "mode=ro"
+    conn = sqlite3.connect(f"{database.resolve().as_uri()}?{options}", uri=True)
     try:
         return {
             str(uid): int(code)
