@@ -10,6 +10,7 @@ from pathlib import Path
 
 from offline_store import DocumentKind, NewDocument, StoredDocument, insert_document, transaction
 from offline_store.database import open_database
+from offline_store.migrations import MIGRATIONS, apply_migrations
 
 ATHENS_WINTER = timezone(timedelta(hours=2))
 ATHENS_SUMMER = timezone(timedelta(hours=3))
@@ -67,3 +68,33 @@ def issue(
             builder(request_id, series=series, payload=payload, reserved_until=reserved_until),
             now=now,
         )
+
+
+def store_with_old_print_jobs(path: Path, jobs: int, layout: str) -> None:
+    """A schema-6 file whose print jobs were written as print_jobs.py wrote them before schema 7
+    with a spool a few jobs behind the tills: each job queued with its layout, then printed
+    (layout NULL) once the next two were queued; one job still queued and one given up, both
+    holding their layouts."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    conn.execute("PRAGMA journal_mode = WAL")
+    apply_migrations(conn, MIGRATIONS[:6])
+    at = "2026-01-15T10:00:00+02:00"
+    for job_id in range(1, jobs + 1):
+        state = {jobs - 1: "failed", jobs: "queued"}.get(job_id, "printing")
+        conn.execute(
+            "INSERT INTO print_jobs (id, document_id, copy, layout, state, created_at) "
+            "VALUES (?, ?, 0, ?, ?, ?)",
+            (job_id, job_id, layout, state, at),
+        )
+        conn.execute(
+            "UPDATE print_jobs SET state = 'printed', printed_at = ?, layout = NULL "
+            "WHERE id = ? AND state = 'printing'",
+            (at, job_id - 2),
+        )
+    conn.execute(
+        "UPDATE print_jobs SET state = 'printed', printed_at = ?, layout = NULL "
+        "WHERE state = 'printing'",
+        (at,),
+    )
+    conn.close()

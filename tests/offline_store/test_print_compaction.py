@@ -20,42 +20,11 @@ from offline_store import (
     transaction,
 )
 from offline_store.database import close_database, open_database
-from offline_store.migrations import MIGRATIONS, apply_migrations
-from tests.offline_store.factory import T0, issue
+from tests.offline_store.factory import T0, issue, store_with_old_print_jobs
 
 OLD_JOBS = 3000
 # The size of a rendered café receipt's printable JSON.
 OLD_LAYOUT = '{"lines":"' + "Ελληνικός καφές 2 x 2.50 " * 50 + '"}'
-
-
-def _schema_6_store(path: Path) -> None:
-    """A schema-6 file whose print jobs were written as print_jobs.py wrote them before schema 7
-    with a spool a few jobs behind the tills: each job queued with its layout, then printed
-    (layout NULL) once the next two were queued; one job still queued and one given up, both
-    holding their layouts."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-    conn.execute("PRAGMA journal_mode = WAL")
-    apply_migrations(conn, MIGRATIONS[:6])
-    at = "2026-01-15T10:00:00+02:00"
-    for job_id in range(1, OLD_JOBS + 1):
-        state = {OLD_JOBS - 1: "failed", OLD_JOBS: "queued"}.get(job_id, "printing")
-        conn.execute(
-            "INSERT INTO print_jobs (id, document_id, copy, layout, state, created_at) "
-            "VALUES (?, ?, 0, ?, ?, ?)",
-            (job_id, job_id, OLD_LAYOUT, state, at),
-        )
-        conn.execute(
-            "UPDATE print_jobs SET state = 'printed', printed_at = ?, layout = NULL "
-            "WHERE id = ? AND state = 'printing'",
-            (at, job_id - 2),
-        )
-    conn.execute(
-        "UPDATE print_jobs SET state = 'printed', printed_at = ?, layout = NULL "
-        "WHERE state = 'printing'",
-        (at,),
-    )
-    conn.close()
 
 
 def _rows(conn: sqlite3.Connection) -> list[tuple[object, ...]]:
@@ -75,7 +44,7 @@ def _table_bytes(conn: sqlite3.Connection, name: str) -> tuple[int, int]:
 @pytest.fixture
 def upgraded(tmp_path: Path):
     path = tmp_path / "store.db"
-    _schema_6_store(path)
+    store_with_old_print_jobs(path, OLD_JOBS, OLD_LAYOUT)
     conn = open_database(path, now=T0)  # schema 7 now
     yield conn
     close_database(conn)
