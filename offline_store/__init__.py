@@ -72,6 +72,7 @@ from offline_store.documents import (
     take_over_reservation,
     unpacked_count,
     unsent_document_ids,
+    unsent_ids_of_types,
     void_reservation,
 )
 from offline_store.drawer import (
@@ -331,6 +332,7 @@ __all__ = [
     "transaction",
     "unpacked_count",
     "unsent_document_ids",
+    "unsent_ids_of_types",
     "verify_history",
     "verify_journal",
     "void_reservation",

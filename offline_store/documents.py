@@ -20,8 +20,9 @@ readers get the original bytes back in `StoredDocument`. Rows written by schema 
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -426,6 +427,16 @@ def document_ids_due(conn: sqlite3.Connection, now: datetime, limit: int) -> lis
 def unsent_document_ids(conn: sqlite3.Connection) -> list[int]:
     """Every `pending` document, oldest first: re-sent after a restart, whatever their timers."""
     rows = conn.execute("SELECT id FROM documents WHERE state = 'pending' ORDER BY id")
+    return [row[0] for row in rows]
+
+
+def unsent_ids_of_types(conn: sqlite3.Connection, type_codes: Iterable[str]) -> list[int]:
+    """Pending or delayed documents of these types, oldest first (a bounded set: the backlog)."""
+    rows = conn.execute(
+        "SELECT id FROM documents WHERE state IN ('pending', 'delayed') "
+        "AND type_code IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (json.dumps(list(type_codes)),),
+    )
     return [row[0] for row in rows]
 
 

@@ -34,6 +34,7 @@ from agent.commands.common import (
 from agent.commands.doctor_printer import check_printer
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.day_findings import mark_unknown_finding
+from agent.core.held_returns import stranded_finding, stranded_returns
 from agent.core.status_report import (
     ROLLBACK_PROCEDURE,
     Level,
@@ -269,6 +270,7 @@ def check_database(config: AgentConfig) -> Check:
         altered = store.altered_payloads(conn, states=None)
         unknown = store.mark_unknown_ids(conn)
         unknown_count = store.backlog_summary(conn, datetime.now(ATHENS)).mark_unknown
+        stranded = stranded_returns(conn)
     except sqlite3.DatabaseError as exc:
         return fail(name, f"{path}: {exc}", damage_message(path, str(exc)))
     finally:
@@ -300,6 +302,10 @@ def check_database(config: AgentConfig) -> Check:
             "unsent ones are never sent; keep a copy of the database, check dmesg for a failing "
             "SD card or eMMC, and contact support",
         )
+    if any(held.why == "rejected" for held in stranded):
+        return fail(name, detail, "; ".join(stranded_finding(held) for held in stranded))
+    if stranded:
+        return warn(name, detail, "; ".join(stranded_finding(held) for held in stranded))
     if unknown:
         return warn(name, detail, mark_unknown_finding(unknown_count, unknown))
     return ok(name, detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from agent.core.card_payments import CardPaymentService
 from agent.core.closings import ClosingService
 from agent.core.day_findings import last_reconciliation
 from agent.core.drawer import DrawerService
+from agent.core.held_returns import stranded_returns
 from agent.core.iris_payments import IrisPaymentService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
@@ -125,6 +127,7 @@ class Services:
             ),
             unclosed_since=store.first_unclosed(rt.conn),
             reconciliation=last_reconciliation(rt.conn),
+            stranded_returns=dict(Counter(held.why for held in stranded_returns(rt.conn))),
         )
 
     def health(self) -> Health:

@@ -60,6 +60,8 @@ class ScrapeView(BaseModel):
     # The day: the first receipt in no closing (Z), and the last reconciliation.
     unclosed_since: datetime | None = None
     reconciliation: Reconciliation | None = None
+    # Held returns whose original was rejected / accepted without a MARK (core/held_returns).
+    stranded_returns: dict[str, int] = {}
 
 
 def _gauge(name: str, documentation: str, value: float | None) -> Iterator[Metric]:
@@ -152,6 +154,13 @@ def _backlog(backlog: Backlog, view: ScrapeView) -> Iterator[Metric]:
         "pos_agent_mark_unknown_documents",
         "Documents the provider holds (duplicate answer) whose MARK the agent never learned",
         value=view.mark_unknown,
+    )
+    yield _labelled(
+        "pos_agent_stranded_return_documents",
+        "Returns held offline behind an original that can no longer give them a MARK, by why "
+        "(rejected: never sent, needs a person; mark_unknown: run pos-agent reconcile)",
+        "why",
+        {why: float(view.stranded_returns.get(why, 0)) for why in ("rejected", "mark_unknown")},
     )
 
 

@@ -24,6 +24,7 @@ from agent.config import AgentConfig
 from agent.core.day_findings import day_warnings, last_reconciliation
 from agent.core.day_report import Reconciliation
 from agent.core.errors import PayloadAltered
+from agent.core.held_returns import StrandedReturn, stranded_finding, stranded_returns
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 from agent.core.unpaid_orders import oldest_unpaid, part_paid
 
@@ -128,6 +129,8 @@ class StoreSection(Section):
     # The day: when the first receipt in no closing (Z) was issued, the last reconciliation.
     unclosed_since: datetime | None = None
     reconciliation: Reconciliation | None = None
+    # Returns held behind an original that can no longer give them a MARK (core/held_returns).
+    stranded_returns: list[StrandedReturn] = []
 
 
 class StorageSection(Section):
@@ -395,6 +398,7 @@ def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -
         mark_unknown_ids=store.mark_unknown_ids(conn),
         unclosed_since=store.first_unclosed(conn),
         reconciliation=last_reconciliation(conn),
+        stranded_returns=stranded_returns(conn),
     )
 
 
@@ -578,6 +582,10 @@ def _store_findings(
         findings.append(
             (Level.CRITICAL, f"{stored.rejected} receipt(s) rejected by the provider need a person")
         )
+    findings += [
+        (Level.CRITICAL if held.why == "rejected" else Level.WARN, stranded_finding(held))
+        for held in stored.stranded_returns
+    ]
     findings += [(Level.WARN, text) for text in day_warnings(stored, config.closing.due_hour, now)]
     db = stored.database
     if db.integrity not in (None, "ok") or not db.journal_ok:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+import offline_store as store
+from agent.clock import ATHENS
 from agent.commands.doctor import check_database
 from agent.config import load_config
 from agent.core.status_report import Level
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack
+from tests.e2e.stack import quiet_settings, running_stack, sample_value
 
 pytestmark = pytest.mark.e2e
 
@@ -72,3 +75,34 @@ def test_an_altered_payload_is_never_sent_and_status_says_so(stack: LocalStack) 
     ), status["findings"]
     doctor = check_database(load_config(stack.config_path))
     assert doctor.level is Level.CRITICAL and "payloads altered" in doctor.detail, doctor
+
+
+def test_a_return_held_behind_a_rejected_original_is_critical_naming_both(
+    stack: LocalStack,
+) -> None:
+    """The original is rejected after its return was held behind it (recorded by the store's
+    own transition while the daemon is stopped, as the sync records a 400): the return can
+    never go out, and status, /metrics and doctor say so, naming the return and its original."""
+    stack.set_faults("down")
+    with stack.client() as till:
+        sale = post_json(till, "/v1/receipts", cash_receipt("held-sale", quantity="2")).json()
+        body = {**cash_receipt("held-credit"), "type": "11.4"}
+        credit = post_json(
+            till, "/v1/receipts", {**body, "correlated_receipt_id": sale["receipt_id"]}
+        ).json()
+    assert credit["state"] == "delayed", credit
+    assert stack.stop_daemon() == 0
+    conn = store.open_database(stack.database_path)
+    with closing(conn), store.transaction(conn):
+        store.mark_rejected(conn, sale["receipt_id"], error="bad data", now=datetime.now(ATHENS))
+    stack.start_daemon()
+    with stack.client() as till:
+        status = till.get("/v1/status").json()
+        metrics = till.get("/metrics").text
+    [finding] = [f for f in status["findings"] if f"return {credit['receipt_id']} " in f]
+    assert finding.startswith("CRITICAL: ")
+    assert f"original receipt {sale['receipt_id']} " in finding and "rejected" in finding
+    assert status["store"]["stranded_returns"][0]["original_id"] == sale["receipt_id"]
+    assert sample_value(metrics, "pos_agent_stranded_return_documents", why="rejected") == 1
+    doctor = check_database(load_config(stack.config_path))
+    assert doctor.level is Level.CRITICAL and f"return {credit['receipt_id']} " in doctor.hint

@@ -13,6 +13,9 @@ from __future__ import annotations
 import pytest
 
 from agent.cli import main
+from agent.commands.doctor import check_database
+from agent.config import load_config
+from agent.core.status_report import Level
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, sample_value
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +120,50 @@ def test_another_total_is_flagged_and_the_closing_carries_the_result(stack: E2ES
     assert any("reconciliation" in f and "failed" in f for f in status(stack)["findings"])
     stack.set_faults("ok")
     assert stack.post("/v1/reconcile", {"date": "2026-02-30"}).status_code == 422
+
+
+def test_a_return_held_behind_an_original_without_a_mark_is_named_and_goes_out_once_found(
+    stack: E2EStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The original's answer is lost and its re-send's 409 gives no usable MARK: the return
+    held behind it is a finding naming both (status, /metrics) until `pos-agent reconcile`
+    finds the MARK; the next sync sends the return carrying it."""
+    stack.set_faults("bad_mark_409")
+    sale = stack.post("/v1/receipts", cash_receipt("r-held-sale", quantity="2"))
+    assert sale.status_code == 201, sale.text
+    sale_id = sale.json()["receipt_id"]
+    credit_body = {
+        **cash_receipt("r-held-credit"),
+        "type": "11.4",
+        "correlated_receipt_id": sale_id,
+    }
+    credit = stack.post("/v1/receipts", credit_body)
+    assert credit.status_code == 201, credit.text
+    credit_id = credit.json()["receipt_id"]
+    assert stack.post("/v1/sync", {}).status_code == 200  # the sale: 409, no usable MARK
+    assert stack.stored(sale_id).mark_unknown and stack.stored(credit_id).state == "delayed"
+
+    warned = status(stack)
+    [finding] = [f for f in warned["findings"] if f"return {credit_id} " in f]
+    assert finding.startswith("WARN: ") and f"original receipt {sale_id} " in finding
+    assert "pos-agent reconcile" in finding
+    assert (
+        sample_value(
+            stack.get("/metrics").text, "pos_agent_stranded_return_documents", why="mark_unknown"
+        )
+        == 1
+    )
+    doctor = check_database(load_config(stack.stack.config_path))
+    assert doctor.level is Level.WARN and f"return {credit_id} " in doctor.hint, doctor
+
+    stack.set_faults("ok")
+    assert main(["reconcile", "--config", str(stack.stack.config_path)]) == 0
+    capsys.readouterr()
+    mark = stack.stored(sale_id).mark
+    assert mark is not None
+    assert stack.post("/v1/sync", {}).status_code == 200
+    returned = stack.stored(credit_id)
+    assert returned.state == "accepted"
+    sent = stack.provider_document(returned.uid)
+    assert sent is not None and sent["correlated"] == [mark]
+    assert not [f for f in status(stack)["findings"] if f"return {credit_id} " in f]
