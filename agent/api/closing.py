@@ -56,6 +56,10 @@ def add_closing_routes(
         report = await closings.day(day_query(request, services.runtime.clock().date()))
         return Response.json(report.model_dump(mode="json"))
 
+    async def print_day(request: Request) -> Response:
+        report = await closings.print_day(day_query(request, services.runtime.clock().date()))
+        return Response.json(report.model_dump(mode="json"))
+
     async def close(request: Request) -> Response:
         return answered(await closings.close(await read(request, ClosingRequest)))
 
@@ -69,6 +73,16 @@ def add_closing_routes(
         day,
         "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
         response_model=DayReport,
+        query={"date": {"type": "string", "format": "date"}},
+    )
+    router.add(
+        "POST",
+        "/v1/reports/day/print",
+        print_day,
+        "Print the X report of a day (date=YYYY-MM-DD, today by default) on the receipt "
+        "printer; not a closing, changes nothing",
+        response_model=DayReport,
+        success=(200,),
         query={"date": {"type": "string", "format": "date"}},
     )
     router.add(

@@ -1,4 +1,5 @@
-"""`pos-agent report day [--date D] [--json]` (X: the day so far, changes nothing),
+"""`pos-agent report day [--date D] [--json] [--print]` (X: the day so far, changes nothing;
+`--print` also on the receipt printer),
 `pos-agent report close` (Z: the daily closing), `pos-agent report show N` (a kept closing) and
 `pos-agent reconcile [--date D] [--json]` (the day against the provider's list).
 
@@ -36,6 +37,8 @@ def report_command(args: argparse.Namespace) -> int:
         return UNKNOWN
     if args.action == "day":
         method, path, body = "GET", "/v1/reports/day", None
+        if args.print:
+            method, path = "POST", "/v1/reports/day/print"
         if args.date:
             path += f"?date={args.date}"
     elif args.action == "close":
@@ -107,6 +110,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("number", nargs="?", type=int, help="the closing number (show)")
     report.add_argument("--date", help="day of the X report, YYYY-MM-DD (default: today)")
     report.add_argument("--json", action="store_true", help="print the report as JSON")
+    report.add_argument(
+        "--print", action="store_true", help="day: also print the X slip on the receipt printer"
+    )
     add_config_argument(report)
     report.add_argument("--socket", type=Path, default=None, help="daemon socket")
     report.set_defaults(handler=report_command)

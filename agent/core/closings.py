@@ -135,6 +135,20 @@ class ClosingService:
         now = self.rt.clock()
         return await asyncio.to_thread(self._read_day, day, now)
 
+    async def print_day(self, day: date) -> DayReport:
+        """X on the receipt printer: the report is handed to the printer worker, which lays it
+        out as the Z slip is laid out, titled X. Nothing is written: no closing, no counter,
+        no print job row; the hand-off lives in the worker's memory, so a restart before the
+        paper comes out drops it, and it is made again by asking again (X is read afresh from
+        the day's documents every time)."""
+        if not self.rt.config.printer.enabled:
+            raise PrinterDisabled("printing is off on this register (printer.enabled = false)")
+        report = await self.day(day)
+        slip = dumps(report.model_dump(mode="json")).decode()
+        for hand_over in self.rt.print_slip:
+            hand_over(slip)
+        return report
+
     def _read_day(self, day: date, now: datetime) -> DayReport:
         conn = store.open_database(self.rt.config.database_path, read_only=True)
         try:

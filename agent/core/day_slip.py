@@ -24,7 +24,7 @@ DOCUMENT_NAMES = {
 def day_slip(report: DayReport, issuer: str) -> DaySlip:
     if report.kind == "Z":
         title = f"ΑΝΑΦΟΡΑ Z Νο {report.number}"
-        header = (
+        header: tuple[str, ...] = (
             issuer,
             f"Κλείσιμο {report.generated_at.astimezone(ATHENS):%d/%m/%Y %H:%M}",
             f"Παραστατικά id {(report.after_receipt_id or 0) + 1}-{report.last_receipt_id}",
@@ -32,6 +32,7 @@ def day_slip(report: DayReport, issuer: str) -> DaySlip:
     else:
         title = "ΑΝΑΦΟΡΑ X"
         header = (
+            "Ενημερωτική, όχι κλείσιμο",
             issuer,
             f"Ημέρα {report.day:%d/%m/%Y}" if report.day else "",
             f"Εκτύπωση {report.generated_at.astimezone(ATHENS):%d/%m/%Y %H:%M}",

@@ -34,6 +34,7 @@ class Runtime:
     credential_alarm: str | None = None
     last_sync_at: datetime | None = None
     wake_printer: list[Callable[[], None]] = field(default_factory=list)
+    print_slip: list[Callable[[str], None]] = field(default_factory=list)
     breaker: CircuitBreaker = field(init=False)
     storage: StorageHealth = field(init=False)
     clock_watch: ClockWatch = field(init=False)

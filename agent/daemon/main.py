@@ -296,6 +296,7 @@ async def serve(config: AgentConfig) -> int:
         stack.callback(runtime.rollback_guard.close)
         printer = open_printer(config, runtime.clock, runtime.storage.note_failure)
         runtime.wake_printer.append(printer.notify)
+        runtime.print_slip.append(printer.print_slip)
         services = Services(runtime, printer_state=printer.state)
         printer.start()
         listeners = _listeners(config, stack)

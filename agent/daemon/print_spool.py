@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -69,7 +70,8 @@ class Backoff:
 
 
 class PrintSpool:
-    """Receipts first (by job), then IRIS QR slips, then daily closing slips (by number)."""
+    """Receipts first (by job), then IRIS QR slips, then daily closing slips (by number), then
+    the X slips asked for (in memory only: an X changes nothing and is asked for again)."""
 
     def __init__(
         self,
@@ -98,6 +100,7 @@ class PrintSpool:
         self._closing_layout = closing_layout
         self._issuer = issuer
         self._recovered = False
+        self._x_slips: deque[tuple[str, int, datetime | None]] = deque()
         self._conn: sqlite3.Connection | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -111,6 +114,11 @@ class PrintSpool:
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="print-spool", daemon=True)
         self._thread.start()
+
+    def print_slip(self, report_json: str) -> None:
+        """Print an X report (its JSON) after what is queued; kept in memory only."""
+        self._x_slips.append((report_json, 0, None))
+        self._wake.set()
 
     def notify(self) -> None:
         """A job was enqueued (or a reprint asked for): look at the queue now."""
@@ -248,6 +256,32 @@ class PrintSpool:
         self._preview(layout, 0, closing.number, name=f"closing-{closing.number}.png")
         return PrintOutcome(0, "printed", printer_state=state)
 
+    def x_once(self, now: datetime) -> PrintOutcome | None:
+        """Print the oldest X slip asked for, through the Z slip's layout, or keep it for a
+        later attempt (backoff); None when none is due. Only this thread takes from the deque."""
+        if self._closing_layout is None or not self._x_slips:
+            return None
+        report_json, attempts, due = self._x_slips[0]
+        if due is not None and due > now:
+            return None
+        try:
+            layout = self._closing_layout(report_json, self._settings.width)
+            data = render_escpos(layout, self._settings.profile)
+        except (LayoutError, ValueError) as error:
+            self._x_slips.popleft()
+            log.error("X slip dropped, unprintable: %s", error)
+            return PrintOutcome(0, "failed", f"unprintable: {error}")
+        state, refused = self._write(data)
+        if refused is not None:
+            retry_at = now + self._backoff.delay(attempts)
+            self._x_slips[0] = (report_json, attempts + 1, retry_at)
+            log.warning("X slip waits for the printer: %s", refused)
+            return PrintOutcome(0, "retry", refused, state, retry_at)
+        self._x_slips.popleft()
+        log.info("printed an X report slip")
+        self._preview(layout, 0, 0, name="x-report.png")
+        return PrintOutcome(0, "printed", printer_state=state)
+
     def iris_once(self, now: datetime) -> PrintOutcome | None:
         """Print the next IRIS QR the till asked for, or reschedule it; None when none waits."""
         conn = self._connection()
@@ -349,6 +383,7 @@ class PrintSpool:
                 self.run_once(self._clock())
                 or self.iris_once(self._clock())
                 or self.closing_once(self._clock())
+                or self.x_once(self._clock())
             )
         except (store.StoreError, sqlite3.Error) as exc:
             fault = store.storage_fault(exc)

@@ -18,6 +18,8 @@ class Printer(Protocol):
 
     def notify(self) -> None: ...
 
+    def print_slip(self, report_json: str) -> None: ...
+
     def stop(self) -> None: ...
 
     def state(self) -> str: ...
@@ -30,6 +32,9 @@ class NoPrinter:
         return None
 
     def notify(self) -> None:
+        return None
+
+    def print_slip(self, report_json: str) -> None:
         return None
 
     def stop(self) -> None:

@@ -279,3 +279,39 @@ def test_a_closing_slip_waits_for_paper_then_prints_once_with_its_preview(
     assert (tmp_path / "previews" / "closing-1.png").exists()
     events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'closing.%'")]
     assert events == ["closing.z", "closing.print_retry", "closing.printed"]
+
+
+def test_an_x_slip_waits_for_paper_then_prints_once_and_keeps_nothing(
+    database: tuple[Path, sqlite3.Connection], emulator: PrinterEmulator, tmp_path: Path
+) -> None:
+    path, conn = database
+    issue(conn, "sold")
+    report = day_report(conn, T0.date(), T0)
+    report_json = dumps(report.model_dump(mode="json")).decode()
+    spool = PrintSpool(
+        path,
+        _network(emulator),
+        clock=lambda: T0,
+        backoff=Backoff(1, 30),
+        preview_dir=tmp_path / "previews",
+        closing_layout=lambda text, width: closing_layout(text, "Ωραία Ελλάς", width),
+    )
+    journal_before = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    spool.print_slip(report_json)
+    emulator.paper_out = True
+    waiting = spool.x_once(T0)
+    assert waiting is not None and waiting.result == "retry"
+    assert spool.x_once(T0) is None, "not due before the backoff"
+    emulator.paper_out = False
+    done = spool.x_once(T0 + timedelta(seconds=1))
+    assert done is not None and done.result == "printed"
+    assert spool.x_once(T0 + timedelta(minutes=5)) is None, "printed once"
+    expected = render_escpos(closing_layout(report_json, "Ωραία Ελλάς", 48), PROFILE)
+    _wait_for(lambda: emulator.printed == expected)
+    for text in ("ΑΝΑΦΟΡΑ X", "Ενημερωτική, όχι κλείσιμο", "Ωραία Ελλάς", "ΠΩΛΗΣΕΙΣ"):
+        assert text.encode("cp1253") in emulator.printed, text
+    assert "ΑΝΑΦΟΡΑ Z".encode("cp1253") not in emulator.printed
+    assert (tmp_path / "previews" / "x-report.png").exists()
+    assert conn.execute("SELECT COUNT(*) FROM closings").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM print_jobs").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == journal_before
