@@ -51,14 +51,7 @@ def add_closing_routes(
     answered: Callable[[Answer], Response],
 ) -> None:
     closings = services.closings
-
-    async def day(request: Request) -> Response:
-        report = await closings.day(day_query(request, services.runtime.clock().date()))
-        return Response.json(report.model_dump(mode="json"))
-
-    async def print_day(request: Request) -> Response:
-        report = await closings.print_day(day_query(request, services.runtime.clock().date()))
-        return Response.json(report.model_dump(mode="json"))
+    _add_day_routes(router, services)
 
     async def close(request: Request) -> Response:
         return answered(await closings.close(await read(request, ClosingRequest)))
@@ -67,24 +60,6 @@ def add_closing_routes(
         report = closings.get(request.int_param("number"))
         return Response.json(report.model_dump(mode="json"))
 
-    router.add(
-        "GET",
-        "/v1/reports/day",
-        day,
-        "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
-        response_model=DayReport,
-        query={"date": {"type": "string", "format": "date"}},
-    )
-    router.add(
-        "POST",
-        "/v1/reports/day/print",
-        print_day,
-        "Print the X report of a day (date=YYYY-MM-DD, today by default) on the receipt "
-        "printer; not a closing, changes nothing",
-        response_model=DayReport,
-        success=(200,),
-        query={"date": {"type": "string", "format": "date"}},
-    )
     router.add(
         "POST",
         "/v1/closings",
@@ -128,4 +103,37 @@ def add_closing_routes(
         closing,
         "A kept closing (Z) as it was made, with its reconciliation",
         response_model=DayReport,
+    )
+
+
+def _add_day_routes(router: Router, services: Services) -> None:
+    """The X report of a day: read (`GET`), or printed on the receipt printer (`POST`); neither
+    changes anything fiscal."""
+    closings = services.closings
+
+    async def day(request: Request) -> Response:
+        report = await closings.day(day_query(request, services.runtime.clock().date()))
+        return Response.json(report.model_dump(mode="json"))
+
+    async def print_day(request: Request) -> Response:
+        report = await closings.print_day(day_query(request, services.runtime.clock().date()))
+        return Response.json(report.model_dump(mode="json"))
+
+    router.add(
+        "GET",
+        "/v1/reports/day",
+        day,
+        "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
+        response_model=DayReport,
+        query={"date": {"type": "string", "format": "date"}},
+    )
+    router.add(
+        "POST",
+        "/v1/reports/day/print",
+        print_day,
+        "Print the X report of a day (date=YYYY-MM-DD, today by default) on the receipt "
+        "printer; not a closing, changes nothing",
+        response_model=DayReport,
+        success=(200,),
+        query={"date": {"type": "string", "format": "date"}},
     )
