@@ -60,12 +60,6 @@ from agent.web_config import BasicAuth, WebConfig, load_web_config, server_conte
 
 log = logging.getLogger("pos_agent.daemon")
 DRAIN_SECONDS = 8
-# After the listeners stop accepting, how long a connection the agent already accepted has to
-# deliver its request before idle connections are closed. A till connects and writes at once;
-# without this pause uvicorn's shutdown closes a connection whose request is still unread in
-# the kernel's buffer, and the till sees a reset instead of its answer (seen in the register
-# test's upgrade under a ringing till). New tills meanwhile wait in the socket's backlog.
-ACCEPTED_GRACE_SECONDS = 0.3
 # How often the daemon compares its wall clock with its monotonic clock (core/clock_watch.py).
 CLOCK_LOOK_S = 5.0
 # How often the daily closing's time (`closing.auto_at`) is looked at.
@@ -324,9 +318,6 @@ async def serve(config: AgentConfig) -> int:
         log.info("stopping: draining requests")
         for server, _ in servers:
             server.should_exit = True
-            for listening in server.servers:
-                listening.close()
-        await asyncio.sleep(ACCEPTED_GRACE_SECONDS)
         await asyncio.gather(*serving)
         for server, sockets in servers:
             await server.shutdown(sockets=sockets)
