@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.tools.local_stack import LocalStack, StackSettings, free_tcp_port
 from tests.api.certificates import self_signed
-from tests.e2e.stack import E2E_DEFAULTS, cash_receipt, post_json
+from tests.e2e.stack import E2E_DEFAULTS, cash_receipt, post_json, wait_for
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "scrape-me"
@@ -89,8 +89,13 @@ def test_refused_requests_are_logged_and_a_scrape_is_not(
     ) as client:
         client.get("/metrics", auth=("prometheus", PASSWORD))
         client.get("/secret-probe")
-    log = (stack.root / "daemon.log").read_text()
-    assert "GET /secret-probe from 127.0.0.1 -> 401" in log
+    refused = "GET /secret-probe from 127.0.0.1 -> 401"
+
+    def logged() -> str | None:  # the daemon writes the line after it has answered
+        text = (stack.root / "daemon.log").read_text()
+        return text if refused in text else None
+
+    log = wait_for(logged, timeout_s=10, what="the refused request in the daemon's log")
     assert "GET /metrics from 127.0.0.1 -> 200" not in log
     assert PASSWORD not in log
 
