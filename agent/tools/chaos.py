@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import random
 import sys
 import time
@@ -50,7 +49,7 @@ import httpx
 from agent.json_codec import dumps
 from agent.tools.chaos_audit import Audit, Sale
 from agent.tools.chaos_storage import StorageChaos, refusal_is_retryable
-from agent.tools.local_stack import JSON_HEADERS, LocalStack, StackSettings, work_dir, write_report
+from agent.tools.local_stack import JSON_HEADERS, LocalStack, StackSettings, print_verdict, work_dir
 
 POS_CLIENTS = 4
 # (mode, weight); `slow` picks its delay from SLOW_DELAYS_MS, the last one beyond the read timeout.
@@ -539,15 +538,7 @@ def chaos_command(args: argparse.Namespace) -> int:
             log=log,
             storage_faults=args.storage_faults,
         )
-    ok = passed(report)
-    summary = {k: v for k, v in report.items() if k != "details"}
-    print(json.dumps(summary, ensure_ascii=False))
-    for problem in report["details"]["problems"]:
-        print(f"  {problem}")
-    print("PASS" if ok else "FAIL")
-    if args.json is not None:
-        write_report(args.json, report)
-    return 0 if ok else 1
+    return print_verdict(report, passed(report), args.json)
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -436,6 +436,18 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
+def print_verdict(report: dict[str, Any], ok: bool, json_path: Path | None) -> int:
+    """A harness's end: the summary as one JSON line, its problems, PASS or FAIL, the whole
+    report to `--json PATH` when asked; the exit code (0 only when the run passed)."""
+    print(json.dumps({k: v for k, v in report.items() if k != "details"}, ensure_ascii=False))
+    for problem in report["details"]["problems"]:
+        print(f"  {problem}")
+    print("PASS" if ok else "FAIL")
+    if json_path is not None:
+        write_report(json_path, report)
+    return 0 if ok else 1
+
+
 def card_payment(
     terminal_id: str, amount: Decimal, transaction_id: str, signed: dict[str, Any]
 ) -> dict[str, Any]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import os
 import random
 import signal
@@ -53,8 +52,8 @@ import httpx
 
 import offline_store as store
 from agent.clock import athens_now
-from agent.core.rollback_guard import describe_rollback
-from agent.tools.local_stack import LocalStack, StackSettings, work_dir, write_report
+from agent.core.status_report import rolled_back
+from agent.tools.local_stack import LocalStack, StackSettings, print_verdict, work_dir
 from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end, passed
 from agent.tools.powercut_control import CutFs
 from agent.tools.powercut_processes import alive, fork, fork_daemon, median, reap, run_cli
@@ -303,8 +302,8 @@ class Powercut:
     def _audit(self, *, settled: bool = False) -> None:
         started = time.perf_counter()
         label = f"cut {self.tally.fs_cuts}"
-        with closing(self.stack.open_store()) as conn:
-            behind = self._behind_its_mark(conn)
+        with closing(self.stack.open_store()) as conn:  # the daemon refuses such a start
+            behind = rolled_back(conn, self.stack.state_dir)
         if behind is not None:
             self.tally.refused_as_rolled_back += 1
             self.findings.note(f"{label}: the database is behind its high-water mark: {behind}")
@@ -320,18 +319,6 @@ class Powercut:
                 settled=settled,
             )
         self.tally.audit_ms.append((time.perf_counter() - started) * 1000)
-
-    def _behind_its_mark(self, conn: sqlite3.Connection) -> str | None:
-        """What the daemon compared at its start (core/rollback_guard.py): a database behind
-        the mark is refused as after a lost WAL. A power cut must never cause that."""
-        try:
-            mark = store.read_mark(self.stack.state_dir)
-        except store.HighWaterFileDamaged as exc:
-            return f"the mark is unreadable: {exc}"
-        if mark is None:
-            return None
-        rollback = store.compare_with_mark(conn, mark)
-        return describe_rollback(rollback) if rollback else None
 
     def _rolled_back(self) -> None:
         """The technician's `rollback accept`; the UIDs it voided are not counted as lost."""
@@ -561,14 +548,7 @@ def powercut_command(args: argparse.Namespace) -> int:
             log=log,
             migration=args.migration,
         ).run()
-    ok = passed(report)
-    print(json.dumps({k: v for k, v in report.items() if k != "details"}, ensure_ascii=False))
-    for problem in report["details"]["problems"]:
-        print(f"  {problem}")
-    print("PASS" if ok else "FAIL")
-    if args.json is not None:
-        write_report(args.json, report)
-    return 0 if ok else 1
+    return print_verdict(report, passed(report), args.json)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
