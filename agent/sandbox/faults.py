@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, get_args
 
 Mode = Literal[
     "ok",
@@ -36,20 +36,7 @@ Mode = Literal[
 ConnectionFault = Literal["down", "blackhole"]
 AnswerFault = Literal["aade_down", "error500", "foreign_uid", "busy", "bad_mark_409"]
 
-MODES: tuple[Mode, ...] = (
-    "ok",
-    "down",
-    "blackhole",
-    "aade_down",
-    "error500",
-    "slow",
-    "flaky",
-    "foreign_uid",
-    "busy",
-    "bad_mark_409",
-    "list_drops",
-    "list_total",
-)
+MODES: tuple[Mode, ...] = get_args(Mode)
 ADMIN_PREFIX = "/_sandbox/"
 
 
