@@ -107,6 +107,52 @@ def parse_signed_input(text: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class SignedInputWording:
+    """How a refused signed input is explained: a card's and an IRIS payment's differ in the
+    name of the terminal field and in what the POS must not do."""
+
+    input: str
+    data: str
+    terminal_field: str
+    refusal: str
+
+
+CARD_CHECK = SignedInputWording(
+    "signed input", "different data", "terminal id", "the card must not be charged"
+)
+
+
+def check_signed_input(
+    text: str,
+    doc: store.StoredDocument,
+    amounts: DocumentTotals,
+    paid: Decimal,
+    terminal_id: str,
+    wording: SignedInputWording,
+) -> dict[str, Any]:
+    """The provider signed what we will issue: our UID, our amounts, our terminal."""
+    try:
+        parsed = parse_signed_input(text)
+    except ValueError as exc:
+        raise ProviderSignatureUnusable(
+            f"the provider's {wording.input} is malformed: {exc}"
+        ) from exc
+    expected = sorted([cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(paid)])
+    problems = []
+    if parsed["uid"].upper() != doc.uid:
+        problems.append("UID")
+    if sorted(parsed["amounts_cents"]) != expected:
+        problems.append("amounts")
+    if parsed["terminal_id"] != terminal_id:
+        problems.append(wording.terminal_field)
+    if problems:
+        raise ProviderSignatureMismatch(
+            f"the provider signed {wording.data} (" + ", ".join(problems) + f"); {wording.refusal}",
+        )
+    return parsed
+
+
+@dataclass(frozen=True)
 class SignedFor:
     """A signature the provider gave for a sign request, checked against the reservation."""
 
@@ -197,7 +243,9 @@ class CardPaymentService:
         note_outcome(rt, outcome, sent_in, reaches_aade=False)
         match outcome:
             case Signed():
-                parsed = self._check_signed_input(outcome.input, doc, amounts, request)
+                parsed = check_signed_input(
+                    outcome.input, doc, amounts, request.amount, request.terminal_id, CARD_CHECK
+                )
                 return self._store_signature(
                     request, stored.digest, doc, outcome, parsed, duration, now
                 )
@@ -302,38 +350,6 @@ class CardPaymentService:
 
     def _reserve_until(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.rt.config.terminal.reservation_timeout_s)
-
-    def _check_signed_input(
-        self,
-        text: str,
-        doc: store.StoredDocument,
-        amounts: DocumentTotals,
-        request: PaymentSignRequest,
-    ) -> dict[str, Any]:
-        """The provider signed what we will issue: our UID, our amounts, our terminal."""
-        try:
-            parsed = parse_signed_input(text)
-        except ValueError as exc:
-            raise ProviderSignatureUnusable(
-                f"the provider's signed input is malformed: {exc}"
-            ) from exc
-        expected = sorted(
-            [cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(request.amount)]
-        )
-        problems = []
-        if parsed["uid"].upper() != doc.uid:
-            problems.append("UID")
-        if sorted(parsed["amounts_cents"]) != expected:
-            problems.append("amounts")
-        if parsed["terminal_id"] != request.terminal_id:
-            problems.append("terminal id")
-        if problems:
-            raise ProviderSignatureMismatch(
-                "the provider signed different data ("
-                + ", ".join(problems)
-                + "); the card must not be charged",
-            )
-        return parsed
 
     def _store_signature(
         self,

@@ -19,13 +19,12 @@ from __future__ import annotations
 import base64
 import io
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, WithJsonSchema
 
 import offline_store as store
-from agent.core.card_payments import cents, parse_signed_input
+from agent.core.card_payments import SignedInputWording, check_signed_input
 from agent.core.errors import (
     AmountExceedsTotal,
     IrisPaymentNotFound,
@@ -125,33 +124,12 @@ def payment_answer(
     )
 
 
-def check_iris_input(
-    text: str, doc: store.StoredDocument, amounts: DocumentTotals, paid: Decimal, merchant: str
-) -> dict[str, Any]:
-    """The provider signed what we will issue: our UID, our amounts, its merchant."""
-    try:
-        parsed = parse_signed_input(text)
-    except ValueError as exc:
-        raise ProviderSignatureUnusable(
-            f"the provider's signed IRIS input is malformed: {exc}"
-        ) from exc
-    expected = sorted([cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(paid)])
-    problems = [
-        name
-        for name, wrong in (
-            ("UID", parsed["uid"].upper() != doc.uid),
-            ("amounts", sorted(parsed["amounts_cents"]) != expected),
-            ("merchant id", parsed["terminal_id"] != merchant),
-        )
-        if wrong
-    ]
-    if problems:
-        raise ProviderSignatureMismatch(
-            "the provider signed different data for the IRIS payment ("
-            + ", ".join(problems)
-            + "); do not show its QR",
-        )
-    return parsed
+IRIS_CHECK = SignedInputWording(
+    "signed IRIS input",
+    "different data for the IRIS payment",
+    "merchant id",
+    "do not show its QR",
+)
 
 
 class IrisPaymentService:
@@ -190,8 +168,13 @@ class IrisPaymentService:
         match outcome:
             case IrisInitiated():
                 try:
-                    check_iris_input(
-                        outcome.signed_input, doc, amounts, request.amount, outcome.merchant_id
+                    check_signed_input(
+                        outcome.signed_input,
+                        doc,
+                        amounts,
+                        request.amount,
+                        outcome.merchant_id,
+                        IRIS_CHECK,
                     )
                 except (ProviderSignatureMismatch, ProviderSignatureUnusable):
                     release_reservation(rt, doc, now)

@@ -1,14 +1,20 @@
 """Deadlines, the breaker, backoff and the signed-input checks: the offline rules in isolation."""
 
 from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from agent.clock import ATHENS
 from agent.core.breaker import CircuitBreaker
-from agent.core.card_payments import parse_signed_input
+from agent.core.card_payments import CARD_CHECK, check_signed_input, parse_signed_input
+from agent.core.errors import ProviderSignatureMismatch, ProviderSignatureUnusable
+from agent.core.iris_payments import IRIS_CHECK
 from agent.core.transmission import retry_delay
+from agent.fiscal.amounts import DocumentTotals
 from agent.fiscal.deadlines import transmission_deadline
+from tests.offline_store.factory import issue, open_store
 
 
 @pytest.mark.parametrize(
@@ -72,3 +78,25 @@ def test_signed_input_is_parsed_field_by_field():
     assert parse_signed_input("U;;20240101000000;1;2;3;4;T")["mark"] is None
     with pytest.raises(ValueError):
         parse_signed_input("U;1;2")
+
+
+def test_signed_input_is_checked_against_the_document_in_each_payments_words(tmp_path: Path):
+    doc = issue(open_store(tmp_path), "sale-1")
+    amounts = DocumentTotals(net=Decimal("8.00"), vat=Decimal("1.04"), gross=Decimal("9.04"))
+    good = f"{doc.uid};;20260115100000;800;104;904;904;T1"
+    parsed = check_signed_input(good, doc, amounts, Decimal("9.04"), "T1", CARD_CHECK)
+    assert parsed["terminal_id"] == "T1"
+    wrong = f"{doc.uid};;20260115100000;800;104;904;900;T2"
+    with pytest.raises(ProviderSignatureMismatch) as card:
+        check_signed_input(wrong, doc, amounts, Decimal("9.04"), "T1", CARD_CHECK)
+    assert str(card.value) == (
+        "the provider signed different data (amounts, terminal id); the card must not be charged"
+    )
+    with pytest.raises(ProviderSignatureMismatch) as iris:
+        check_signed_input(wrong, doc, amounts, Decimal("9.04"), "T1", IRIS_CHECK)
+    assert str(iris.value) == (
+        "the provider signed different data for the IRIS payment (amounts, merchant id); "
+        "do not show its QR"
+    )
+    with pytest.raises(ProviderSignatureUnusable, match="signed IRIS input is malformed"):
+        check_signed_input("U;1", doc, amounts, Decimal("9.04"), "T1", IRIS_CHECK)
