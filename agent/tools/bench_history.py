@@ -31,7 +31,14 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.config import load_config
 from agent.core.maintenance import archive_batch
-from agent.tools.figures import Goal, evaluate_goals, machine_info, proc_status_mb, summary
+from agent.tools.figures import (
+    Goal,
+    evaluate_goals,
+    machine_info,
+    print_rows,
+    proc_status_mb,
+    summary,
+)
 from agent.tools.history import CARD_EVERY, RECEIPTS_PER_DAY, build_history
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from agent.tools.socket_sample import per_receipt, socket_sample, table_bytes
@@ -333,13 +340,7 @@ def print_history_table(results: dict[str, Any]) -> None:
             f"{results['live_after_archive']['live_documents']} live receipts",
         ),
     ]
-    width = max(len(name) for name, _ in rows)
-    print()
-    for name, value in rows:
-        print(f"  {name:<{width}}  {value}")
-    print()
-    for goal in results["goals"]:
-        print(f"  [{'met   ' if goal['met'] else 'MISSED'}] {goal['text']}: {goal['value']}")
+    print_rows(rows, results["goals"])
     print(f"\n  {results['seconds']} s, {os.cpu_count()} CPUs")
 
 

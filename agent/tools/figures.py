@@ -167,17 +167,23 @@ def print_table(results: dict[str, Any]) -> None:
             f"{results['render_escpos_ms']['p50']} / {results['render_png_ms']['p50']} ms p50",
         ),
     ]
+    print_rows(rows, results["goals"])
+    print(
+        f"\n  {results['seconds']} s, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}"
+    )
+
+
+def print_rows(rows: list[tuple[str, str]], goals: list[dict[str, Any]]) -> None:
+    """The figures as aligned name/value rows, then each goal met or missed: one look for
+    every benchmark's table."""
     width = max(len(name) for name, _ in rows)
     print()
     for name, value in rows:
         print(f"  {name:<{width}}  {value}")
     print()
-    for goal in results["goals"]:
+    for goal in goals:
         mark = "met   " if goal["met"] else "MISSED"
         print(f"  [{mark}] {goal['text']}: {goal['value']}")
-    print(
-        f"\n  {results['seconds']} s, {results['machine']['cpu_count']} CPUs, Python {results['machine']['python']}"
-    )
 
 
 def ms_figures(figures: dict[str, float]) -> str:
