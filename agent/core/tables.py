@@ -43,7 +43,7 @@ from agent.core.unpaid_orders import oldest_unpaid, signed_total
 from agent.fiscal.amounts import DocumentTotals, document_totals, vat_analysis
 from agent.fiscal.document_builder import PricedReceipt
 from agent.fiscal.errors import FieldProblem, PaymentsMismatch
-from agent.fiscal.orders import CATERING_CATEGORY, CloseTableRequest, closing_lines
+from agent.fiscal.orders import CATERING_CATEGORY, CloseTableRequest, ItemKey, closing_lines
 from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, invoice_payload
 from agent.fiscal.receipt_model import (
     Customer,
@@ -60,6 +60,7 @@ from agent.fiscal.table_bill import (
     PricedOrder,
     TablePartRefused,
     amount_part,
+    item_line,
     lines_part,
     rest_lines,
     table_bill,
@@ -161,7 +162,7 @@ def plan_part(rt: Runtime, state: TableState, part: TablePart) -> PartPlan:
     if not lines:
         fallback = order_lines(state.orders[0])[0].vat_category
         zero = closing_lines({}, fallback_vat_category=fallback)[0]
-        lines = [_zero_line(zero)]
+        lines = [item_line(ItemKey.of(zero), zero.quantity, Amounts(ZERO, ZERO, ZERO))]
     amounts = [line.priced().amounts for line in lines]
     priced = PricedReceipt(
         [line.priced() for line in lines], vat_analysis(amounts), document_totals(amounts)
@@ -363,23 +364,6 @@ def _negated(line: PaidLine) -> PaidLine:
             "vat": -line.vat,
             "gross": -line.gross,
         }
-    )
-
-
-def _zero_line(line: ReceiptLine) -> PaidLine:
-    return PaidLine(
-        description=line.description,
-        quantity=line.quantity,
-        unit_price=line.unit_price,
-        vat_category=line.vat_category,
-        exemption_cause=line.exemption_cause,
-        unit=line.unit,
-        code=line.code,
-        kind=line.kind,
-        net=ZERO,
-        vat=ZERO,
-        gross=ZERO,
-        share=False,
     )
 
 

@@ -217,7 +217,7 @@ def _item_rest(items: dict[ItemKey, Item]) -> list[PaidLine]:
         same = next((k for k in left if share_of(k) == share_of(key)), None)
         if same is not None:
             left[same] = Item(left[same].quantity, left[same].amounts.plus(item.amounts))
-    return [_item_line(key, item.quantity, item.amounts) for key, item in left.items()]
+    return [item_line(key, item.quantity, item.amounts) for key, item in left.items()]
 
 
 def lines_part(
@@ -255,7 +255,7 @@ def lines_part(
             )
             amounts = Amounts(priced.net, priced.vat, priced.gross)
         remaining[key] = Item(item.quantity - line.quantity, item.amounts.minus(amounts))
-        paid.append(_item_line(key, line.quantity, amounts))
+        paid.append(item_line(key, line.quantity, amounts))
     if problems:
         raise TablePartRefused("lines name more than the table has left to pay", problems)
     return paid
@@ -298,7 +298,8 @@ def _gross_amounts(share: Share, gross: Decimal) -> Amounts:
     return Amounts(net, gross - net, gross)
 
 
-def _item_line(key: ItemKey, quantity: Decimal, amounts: Amounts) -> PaidLine:
+def item_line(key: ItemKey, quantity: Decimal, amounts: Amounts) -> PaidLine:
+    """An item of the bill as a paid line carrying the given amounts."""
     return PaidLine(
         description=key.description,
         quantity=quantity,
