@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +21,7 @@ from pydantic import ValidationError
 from agent.commands.common import (
     DaemonUnreachable,
     add_config_argument,
+    add_socket_argument,
     call_daemon,
     config_path,
     paint,
@@ -213,7 +213,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "(exit 0 nothing left, 1 something left, 2 daemon down)",
     )
     add_config_argument(sync)
-    sync.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    add_socket_argument(sync)
     sync.add_argument("--json", action="store_true", help="print the sync report as JSON")
     sync.add_argument(
         "--timeout", type=float, default=SYNC_TIMEOUT_S, help="seconds to wait for the sync"
@@ -223,7 +223,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     reprint = commands.add_parser("reprint", help="print a copy (ΑΝΤΙΓΡΑΦΟ) of a receipt")
     reprint.add_argument("receipt_id", type=int, metavar="ID", help="the receipt id")
     add_config_argument(reprint)
-    reprint.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    add_socket_argument(reprint)
     reprint.set_defaults(handler=reprint_command)
 
     rollback = commands.add_parser(
@@ -233,5 +233,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     rollback.add_argument("action", choices=["accept"], help="accept the rollback")
     add_config_argument(rollback)
-    rollback.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    add_socket_argument(rollback)
     rollback.set_defaults(handler=rollback_command)

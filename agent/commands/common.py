@@ -34,6 +34,10 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_socket_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--socket", type=Path, default=None, help="daemon socket")
+
+
 def config_path(args: argparse.Namespace) -> Path:
     return args.config or default_config_path()
 

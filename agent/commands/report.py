@@ -15,12 +15,16 @@ import argparse
 import json
 import sys
 import uuid
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from agent.commands.admin import _config, _daemon_down, _error_message
-from agent.commands.common import DaemonUnreachable, add_config_argument, call_daemon
+from agent.commands.common import (
+    DaemonUnreachable,
+    add_config_argument,
+    add_socket_argument,
+    call_daemon,
+)
 from agent.core.day_report import DayReport, Reconciliation
 from agent.core.day_slip import day_slip
 from agent.json_codec import dumps
@@ -114,7 +118,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--print", action="store_true", help="day: also print the X slip on the receipt printer"
     )
     add_config_argument(report)
-    report.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    add_socket_argument(report)
     report.set_defaults(handler=report_command)
 
     reconcile = commands.add_parser(
@@ -128,5 +132,5 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=RECONCILE_TIMEOUT_S, help="seconds to wait for it"
     )
     add_config_argument(reconcile)
-    reconcile.add_argument("--socket", type=Path, default=None, help="daemon socket")
+    add_socket_argument(reconcile)
     reconcile.set_defaults(handler=reconcile_command)
