@@ -11,7 +11,10 @@ document the provider signs is the one issued. Crash-safe order of `start`:
    answer a replay of the request gets.
 `poll` asks GetPaymentStatus and journals the outcome: `completed` (the receipt may be issued
 with it), or `expired`/`failed`, which release the reservation like a declined card. IRIS
-cannot work offline: a provider out of reach is a 503 before anything is reserved.
+cannot work offline: a provider out of reach is a 503 (nothing is reserved once the breaker is
+open; the first call that finds the provider gone releases what it reserved). A request_id whose
+document exists without a remembered answer (still in flight, or released) is a 409, never a
+second number.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from agent.core.errors import (
     ProviderRejected,
     ProviderSignatureMismatch,
     ProviderSignatureUnusable,
+    SignRequestSettled,
 )
 from agent.core.issuing import Draft, release_reservation, reserve_number
 from agent.core.provider_health import note_outcome
@@ -144,6 +148,15 @@ class IrisPaymentService:
         )
         if replay is not None:
             return replay
+        earlier = store.get_by_request_id(rt.conn, f"iris:{request.request_id}")
+        if earlier is not None:
+            # Its answer is not remembered: the first call is still waiting on the provider, or
+            # it ended without one (released, or a database restored). Never a second number.
+            raise SignRequestSettled(
+                f"IRIS request {request.request_id} was used before: its reservation "
+                f"{earlier.series}/{earlier.number} is {earlier.state.value}; poll or wait for "
+                "the first call's answer, or start again with a new request_id"
+            )
         amounts = price_lines(
             request.lines,
             prices_include_vat=rt.config.pricing.prices_include_vat,

@@ -5,6 +5,7 @@ one while the provider is down (503, nothing reserved)."""
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal as D
 from typing import Any
 
@@ -123,7 +124,7 @@ def test_expired_iris_releases_the_number_and_issues_nothing(stack: E2EStack) ->
     assert cash.json()["number"] == started["number"]
 
 
-def test_provider_down_is_503_and_reserves_nothing(stack: E2EStack) -> None:
+def test_provider_down_is_503_and_keeps_no_reservation(stack: E2EStack) -> None:
     _iris_outcome(stack, outcome="complete", after_polls=1)
     stack.set_faults("down")
     before = stack.document_count()
@@ -148,3 +149,30 @@ def test_provider_down_is_503_and_reserves_nothing(stack: E2EStack) -> None:
     # The first attempt's reservation, if any, was released: the cash sale takes its number.
     assert cash.json()["number"] == numbers[cash.json()["series"]]
     assert stack.document_count() == before + 1
+
+
+def test_a_retry_while_the_first_call_waits_on_the_provider_is_409_not_a_second_number(
+    stack: E2EStack,
+) -> None:
+    _iris_outcome(stack, outcome="complete", after_polls=1)
+    body = {"request_id": "iris-twice", "amount": TOTAL, "lines": LINES}
+    before = stack.document_count()
+    stack.set_faults("slow", delay_ms=3000)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(stack.post, "/v1/payments/iris", body)
+            wait_for(
+                lambda: stack.document_count() > before or None,
+                timeout_s=10,
+                what="the first call's reservation",
+            )
+            again = stack.post("/v1/payments/iris", body)
+            answered = first.result(timeout=30)
+    finally:
+        stack.set_faults("ok")
+    assert again.status_code == 409, again.text
+    assert again.json()["error"]["code"] == "sign_request_settled"
+    assert answered.status_code == 201, answered.text
+    assert stack.document_count() == before + 1
+    replay = stack.post("/v1/payments/iris", body)  # once answered, a retry is its replay
+    assert replay.status_code == 201 and replay.json() == answered.json()
