@@ -54,7 +54,7 @@ from agent.elise.outcomes import (
     Unauthorized,
     Unreachable,
 )
-from agent.elise.requests import SignPosRequest
+from agent.elise.requests import PaymentReference, SignPosRequest
 from agent.fiscal.amounts import HUNDRED, DocumentTotals
 from agent.fiscal.document_builder import price_lines
 from agent.fiscal.errors import FieldProblem
@@ -215,6 +215,24 @@ def record_signature(
     )
 
 
+def payment_reference(
+    config: AgentConfig, doc: store.StoredDocument, amounts: DocumentTotals, amount: Decimal
+) -> PaymentReference:
+    """What the provider signs for a payment of `amount` on `doc`: card and IRIS alike."""
+    return PaymentReference(
+        issuer_tin=bare_vat(config.issuer.vat),
+        issue_date=doc.issued_at,
+        branch_code=config.issuer.branch,
+        invoice_type_code=doc.type_code,
+        series=doc.series,
+        identifier=str(doc.number),
+        payment_amount=amount,
+        total_net_amount=amounts.net,
+        total_vat_amount=amounts.vat,
+        total_amount=amounts.gross,
+    )
+
+
 class CardPaymentService:
     """The provider's signature a card terminal needs before it charges (`POST
     /v1/payments/sign`), or what to do without one (`Autonomous`)."""
@@ -272,17 +290,8 @@ class CardPaymentService:
     ) -> SignPosRequest:
         config = self.rt.config
         return SignPosRequest(
-            issuer_tin=bare_vat(config.issuer.vat),
-            issue_date=doc.issued_at,
-            branch_code=config.issuer.branch,
-            invoice_type_code=doc.type_code,
-            series=doc.series,
-            identifier=str(doc.number),
+            payment=payment_reference(config, doc, amounts, request.amount),
             mark=doc.mark,
-            payment_amount=request.amount,
-            total_net_amount=amounts.net,
-            total_vat_amount=amounts.vat,
-            total_amount=amounts.gross,
             terminal_id=request.terminal_id,
             signature_duration=duration,
             nsp_code=config.terminal.nsp_code,

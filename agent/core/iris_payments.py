@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, WithJsonSchema
 
 import offline_store as store
-from agent.core.card_payments import SignedInputWording, check_signed_input
+from agent.core.card_payments import SignedInputWording, check_signed_input, payment_reference
 from agent.core.errors import (
     AmountExceedsTotal,
     IrisPaymentNotFound,
@@ -54,7 +54,6 @@ from agent.fiscal.amounts import DocumentTotals
 from agent.fiscal.document_builder import price_lines
 from agent.fiscal.errors import FieldProblem
 from agent.fiscal.receipt_model import IrisPaymentRequest
-from agent.fiscal.uid import bare_vat
 from printers.qr_image import qr_image
 
 ENDPOINT = "payments/iris"
@@ -207,18 +206,8 @@ class IrisPaymentService:
     def _provider_request(
         self, doc: store.StoredDocument, amounts: DocumentTotals, request: IrisPaymentRequest
     ) -> ProviderIrisRequest:
-        config = self.rt.config
         return ProviderIrisRequest(
-            issuer_tin=bare_vat(config.issuer.vat),
-            issue_date=doc.issued_at,
-            branch_code=config.issuer.branch,
-            invoice_type_code=doc.type_code,
-            series=doc.series,
-            identifier=str(doc.number),
-            payment_amount=request.amount,
-            total_net_amount=amounts.net,
-            total_vat_amount=amounts.vat,
-            total_amount=amounts.gross,
+            payment=payment_reference(self.rt.config, doc, amounts, request.amount)
         )
 
     def _record(

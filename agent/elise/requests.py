@@ -22,42 +22,55 @@ ATHENS = ZoneInfo("Europe/Athens")
 
 
 @dataclass(frozen=True)
-class SignPosRequest:
+class PaymentReference:
+    """The document a payment pays and the part of it paid: the fields signpos and IRIS's
+    InitiatePayment both take, in the same form (the provider signs them the same way)."""
+
     issuer_tin: str
     issue_date: datetime
     branch_code: int
     invoice_type_code: str
     series: str
     identifier: str
-    mark: int | None
     payment_amount: Decimal
     total_net_amount: Decimal
     total_vat_amount: Decimal
     total_amount: Decimal
-    terminal_id: str
-    signature_duration: Literal["H_24", "H_2"] = "H_24"
-    nsp_code: str = "CommonWeb"
 
     def __post_init__(self) -> None:
         if self.issue_date.tzinfo is None:
             raise ValueError("issue_date must be timezone-aware")
 
-    def to_json(self) -> bytes:
+    def body_fields(self) -> dict[str, object]:
         local = self.issue_date.astimezone(ATHENS)
+        return {
+            "issuerTin": bare_vat(self.issuer_tin),
+            "issueDate": local.strftime("%Y-%m-%dT%H:%M:%S"),
+            "branchCode": self.branch_code,
+            "invoiceTypeCode": self.invoice_type_code,
+            "series": self.series,
+            "identifier": self.identifier,
+            "paymentAmount": self.payment_amount,
+            "totalNetAmount": self.total_net_amount,
+            "totalVatAmount": self.total_vat_amount,
+            "totalAmount": self.total_amount,
+        }
+
+
+@dataclass(frozen=True)
+class SignPosRequest:
+    payment: PaymentReference
+    mark: int | None
+    terminal_id: str
+    signature_duration: Literal["H_24", "H_2"] = "H_24"
+    nsp_code: str = "CommonWeb"
+
+    def to_json(self) -> bytes:
         return dumps(
             {
                 "nspCode": self.nsp_code,
-                "issuerTin": bare_vat(self.issuer_tin),
-                "issueDate": local.strftime("%Y-%m-%dT%H:%M:%S"),
-                "branchCode": self.branch_code,
-                "invoiceTypeCode": self.invoice_type_code,
-                "series": self.series,
-                "identifier": self.identifier,
+                **self.payment.body_fields(),
                 "mark": self.mark,
-                "paymentAmount": self.payment_amount,
-                "totalNetAmount": self.total_net_amount,
-                "totalVatAmount": self.total_vat_amount,
-                "totalAmount": self.total_amount,
                 "terminalId": self.terminal_id,
                 "signatureDurationType": self.signature_duration,
             }
@@ -69,34 +82,7 @@ class IrisPaymentRequest:
     """`POST /IrisPayments/InitiatePayment`: the document's identity and amounts, as signpos
     takes them (docs/provider.md "IRIS"); the provider's merchant is the terminal."""
 
-    issuer_tin: str
-    issue_date: datetime
-    branch_code: int
-    invoice_type_code: str
-    series: str
-    identifier: str
-    payment_amount: Decimal
-    total_net_amount: Decimal
-    total_vat_amount: Decimal
-    total_amount: Decimal
-
-    def __post_init__(self) -> None:
-        if self.issue_date.tzinfo is None:
-            raise ValueError("issue_date must be timezone-aware")
+    payment: PaymentReference
 
     def to_json(self) -> bytes:
-        local = self.issue_date.astimezone(ATHENS)
-        return dumps(
-            {
-                "issuerTin": bare_vat(self.issuer_tin),
-                "issueDate": local.strftime("%Y-%m-%dT%H:%M:%S"),
-                "branchCode": self.branch_code,
-                "invoiceTypeCode": self.invoice_type_code,
-                "series": self.series,
-                "identifier": self.identifier,
-                "paymentAmount": self.payment_amount,
-                "totalNetAmount": self.total_net_amount,
-                "totalVatAmount": self.total_vat_amount,
-                "totalAmount": self.total_amount,
-            }
-        )
+        return dumps(self.payment.body_fields())

@@ -29,7 +29,7 @@ from agent.elise.outcomes import (
     Unauthorized,
     Unreachable,
 )
-from agent.elise.requests import SignPosRequest
+from agent.elise.requests import PaymentReference, SignPosRequest
 from agent.fiscal.uid import document_uid
 from agent.json_codec import dumps
 from agent.sandbox.server import SandboxServer
@@ -81,20 +81,26 @@ def advance_sandbox(server: SandboxServer, seconds: float) -> None:
 
 def sign_request(mark: int | None = None, number: str = "1") -> SignPosRequest:
     return SignPosRequest(
+        payment=reference(number, datetime(2026, 3, 2, 8, 15, tzinfo=UTC)),  # 10:15 in Athens
+        mark=mark,
+        terminal_id="16000198",
+        signature_duration="H_24",
+        nsp_code="CommonWeb",
+    )
+
+
+def reference(number: str, issued: datetime) -> PaymentReference:
+    return PaymentReference(
         issuer_tin=SANDBOX_VAT,
-        issue_date=datetime(2026, 3, 2, 8, 15, tzinfo=UTC),  # 10:15 in Athens (EET)
+        issue_date=issued,
         branch_code=0,
         invoice_type_code="11.1",
         series="ΑΛΠ",
         identifier=number,
-        mark=mark,
         payment_amount=Decimal("15.00"),
         total_net_amount=Decimal("12.09"),
         total_vat_amount=Decimal("2.91"),
         total_amount=Decimal("15.00"),
-        terminal_id="16000198",
-        signature_duration="H_24",
-        nsp_code="CommonWeb",
     )
 
 
@@ -510,8 +516,8 @@ def test_signpos_body_uses_greek_local_time_and_exact_amounts() -> None:
     assert b'"issuerTin":"154697391"' in body
     assert b'"paymentAmount":15.00' in body and b'"mark":null' in body
     summer = SignPosRequest(
-        **{**sign_request().__dict__, "issue_date": datetime(2026, 7, 1, 9, 0, tzinfo=UTC)}
+        payment=reference("1", datetime(2026, 7, 1, 9, 0, tzinfo=UTC)), mark=None, terminal_id="1"
     )
     assert b'"issueDate":"2026-07-01T12:00:00"' in summer.to_json()  # EEST, UTC+3
     with pytest.raises(ValueError):
-        SignPosRequest(**{**sign_request().__dict__, "issue_date": datetime(2026, 7, 1, 9, 0)})
+        reference("1", datetime(2026, 7, 1, 9, 0))
