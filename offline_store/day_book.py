@@ -128,9 +128,12 @@ def record_closing(
     totals: dict[str, object],
     print_slip: bool,
     now: datetime,
+    print_not_before: datetime | None = None,
 ) -> Closing:
     """Keep the next Z report and journal it with its totals, in the caller's transaction; the
-    journal entry names the head it covers (the entry before it)."""
+    journal entry names the head it covers (the entry before it). `print_slip`: its slip is
+    queued in the same transaction, held until `print_not_before` when given (it waits for the
+    reconciliation that follows; `release_closing_print` lets it go sooner)."""
     require_transaction(conn)
     previous = last_closing(conn)
     number = 1 if previous is None else previous.number + 1
@@ -138,8 +141,8 @@ def record_closing(
     head, head_hash = (entry.seq, entry.hash) if entry else archive_boundary(conn)
     conn.execute(
         "INSERT INTO closings (number, request_id, closed_at, after_document_id, "
-        "last_document_id, after_kick_id, last_kick_id, journal_seq, report, print_state) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "last_document_id, after_kick_id, last_kick_id, journal_seq, report, print_state, "
+        "next_print_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             number,
             request_id,
@@ -151,6 +154,7 @@ def record_closing(
             head,
             report,
             "queued" if print_slip else "none",
+            time_to_db(print_not_before) if print_slip and print_not_before else None,
         ),
     )
     detail = {
@@ -188,6 +192,30 @@ def queue_closing_print(conn: sqlite3.Connection, number: int, *, now: datetime)
         (number,),
     )
     append_journal(conn, "closing.print_queued", {"number": number}, document_id=None, at=now)
+
+
+def held_closing_prints(conn: sqlite3.Connection) -> list[int]:
+    """The closings whose slip, queued with the closing, still waits for its reconciliation
+    (never tried by the printer, a time set): a crash cut the wait short."""
+    rows = conn.execute(
+        "SELECT number FROM closings WHERE print_state = 'queued' AND print_attempts = 0 "
+        "AND print_error IS NULL AND next_print_at IS NOT NULL ORDER BY number"
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def release_closing_print(conn: sqlite3.Connection, number: int, *, now: datetime) -> bool:
+    """A held slip may print now (journaled). Only a slip still held is touched: one the
+    printer already took (its hold ran out) is not queued again, so it never prints twice."""
+    require_transaction(conn)
+    released = conn.execute(
+        "UPDATE closings SET next_print_at = NULL WHERE number = ? AND print_state = 'queued' "
+        "AND print_attempts = 0 AND print_error IS NULL AND next_print_at IS NOT NULL",
+        (number,),
+    ).rowcount
+    if released:
+        append_journal(conn, "closing.print_released", {"number": number}, document_id=None, at=now)
+    return bool(released)
 
 
 def next_closing_print(conn: sqlite3.Connection, now: datetime) -> Closing | None:

@@ -4,16 +4,20 @@ X reads one Athens day through its id range (`offline_store.day_book`) on a read
 of its own, in a worker thread, so the till is never held up by it. Z covers everything after the
 previous closing: in one transaction it reads the documents and drawer kicks up to the newest,
 sums them, keeps the report under the next Z number and journals it with its totals and the
-journal head it covers; a repeated `request_id` gives back the closing it made (idempotent).
-Crash-safe order: nothing is written before that single commit, so a crash leaves either no
-closing or the whole one.
+journal head it covers, and queues its slip; a repeated `request_id` gives back the closing it
+made (idempotent). Crash-safe order: nothing is written before that single commit, so a crash
+leaves either no closing or the whole one with its slip queued. When a reconciliation follows,
+the slip is held (`SLIP_WAITS_FOR_RECONCILIATION` at most) so the paper carries the result; a
+crash during the wait leaves the slip held, and the next start finishes it (`finish_held`): the
+reconciliation if none was kept, then the slip, printed once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +38,13 @@ from agent.core.runtime import Runtime
 from agent.fiscal.receipt_model import RequestId
 from agent.json_codec import dumps, loads
 from offline_store.day_book import IdRange
+
+log = logging.getLogger("pos_agent.closings")
+
+# A closing's slip waits this long at most for the reconciliation that follows it (the provider's
+# list read page by page under the client's timeouts); after that it prints without the result,
+# which stays beside the closing for a reprint.
+SLIP_WAITS_FOR_RECONCILIATION = timedelta(minutes=10)
 
 
 class ClosingRequest(BaseModel):
@@ -129,6 +140,7 @@ class ClosingService:
         """`reconcile`: matches each closed day with the provider's list (None: never)."""
         self.rt = runtime
         self.reconcile = reconcile
+        self._finishing: set[int] = set()  # closings whose reconciliation runs now
 
     async def day(self, day: date) -> DayReport:
         """X: on a read-only connection in a worker thread (WAL reads beside the writer)."""
@@ -157,28 +169,47 @@ class ClosingService:
             conn.close()
 
     async def close(self, request: ClosingRequest) -> Answer:
-        """Z: everything after the previous closing, kept under the next number, journaled;
-        then (`closing.reconcile_after`) each day it covers is matched with the provider's list
-        and the result kept beside it, and only then is its slip queued, so the paper carries
-        the result. A crash before the slip is queued leaves the closing kept, unprinted (its
-        reprint: `POST /v1/closings/{n}/print`)."""
+        """Z: everything after the previous closing, kept under the next number with its slip
+        queued, journaled; then (`closing.reconcile_after`) each day it covers is matched with
+        the provider's list and the result kept beside it, and only then is the slip released
+        to the printer, so the paper carries the result. A crash in between leaves the slip
+        held; the next start finishes it (`finish_held`)."""
         reconcile = self.rt.config.closing.reconcile_after and self.reconcile is not None
-        closing, created = self._record(request, print_slip=not reconcile)
-        if not created or not reconcile:
-            if created:
-                self.rt.notify_printer()
-            return Answer(closing_report(closing).model_dump(mode="json"), created=created)
-        assert self.reconcile is not None
-        for day in _days(self.rt.conn, closing.documents):
-            await self.reconcile.run(day, closing=closing.number)
-        if self.rt.config.printer.enabled:
-            with store.transaction(self.rt.conn):
-                store.queue_closing_print(self.rt.conn, closing.number, now=self.rt.clock())
+        closing, created = self._record(request, hold_slip=reconcile)
+        if created and reconcile:
+            await self._finish(closing.number)
+        elif created:
             self.rt.notify_printer()
-        return Answer(closing_report(self._closing(closing.number)).model_dump(mode="json"), True)
+        return Answer(
+            closing_report(self._closing(closing.number)).model_dump(mode="json"), created
+        )
 
-    def _record(self, request: ClosingRequest, *, print_slip: bool) -> tuple[store.Closing, bool]:
-        """The closing of this request_id (made before: not created), or a new one."""
+    async def finish_held(self) -> None:
+        """On start: each closing whose slip a crash left waiting for its reconciliation gets
+        the reconciliation (when none was kept) and then its slip, once."""
+        for number in store.held_closing_prints(self.rt.conn):
+            if number not in self._finishing:
+                log.info("closing Z %s: finishing what a stop cut short (its slip)", number)
+                await self._finish(number)
+
+    async def _finish(self, number: int) -> None:
+        """Reconcile the closing's days (unless a result is kept), then release its slip."""
+        self._finishing.add(number)
+        try:
+            closing = self._closing(number)
+            if closing.reconciliation is None and self.reconcile is not None:
+                for day in _days(self.rt.conn, closing.documents):
+                    await self.reconcile.run(day, closing=number)
+        finally:
+            self._finishing.discard(number)
+        with store.transaction(self.rt.conn):
+            released = store.release_closing_print(self.rt.conn, number, now=self.rt.clock())
+        if released:
+            self.rt.notify_printer()
+
+    def _record(self, request: ClosingRequest, *, hold_slip: bool) -> tuple[store.Closing, bool]:
+        """The closing of this request_id (made before: not created), or a new one with its
+        slip queued (held for the reconciliation when `hold_slip`)."""
         conn = self.rt.conn
         with store.transaction(conn):
             done = store.closing_by_request(conn, request.request_id)
@@ -212,8 +243,9 @@ class ClosingService:
                 kicks=kicks,
                 report=dumps(report.model_dump(mode="json")).decode(),
                 totals=_totals(report),
-                print_slip=print_slip and self.rt.config.printer.enabled,
+                print_slip=self.rt.config.printer.enabled,
                 now=now,
+                print_not_before=now + SLIP_WAITS_FOR_RECONCILIATION if hold_slip else None,
             )
         return closing, True
 

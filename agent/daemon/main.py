@@ -130,9 +130,11 @@ def _look_at_clock(watch: ClockWatch) -> Job:
 
 async def _startup_sync(services: Services) -> None:
     """On start: re-send every `pending` row (its fate is unknown after a crash), then the
-    delayed backlog at once rather than at the first interval."""
+    delayed backlog at once rather than at the first interval, then a closing a stop cut short
+    between its record and its slip (its reconciliation, then the slip)."""
     await services.sync.resend_unsent()
     await services.sync.run()
+    await services.closings.finish_held()
 
 
 def _server(app: LocalApiApp, config: AgentConfig) -> uvicorn.Server:

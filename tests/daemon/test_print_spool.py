@@ -281,6 +281,45 @@ def test_a_closing_slip_waits_for_paper_then_prints_once_with_its_preview(
     assert events == ["closing.z", "closing.print_retry", "closing.printed"]
 
 
+def test_a_held_closing_slip_prints_when_its_wait_runs_out_and_a_late_release_is_nothing(
+    database: tuple[Path, sqlite3.Connection], emulator: PrinterEmulator, tmp_path: Path
+) -> None:
+    """The slip is queued with the closing, held for its reconciliation: not printed while held,
+    printed once the hold runs out; the reconciliation finishing after that queues nothing."""
+    path, conn = database
+    issue(conn, "sold")
+    report = day_report(conn, T0.date(), T0).model_copy(update={"kind": "Z", "number": 1})
+    with store.transaction(conn):
+        store.record_closing(
+            conn,
+            request_id="z-held",
+            documents=store.IdRange(0, 1),
+            kicks=store.IdRange(0, 0),
+            report=dumps(report.model_dump(mode="json")).decode(),
+            totals={},
+            print_slip=True,
+            now=T0,
+            print_not_before=T0 + timedelta(minutes=10),
+        )
+    assert store.held_closing_prints(conn) == [1]
+    spool = PrintSpool(
+        path,
+        _network(emulator),
+        clock=lambda: T0,
+        backoff=Backoff(1, 30),
+        closing_layout=lambda text, width: closing_layout(text, "Ωραία Ελλάς", width),
+    )
+    assert spool.closing_once(T0 + timedelta(minutes=9)) is None, "held for the reconciliation"
+    done = spool.closing_once(T0 + timedelta(minutes=10))
+    assert done is not None and done.result == "printed"
+    assert store.held_closing_prints(conn) == []
+    with store.transaction(conn):
+        assert not store.release_closing_print(conn, 1, now=T0 + timedelta(minutes=11))
+    assert spool.closing_once(T0 + timedelta(minutes=12)) is None
+    events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'closing.%'")]
+    assert events == ["closing.z", "closing.printed"]
+
+
 def test_an_x_slip_waits_for_paper_then_prints_once_and_keeps_nothing(
     database: tuple[Path, sqlite3.Connection], emulator: PrinterEmulator, tmp_path: Path
 ) -> None:

@@ -1,15 +1,21 @@
 """The day's reports against the real daemon: the X report of today, the daily closings (Z)
 numbered on, idempotent and kept, their reprint by number, the refusals, the OpenAPI schemas
-and the technician's `pos-agent report`."""
+and the technician's `pos-agent report`; a SIGKILL between a closing and its slip (the slip,
+queued with the closing and held for its reconciliation, prints once after the restart)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 
 from agent.cli import main
+from agent.json_codec import dumps
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -96,3 +102,70 @@ def test_the_openapi_document_carries_the_report_schema(stack: E2EStack) -> None
         "request_id" in resolved(close["requestBody"]["content"]["application/json"])["properties"]
     )
     assert "201" in close["responses"]
+
+
+def _closing_row(stack: E2EStack, request_id: str) -> dict[str, Any] | None:
+    with stack.database() as conn:
+        row = conn.execute(
+            "SELECT number, print_state, print_attempts, next_print_at, reconciliation "
+            "FROM closings WHERE request_id = ?",
+            (request_id,),
+        ).fetchone()
+    return None if row is None else dict(row)
+
+
+def _closing_events(stack: E2EStack, number: int) -> list[str]:
+    with stack.database() as conn:
+        rows = conn.execute(
+            "SELECT event, detail FROM journal WHERE event LIKE 'closing.%' ORDER BY seq"
+        ).fetchall()
+    return [row[0] for row in rows if json.loads(row[1]).get("number") == number]
+
+
+def test_a_kill_between_the_closing_and_its_slip_prints_the_slip_once_after_restart(
+    stack: E2EStack,
+) -> None:
+    """The provider swallows the reconciliation's list request; the daemon is SIGKILLed while
+    it waits, after the closing was committed. The slip was queued with it (held for the
+    reconciliation): the restart reconciles, releases and prints it, once; a second restart and
+    a repeated request print nothing more."""
+    assert stack.post("/v1/receipts", cash_receipt("crash-z-sale")).status_code == 201
+    stack.set_faults("blackhole")
+    till = threading.Thread(
+        target=lambda: _post_quietly(stack, {"request_id": "z-crash"}), daemon=True
+    )
+    till.start()
+    held = wait_for(
+        lambda: _closing_row(stack, "z-crash"), timeout_s=10, what="the closing committed"
+    )
+    stack.stack.kill_daemon()
+    till.join(timeout=10)
+    held = _closing_row(stack, "z-crash")
+    assert held is not None
+    assert (held["print_state"], held["print_attempts"]) == ("queued", 0)
+    assert held["next_print_at"] is not None and held["reconciliation"] is None
+
+    stack.set_faults("ok")
+    stack.stack.start_daemon()
+
+    def printed() -> dict[str, Any] | None:
+        row = _closing_row(stack, "z-crash")
+        return row if row is not None and row["print_state"] == "printed" else None
+
+    done = wait_for(printed, timeout_s=30, what="the held slip printed after the restart")
+    assert done["reconciliation"] is not None and done["print_attempts"] == 1
+    number = done["number"]
+    assert stack.post("/v1/closings", {"request_id": "z-crash"}).status_code == 200
+    stack.stop_cleanly()
+    stack.stack.start_daemon()
+    assert stack.get("/v1/closings/" + str(number)).json()["reconciliation"] is not None
+    events = _closing_events(stack, number)
+    assert events.count("closing.printed") == 1, events
+    assert events.count("closing.print_released") == 1, events
+    assert "closing.print_queued" not in events, events
+
+
+def _post_quietly(stack: E2EStack, body: dict[str, Any]) -> None:
+    """The till's request; its connection dies with the daemon."""
+    with contextlib.suppress(httpx.HTTPError), stack.client(timeout_s=60) as client:
+        client.post("/v1/closings", content=dumps(body))
