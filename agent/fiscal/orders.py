@@ -15,7 +15,7 @@ store and freeze what these build.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -112,28 +112,16 @@ class ItemKey:
     kind: str
 
     @classmethod
-    def of(cls, line: ReceiptLine) -> ItemKey:
-        return cls(
-            line.description,
-            line.unit_price,
-            line.vat_category,
-            line.exemption_cause,
-            line.unit,
-            line.code,
-            line.kind,
-        )
+    def of(cls, line: object) -> ItemKey:
+        """The item of an order line or of a line a receipt paid (both carry these fields)."""
+        return cls(**{field.name: getattr(line, field.name) for field in fields(cls)})
+
+    def attributes(self) -> dict[str, Any]:
+        """The key's fields by name, for the lines built from it."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
     def line(self, quantity: Decimal) -> ReceiptLine:
-        return ReceiptLine(
-            description=self.description,
-            quantity=quantity,
-            unit_price=self.unit_price,
-            vat_category=self.vat_category,
-            exemption_cause=self.exemption_cause,
-            unit=self.unit,
-            code=self.code,
-            kind=self.kind,  # type: ignore[arg-type]
-        )
+        return ReceiptLine(quantity=quantity, **self.attributes())
 
 
 @dataclass(frozen=True)

@@ -96,15 +96,7 @@ class PaidLine(BaseModel):
 
     @property
     def key(self) -> ItemKey:
-        return ItemKey(
-            self.description,
-            self.unit_price,
-            self.vat_category,
-            self.exemption_cause,
-            self.unit,
-            self.code,
-            self.kind,
-        )
+        return ItemKey.of(self)
 
     def priced(self) -> PricedLine:
         rate = VAT_RATES[self.vat_category]
@@ -301,14 +293,8 @@ def _gross_amounts(share: Share, gross: Decimal) -> Amounts:
 def item_line(key: ItemKey, quantity: Decimal, amounts: Amounts) -> PaidLine:
     """An item of the bill as a paid line carrying the given amounts."""
     return PaidLine(
-        description=key.description,
+        **key.attributes(),
         quantity=quantity,
-        unit_price=key.unit_price,
-        vat_category=key.vat_category,
-        exemption_cause=key.exemption_cause,
-        unit=key.unit,
-        code=key.code,
-        kind=key.kind,
         net=amounts.net,
         vat=amounts.vat,
         gross=amounts.gross,
