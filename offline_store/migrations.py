@@ -596,6 +596,17 @@ ALTER TABLE iris_payments ADD COLUMN print_next_at TEXT;
 CREATE INDEX iris_payments_print_queue ON iris_payments (id) WHERE print_state = 'queued';
 """
 
+# A remembered answer records whether its call created something (`created`), not the HTTP
+# status the edge answered with: the store and the use cases know no HTTP. Rows written before
+# recorded 201 for a creating call. The table is rewritten once (its live rows only: they leave
+# with their documents to the archive); archive files keep the `status_code` they were written
+# with, which nothing reads back.
+_SCHEMA_11 = """
+ALTER TABLE api_requests ADD COLUMN created INTEGER NOT NULL DEFAULT 0 CHECK (created IN (0, 1));
+UPDATE api_requests SET created = 1 WHERE status_code = 201;
+ALTER TABLE api_requests DROP COLUMN status_code;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
@@ -607,6 +618,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, _SCHEMA_8),
     Migration(9, _SCHEMA_9),
     Migration(10, _SCHEMA_10),
+    Migration(11, _SCHEMA_11),
 )
 
 

@@ -5,7 +5,8 @@ The response is stored as JSON with `Decimal` written as an exact number and rea
 packed (`response_packed`, `packing.pack_answer`); rows written before keep it as text. Since
 schema 7 a card signature's answer names its signature row (`signature_id`) and is packed
 against that row's input and signature, so the provider's signature is stored once, not again
-in the answer (~410 → ~150 bytes a card sale).
+in the answer (~410 → ~150 bytes a card sale). Since schema 11 a row records whether the call
+created something (`created`); what HTTP status that becomes is the API's business.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from offline_store.signatures import signature_context
 
 @dataclass(frozen=True)
 class StoredRequest:
-    """An `api_requests` row: what was asked (`body_hash`) and what was answered."""
+    """An `api_requests` row: what was asked (`body_hash`) and what was answered, and whether
+    that call created something (a replay answers as the first call did)."""
 
     request_id: str
     endpoint: str
     body_hash: str
-    status_code: int
+    created: bool
     response: dict[str, Any]
     document_id: int | None
     created_at: datetime
@@ -49,7 +51,7 @@ def remember_request(
     request_id: str,
     endpoint: str,
     body_hash: str,
-    status_code: int,
+    created: bool,
     response: Mapping[str, Any],
     document_id: int | None,
     now: datetime,
@@ -59,14 +61,14 @@ def remember_request(
     `signature_id`: the signature row the answer carries (a sign call's)."""
     return write_one(
         conn,
-        "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
+        "INSERT INTO api_requests (request_id, endpoint, body_hash, created, response, "
         "response_packed, document_id, created_at, signature_id) "
         "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING *",
         (
             request_id,
             endpoint,
             body_hash,
-            status_code,
+            int(created),
             pack_answer(_exact_json(response), context=signature_context(conn, signature_id)),
             document_id,
             time_to_db(now),
@@ -89,7 +91,7 @@ def _request_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredReque
         request_id=row["request_id"],
         endpoint=row["endpoint"],
         body_hash=row["body_hash"],
-        status_code=row["status_code"],
+        created=bool(row["created"]),
         response=json.loads(answer_text(conn, row), parse_float=Decimal),
         document_id=row["document_id"],
         created_at=time_from_db(row["created_at"]),

@@ -17,7 +17,6 @@ from agent.core.answers import DrawerAnswer
 from agent.core.errors import DrawerNotConfigured
 from agent.core.print_orders import queue_print
 from agent.core.request_identity import (
-    CREATED_STATUS,
     Answer,
     remembered_answer,
     request_hash,
@@ -112,7 +111,7 @@ class DrawerService:
                 request_id=request.request_id,
                 endpoint=OPEN_DRAWER,
                 body_hash=digest,
-                status_code=CREATED_STATUS,
+                created=True,
                 response=wire(body),
                 document_id=None,
                 now=now,

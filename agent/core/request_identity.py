@@ -18,11 +18,6 @@ import offline_store as store
 from agent.core.errors import RequestIdReused
 from agent.json_codec import dumps
 
-# The store's `requests.status_code` column records a remembered answer as HTTP's 201 Created;
-# the use cases only ever remember answers that created something.
-CREATED_STATUS = 201
-
-
 Body = TypeVar("Body")
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -115,7 +110,7 @@ def remembered_answer(
     ):
         raise RequestIdReused(request_id)
     body = model.model_validate(stored.response)
-    return Answer(body, created=stored.status_code == CREATED_STATUS)
+    return Answer(body, created=stored.created)
 
 
 def remember_created(
@@ -129,14 +124,14 @@ def remember_created(
     now: datetime,
     signature_id: int | None = None,
 ) -> Answer[Model]:
-    """Inside the caller's transaction: store the 201 answer a replay will return, and return it
-    (`signature_id`: the stored signature the answer carries, which it is packed against)."""
+    """Inside the caller's transaction: store the answer of a call that created something, which
+    a replay will return, and return it (`signature_id`: the stored signature the answer carries, which it is packed against)."""
     store.remember_request(
         conn,
         request_id=request_id,
         endpoint=endpoint,
         body_hash=digest,
-        status_code=CREATED_STATUS,
+        created=True,
         response=wire(answer),
         document_id=document_id,
         now=now,

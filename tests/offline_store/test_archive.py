@@ -303,7 +303,7 @@ def test_packed_rows_are_archived_as_the_text_they_were(tmp_path):
             request_id="sign-1",
             endpoint="payments/sign",
             body_hash="h",
-            status_code=201,
+            created=True,
             response=answer,
             document_id=doc_id,
             now=at,

@@ -15,6 +15,10 @@ from offline_store import (
     supersede_signatures,
     transaction,
 )
+from offline_store.columns import time_to_db
+from offline_store.database import open_database
+from offline_store.migrations import MIGRATIONS, apply_migrations, schema_version
+from offline_store.packing import pack_answer
 from tests.offline_store.factory import T0, issue, open_store
 
 
@@ -50,7 +54,7 @@ def test_request_record_round_trips_exact_money(conn):
             request_id="p1",
             endpoint="/v1/payments/sign",
             body_hash="abc",
-            status_code=201,
+            created=True,
             response=response,
             document_id=None,
             now=T0,
@@ -58,10 +62,10 @@ def test_request_record_round_trips_exact_money(conn):
     assert find_request(conn, "p1") == stored
     assert stored.response == response
     assert str(stored.response["amount"]) == "12.40"
-    assert (stored.endpoint, stored.body_hash, stored.status_code, stored.created_at) == (
+    assert (stored.endpoint, stored.body_hash, stored.created, stored.created_at) == (
         "/v1/payments/sign",
         "abc",
-        201,
+        True,
         T0,
     )
     with pytest.raises(sqlite3.IntegrityError), transaction(conn):
@@ -70,7 +74,7 @@ def test_request_record_round_trips_exact_money(conn):
             request_id="p1",
             endpoint="/v1/payments/sign",
             body_hash="other",
-            status_code=201,
+            created=True,
             response={},
             document_id=None,
             now=T0,
@@ -88,7 +92,7 @@ def test_request_response_refuses_values_without_exact_json(conn, amount, error)
             request_id="p1",
             endpoint="/x",
             body_hash="h",
-            status_code=200,
+            created=False,
             response={"amount": amount},
             document_id=None,
             now=T0,
@@ -124,3 +128,31 @@ def test_signature_lifecycle(conn):
         "signature.added",
         "signature.used",
     ]
+
+
+def test_answers_remembered_before_schema_11_keep_whether_they_created(tmp_path):
+    """Rows written when the store recorded HTTP's status (201 for a call that created
+    something, 200 otherwise) read back as `created` after the migration, answers intact."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(old, MIGRATIONS[:10])
+    answer = '{"kick_id":3,"state":"queued","amount":12.40}'
+    for request_id, status in (("made", 201), ("found", 200)):
+        old.execute(
+            "INSERT INTO api_requests (request_id, endpoint, body_hash, status_code, response, "
+            "response_packed, document_id, created_at) VALUES (?, 'drawer.open', 'h', ?, '', ?, "
+            "NULL, ?)",
+            (request_id, status, pack_answer(answer), time_to_db(T0)),
+        )
+    old.close()
+
+    conn = open_database(path, now=T0)
+    assert schema_version(conn) == MIGRATIONS[-1].version
+    made, found = find_request(conn, "made"), find_request(conn, "found")
+    assert made is not None and found is not None
+    assert (made.created, found.created) == (True, False)
+    assert made.response == {"kick_id": 3, "state": "queued", "amount": Decimal("12.40")}
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(api_requests)")}
+    assert "status_code" not in columns
+    with pytest.raises(sqlite3.IntegrityError), transaction(conn):
+        conn.execute("UPDATE api_requests SET created = 201 WHERE request_id = 'made'")
