@@ -17,7 +17,8 @@ the batch, which is also in the `archive.sealed` journal entry, so the chain acr
 boundaries is as strong as in the live table (`verify_history`).
 
 Crash-safe order of a batch (each step durable before the next):
-1. append the member to the month file and fsync it (and the directory, for a new file);
+1. append the member to the month file and fsync it (and the directory, for a new file; and
+   the directory's parent, for a new directory: a name is durable only once its directory is);
 2. in ONE transaction: record the batch (`archive_batches`: end offset, SHA-256 of the whole
    file up to it, the journal boundary), append `archive.sealed` to the journal, delete the
    batch's rows and journal entries from the live tables; commit with fsync.
@@ -170,7 +171,7 @@ def archive_slice(
         "journal_after_seq": boundary_seq,
         "journal_last_seq": journal_last,
     }
-    archive_dir.mkdir(parents=True, exist_ok=True)
+    _make_durable_dir(archive_dir)
     end = _append_member(path, offset, header, records, journal_rows)
     digest = _file_sha256(path, end)
     if after_write is not None:
@@ -605,6 +606,15 @@ def _append_member(
 
 def _write_line(member: io.BufferedIOBase, record: dict[str, Any]) -> None:
     member.write(canonical_json(record).encode("utf-8") + b"\n")
+
+
+def _make_durable_dir(path: Path) -> None:
+    """The directory, created if missing with each new name synced in its parent: without it a
+    power cut after the seal's commit took back the new directory and every sealed file in it."""
+    missing = [directory for directory in (path, *path.parents) if not directory.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    for created in reversed(missing):
+        _fsync_dir(created.parent)
 
 
 def _fsync_dir(path: Path) -> None:

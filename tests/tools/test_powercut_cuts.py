@@ -22,9 +22,11 @@ import pytest
 import offline_store as store
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
 from agent.tools.powercut_control import CutFs
+from offline_store.database import open_database
 from offline_store.migrations import MIGRATIONS, apply_migrations
 from printers.layout import COPY_BANNER
 from tests.e2e.stack import quiet_settings, wait_for
+from tests.offline_store.test_archive import CUTOFF, NOW, _history
 from tests.printers.emulator import PrinterEmulator
 
 pytestmark = pytest.mark.e2e
@@ -235,3 +237,21 @@ def test_a_retry_answered_after_a_sync_is_on_disk_before_the_till_reads_it(
         assert (doc.mark, doc.authentication_code) == (told["mark"], told["authentication_code"])
     finally:
         stack.stop()
+
+
+@needs_fuse
+def test_a_cut_after_the_first_archive_batch_keeps_its_directory(tmp_path: Path, cut_fs: CutFs):
+    """The first batch creates the archive directory, writes and syncs its file, and seals it in
+    the database; then the power goes. Before, the new directory's name was never synced in the
+    state directory: it was gone after the cut, and the sealed batch with it."""
+    state = tmp_path / "state"
+    conn = open_database(state / "pos-agent.sqlite3", now=NOW)
+    _history(conn)
+    assert store.archive_slice(conn, state / "archive", cutoff=CUTOFF, now=NOW) is not None
+    cut_fs.cut(torn=False, victims=[])
+    conn.close()
+    cut_fs.resume()
+    with closing(open_database(state / "pos-agent.sqlite3", now=NOW)) as conn:
+        assert len(store.archive_batches(conn)) == 1
+        history = store.verify_history(conn, state / "archive")
+    assert history.ok, history.problem
