@@ -60,7 +60,7 @@ from offline_store.journal import (
     archive_boundary,
     canonical_json,
     entry_hash,
-    entry_ok,
+    entry_link,
     journal_entries,
     journal_head,
     verify_journal,
@@ -156,7 +156,9 @@ def archive_slice(
     path = archive_dir / name
     boundary_seq, boundary_hash = archive_boundary(conn)
     last_issued = max(time_from_db(d["issued_at"]) for d in docs)
-    journal_last = max(boundary_seq, _last_seq_before(conn, last_issued, boundary_seq))
+    journal_last = _sealed_at_or_before(
+        conn, _last_seq_before(conn, last_issued, boundary_seq), boundary_seq
+    )
     journal_rows = list(journal_entries(conn, after=boundary_seq, upto=journal_last))
     journal_hash = _check_segment(journal_rows, boundary_seq, boundary_hash)
     ids = [d["id"] for d in docs]
@@ -435,14 +437,28 @@ def _last_seq_before(conn: sqlite3.Connection, at: datetime, after: int) -> int:
     return low
 
 
+def _sealed_at_or_before(conn: sqlite3.Connection, seq: int, after: int) -> int:
+    """The last entry at or before `seq` (after `after`) that keeps its hash, else `after`: a
+    segment archived ends where a hash proves every entry in it."""
+    row = conn.execute(
+        "SELECT seq FROM journal WHERE seq <= ? AND seq > ? "
+        "AND (digest IS NOT NULL OR hash != '') ORDER BY seq DESC LIMIT 1",
+        (seq, after),
+    ).fetchone()
+    return int(row[0]) if row is not None else after
+
+
 def _check_segment(entries: list[JournalEntry], seq: int, prev: str) -> str:
     """Recompute the chain over the entries about to be archived: a damaged chain is never
     sealed into the archive."""
     for entry in entries:
         seq += 1
-        if not entry_ok(entry, seq, prev):
+        link = entry_link(entry, seq, prev)
+        if link is None:
             raise ArchiveDamaged(f"journal entry {entry.seq} does not verify; nothing archived")
-        prev = entry.hash
+        prev = link
+    if entries and not entries[-1].sealed:
+        raise ArchiveDamaged(f"journal entry {entries[-1].seq} keeps no hash; nothing archived")
     return prev
 
 

@@ -33,11 +33,15 @@ _META_SESSION = "session"
 
 class StoreConnection(sqlite3.Connection):
     """A store connection, with what it may keep between calls: the learned packing
-    dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale)."""
+    dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale),
+    and which transaction it is in and the journal entry it last wrote (`journal.py` keeps one
+    hash per transaction: it must know whether the newest entry is this transaction's)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.learned_dictionaries: dict[int, bytes] = {}
+        self.transaction_serial = 0
+        self.journal_written: tuple[int, int] | None = None
 
 
 def open_database(
@@ -130,6 +134,8 @@ def transaction(conn: sqlite3.Connection, *, fsync: bool = True) -> Iterator[sql
         conn.execute("PRAGMA synchronous = NORMAL")
     try:
         conn.execute("BEGIN IMMEDIATE")
+        if isinstance(conn, StoreConnection):
+            conn.transaction_serial += 1
         try:
             yield conn
         except BaseException:

@@ -5,13 +5,21 @@ of `{seq, at, document_id, event, detail}`, so editing, removing or reordering a
 every hash after it. Triggers refuse UPDATE and DELETE on the table (DELETE is allowed only for
 entries a sealed archive batch holds, see `archive.py`).
 
-Three storage forms, all read as one `JournalEntry` (the hash formula never changes):
+Four storage forms, all read as one `JournalEntry` (the hash formula never changes):
 - schema 1: `at` ISO text, `prev_hash` and `hash` 64 hex characters;
 - schema 2: `prev_hash` empty (it is the previous row's `hash`, which the hash covers anyway);
 - schema 4: `hash` and `at` empty, the hash as 32 bytes in `digest` and the time as
   microseconds since the epoch in `at_us`, which is also what is hashed as `at` (an integer in
   the JSON, so it can never be mistaken for an entry of the text form). Five entries a receipt:
-  this took the journal from 1.1 KB to ~0.8 KB per receipt.
+  this took the journal from 1.1 KB to ~0.8 KB per receipt;
+- schema 12: the event as a code (`code`, its name in `journal_event_names`; the name is what
+  is hashed, `journal_named` reads it back) and a hash kept only by the last entry a
+  transaction wrote: an entry without one (`sealed` False) has the hash computed from the entry
+  before it, and the next kept hash covers it. Appending to the transaction that wrote the
+  newest entry drops that entry's digest (the one UPDATE the triggers allow), so the newest entry
+  always keeps its hash and a check can stop only where a hash is kept. A changed entry inside
+  a transaction is found at the transaction's last entry and reported as the transaction's
+  first (`first_bad_seq`): which of its entries changed cannot be told.
 
 The live chain starts where the archive ends (`archive_boundary`: the last archived entry's seq
 and hash), or at the genesis. `journal_slice` verifies it in bounded slices from a checkpoint
@@ -30,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from offline_store.columns import optional_time_from_db, time_to_db
-from offline_store.database import require_transaction, transaction
+from offline_store.database import StoreConnection, require_transaction, transaction
 
 GENESIS_HASH = "0" * 64
 _META_CHECKPOINT = "journal_checkpoint"
@@ -57,6 +65,11 @@ class JournalEntry:
     hash: str
 
     @property
+    def sealed(self) -> bool:
+        """The entry keeps its hash (False: one inside a transaction, its hash is recomputed)."""
+        return bool(self.hash)
+
+    @property
     def time(self) -> datetime:
         """When the entry was written (aware; UTC for the integer form)."""
         if isinstance(self.at, int):
@@ -65,7 +78,8 @@ class JournalEntry:
 
 
 def _stored_hash(row: sqlite3.Row) -> str:
-    """An entry's hash as hex, from either storage form (`hash` text or `digest` bytes)."""
+    """An entry's hash as hex, from either storage form (`hash` text or `digest` bytes); ''
+    for an entry whose transaction's later entry keeps the hash."""
     digest = row["digest"]
     return str(row["hash"]) if digest is None else bytes(digest).hex()
 
@@ -88,7 +102,7 @@ def journal_entries(
 ) -> Iterator[JournalEntry]:
     """The live entries after seq `after` (up to `upto`, at most `limit`), in order."""
     rows = conn.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE seq > ? AND seq <= ? "  # noqa: S608
+        f"SELECT {_ENTRY_COLUMNS} FROM journal_named WHERE seq > ? AND seq <= ? "  # noqa: S608
         "ORDER BY seq LIMIT ?",
         (after, upto if upto is not None else 2**63 - 1, limit if limit is not None else -1),
     )
@@ -96,21 +110,73 @@ def journal_entries(
 
 
 def journal_entry(conn: sqlite3.Connection, seq: int) -> JournalEntry | None:
-    """One live entry (None when it is not in the live file)."""
-    row = conn.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM journal WHERE seq = ?",  # noqa: S608
+    """One live entry with its hash (recomputed when its transaction's last entry keeps it);
+    None when it is not in the live file."""
+    row = _entry_row(conn, seq)
+    return None if row is None else _with_hash(conn, entry_from_row(row))
+
+
+def _entry_row(conn: sqlite3.Connection, seq: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM journal_named WHERE seq = ?",  # noqa: S608
         (seq,),
     ).fetchone()
-    return None if row is None else entry_from_row(row)
+    return row
 
 
 def journal_head(conn: sqlite3.Connection) -> JournalEntry | None:
     """The newest live entry (two primary-key seeks), None when the live journal is empty."""
     row = conn.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM journal "  # noqa: S608
+        f"SELECT {_ENTRY_COLUMNS} FROM journal_named "  # noqa: S608
         "WHERE seq = (SELECT max(seq) FROM journal)"
     ).fetchone()
-    return None if row is None else entry_from_row(row)
+    return None if row is None else _with_hash(conn, entry_from_row(row))
+
+
+def _with_hash(conn: sqlite3.Connection, entry: JournalEntry) -> JournalEntry:
+    """`entry` with its hash: stored, or computed from the last entry before it that keeps one
+    (or the archive boundary), through the entries between (a transaction's few)."""
+    if entry.sealed:
+        return entry
+    boundary_seq, prev = archive_boundary(conn)
+    run: list[JournalEntry] = []
+    for row in conn.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM journal_named "  # noqa: S608
+        "WHERE seq < ? AND seq > ? ORDER BY seq DESC",
+        (entry.seq, boundary_seq),
+    ):
+        earlier = entry_from_row(row)
+        if earlier.sealed:
+            prev = earlier.hash
+            break
+        run.append(earlier)
+    for earlier in reversed(run):
+        prev = _recomputed(earlier, prev)
+    return JournalEntry(
+        entry.seq,
+        entry.at,
+        entry.document_id,
+        entry.event,
+        entry.detail,
+        entry.prev_hash,
+        _recomputed(entry, prev),
+    )
+
+
+def _recomputed(entry: JournalEntry, prev: str) -> str:
+    """The entry's hash after `prev` ('' when its detail is not JSON: it matches nothing)."""
+    try:
+        detail = json.loads(entry.detail)
+    except ValueError:
+        return ""
+    return entry_hash(
+        prev,
+        seq=entry.seq,
+        at=entry.at,
+        document_id=entry.document_id,
+        event=entry.event,
+        detail=detail,
+    )
 
 
 def time_to_us(at: datetime) -> int:
@@ -162,7 +228,12 @@ def append_journal(
     document_id: int | None,
     at: datetime,
 ) -> str:
-    """Append one entry in the caller's transaction and return its hash."""
+    """Append one entry in the caller's transaction and return its hash.
+
+    The entry keeps its hash; the entry before it gives its hash up when this connection wrote
+    it in this same transaction (module docstring). Which transaction wrote the newest entry is
+    known only to a `StoreConnection` inside `transaction()`: anywhere else every entry keeps
+    its hash."""
     require_transaction(conn)
     # The link only (not the whole head entry): this runs for every state change on the till.
     head = conn.execute(
@@ -173,6 +244,9 @@ def append_journal(
     else:
         last_seq = head["seq"]
         prev_hash = _stored_hash(head)
+        if not prev_hash:  # never on a sound file: the newest entry keeps its hash
+            newest = journal_entry(conn, last_seq)
+            prev_hash = newest.hash if newest is not None else ""
     seq = last_seq + 1
     at_us = time_to_us(at)
     # Store the detail exactly as hashed, so verification re-reads the same values.
@@ -181,12 +255,34 @@ def append_journal(
     new_hash = entry_hash(
         prev_hash, seq=seq, at=at_us, document_id=document_id, event=event, detail=stored_detail
     )
+    coded = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()
     conn.execute(
-        "INSERT INTO journal (seq, at, at_us, document_id, event, detail, prev_hash, hash, digest) "
-        "VALUES (?, '', ?, ?, ?, ?, '', '', ?)",
-        (seq, at_us, document_id, event, detail_text, bytes.fromhex(new_hash)),
+        "INSERT INTO journal "
+        "(seq, at, at_us, document_id, event, code, detail, prev_hash, hash, digest) "
+        "VALUES (?, '', ?, ?, ?, ?, ?, '', '', ?)",
+        (
+            seq,
+            at_us,
+            document_id,
+            "" if coded else event,
+            coded[0] if coded else None,
+            detail_text,
+            bytes.fromhex(new_hash),
+        ),
     )
+    if isinstance(conn, StoreConnection):
+        if head is not None and conn.journal_written == (conn.transaction_serial, last_seq):
+            conn.execute("UPDATE journal SET digest = NULL WHERE seq = ?", (last_seq,))
+        conn.journal_written = (conn.transaction_serial, seq)
     return new_hash
+
+
+def close_journal_unit(conn: sqlite3.Connection) -> None:
+    """The next entry starts a new unit of one kept hash, as after a commit, inside the same
+    transaction: the history writer (agent/tools/history.py) writes thousands of the daemon's
+    transactions in one, and its entries must keep the hashes the daemon's would."""
+    if isinstance(conn, StoreConnection):
+        conn.transaction_serial += 1
 
 
 def journal_last_seq(conn: sqlite3.Connection) -> int:
@@ -228,14 +324,23 @@ def verify_journal(
         if start is None or start.hash != expected_prev:
             return JournalCheck(ok=False, entries=start_seq, first_bad_seq=start_seq)
     entries = start_seq
-    walk = journal_entries(conn, after=start_seq, limit=None if limit is None else limit + 1)
-    for walked, entry in enumerate(walk):
-        if limit is not None and walked == limit:
+    # Entries since the last kept hash: their hashes are proven only by the next kept one.
+    unproven: int | None = None
+    for walked, entry in enumerate(journal_entries(conn, after=start_seq)):
+        if limit is not None and walked >= limit and unproven is None:
             return JournalCheck(True, entries, None, last_hash=expected_prev, complete=False)
         entries += 1
-        if not entry_ok(entry, entries, expected_prev):
-            return JournalCheck(ok=False, entries=entries, first_bad_seq=entry.seq)
-        expected_prev = entry.hash
+        link = entry_link(entry, entries, expected_prev)
+        if link is None:
+            bad = entry.seq if unproven is None or not entry.sealed else unproven
+            return JournalCheck(ok=False, entries=entries, first_bad_seq=bad)
+        if unproven is None and not entry.sealed:
+            unproven = entry.seq
+        elif entry.sealed:
+            unproven = None
+        expected_prev = link
+    if unproven is not None:  # the newest entries lost the one that kept their hash
+        return JournalCheck(ok=False, entries=entries, first_bad_seq=unproven)
     return JournalCheck(ok=True, entries=entries, first_bad_seq=None, last_hash=expected_prev)
 
 
@@ -304,16 +409,17 @@ def _stored_checkpoint(
     return checkpoint, status
 
 
-def entry_ok(entry: JournalEntry, expected_seq: int, expected_prev: str) -> bool:
-    """One entry links to `expected_prev` at `expected_seq` and its hash is right."""
+def entry_link(entry: JournalEntry, expected_seq: int, expected_prev: str) -> str | None:
+    """The entry's hash when it links to `expected_prev` at `expected_seq` and its kept hash (if
+    it keeps one) is right; None when it does not verify."""
     if entry.seq != expected_seq or entry.prev_hash not in ("", expected_prev):
-        return False
+        return None
     try:
         detail = json.loads(entry.detail)
     except ValueError:
-        return False
+        return None
     if canonical_json(detail) != entry.detail:
-        return False
+        return None
     recomputed = entry_hash(
         expected_prev,
         seq=entry.seq,
@@ -322,4 +428,4 @@ def entry_ok(entry: JournalEntry, expected_seq: int, expected_prev: str) -> bool
         event=entry.event,
         detail=detail,
     )
-    return bool(recomputed == entry.hash)
+    return recomputed if not entry.sealed or recomputed == entry.hash else None

@@ -20,13 +20,14 @@ from offline_store.errors import PackedDataDamaged
 from offline_store.packing import Packing, unpack
 from offline_store.signatures import signature_context
 
-# The freeze's entry is found through a partial index (`journal_frozen`, schema 7) holding one
+# The freeze's entry is found through a partial index (`journal_frozen`, schema 7; since schema
+# 12 it also holds the entries that store `document.pending` as its code, 2) holding one
 # entry per frozen document: without it the query walked the journal back from its head to the
 # document's freeze, entries of every receipt since, for every send (a backlog synced oldest
 # first read most of the journal for each of its first documents).
 _RECORDED_DIGEST = (
     "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
-    "WHERE document_id = ? AND event = 'document.pending' "
+    "WHERE document_id = ? AND (code = 2 OR event = 'document.pending') "
     "AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
     "ORDER BY seq DESC LIMIT 1"
 )

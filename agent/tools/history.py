@@ -179,7 +179,11 @@ def history_receipt(
     """Receipt `index` of the history, with the daemon's store calls in the daemon's order
     (issuing.py, transmission.py, print_orders.py, daemon/print_spool.py), in the caller's
     transaction. `outcome`: "printed" (online, accepted, printed), "print_failed" (accepted,
-    the printer gave up), "delayed" (offline, code 1, next attempt in a year) or "rejected"."""
+    the printer gave up), "delayed" (offline, code 1, next attempt in a year) or "rejected".
+    Where the daemon commits, the journal closes a unit (`close_journal_unit`): its entries keep
+    the hashes the daemon's do."""
+    unit = store.close_journal_unit
+    unit(conn)
     series = series_for(config, "11.1")
     request = history_request(index, card_every=card_every)
     priced = price_lines(request.lines, prices_include_vat=config.pricing.prices_include_vat)
@@ -222,6 +226,7 @@ def history_receipt(
             conn, reservation.id, build(identity), now=at, signature_id=signed.id
         )
         store.mark_signature_used(conn, signed.id, now=at)
+    unit(conn)
     if outcome == "delayed":
         return store.mark_delayed(
             conn,
@@ -246,8 +251,10 @@ def history_receipt(
     )
     layout = _PLACEHOLDER_LAYOUT if outcome == "printed" else _layout(config, accepted)
     job_id = store.enqueue_print(conn, doc.id, layout, copy=False, now=at)
+    unit(conn)
     printed_at = at + timedelta(seconds=1)
     store.mark_printing(conn, job_id, now=printed_at)
+    unit(conn)
     if outcome == "print_failed":
         store.fail_print(conn, job_id, reason="paper out", now=printed_at)
     else:
@@ -286,6 +293,7 @@ def _sign(
         ),
         now=at,
     )
+    store.close_journal_unit(conn)  # committed before the terminal's call
     totals = priced.totals
     text = ";".join(
         [
@@ -301,6 +309,7 @@ def _sign(
     outcome = Signed(text, base64.b64encode(der).decode(), raw={})
     signed = SignedFor(sign, stored.digest, doc, outcome, parse_signed_input(text), "H_24")
     answer = record_signature(conn, config, signed, now=at)
+    store.close_journal_unit(conn)
     signature = store.get_signature(conn, answer.body.signature_id)
     if signature is None:
         raise RuntimeError(f"signature {answer.body.signature_id} was not stored")

@@ -232,3 +232,30 @@ def test_a_receipt_without_a_known_mark_warns_naming_it(
     (line,) = [line for line in check_lines(out) if " database — " in line]
     assert line.startswith("[WARN]"), line
     assert f"1 receipt(s) accepted without a known MARK ({doc.id})" in line
+
+
+def test_an_entry_changed_inside_a_transaction_fails_naming_the_transaction(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Inside a transaction only the last entry keeps its hash: an edit of an earlier one (by
+    hand, triggers dropped) is still found, at the transaction's first entry."""
+    config = write_config(tmp_path, socket_path=tmp_path / "agent.sock")
+    (tmp_path / "state").mkdir()
+    conn = open_database(tmp_path / "state" / "pos-agent.sqlite3", now=T0)
+    try:
+        doc = issue(conn, "r1")
+        with store.transaction(conn):
+            for event in ("document.accepted", "print.queued", "print.printing"):
+                store.append_journal(conn, event, {"job_id": 1}, document_id=doc.id, at=T0)
+        first = store.journal_last_seq(conn) - 2
+        kept = conn.execute("SELECT seq FROM journal WHERE digest IS NOT NULL").fetchall()
+        assert first not in {row[0] for row in kept}
+        with store.transaction(conn):
+            conn.execute("DROP TRIGGER journal_no_update")
+            conn.execute("UPDATE journal SET detail = '{\"job_id\":2}' WHERE seq = ?", (first + 1,))
+    finally:
+        conn.close()
+    code, out = run_cli(capsys, "doctor", "--config", str(config))
+    assert code == 2
+    (line,) = [line for line in check_lines(out) if " database — " in line]
+    assert line.startswith("[FAIL]") and f"journal BROKEN: journal entry {first} " in line

@@ -124,7 +124,7 @@ def printed_texts(stack: E2EStack, receipt_id: int) -> list[str]:
 def _payment_events(stack: E2EStack, receipt_id: int) -> list[str]:
     with stack.database() as conn:
         rows = conn.execute(
-            "SELECT event FROM journal WHERE document_id = ? AND event LIKE 'payment.%' "
+            "SELECT event FROM journal_named WHERE document_id = ? AND event LIKE 'payment.%' "
             "ORDER BY seq",
             (receipt_id,),
         )

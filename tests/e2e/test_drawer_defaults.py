@@ -27,5 +27,5 @@ def test_no_drawer_no_kick(stack: E2EStack) -> None:
             ]
             == 0
         )
-        journal = conn.execute("SELECT count(*) FROM journal WHERE event LIKE 'drawer.%'")
+        journal = conn.execute("SELECT count(*) FROM journal_named WHERE event LIKE 'drawer.%'")
         assert journal.fetchone()[0] == 0

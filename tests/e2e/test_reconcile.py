@@ -62,7 +62,7 @@ def test_an_unusable_mark_is_a_warning_until_reconcile_finds_it(
         events = [
             r[0]
             for r in conn.execute(
-                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq", (receipt_id,)
+                "SELECT event FROM journal_named WHERE document_id = ? ORDER BY seq", (receipt_id,)
             )
         ]
     assert "document.mark_resolved" in events
@@ -94,7 +94,7 @@ def test_a_receipt_the_provider_lost_is_sent_again(stack: E2EStack) -> None:
         events = [
             r[0]
             for r in conn.execute(
-                "SELECT event FROM journal WHERE document_id = ? ORDER BY seq", (receipt_id,)
+                "SELECT event FROM journal_named WHERE document_id = ? ORDER BY seq", (receipt_id,)
             )
         ]
     assert events[-2:] == ["document.resend", "document.accepted"]

@@ -42,7 +42,7 @@ def conn(tmp_path):
 
 def _events(conn: sqlite3.Connection, document_id: int) -> list[str]:
     rows = conn.execute(
-        "SELECT event FROM journal WHERE document_id = ? ORDER BY seq", (document_id,)
+        "SELECT event FROM journal_named WHERE document_id = ? ORDER BY seq", (document_id,)
     )
     return [row[0] for row in rows]
 
@@ -142,7 +142,7 @@ def test_offline_path_delayed_twice_then_accepted_with_unknown_mark(conn):
     delayed_details = [
         json.loads(row[0])
         for row in conn.execute(
-            "SELECT detail FROM journal WHERE document_id = ? AND event = 'document.delayed' "
+            "SELECT detail FROM journal_named WHERE document_id = ? AND event = 'document.delayed' "
             "ORDER BY seq",
             (doc.id,),
         )
@@ -283,7 +283,7 @@ def test_reservations_extend_take_over_and_abandon(conn):
     assert get_by_request_id(conn, "r1") is None
     assert abandoned_reservations(conn, series="A", before=later) == []
     journal = conn.execute(
-        "SELECT detail FROM journal WHERE event = 'document.taken_over'"
+        "SELECT detail FROM journal_named WHERE event = 'document.taken_over'"
     ).fetchone()[0]
     assert '"previous_request_id":"r1"' in journal
 

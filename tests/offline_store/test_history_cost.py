@@ -75,7 +75,7 @@ def test_a_schema_1_file_is_migrated_and_packed_without_changing_a_byte(tmp_path
     # Every payload still hashes to what its journal entry recorded.
     for doc in store.list_documents(conn, limit=100):
         row = conn.execute(
-            "SELECT detail FROM journal WHERE document_id = ? AND event = 'document.pending'",
+            "SELECT detail FROM journal_named WHERE document_id = ? AND event = 'document.pending'",
             (doc.id,),
         ).fetchone()
         if doc.payload is not None and row is not None:

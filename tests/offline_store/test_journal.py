@@ -19,13 +19,28 @@ from tests.offline_store.factory import T0, open_store
 T0_US = 1_768_464_000_000_000  # 2026-01-15 08:00 UTC
 
 
-def _fill(conn: sqlite3.Connection, count: int) -> list[str]:
+def _fill(conn: sqlite3.Connection, count: int, *, event: str = "test.event") -> list[str]:
+    """`count` entries, each in its own transaction (so each keeps its hash)."""
     hashes = []
-    with transaction(conn):
-        for index in range(count):
-            detail = {"i": index, "amount": Decimal("1.10"), "text": "Απόδειξη"}
-            at = T0 + timedelta(seconds=index)
-            hashes.append(append_journal(conn, "test.event", detail, document_id=None, at=at))
+    for index in range(count):
+        detail = {"i": index, "amount": Decimal("1.10"), "text": "Απόδειξη"}
+        at = T0 + timedelta(seconds=index)
+        with transaction(conn):
+            hashes.append(append_journal(conn, event, detail, document_id=None, at=at))
+    return hashes
+
+
+def _transactions(conn: sqlite3.Connection, *sizes: int) -> list[str]:
+    """Transactions of a sale's events (coded ones), `sizes` entries each."""
+    hashes = []
+    events = ("document.pending", "signature.used", "print.queued", "print.printing")
+    for number, size in enumerate(sizes):
+        with transaction(conn):
+            for index in range(size):
+                at = T0 + timedelta(seconds=number)
+                detail = {"i": index, "job_id": number}
+                event = events[index % len(events)]
+                hashes.append(append_journal(conn, event, detail, document_id=7, at=at))
     return hashes
 
 
@@ -180,3 +195,118 @@ def test_incremental_check_finds_tampering_after_and_at_the_checkpoint(tmp_path)
         conn.execute("UPDATE journal SET digest = ? WHERE seq = 4", (b"\xff" * 32,))
     check = verify_journal(conn, after=checkpoint)
     assert not check.ok and check.first_bad_seq == 4 and check.checkpoint is None
+
+
+def test_a_transaction_keeps_one_hash_and_its_events_as_codes(tmp_path):
+    """Only the last entry a transaction wrote keeps its hash; the others' hashes are
+    recomputed, the same as `append_journal` returned. Known events are stored as their code."""
+    conn = open_store(tmp_path)
+    hashes = _transactions(conn, 3, 2)
+    rows = conn.execute("SELECT seq, event, code, digest FROM journal ORDER BY seq").fetchall()
+    assert [row["digest"] is not None for row in rows] == [False, False, True, False, True]
+    assert bytes(rows[2]["digest"]).hex() == hashes[2]
+    assert {row["event"] for row in rows} == {""}
+    names = dict(conn.execute("SELECT code, name FROM journal_event_names").fetchall())
+    assert [names[row["code"]] for row in rows][:2] == ["document.pending", "signature.used"]
+    assert [journal_entry(conn, seq).hash for seq in range(1, 6)] == hashes
+    assert journal_head(conn).hash == hashes[-1]
+    check = verify_journal(conn)
+    assert check.ok and check.entries == 5 and check.last_hash == hashes[-1]
+    # An event without a code keeps its name; it chains into the coded ones.
+    more = _fill(conn, 1, event="closing.z")
+    assert tuple(conn.execute("SELECT event, code FROM journal WHERE seq = 6").fetchone()) == (
+        "closing.z",
+        None,
+    )
+    assert verify_journal(conn).last_hash == more[0]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "bad"),
+    [
+        ('UPDATE journal SET detail = \'{"i":9,"job_id":1}\' WHERE seq = 5', 4),
+        ("UPDATE journal SET at_us = at_us + 1 WHERE seq = 4", 4),
+        ("UPDATE journal SET code = code + 1 WHERE seq = 5", 4),
+        ("UPDATE journal SET event = 'forged' WHERE seq = 6", 4),
+        ("UPDATE journal SET document_id = 8 WHERE seq = 6", 4),
+        ("DELETE FROM journal WHERE seq = 5", 4),
+        ("DELETE FROM journal WHERE seq >= 6", 4),
+    ],
+)
+def test_a_change_inside_a_transaction_is_found_at_its_first_entry(tmp_path, tamper, bad):
+    """Entries without a kept hash are proven by their transaction's last one: an edit, a
+    removed entry, or the transaction's last entries cut off."""
+    conn = open_store(tmp_path)
+    _transactions(conn, 3, 3, 2)
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute("DROP TRIGGER journal_no_delete")
+        conn.execute(tamper)
+    check = verify_journal(conn)
+    assert not check.ok and check.first_bad_seq == bad, tamper
+
+
+def test_the_only_update_is_the_newest_but_one_giving_up_its_hash(tmp_path):
+    conn = open_store(tmp_path)
+    _transactions(conn, 2, 1, 1)
+    for update in (
+        "UPDATE journal SET digest = NULL WHERE seq = 4",
+        "UPDATE journal SET digest = NULL WHERE seq = 2",
+        "UPDATE journal SET digest = NULL, detail = '{}' WHERE seq = 3",
+        "UPDATE journal SET code = 1 WHERE seq = 1",
+        "UPDATE journal SET event = 'x' WHERE seq = 1",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"), transaction(conn):
+            conn.execute(update)
+    assert verify_journal(conn).ok
+
+
+def test_a_bounded_check_stops_only_where_a_hash_is_kept(tmp_path):
+    conn = open_store(tmp_path)
+    hashes = _transactions(conn, 4, 3)
+    first = verify_journal(conn, limit=2)
+    assert first.ok and not first.complete and first.checkpoint == (4, hashes[3])
+    rest = verify_journal(conn, after=first.checkpoint, limit=2)
+    assert rest.ok and rest.complete and rest.checkpoint == (7, hashes[6])
+    # A checkpoint inside a transaction (an older agent's, or a mark) resumes from its
+    # recomputed hash.
+    assert verify_journal(conn, after=(5, hashes[4])).ok
+
+
+def test_entries_written_before_the_codes_verify_with_the_new_ones(tmp_path):
+    """A register upgraded to schema 12 holds schema-4 entries (event names, every hash kept);
+    they chain into the new ones, and an edit of either is found."""
+    from offline_store.migrations import MIGRATIONS, apply_migrations
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    apply_migrations(conn, MIGRATIONS[:11])
+    prev = GENESIS_HASH
+    conn.execute("BEGIN")
+    for seq in (1, 2):
+        detail = {"payload_sha256": "ab" * 32}
+        prev = entry_hash(
+            prev, seq=seq, at=T0_US, document_id=seq, event="document.pending", detail=detail
+        )
+        conn.execute(
+            "INSERT INTO journal (seq, at, at_us, document_id, event, detail, prev_hash, hash, "
+            "digest) VALUES (?, '', ?, ?, 'document.pending', ?, '', '', ?)",
+            (seq, T0_US, seq, canonical_json(detail), bytes.fromhex(prev)),
+        )
+    conn.execute("COMMIT")
+    conn.close()
+    conn = open_store(tmp_path, "old.db")
+    hashes = _transactions(conn, 2)
+    check = verify_journal(conn)
+    assert check.ok and check.entries == 4 and check.last_hash == hashes[-1]
+    assert journal_entry(conn, 2).hash == prev
+    # The freeze's record is found in both forms, through the index.
+    found = conn.execute(
+        "SELECT document_id FROM journal WHERE (code = 2 OR event = 'document.pending') "
+        "AND document_id IN (1, 2, 7) ORDER BY seq"
+    ).fetchall()
+    assert [row[0] for row in found] == [1, 2, 7]
+    with transaction(conn):
+        conn.execute("DROP TRIGGER journal_no_update")
+        conn.execute("UPDATE journal SET at_us = at_us + 1 WHERE seq = 2")
+    assert verify_journal(conn).first_bad_seq == 2

@@ -83,7 +83,7 @@ def test_cancelled_orders_and_cancellations_are_not_open(conn: sqlite3.Connectio
 def test_every_step_is_journaled(conn: sqlite3.Connection) -> None:
     _order(conn, "o1")
     _settle(conn, ["o1"], "close-5", "close")
-    events = [row[0] for row in conn.execute("SELECT event FROM journal ORDER BY seq")]
+    events = [row[0] for row in conn.execute("SELECT event FROM journal_named ORDER BY seq")]
     assert "order.placed" in events and "order.close" in events
     assert store.verify_journal(conn).ok
 

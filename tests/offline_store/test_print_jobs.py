@@ -66,7 +66,9 @@ def test_job_prints_after_a_retry(conn):
     # A printed job leaves no layout behind: a reprint is rebuilt from the document.
     assert print_layout(conn, job_id) is None
     assert conn.execute("SELECT count(*) FROM print_layouts").fetchone()[0] == 0
-    events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'print.%'")]
+    events = [
+        r[0] for r in conn.execute("SELECT event FROM journal_named WHERE event LIKE 'print.%'")
+    ]
     assert events == [
         "print.queued",
         "print.printing",

@@ -121,7 +121,7 @@ def test_signature_lifecycle(conn):
     assert get_signature(conn, second.id) == used
     with pytest.raises(InvalidTransition), transaction(conn):
         mark_signature_used(conn, second.id, now=T0)
-    events = [r[0] for r in conn.execute("SELECT event FROM journal WHERE event LIKE 'sig%'")]
+    events = [r[0] for r in conn.execute("SELECT event FROM journal_named WHERE event LIKE 'sig%'")]
     assert events == [
         "signature.added",
         "signature.superseded",
