@@ -473,7 +473,11 @@ class _Endpoints:
         return _json(200, {"now": self._s.clock.now().isoformat()})
 
     async def documents(self, request: Request) -> Response:
-        return _json(200, {"documents": self._s.store.documents()})
+        """`?after_mark=N`: only the documents accepted since MARK N (a harness's next look)."""
+        after = request.query("after_mark") or "0"
+        if not after.isdigit():
+            return _json(400, {"error": "after_mark must be a MARK (digits)"})
+        return _json(200, {"documents": self._s.store.documents(int(after))})
 
     async def getdocuments(self, request: Request) -> Response:
         """The issuer's documents of some days, by page (`listing.py`)."""

@@ -255,14 +255,17 @@ class SandboxStore:
             ),
         )
 
-    def documents(self) -> list[dict[str, Any]]:
+    def documents(self, after_mark: int = 0) -> list[dict[str, Any]]:
         """Every accepted document, with what it carried (`connected`, `gross`, `payments`,
-        `special_category`)."""
+        `special_category`); with `after_mark` only those accepted since (a MARK is given once
+        a document is stored, in the same transaction, so MARKs list in the order stored)."""
         rows = self._db.execute(
             "SELECT d.uid, d.mark, d.endpoint, d.series, d.number, d.invoice_type AS type,"
             " d.date_issued, d.internal_id, d.is_delayed_code, d.submissions, d.accepted_at,"
             " r.connected, r.gross, r.payments, r.special_category"
-            " FROM documents d LEFT JOIN received r ON r.mark = d.mark ORDER BY d.mark"
+            " FROM documents d LEFT JOIN received r ON r.mark = d.mark WHERE d.mark > ?"
+            " ORDER BY d.mark",
+            (after_mark,),
         ).fetchall()
         correlated: dict[int, list[int]] = {}
         for row in self._db.execute(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import random
 import signal
@@ -54,7 +55,8 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.core.status_report import rolled_back
 from agent.tools.local_stack import LocalStack, StackSettings, print_verdict, work_dir
-from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end, passed
+from agent.tools.powercut_audit import EndCheck, Findings, audit_end, passed
+from agent.tools.powercut_auditor import Auditor
 from agent.tools.powercut_control import CutFs
 from agent.tools.powercut_processes import alive, fork, fork_daemon, median, reap, run_cli
 from agent.tools.powercut_till import Till
@@ -67,10 +69,20 @@ ARCHIVE_EVERY = 200
 ARCHIVE_OPS = 400  # changing calls of an archive run (with the maintenance around it)
 ARCHIVE_TRIES = 3  # cut tries, then one to the end
 STARTUP_CUT_EVERY = 10  # one restart in ten is itself cut
+EXTRA_SALES_FACTOR = 2  # sales may go on to twice --sales (and one a cut) for the cuts to come
+FULL_AUDIT_EVERY = 100  # the whole audit, beside the one of what changed (powercut_auditor)
 DRAIN_DEADLINE_S = 120.0
 MIGRATION_TRIES = 12
 MIGRATION_OPS = 140  # a whole `pos-agent migrate` of a small file: ~140 changing calls
-PRELOADED = ("agent.daemon.main", "agent.daemon.upgrade", "agent.core.maintenance")
+PRELOADED = (
+    "agent.cli",
+    "agent.daemon.main",
+    "agent.daemon.upgrade",
+    "agent.core.maintenance",
+    "concurrent.futures.thread",
+    "uvicorn.lifespan.off",
+    "uvicorn.protocols.websockets.auto",
+)
 
 
 @dataclass
@@ -104,6 +116,7 @@ class Powercut:
         torn_every: int,
         log: Callable[[str], None],
         migration: bool = True,
+        full_audit_every: int = FULL_AUDIT_EVERY,
     ) -> None:
         self.root = root
         self.sales = sales
@@ -134,6 +147,13 @@ class Powercut:
         self.findings = Findings()
         self.tally = Tally()
         self.till = Till(self._client, seed, self._outage, self._rolled_back)
+        self.auditor = Auditor(
+            self.stack.state_dir / "archive",
+            self.till.ledger,
+            self._provider_after,
+            self.findings,
+            full_every=full_audit_every,
+        )
         self.voided: set[str] = set()
         self.ops_per_sale = 40.0
         self._armed = False
@@ -167,7 +187,14 @@ class Powercut:
         return self._report(end, time.perf_counter() - started)
 
     def _sell(self) -> None:
-        for index in range(self.sales):
+        """`--sales` sales, then more until `--cuts` cuts are done: a run's cuts are a count,
+        not what a time or a machine's load allowed."""
+        for index in itertools.count():
+            if index >= self.sales and self.tally.fs_cuts >= self.cuts:
+                return
+            if index >= EXTRA_SALES_FACTOR * self.sales + self.cuts:
+                self.tally.problems.append(f"{self.tally.fs_cuts} of {self.cuts} cuts came")
+                return
             if index % OFFLINE_EVERY == OFFLINE_EVERY - OFFLINE_FOR:
                 self._set_faults("down")
             elif index % OFFLINE_EVERY == 0:
@@ -302,22 +329,13 @@ class Powercut:
     def _audit(self, *, settled: bool = False) -> None:
         started = time.perf_counter()
         label = f"cut {self.tally.fs_cuts}"
-        with closing(self.stack.open_store()) as conn:  # the daemon refuses such a start
-            behind = rolled_back(conn, self.stack.state_dir)
-        if behind is not None:
-            self.tally.refused_as_rolled_back += 1
-            self.findings.note(f"{label}: the database is behind its high-water mark: {behind}")
-            self._rolled_back()
         with closing(self.stack.open_store()) as conn:
-            audit_cut(
-                conn,
-                self.stack.state_dir / "archive",
-                self.till.ledger,
-                self._provider_documents,
-                self.findings,
-                label,
-                settled=settled,
-            )
+            behind = rolled_back(conn, self.stack.state_dir)  # the daemon refuses such a start
+            if behind is not None:
+                self.tally.refused_as_rolled_back += 1
+                self.findings.note(f"{label}: the database is behind its high-water mark: {behind}")
+                self._rolled_back()
+            self.auditor.audit(conn, label, settled=settled)
         self.tally.audit_ms.append((time.perf_counter() - started) * 1000)
 
     def _rolled_back(self) -> None:
@@ -326,6 +344,7 @@ class Powercut:
         if response.status_code == 409:
             return
         response.raise_for_status()
+        self.auditor.forget()
         with closing(self.stack.open_store()) as conn:
             for doc in store.list_documents(conn, state=store.DocumentState.VOID, limit=10**6):
                 self.voided.add(doc.uid)
@@ -425,7 +444,7 @@ class Powercut:
             time.sleep(0.3)
         return audit_end(
             self.till.ledger,
-            self._provider_documents(),
+            self.auditor.provider_documents(),
             printer.read_bytes() if printer.exists() else b"",
             self.voided,
         )
@@ -481,8 +500,9 @@ class Powercut:
     def _set_faults(self, mode: str) -> None:
         self._provider().post("/_sandbox/faults", json={"mode": mode}).raise_for_status()
 
-    def _provider_documents(self) -> list[dict[str, Any]]:
-        response = self._provider().get("/_sandbox/documents")
+    def _provider_after(self, mark: int) -> list[dict[str, Any]]:
+        """The provider's documents accepted after `mark` (all of them after 0)."""
+        response = self._provider().get("/_sandbox/documents", params={"after_mark": mark})
         response.raise_for_status()
         body = response.json()
         documents: list[dict[str, Any]] = body["documents"] if isinstance(body, dict) else body
@@ -511,6 +531,7 @@ class Powercut:
                 "told": len(self.till.ledger.told),
                 "sales_by_kind": dict(t.kinds),
                 "refused_sales": len(self.till.ledger.refused),
+                "cuts_while_selling": t.fs_cuts,
                 "torn_cuts": t.torn_cuts,
                 "startup_cuts": t.startup_cuts,
                 "migration_cuts": t.migration_cuts,
@@ -525,6 +546,8 @@ class Powercut:
                 "failed_starts": t.failed_starts,
                 "restart_ready_ms_median": median(t.restart_ms),
                 "audit_ms_median": median(t.audit_ms),
+                "audits": self.auditor.audits,
+                "whole_audits": self.auditor.full_audits,
                 "answer_statuses": {str(k): v for k, v in sorted(self.till.statuses.items())},
                 "problems": (f.problems + end.problems + t.problems + self.till.problems)[:80],
             },
@@ -547,6 +570,7 @@ def powercut_command(args: argparse.Namespace) -> int:
             torn_every=args.torn_every,
             log=log,
             migration=args.migration,
+            full_audit_every=args.whole_audit_every,
         ).run()
     return print_verdict(report, passed(report), args.json)
 
@@ -564,6 +588,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="start from the previous schema and cut pos-agent migrate",
+    )
+    parser.add_argument(
+        "--whole-audit-every",
+        type=int,
+        default=FULL_AUDIT_EVERY,
+        help="every Nth audit reads everything, not only what changed (1: every audit)",
     )
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")

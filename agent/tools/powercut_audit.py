@@ -82,7 +82,7 @@ def audit_cut(
     sent and nothing runs, so a MARK the provider does not list is wrong too."""
     before = provider()
     for told in ledger.told.values():
-        _check_told(conn, told, findings, label, settled)
+        check_told(conn, told, findings, label, settled=settled)
     by_number: dict[tuple[str, int], set[str]] = {}
     for told in ledger.told.values():
         if told.kind == "receipt":
@@ -103,23 +103,26 @@ def audit_cut(
     _check_provider(conn, before, provider(), findings, label, settled)
 
 
-def _check_told(
-    conn: sqlite3.Connection, told: Told, findings: Findings, label: str, settled: bool
-) -> None:
+def check_told(
+    conn: sqlite3.Connection, told: Told, findings: Findings, label: str, *, settled: bool
+) -> bool:
+    """One told answer against the store; True when its MARK is back to unsent (a sync's
+    outcome a cut took back: judged once the backlog is sent)."""
     answer = told.answer
+    deferred = False
     if told.kind == "kick":
         kick = store.get_kick(conn, int(answer["kick_id"]))
         if kick is None:
             findings.told_but_missing += 1
             findings.note(f"{label}: drawer kick {told.request_id} told, not in the store")
-        return
+        return False
     doc = store.get_document(conn, int(answer["receipt_id"]))
     if doc is None:
-        if _archived(conn, answer["series"], int(answer["number"])):
-            return
+        if archived(conn, answer["series"], int(answer["number"])):
+            return False
         findings.told_but_missing += 1
         findings.note(f"{label}: {told.kind} {told.request_id} ({answer['number']}) not in store")
-        return
+        return False
     expected: tuple[Any, ...] = (
         answer["series"],
         int(answer["number"]),
@@ -137,6 +140,7 @@ def _check_told(
             # document is sent again and the provider's 409 gives the same MARK back); a retry
             # answered from it told the MARK. Checked once the backlog is sent.
             findings.marks_to_resend += 1
+            deferred = True
         elif answer.get("mark") is not None:
             expected += (answer["mark"], answer.get("authentication_code"))
             found += (doc.mark, doc.authentication_code)
@@ -152,9 +156,10 @@ def _check_told(
     if expected != found:
         findings.changed_answers += 1
         findings.note(f"{label}: {told.request_id}: told {expected}, store has {found}")
+    return deferred
 
 
-def _archived(conn: sqlite3.Connection, series: str, number: int) -> bool:
+def archived(conn: sqlite3.Connection, series: str, number: int) -> bool:
     row = conn.execute(
         "SELECT 1 FROM archived_numbers WHERE series = ? AND ? BETWEEN first_number AND "
         "last_number",
@@ -182,7 +187,7 @@ def _check_provider(
             findings.reused_numbers += 1
             findings.note(f"{label}: the provider holds {count} documents {series} {number}")
     for doc in before:
-        if doc["uid"] in rows or _archived(conn, doc["series"], int(doc["number"])):
+        if doc["uid"] in rows or archived(conn, doc["series"], int(doc["number"])):
             continue
         findings.unknown_at_provider += 1
         findings.note(f"{label}: provider document {doc['series']} {doc['number']} unknown here")

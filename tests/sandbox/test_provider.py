@@ -201,6 +201,19 @@ def test_is_delayed_code_is_recorded(
     assert documents[0]["is_delayed_code"] == 2
 
 
+def test_the_documents_list_from_a_mark_on(
+    sandbox: SandboxServer, make_invoice: Callable[..., bytes]
+) -> None:
+    """A harness looking again asks only for what came since the last MARK it saw."""
+    marks = [loads(post(sandbox, "/Invoice/json", make_invoice(n)).content)["mark"] for n in (1, 2)]
+    listed = httpx.get(sandbox.base_url + "/_sandbox/documents", params={"after_mark": marks[0]})
+    assert [doc["mark"] for doc in listed.json()["documents"]] == marks[1:]
+    everything = httpx.get(sandbox.base_url + "/_sandbox/documents").json()["documents"]
+    assert [doc["mark"] for doc in everything] == marks
+    refused = httpx.get(sandbox.base_url + "/_sandbox/documents", params={"after_mark": "x"})
+    assert refused.status_code == 400
+
+
 def test_signpos_signature_verifies_with_the_published_key(sandbox: SandboxServer) -> None:
     response = post(sandbox, "/PosTransactions/signpos", signpos_body())
     assert response.status_code == 200

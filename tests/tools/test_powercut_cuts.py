@@ -122,12 +122,14 @@ def test_a_cut_between_the_paper_and_the_printed_commit_prints_a_copy_not_a_seco
 @needs_fuse
 def test_a_short_powercut_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     """`pos-agent powercut` in small: a migration cut until done, sales of every kind with an
-    offline period, cuts (some torn, some inside the start-up) and an audit after each."""
+    offline period, exactly 25 cuts (some torn, some inside the start-up) and an audit after
+    each: of what changed, and every fourth of everything."""
     out = tmp_path / "powercut.json"
     completed = subprocess.run(
         [
             *(sys.executable, "-m", "agent", "powercut", "--sales", "80", "--cuts", "25"),
-            *("--seed", "3", "--json", str(out), "--keep", str(tmp_path / "run")),
+            *("--seed", "3", "--whole-audit-every", "4"),
+            *("--json", str(out), "--keep", str(tmp_path / "run")),
         ],
         capture_output=True,
         text=True,
@@ -137,8 +139,10 @@ def test_a_short_powercut_run_loses_and_duplicates_nothing(tmp_path: Path) -> No
     assert out.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
     report = json.loads(out.read_text(encoding="utf-8"))
     details = report["details"]
-    assert report["sales"] == 80
-    assert report["fs_cuts"] >= 15, details
+    assert report["sales"] >= 80
+    assert details["cuts_while_selling"] == 25, details
+    assert report["fs_cuts"] == 25 + details["migration_cuts"], details
+    assert details["whole_audits"] >= 6 and details["audits"] > details["whole_audits"], details
     for key in (
         "lost",
         "duplicates",
