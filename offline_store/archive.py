@@ -44,7 +44,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offline_store.columns import money_from_db, optional_time_from_db, time_from_db, time_to_db
+from offline_store.columns import (
+    digest_from_db,
+    money_from_db,
+    optional_time_from_db,
+    time_from_db,
+    time_to_db,
+)
 from offline_store.database import transaction
 from offline_store.documents import (
     DocumentKind,
@@ -469,6 +475,8 @@ def _related_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any
     record = dict(row)
     if record.pop("response_packed", None) is not None:
         record["response"] = answer_text(conn, row)
+    if "body_digest" in record:
+        record["body_hash"] = digest_from_db(record["body_hash"], record.pop("body_digest"))
     return record
 
 

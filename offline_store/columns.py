@@ -45,3 +45,19 @@ def money_to_db(value: Decimal) -> str:
 def money_from_db(text: str) -> Decimal:
     """Stored decimal text back to `Decimal`, keeping its scale."""
     return Decimal(text)
+
+
+def digest_to_db(value: str) -> tuple[str, bytes | None]:
+    """A SHA-256 in hex as the (text, 32 bytes) pair of columns that store it: the bytes, and ''
+    in the text column; anything else stays text (half the size: 32 bytes, not 64 characters)."""
+    if len(value) == 64 and value == value.lower():
+        try:
+            return "", bytes.fromhex(value)
+        except ValueError:
+            pass
+    return value, None
+
+
+def digest_from_db(text: str, digest: bytes | None) -> str:
+    """The hex text `digest_to_db` was given, from its two columns."""
+    return text if digest is None else bytes(digest).hex()

@@ -30,6 +30,8 @@ from enum import StrEnum
 from typing import Any
 
 from offline_store.columns import (
+    digest_from_db,
+    digest_to_db,
     money_from_db,
     money_to_db,
     optional_time_from_db,
@@ -141,14 +143,14 @@ def insert_document(
     packing = current_packing(conn)
     inserted = _returning(
         conn,
-        "INSERT INTO documents (id, request_id, request_hash, kind, type_code, series, number, "
-        "issued_at, uid, internal_id, request_json, payload, total_amount, state, "
+        "INSERT INTO documents (id, request_id, request_hash, request_digest, kind, type_code, "
+        "series, number, issued_at, uid, internal_id, request_json, payload, total_amount, state, "
         "reserved_until, created_at, updated_at, packed, pack_dict, request_packed) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             _next_document_id(conn),
             new.request_id,
-            new.request_hash,
+            *digest_to_db(new.request_hash),
             DocumentKind(new.kind).value,
             new.type_code,
             series,
@@ -339,12 +341,12 @@ def take_over_reservation(
     before = _begin_change(conn, document_id, _RESERVED, "take_over_reservation")
     after = _returning(
         conn,
-        "UPDATE documents SET request_id = ?, request_hash = ?, request_json = ?, "
-        "request_packed = ?, total_amount = ?, reserved_until = ?, updated_at = ? "
-        "WHERE id = ? RETURNING *",
+        "UPDATE documents SET request_id = ?, request_hash = ?, request_digest = ?, "
+        "request_json = ?, request_packed = ?, total_amount = ?, reserved_until = ?, "
+        "updated_at = ? WHERE id = ? RETURNING *",
         (
             request_id,
-            request_hash,
+            *digest_to_db(request_hash),
             *_request_columns(request_json, None, _packing(conn, before)),
             money_to_db(total_amount),
             time_to_db(reserved_until),
@@ -576,7 +578,7 @@ def _document_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDocu
     return StoredDocument(
         id=row["id"],
         request_id=row["request_id"],
-        request_hash=row["request_hash"],
+        request_hash=digest_from_db(row["request_hash"], row["request_digest"]),
         kind=DocumentKind(row["kind"]),
         type_code=row["type_code"],
         series=row["series"],

@@ -684,6 +684,16 @@ BEGIN
 END;
 """
 
+# A request's and a remembered answer's SHA-256 as 32 bytes (`documents.request_digest`,
+# `api_requests.body_digest`) instead of 64 hex characters; the text column stays '' on new rows
+# (columns.digest_to_db). Nothing is rewritten.
+_SCHEMA_13 = """
+ALTER TABLE documents ADD COLUMN request_digest BLOB
+    CHECK (request_digest IS NULL OR length(request_digest) = 32);
+ALTER TABLE api_requests ADD COLUMN body_digest BLOB
+    CHECK (body_digest IS NULL OR length(body_digest) = 32);
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, _SCHEMA_1),
     Migration(2, _SCHEMA_2),
@@ -697,6 +707,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, _SCHEMA_10),
     Migration(11, _SCHEMA_11),
     Migration(12, _SCHEMA_12),
+    Migration(13, _SCHEMA_13),
 )
 
 

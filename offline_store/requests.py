@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from offline_store.columns import time_from_db, time_to_db
+from offline_store.columns import digest_from_db, digest_to_db, time_from_db, time_to_db
 from offline_store.packing import pack_answer, unpack_answer
 from offline_store.rows import write_one
 from offline_store.signatures import signature_context
@@ -61,13 +61,13 @@ def remember_request(
     `signature_id`: the signature row the answer carries (a sign call's)."""
     return write_one(
         conn,
-        "INSERT INTO api_requests (request_id, endpoint, body_hash, created, response, "
-        "response_packed, document_id, created_at, signature_id) "
-        "VALUES (?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING *",
+        "INSERT INTO api_requests (request_id, endpoint, body_hash, body_digest, created, "
+        "response, response_packed, document_id, created_at, signature_id) "
+        "VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?) RETURNING *",
         (
             request_id,
             endpoint,
-            body_hash,
+            *digest_to_db(body_hash),
             int(created),
             pack_answer(_exact_json(response), context=signature_context(conn, signature_id)),
             document_id,
@@ -90,7 +90,7 @@ def _request_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredReque
     return StoredRequest(
         request_id=row["request_id"],
         endpoint=row["endpoint"],
-        body_hash=row["body_hash"],
+        body_hash=digest_from_db(row["body_hash"], row["body_digest"]),
         created=bool(row["created"]),
         response=json.loads(answer_text(conn, row), parse_float=Decimal),
         document_id=row["document_id"],

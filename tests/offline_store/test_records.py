@@ -1,4 +1,5 @@
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -9,7 +10,9 @@ from offline_store import (
     SignatureStatus,
     add_signature,
     find_request,
+    get_document,
     get_signature,
+    insert_document,
     mark_signature_used,
     remember_request,
     supersede_signatures,
@@ -19,7 +22,7 @@ from offline_store.columns import time_to_db
 from offline_store.database import open_database
 from offline_store.migrations import MIGRATIONS, apply_migrations, schema_version
 from offline_store.packing import pack_answer
-from tests.offline_store.factory import T0, issue, open_store
+from tests.offline_store.factory import T0, builder, issue, open_store
 
 
 @pytest.fixture
@@ -156,3 +159,48 @@ def test_answers_remembered_before_schema_11_keep_whether_they_created(tmp_path)
     assert "status_code" not in columns
     with pytest.raises(sqlite3.IntegrityError), transaction(conn):
         conn.execute("UPDATE api_requests SET created = 201 WHERE request_id = 'made'")
+
+
+def test_request_hashes_are_stored_as_32_bytes_and_old_text_ones_still_read(tmp_path):
+    """New rows keep a request's and an answer's SHA-256 as 32 bytes (the text column ''); rows
+    written before schema 13 keep their 64 characters and read back the same."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(old, MIGRATIONS[:12])
+    text_hash = "ab" * 32
+    old.execute(
+        "INSERT INTO api_requests (request_id, endpoint, body_hash, created, response, "
+        "response_packed, document_id, created_at) VALUES ('before', 'drawer.open', ?, 1, '', ?, "
+        "NULL, ?)",
+        (text_hash, pack_answer('{"kick_id":3}'), time_to_db(T0)),
+    )
+    old.close()
+    conn = open_database(path, now=T0)
+    assert find_request(conn, "before").body_hash == text_hash
+    new_hash = "0123456789abcdef" * 4
+    with transaction(conn):
+        remember_request(
+            conn,
+            request_id="after",
+            endpoint="drawer.open",
+            body_hash=new_hash,
+            created=True,
+            response={"kick_id": 4},
+            document_id=None,
+            now=T0,
+        )
+    build = builder("r1")
+    with transaction(conn):
+        doc = insert_document(
+            conn, "A", lambda number: replace(build(number), request_hash=new_hash), now=T0
+        )
+    assert get_document(conn, doc.id).request_hash == new_hash
+    assert find_request(conn, "after").body_hash == new_hash
+    stored = conn.execute(
+        "SELECT body_hash, body_digest FROM api_requests WHERE request_id = 'after'"
+    ).fetchone()
+    assert (stored[0], bytes(stored[1]).hex()) == ("", new_hash)
+    row = conn.execute(
+        "SELECT request_hash, length(request_digest) FROM documents WHERE id = ?", (doc.id,)
+    ).fetchone()
+    assert tuple(row) == ("", 32)
