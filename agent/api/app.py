@@ -86,12 +86,9 @@ def parse_model(raw: bytes, model: type[Model]) -> Model:
         raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
 
 
-def answered(answer: Answer[Any]) -> Response:
+def answered(answer: Answer[Model]) -> Response:
     """201 when this call created the answer, 200 when it found it (a document's replay)."""
-    status = 201 if answer.created else 200
-    if isinstance(answer.body, BaseModel):
-        return Response.model(answer.body, status)
-    return Response.json(answer.body, status)
+    return Response.model(answer.body, 201 if answer.created else 200)
 
 
 def autonomous(outcome: Autonomous) -> Response:
@@ -177,8 +174,7 @@ async def reprint(services: Services, request: Request) -> Response:
 async def sync_now(services: Services, _: Request) -> Response:
     if services.runtime.breaker.is_open:
         await services.sync.probe()
-    report = await services.sync.run(ignore_backoff=True)
-    return Response.json(report.model_dump(mode="json"))
+    return Response.model(await services.sync.run(ignore_backoff=True))
 
 
 async def accept_rollback(services: Services, _: Request) -> Response:
@@ -186,8 +182,7 @@ async def accept_rollback(services: Services, _: Request) -> Response:
 
 
 async def status(services: Services, _: Request) -> Response:
-    report = await services.status()
-    return Response.json(report.as_json())
+    return Response.model(await services.status())
 
 
 async def health(services: Services, _: Request) -> Response:

@@ -58,7 +58,7 @@ def add_closing_routes(
 
     async def closing(request: Request) -> Response:
         report = closings.get(request.int_param("number"))
-        return Response.json(report.model_dump(mode="json"))
+        return Response.model(report)
 
     router.add(
         "POST",
@@ -74,11 +74,11 @@ def add_closing_routes(
         asked: ReconcileRequest = await read(request, ReconcileRequest)
         day = asked.day or services.runtime.clock().date()
         result = await services.reconcile.run(day)
-        return Response.json(result.model_dump(mode="json"))
+        return Response.model(result)
 
     async def reprint(request: Request) -> Response:
         report = closings.reprint(request.int_param("number"))
-        return Response.json(report.model_dump(mode="json"))
+        return Response.model(report)
 
     router.add(
         "POST",
@@ -113,11 +113,11 @@ def _add_day_routes(router: Router, services: Services) -> None:
 
     async def day(request: Request) -> Response:
         report = await closings.day(day_query(request, services.runtime.clock().date()))
-        return Response.json(report.model_dump(mode="json"))
+        return Response.model(report)
 
     async def print_day(request: Request) -> Response:
         report = await closings.print_day(day_query(request, services.runtime.clock().date()))
-        return Response.json(report.model_dump(mode="json"))
+        return Response.model(report)
 
     router.add(
         "GET",

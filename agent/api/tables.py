@@ -84,10 +84,10 @@ def add_table_routes(
         return answered(await orders.cancel(order_id, await read(request, CancelOrderRequest)))
 
     async def tables(_: Request) -> Response:
-        return Response.json(tables_service.tables().model_dump())
+        return Response.model(tables_service.tables())
 
     async def table(request: Request) -> Response:
-        return Response.json(tables_service.table(table_param(request)).model_dump())
+        return Response.model(tables_service.table(table_param(request)))
 
     async def close(request: Request) -> Response:
         name = table_param(request)

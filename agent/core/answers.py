@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, Field, PlainSerializer, WithJsonSchema
 
 import offline_store as store
 from agent.core.offline_documents import LEGENDS
 from agent.core.runtime import Runtime
 from agent.fiscal.provider_payloads import transmission_method
-from agent.fiscal.receipt_model import Delivery
+from agent.fiscal.receipt_model import Delivery, ReceiptLine
 
 
 def _print_state(conn: sqlite3.Connection, document_id: int) -> PrintDelivery:
@@ -77,6 +77,12 @@ def document_answer(
 Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 Cents = Annotated[str, WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$"})]
 Amount = Annotated[Decimal, WithJsonSchema({"type": "number"})]
+# An order's lines as the till sent them (amounts as the decimal strings it wrote): a receipt's
+# lines the till can send back as they are.
+LinesAsSent = Annotated[
+    list[ReceiptLine],
+    PlainSerializer(lambda lines: [line.model_dump(mode="json") for line in lines]),
+]
 DocumentStateName = Literal["reserved", "pending", "delayed", "accepted", "rejected", "void"]
 PrintStateName = Literal["queued", "printing", "printed", "failed"]
 
@@ -136,6 +142,17 @@ class ReceiptList(BaseModel):
     receipts: list[DocumentAnswer]
 
 
+class SignedFields(BaseModel):
+    """A signed input `UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` split into its fields
+    (docs/provider.md §7.2); the four amounts in the order the NSP signed them."""
+
+    uid: str
+    mark: str | None
+    timestamp: str
+    amounts_cents: list[int]
+    terminal_id: str
+
+
 class SignatureAnswer(BaseModel):
     """The provider's signature the card terminal needs before it charges."""
 
@@ -149,7 +166,7 @@ class SignatureAnswer(BaseModel):
     mark: int | None
     input: str
     signature: str
-    fields: dict[str, Any]
+    fields: SignedFields
     provider_id: str
     nsp_code: str
     signature_duration: Literal["H_24", "H_2"]
@@ -233,7 +250,7 @@ class TableOrderView(DocumentAnswer):
     kind: Literal["order", "return", "cancel"]
     waiter: str
     signed_total: Amount
-    lines: list[dict[str, Any]]
+    lines: LinesAsSent
 
 
 class TablePaymentView(BaseModel):
@@ -252,7 +269,7 @@ class TableAnswer(TableSummary):
 
     orders: list[TableOrderView]
     payments: list[TablePaymentView]
-    closing_lines: list[dict[str, Any]]
+    closing_lines: LinesAsSent
     closing_total: Amount
     closing_type: Literal["11.1", "11.4"]
 

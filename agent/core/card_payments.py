@@ -17,12 +17,12 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
-from agent.core.answers import SignatureAnswer
+from agent.core.answers import SignatureAnswer, SignedFields
 from agent.core.errors import (
     AmountExceedsTotal,
     NotSameDay,
@@ -89,7 +89,7 @@ def cents(value: Decimal) -> int:
     return int(value * HUNDRED)
 
 
-def parse_signed_input(text: str) -> dict[str, Any]:
+def parse_signed_input(text: str) -> SignedFields:
     """Split a signed input `UID;MARK;yyyyMMddHHmmss;a1;a2;a3;a4;TID` (docs/provider.md §7.2).
 
     The four amounts come in an order that differs per NSP (Cardlink/Mellon: net;vat;total;paid;
@@ -97,13 +97,13 @@ def parse_signed_input(text: str) -> dict[str, Any]:
     parts = text.split(";")
     if len(parts) != 8:
         raise ValueError(f"signed input has {len(parts)} fields, expected 8")
-    return {
-        "uid": parts[0],
-        "mark": parts[1] or None,
-        "timestamp": parts[2],
-        "amounts_cents": [int(p) for p in parts[3:7]],
-        "terminal_id": parts[7],
-    }
+    return SignedFields(
+        uid=parts[0],
+        mark=parts[1] or None,
+        timestamp=parts[2],
+        amounts_cents=[int(p) for p in parts[3:7]],
+        terminal_id=parts[7],
+    )
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def check_signed_input(
     paid: Decimal,
     terminal_id: str,
     wording: SignedInputWording,
-) -> dict[str, Any]:
+) -> SignedFields:
     """The provider signed what we will issue: our UID, our amounts, our terminal."""
     try:
         parsed = parse_signed_input(text)
@@ -139,11 +139,11 @@ def check_signed_input(
         ) from exc
     expected = sorted([cents(amounts.net), cents(amounts.vat), cents(amounts.gross), cents(paid)])
     problems = []
-    if parsed["uid"].upper() != doc.uid:
+    if parsed.uid.upper() != doc.uid:
         problems.append("UID")
-    if sorted(parsed["amounts_cents"]) != expected:
+    if sorted(parsed.amounts_cents) != expected:
         problems.append("amounts")
-    if parsed["terminal_id"] != terminal_id:
+    if parsed.terminal_id != terminal_id:
         problems.append(wording.terminal_field)
     if problems:
         raise ProviderSignatureMismatch(
@@ -160,7 +160,7 @@ class SignedFor:
     digest: str
     doc: store.StoredDocument
     outcome: Signed
-    parsed: dict[str, Any]
+    parsed: SignedFields
     duration: Duration
 
 
@@ -366,7 +366,7 @@ class CardPaymentService:
         digest: str,
         doc: store.StoredDocument,
         outcome: Signed,
-        parsed: dict[str, Any],
+        parsed: SignedFields,
         duration: Duration,
         now: datetime,
     ) -> Answer[SignatureAnswer]:

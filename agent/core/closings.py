@@ -168,7 +168,7 @@ class ClosingService:
         finally:
             conn.close()
 
-    async def close(self, request: ClosingRequest) -> Answer:
+    async def close(self, request: ClosingRequest) -> Answer[DayReport]:
         """Z: everything after the previous closing, kept under the next number with its slip
         queued, journaled; then (`closing.reconcile_after`) each day it covers is matched with
         the provider's list and the result kept beside it, and only then is the slip released
@@ -180,9 +180,7 @@ class ClosingService:
             await self._finish(closing.number)
         elif created:
             self.rt.notify_printer()
-        return Answer(
-            closing_report(self._closing(closing.number)).model_dump(mode="json"), created
-        )
+        return Answer(closing_report(self._closing(closing.number)), created)
 
     async def finish_held(self) -> None:
         """On start: each closing whose slip a crash left waiting for its reconciliation gets
@@ -249,7 +247,7 @@ class ClosingService:
             )
         return closing, True
 
-    async def auto_close(self) -> Answer | None:
+    async def auto_close(self) -> Answer[DayReport] | None:
         """`closing.auto_at`: once it is that time of the day, the day's closing, made once (its
         request_id names the day) and only when something was issued since the last one."""
         at = self.rt.config.closing.auto_time()

@@ -24,8 +24,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
+from agent.core.report import Report
 from agent.fiscal.provider_payloads import payload_discount_by_category
 from agent.fiscal.tax_codes import CARD_PAYMENT, PAYMENT_METHODS, VAT_RATES
 from agent.json_codec import loads
@@ -36,7 +37,7 @@ SALE_TYPES = {"11.1": "sales", "11.4": "refunds"}
 CARD_TYPES = {"8.4": "sales", "8.5": "refunds"}
 
 
-class Part(BaseModel):
+class Part(Report):
     model_config = ConfigDict(frozen=True)
 
 

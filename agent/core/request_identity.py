@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 import offline_store as store
 from agent.core.errors import RequestIdReused
+from agent.core.report import Report
 from agent.json_codec import dumps
 
 Body = TypeVar("Body")
@@ -34,7 +35,10 @@ class Answer(Generic[Body]):
 
 def wire(model: BaseModel) -> dict[str, Any]:
     """The answer as it goes out and as it is remembered for a replay: field names as the API
-    spells them, optional fields absent rather than null, amounts still `Decimal`."""
+    spells them, optional fields absent rather than null, amounts still `Decimal`; a report
+    in its own form (`Report.as_json`)."""
+    if isinstance(model, Report):
+        return model.as_json()
     return model.model_dump(by_alias=True, exclude_unset=True)
 
 

@@ -25,6 +25,7 @@ from agent.core.day_findings import day_warnings, last_reconciliation
 from agent.core.day_report import Reconciliation
 from agent.core.errors import PayloadAltered
 from agent.core.held_returns import StrandedReturn, stranded_finding, stranded_returns
+from agent.core.report import Report
 from agent.core.rollback_guard import ROLLBACK_PROCEDURE, describe_rollback
 from agent.core.unpaid_orders import oldest_unpaid, part_paid
 
@@ -189,7 +190,7 @@ class PrinterSection(Section):
     printed: int
 
 
-class StatusReport(Section):
+class StatusReport(Section, Report):
     """Sections only the daemon knows (provider, clock, printer) are None when it is down."""
 
     version: str
@@ -215,7 +216,7 @@ class StatusReport(Section):
         return self.model_copy(update={"exit_code": level, "findings": findings})
 
     def as_json(self) -> dict[str, Any]:
-        """The wire form: absent sections are left out rather than sent as null."""
+        """The wire form: absent sections left out rather than sent as null."""
         absent = {
             name
             for name in (

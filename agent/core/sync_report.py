@@ -6,7 +6,9 @@ The daemon answers `POST /v1/sync` with it, and `pos-agent sync` and the demo re
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from agent.core.report import Report
 
 
 class SyncedDocument(BaseModel):
@@ -18,7 +20,7 @@ class SyncedDocument(BaseModel):
     last_error: str | None  # why it is still waiting (None once accepted)
 
 
-class SyncReport(BaseModel):
+class SyncReport(Report):
     """`stopped_early`: the provider became unreachable again and the rest waits for later.
     `altered`: documents not sent because their payload no longer matches its journal record."""
 
@@ -27,5 +29,5 @@ class SyncReport(BaseModel):
     still_delayed: int = 0
     rejected: int = 0
     stopped_early: bool = False
-    altered: list[int] = []
-    documents: list[SyncedDocument] = []
+    altered: list[int] = Field(default_factory=list)
+    documents: list[SyncedDocument] = Field(default_factory=list)

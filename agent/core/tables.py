@@ -214,7 +214,7 @@ class TablesService:
             **self._summary(state).model_dump(),
             orders=[self._order_view(order) for order in state.orders],
             payments=[self._payment_view(payment) for payment in state.payments],
-            closing_lines=[_receipt_line(line).model_dump(mode="json") for line in rest.lines],
+            closing_lines=[_receipt_line(line) for line in rest.lines],
             closing_total=rest.priced.totals.gross,
             closing_type="11.4" if rest.type_code == "11.4" else "11.1",
         )
@@ -328,7 +328,7 @@ class TablesService:
                 "kind": order.kind.value,
                 "waiter": order.waiter,
                 "signed_total": signed_total(order),
-                "lines": [line.model_dump(mode="json") for line in order_lines(order)],
+                "lines": order_lines(order),
             }
         )
 

@@ -199,7 +199,7 @@ def _auto_close(services: Services) -> Job:
     async def run() -> None:
         answer = await services.closings.auto_close()
         if answer is not None and answer.created:
-            log.info("daily closing Z %s made at closing.auto_at", answer.body.get("number"))
+            log.info("daily closing Z %s made at closing.auto_at", answer.body.number)
 
     return run
 

@@ -364,16 +364,12 @@ def test_x_and_z_add_up_to_the_days_documents(tmp_path_factory, sales, split) ->
         first, second = sales[:split], sales[split:]
         for sale in first:
             shop.sale(sale)
-        z1 = DayReport.model_validate(
-            asyncio.run(shop.closings.close(ClosingRequest(request_id="z-1"))).body
-        )
+        z1 = asyncio.run(shop.closings.close(ClosingRequest(request_id="z-1"))).body
         for sale in second:
             shop.sale(sale)
         x = day_report(shop.conn, DAY.date(), shop.now)
         check_report(x, shop.expected)
-        z2 = DayReport.model_validate(
-            asyncio.run(shop.closings.close(ClosingRequest(request_id="z-2"))).body
-        )
+        z2 = asyncio.run(shop.closings.close(ClosingRequest(request_id="z-2"))).body
         assert (z1.number, z2.number) == (1, 2)
         assert z2.after_receipt_id == z1.last_receipt_id
         # The two closings together are the day.
@@ -414,7 +410,7 @@ def test_a_closing_is_idempotent_and_kept_as_made(register: Register) -> None:
     made = asyncio.run(register.closings.close(ClosingRequest(request_id="z")))
     again = asyncio.run(register.closings.close(ClosingRequest(request_id="z")))
     assert made.created and not again.created and again.body == made.body
-    assert register.closings.get(1).model_dump(mode="json") == made.body
+    assert register.closings.get(1) == made.body
     [entry] = [e for e in journal_entries(register.conn, after=0) if e.event == "closing.z"]
     detail = loads(entry.detail)
     assert detail["number"] == 1 and detail["totals"]["sales"]["gross"] == "2.50"
@@ -456,6 +452,6 @@ def test_the_automatic_closing_comes_once_a_day_at_its_time_and_only_after_sales
             }
         )
         made = asyncio.run(shop.closings.auto_close())
-        assert made is not None and made.created and made.body["number"] == 1
+        assert made is not None and made.created and made.body.number == 1
         again = asyncio.run(shop.closings.auto_close())
         assert again is not None and not again.created and again.body == made.body

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from agent.clock import ATHENS
+from agent.core.answers import SignedFields
 from agent.core.breaker import CircuitBreaker
 from agent.core.card_payments import CARD_CHECK, check_signed_input, parse_signed_input
 from agent.core.errors import ProviderSignatureMismatch, ProviderSignatureUnusable
@@ -72,10 +73,14 @@ def test_signed_input_is_parsed_field_by_field():
     parsed = parse_signed_input(
         "1686345696C2FCC2B51FBA922E502A84C7021BBA;0;20240717103906;800;104;904;904;08104148"
     )
-    assert parsed["uid"] == "1686345696C2FCC2B51FBA922E502A84C7021BBA"
-    assert parsed["amounts_cents"] == [800, 104, 904, 904]
-    assert parsed["terminal_id"] == "08104148"
-    assert parse_signed_input("U;;20240101000000;1;2;3;4;T")["mark"] is None
+    assert parsed == SignedFields(
+        uid="1686345696C2FCC2B51FBA922E502A84C7021BBA",
+        mark="0",
+        timestamp="20240717103906",
+        amounts_cents=[800, 104, 904, 904],
+        terminal_id="08104148",
+    )
+    assert parse_signed_input("U;;20240101000000;1;2;3;4;T").mark is None
     with pytest.raises(ValueError):
         parse_signed_input("U;1;2")
 
@@ -85,7 +90,7 @@ def test_signed_input_is_checked_against_the_document_in_each_payments_words(tmp
     amounts = DocumentTotals(net=Decimal("8.00"), vat=Decimal("1.04"), gross=Decimal("9.04"))
     good = f"{doc.uid};;20260115100000;800;104;904;904;T1"
     parsed = check_signed_input(good, doc, amounts, Decimal("9.04"), "T1", CARD_CHECK)
-    assert parsed["terminal_id"] == "T1"
+    assert parsed.terminal_id == "T1"
     wrong = f"{doc.uid};;20260115100000;800;104;904;900;T2"
     with pytest.raises(ProviderSignatureMismatch) as card:
         check_signed_input(wrong, doc, amounts, Decimal("9.04"), "T1", CARD_CHECK)

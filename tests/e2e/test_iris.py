@@ -71,9 +71,9 @@ def test_iris_completed_after_three_polls_pays_the_reserved_receipt(stack: E2ESt
     )
     assert base64.b64decode(started["qr_png_base64"]).startswith(b"\x89PNG")
     fields = parse_signed_input(started["signed_input"])
-    assert fields["uid"] == started["uid"]  # the provider signed our receipt's identity
-    assert sorted(fields["amounts_cents"]) == [124, 776, 900, 900]
-    assert fields["terminal_id"] == started["merchant_id"]
+    assert fields.uid == started["uid"]  # the provider signed our receipt's identity
+    assert sorted(fields.amounts_cents) == [124, 776, 900, 900]
+    assert fields.terminal_id == started["merchant_id"]
     _verify(stack, {"signature": started["signature"], "input": started["signed_input"]})
 
     states = [_poll(stack, started["iris_payment_id"]) for _ in range(3)]
