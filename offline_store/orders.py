@@ -145,6 +145,16 @@ def order_of_document(conn: sqlite3.Connection, document_id: int) -> TableOrder 
     return None if row is None else _order_from_row(conn, row)
 
 
+def order_settled_by(conn: sqlite3.Connection, request_id: str) -> str | None:
+    """The request id of the document that closed (or cancelled) this order, if any."""
+    row = conn.execute(
+        "SELECT coalesce(close_request_id, cancel_request_id) FROM table_orders "
+        "WHERE request_id = ?",
+        (request_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
 def table_of_request(conn: sqlite3.Connection, request_id: str) -> str | None:
     row = conn.execute(
         "SELECT table_id FROM table_orders WHERE request_id = ?", (request_id,)

@@ -1,5 +1,6 @@
-"""The day's routes: the X report of a day, the daily closings (Z) and their reprints, and the
-reconciliation of a day with the provider's list of documents.
+"""The day's routes: the X report of a day, the daily closings (Z) and their reprints, the
+reconciliation of a day with the provider's list of documents, and the cancellation of an order
+slip the reconciliation found open at the provider and held by no table here.
 
 Registered on the app's router by `add_closing_routes`; every answer is a `DayReport` built by
 core and serialised here once.
@@ -16,11 +17,13 @@ from pydantic import BaseModel
 
 from agent.api.errors import ApiError, FieldProblem
 from agent.api.routing import Request, Response, Router
+from agent.core.answers import ProviderOrderCancelAnswer
 from agent.core.closings import ClosingRequest
 from agent.core.day_report import DayReport, Reconciliation
 from agent.core.reconcile import ReconcileRequest
 from agent.core.request_identity import Answer
 from agent.core.services import Services
+from agent.fiscal.orders import CancelProviderOrderRequest
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
@@ -52,6 +55,7 @@ def add_closing_routes(
 ) -> None:
     closings = services.closings
     _add_day_routes(router, services)
+    _add_provider_order_routes(router, services, read, answered)
 
     async def close(request: Request) -> Response:
         return answered(await closings.close(await read(request, ClosingRequest)))
@@ -103,6 +107,25 @@ def add_closing_routes(
         closing,
         "A kept closing (Z) as it was made, with its reconciliation",
         response_model=DayReport,
+    )
+
+
+def _add_provider_order_routes(
+    router: Router, services: Services, read: Read, answered: Callable[[Answer], Response]
+) -> None:
+    async def cancel(request: Request) -> Response:
+        mark = request.int_param("mark")
+        asked = await read(request, CancelProviderOrderRequest)
+        return answered(await services.provider_orders.cancel(mark, asked))
+
+    router.add(
+        "POST",
+        "/v1/provider-orders/{mark}/cancel",
+        cancel,
+        "Cancel an order slip the provider holds open and no table here holds (reconciliation)",
+        CancelProviderOrderRequest,
+        response_model=ProviderOrderCancelAnswer,
+        success=(201, 200),
     )
 
 

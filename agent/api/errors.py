@@ -74,6 +74,7 @@ ERROR_CODES: dict[type[DomainError], tuple[int, str]] = {
     core.OutcomeNotRecorded: (503, "storage_unavailable"),
     core.TableNotOpen: (404, "table_not_open"),
     core.OrderNotOpen: (409, "order_not_open"),
+    core.ProviderOrderNotFound: (404, "provider_order_not_found"),
     core.OrdersNotSynced: (409, "orders_not_synced"),
     core.CancelLeavesReturns: (409, "cancel_leaves_returns"),
     core.DrawerNotConfigured: (409, "drawer_not_configured"),

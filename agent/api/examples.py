@@ -71,6 +71,10 @@ REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "lines": [_FREDDO],
     },
     ("POST", "/v1/orders/{order_id}/cancel"): {"request_id": "t5-0002"},
+    ("POST", "/v1/provider-orders/{mark}/cancel"): {
+        "request_id": "cancel-400001234567",
+        "waiter": "Γιώργος",
+    },
     ("POST", "/v1/tables/{table}/close"): {
         "request_id": "t5-close",
         "payments": [{"method": 3, "amount": Decimal("7.00")}],

@@ -346,6 +346,17 @@ def _day_rows(stored: StoreSection, colour: bool) -> list[str]:
         elif result.flagged:
             text = paint(text, Level.WARN, colour)
         rows.append(_row("Reconciled", text))
+        orders = result.orders
+        if orders is not None:
+            text = (
+                f"provider holds {orders.provider_open} open: {orders.matched} matched, "
+                f"{orders.resolved} MARK(s) found, {orders.resent} on their way, "
+                f"{len(orders.unheld)} held by no table here, {len(orders.flagged)} missing there"
+            )
+            if orders.error is not None:
+                text = f"FAILED: {orders.error}"
+            level = Level.WARN if orders.error or orders.flagged or orders.unheld else Level.OK
+            rows.append(_row("Orders 8.6", paint(text, level, colour)))
     return rows
 
 

@@ -217,6 +217,13 @@ class CancelAnswer(DocumentAnswer):
     cancelled_order_id: int
 
 
+class ProviderOrderCancelAnswer(DocumentAnswer):
+    """The 8.6 that cancels an order slip the provider held open and this register did not."""
+
+    table: str
+    cancelled_mark: int
+
+
 class ClosingAnswer(DocumentAnswer):
     """A receipt of a table (11.1; an 11.4 when the table owes the guest), connecting every
     open order's MARK; `closes_table` false when it paid only part and the table stays open."""

@@ -132,8 +132,36 @@ class NeedsPerson(Part):
     reason: str
 
 
+class UnheldOrder(Part):
+    """An order slip (8.6) the provider holds open that no open table of this register holds:
+    it blocks the merchant once `tables.open_order_limit_hours` old. `known_here` says what the
+    register knows of its MARK (None: nothing, it was never issued here or before a restore)."""
+
+    mark: int
+    table: str | None
+    issued_at: datetime | None
+    total: Decimal | None
+    known_here: str | None = None
+
+
+class OrderReconciliation(Part):
+    """The provider's open order slips (8.6) against the tables this register holds open:
+    `matched` (open on both sides), `resolved` (MARK taken from the provider's list), `resent`
+    (not yet at the provider: the sync sends it now), `flagged` (open here, not at the
+    provider) and `unheld` (open at the provider, not here)."""
+
+    provider_open: int
+    matched: int
+    resolved: int
+    resent: int
+    flagged: list[str]
+    unheld: list[UnheldOrder]
+    error: str | None = None
+
+
 class Reconciliation(Part):
-    """The provider's list of the day against the store (`pos-agent reconcile`)."""
+    """The provider's list of the day against the store (`pos-agent reconcile`), and its open
+    order slips against the register's open tables (`orders`, None where never looked at)."""
 
     day: date
     checked_at: datetime
@@ -143,6 +171,7 @@ class Reconciliation(Part):
     resent: int
     flagged: list[str]
     error: str | None = None
+    orders: OrderReconciliation | None = None
 
 
 class DayReport(Part):

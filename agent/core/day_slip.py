@@ -7,7 +7,7 @@ described in docs/technician.md ("The day's reports").
 from __future__ import annotations
 
 from agent.clock import ATHENS
-from agent.core.day_report import DayReport, Flow
+from agent.core.day_report import DayReport, Flow, Reconciliation
 from printers.blocks import Layout
 from printers.day_slip import DaySlip, SlipSection, build_day_layout
 from printers.money import format_money, format_percent
@@ -80,10 +80,29 @@ def day_slip(report: DayReport, issuer: str) -> DaySlip:
                     ("ΜΑΡΚ βρέθηκε", str(rec.resolved)),
                     ("Ξαναστάλθηκαν", str(rec.resent)),
                     ("Για έλεγχο", str(len(rec.flagged))),
+                    *_order_rows(rec),
                 ),
             )
         )
     return DaySlip(title=title, header=tuple(h for h in header if h), sections=tuple(sections))
+
+
+def _order_rows(rec: Reconciliation) -> tuple[tuple[str, str], ...]:
+    """The provider's open order slips (8.6) against the open tables, when they were read."""
+    orders = rec.orders
+    if orders is None:
+        return ()
+    if orders.error is not None:
+        return (("Ανοιχτά 8.6 παρόχου", "ΑΠΟΤΥΧΙΑ"),)
+    rows = [
+        ("Ανοιχτά 8.6 παρόχου", str(orders.provider_open)),
+        ("8.6 ταιριάζουν", str(orders.matched)),
+        ("8.6 ΜΑΡΚ βρέθηκε", str(orders.resolved)),
+        ("8.6 ξαναστάλθηκαν", str(orders.resent)),
+        ("8.6 για έλεγχο", str(len(orders.flagged) + len(orders.unheld))),
+    ]
+    rows += [(f"  ΜΑΡΚ {order.mark}", f"τραπ. {order.table or '-'}") for order in orders.unheld]
+    return tuple(rows)
 
 
 def closing_layout(report_json: str, issuer: str, width: int) -> Layout:

@@ -200,6 +200,11 @@ class OrderNotOpen(DomainError):
     cancelled."""
 
 
+class ProviderOrderNotFound(DomainError):
+    """The MARK is not an order slip the provider holds open that this register lacks (as the
+    last reconciliation found), or the provider's list gave it no table."""
+
+
 class OrdersNotSynced(DomainError):
     """Some of the table's order slips are delayed and have no MARK yet: no receipt may connect a
     MARK that does not exist. Retry with the same request_id once they are synced."""

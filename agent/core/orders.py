@@ -15,6 +15,7 @@ retryable); the POS retries with the same request_id once the sync has delivered
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -126,25 +127,12 @@ class OrdersService:
             waiter = request.waiter or order.waiter
             mark = order.mark
 
-            def build(identity: DocumentIdentity, _: list[PaymentEntry]) -> bytes:
-                zero = LineAmounts(ZERO, ZERO, ZERO, Decimal("0"), NO_VAT_CATEGORY, ZERO)
-                line = PricedLine(
-                    description=f"Ακύρωση παραγγελίας {order.series}/{order.number}",
-                    quantity=Decimal("1"),
-                    unit=1,
-                    vat_category=NO_VAT_CATEGORY,
-                    exemption_cause=None,
-                    code=None,
-                    kind="goods",
-                    amounts=zero,
-                )
-                bucket = VatBucket(NO_VAT_CATEGORY, Decimal("0"), ZERO, ZERO)
-                document = self._invoice(
-                    identity, [line], [bucket], DocumentTotals(ZERO, ZERO, ZERO)
-                )
-                return dumps(
-                    cancel_payload(document, table=order.table_id, waiter=waiter, marks=[mark])
-                )
+            build = self.cancel_builder(
+                f"Ακύρωση παραγγελίας {order.series}/{order.number}",
+                table=order.table_id,
+                waiter=waiter,
+                mark=mark,
+            )
 
             def within(doc: store.StoredDocument) -> None:
                 store.record_order(
@@ -174,6 +162,29 @@ class OrdersService:
         return Answer(body, answer.created)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def cancel_builder(
+        self, description: str, *, table: str, waiter: str, mark: int
+    ) -> Callable[[DocumentIdentity, list[PaymentEntry]], bytes]:
+        """The payload of an 8.6 cancelling `mark` of `table`: one zero line (VAT category 8)."""
+
+        def build(identity: DocumentIdentity, _: list[PaymentEntry]) -> bytes:
+            zero = LineAmounts(ZERO, ZERO, ZERO, Decimal("0"), NO_VAT_CATEGORY, ZERO)
+            line = PricedLine(
+                description=description,
+                quantity=Decimal("1"),
+                unit=1,
+                vat_category=NO_VAT_CATEGORY,
+                exemption_cause=None,
+                code=None,
+                kind="goods",
+                amounts=zero,
+            )
+            bucket = VatBucket(NO_VAT_CATEGORY, Decimal("0"), ZERO, ZERO)
+            document = self._invoice(identity, [line], [bucket], DocumentTotals(ZERO, ZERO, ZERO))
+            return dumps(cancel_payload(document, table=table, waiter=waiter, marks=[mark]))
+
+        return build
 
     def _invoice(
         self,

@@ -7,9 +7,10 @@ then, in one transaction, each of the day's documents is matched by UID, else by
 - accepted here and not listed: it goes back to the send queue (journaled), and the sync sends
   the same frozen bytes again at once; the provider's answer records the MARK;
 - listed with another MARK or total, or listed but never issued here: flagged for a person.
-Documents still on their way (pending, delayed) are left to the sync. The result is kept (the
-last one for `status` and `/metrics`, and beside the closing it followed) and returned.
-A failed listing changes nothing and says why.
+Documents still on their way (pending, delayed) are left to the sync. The provider's open order
+slips are matched against the open tables in the same transaction (`order_reconcile.py`). The
+result is kept (the last one for `status` and `/metrics`, and beside the closing it followed)
+and returned. A failed listing changes nothing and says why.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import offline_store as store
 from agent.core.day_report import Reconciliation
+from agent.core.order_reconcile import failed_orders, match_orders, provider_open_orders
 from agent.core.runtime import Runtime
 from agent.core.sync import SyncService
 from agent.elise.outcomes import (
@@ -53,30 +55,59 @@ class ReconcileService:
         self.sync = sync
 
     async def run(self, day: date, *, closing: int | None = None) -> Reconciliation:
-        """Match `day`; `closing`: the number of the closing it follows (kept beside it)."""
+        """Match `day`, and the provider's open order slips now; `closing`: the number of the
+        closing it follows (kept beside it)."""
         listed = await self._provider_list(day)
+        open_orders = await provider_open_orders(self.rt)
         now = self.rt.clock()
         if isinstance(listed, str):
             log.warning("reconciliation of %s failed: %s", day, listed)
-            result = Reconciliation(
-                day=day,
-                checked_at=now,
-                provider_documents=0,
-                matched=0,
-                resolved=0,
-                resent=0,
-                flagged=[],
-                error=listed,
-            )
-            with store.transaction(self.rt.conn):
-                self._keep(result, closing, now)
-            return result
         with store.transaction(self.rt.conn):
-            result = self._match(day, listed, now)
+            orders = (
+                failed_orders(open_orders)
+                if isinstance(open_orders, str)
+                else match_orders(self.rt, open_orders, now)
+            )
+            result = (
+                self._failed(day, listed, now)
+                if isinstance(listed, str)
+                else self._match(day, listed, now)
+            ).model_copy(update={"orders": orders})
             self._keep(result, closing, now)
-        if result.resent:
+        if result.resent or orders.resent:
             await self.sync.run(ignore_backoff=True)
         return result
+
+    async def refresh_orders(self) -> Reconciliation | None:
+        """The provider's open order slips again, kept in place of the last result's (after a
+        person cleared one); None when no reconciliation ran yet."""
+        last = self.last()
+        if last is None:
+            return None
+        open_orders = await provider_open_orders(self.rt)
+        now = self.rt.clock()
+        with store.transaction(self.rt.conn):
+            orders = (
+                failed_orders(open_orders)
+                if isinstance(open_orders, str)
+                else match_orders(self.rt, open_orders, now)
+            )
+            result = last.model_copy(update={"orders": orders})
+            self._keep(result, None, now)
+        return result
+
+    @staticmethod
+    def _failed(day: date, error: str, now: datetime) -> Reconciliation:
+        return Reconciliation(
+            day=day,
+            checked_at=now,
+            provider_documents=0,
+            matched=0,
+            resolved=0,
+            resent=0,
+            flagged=[],
+            error=error,
+        )
 
     def last(self) -> Reconciliation | None:
         text = store.last_reconciliation(self.rt.conn)

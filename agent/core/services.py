@@ -20,6 +20,7 @@ from agent.core.held_returns import stranded_returns
 from agent.core.iris_payments import IrisPaymentService
 from agent.core.issuing import IssuingService
 from agent.core.orders import OrdersService
+from agent.core.provider_orders import ProviderOrders
 from agent.core.receipt_payments import ReceiptPaymentService
 from agent.core.receipts import ReceiptService
 from agent.core.reconcile import ReconcileService
@@ -66,6 +67,7 @@ class Services:
     drawer: DrawerService = field(init=False)
     closings: ClosingService = field(init=False)
     reconcile: ReconcileService = field(init=False)
+    provider_orders: ProviderOrders = field(init=False)
     # The printer's last known state for `status`; the daemon passes its printer worker's.
     printer_state: Callable[[], str] = field(default=lambda: "unknown")
 
@@ -82,6 +84,9 @@ class Services:
         self.drawer = DrawerService(self.runtime)
         self.reconcile = ReconcileService(self.runtime, self.sync)
         self.closings = ClosingService(self.runtime, self.reconcile)
+        self.provider_orders = ProviderOrders(
+            self.runtime, self.issuing, self.orders, self.reconcile
+        )
 
     def scrape(self) -> bytes:
         """`GET /metrics` on the API socket and on the metrics listener: the gauges are derived

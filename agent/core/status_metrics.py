@@ -195,6 +195,34 @@ def _day(view: ScrapeView) -> Iterator[Metric]:
             "flagged": len(result.flagged),
         },
     )
+    orders = result.orders
+    if orders is None:
+        return
+    yield GaugeMetricFamily(
+        "pos_agent_reconciliation_orders_failed",
+        "1 when the last reconciliation could not read the provider's open order slips",
+        value=float(orders.error is not None),
+    )
+    yield _labelled(
+        "pos_agent_reconciliation_orders",
+        "The provider's open order slips (8.6) against the open tables, by result: matched, "
+        "resolved (MARK taken from the list), resent (not yet at the provider), flagged (open "
+        "on one side only: for a person)",
+        "result",
+        {
+            "matched": orders.matched,
+            "resolved": orders.resolved,
+            "resent": orders.resent,
+            "flagged": len(orders.flagged) + len(orders.unheld),
+        },
+    )
+    issued = [order.issued_at for order in orders.unheld if order.issued_at is not None]
+    yield from _gauge(
+        "pos_agent_unheld_order_oldest_timestamp_seconds",
+        "When the oldest order slip the provider holds open and no table here holds was issued "
+        "(absent: none); the provider refuses the merchant 24 h after it",
+        _timestamp(min(issued) if issued else None),
+    )
 
 
 def _provider(provider: ProviderSection) -> Iterator[Metric]:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 import offline_store as store
 from agent.config import AgentConfig
-from agent.core.day_findings import day_warnings, last_reconciliation
+from agent.core.day_findings import day_findings, last_reconciliation
 from agent.core.day_report import Reconciliation
 from agent.core.errors import PayloadAltered
 from agent.core.held_returns import StrandedReturn, stranded_finding, stranded_returns
@@ -587,7 +587,8 @@ def _store_findings(
         (Level.CRITICAL if held.why == "rejected" else Level.WARN, stranded_finding(held))
         for held in stored.stranded_returns
     ]
-    findings += [(Level.WARN, text) for text in day_warnings(stored, config.closing.due_hour, now)]
+    for day in day_findings(stored, config, now):
+        findings.append((Level.CRITICAL if day.critical else Level.WARN, day.text))
     db = stored.database
     if db.integrity not in (None, "ok") or not db.journal_ok:
         findings.append((Level.CRITICAL, "database integrity or journal chain check failed"))

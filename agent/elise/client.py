@@ -38,6 +38,7 @@ from agent.elise.outcomes import (
     IrisInitiateOutcome,
     IrisStatusOutcome,
     ListOutcome,
+    OrderListOutcome,
     Rejected,
     SendOutcome,
     SignatureValidation,
@@ -52,6 +53,7 @@ from agent.elise.responses import (
     document_page,
     iris_initiated_outcome,
     iris_status_outcome,
+    order_page,
     send_outcome,
     sign_outcome,
     update_outcome,
@@ -65,6 +67,10 @@ from agent.secrets import ApiKey
 log = logging.getLogger("pos_agent.elise")
 
 Outcome = TypeVar("Outcome")
+
+# "Retrieve Open Order Documents (FnB)": the page's name is public, its path is assumed beside
+# GetDocuments (docs/provider.md §15).
+OPEN_ORDERS_PATH = "/Invoice/GetOpenOrderDocuments"
 
 # A well-formed input nobody signed: the provider can only answer "not valid" (or 400).
 PROBE_INPUT = "0" * 40 + ";;20000101000000;0;0;0;0;PROBE"
@@ -163,6 +169,16 @@ class EliseClient:
             b"",
             partial(document_page, page=page),
             params={"From": f"{first:%Y%m%d}", "To": f"{last:%Y%m%d}"},
+            method="GET",
+        )
+
+    async def list_open_orders(self, page: int) -> OrderListOutcome:
+        """`GET /Invoice/GetOpenOrderDocuments/{vat}/{page}/`: one page of the order slips (8.6)
+        the provider holds open for the issuer, any day (docs/provider.md §15, assumed shape)."""
+        return await self._call(
+            f"{OPEN_ORDERS_PATH}/{self._issuer_vat}/{page}/",
+            b"",
+            partial(order_page, page=page),
             method="GET",
         )
 

@@ -138,5 +138,28 @@ class DocumentPage:
 
 
 ListOutcome = DocumentPage | Rejected | Unauthorized | Unreachable | AadeDown
+
+
+@dataclass(frozen=True)
+class ListedOrder:
+    """One open order slip (8.6) of the provider's list, as far as it could be read."""
+
+    mark: int | None
+    uid: str | None
+    internal_id: str | None
+    table: str | None
+    issued_at: datetime | None
+    total: Decimal | None
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    """One page of the provider's open order slips; `next_page` None on the last one."""
+
+    orders: list[ListedOrder]
+    next_page: int | None
+
+
+OrderListOutcome = OrderPage | Rejected | Unauthorized | Unreachable | AadeDown
 IrisInitiateOutcome = IrisInitiated | Failure
 IrisStatusOutcome = IrisStatus | Failure

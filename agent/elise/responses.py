@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from agent.clock import ATHENS
 from agent.elise.outcomes import (
     AadeDown,
     Accepted,
@@ -26,7 +27,10 @@ from agent.elise.outcomes import (
     IrisStatus,
     IrisStatusOutcome,
     ListedDocument,
+    ListedOrder,
     ListOutcome,
+    OrderListOutcome,
+    OrderPage,
     PaymentUpdated,
     Rejected,
     SendOutcome,
@@ -141,16 +145,46 @@ def document_page(response: httpx.Response, *, page: int) -> ListOutcome:
 
 
 def _listed(item: dict[str, Any]) -> ListedDocument:
-    total = item.get("totalgrossvalue", item.get("totalamount"))
-    if isinstance(total, int) and not isinstance(total, bool):
-        total = Decimal(total)
     return ListedDocument(
         uid=_string(item, "uid", "uniqueid"),
         mark=_mark(item),
         internal_id=_string(item, "internaldocumentid"),
         type_code=_string(item, "invoicetypecode"),
-        total=total if isinstance(total, Decimal) else None,
+        total=_total(item),
     )
+
+
+def order_page(response: httpx.Response, *, page: int) -> OrderListOutcome:
+    """A page of the provider's open order slips: a JSON array and `NextPage`, as
+    `getdocuments` pages (docs/provider.md §15)."""
+    listed = document_page(response, page=page)
+    if not isinstance(listed, DocumentPage):
+        return listed
+    items = [fold_keys(item) for item in loads(response.content) if isinstance(item, dict)]
+    return OrderPage([_listed_order(item) for item in items], listed.next_page)
+
+
+def _listed_order(item: dict[str, Any]) -> ListedOrder:
+    issued = _string(item, "dateissued")
+    try:
+        at = datetime.fromisoformat(issued) if issued else None
+    except ValueError:
+        at = None
+    return ListedOrder(
+        mark=_mark(item),
+        uid=_string(item, "uid", "uniqueid"),
+        internal_id=_string(item, "internaldocumentid"),
+        table=_string(item, "tableid"),
+        issued_at=at.replace(tzinfo=ATHENS) if at is not None and at.tzinfo is None else at,
+        total=_total(item),
+    )
+
+
+def _total(item: dict[str, Any]) -> Decimal | None:
+    total = item.get("totalgrossvalue", item.get("totalamount"))
+    if isinstance(total, int) and not isinstance(total, bool):
+        total = Decimal(total)
+    return total if isinstance(total, Decimal) else None
 
 
 def failure(status: int, content: bytes) -> Failure:

@@ -63,6 +63,14 @@ class CancelOrderRequest(_Strict):
     waiter: ShortText | None = Field(None, description="default: the order's waiter")
 
 
+class CancelProviderOrderRequest(_Strict):
+    """POST /v1/provider-orders/{mark}/cancel: an 8.6 that cancels an order slip the provider
+    holds open and no open table of this register holds (the last reconciliation lists it)."""
+
+    request_id: RequestId
+    waiter: ShortText = Field("pos-agent", description="who cancels it (the 8.6's salesman)")
+
+
 class CloseTableRequest(_Strict):
     """POST /v1/tables/{table}/close: a receipt that pays the table, or part of it.
 

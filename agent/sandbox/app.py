@@ -27,7 +27,12 @@ from agent.sandbox.documents import (
 )
 from agent.sandbox.faults import Faults, FaultSettings
 from agent.sandbox.iris import MERCHANT_ID, IrisBook, IrisSettings, qr_text
-from agent.sandbox.listing import PREFIX, list_documents
+from agent.sandbox.listing import (
+    OPEN_ORDERS_PREFIX,
+    PREFIX,
+    list_documents,
+    list_open_orders,
+)
 from agent.sandbox.orders import FnbFacts
 from agent.sandbox.pos import DURATIONS, input_mark, input_uid, parse_signpos
 from agent.sandbox.precise_timer import PreciseTimer
@@ -87,7 +92,11 @@ def build_app(state: SandboxState) -> SandboxApp:
         "/_sandbox/documents/lose": {"POST": endpoints.lose},
         "/_sandbox/orders": {"GET": endpoints.orders},
     }
-    return SandboxApp(routes, state.clock, {PREFIX: {"GET": endpoints.getdocuments}})
+    prefixed: dict[str, dict[str, Endpoint]] = {
+        PREFIX: {"GET": endpoints.getdocuments},
+        OPEN_ORDERS_PREFIX: {"GET": endpoints.getopenorders},
+    }
+    return SandboxApp(routes, state.clock, prefixed)
 
 
 def _json(status: int, body: Any) -> Response:
@@ -492,6 +501,20 @@ class _Endpoints:
             issuer_vat=self._s.credentials.issuer_vat,
             page_size=self._s.page_size,
             fault=faults.settings.mode,
+        )
+
+    async def getopenorders(self, request: Request) -> Response:
+        """The issuer's open order slips (8.6), by page (`listing.py`)."""
+        if self._s.faults.answer_fault(request.path) == "error500":
+            return _failure(500, "Internal server error (sandbox fault error500)")
+        if not self._authenticated(request):
+            return _unauthorized()
+        return list_open_orders(
+            request,
+            self._s.store,
+            issuer_vat=self._s.credentials.issuer_vat,
+            page_size=self._s.page_size,
+            fault=self._s.faults.settings.mode,
         )
 
     async def lose(self, request: Request) -> Response:

@@ -7,7 +7,8 @@ the application decides the ones that do (`aade_down`: 408, `error500`: 500, the
 on signpos as while the provider still processes the same UID, `bad_mark_409`: a new document is
 accepted but its answer is lost (500), and a re-send's 409 carries a MARK outside xs:long). The
 list faults touch only `getdocuments`: `list_drops` leaves the newest listed document out,
-`list_total` lists it with 1.00 more than it was sent with.
+`list_total` lists it with 1.00 more than it was sent with; `open_orders_drops` touches only the
+open order slips' list and leaves the newest one out.
 `flaky` draws a failure for `percent`% of calls, half of them at each layer, so the overall rate
 is the configured percentage. Admin paths (`/_sandbox/...`) are never faulted.
 """
@@ -32,6 +33,7 @@ Mode = Literal[
     "bad_mark_409",
     "list_drops",
     "list_total",
+    "open_orders_drops",
 ]
 ConnectionFault = Literal["down", "blackhole"]
 AnswerFault = Literal["aade_down", "error500", "foreign_uid", "busy", "bad_mark_409"]

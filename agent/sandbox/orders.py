@@ -183,6 +183,18 @@ class OrderBook:
             params = (table,)
         return [dict(row) for row in self._db.execute(sql + " ORDER BY mark", params)]
 
+    def open_for(self, issuer_vat: str) -> list[dict[str, Any]]:
+        """The issuer's open order slips (returns too; cancellations never), by MARK, with the
+        document each is: what the open-orders list gives (`listing.py`). A document the
+        provider lost (`lose`) is no longer listed."""
+        rows = self._db.execute(
+            "SELECT o.mark, o.table_id, o.gross, o.kind, d.uid, d.internal_id, d.series, "
+            "d.number, d.date_issued FROM fnb_orders o JOIN documents d ON d.mark = o.mark "
+            "WHERE o.issuer_vat = ? AND o.state = 'open' AND o.kind != 'cancel' ORDER BY o.mark",
+            (issuer_vat,),
+        ).fetchall()
+        return [dict(row) for row in rows]
+
     def _settle(self, marks: list[int], state: str, by: int) -> None:
         self._db.executemany(
             "UPDATE fnb_orders SET state = ?, settled_by = ? WHERE mark = ? AND state = 'open'",

@@ -17,6 +17,7 @@ from agent.core.closings import ClosingRequest
 from agent.core.reconcile import ReconcileRequest
 from agent.fiscal.orders import (
     CancelOrderRequest,
+    CancelProviderOrderRequest,
     CloseTableRequest,
     DrawerOpenRequest,
     OrderRequest,
@@ -103,6 +104,7 @@ MODELS: dict[tuple[str, str], type[BaseModel]] = {
     ("POST", "/v1/receipts/{receipt_id}/print"): PrintRequest,
     ("POST", "/v1/orders"): OrderRequest,
     ("POST", "/v1/orders/{order_id}/cancel"): CancelOrderRequest,
+    ("POST", "/v1/provider-orders/{mark}/cancel"): CancelProviderOrderRequest,
     ("POST", "/v1/tables/{table}/close"): CloseTableRequest,
     ("POST", "/v1/drawer/open"): DrawerOpenRequest,
     ("POST", "/v1/closings"): ClosingRequest,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from prometheus_client.parser import text_string_to_metric_families
 
 from agent.clock import ATHENS
-from agent.core.day_report import Reconciliation
+from agent.core.day_report import OrderReconciliation, Reconciliation, UnheldOrder
 from agent.core.metrics import Metrics
 from agent.core.status_metrics import ChecksSection, ScrapeView
 from agent.core.status_report import (
@@ -81,6 +81,14 @@ def everything_known() -> ScrapeView:
             resolved=1,
             resent=0,
             flagged=[],
+            orders=OrderReconciliation(
+                provider_open=2,
+                matched=1,
+                resolved=0,
+                resent=0,
+                flagged=[],
+                unheld=[UnheldOrder(mark=400001234567, table="12", issued_at=NOW, total=None)],
+            ),
         ),
     )
 

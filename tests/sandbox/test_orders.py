@@ -4,13 +4,14 @@ closes them and is refused when it connects an unknown, cancelled or already-clo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from agent.sandbox.server import SandboxServer
-from tests.conftest import invoice_document
+from tests.conftest import SANDBOX_KEY, SANDBOX_VAT, invoice_document
 from tests.sandbox.test_provider import post
 
 Body = dict[str, Any]
@@ -145,3 +146,49 @@ def test_a_receipt_may_not_connect_orders_of_two_tables(sandbox: SandboxServer) 
     there = mark_of(post(sandbox, "/Invoice/json", order(2, table="9")))
     refused = refusal(post(sandbox, "/Invoice/json", close(1, [here, there], "20.00")))
     assert "connects 8.6 of tables" in refused
+
+
+def open_orders(server: SandboxServer, page: int = 1) -> httpx.Response:
+    return httpx.get(
+        f"{server.base_url}/invoice/getopenorderdocuments/{SANDBOX_VAT}/{page}/",
+        headers={"APIKey": SANDBOX_KEY},
+    )
+
+
+def test_the_open_orders_list_pages_what_is_open_and_drops_the_newest_under_its_fault(
+    sandbox_factory: Callable[..., SandboxServer],
+) -> None:
+    """Open 8.6 (returns too, never cancellations nor what a receipt closed), by MARK, in pages
+    with NextPage; `open_orders_drops` leaves the newest out; the API key and VAT are checked."""
+    server = sandbox_factory(page_size=2)
+    first = mark_of(post(server, "/Invoice/json", order(1)))
+    second = mark_of(post(server, "/Invoice/json", order(2, gross="4.00")))
+    third = mark_of(post(server, "/Invoice/json", order(3, table="9")))
+    mark_of(post(server, "/Invoice/json", cancel(4, [second])))
+    closed = mark_of(post(server, "/Invoice/json", order(5, table="7")))
+    mark_of(post(server, "/Invoice/json", close(6, [closed])))
+    fourth = mark_of(post(server, "/Invoice/json", order(7, table="9")))
+
+    page_one = open_orders(server)
+    assert page_one.status_code == 200 and page_one.headers["NextPage"] == "2"
+    page_two = open_orders(server, 2)
+    assert "NextPage" not in page_two.headers
+    items = page_one.json() + page_two.json()
+    assert [(item["Mark"], item["TableId"]) for item in items] == [
+        (first, "5"),
+        (third, "9"),
+        (fourth, "9"),
+    ]
+    assert items[0]["InternalDocumentId"] == "8.6_ΔΠΕ_1" and items[0]["Uid"]
+    assert items[0]["DateIssued"] and Decimal(str(items[0]["TotalGrossValue"])) == Decimal("10")
+
+    httpx.post(server.base_url + "/_sandbox/faults", json={"mode": "open_orders_drops"})
+    dropped = open_orders(server).json() + open_orders(server, 2).json()
+    assert [item["Mark"] for item in dropped] == [first, third]
+    other = httpx.get(
+        f"{server.base_url}/invoice/getopenorderdocuments/EL123456783/1/",
+        headers={"APIKey": SANDBOX_KEY},
+    )
+    assert other.status_code == 401
+    nokey = httpx.get(f"{server.base_url}/invoice/getopenorderdocuments/{SANDBOX_VAT}/1/")
+    assert nokey.status_code == 401
