@@ -117,7 +117,7 @@ def _closing_row(stack: E2EStack, request_id: str) -> dict[str, Any] | None:
 def _closing_events(stack: E2EStack, number: int) -> list[str]:
     with stack.database() as conn:
         rows = conn.execute(
-            "SELECT event, detail FROM journal WHERE event LIKE 'closing.%' ORDER BY seq"
+            "SELECT event, detail FROM journal_named WHERE event LIKE 'closing.%' ORDER BY seq"
         ).fetchall()
     return [row[0] for row in rows if json.loads(row[1]).get("number") == number]
 
