@@ -6,8 +6,6 @@ as a real HTTP server on loopback."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -17,44 +15,19 @@ import offline_store as store
 from agent.config import AgentConfig
 from agent.core.issuing import Draft
 from agent.core.request_identity import canonical
-from agent.core.runtime import Runtime
 from agent.core.services import Services
-from agent.elise.client import EliseClient
 from agent.fiscal.document_builder import price_lines, receipt_payload, series_for
 from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
 from agent.fiscal.receipt_model import ReceiptRequest
 from agent.json_codec import dumps, loads
 from agent.sandbox.server import SandboxServer
 from agent.secrets import ApiKey
-from tests.conftest import SANDBOX_VAT
-from tests.fiscal.fixtures import shop_config
-
-LINE = {"description": "Καφές", "quantity": "2", "unit_price": "2.50", "vat_category": 2}
+from tests.core.register import LINE, register_config, running
 
 
 @pytest.fixture
 def config(tmp_path: Path, sandbox: SandboxServer) -> AgentConfig:
-    base = shop_config().model_dump(mode="json")
-    return AgentConfig.model_validate(
-        {
-            **base,
-            "state_dir": str(tmp_path),
-            "issuer": {**base["issuer"], "vat": SANDBOX_VAT},
-            "provider": {**base["provider"], "base_url": sandbox.base_url, "total_timeout_s": 3},
-        }
-    )
-
-
-@asynccontextmanager
-async def running(config: AgentConfig, key: ApiKey) -> AsyncIterator[Services]:
-    """The agent's services on one event loop (the client's connections belong to it)."""
-    conn = store.open_database(config.database_path)
-    client = EliseClient(config.provider, issuer_vat=config.issuer.vat, api_key=key)
-    try:
-        yield Services(Runtime(config=config, api_key=key, conn=conn, client=client))
-    finally:
-        await client.aclose()
-        conn.close()
+    return register_config(tmp_path, sandbox)
 
 
 def _frozen_not_held(services: Services, request: ReceiptRequest) -> store.StoredDocument:
