@@ -37,6 +37,7 @@ ALERTS = {
     "ClockSkew",
     "VersionLagging",
     "RegistrationUnproven",
+    "UnheldOrderSlip",
 }
 SERIES = re.compile(r"\b(pos_agent_[a-z_]+|up)\b")
 GREEK = re.compile(r"[\u0370-\u03ff]")
