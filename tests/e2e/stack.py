@@ -23,11 +23,14 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import BaseModel
 
 import offline_store as store
+from agent.core.answers import DocumentAnswer
 from agent.tools.local_stack import ISSUER_VAT, LocalStack, StackSettings, cash_receipt, post_json
 
 T = TypeVar("T")
+Model = TypeVar("Model", bound=BaseModel)
 POLL_S = 0.05
 # Provider timeouts with room for a loaded 2-core CI machine: a sandbox answer that is merely
 # slow must not become a timeout (an offline receipt) in a test that expects it online.
@@ -60,6 +63,13 @@ def running_stack(root: Path, settings: StackSettings) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
+
+
+def parsed(response: httpx.Response, model: type[Model], status: int = 201) -> Model:
+    """The answer read as the API's own model once its status is checked: a field renamed or
+    retyped fails here, as it would break a till, instead of passing a string-key read."""
+    assert response.status_code == status, response.text
+    return model.model_validate_json(response.content)
 
 
 def wait_for(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
@@ -102,10 +112,12 @@ class E2EStack:
         with self.client() as client:
             return client.get(path, params=params or None)
 
-    def receipt(self, receipt_id: int) -> dict[str, Any]:
-        response = self.get(f"/v1/receipts/{receipt_id}")
-        assert response.status_code == 200, response.text
-        return response.json()
+    def receipt(self, receipt_id: int) -> DocumentAnswer:
+        return parsed(self.get(f"/v1/receipts/{receipt_id}"), DocumentAnswer, 200)
+
+    def issue(self, body: Any, path: str = "/v1/receipts", status: int = 201) -> DocumentAnswer:
+        """A receipt (`/v1/receipts`) or POS receipt (`/v1/pos-receipts`) issued, as its model."""
+        return parsed(self.post(path, body), DocumentAnswer, status)
 
     # -- the provider side -----------------------------------------------------------------------
 
@@ -196,7 +208,7 @@ class E2EStack:
 
         def accepted() -> bool:
             self.post("/v1/sync", {})
-            return all(self.receipt(i)["state"] == "accepted" for i in receipt_ids)
+            return all(self.receipt(i).state == "accepted" for i in receipt_ids)
 
         wait_for(accepted, timeout_s=timeout_s, what=f"receipts {receipt_ids} accepted")
 
@@ -237,4 +249,12 @@ def e2e_stack(**settings: Any) -> tuple[Any, Any]:
     return e2e_stack_process, stack
 
 
-__all__ = ["ISSUER_VAT", "E2EStack", "cash_receipt", "e2e_stack", "sample_value", "wait_for"]
+__all__ = [
+    "ISSUER_VAT",
+    "E2EStack",
+    "cash_receipt",
+    "e2e_stack",
+    "parsed",
+    "sample_value",
+    "wait_for",
+]

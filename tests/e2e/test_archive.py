@@ -95,7 +95,7 @@ def test_a_month_is_archived_verified_and_an_archived_receipt_reprinted(
 
     # An archived receipt over the socket: read, and a copy printed.
     answer = stack.receipt(first_archived)
-    assert answer["archived"] is True and answer["state"] == "accepted" and answer["mark"]
+    assert answer.archived is True and answer.state == "accepted" and answer.mark
     response = stack.post(f"/v1/receipts/{first_archived}/print", {"request_id": "copy-arch-1"})
     assert response.status_code == 201, response.text
     job_id = response.json()["print_job_id"]

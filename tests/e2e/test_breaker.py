@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.core.answers import DocumentAnswer
 from agent.json_codec import loads
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
 
@@ -48,14 +49,14 @@ def test_provider_lost_after_aade_outage_gives_code_1(stack: E2EStack) -> None:
 
     stack.set_faults("ok")
 
-    def delivered() -> list[dict] | None:
+    def delivered() -> list[DocumentAnswer] | None:
         stack.post("/v1/sync", {})
         answers = [stack.receipt(a["receipt_id"]) for a in (aade, lost)]
-        return answers if all(a["state"] == "accepted" for a in answers) else None
+        return answers if all(a.state == "accepted" for a in answers) else None
 
     accepted = wait_for(delivered, timeout_s=20, what="both receipts accepted")
     for answer, code in zip(accepted, (2, 1), strict=True):
-        provider = stack.provider_document(answer["uid"])
+        provider = stack.provider_document(answer.uid)
         assert provider is not None
         assert provider["is_delayed_code"] == code
         assert provider["submissions"] == 1

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 import offline_store as store
+from agent.core.answers import DocumentAnswer, PrintDelivery
 from agent.json_codec import dumps
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
 
@@ -53,13 +54,13 @@ def _committed(stack: E2EStack, request_id: str) -> store.StoredDocument:
     )
 
 
-def _restart_and_wait_accepted(stack: E2EStack, receipt_id: int) -> dict[str, Any]:
+def _restart_and_wait_accepted(stack: E2EStack, receipt_id: int) -> DocumentAnswer:
     """Restart; the daemon re-sends pending rows on start by itself (no POST /v1/sync here)."""
     stack.stack.start_daemon()
 
-    def accepted() -> dict[str, Any] | None:
+    def accepted() -> DocumentAnswer | None:
         answer = stack.receipt(receipt_id)
-        return answer if answer["state"] == "accepted" else None
+        return answer if answer.state == "accepted" else None
 
     return wait_for(accepted, timeout_s=20, what=f"receipt {receipt_id} accepted after restart")
 
@@ -67,12 +68,12 @@ def _restart_and_wait_accepted(stack: E2EStack, receipt_id: int) -> dict[str, An
 def _printed(stack: E2EStack, receipt_id: int) -> None:
     """The receipt the crash cut off is printed once, when its outcome is finally recorded."""
 
-    def done() -> dict[str, Any] | None:
-        state = stack.receipt(receipt_id)["delivery"]["print"]
-        return state if state.get("state") == "printed" else None
+    def done() -> PrintDelivery | None:
+        state = stack.receipt(receipt_id).delivery.print
+        return state if state.state == "printed" else None
 
     state = wait_for(done, timeout_s=20, what=f"receipt {receipt_id} printed after the restart")
-    assert state["requested"] is True and "copies" not in state
+    assert state.requested is True and "copies" not in state.model_fields_set
 
 
 def _journal_ok(stack: E2EStack) -> bool:
@@ -99,13 +100,13 @@ def test_kill_after_commit_before_the_provider_saw_it(stack: E2EStack) -> None:
     stack.set_faults("ok")
     answer = _restart_and_wait_accepted(stack, row.id)
 
-    assert (answer["number"], answer["uid"]) == (row.number, row.uid)
+    assert (answer.number, answer.uid) == (row.number, row.uid)
     provider = stack.provider_document(row.uid)
     assert provider is not None
     assert provider["submissions"] == 1
-    assert provider["mark"] == answer["mark"]
+    assert provider["mark"] == answer.mark
     stored = stack.stored(row.id)
-    assert stored.mark == answer["mark"]
+    assert stored.mark == answer.mark
     assert stored.payload == row.payload  # never rebuilt
     _printed(stack, row.id)
     assert stack.document_count() == count + 1
@@ -140,9 +141,9 @@ def test_kill_after_the_provider_accepted_before_the_answer_was_stored(
     stack.set_faults("ok")
     answer = _restart_and_wait_accepted(stack, row.id)
 
-    assert answer["mark"] == provider_before["mark"]
-    assert (answer["receipt_id"], answer["number"], answer["uid"]) == (row.id, row.number, row.uid)
-    assert answer["mark_unknown"] is False
+    assert answer.mark == provider_before["mark"]
+    assert (answer.receipt_id, answer.number, answer.uid) == (row.id, row.number, row.uid)
+    assert answer.mark_unknown is False
     _printed(stack, row.id)
     provider = stack.provider_document(row.uid)
     assert provider is not None

@@ -15,7 +15,7 @@ import offline_store as store
 from agent.core.card_payments import parse_signed_input
 from agent.json_codec import loads
 from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
-from tests.e2e.test_cards import _verify
+from tests.e2e.test_cards import verify_signature
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +74,7 @@ def test_iris_completed_after_three_polls_pays_the_reserved_receipt(stack: E2ESt
     assert fields.uid == started["uid"]  # the provider signed our receipt's identity
     assert sorted(fields.amounts_cents) == [124, 776, 900, 900]
     assert fields.terminal_id == started["merchant_id"]
-    _verify(stack, {"signature": started["signature"], "input": started["signed_input"]})
+    verify_signature(stack, started["signature"], started["signed_input"])
 
     states = [_poll(stack, started["iris_payment_id"]) for _ in range(3)]
     assert states == ["pending", "pending", "completed"]

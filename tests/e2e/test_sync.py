@@ -41,7 +41,7 @@ def _all_accepted_once(stack: E2EStack, receipts: list[dict[str, Any]]) -> None:
     assert sorted(d["uid"] for d in documents) == sorted(r["uid"] for r in receipts)
     marks = {d["uid"]: d["mark"] for d in documents}
     for receipt in receipts:
-        assert stack.receipt(receipt["receipt_id"])["mark"] == marks[receipt["uid"]]
+        assert stack.receipt(receipt["receipt_id"]).mark == marks[receipt["uid"]]
 
 
 def test_provider_lost_mid_sync_stops_it_and_nothing_is_sent_twice(stack: E2EStack) -> None:

@@ -165,13 +165,13 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
 
     # The provider's side: every 8.6 and one 11.1 connecting exactly the orders not cancelled.
     documents = stack.provider_documents()
-    order_marks = {first["mark"], stack.receipt(second["receipt_id"])["mark"], third["mark"]}
+    order_marks = {first["mark"], stack.receipt(second["receipt_id"]).mark, third["mark"]}
     order_marks |= {returned["mark"], cancel["mark"]}
     assert {d["mark"] for d in documents if d["type"] == "8.6"} == order_marks
     receipts = [d for d in documents if d["type"] == "11.1"]
     assert [d["mark"] for d in receipts] == [receipt["mark"]]
     connected = loads(stack.stored(receipt["receipt_id"]).payload or b"")
-    kept = [first["mark"], stack.receipt(second["receipt_id"])["mark"], returned["mark"]]
+    kept = [first["mark"], stack.receipt(second["receipt_id"]).mark, returned["mark"]]
     assert connected["multipleConnectedMarks"] == kept
     assert connected["SpecialInvoiceCategory"] == 12
     with stack.stack.provider() as client:
@@ -183,7 +183,7 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
 
     # The slips as printed: Greek, with the notice, table and waiter; the kitchen copy too.
     wait_for(
-        lambda: stack.receipt(receipt["receipt_id"])["delivery"]["print"]["state"] == "printed",
+        lambda: stack.receipt(receipt["receipt_id"]).delivery.print.state == "printed",
         timeout_s=30,
         what="the closing receipt printed",
     )
@@ -697,5 +697,5 @@ def test_a_split_bill_while_the_provider_is_down_is_issued_offline_and_synced(
     ids = [first.json()["receipt_id"], rest.json()["receipt_id"]]
     stack.sync_until_accepted(ids)
     for receipt_id in ids:
-        assert _received(stack, stack.receipt(receipt_id)["mark"])["connected"] == [order["mark"]]
+        assert _received(stack, stack.receipt(receipt_id).mark)["connected"] == [order["mark"]]
     assert set(_ledger(stack, table).values()) == {"closed"}
