@@ -41,11 +41,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +54,10 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.core.status_report import rolled_back
 from agent.tools.local_stack import LocalStack, StackSettings, print_verdict, work_dir
-from agent.tools.powercut_audit import EndCheck, Findings, audit_end, passed
+from agent.tools.powercut_audit import EndCheck, Findings, Tally, audit_end, passed
 from agent.tools.powercut_auditor import Auditor
 from agent.tools.powercut_control import CutFs
+from agent.tools.powercut_printer import start_printer
 from agent.tools.powercut_processes import alive, fork, fork_daemon, median, reap, run_cli
 from agent.tools.powercut_till import Till
 from offline_store.migrations import MIGRATIONS, apply_migrations
@@ -83,26 +83,6 @@ PRELOADED = (
     "uvicorn.lifespan.off",
     "uvicorn.protocols.websockets.auto",
 )
-
-
-@dataclass
-class Tally:
-    fs_cuts: int = 0
-    torn_cuts: int = 0
-    startup_cuts: int = 0
-    migration_cuts: int = 0
-    archive_cuts: int = 0
-    archive_runs: int = 0
-    refused_as_rolled_back: int = 0
-    daemon_crashes: int = 0
-    failed_starts: int = 0
-    restart_ms: list[float] = field(default_factory=list)
-    audit_ms: list[float] = field(default_factory=list)
-    kinds: Counter[str] = field(default_factory=Counter)
-    lost_bytes: int = 0
-    lost_names: int = 0
-    cut_ops: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
 
 
 class Powercut:
@@ -173,7 +153,8 @@ class Powercut:
             importlib.import_module(module)
         self.fs.start()
         try:
-            self.stack.settings.printer_port = self._start_printer()
+            self._printer, port = start_printer(self.paper, self.root / "printer.port")
+            self.stack.settings.printer_port = port
             self.stack.start_sandbox()
             self.stack.write_config()
             if self.migration:
@@ -405,13 +386,7 @@ class Powercut:
         for attempt in range(ARCHIVE_TRIES + 1):
             if attempt == ARCHIVE_TRIES or self.tally.fs_cuts >= self.cuts:
                 self._disarm()  # the last try runs to the end
-            pid = fork(archive)
-            if self._armed or attempt == ARCHIVE_TRIES:
-                self.fs.victims_also([*self._victims(), pid])
-            else:
-                span = ARCHIVE_OPS
-                self.fs.arm(self.rng.randint(1, span), torn=False, victims=[*self._victims(), pid])
-                self._armed = True
+            pid = fork(archive, registered=partial(self._archive_victim, attempt=attempt))
             code = reap(pid)
             if self._cut_happened():
                 self.tally.archive_cuts += 1
@@ -422,6 +397,17 @@ class Powercut:
             if code != 0:
                 self.tally.problems.append(f"the archive run exited {code}")
             return
+
+    def _archive_victim(self, pid: int, attempt: int) -> None:
+        """The archive run among the cut's victims (a cut already armed by the sales, or one
+        of its own), before it makes its first call."""
+        if self._armed or attempt == ARCHIVE_TRIES:
+            self.fs.victims_also([*self._victims(), pid])
+        else:
+            self.fs.arm(
+                self.rng.randint(1, ARCHIVE_OPS), torn=False, victims=[*self._victims(), pid]
+            )
+            self._armed = True
 
     def _drain_and_check(self) -> EndCheck:
         self._set_faults("ok")
@@ -437,6 +423,15 @@ class Powercut:
             time.sleep(0.3)
         else:
             self.tally.problems.append(f"backlog not sent after {DRAIN_DEADLINE_S} s")
+            with closing(self.stack.open_store()) as conn:
+                self.tally.problems += [
+                    f"unsent: {tuple(row)}"
+                    for row in conn.execute(
+                        "SELECT id, request_id, state, attempts, next_attempt_at, last_error, "
+                        "delayed_code, mark_unknown FROM documents "
+                        "WHERE state IN ('pending', 'delayed') LIMIT 10"
+                    )
+                ]
         self._audit(settled=True)
         printer = self.paper
         deadline = time.monotonic() + 30
@@ -459,18 +454,6 @@ class Powercut:
     @property
     def paper(self) -> Path:
         return self.root / "paper.bin"
-
-    def _start_printer(self) -> int:
-        ready = self.root / "printer.port"
-        ready.unlink(missing_ok=True)
-        command = [sys.executable, "-m", "agent.tools.powercut_printer", str(self.paper)]
-        self._printer = subprocess.Popen([*command, "--ready", str(ready)])
-        deadline = time.monotonic() + 20
-        while not ready.exists() or not ready.read_text():
-            if self._printer.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the printer emulator did not start")
-            time.sleep(0.02)
-        return int(ready.read_text())
 
     def _stop(self) -> None:
         if self.daemon is not None and alive(self.daemon):

@@ -66,6 +66,28 @@ class Findings:
         )
 
 
+@dataclass
+class Tally:
+    """What the run did (cuts by kind, restarts, audits), reported beside the findings."""
+
+    fs_cuts: int = 0
+    torn_cuts: int = 0
+    startup_cuts: int = 0
+    migration_cuts: int = 0
+    archive_cuts: int = 0
+    archive_runs: int = 0
+    refused_as_rolled_back: int = 0
+    daemon_crashes: int = 0
+    failed_starts: int = 0
+    restart_ms: list[float] = field(default_factory=list)
+    audit_ms: list[float] = field(default_factory=list)
+    kinds: Counter[str] = field(default_factory=Counter)
+    lost_bytes: int = 0
+    lost_names: int = 0
+    cut_ops: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
 def audit_cut(
     conn: sqlite3.Connection,
     archive_dir: Path,

@@ -12,7 +12,9 @@ import argparse
 import contextlib
 import selectors
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,6 +64,19 @@ def _consume(client: socket.socket, data: bytes, paper: BinaryIO) -> bytes:
         with contextlib.suppress(OSError):
             client.sendall(ONLINE)
         data = data[index + 3 :]
+
+
+def start_printer(paper: Path, ready: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The printer as a process of its own, printing on `paper`; it and its port once listening."""
+    ready.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "agent.tools.powercut_printer", str(paper)]
+    process = subprocess.Popen([*command, "--ready", str(ready)])
+    deadline = time.monotonic() + 20
+    while not ready.exists() or not ready.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the printer emulator did not start")
+        time.sleep(0.02)
+    return process, int(ready.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:

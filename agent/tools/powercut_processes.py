@@ -13,11 +13,24 @@ from pathlib import Path
 from agent.tools.local_stack import LocalStack
 
 
-def fork(body: Callable[[], int]) -> int:
-    """A child running `body` (this process has no threads, so forking is safe)."""
+def fork(body: Callable[[], int], registered: Callable[[int], None] | None = None) -> int:
+    """A child running `body` (this process has no threads, so forking is safe).
+    `registered(pid)` runs before the child starts `body`: a cut armed meanwhile already
+    counts the child among the processes it kills, so none outlives the power."""
+    gate, opened = os.pipe()
     pid = os.fork()
     if pid:
+        os.close(gate)
+        try:
+            if registered is not None:
+                registered(pid)
+        finally:
+            os.write(opened, b"\n")
+            os.close(opened)
         return pid
+    os.close(opened)
+    os.read(gate, 1)
+    os.close(gate)
     code = 1
     try:
         code = body()
