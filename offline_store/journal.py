@@ -19,7 +19,8 @@ Four storage forms, all read as one `JournalEntry` (the hash formula never chang
   newest entry drops that entry's digest (the one UPDATE the triggers allow), so the newest entry
   always keeps its hash and a check can stop only where a hash is kept. A changed entry inside
   a transaction is found at the transaction's last entry and reported as the transaction's
-  first (`first_bad_seq`): which of its entries changed cannot be told.
+  first (`first_bad_seq`): which of its entries changed cannot be told. Since schema 14 a coded
+  entry's detail is packed (`detail_packed`, journal_detail.py) and `detail` stays ''.
 
 The live chain starts where the archive ends (`archive_boundary`: the last archived entry's seq
 and hash), or at the genesis. `journal_slice` verifies it in bounded slices from a checkpoint
@@ -39,6 +40,8 @@ from typing import Any
 
 from offline_store.columns import optional_time_from_db, time_to_db
 from offline_store.database import StoreConnection, require_transaction, transaction
+from offline_store.errors import PackedDataDamaged
+from offline_store.journal_detail import pack_detail, unpack_detail
 
 GENESIS_HASH = "0" * 64
 _META_CHECKPOINT = "journal_checkpoint"
@@ -46,7 +49,9 @@ _META_RESULT = "journal_result"
 _META_CHECKED_AT = "journal_checked_at"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_ENTRY_COLUMNS = "seq, at, at_us, document_id, event, detail, prev_hash, hash, digest"
+_ENTRY_COLUMNS = (
+    "seq, at, at_us, document_id, event, detail, detail_packed, prev_hash, hash, digest"
+)
 
 
 @dataclass(frozen=True)
@@ -91,10 +96,24 @@ def entry_from_row(row: sqlite3.Row) -> JournalEntry:
         at=row["at"] if row["at_us"] is None else row["at_us"],
         document_id=row["document_id"],
         event=row["event"],
-        detail=row["detail"],
+        detail=_detail(row),
         prev_hash=row["prev_hash"],
         hash=_stored_hash(row),
     )
+
+
+def _detail(row: sqlite3.Row) -> str:
+    """The detail text (unpacked since schema 14). '' when it no longer unpacks or a packed
+    entry also has a text: not JSON, so the entry does not verify."""
+    packed = row["detail_packed"]
+    if packed is None:
+        return str(row["detail"])
+    if row["detail"]:
+        return ""
+    try:
+        return unpack_detail(bytes(packed))
+    except PackedDataDamaged:
+        return ""
 
 
 def journal_entries(
@@ -256,17 +275,18 @@ def append_journal(
         prev_hash, seq=seq, at=at_us, document_id=document_id, event=event, detail=stored_detail
     )
     coded = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()
+    packed = pack_detail(detail_text) if coded else None
     conn.execute(
-        "INSERT INTO journal "
-        "(seq, at, at_us, document_id, event, code, detail, prev_hash, hash, digest) "
-        "VALUES (?, '', ?, ?, ?, ?, ?, '', '', ?)",
+        "INSERT INTO journal (seq, at, at_us, document_id, event, code, detail, detail_packed, "
+        "prev_hash, hash, digest) VALUES (?, '', ?, ?, ?, ?, ?, ?, '', '', ?)",
         (
             seq,
             at_us,
             document_id,
             "" if coded else event,
             coded[0] if coded else None,
-            detail_text,
+            "" if packed else detail_text,
+            packed,
             bytes.fromhex(new_hash),
         ),
     )

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from offline_store.dictionaries import packing_of
 from offline_store.errors import PackedDataDamaged
+from offline_store.journal_detail import unpack_detail
 from offline_store.packing import Packing, unpack
 from offline_store.signatures import signature_context
 
@@ -26,10 +27,8 @@ from offline_store.signatures import signature_context
 # document's freeze, entries of every receipt since, for every send (a backlog synced oldest
 # first read most of the journal for each of its first documents).
 _RECORDED_DIGEST = (
-    "SELECT json_extract(detail, '$.payload_sha256') AS digest FROM journal "
-    "WHERE document_id = ? AND (code = 2 OR event = 'document.pending') "
-    "AND json_extract(detail, '$.payload_sha256') IS NOT NULL "
-    "ORDER BY seq DESC LIMIT 1"
+    "SELECT seq, detail, detail_packed FROM journal "
+    "WHERE document_id = ? AND (code = 2 OR event = 'document.pending') ORDER BY seq DESC"
 )
 UNSENT_STATES = ("pending", "delayed")
 
@@ -39,8 +38,22 @@ def payload_intact(conn: sqlite3.Connection, document_id: int, payload: bytes | 
     without a payload, has nothing to check)."""
     if payload is None:
         return True
-    row = conn.execute(_RECORDED_DIGEST, (document_id,)).fetchone()
-    return row is not None and row["digest"] == hashlib.sha256(payload).hexdigest()
+    return recorded_digest(conn, document_id) == hashlib.sha256(payload).hexdigest()
+
+
+def recorded_digest(conn: sqlite3.Connection, document_id: int) -> str | None:
+    """The payload's SHA-256 its last freeze entry recorded (None: none recorded, or the
+    entry's detail no longer reads)."""
+    for row in conn.execute(_RECORDED_DIGEST, (document_id,)):
+        packed = row["detail_packed"]
+        try:
+            text = row["detail"] if packed is None else unpack_detail(bytes(packed))
+            digest = json.loads(text).get("payload_sha256")
+        except (PackedDataDamaged, ValueError, AttributeError):
+            return None
+        if digest is not None:
+            return str(digest)
+    return None
 
 
 def altered_payloads(

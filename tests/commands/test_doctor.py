@@ -16,6 +16,7 @@ from agent.config import load_config
 from agent.secrets import ApiKey
 from agent.tools.local_stack import LocalStack
 from offline_store.database import open_database
+from offline_store.journal_detail import pack_detail
 from printers.codepages import code_page
 from tests.commands.test_status import fast_settings, run_cli, write_config
 from tests.offline_store.factory import T0, issue
@@ -252,7 +253,10 @@ def test_an_entry_changed_inside_a_transaction_fails_naming_the_transaction(
         assert first not in {row[0] for row in kept}
         with store.transaction(conn):
             conn.execute("DROP TRIGGER journal_no_update")
-            conn.execute("UPDATE journal SET detail = '{\"job_id\":2}' WHERE seq = ?", (first + 1,))
+            conn.execute(
+                "UPDATE journal SET detail_packed = ? WHERE seq = ?",
+                (pack_detail('{"job_id":2}'), first + 1),
+            )
     finally:
         conn.close()
     code, out = run_cli(capsys, "doctor", "--config", str(config))

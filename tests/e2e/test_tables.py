@@ -218,10 +218,9 @@ def test_the_drawer_opens_on_cash_and_on_request(cafe: E2EStack, printer: Printe
     )
     with stack.database() as conn:
         events = [
-            (row["event"], json.loads(row["detail"]))
-            for row in conn.execute(
-                "SELECT event, detail FROM journal_named WHERE event LIKE 'drawer.%'"
-            )
+            (entry.event, json.loads(entry.detail))
+            for entry in store.journal_entries(conn, after=0)
+            if entry.event.startswith("drawer.")
         ]
     manual = [d for e, d in events if e == "drawer.queued" and d["reason"] == "manual"]
     assert manual == [

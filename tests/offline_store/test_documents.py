@@ -17,6 +17,7 @@ from offline_store import (
     get_by_request_id,
     get_document,
     insert_document,
+    journal_entries,
     list_documents,
     mark_accepted,
     mark_delayed,
@@ -140,12 +141,9 @@ def test_offline_path_delayed_twice_then_accepted_with_unknown_mark(conn):
     )
     assert doc.offline_qr_url == "https://portal/TransmissionFailure?x"
     delayed_details = [
-        json.loads(row[0])
-        for row in conn.execute(
-            "SELECT detail FROM journal_named WHERE document_id = ? AND event = 'document.delayed' "
-            "ORDER BY seq",
-            (doc.id,),
-        )
+        json.loads(entry.detail)
+        for entry in journal_entries(conn, after=0)
+        if entry.document_id == doc.id and entry.event == "document.delayed"
     ]
     assert [d.get("offline_qr_url") for d in delayed_details] == [
         "https://portal/TransmissionFailure?x",
@@ -282,9 +280,11 @@ def test_reservations_extend_take_over_and_abandon(conn):
     )
     assert get_by_request_id(conn, "r1") is None
     assert abandoned_reservations(conn, series="A", before=later) == []
-    journal = conn.execute(
-        "SELECT detail FROM journal_named WHERE event = 'document.taken_over'"
-    ).fetchone()[0]
+    (journal,) = [
+        entry.detail
+        for entry in journal_entries(conn, after=0)
+        if entry.event == "document.taken_over"
+    ]
     assert '"previous_request_id":"r1"' in journal
 
 

@@ -15,6 +15,7 @@ import pytest
 import offline_store as store
 from offline_store.database import open_database
 from offline_store.dictionaries import current_packing
+from offline_store.payload_integrity import recorded_digest
 from tests.offline_store.factory import T0, issue, open_store
 
 DATA = Path(__file__).parent / "data"
@@ -74,12 +75,8 @@ def test_a_schema_1_file_is_migrated_and_packed_without_changing_a_byte(tmp_path
     assert _documents(conn) == SCHEMA_1_DOCUMENTS
     # Every payload still hashes to what its journal entry recorded.
     for doc in store.list_documents(conn, limit=100):
-        row = conn.execute(
-            "SELECT detail FROM journal_named WHERE document_id = ? AND event = 'document.pending'",
-            (doc.id,),
-        ).fetchone()
-        if doc.payload is not None and row is not None:
-            digest = json.loads(row[0])["payload_sha256"]
+        digest = recorded_digest(conn, doc.id)
+        if doc.payload is not None and digest is not None:
             assert hashlib.sha256(doc.payload).hexdigest() == digest
     # Old entries (prev_hash stored) and new ones (not stored) verify as one chain.
     issue(conn, "after-upgrade", now=T0 + timedelta(days=30))

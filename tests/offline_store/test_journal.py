@@ -224,8 +224,10 @@ def test_a_transaction_keeps_one_hash_and_its_events_as_codes(tmp_path):
 @pytest.mark.parametrize(
     ("tamper", "bad"),
     [
-        ('UPDATE journal SET detail = \'{"i":9,"job_id":1}\' WHERE seq = 5', 4),
+        ('UPDATE journal SET detail = \'{"i":9,"job_id":1}\' WHERE seq = 5', 5),
         ("UPDATE journal SET at_us = at_us + 1 WHERE seq = 4", 4),
+        ("UPDATE journal SET detail_packed = X'01' WHERE seq = 4", 4),
+        ("UPDATE journal SET detail_packed = NULL, detail = '{\"i\":0}' WHERE seq = 4", 4),
         ("UPDATE journal SET code = code + 1 WHERE seq = 5", 4),
         ("UPDATE journal SET event = 'forged' WHERE seq = 6", 4),
         ("UPDATE journal SET document_id = 8 WHERE seq = 6", 4),
