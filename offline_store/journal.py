@@ -20,7 +20,8 @@ Four storage forms, all read as one `JournalEntry` (the hash formula never chang
   always keeps its hash and a check can stop only where a hash is kept. A changed entry inside
   a transaction is found at the transaction's last entry and reported as the transaction's
   first (`first_bad_seq`): which of its entries changed cannot be told. Since schema 14 a coded
-  entry's detail is packed (`detail_packed`, journal_detail.py) and `detail` stays ''.
+  entry's detail is packed (`detail_packed`, journal_detail.py) and `detail` stays '', and a
+  time in whole seconds is kept as seconds (`at_s`; hashed in microseconds as before).
 
 The live chain starts where the archive ends (`archive_boundary`: the last archived entry's seq
 and hash), or at the genesis. `journal_slice` verifies it in bounded slices from a checkpoint
@@ -49,8 +50,9 @@ _META_RESULT = "journal_result"
 _META_CHECKED_AT = "journal_checked_at"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_SECOND_US = 1_000_000
 _ENTRY_COLUMNS = (
-    "seq, at, at_us, document_id, event, detail, detail_packed, prev_hash, hash, digest"
+    "seq, at, at_us, at_s, document_id, event, detail, detail_packed, prev_hash, hash, digest"
 )
 
 
@@ -93,13 +95,23 @@ def entry_from_row(row: sqlite3.Row) -> JournalEntry:
     """A row selected with the journal's entry columns, in any storage form."""
     return JournalEntry(
         seq=row["seq"],
-        at=row["at"] if row["at_us"] is None else row["at_us"],
+        at=_at(row),
         document_id=row["document_id"],
         event=row["event"],
         detail=_detail(row),
         prev_hash=row["prev_hash"],
         hash=_stored_hash(row),
     )
+
+
+def _at(row: sqlite3.Row) -> str | int:
+    """The time as hashed: microseconds since the epoch (kept as seconds when whole, schema 14),
+    or the ISO text of entries before schema 4."""
+    if row["at_us"] is not None:
+        return int(row["at_us"])
+    if row["at_s"] is not None:
+        return int(row["at_s"]) * _SECOND_US
+    return str(row["at"])
 
 
 def _detail(row: sqlite3.Row) -> str:
@@ -277,11 +289,11 @@ def append_journal(
     coded = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()
     packed = pack_detail(detail_text) if coded else None
     conn.execute(
-        "INSERT INTO journal (seq, at, at_us, document_id, event, code, detail, detail_packed, "
-        "prev_hash, hash, digest) VALUES (?, '', ?, ?, ?, ?, ?, ?, '', '', ?)",
+        "INSERT INTO journal (seq, at, at_us, at_s, document_id, event, code, detail, "
+        "detail_packed, prev_hash, hash, digest) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, '', '', ?)",
         (
             seq,
-            at_us,
+            *((None, at_us // _SECOND_US) if at_us % _SECOND_US == 0 else (at_us, None)),
             document_id,
             "" if coded else event,
             coded[0] if coded else None,

@@ -695,22 +695,26 @@ ALTER TABLE api_requests ADD COLUMN body_digest BLOB
 """
 
 # A coded journal entry's detail packed (`journal.detail_packed`, journal_detail.py; `detail`
-# stays ''): ~30 bytes an entry as text, its digests as 32 bytes instead of 64 characters. The
-# view reads the new column; the one UPDATE allowed leaves it as it is.
+# stays ''): ~30 bytes an entry as text, its digests as 32 bytes instead of 64 characters; and a
+# time in whole seconds kept as seconds (`at_s`, 4 bytes; `at_us` NULL), hashed as before in
+# microseconds. The view reads the new columns; the one UPDATE allowed leaves them as they are.
 _SCHEMA_14 = """
 ALTER TABLE journal ADD COLUMN detail_packed BLOB;
+ALTER TABLE journal ADD COLUMN at_s INTEGER;
 
 DROP VIEW journal_named;
 CREATE VIEW journal_named AS
-    SELECT j.seq, j.at, j.at_us, j.document_id, coalesce(n.name, '') || j.event AS event, j.detail,
-        j.detail_packed, j.prev_hash, j.hash, j.digest
+    SELECT j.seq, j.at, j.at_us, j.at_s, j.document_id,
+        coalesce(n.name, '') || j.event AS event, j.detail, j.detail_packed, j.prev_hash, j.hash,
+        j.digest
     FROM journal j LEFT JOIN journal_event_names n ON n.code = j.code;
 
 DROP TRIGGER journal_no_update;
 CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
-WHEN NOT (OLD.digest IS NOT NULL AND NEW.digest IS NULL AND OLD.at_us IS NOT NULL
+WHEN NOT (OLD.digest IS NOT NULL AND NEW.digest IS NULL
+    AND (OLD.at_us IS NOT NULL OR OLD.at_s IS NOT NULL)
     AND OLD.seq = (SELECT max(seq) FROM journal) - 1
-    AND NEW.seq = OLD.seq AND NEW.at IS OLD.at AND NEW.at_us IS OLD.at_us
+    AND NEW.seq = OLD.seq AND NEW.at IS OLD.at AND NEW.at_us IS OLD.at_us AND NEW.at_s IS OLD.at_s
     AND NEW.document_id IS OLD.document_id AND NEW.event IS OLD.event AND NEW.code IS OLD.code
     AND NEW.detail IS OLD.detail AND NEW.detail_packed IS OLD.detail_packed
     AND NEW.prev_hash IS OLD.prev_hash AND NEW.hash IS OLD.hash)

@@ -58,7 +58,8 @@ def test_chain_links_and_hash_formula(tmp_path):
     assert [row["prev_hash"] for row in rows] == ["", "", ""]
     assert [(row["hash"], row["at"]) for row in rows] == [("", "")] * 3
     assert [bytes(row["digest"]).hex() for row in rows] == hashes
-    assert rows[0]["at_us"] == time_to_us(T0) == T0_US
+    # A time in whole seconds (the daemon's clock) is kept as seconds, hashed in microseconds.
+    assert rows[0]["at_s"] * 1_000_000 == time_to_us(T0) == T0_US and rows[0]["at_us"] is None
     assert rows[0]["detail"] == '{"amount":"1.10","i":0,"text":"Απόδειξη"}'
     body = canonical_json(
         {
@@ -104,7 +105,7 @@ def test_entries_of_every_schema_verify_as_one_chain(tmp_path):
     for seq, tamper in (
         (2, "UPDATE journal SET at = '2026-01-15T10:00:09+02:00' WHERE seq = 2"),
         (1, "UPDATE journal SET prev_hash = hash WHERE seq = 1"),
-        (3, "UPDATE journal SET at_us = at_us + 1 WHERE seq = 3"),
+        (3, "UPDATE journal SET at_s = at_s + 1 WHERE seq = 3"),
     ):
         conn.execute("VACUUM INTO ?", (str(tmp_path / f"tampered-{seq}.db"),))
         tampered = open_store(tmp_path, f"tampered-{seq}.db")
@@ -127,8 +128,9 @@ def test_triggers_make_the_journal_append_only(tmp_path):
     "tamper",
     [
         'UPDATE journal SET detail = \'{"amount":"9.99","i":3,"text":"Απόδειξη"}\' WHERE seq = 4',
-        "UPDATE journal SET at_us = at_us - 3600000000 WHERE seq = 4",
-        "UPDATE journal SET at = '2026-01-15T10:00:03+02:00', at_us = NULL WHERE seq = 4",
+        "UPDATE journal SET at_s = at_s - 3600 WHERE seq = 4",
+        "UPDATE journal SET at_us = at_s * 1000000 + 1 WHERE seq = 4",
+        "UPDATE journal SET at = '2026-01-15T10:00:03+02:00', at_s = NULL WHERE seq = 4",
         "UPDATE journal SET detail = '{\"i\": 3}' WHERE seq = 4",
         "DELETE FROM journal WHERE seq = 4",
     ],
@@ -154,7 +156,7 @@ def test_rewriting_an_entry_with_a_fresh_hash_breaks_the_next_link(tmp_path):
     body = canonical_json(
         {
             "seq": 2,
-            "at": row["at_us"],
+            "at": row["at_s"] * 1_000_000,
             "document_id": None,
             "event": row["event"],
             "detail": forged_detail,
@@ -225,7 +227,7 @@ def test_a_transaction_keeps_one_hash_and_its_events_as_codes(tmp_path):
     ("tamper", "bad"),
     [
         ('UPDATE journal SET detail = \'{"i":9,"job_id":1}\' WHERE seq = 5', 5),
-        ("UPDATE journal SET at_us = at_us + 1 WHERE seq = 4", 4),
+        ("UPDATE journal SET at_s = at_s + 1 WHERE seq = 4", 4),
         ("UPDATE journal SET detail_packed = X'01' WHERE seq = 4", 4),
         ("UPDATE journal SET detail_packed = NULL, detail = '{\"i\":0}' WHERE seq = 4", 4),
         ("UPDATE journal SET code = code + 1 WHERE seq = 5", 4),
@@ -312,3 +314,13 @@ def test_entries_written_before_the_codes_verify_with_the_new_ones(tmp_path):
         conn.execute("DROP TRIGGER journal_no_update")
         conn.execute("UPDATE journal SET at_us = at_us + 1 WHERE seq = 2")
     assert verify_journal(conn).first_bad_seq == 2
+
+
+def test_a_time_with_microseconds_is_kept_in_microseconds(tmp_path):
+    conn = open_store(tmp_path)
+    at = T0 + timedelta(microseconds=250)
+    with transaction(conn):
+        kept = append_journal(conn, "print.queued", {"job_id": 1}, document_id=1, at=at)
+    row = conn.execute("SELECT at_us, at_s FROM journal").fetchone()
+    assert tuple(row) == (T0_US + 250, None)
+    assert journal_entry(conn, 1).time == at and verify_journal(conn).last_hash == kept
