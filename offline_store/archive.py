@@ -513,7 +513,7 @@ def _document_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, An
         "authentication_code": doc.authentication_code,
         "qr_url": doc.qr_url,
         "offline_qr_url": doc.offline_qr_url,
-        "created_at": row["created_at"],
+        "created_at": row["created_at"] or row["issued_at"],
         "updated_at": row["updated_at"],
         **related,
     }

@@ -698,6 +698,8 @@ ALTER TABLE api_requests ADD COLUMN body_digest BLOB
 # stays ''): ~30 bytes an entry as text, its digests as 32 bytes instead of 64 characters; and a
 # time in whole seconds kept as seconds (`at_s`, 4 bytes; `at_us` NULL), hashed as before in
 # microseconds. The view reads the new columns; the one UPDATE allowed leaves them as they are.
+# A document's `created_at` is '' when it is its `issued_at` (documents.created_at), so a file of
+# this schema is not for an older agent.
 _SCHEMA_14 = """
 ALTER TABLE journal ADD COLUMN detail_packed BLOB;
 ALTER TABLE journal ADD COLUMN at_s INTEGER;
