@@ -246,6 +246,13 @@ class ClosingConfig(_Section):
     reconcile_after: bool = Field(
         True, description="after each closing, match the day with the provider's list"
     )
+    open_orders_check_s: float = Field(
+        3600.0,
+        ge=0,
+        description="on a food-service register (terminal.food_service), read the provider's "
+        "open order slips (8.6) this often and match them with the open tables (0: only with "
+        "a reconciliation)",
+    )
     auto_at: str | None = Field(
         None,
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",

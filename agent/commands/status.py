@@ -348,8 +348,10 @@ def _day_rows(stored: StoreSection, colour: bool) -> list[str]:
         rows.append(_row("Reconciled", text))
         orders = result.orders
         if orders is not None:
+            at = orders.checked_at or result.checked_at
             text = (
-                f"provider holds {orders.provider_open} open: {orders.matched} matched, "
+                f"at {at.astimezone(ATHENS):%H:%M} the provider held {orders.provider_open} "
+                f"open: {orders.matched} matched, "
                 f"{orders.resolved} MARK(s) found, {orders.resent} on their way, "
                 f"{len(orders.unheld)} held by no table here, {len(orders.flagged)} missing there"
             )

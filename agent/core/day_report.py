@@ -157,6 +157,7 @@ class OrderReconciliation(Part):
     flagged: list[str]
     unheld: list[UnheldOrder]
     error: str | None = None
+    checked_at: datetime | None = None
 
 
 class Reconciliation(Part):

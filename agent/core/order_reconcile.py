@@ -76,9 +76,16 @@ async def provider_open_orders(rt: Runtime) -> list[ListedOrder] | str:
     return orders
 
 
-def failed_orders(error: str) -> OrderReconciliation:
+def failed_orders(error: str, now: datetime) -> OrderReconciliation:
     return OrderReconciliation(
-        provider_open=0, matched=0, resolved=0, resent=0, flagged=[], unheld=[], error=error
+        provider_open=0,
+        matched=0,
+        resolved=0,
+        resent=0,
+        flagged=[],
+        unheld=[],
+        error=error,
+        checked_at=now,
     )
 
 
@@ -115,6 +122,7 @@ def match_orders(rt: Runtime, listed: list[ListedOrder], now: datetime) -> Order
         resent=tally.resent,
         flagged=tally.flagged,
         unheld=tally.unheld,
+        checked_at=now,
     )
 
 

@@ -21,7 +21,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 import offline_store as store
-from agent.core.day_report import Reconciliation
+from agent.core.day_report import OrderReconciliation, Reconciliation
 from agent.core.order_reconcile import failed_orders, match_orders, provider_open_orders
 from agent.core.runtime import Runtime
 from agent.core.sync import SyncService
@@ -29,6 +29,7 @@ from agent.elise.outcomes import (
     AadeDown,
     DocumentPage,
     ListedDocument,
+    ListedOrder,
     Rejected,
     Unauthorized,
     Unreachable,
@@ -55,46 +56,67 @@ class ReconcileService:
         self.sync = sync
 
     async def run(self, day: date, *, closing: int | None = None) -> Reconciliation:
-        """Match `day`, and the provider's open order slips now; `closing`: the number of the
-        closing it follows (kept beside it)."""
+        """Match `day`, and (a food-service register) the provider's open order slips now;
+        `closing`: the number of the closing it follows (kept beside it)."""
         listed = await self._provider_list(day)
-        open_orders = await provider_open_orders(self.rt)
+        open_orders = await self._provider_orders()
         now = self.rt.clock()
         if isinstance(listed, str):
             log.warning("reconciliation of %s failed: %s", day, listed)
         with store.transaction(self.rt.conn):
-            orders = (
-                failed_orders(open_orders)
-                if isinstance(open_orders, str)
-                else match_orders(self.rt, open_orders, now)
-            )
+            orders = self._match_orders(open_orders, now)
             result = (
                 self._failed(day, listed, now)
                 if isinstance(listed, str)
                 else self._match(day, listed, now)
             ).model_copy(update={"orders": orders})
             self._keep(result, closing, now)
-        if result.resent or orders.resent:
+        if result.resent or (orders is not None and orders.resent):
             await self.sync.run(ignore_backoff=True)
         return result
+
+    async def check_open_orders(self) -> Reconciliation | None:
+        """A food-service register's periodic look (`closing.open_orders_check_s`): the
+        provider's open order slips against the open tables, kept in place of the last
+        result's; the first time, a whole reconciliation of today. None elsewhere."""
+        if not self.rt.config.terminal.food_service:
+            return None
+        if self.last() is None:
+            return await self.run(self.rt.clock().date())
+        return await self.refresh_orders()
 
     async def refresh_orders(self) -> Reconciliation | None:
         """The provider's open order slips again, kept in place of the last result's (after a
         person cleared one); None when no reconciliation ran yet."""
         last = self.last()
-        if last is None:
-            return None
-        open_orders = await provider_open_orders(self.rt)
+        open_orders = await self._provider_orders()
+        if last is None or open_orders is None:
+            return last
         now = self.rt.clock()
         with store.transaction(self.rt.conn):
-            orders = (
-                failed_orders(open_orders)
-                if isinstance(open_orders, str)
-                else match_orders(self.rt, open_orders, now)
-            )
+            orders = self._match_orders(open_orders, now)
             result = last.model_copy(update={"orders": orders})
             self._keep(result, None, now)
+        if orders is not None and orders.resent:
+            await self.sync.run(ignore_backoff=True)
         return result
+
+    async def _provider_orders(self) -> list[ListedOrder] | str | None:
+        """The provider's open order slips on a food-service register (None elsewhere: a shop
+        without tables has none, and the endpoint's shape is an assumption, §15)."""
+        if not self.rt.config.terminal.food_service:
+            return None
+        return await provider_open_orders(self.rt)
+
+    def _match_orders(
+        self, listed: list[ListedOrder] | str | None, now: datetime
+    ) -> OrderReconciliation | None:
+        if listed is None:
+            return None
+        if isinstance(listed, str):
+            log.warning("the provider's open order slips could not be read: %s", listed)
+            return failed_orders(listed, now)
+        return match_orders(self.rt, listed, now)
 
     @staticmethod
     def _failed(day: date, error: str, now: datetime) -> Reconciliation:

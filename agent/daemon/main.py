@@ -261,6 +261,11 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
         jobs.every(
             "closing", AUTO_CLOSING_LOOK_S, _storage_guarded(services, _auto_close(services))
         )
+    if config.terminal.food_service and config.closing.open_orders_check_s > 0:
+        check = services.reconcile.check_open_orders
+        jobs.every(
+            "open orders", config.closing.open_orders_check_s, _storage_guarded(services, check)
+        )
     watchdog = sd_notify.watchdog_interval()
     if watchdog:
         jobs.every("watchdog", watchdog / 2, _watchdog_ping)
