@@ -188,9 +188,10 @@ class Powercut:
             if spent > 0 and not self._cut_happened():
                 self.ops_per_sale = 0.9 * self.ops_per_sale + 0.1 * spent
             if self.tally.fs_cuts < self.cuts and not self._armed:
-                # Spread the cuts still to come over the sales still to come.
+                # Spread the cuts still to come over the sales still to come (less the half
+                # sale a cut leaves uncounted: the next cut is armed once its sale is done).
                 left = max(1, self.sales - index - 1) / (self.cuts - self.tally.fs_cuts)
-                self._arm(int(2 * self.ops_per_sale * min(left, 1.0 * self.sales)))
+                self._arm(int(2 * self.ops_per_sale * min(max(0.5, left - 0.5), self.sales)))
             if index % 100 == 99:
                 for problem in self.findings.problems[self._reported :]:
                     self.log(f"  {problem}")
@@ -432,6 +433,8 @@ class Powercut:
                         "WHERE state IN ('pending', 'delayed') LIMIT 10"
                     )
                 ]
+            log_lines = (self.root / "daemon.log").read_text("utf-8", "replace").splitlines()
+            self.tally.problems += [line for line in log_lines if "CRITICAL" in line][-5:]
         self._audit(settled=True)
         printer = self.paper
         deadline = time.monotonic() + 30
