@@ -9,8 +9,10 @@ STAMP  := $(VENV)/.installed
 # systemd-nspawn boot a Debian register for tests/systemd/test_register.py; python3-venv and
 # dpkg-deb build the package; reprepro and gnupg the signed APT repository). Installed when run
 # as root (as CI is); otherwise those tests skip and say why (pytest -rs). fuse3 (libfuse 3)
-# serves the power-cut filesystem of tests/tools/test_powercut_cuts.py and `make powercut`.
-APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv fuse3 reprepro gnupg
+# serves the power-cut filesystem of tests/tools/test_powercut_cuts.py and `make powercut`;
+# qemu-system-x86 and e2fsprogs run and read the register VM whose power those cut.
+APT_PACKAGES := faketime prometheus debootstrap systemd-container python3-venv fuse3 reprepro gnupg \
+	qemu-system-x86 e2fsprogs
 
 # The Debian package: build/pos-agent_$(DEB_VERSION)_<arch>.deb (packaging/deb/build says how).
 DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
@@ -73,12 +75,15 @@ chaos: $(STAMP)
 
 # Power cuts (root, FUSE): the state directory on a filesystem that forgets what was not
 # synced; sales of every kind, cuts at random calls, an audit after each (docs/architecture.md).
+# Beside it the register from our .deb in a qemu guest (image cached in build/vm), its power
+# pulled POWERCUT_VM_CUTS times.
 POWERCUT_SALES ?= 2000
 POWERCUT_CUTS ?= 1000
+POWERCUT_VM_CUTS ?= 50
 powercut: $(STAMP) system-packages
 	mkdir -p build
 	$(BIN)/pos-agent powercut --sales $(POWERCUT_SALES) --cuts $(POWERCUT_CUTS) \
-		--json build/powercut.json
+		--vm-cuts $(POWERCUT_VM_CUTS) --json build/powercut.json
 
 # The crash harness on many seeds (each its own sales, faults, kills and WAL losses); every seed
 # runs, the failed ones are named at the end. ~40 s a seed on 2 vCPU.

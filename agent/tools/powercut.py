@@ -53,6 +53,7 @@ import httpx
 import offline_store as store
 from agent.clock import athens_now
 from agent.core.status_report import rolled_back
+from agent.tools import powercut_vm_layer
 from agent.tools.local_stack import LocalStack, StackSettings, print_verdict, work_dir
 from agent.tools.powercut_audit import EndCheck, Findings, Tally, audit_end, passed
 from agent.tools.powercut_auditor import Auditor
@@ -547,18 +548,23 @@ def powercut_command(args: argparse.Namespace) -> int:
     if os.geteuid() != 0 or not Path("/dev/fuse").exists():
         print("pos-agent powercut needs root and /dev/fuse (FUSE)", file=sys.stderr)
         return 2
+    if args.vm_cuts and (reason := powercut_vm_layer.vm_unavailable()) is not None:
+        print(f"pos-agent powercut: {reason} (or --vm-cuts 0)", file=sys.stderr)
+        return 2
     with work_dir(args.keep, "pos-agent-powercut-") as root:
-        report = Powercut(
-            root,
-            sales=args.sales,
-            cuts=args.cuts,
-            seed=args.seed,
-            torn_every=args.torn_every,
-            log=log,
-            migration=args.migration,
-            full_audit_every=args.whole_audit_every,
-        ).run()
-    return print_verdict(report, passed(report), args.json)
+        with powercut_vm_layer.beside(root, args) as vm:  # the register in qemu, --vm-cuts
+            report = Powercut(
+                root,
+                sales=args.sales,
+                cuts=args.cuts,
+                seed=args.seed,
+                torn_every=args.torn_every,
+                log=log,
+                migration=args.migration,
+                full_audit_every=args.whole_audit_every,
+            ).run()
+            report, vm_passed = vm.merged(report)
+    return print_verdict(report, passed(report) and vm_passed, args.json)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -581,6 +587,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=FULL_AUDIT_EVERY,
         help="every Nth audit reads everything, not only what changed (1: every audit)",
     )
+    powercut_vm_layer.add_arguments(parser)
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it")
     parser.set_defaults(handler=powercut_command)

@@ -22,10 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-DEBIAN_SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-# What pos-agent's Depends need, plus systemd booted as PID 1 (dbus for systemctl/logind).
-INCLUDE = "systemd,systemd-sysv,dbus,python3,libusb-1.0-0"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BOOT_TIMEOUT_S = 60.0
 POLL_S = 0.1
@@ -34,24 +30,6 @@ T = TypeVar("T")
 
 def missing_tools() -> list[str]:
     return [t for t in ("debootstrap", "systemd-nspawn", "nsenter") if shutil.which(t) is None]
-
-
-def base_root(cache: Path) -> Path:
-    """The cached minimal Debian 12 root, made on first use (about a minute and a half)."""
-    root = cache / "debian12"
-    if (root / "usr/bin/python3").exists():
-        return root
-    partial = cache / "debian12.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", DEBIAN_SUITE, partial, MIRROR],
-        check=True,
-        capture_output=True,
-        timeout=900,
-    )
-    partial.rename(root)
-    return root
 
 
 @dataclass

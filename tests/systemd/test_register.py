@@ -34,9 +34,10 @@ import pytest
 from agent.clock import ATHENS
 from agent.json_codec import dumps
 from agent.tools.local_stack import ISSUER_VAT, LocalStack, cash_receipt
+from agent.tools.powercut_vm_image import base_root
 from offline_store.migrations import MIGRATIONS
 from tests.e2e.stack import wait_for
-from tests.systemd.register import Register, base_root, missing_tools
+from tests.systemd.register import Register, missing_tools
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
