@@ -551,19 +551,21 @@ def powercut_command(args: argparse.Namespace) -> int:
     if args.vm_cuts and (reason := powercut_vm_layer.vm_unavailable()) is not None:
         print(f"pos-agent powercut: {reason} (or --vm-cuts 0)", file=sys.stderr)
         return 2
-    with work_dir(args.keep, "pos-agent-powercut-") as root:
-        with powercut_vm_layer.beside(root, args) as vm:  # the register in qemu, --vm-cuts
-            report = Powercut(
-                root,
-                sales=args.sales,
-                cuts=args.cuts,
-                seed=args.seed,
-                torn_every=args.torn_every,
-                log=log,
-                migration=args.migration,
-                full_audit_every=args.whole_audit_every,
-            ).run()
-            report, vm_passed = vm.merged(report)
+    with (
+        work_dir(args.keep, "pos-agent-powercut-") as root,
+        powercut_vm_layer.beside(root, args) as vm,  # the register in qemu, --vm-cuts
+    ):
+        report = Powercut(
+            root,
+            sales=args.sales,
+            cuts=args.cuts,
+            seed=args.seed,
+            torn_every=args.torn_every,
+            log=log,
+            migration=args.migration,
+            full_audit_every=args.whole_audit_every,
+        ).run()
+        report, vm_passed = vm.merged(report)
     return print_verdict(report, passed(report) and vm_passed, args.json)
 
 
