@@ -157,8 +157,7 @@ class ClosingService:
             raise PrinterDisabled("printing is off on this register (printer.enabled = false)")
         report = await self.day(day)
         slip = dumps(report.model_dump(mode="json")).decode()
-        for hand_over in self.rt.print_slip:
-            hand_over(slip)
+        self.rt.printer.print_slip(slip)
         return report
 
     def _read_day(self, day: date, now: datetime) -> DayReport:

@@ -28,10 +28,10 @@ def note_outcome(rt: Runtime, outcome: object, sent_in: int, *, reaches_aade: bo
         case AadeDown():
             breaker.record_failure("AADE unavailable (408)", AADE_DOWN_CODE)
         case Unauthorized():
-            rt.credential_alarm = outcome.message
+            rt.credentials.message = outcome.message
             breaker.record_failure("provider refused the credentials (401)", UNREACHABLE_CODE)
         case Unreachable():
             breaker.record_failure(outcome.reason, UNREACHABLE_CODE)
         case _:
             breaker.record_success(sent_in, reaches_aade=reaches_aade)
-            rt.credential_alarm = None
+            rt.credentials.message = None

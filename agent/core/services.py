@@ -142,7 +142,7 @@ class Services:
             status="ok",
             version=__version__,
             breaker=rt.breaker.state.value,
-            in_flight=len(rt.in_flight),
+            in_flight=len(self.transmitter.in_flight),
         )
 
     async def status(self) -> StatusReport:
@@ -190,8 +190,8 @@ class Services:
             breaker_since=rt.breaker.since,
             last_failure=rt.breaker.last_failure,
             last_success_at=rt.client.last_success_at,
-            credential_alarm=rt.credential_alarm,
-            last_sync_at=rt.last_sync_at,
+            credential_alarm=rt.credentials.message,
+            last_sync_at=self.sync.last_sync_at,
         )
 
     def _clock(self) -> ClockSection:

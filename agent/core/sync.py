@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 
 import offline_store as store
@@ -39,6 +39,7 @@ class SyncService:
         self.transmitter = transmitter
         self._lock = asyncio.Lock()
         self._recovered = False
+        self.last_sync_at: datetime | None = None  # the end of the last run, for status
 
     @property
     def running(self) -> bool:
@@ -77,7 +78,7 @@ class SyncService:
                 report = await SendLoop(rt, self.transmitter, due, once=False).run()
             else:
                 report = await SendLoop(rt, self.transmitter, source, once=True).run()
-            rt.last_sync_at = rt.clock()
+            self.last_sync_at = rt.clock()
             if report.attempted:
                 log.info("sync: %s", report.model_dump(exclude={"documents"}))
             return report
@@ -166,7 +167,8 @@ class SendLoop:
         """A page of ids; synchronous, so slots never race on it."""
         if not self.fetching:
             return
-        fresh = [i for i in self.source() if i not in self.seen and i not in self.rt.in_flight]
+        in_flight = self.transmitter.in_flight
+        fresh = [i for i in self.source() if i not in self.seen and i not in in_flight]
         self.seen.update(fresh)
         self.queue.extend(fresh)
         if not fresh or self.once:
@@ -205,7 +207,7 @@ class SendLoop:
             log.critical("document %s is not sent: %s", document_id, exc)
             self.report.altered.append(document_id)
             return None
-        if doc is None or doc.state not in SENDABLE or doc.id in rt.in_flight:
+        if doc is None or doc.state not in SENDABLE or doc.id in self.transmitter.in_flight:
             return None  # sent or settled since its id was read
         if not store.payload_intact(rt.conn, doc.id, doc.payload):
             log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)

@@ -85,6 +85,9 @@ class Transmitter:
         # Provider answers the storage refused to record, by document id: the next send of the
         # document returns the answer instead of calling the provider again.
         self.unrecorded_outcomes: dict[int, Sent] = {}
+        # Documents on their way to the provider right now (a sale waiting for its answer, or
+        # the sync's): the sync skips them, health counts them for `pos-agent update`.
+        self.in_flight: set[int] = set()
 
     async def transmit(
         self, doc: store.StoredDocument, *, then: AfterOutcome | None = None
@@ -147,13 +150,12 @@ class Transmitter:
         remembered = self.unrecorded_outcomes.pop(doc.id, None)
         if remembered is not None:
             return remembered  # the provider answered before; its answer waits to be written
-        in_flight = self.rt.in_flight
-        in_flight.add(doc.id)
+        self.in_flight.add(doc.id)
         sent_in = self.rt.breaker.generation
         try:
             return Sent(await self._send(doc), sent_in)
         finally:
-            in_flight.discard(doc.id)
+            self.in_flight.discard(doc.id)
 
     def record(self, doc: store.StoredDocument, sent: Sent) -> store.StoredDocument:
         """A sync's outcome: the breaker and the document's state. A `pending` document whose
