@@ -8,7 +8,8 @@ in the caller's transaction, each listed order is matched by MARK, else by UID o
 - open here with the same MARK: matched;
 - open here, accepted without a known MARK: it takes the listed MARK (journaled): resolved;
 - open here but not yet at the provider, or closed/cancelled here by a document not yet at the
-  provider: on its way, the sync sends it now: resent;
+  provider (a cancellation of an unheld order included): on its way, the sync sends it now:
+  resent;
 - anything else: unheld, for a person, with its table, MARK, age and deadline; the way out is
   an 8.6 cancellation of that MARK (`ProviderOrders.cancel`), after which the items may be
   placed again on the table and the table closed as usual.
@@ -35,6 +36,8 @@ from agent.elise.outcomes import (
     Unauthorized,
     Unreachable,
 )
+from agent.fiscal.orders import ORDER_TYPE
+from agent.json_codec import loads
 
 log = logging.getLogger("pos_agent.reconcile")
 
@@ -142,9 +145,25 @@ def _held_unmarked(
         tally.resent += 1
 
 
+def cancellation_on_its_way(conn: sqlite3.Connection, mark: int) -> store.StoredDocument | None:
+    """An 8.6 cancelling `mark` that has not reached the provider yet (pending or delayed: a
+    bounded set, the backlog), if any."""
+    for document_id in store.unsent_ids_of_types(conn, [ORDER_TYPE]):
+        doc = store.get_document(conn, document_id)
+        payload = loads(doc.payload) if doc is not None and doc.payload else {}
+        if payload.get("totalCancelDeliveryOrders") is True and mark in payload.get(
+            "multipleConnectedMarks", []
+        ):
+            return doc
+    return None
+
+
 def _not_held(conn: sqlite3.Connection, entry: ListedOrder, tally: _Tally) -> None:
     """Open at the provider, not here: on its way when the document that closed or cancelled
     it here has not reached the provider yet; otherwise unheld, for a person."""
+    if entry.mark is not None and cancellation_on_its_way(conn, entry.mark) is not None:
+        tally.resent += 1
+        return
     known = None
     if entry.internal_id:
         known = store.get_by_internal_id(conn, entry.internal_id)

@@ -10,8 +10,9 @@ again on the table (`POST /v1/orders`) and the table closed as usual: the receip
 new order, and the provider's pool holds nothing this register does not.
 
 Only a MARK the last reconciliation lists as unheld may be cancelled this way (an order this
-register holds open is cancelled with `POST /v1/orders/{id}/cancel`). Once the provider accepted
-the cancellation, its open orders are read again so `status` tells the truth at once.
+register holds open is cancelled with `POST /v1/orders/{id}/cancel`), and only once: while a
+cancellation of it waits offline another is refused. Once the provider accepted the
+cancellation, its open orders are read again so `status` tells the truth at once.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from decimal import Decimal
 import offline_store as store
 from agent.core.answers import ProviderOrderCancelAnswer
 from agent.core.day_report import UnheldOrder
-from agent.core.errors import ProviderOrderNotFound
+from agent.core.errors import OrderNotOpen, ProviderOrderNotFound
 from agent.core.issuing import Draft, IssuingService, Prepared
+from agent.core.order_reconcile import cancellation_on_its_way
 from agent.core.orders import OrdersService
 from agent.core.reconcile import ReconcileService
 from agent.core.request_identity import Answer, canonical_call, wire
@@ -84,6 +86,13 @@ class ProviderOrders:
         return Answer(body, answer.created)
 
     def _unheld(self, mark: int) -> UnheldOrder:
+        on_its_way = cancellation_on_its_way(self.rt.conn, mark)
+        if on_its_way is not None:
+            raise OrderNotOpen(
+                f"order slip MARK {mark} is already being cancelled by receipt {on_its_way.id} "
+                f"({on_its_way.state}): the sync sends it; retry that request's request_id "
+                "for its state"
+            )
         last = self.reconcile.last()
         found = [
             order

@@ -4,8 +4,9 @@ the register's services on a real SQLite file, the sandbox as a real HTTP server
 Each outcome on its own: matched (open on both sides); resolved (an order accepted without a
 usable MARK takes the listed one); resent (a table closed here by a receipt still offline: the
 provider rightly holds its orders open until the receipt arrives); unheld (an 8.6 of this issuer
-the register never stored) until `ProviderOrders.cancel` clears it; and a register that is not
-food service never asks."""
+the register never stored) until `ProviderOrders.cancel` clears it, on its way while that
+cancellation waits offline (and not cancelled twice); and a register that is not food service
+never asks."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 import offline_store as store
 from agent.config import AgentConfig
 from agent.core.day_report import OrderReconciliation
-from agent.core.errors import ProviderOrderNotFound
+from agent.core.errors import OrderNotOpen, ProviderOrderNotFound
 from agent.core.services import Services
 from agent.fiscal.orders import CancelProviderOrderRequest, CloseTableRequest, OrderRequest
 from agent.sandbox.server import SandboxServer
@@ -59,15 +60,18 @@ def test_each_outcome_and_the_cancellation_of_an_order_no_table_holds(
     lost = post(sandbox, "/Invoice/json", provider_order(900001, table="12"))
     assert lost.status_code == 201, lost.text
     lost_mark = int(lost.json()["mark"])
+    second = post(sandbox, "/Invoice/json", provider_order(900002, table="13"))
+    second_mark = int(second.json()["mark"])
 
     async def scenario() -> None:
         async with running(config, sandbox_api_key) as services:
             await place(services, "kept", "4")
             first = await orders_now(services)  # the first look is a whole reconciliation
-            assert (first.provider_open, first.matched, first.resent) == (2, 1, 0)
-            [unheld] = first.unheld
+            assert (first.provider_open, first.matched, first.resent) == (3, 1, 0)
+            unheld, _ = first.unheld
             assert (unheld.mark, unheld.table, unheld.known_here) == (lost_mark, "12", None)
             assert unheld.total == Decimal("10.00") and unheld.issued_at is not None
+            assert [order.mark for order in first.unheld] == [lost_mark, second_mark]
 
             set_faults(sandbox_admin, "bad_mark_409")  # answer lost, the re-send's MARK unusable
             unknown = await place(services, "mark-lost", "5")
@@ -89,16 +93,34 @@ def test_each_outcome_and_the_cancellation_of_an_order_no_table_holds(
             )
             assert cancelled.body.state == "accepted" and cancelled.body.table == "12"
             last = services.reconcile.last()
-            assert last is not None and last.orders is not None and last.orders.unheld == []
+            assert last is not None and last.orders is not None
+            assert [order.mark for order in last.orders.unheld] == [second_mark]
 
-            set_faults(sandbox_admin, "aade_down")  # the table's receipt waits offline
+            set_faults(sandbox_admin, "aade_down")  # a cancellation that waits offline
+            waiting = await services.provider_orders.cancel(
+                second_mark, CancelProviderOrderRequest(request_id="clear-second")
+            )
+            assert waiting.body.state == "delayed"
+            on_its_way = await orders_now(services)
+            assert (on_its_way.resent, on_its_way.unheld) == (1, [])
+            with pytest.raises(OrderNotOpen, match="already being cancelled"):
+                await services.provider_orders.cancel(
+                    second_mark, CancelProviderOrderRequest(request_id="clear-second-again")
+                )
+
             paid = CloseTableRequest.model_validate(
                 {"request_id": "pay-4", "payments": [{"method": 3, "amount": "12.00"}]}
             )
             closing = (await services.tables.close("4", paid)).body
             assert closing.state == "delayed"
-            on_its_way = await orders_now(services)
-            assert (on_its_way.resent, on_its_way.unheld, on_its_way.flagged) == (1, [], [])
+            both_on_their_way = await orders_now(services)
+            assert both_on_their_way.resent == 2, both_on_their_way
+            assert (both_on_their_way.unheld, both_on_their_way.flagged) == ([], [])
+            set_faults(sandbox_admin, "ok")
+            await services.sync.run(ignore_backoff=True)
+            settled = await orders_now(services)
+            assert (settled.provider_open, settled.matched, settled.resent) == (1, 1, 0)
+            assert (settled.unheld, settled.flagged) == ([], [])
 
     asyncio.run(scenario())
 
