@@ -33,7 +33,7 @@ from agent.commands.common import (
 )
 from agent.commands.doctor_printer import check_printer
 from agent.config import AgentConfig, ConfigError, load_config
-from agent.core.day_findings import mark_unknown_finding
+from agent.core.day_findings import last_reconciliation, mark_unknown_finding, unheld_finding
 from agent.core.held_returns import stranded_finding, stranded_returns
 from agent.core.status_report import (
     ROLLBACK_PROCEDURE,
@@ -311,6 +311,41 @@ def check_database(config: AgentConfig) -> Check:
     return ok(name, detail)
 
 
+def check_open_orders(config: AgentConfig) -> list[Check]:
+    """A food-service register: the order slips the provider held open and no table here held
+    at the last look (`pos-agent reconcile`, or the hourly check); FAIL near or past the limit."""
+    name = "provider orders"
+    if not config.terminal.food_service or not config.database_path.exists():
+        return []
+    try:
+        conn = store.open_database(config.database_path, read_only=True)
+    except (store.StoreError, sqlite3.Error, OSError):
+        return []  # the database check says why
+    try:
+        result = last_reconciliation(conn)
+    finally:
+        conn.close()
+    if result is None or result.orders is None:
+        return [ok(name, "not looked at yet (pos-agent reconcile)")]
+    orders = result.orders
+    at = (orders.checked_at or result.checked_at).astimezone(ATHENS)
+    detail = (
+        f"checked {at:%Y-%m-%d %H:%M}: {orders.provider_open} open at the provider, "
+        f"{len(orders.unheld)} on no table here"
+    )
+    if orders.error is not None:
+        return [
+            warn(name, detail, f"the provider's open order slips were not read: {orders.error}")
+        ]
+    found = [unheld_finding(order, config.tables, datetime.now(ATHENS)) for order in orders.unheld]
+    texts = [item.text for item in found] + orders.flagged
+    if any(item.critical for item in found):
+        return [fail(name, detail, "; ".join(texts))]
+    if texts:
+        return [warn(name, detail, "; ".join(texts))]
+    return [ok(name, detail)]
+
+
 async def _probe(config: AgentConfig, key: ApiKey) -> tuple[object, float | None]:
     from agent.elise.client import PROBE_INPUT, EliseClient
 
@@ -420,6 +455,7 @@ def run_checks(config: AgentConfig, *, print_test: bool) -> list[Check]:
         lambda: check_state_dir(config),
         lambda: check_storage(config),
         lambda: check_database(config),
+        lambda: check_open_orders(config),
         lambda: check_provider(config, key),
         lambda: check_printer(config, print_test=print_test),
         lambda: check_metrics(config),

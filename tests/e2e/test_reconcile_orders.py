@@ -4,7 +4,8 @@ daemon, the sandbox's open-orders list (pages of two) and the technician's comma
 - The provider holds open an 8.6 this register lost track of (posted to the provider with the
   register's key but not through it, 21 h ago, as a store restored from a backup leaves it):
   `pos-agent reconcile` flags it naming table, MARK and deadline, the register's own open order
-  is matched, `status` is CRITICAL (within 4 h of the 24 h limit) and `/metrics` counts it;
+  is matched, `status` and `doctor` are CRITICAL (within 4 h of the 24 h limit) and
+  `/metrics` counts it;
   `pos-agent cancel-order MARK` issues the 8.6 cancellation, the provider's pool is empty of it
   and `status` is OK again.
 - The provider's list leaves out an order the register holds open (accepted): flagged; an order
@@ -21,6 +22,9 @@ import httpx
 import pytest
 
 from agent.cli import main
+from agent.commands.doctor import check_open_orders
+from agent.config import load_config
+from agent.core.status_report import Level
 from agent.json_codec import dumps, loads
 from tests.e2e.stack import E2EStack, e2e_stack, sample_value
 
@@ -92,6 +96,9 @@ def test_an_order_the_register_lost_is_flagged_critical_until_cancelled(
     assert sample_value(scrape, "pos_agent_reconciliation_orders", result="flagged") == 1
     assert sample_value(scrape, "pos_agent_unheld_order_oldest_timestamp_seconds") is not None
 
+    [doctor] = check_open_orders(load_config(stack.stack.config_path))
+    assert doctor.level is Level.CRITICAL and f"cancel-order {lost_mark}" in doctor.hint, doctor
+
     refused = stack.post(f"/v1/provider-orders/{held['mark']}/cancel", {"request_id": "c-held"})
     assert refused.status_code == 404 and "POST /v1/orders/" in refused.text
 
@@ -101,6 +108,8 @@ def test_an_order_the_register_lost_is_flagged_critical_until_cancelled(
     assert sandbox_order_state(stack, held["mark"]) == "open"
     cleared = status(stack)
     assert cleared["level"] == "OK", cleared["findings"]
+    [doctor] = check_open_orders(load_config(stack.stack.config_path))
+    assert doctor.level is Level.OK and "0 on no table here" in doctor.detail, doctor
     scrape = stack.get("/metrics").text
     assert sample_value(scrape, "pos_agent_reconciliation_orders", result="flagged") == 0
     assert sample_value(scrape, "pos_agent_unheld_order_oldest_timestamp_seconds") is None
