@@ -1,23 +1,18 @@
-"""The local API: the route table and its handlers (module-level, each given the services).
-
-Bodies are parsed by us: JSON numbers become `Decimal` (money never passes through float), the
-size is capped before parsing, and every validation problem comes back as a 4xx that names the
-field and the rule. A 5xx means a fault of the agent itself.
+"""The local API: the receipt, payment and service routes with their handlers (module-level,
+each given the services), and `create_app`, which binds every route table (these, the food
+service's in `tables.py`, the day's in `closing.py`). A 5xx means a fault of the agent itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from agent.api.closing import add_closing_routes
-from agent.api.errors import ApiError, FieldProblem, from_validation_error
+from agent.api.closing import DAY
+from agent.api.endpoints import ISSUED, Endpoint, add_endpoints, answered, read
+from agent.api.errors import ApiError, FieldProblem
 from agent.api.routing import LocalApiApp, Request, Response, Router
-from agent.api.tables import add_table_routes
+from agent.api.tables import TABLES
 from agent.core.answers import (
     DocumentAnswer,
     Health,
@@ -42,12 +37,8 @@ from agent.fiscal.receipt_model import (
     ReceiptPaymentRequest,
     ReceiptRequest,
 )
-from agent.json_codec import loads
 
-Model = TypeVar("Model", bound=BaseModel)
-UNREADABLE_JSON = (RecursionError, ValueError)  # ValueError covers UnicodeDecodeError
 METRICS_TYPE = "text/plain; version=0.0.4"
-ISSUED = (201, 200)  # a document: 201 issued, 200 the same request_id's document again
 _RECEIPT_ID = {"receipt_id": "$response.body#/receipt_id"}
 # What a till does next with an issued receipt: read it back, print a copy.
 RECEIPT_LINKS: dict[str, dict[str, Any]] = {
@@ -64,33 +55,6 @@ RECEIPT_QUERY: dict[str, dict[str, Any]] = {
 }
 
 
-def parse_model(raw: bytes, model: type[Model]) -> Model:
-    try:
-        data = loads(raw)
-    except UNREADABLE_JSON as exc:
-        raise ApiError(
-            400, "invalid_json", f"the body is not valid UTF-8 JSON: {str(exc)[:200]}"
-        ) from None
-    if not isinstance(data, dict):
-        raise ApiError(
-            400,
-            "invalid_json",
-            "the body must be a JSON object",
-            [FieldProblem("(body)", "expected an object")],
-        )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from None
-    except RecursionError:
-        raise ApiError(400, "invalid_json", "the body is nested too deeply") from None
-
-
-def answered(answer: Answer[Model]) -> Response:
-    """201 when this call created the answer, 200 when it found it (a document's replay)."""
-    return Response.model(answer.body, 201 if answer.created else 200)
-
-
 def autonomous(outcome: Autonomous) -> Response:
     """503 with what the terminal must do: charge autonomously, issue without a signature."""
     body = {
@@ -103,11 +67,6 @@ def autonomous(outcome: Autonomous) -> Response:
         "reason": "InterconnectionLoss",
     }
     return Response.json(body, 503)
-
-
-async def read(services: Services, request: Request, model: type[Model]) -> Model:
-    """The body parsed as `model`, refused past `api.max_body_bytes` before parsing."""
-    return parse_model(await request.body(services.runtime.config.api.max_body_bytes), model)
 
 
 async def issue_receipt(services: Services, request: Request) -> Response:
@@ -197,22 +156,6 @@ async def openapi(router: Router, _: Request) -> Response:
     from agent.api.openapi import openapi_document
 
     return Response.json(openapi_document(router.routes))
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One row of the route table: what `Router.add` needs, with the handler still unbound."""
-
-    method: str
-    path: str
-    handler: Callable[[Services, Request], Awaitable[Response]]
-    summary: str
-    body: type[BaseModel] | None = None
-    answer: type[BaseModel] | None = None
-    success: tuple[int, ...] | None = None
-    query: dict[str, dict[str, Any]] | None = None
-    content_type: str = "application/json"
-    links: dict[str, dict[str, Any]] | None = None
 
 
 RECEIPTS = (
@@ -315,29 +258,11 @@ SERVICE = (
 )
 
 
-def _add(router: Router, services: Services, endpoints: tuple[Endpoint, ...]) -> None:
-    for e in endpoints:
-        router.add(
-            e.method,
-            e.path,
-            partial(e.handler, services),
-            e.summary,
-            e.body,
-            e.answer,
-            success=e.success,
-            query=e.query,
-            content_type=e.content_type,
-            links=e.links,
-        )
-
-
 def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiApp:
-    """The route table bound to `services`; every write runs inside the storage guard."""
+    """The route tables bound to `services`; every write runs inside the storage guard."""
     router = Router()
-    _add(router, services, RECEIPTS)
-    add_table_routes(router, services, partial(read, services), answered)
-    add_closing_routes(router, services, partial(read, services), answered)
-    _add(router, services, SERVICE)
+    for table in (RECEIPTS, TABLES, DAY, SERVICE):
+        add_endpoints(router, services, table)
     router.add("GET", "/openapi.json", partial(openapi, router), "This document")
     storage = services.runtime.storage
     return LocalApiApp(

@@ -2,31 +2,27 @@
 reconciliation of a day with the provider's list of documents, and the cancellation of an order
 slip the reconciliation found open at the provider and held by no table here.
 
-Registered on the app's router by `add_closing_routes`; every answer is a `DayReport` built by
-core and serialised here once.
+A route table (`DAY`) of module-level handlers, bound to the services by `create_app`; every
+answer is a model built by core (`DayReport`, `Reconciliation`, `ProviderOrderCancelAnswer`)
+and serialised here once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
 
-from pydantic import BaseModel
-
+from agent.api.endpoints import Endpoint, answered, read
 from agent.api.errors import ApiError, FieldProblem
-from agent.api.routing import Request, Response, Router
+from agent.api.routing import Request, Response
 from agent.core.answers import ProviderOrderCancelAnswer
 from agent.core.closings import ClosingRequest
 from agent.core.day_report import DayReport, Reconciliation
 from agent.core.reconcile import ReconcileRequest
-from agent.core.request_identity import Answer
 from agent.core.services import Services
 from agent.fiscal.orders import CancelProviderOrderRequest
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-Read = Callable[[Request, type[BaseModel]], Awaitable[Any]]
 
 
 def day_query(request: Request, today: date) -> date:
@@ -47,24 +43,70 @@ def day_query(request: Request, today: date) -> date:
         ) from None
 
 
-def add_closing_routes(
-    router: Router,
-    services: Services,
-    read: Read,
-    answered: Callable[[Answer], Response],
-) -> None:
-    closings = services.closings
-    _add_day_routes(router, services)
-    _add_provider_order_routes(router, services, read, answered)
+async def day(services: Services, request: Request) -> Response:
+    today = services.runtime.clock().date()
+    return Response.model(await services.closings.day(day_query(request, today)))
 
-    async def close(request: Request) -> Response:
-        return answered(await closings.close(await read(request, ClosingRequest)))
 
-    async def closing(request: Request) -> Response:
-        report = closings.get(request.int_param("number"))
-        return Response.model(report)
+async def print_day(services: Services, request: Request) -> Response:
+    today = services.runtime.clock().date()
+    return Response.model(await services.closings.print_day(day_query(request, today)))
 
-    router.add(
+
+async def cancel_provider_order(services: Services, request: Request) -> Response:
+    mark = request.int_param("mark")
+    asked = await read(services, request, CancelProviderOrderRequest)
+    return answered(await services.provider_orders.cancel(mark, asked))
+
+
+async def close(services: Services, request: Request) -> Response:
+    return answered(await services.closings.close(await read(services, request, ClosingRequest)))
+
+
+async def reconcile(services: Services, request: Request) -> Response:
+    asked = await read(services, request, ReconcileRequest)
+    day = asked.day or services.runtime.clock().date()
+    return Response.model(await services.reconcile.run(day))
+
+
+async def reprint(services: Services, request: Request) -> Response:
+    return Response.model(services.closings.reprint(request.int_param("number")))
+
+
+async def closing(services: Services, request: Request) -> Response:
+    return Response.model(services.closings.get(request.int_param("number")))
+
+
+_DATE = {"date": {"type": "string", "format": "date"}}
+DAY = (
+    Endpoint(
+        "GET",
+        "/v1/reports/day",
+        day,
+        "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
+        answer=DayReport,
+        query=_DATE,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/reports/day/print",
+        print_day,
+        "Print the X report of a day (date=YYYY-MM-DD, today by default) on the receipt "
+        "printer; not a closing, changes nothing",
+        answer=DayReport,
+        success=(200,),
+        query=_DATE,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/provider-orders/{mark}/cancel",
+        cancel_provider_order,
+        "Cancel an order slip the provider holds open and no table here holds (reconciliation)",
+        CancelProviderOrderRequest,
+        ProviderOrderCancelAnswer,
+        success=(201, 200),
+    ),
+    Endpoint(
         "POST",
         "/v1/closings",
         close,
@@ -72,19 +114,8 @@ def add_closing_routes(
         ClosingRequest,
         DayReport,
         success=(201, 200),
-    )
-
-    async def reconcile(request: Request) -> Response:
-        asked: ReconcileRequest = await read(request, ReconcileRequest)
-        day = asked.day or services.runtime.clock().date()
-        result = await services.reconcile.run(day)
-        return Response.model(result)
-
-    async def reprint(request: Request) -> Response:
-        report = closings.reprint(request.int_param("number"))
-        return Response.model(report)
-
-    router.add(
+    ),
+    Endpoint(
         "POST",
         "/v1/reconcile",
         reconcile,
@@ -92,71 +123,20 @@ def add_closing_routes(
         ReconcileRequest,
         Reconciliation,
         success=(200,),
-    )
-    router.add(
+    ),
+    Endpoint(
         "POST",
         "/v1/closings/{number}/print",
         reprint,
         "Print a kept closing (Z) again on the receipt printer",
-        response_model=DayReport,
+        answer=DayReport,
         success=(200,),
-    )
-    router.add(
+    ),
+    Endpoint(
         "GET",
         "/v1/closings/{number}",
         closing,
         "A kept closing (Z) as it was made, with its reconciliation",
-        response_model=DayReport,
-    )
-
-
-def _add_provider_order_routes(
-    router: Router, services: Services, read: Read, answered: Callable[[Answer], Response]
-) -> None:
-    async def cancel(request: Request) -> Response:
-        mark = request.int_param("mark")
-        asked = await read(request, CancelProviderOrderRequest)
-        return answered(await services.provider_orders.cancel(mark, asked))
-
-    router.add(
-        "POST",
-        "/v1/provider-orders/{mark}/cancel",
-        cancel,
-        "Cancel an order slip the provider holds open and no table here holds (reconciliation)",
-        CancelProviderOrderRequest,
-        response_model=ProviderOrderCancelAnswer,
-        success=(201, 200),
-    )
-
-
-def _add_day_routes(router: Router, services: Services) -> None:
-    """The X report of a day: read (`GET`), or printed on the receipt printer (`POST`); neither
-    changes anything fiscal."""
-    closings = services.closings
-
-    async def day(request: Request) -> Response:
-        report = await closings.day(day_query(request, services.runtime.clock().date()))
-        return Response.model(report)
-
-    async def print_day(request: Request) -> Response:
-        report = await closings.print_day(day_query(request, services.runtime.clock().date()))
-        return Response.model(report)
-
-    router.add(
-        "GET",
-        "/v1/reports/day",
-        day,
-        "X report of a day (date=YYYY-MM-DD, today by default); changes nothing",
-        response_model=DayReport,
-        query={"date": {"type": "string", "format": "date"}},
-    )
-    router.add(
-        "POST",
-        "/v1/reports/day/print",
-        print_day,
-        "Print the X report of a day (date=YYYY-MM-DD, today by default) on the receipt "
-        "printer; not a closing, changes nothing",
-        response_model=DayReport,
-        success=(200,),
-        query={"date": {"type": "string", "format": "date"}},
-    )
+        answer=DayReport,
+    ),
+)
