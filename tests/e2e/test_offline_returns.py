@@ -21,12 +21,6 @@ e2e_stack_process, stack = e2e_stack(
 )
 
 
-def _issue(stack: E2EStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = stack.post(path, body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 def _credit(request_id: str, original_id: int, quantity: str = "2") -> dict[str, Any]:
     body = cash_receipt(request_id, quantity=quantity)
     return {**body, "type": "11.4", "correlated_receipt_id": original_id}
@@ -46,77 +40,74 @@ def test_return_during_an_outage_goes_out_after_its_original_with_its_mark(
     stack: E2EStack,
 ) -> None:
     stack.set_faults("down")
-    sale = _issue(stack, "/v1/receipts", cash_receipt("ret-outage-sale", quantity="3"))
-    assert sale["state"] == "delayed" and sale["mark"] is None
+    sale = stack.issue(cash_receipt("ret-outage-sale", quantity="3"))
+    assert sale.state == "delayed" and sale.mark is None
 
-    credit = _issue(stack, "/v1/receipts", _credit("ret-outage-credit", sale["receipt_id"]))
+    credit = stack.issue(_credit("ret-outage-credit", sale.receipt_id))
 
-    assert credit["state"] == "delayed" and credit["delayed_code"] == 1
-    assert "TransmissionFailure" in credit["offline_qr_url"]
-    texts = printed_texts(stack, credit["receipt_id"])
+    assert credit.state == "delayed" and credit.delayed_code == 1
+    assert "TransmissionFailure" in credit.offline_qr_url
+    texts = printed_texts(stack, credit.receipt_id)
     assert "Επιστροφή για: ΑΠΟΔΕΙΞΗ ΛΙΑΝΙΚΗΣ ΠΩΛΗΣΗΣ" in texts
-    assert any(
-        text.startswith(f"Σειρά {sale['series']} Αριθμός {sale['number']} ") for text in texts
-    )
-    frozen = stack.stored(credit["receipt_id"]).payload
+    assert any(text.startswith(f"Σειρά {sale.series} Αριθμός {sale.number} ") for text in texts)
+    frozen = stack.stored(credit.receipt_id).payload
 
     stack.set_faults("ok")
-    stack.sync_until_accepted([sale["receipt_id"], credit["receipt_id"]])
+    stack.sync_until_accepted([sale.receipt_id, credit.receipt_id])
 
-    original = stack.provider_document(sale["uid"])
-    returned = stack.provider_document(credit["uid"])
+    original = stack.provider_document(sale.uid)
+    returned = stack.provider_document(credit.uid)
     assert original is not None and returned is not None
     assert returned["correlated"] == [original["mark"]]
     assert original["mark"] < returned["mark"]  # the sandbox numbers MARKs as it accepts
     assert returned["is_delayed_code"] == 1 and returned["submissions"] == 1
     # The frozen payload is as it was: the MARK goes into what is sent, not into the store.
-    assert stack.stored(credit["receipt_id"]).payload == frozen
+    assert stack.stored(credit.receipt_id).payload == frozen
     assert loads(frozen)["CorrelatedInvoices"] == []
-    reprinted = printed_texts(stack, credit["receipt_id"])
+    reprinted = printed_texts(stack, credit.receipt_id)
     assert f"ΜΑΡΚ {original['mark']}" in reprinted
 
 
 def test_pos_return_of_an_offline_pos_receipt_carries_its_mark(stack: E2EStack) -> None:
     stack.set_faults("down")
-    paid = _issue(stack, "/v1/pos-receipts", _pos("ret-pos-84", "8.4", "12.00"))
-    back = _issue(
-        stack,
+    paid = stack.issue(_pos("ret-pos-84", "8.4", "12.00"), "/v1/pos-receipts")
+    back = stack.issue(
+        _pos("ret-pos-85", "8.5", "12.00", correlated_receipt_id=paid.receipt_id),
         "/v1/pos-receipts",
-        _pos("ret-pos-85", "8.5", "12.00", correlated_receipt_id=paid["receipt_id"]),
     )
-    assert back["state"] == "delayed"
+    assert back.state == "delayed"
 
     stack.set_faults("ok")
-    stack.sync_until_accepted([paid["receipt_id"], back["receipt_id"]])
+    stack.sync_until_accepted([paid.receipt_id, back.receipt_id])
 
-    returned = stack.provider_document(back["uid"])
+    returned = stack.provider_document(back.uid)
     assert returned is not None
-    assert returned["correlated"] == [stack.provider_document(paid["uid"])["mark"]]
+    assert returned["correlated"] == [stack.provider_document(paid.uid)["mark"]]
 
 
 def test_return_of_an_accepted_receipt_is_sent_at_once_with_its_mark(stack: E2EStack) -> None:
-    sale = _issue(stack, "/v1/receipts", cash_receipt("ret-online-sale"))
-    credit = _issue(stack, "/v1/receipts", _credit("ret-online-credit", sale["receipt_id"]))
+    sale = stack.issue(cash_receipt("ret-online-sale"))
+    credit = stack.issue(_credit("ret-online-credit", sale.receipt_id))
 
-    assert credit["state"] == "accepted"
-    assert loads(stack.stored(credit["receipt_id"]).payload)["CorrelatedInvoices"] == [sale["mark"]]
-    assert stack.provider_document(credit["uid"])["correlated"] == [sale["mark"]]
+    assert credit.state == "accepted"
+    assert loads(stack.stored(credit.receipt_id).payload)["CorrelatedInvoices"] == [sale.mark]
+    assert stack.provider_document(credit.uid)["correlated"] == [sale.mark]
 
 
 def test_a_return_of_more_than_the_original_is_refused_naming_the_line(
     stack: E2EStack,
 ) -> None:
     stack.set_faults("down")
-    sale = _issue(stack, "/v1/receipts", cash_receipt("ret-over-sale", quantity="3"))
-    _issue(stack, "/v1/receipts", _credit("ret-over-first", sale["receipt_id"], quantity="2"))
+    sale = stack.issue(cash_receipt("ret-over-sale", quantity="3"))
+    stack.issue(_credit("ret-over-first", sale.receipt_id, quantity="2"))
     before = (stack.document_count(), stack.last_numbers())
 
-    over = stack.post("/v1/receipts", _credit("ret-over-second", sale["receipt_id"], quantity="2"))
+    over = stack.post("/v1/receipts", _credit("ret-over-second", sale.receipt_id, quantity="2"))
     pos_over = stack.post(
         "/v1/pos-receipts",
-        _pos("ret-over-85", "8.5", "1.00", correlated_receipt_id=sale["receipt_id"]),
+        _pos("ret-over-85", "8.5", "1.00", correlated_receipt_id=sale.receipt_id),
     )
-    other = {**_credit("ret-over-other", sale["receipt_id"], quantity="1")}
+    other = {**_credit("ret-over-other", sale.receipt_id, quantity="1")}
     other["lines"] = [{**other["lines"][0], "description": "Άλλο είδος"}]
     unknown_item = stack.post("/v1/receipts", other)
 

@@ -11,60 +11,54 @@ from typing import Any
 import pytest
 
 from agent.clock import ATHENS
+from agent.core.answers import DocumentAnswer, ReceiptList
 from agent.fiscal.uid import document_uid
-from tests.e2e.stack import ISSUER_VAT, E2EStack, cash_receipt, e2e_stack, sample_value
+from tests.e2e.stack import ISSUER_VAT, E2EStack, cash_receipt, e2e_stack, parsed, sample_value
 
 pytestmark = pytest.mark.e2e
 
 e2e_stack_process, stack = e2e_stack()
 
 
-def _uid_from_answer(answer: dict[str, Any]) -> str:
-    issued = datetime.fromisoformat(answer["issued_at"]).astimezone(ATHENS)
-    return document_uid(
-        ISSUER_VAT, issued.date(), 0, answer["type"], answer["series"], answer["number"]
-    )
+def _uid_from_answer(answer: DocumentAnswer) -> str:
+    issued = datetime.fromisoformat(answer.issued_at).astimezone(ATHENS)
+    return document_uid(ISSUER_VAT, issued.date(), 0, answer.type, answer.series, answer.number)
 
 
 def test_cash_receipt_online_is_accepted_once(stack: E2EStack) -> None:
-    response = stack.post("/v1/receipts", cash_receipt("online-cash-1"))
+    answer = stack.issue(cash_receipt("online-cash-1"))
 
-    assert response.status_code == 201, response.text
-    answer = response.json()
-    assert answer["state"] == "accepted"
-    assert answer["delayed_code"] == 0
-    assert answer["offline"] is False
-    assert answer["total"] == "5.00"
-    assert len(str(answer["mark"])) == 15
-    assert answer["uid"] == _uid_from_answer(answer)
-    assert answer["authentication_code"]
-    assert answer["qr_url"]
-    provider = stack.provider_document(answer["uid"])
+    assert answer.state == "accepted"
+    assert answer.delayed_code == 0
+    assert answer.offline is False
+    assert answer.total == "5.00"
+    assert len(str(answer.mark)) == 15
+    assert answer.uid == _uid_from_answer(answer)
+    assert answer.authentication_code
+    assert answer.qr_url
+    provider = stack.provider_document(answer.uid)
     assert provider is not None
-    assert provider["mark"] == answer["mark"]
+    assert provider["mark"] == answer.mark
     assert provider["submissions"] == 1
     assert provider["is_delayed_code"] == 0
-    assert provider["series"] == answer["series"]
-    assert provider["number"] == str(answer["number"])
-    stored = stack.stored(answer["receipt_id"])
-    assert stored.mark == answer["mark"]
+    assert provider["series"] == answer.series
+    assert provider["number"] == str(answer.number)
+    stored = stack.stored(answer.receipt_id)
+    assert stored.mark == answer.mark
     assert stored.state.value == "accepted"
 
 
 def test_replayed_request_id_returns_the_first_answer(stack: E2EStack) -> None:
     body = cash_receipt("online-replay-1")
-    first = stack.post("/v1/receipts", body)
-    assert first.status_code == 201, first.text
+    first = stack.issue(body)
     count = stack.document_count()
 
-    replay = stack.post("/v1/receipts", body)
+    again = stack.issue(body, status=200)
 
-    assert replay.status_code == 200, replay.text
-    again = replay.json()
     for key in ("receipt_id", "series", "number", "uid", "mark", "issued_at", "state"):
-        assert again[key] == first.json()[key], key
+        assert getattr(again, key) == getattr(first, key), key
     assert stack.document_count() == count
-    assert stack.provider_document(again["uid"])["submissions"] == 1
+    assert stack.provider_document(again.uid)["submissions"] == 1
 
 
 def test_same_request_id_with_another_body_is_a_conflict(stack: E2EStack) -> None:
@@ -84,34 +78,28 @@ def test_same_request_id_with_another_body_is_a_conflict(stack: E2EStack) -> Non
 def test_equal_amounts_written_differently_are_the_same_body(stack: E2EStack) -> None:
     """`2.50` and `2.5` are one amount: the retry replays the first answer, no 409."""
     body = cash_receipt("online-by-value-1", quantity="2", price="2.50")
-    first = stack.post("/v1/receipts", body)
-    assert first.status_code == 201, first.text
+    first = stack.issue(body)
     count = stack.document_count()
     same = cash_receipt("online-by-value-1", quantity="2.000", price="2.5")
     same["payments"][0]["amount"] = D("5")
 
-    again = stack.post("/v1/receipts", same)
+    again = stack.issue(same, status=200)
 
-    assert again.status_code == 200, again.text
-    assert again.json()["receipt_id"] == first.json()["receipt_id"]
+    assert again.receipt_id == first.receipt_id
     assert stack.document_count() == count
 
 
 def test_reads_metrics_and_openapi(stack: E2EStack) -> None:
-    issued = stack.post("/v1/receipts", cash_receipt("online-read-1")).json()
+    issued = stack.issue(cash_receipt("online-read-1"))
 
-    one = stack.get(f"/v1/receipts/{issued['receipt_id']}")
-    assert one.status_code == 200
-    assert one.json()["uid"] == issued["uid"]
-    assert one.json()["mark"] == issued["mark"]
+    one = stack.receipt(issued.receipt_id)
+    assert (one.uid, one.mark) == (issued.uid, issued.mark)
     assert stack.get("/v1/receipts/999999").status_code == 404
 
-    accepted = stack.get("/v1/receipts", state="accepted")
-    assert accepted.status_code == 200
-    assert issued["receipt_id"] in [r["receipt_id"] for r in accepted.json()["receipts"]]
-    delayed = stack.get("/v1/receipts", state="delayed")
-    assert delayed.status_code == 200
-    assert all(r["state"] == "delayed" for r in delayed.json()["receipts"])
+    accepted = parsed(stack.get("/v1/receipts", state="accepted"), ReceiptList, 200)
+    assert issued.receipt_id in [r.receipt_id for r in accepted.receipts]
+    delayed = parsed(stack.get("/v1/receipts", state="delayed"), ReceiptList, 200)
+    assert all(r.state == "delayed" for r in delayed.receipts)
     bad_state = stack.get("/v1/receipts", state="nonsense")
     assert bad_state.status_code == 422
     assert bad_state.json()["error"]["fields"][0]["path"] == "state"
