@@ -20,13 +20,14 @@ from decimal import Decimal
 from typing import Any
 
 import offline_store as store
+from agent.config import AgentConfig
 from agent.core.answers import CancelAnswer, DocumentAnswer, OrderAnswer
 from agent.core.errors import CancelLeavesReturns, OrderNotOpen, OrdersNotSynced
 from agent.core.issuing import Draft, IssuingService, Prepared
 from agent.core.request_identity import Answer, canonical, canonical_call, wire
 from agent.core.runtime import Runtime
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
-from agent.fiscal.document_builder import price_lines
+from agent.fiscal.document_builder import PricedReceipt, price_lines
 from agent.fiscal.orders import (
     NO_VAT_CATEGORY,
     ORDER_TYPE,
@@ -77,12 +78,7 @@ class OrdersService:
             )
 
             def build(identity: DocumentIdentity, _: list[PaymentEntry]) -> bytes:
-                document = self._invoice(identity, priced.lines, priced.vat_buckets, priced.totals)
-                return dumps(
-                    order_payload(
-                        document, table=request.table, waiter=request.waiter, is_return=is_return
-                    )
-                )
+                return order_slip_payload(rt.config, identity, request, priced)
 
             def within(doc: store.StoredDocument) -> None:
                 store.record_order(
@@ -181,32 +177,12 @@ class OrdersService:
                 amounts=zero,
             )
             bucket = VatBucket(NO_VAT_CATEGORY, Decimal("0"), ZERO, ZERO)
-            document = self._invoice(identity, [line], [bucket], DocumentTotals(ZERO, ZERO, ZERO))
+            document = order_invoice(
+                self.rt.config, identity, [line], [bucket], DocumentTotals(ZERO, ZERO, ZERO)
+            )
             return dumps(cancel_payload(document, table=table, waiter=waiter, marks=[mark]))
 
         return build
-
-    def _invoice(
-        self,
-        identity: DocumentIdentity,
-        lines: list[PricedLine],
-        buckets: list[VatBucket],
-        totals: DocumentTotals,
-    ) -> dict[str, Any]:
-        config = self.rt.config
-        return invoice_payload(
-            issuer=config.issuer,
-            identity=identity,
-            lines=lines,
-            vat_buckets=buckets,
-            totals=totals,
-            payments=[],
-            customer=None,
-            delivery=Delivery(),
-            correlated_marks=[],
-            connected_marks=[],
-            iapr_sign_policy=config.provider.iapr_sign_policy,
-        )
 
     def _with_table(
         self, answer: Answer[DocumentAnswer], table: str, waiter: str, kind: str
@@ -215,3 +191,41 @@ class OrdersService:
             {**wire(answer.body), "table": table, "waiter": waiter, "kind": kind}
         )
         return Answer(body, answer.created)
+
+
+def order_slip_payload(
+    config: AgentConfig, identity: DocumentIdentity, request: OrderRequest, priced: PricedReceipt
+) -> bytes:
+    """The provider payload of an order slip (8.6) or a return of ordered items."""
+    document = order_invoice(config, identity, priced.lines, priced.vat_buckets, priced.totals)
+    return dumps(
+        order_payload(
+            document,
+            table=request.table,
+            waiter=request.waiter,
+            is_return=request.kind == "return",
+        )
+    )
+
+
+def order_invoice(
+    config: AgentConfig,
+    identity: DocumentIdentity,
+    lines: list[PricedLine],
+    buckets: list[VatBucket],
+    totals: DocumentTotals,
+) -> dict[str, Any]:
+    """The invoice part of an 8.6: no payments, no customer."""
+    return invoice_payload(
+        issuer=config.issuer,
+        identity=identity,
+        lines=lines,
+        vat_buckets=buckets,
+        totals=totals,
+        payments=[],
+        customer=None,
+        delivery=Delivery(),
+        correlated_marks=[],
+        connected_marks=[],
+        iapr_sign_policy=config.provider.iapr_sign_policy,
+    )

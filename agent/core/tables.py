@@ -17,6 +17,7 @@ receipt the provider rejects leaves the table as it was (its rows count only whi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,7 @@ from functools import partial
 from pydantic import BaseModel
 
 import offline_store as store
+from agent.config import AgentConfig
 from agent.core.answers import (
     ClosingAnswer,
     TableAnswer,
@@ -116,11 +118,11 @@ def order_lines(order: store.TableOrder) -> list[ReceiptLine]:
     return [ReceiptLine.model_validate(line) for line in loads(order.request_json)["lines"]]
 
 
-def table_state(rt: Runtime, table: str) -> TableState:
-    orders = store.open_orders(rt.conn, table)
+def table_state(conn: sqlite3.Connection, table: str) -> TableState:
+    orders = store.open_orders(conn, table)
     if not orders:
         raise TableNotOpen(f"table {table!r} has no open orders")
-    payments = store.open_part_payments(rt.conn, table)
+    payments = store.open_part_payments(conn, table)
     priced = [
         PricedOrder(
             is_return=order.kind == store.OrderKind.RETURN,
@@ -133,10 +135,10 @@ def table_state(rt: Runtime, table: str) -> TableState:
     return TableState(table, orders, payments, table_bill(priced, paid))
 
 
-def plan_part(rt: Runtime, state: TableState, part: TablePart) -> PartPlan:
+def plan_part(config: AgentConfig, state: TableState, part: TablePart) -> PartPlan:
     """What a receipt paying `part` of the table carries; refusals name the field."""
     bill = state.bill
-    prices_include_vat = rt.config.pricing.prices_include_vat
+    prices_include_vat = config.pricing.prices_include_vat
     if bill.left < 0 and (part.amount is not None or part.lines is not None):
         raise TablePartRefused(
             f"the table owes the guest {-bill.left}: settle it without amount or lines",
@@ -172,29 +174,64 @@ def plan_part(rt: Runtime, state: TableState, part: TablePart) -> PartPlan:
 
 def part_totals(rt: Runtime, part: TablePart) -> tuple[str, DocumentTotals]:
     """The document type and totals a card signs for when it pays `part` of a table."""
-    plan = plan_part(rt, table_state(rt, part.table), part)
+    plan = plan_part(rt.config, table_state(rt.conn, part.table), part)
     return plan.type_code, plan.priced.totals
 
 
-def _record_receipt(
-    rt: Runtime, state: TableState, plan: PartPlan, request_id: str, doc: store.StoredDocument
+def record_table_receipt(
+    conn: sqlite3.Connection,
+    state: TableState,
+    plan: PartPlan,
+    request_id: str,
+    doc: store.StoredDocument,
 ) -> None:
     """In the receipt's transaction: a part payment is kept against the table; the receipt
     that closes it settles every open order and every part payment."""
     if not plan.closes_table:
         paid = PaidLines(lines=plan.lines).model_dump_json()
         store.record_part_payment(
-            rt.conn, request_id=request_id, table_id=state.table, paid_json=paid, now=doc.created_at
+            conn, request_id=request_id, table_id=state.table, paid_json=paid, now=doc.created_at
         )
         return
     store.record_settlement(
-        rt.conn,
+        conn,
         order_request_ids=[order.request_id for order in state.orders],
         by_request_id=request_id,
         settlement="close",
         now=doc.created_at,
     )
-    store.settle_part_payments(rt.conn, state.table, request_id)
+    store.settle_part_payments(conn, state.table, request_id)
+
+
+def table_receipt_payload(
+    config: AgentConfig,
+    identity: DocumentIdentity,
+    plan: PartPlan,
+    payments: list[PaymentEntry],
+    request: CloseTableRequest,
+    *,
+    connected: list[int],
+    correlated: list[int],
+) -> bytes:
+    """The provider payload of a table's receipt (an 11.1 of category 12, or an 11.4)."""
+    return dumps(
+        invoice_payload(
+            issuer=config.issuer,
+            identity=identity,
+            lines=plan.priced.lines,
+            vat_buckets=plan.priced.vat_buckets,
+            totals=plan.priced.totals,
+            payments=payments,
+            customer=request.customer,
+            delivery=request.delivery,
+            correlated_marks=correlated,
+            connected_marks=connected,
+            iapr_sign_policy=config.provider.iapr_sign_policy,
+            special_category=(
+                CATERING_CATEGORY if plan.type_code == "11.1" else NO_SPECIAL_CATEGORY
+            ),
+        )
+    )
 
 
 class TablesService:
@@ -205,11 +242,11 @@ class TablesService:
     def tables(self) -> TableList:
         """Every table with open orders: count, total, paid, left, the oldest order's age."""
         names = sorted({order.table_id for order in store.open_orders(self.rt.conn)})
-        return TableList(tables=[self._summary(table_state(self.rt, name)) for name in names])
+        return TableList(tables=[self._summary(table_state(self.rt.conn, name)) for name in names])
 
     def table(self, table: str) -> TableAnswer:
-        state = table_state(self.rt, table)
-        rest = plan_part(self.rt, state, TablePart(table=table))
+        state = table_state(self.rt.conn, table)
+        rest = plan_part(self.rt.config, state, TablePart(table=table))
         return TableAnswer(
             **self._summary(state).model_dump(),
             orders=[self._order_view(order) for order in state.orders],
@@ -225,9 +262,9 @@ class TablesService:
         identity = canonical_call(request, table=table)
 
         def prepare() -> Prepared:
-            state = table_state(rt, table)
+            state = table_state(rt.conn, table)
             part = TablePart(table=table, amount=request.amount, lines=request.lines)
-            plan = plan_part(rt, state, part)
+            plan = plan_part(rt.config, state, part)
             self._check_marks(state, refund=plan.type_code == "11.4")
             _check_payments(request.payments, plan.priced.totals.gross)
             connected = [order.mark for order in state.orders if order.mark is not None]
@@ -249,27 +286,17 @@ class TablesService:
             )
 
             def build(identity: DocumentIdentity, payments: list[PaymentEntry]) -> bytes:
-                config = rt.config
-                return dumps(
-                    invoice_payload(
-                        issuer=config.issuer,
-                        identity=identity,
-                        lines=plan.priced.lines,
-                        vat_buckets=plan.priced.vat_buckets,
-                        totals=plan.priced.totals,
-                        payments=payments,
-                        customer=request.customer,
-                        delivery=request.delivery,
-                        correlated_marks=correlated,
-                        connected_marks=connected,
-                        iapr_sign_policy=config.provider.iapr_sign_policy,
-                        special_category=(
-                            CATERING_CATEGORY if plan.type_code == "11.1" else NO_SPECIAL_CATEGORY
-                        ),
-                    )
+                return table_receipt_payload(
+                    rt.config,
+                    identity,
+                    plan,
+                    payments,
+                    request,
+                    connected=connected,
+                    correlated=correlated,
                 )
 
-            within = partial(_record_receipt, rt, state, plan, request.request_id)
+            within = partial(record_table_receipt, rt.conn, state, plan, request.request_id)
             stored = CanonicalRequest(record.model_dump_json(), identity.digest)
             draft = Draft(request.request_id, stored, plan.type_code, plan.priced.totals.gross)
             return Prepared(draft, build, request.payments, request.delivery, within=within)

@@ -91,7 +91,7 @@ def history_request(
 ) -> ReceiptRequest:
     """Receipt `index` of the history: 1-6 lines, cash or (one in `card_every`) a card payment
     signed as `signature_id`, a few with a customer's name."""
-    lines = _lines(index)
+    lines = history_lines(index)
     payment: dict[str, object] = {"method": 3, "amount": _total(lines)}
     if card_every and index % card_every == 0:
         payment = {
@@ -111,7 +111,7 @@ def history_request(
     return ReceiptRequest.model_validate(body)
 
 
-def _lines(index: int) -> list[dict[str, object]]:
+def history_lines(index: int) -> list[dict[str, object]]:
     lines = []
     for k in range(1 + index % 6):
         name, price, vat = _ITEMS[(index * 7 + k * 5) % len(_ITEMS)]
@@ -239,6 +239,20 @@ def history_receipt(
         )
     if outcome == "rejected":
         return store.mark_rejected(conn, doc.id, error="the provider refused the data", now=at)
+    return accept_and_print(conn, config, doc, at, outcome=outcome)
+
+
+def accept_and_print(
+    conn: sqlite3.Connection,
+    config: AgentConfig,
+    doc: store.StoredDocument,
+    at: datetime,
+    *,
+    outcome: str = "printed",
+) -> store.StoredDocument:
+    """The provider's MARK as the sandbox answers it, with the print job in the outcome's
+    transaction, then the spool's two (transmission.py, daemon/print_spool.py)."""
+    unit = store.close_journal_unit
     auth = hashlib.sha256(doc.uid.encode()).hexdigest()[:40].upper()
     accepted = store.mark_accepted(
         conn,
@@ -278,7 +292,7 @@ def _sign(
             "terminal_id": TERMINAL_ID,
             "amount": amount,
             "document_type": "11.1",
-            "lines": _lines(index),
+            "lines": history_lines(index),
         }
     )
     stored = canonical(sign)

@@ -22,6 +22,7 @@ import httpx
 
 import offline_store as store
 from agent.tools.history import CARD_EVERY, history_request
+from agent.tools.history_tables import ORDERS_PER_TABLE, close_request, order_request, table_id
 from agent.tools.local_stack import LocalStack, StackSettings, post_json
 
 RETRIES = 50
@@ -60,6 +61,26 @@ def sell(client: httpx.Client, index: int, *, card_every: int = CARD_EVERY) -> i
     if not 200 <= issued.status_code < 300:  # 200: a retry answered from the first
         raise RuntimeError(f"receipt not issued: {issued.status_code} {issued.text[:300]}")
     return int(issued.json()["receipt_id"])
+
+
+def sell_table(client: httpx.Client, index: int) -> list[int]:
+    """Table receipt `index` of the history (agent/tools/history_tables.py) sold as a till
+    does: its order slips, then the receipt paying what is left; returns the documents' ids
+    (the slips', then the receipt's)."""
+    ids = []
+    for slip in range(ORDERS_PER_TABLE):
+        body = order_request(index, slip).model_dump(mode="json", exclude_none=True)
+        placed = _post(client, "/v1/orders", body)
+        if not 200 <= placed.status_code < 300:
+            raise RuntimeError(f"order not placed: {placed.status_code} {placed.text[:300]}")
+        ids.append(int(placed.json()["receipt_id"]))
+    table = table_id(index)
+    left = client.get(f"/v1/tables/{table}").json()["left"]
+    body = close_request(index, left).model_dump(mode="json", exclude_none=True)
+    closed = _post(client, f"/v1/tables/{table}/close", body)
+    if not 200 <= closed.status_code < 300:
+        raise RuntimeError(f"table not closed: {closed.status_code} {closed.text[:300]}")
+    return [*ids, int(closed.json()["receipt_id"])]
 
 
 def _post(client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -175,4 +196,4 @@ def _sell_all(
         raise errors[0]
 
 
-__all__ = ["TableBytes", "per_receipt", "sell", "socket_sample", "table_bytes"]
+__all__ = ["TableBytes", "per_receipt", "sell", "sell_table", "socket_sample", "table_bytes"]

@@ -1,7 +1,7 @@
 """The history `bench --history` writes is what the daemon writes: a cash sale and a card sale
-(sign, terminal, issue, printed) sold through the real daemon's socket and the sandbox leave, in
-every table (the journal, documents, signatures, remembered answers, print jobs and their
-layouts), the same rows with the same columns at the same size in bytes as `history_receipt`
+(sign, terminal, issue, printed), and a table (two order slips, the receipt paying it) sold
+through the real daemon's socket and the sandbox leave, in every table (the journal, documents,
+signatures, remembered answers, print jobs and their layouts, the table's orders), the same rows with the same columns at the same size in bytes as `history_receipt`
 writes for the same receipts. Without this, the sizes and query costs measured on the history
 could be about rows the daemon never writes."""
 
@@ -16,7 +16,8 @@ import offline_store as store
 from agent.clock import athens_now
 from agent.config import load_config
 from agent.tools.history import history_receipt
-from agent.tools.socket_sample import sell
+from agent.tools.history_tables import history_table, table_id
+from agent.tools.socket_sample import sell, sell_table
 from tests.e2e.stack import quiet_settings, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -128,3 +129,50 @@ def test_history_rows_are_the_rows_the_daemon_writes(tmp_path: Path) -> None:
     assert daemon[0]["payment_signatures"], "the card sale was signed"
     assert daemon[1]["payment_signatures"] == []
     assert [f"receipt {i}: {p}" for i in (0, 1) for p in _same_shapes(daemon[i], written[i])] == []
+
+
+def _table_orders(conn: sqlite3.Connection, table: str) -> list[dict[str, tuple[str, int]]]:
+    return [
+        _row_shape(row)
+        for row in conn.execute(
+            "SELECT * FROM table_orders WHERE table_id = ? ORDER BY request_id", (table,)
+        )
+    ]
+
+
+def test_a_tables_history_rows_are_the_rows_the_daemon_writes(tmp_path: Path) -> None:
+    index = 3
+    with running_stack(tmp_path / "live", quiet_settings()) as stack, stack.client() as client:
+        sold = sell_table(client, index)
+        db = stack.open_store()
+        try:
+            wait_for(
+                lambda: store.print_queue_summary(db)["printed"] == len(sold),
+                timeout_s=20,
+                what="the order slips and the receipt printed",
+            )
+            daemon = [_shape(db, doc_id) for doc_id in sold]
+            daemon_orders = _table_orders(db, table_id(index))
+        finally:
+            db.close()
+        config = load_config(stack.config_path)
+
+    scratch = store.open_database(tmp_path / "history.sqlite3")
+    try:
+        with store.transaction(scratch):
+            receipt = history_table(scratch, config, index, athens_now())
+        written = [_shape(scratch, doc_id) for doc_id in range(1, receipt.id + 1)]
+        written_orders = _table_orders(scratch, table_id(index))
+    finally:
+        scratch.close()
+
+    assert len(written) == len(daemon) == 3
+    assert (
+        daemon_orders
+        and [row["close_request_id"] for row in daemon_orders]
+        == [("text", len(f"close-{index:09d}"))] * 2
+    )
+    assert [
+        f"document {i}: {p}" for i in range(3) for p in _same_shapes(daemon[i], written[i])
+    ] == []
+    assert _same_shapes({"table_orders": daemon_orders}, {"table_orders": written_orders}) == []
