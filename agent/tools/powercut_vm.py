@@ -10,20 +10,19 @@ are other machines in a shop: their memory survives the register's cut):
 - the guest reaches the provider and the printer emulator on the host through qemu's user
   networking (10.0.2.2).
 
-A cut: the timer kills qemu at a random moment after the register answered (one in
-STARTUP_CUT_EVERY during its boot, inside the agent's recovery), while the till rings up sales
-of every kind and the provider goes down for offline periods. After each cut, on the host:
-`e2fsck -fy` on the image (the journal replay a boot would do, and a check that nothing else
-needed repair), `debugfs rdump` of the state directory, and the same audit as the FUSE layer
-(`agent/tools/powercut_audit.py`) on that copy; then the guest boots again on what survived.
+A cut: the timer kills qemu at a random moment after the register answered (one start in
+STARTUP_CUT_EVERY is cut during the agent's own start-up and recovery), while the till rings up
+sales of every kind and the provider goes down for offline periods. After each cut, on the
+host: `e2fsck -fy` on the state disk (the journal replay a mount does, and a check that nothing
+else needed repair), `debugfs rdump` of the state directory, and the same audit as the FUSE
+layer (`agent/tools/powercut_audit.py`) on that copy; then the guest starts again on what
+survived (warm, from a template: `agent/tools/powercut_vm_qemu.py` says why that is a cold
+start for the disk).
 """
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -43,17 +42,12 @@ from agent.tools.local_stack import (
     DATABASE_NAME,
     LocalStack,
     StackSettings,
-    free_tcp_port,
 )
 from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end
 from agent.tools.powercut_processes import median
 from agent.tools.powercut_till import Till
-from agent.tools.powercut_vm_image import (
-    GUEST_PORT,
-    GUEST_RUN,
-    GUEST_STATE,
-    GuestImage,
-)
+from agent.tools.powercut_vm_image import GUEST_RUN, GUEST_STATE, GuestImage
+from agent.tools.powercut_vm_qemu import Qemu
 
 BOOT_TIMEOUT_S = 180.0
 CUT_AFTER_S = (0.2, 8.0)  # a cut lands this long after the register answered
@@ -77,74 +71,6 @@ class VmTally:
     boot_s: list[float] = field(default_factory=list)
     cycle_s: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-class Qemu:
-    """One guest: boot on the disk, wait for the agent to answer, cut."""
-
-    def __init__(self, image: GuestImage, root: Path, accel: str) -> None:
-        self.image = image
-        self.root = root
-        self.accel = accel
-        self.disk = root / "register.img"
-        self.port = 0
-        self.process: subprocess.Popen[bytes] | None = None
-        self.console = root / "console.log"
-
-    def copy_disk(self) -> None:
-        subprocess.run(["cp", "--sparse=always", self.image.disk, self.disk], check=True)
-
-    def start(self) -> None:
-        self.port = free_tcp_port()
-        with self.console.open("ab") as console:
-            self.process = subprocess.Popen(
-                [
-                    "qemu-system-x86_64",
-                    *("-nodefaults", "-display", "none", "-no-reboot"),
-                    *("-machine", "q35", "-accel", self.accel, "-cpu", "max"),
-                    *("-smp", "2", "-m", "512"),
-                    *("-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd)),
-                    *("-append", "console=ttyS0 root=/dev/vda panic=-1 quiet"),
-                    *("-drive", f"file={self.disk},format=raw,if=virtio,cache=writeback"),
-                    *("-serial", "stdio"),
-                    "-netdev",
-                    f"user,id=n0,hostfwd=tcp:127.0.0.1:{self.port}-:{GUEST_PORT}",
-                    *("-device", "virtio-net-pci,netdev=n0"),
-                    *("-fw_cfg", f"name=opt/powercut/config,file={self.root / 'guest.toml'}"),
-                    *("-fw_cfg", f"name=opt/powercut/key,file={self.root / 'guest-key'}"),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=console,
-                stderr=subprocess.STDOUT,
-            )
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def cut(self) -> None:
-        """The plug: SIGKILL, nothing of the guest's memory reaches the disk image."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-
-    def wait_dead(self) -> None:
-        if self.process is not None:
-            self.process.wait()
-
-    def survived(self, target: Path) -> int:
-        """The state directory as a boot would find it, copied to `target`/state: e2fsck
-        replays the journal (its exit code: 0 clean, 1 repaired, 4+ not repaired), then
-        debugfs copies it out unmounted."""
-        fsck = subprocess.run(
-            ["e2fsck", "-fy", str(self.disk)], capture_output=True, text=True, check=False
-        )
-        shutil.rmtree(target, ignore_errors=True)
-        target.mkdir(parents=True)
-        subprocess.run(
-            ["debugfs", "-R", f"rdump {GUEST_STATE} {target}", str(self.disk)],
-            capture_output=True,
-            check=True,
-        )
-        return fsck.returncode
 
 
 class VmPowercut:
@@ -191,6 +117,7 @@ class VmPowercut:
         self._http: httpx.Client | None = None
         self._printer: subprocess.Popen[bytes] | None = None
         self._cycle_started = time.perf_counter()
+        self._guest_config = b""
 
     # -- the run -------------------------------------------------------------------------------
 
@@ -200,7 +127,8 @@ class VmPowercut:
             self.stack.settings.printer_port = self._start_printer()
             self.stack.start_sandbox()
             self._write_guest_config()
-            self.qemu.copy_disk()
+            self.qemu.make_template()
+            self.qemu.new_state_disk()
             self._boot(startup_cut=False)
             self._sell()
             self._disarm()
@@ -286,7 +214,7 @@ class VmPowercut:
         """Power on and wait until the agent answers; False when a start-up cut came first."""
         started = time.perf_counter()
         self._cycle_started = started
-        self.qemu.start()
+        self.qemu.start(self._guest_config, self.stack.api_key_file.read_bytes())
         self.tally.boots += 1
         if startup_cut:
             typical = median([s * 1000 for s in self.tally.boot_s]) / 1000 or 10.0
@@ -382,13 +310,12 @@ class VmPowercut:
     # -- the host side -------------------------------------------------------------------------
 
     def _write_guest_config(self) -> None:
-        """The stack's config with the guest's paths and the host as 10.0.2.2; qemu hands it
-        and the key to the guest (fw_cfg)."""
+        """The stack's config with the guest's paths and the host as 10.0.2.2, handed to the
+        guest with the key at each start (the serial line)."""
         text = self.stack.write_config().read_text()
         text = text.replace(str(self.stack.state_dir), GUEST_STATE)
         text = text.replace(str(self.stack.root), GUEST_RUN).replace("127.0.0.1", HOST)
-        (self.root / "guest.toml").write_text(text)
-        shutil.copy(self.stack.api_key_file, self.root / "guest-key")
+        self._guest_config = text.encode()
 
     def _start_printer(self) -> int:
         ready = self.root / "printer.port"

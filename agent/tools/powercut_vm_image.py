@@ -9,13 +9,15 @@ Three parts, each cached under build/vm/ and made only when missing:
   copied, with socat (the till's port into the guest) and iproute2;
 - the image: that root with the package installed by dpkg as on a register (`make deb`,
   rebuilt when a source is newer than it) and `powercut-guest` as init, packed by
-  `mkfs.ext4 -d`. It is named by a hash of the package's sources, so a change to the agent
-  makes a new one.
+  `mkfs.ext4 -d`, and a blank ext4 state disk. It is named by a hash of the package's sources,
+  so a change to the agent makes a new one.
 
-`powercut-guest` starts the agent at once, without systemd: mounts, the network of qemu's user
-mode (the host is 10.0.2.2), the config and key from qemu's fw_cfg (on tmpfs: a register's
-config is not what a power cut tests), socat from TCP 8080 to the agent's Unix socket, then
-`pos-agent run`. The state directory /var/lib/powercut/state is on the ext4 disk the cut hits.
+`powercut-guest` (PID 1, no systemd) mounts, brings up qemu's user network (the host is
+10.0.2.2), starts socat from TCP 8080 to the agent's Unix socket and hands over to
+`powercut-zygote`: the agent's modules imported, it waits on the serial line for the host's
+time, config and key (kept on tmpfs: a register's config is not what a power cut tests), then
+mounts the state disk at /var/lib/powercut and runs `pos-agent run`. The root is read-only; the
+state directory /var/lib/powercut/state is on the disk the cuts hit.
 """
 
 from __future__ import annotations
@@ -37,16 +39,18 @@ INCLUDE = "systemd,systemd-sysv,dbus,python3,libusb-1.0-0"
 GUEST_EXTRAS = ("socat", "iproute2")
 IMAGE_SIZE = "1200M"
 GUEST_PORT = 8080  # socat in the guest: TCP here → the agent's Unix socket
-GUEST_STATE = "/var/lib/powercut/state"
+GUEST_MOUNT = "/var/lib/powercut"  # the state disk (/dev/vdb), the one the cuts hit
+GUEST_STATE = f"{GUEST_MOUNT}/state"
 GUEST_RUN = "/run/powercut"  # config, key and socket: tmpfs, from fw_cfg at each boot
 GUEST_INIT = "/usr/local/sbin/powercut-guest"
+GUEST_ZYGOTE = "/usr/local/sbin/powercut-zygote"
+STATE_DISK_SIZE = "256M"
 MODULES = (
     "virtio_pci",
     "virtio_blk",
     "virtio_net",
     "crc32c_generic",
     "ext4",
-    "qemu_fw_cfg",
 )
 SOURCES = ("agent", "offline_store", "printers", "pyproject.toml", "packaging/deb")
 
@@ -59,7 +63,7 @@ mount -t devtmpfs devtmpfs /dev
 while read -r module; do insmod "/modules/$module"; done < /modules/order
 tries=0
 while [ ! -b /dev/vda ] && [ $tries -lt 400 ]; do sleep 0.05; tries=$((tries + 1)); done
-if ! mount -t ext4 -o rw,noatime /dev/vda /newroot; then
+if ! mount -t ext4 -o ro /dev/vda /newroot; then
     echo "powercut-initramfs: cannot mount /dev/vda"
     echo 1 > /proc/sys/kernel/sysrq; echo o > /proc/sysrq-trigger
 fi
@@ -69,38 +73,60 @@ exec switch_root /newroot {GUEST_INIT}
 """
 
 GUEST_INIT_SCRIPT = f"""#!/bin/sh
-# PID 1 of the power-cut register: the agent at once, no systemd.
+# PID 1 of the power-cut register: no systemd; the agent's start waits in powercut-zygote.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 HOME=/root
-# As the unit sets it: python-escpos keeps its parsed printer database there between starts.
+# As the unit sets it: python-escpos keeps its parsed printer database there (made at build).
 export ESCPOS_CAPABILITIES_PICKLE_DIR=/var/cache/pos-agent
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs tmpfs /tmp
 echo 1 > /proc/sys/kernel/sysrq
-off() {{ echo "powercut-guest: $*"; echo o > /proc/sysrq-trigger; sleep 60; }}
-cfg=/sys/firmware/qemu_fw_cfg/by_name/opt/powercut
-mkdir -p {GUEST_RUN}/run {GUEST_STATE} $ESCPOS_CAPABILITIES_PICKLE_DIR
-cat $cfg/config/raw > {GUEST_RUN}/pos-agent.toml || off "no config in fw_cfg"
-(umask 077; cat $cfg/key/raw > {GUEST_RUN}/provider-api-key)
+mkdir -p {GUEST_RUN}/run
 ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 socat TCP-LISTEN:{GUEST_PORT},fork,reuseaddr UNIX-CONNECT:{GUEST_RUN}/run/agent.sock &
-echo "powercut-guest: starting pos-agent at $(cut -d' ' -f1 /proc/uptime) s"
-pos-agent run --config {GUEST_RUN}/pos-agent.toml
-off "pos-agent exited $?"
+stty -F /dev/ttyS0 -echo
+/opt/pos-agent/venv/bin/python3 {GUEST_ZYGOTE} < /dev/ttyS0
+echo "powercut-guest: pos-agent exited $?"
+echo o > /proc/sysrq-trigger
+sleep 60
+"""
+
+# The agent's modules imported, then a wait on the serial line: the template is saved here.
+# Each run restores it and sends one line: the host's time, the config and the key (base64),
+# then the state disk is mounted (ext4 replays its journal) and the daemon runs on it.
+GUEST_ZYGOTE_SCRIPT = f"""import base64, os, subprocess, sys, time
+import agent.daemon.main
+from agent.cli import main
+
+with open("/proc/sys/vm/drop_caches", "w") as caches:  # nothing of /dev/vdb kept in memory
+    caches.write("3\\n")
+print("powercut-zygote: ready", flush=True)
+_, epoch, config, key = sys.stdin.readline().split()
+time.clock_settime(time.CLOCK_REALTIME, float(epoch))
+with open("{GUEST_RUN}/pos-agent.toml", "wb") as out:
+    out.write(base64.b64decode(config))
+with open(os.open("{GUEST_RUN}/provider-api-key", os.O_WRONLY | os.O_CREAT, 0o600), "wb") as out:
+    out.write(base64.b64decode(key))
+subprocess.run(["mount", "-t", "ext4", "-o", "noatime", "/dev/vdb", "{GUEST_MOUNT}"], check=True)
+os.makedirs("{GUEST_STATE}", exist_ok=True)
+print("powercut-zygote: starting pos-agent", flush=True)
+sys.exit(main(["run", "--config", "{GUEST_RUN}/pos-agent.toml"]))
 """
 
 
 @dataclass(frozen=True)
 class GuestImage:
-    """What qemu boots: kernel and initramfs, and the pristine disk (copied for each run)."""
+    """What qemu boots: kernel and initramfs, the root disk (read-only) and a blank state
+    disk (copied for each run)."""
 
     kernel: Path
     initrd: Path
     disk: Path
+    state: Path
 
 
 Log = Callable[[str], None]
@@ -133,7 +159,9 @@ def guest_image(repo: Path, build: Path, log: Log) -> GuestImage:
     """The image for the sources in `repo`, built under `build`/vm when missing."""
     vm = build / "vm"
     image = vm / f"image-{_sources_hash(repo)}"
-    done = GuestImage(image / "vmlinuz", image / "initrd.img", image / "register.img")
+    done = GuestImage(
+        image / "vmlinuz", image / "initrd.img", image / "register.img", image / "state.img"
+    )
     if done.disk.exists():
         return done
     kernel_dir = _kernel(vm, build, log)
@@ -152,10 +180,17 @@ def guest_image(repo: Path, build: Path, log: Log) -> GuestImage:
     finally:
         _run(["umount", stage / "proc"])
     (stage / "root/pos-agent.deb").unlink()
-    init = stage / GUEST_INIT.lstrip("/")
-    init.parent.mkdir(parents=True, exist_ok=True)
-    init.write_text(GUEST_INIT_SCRIPT)
-    init.chmod(0o755)
+    for path, text in ((GUEST_INIT, GUEST_INIT_SCRIPT), (GUEST_ZYGOTE, GUEST_ZYGOTE_SCRIPT)):
+        script = stage / path.lstrip("/")
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(text)
+        script.chmod(0o755)
+    (stage / GUEST_MOUNT.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    pickle_dir = "ESCPOS_CAPABILITIES_PICKLE_DIR=/var/cache/pos-agent"  # read-only at run
+    (stage / "var/cache/pos-agent").mkdir(parents=True, exist_ok=True)
+    python = "/opt/pos-agent/venv/bin/python3"
+    _chroot(stage, pickle_dir, python, "-c", "import escpos.capabilities")
+    _run(["mkfs.ext4", "-q", "-F", "-L", "state", partial / "state.img", STATE_DISK_SIZE])
     disk = partial / "register.img"
     _run(["mkfs.ext4", "-q", "-F", "-L", "register", "-d", stage, disk, IMAGE_SIZE])
     shutil.rmtree(stage)
@@ -168,7 +203,7 @@ def guest_image(repo: Path, build: Path, log: Log) -> GuestImage:
 
 
 def _sources_hash(repo: Path) -> str:
-    digest = hashlib.sha256(GUEST_INIT_SCRIPT.encode() + INITRAMFS_INIT.encode())
+    digest = hashlib.sha256((GUEST_INIT_SCRIPT + GUEST_ZYGOTE_SCRIPT + INITRAMFS_INIT).encode())
     for path in sorted(_source_files(repo)):
         digest.update(str(path.relative_to(repo)).encode())
         digest.update(path.read_bytes())
