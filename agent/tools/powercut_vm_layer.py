@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"powercut: {message}", file=sys.stderr, flush=True)
 
+    # Stopped by `pos-agent powercut` (its run failed): unwind, so qemu and the sandbox stop too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     reason = vm_unavailable()
     if reason is not None:
         print(f"powercut: {reason}", file=sys.stderr)
