@@ -23,8 +23,16 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.core.answers import (
+    CancelAnswer,
+    ClosingAnswer,
+    DocumentAnswer,
+    OrderAnswer,
+    SignatureAnswer,
+    TableAnswer,
+)
 from agent.json_codec import loads
-from tests.e2e.stack import ISSUER_VAT, E2EStack, e2e_stack
+from tests.e2e.stack import ISSUER_VAT, E2EStack, e2e_stack, parsed
 
 pytestmark = pytest.mark.e2e
 
@@ -44,9 +52,9 @@ def received(stack: E2EStack, mark: int) -> dict[str, Any]:
 
 
 def assert_received(
-    stack: E2EStack, answer: dict[str, Any], *, marks: int, gross: str, payments: list[tuple]
+    stack: E2EStack, answer: DocumentAnswer, *, marks: int, gross: str, payments: list[tuple]
 ) -> dict[str, Any]:
-    document = received(stack, answer["mark"])
+    document = received(stack, answer.mark)
     assert len(document["connected"]) == marks, document
     assert D(document["gross"]) == D(gross), document
     got = [(p["method"], D(p["amount"])) for p in document["payments"]]
@@ -54,8 +62,8 @@ def assert_received(
     return document
 
 
-def _payload(stack: E2EStack, answer: dict[str, Any]) -> dict[str, Any]:
-    return dict(loads(stack.stored(answer["receipt_id"]).payload or b""))
+def _payload(stack: E2EStack, answer: DocumentAnswer) -> dict[str, Any]:
+    return dict(loads(stack.stored(answer.receipt_id).payload or b""))
 
 
 class Table:
@@ -78,7 +86,7 @@ class Table:
             "vat_category": CATEGORY[rate],
         }
 
-    def _slip(self, gross: int, rate: int, kind: str) -> dict[str, Any]:
+    def _slip(self, gross: int, rate: int, kind: str) -> OrderAnswer:
         body = {
             "request_id": self._id(kind),
             "table": self.name,
@@ -86,44 +94,41 @@ class Table:
             "kind": kind,
             "lines": [self._portions(gross, rate)],
         }
-        response = self.stack.post("/v1/orders", body)
-        assert response.status_code == 201, response.text
-        answer = dict(response.json())
-        assert answer["state"] == "accepted" and answer["mark"], answer
+        answer = parsed(self.stack.post("/v1/orders", body), OrderAnswer)
+        assert answer.state == "accepted" and answer.mark, answer
         return answer
 
-    def debit(self, gross: int, rate: int = 13) -> dict[str, Any]:
+    def debit(self, gross: int, rate: int = 13) -> OrderAnswer:
         """Send 8.6 Debit."""
         return self._slip(gross, rate, "order")
 
-    def credit(self, gross: int, rate: int = 13) -> dict[str, Any]:
+    def credit(self, gross: int, rate: int = 13) -> OrderAnswer:
         """Send 8.6 Credit."""
         return self._slip(gross, rate, "return")
 
-    def cancel(self, *orders: dict[str, Any]) -> list[dict[str, Any]]:
+    def cancel(self, *orders: OrderAnswer) -> list[CancelAnswer]:
         """Send 8.6 Cancel (of the orders named, each by its own cancellation)."""
         cancels = []
         for order in orders:
             response = self.stack.post(
-                f"/v1/orders/{order['receipt_id']}/cancel", {"request_id": self._id("cancel")}
+                f"/v1/orders/{order.receipt_id}/cancel", {"request_id": self._id("cancel")}
             )
-            assert response.status_code == 201, response.text
-            cancels.append(response.json())
-            assert_received(self.stack, response.json(), marks=1, gross="0", payments=[])
+            cancels.append(parsed(response, CancelAnswer))
+            assert_received(self.stack, cancels[-1], marks=1, gross="0", payments=[])
         return cancels
 
-    def pay(self, gross: int, *, expected_marks_count: int) -> dict[str, Any]:
+    def view(self) -> TableAnswer:
+        return parsed(self.stack.get(f"/v1/tables/{self.name}"), TableAnswer, 200)
+
+    def pay(self, gross: int, *, expected_marks_count: int) -> ClosingAnswer:
         """Send 11.1 Debit (or the table's 11.4 when it owes the guest): the rest, or a part."""
-        view = self.stack.get(f"/v1/tables/{self.name}").json()
-        left = D(str(view["left"]))
+        left = self.view().left
         body: dict[str, Any] = {"request_id": self._id("pay")}
         if D(gross) != abs(left):
             body["amount"] = D(gross)
         if gross:
             body["payments"] = [{"method": 3, "amount": D(gross)}]
-        response = self.stack.post(f"/v1/tables/{self.name}/close", body)
-        assert response.status_code == 201, response.text
-        answer = dict(response.json())
+        answer = parsed(self.stack.post(f"/v1/tables/{self.name}/close", body), ClosingAnswer)
         payments = [(3, gross)] if gross else []
         assert_received(
             self.stack, answer, marks=expected_marks_count, gross=str(gross), payments=payments
@@ -144,7 +149,7 @@ def test_fnb_tc01_simple_close(stack: E2EStack) -> None:
     table = Table(stack, "Q01")
     table.debit(50)
     receipt = table.pay(50, expected_marks_count=1)
-    assert receipt["closes_table"] is True
+    assert receipt.closes_table is True
     table.pool_should_be_empty()
 
 
@@ -191,13 +196,14 @@ def test_fnb_tc06_return_after_receipt_with_11_4(stack: E2EStack) -> None:
         {
             "request_id": "Q06-credit",
             "type": "11.4",
-            "correlated_marks": [receipt["mark"]],
+            "correlated_marks": [receipt.mark],
             "lines": [table._portions(10, 13)],
             "payments": [{"method": 3, "amount": D("10.00")}],
         },
     )
-    assert credit.status_code == 201, credit.text
-    document = assert_received(stack, credit.json(), marks=0, gross="10", payments=[(3, 10)])
+    document = assert_received(
+        stack, parsed(credit, DocumentAnswer), marks=0, gross="10", payments=[(3, 10)]
+    )
     assert document["type"] == "11.4" and document["special_category"] == 0
 
 
@@ -212,8 +218,8 @@ def test_fnb_tc07_1_mixed_complex_flow_11_1_debit(stack: E2EStack) -> None:
     table.debit(20)
     table.credit(20)
     last = table.pay(10, expected_marks_count=6)
-    assert [r["closes_table"] for r in (first, second, last)] == [False, False, True]
-    connected = [received(stack, r["mark"])["connected"] for r in (first, second, last)]
+    assert [r.closes_table for r in (first, second, last)] == [False, False, True]
+    connected = [received(stack, r.mark)["connected"] for r in (first, second, last)]
     assert connected[0] == connected[1][:3] and connected[1] == connected[2][:4]
     table.pool_should_be_empty()
 
@@ -228,13 +234,13 @@ def test_fnb_tc07_2_mixed_complex_flow_11_4_credit(stack: E2EStack) -> None:
     second = table.pay(30, expected_marks_count=4)
     table.debit(20)
     table.credit(40)  # the table now owes the guest 10.00
-    view = stack.get("/v1/tables/Q07B").json()
-    assert D(str(view["left"])) == D("-10") and view["closing_type"] == "11.4"
+    view = table.view()
+    assert view.left == D("-10") and view.closing_type == "11.4"
     refund = table.pay(10, expected_marks_count=6)
-    assert refund["type"] == "11.4" and refund["closes_table"] is True
-    document = received(stack, refund["mark"])
+    assert refund.type == "11.4" and refund.closes_table is True
+    document = received(stack, refund.mark)
     assert document["special_category"] == 0
-    assert first["closes_table"] is second["closes_table"] is False
+    assert first.closes_table is second.closes_table is False
     table.pool_should_be_empty()
 
 
@@ -243,11 +249,9 @@ def test_fnb_tc08_split_bill(stack: E2EStack) -> None:
     table.debit(40)
     table.debit(40)
     first = table.pay(40, expected_marks_count=2)
-    assert first["closes_table"] is False
+    assert first.closes_table is False
     second = table.pay(40, expected_marks_count=2)
-    assert (
-        received(stack, first["mark"])["connected"] == received(stack, second["mark"])["connected"]
-    )
+    assert received(stack, first.mark)["connected"] == received(stack, second.mark)["connected"]
     table.pool_should_be_empty()
 
 
@@ -282,7 +286,7 @@ def test_fnb_tc12_partial_cancel_then_pay_rest(stack: E2EStack) -> None:
     m1, m2, m3 = table.debit(40), table.debit(25), table.debit(35)
     table.cancel(m2)
     receipt = table.pay(75, expected_marks_count=2)
-    assert received(stack, receipt["mark"])["connected"] == [m1["mark"], m3["mark"]]
+    assert received(stack, receipt.mark)["connected"] == [m1.mark, m3.mark]
     table.pool_should_be_empty()
 
 
@@ -292,7 +296,7 @@ def test_fnb_tc13_cancel_a_credit(stack: E2EStack) -> None:
     m2 = table.credit(15)
     table.cancel(m2)
     receipt = table.pay(60, expected_marks_count=1)
-    assert received(stack, receipt["mark"])["connected"] == [m1["mark"]]
+    assert received(stack, receipt.mark)["connected"] == [m1.mark]
     table.pool_should_be_empty()
 
 
@@ -301,7 +305,7 @@ def test_fnb_tc14_cancel_mixed_flow(stack: E2EStack) -> None:
     m1, m2 = table.debit(45), table.debit(20)
     table.cancel(m2)
     receipt = table.pay(45, expected_marks_count=1)
-    assert received(stack, receipt["mark"])["connected"] == [m1["mark"]]
+    assert received(stack, receipt.mark)["connected"] == [m1.mark]
     m3, m4 = table.debit(30), table.debit(25)
     table.cancel(m3, m4)
     table.pool_should_be_empty()
@@ -335,34 +339,30 @@ def _qa_lines() -> list[dict[str, Any]]:
     return [{"description": "Υπηρεσία", "quantity": 1, "unit_price": QA_AMOUNT, "vat_category": 2}]
 
 
-def _sign(stack: E2EStack, request_id: str, **fields: Any) -> dict[str, Any]:
+def _sign(stack: E2EStack, request_id: str, **fields: Any) -> SignatureAnswer:
     body = {"request_id": request_id, "terminal_id": TERMINAL, **fields}
-    response = stack.post("/v1/payments/sign", body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return parsed(stack.post("/v1/payments/sign", body), SignatureAnswer)
 
 
-def _card(amount: D, transaction: str, signed: dict[str, Any] | None = None) -> dict[str, Any]:
+def _card(amount: D, transaction: str, signed: SignatureAnswer | None = None) -> dict[str, Any]:
     card = {"method": 7, "amount": amount, "terminal_id": TERMINAL, "transaction_id": transaction}
-    return card if signed is None else {**card, "signature_id": signed["signature_id"]}
+    return card if signed is None else {**card, "signature_id": signed.signature_id}
 
 
-def _validate(stack: E2EStack, signed: dict[str, Any]) -> None:
+def _validate(stack: E2EStack, signed: SignatureAnswer) -> None:
     """Validate Signpos: the provider's signature verifies over `input` with its public key."""
     key = serialization.load_pem_public_key(stack.public_key_pem())
     assert isinstance(key, ec.EllipticCurvePublicKey)
     key.verify(
-        base64.b64decode(signed["signature"]),
-        signed["input"].encode("ascii"),
+        base64.b64decode(signed.signature),
+        signed.input.encode("ascii"),
         ec.ECDSA(hashes.SHA256()),
     )
 
 
-def _issue(stack: E2EStack, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = stack.post(path, body)
-    assert response.status_code == 201, response.text
-    answer = dict(response.json())
-    assert answer["state"] == "accepted" and answer["mark"], answer
+def _issue(stack: E2EStack, path: str, body: dict[str, Any]) -> DocumentAnswer:
+    answer = stack.issue(body, path)
+    assert answer.state == "accepted" and answer.mark, answer
     return answer
 
 
@@ -373,7 +373,7 @@ def test_pos_tc01_signpos_then_11_1_with_payment_details_then_validate(stack: E2
         "/v1/receipts",
         {"request_id": "P01", "lines": _qa_lines(), "payments": [_card(QA_AMOUNT, "P01", signed)]},
     )
-    assert receipt["receipt_id"] == signed["receipt_id"]
+    assert receipt.receipt_id == signed.receipt_id
     assert_received(stack, receipt, marks=0, gross="124", payments=[(7, 124)])
     _validate(stack, signed)
 
@@ -390,10 +390,10 @@ def test_pos_tc02_signpos_then_8_4_then_validate_then_11_1_connected(stack: E2ES
     receipt = _issue(
         stack,
         "/v1/receipts",
-        {"request_id": "P02-111", "lines": _qa_lines(), "connected_marks": [pos["mark"]]},
+        {"request_id": "P02-111", "lines": _qa_lines(), "connected_marks": [pos.mark]},
     )
     document = assert_received(stack, receipt, marks=1, gross="124", payments=[(7, 124)])
-    assert document["connected"] == [pos["mark"]] and document["special_category"] == 0
+    assert document["connected"] == [pos.mark] and document["special_category"] == 0
 
 
 def test_pos_tc03_11_1_then_signpos_with_mark_then_update_payment(stack: E2EStack) -> None:
@@ -406,11 +406,11 @@ def test_pos_tc03_11_1_then_signpos_with_mark_then_update_payment(stack: E2EStac
             "payments": [{"method": 5, "amount": QA_AMOUNT}],
         },
     )
-    signed = _sign(stack, "P03-sign", amount=QA_AMOUNT, receipt_id=receipt["receipt_id"])
-    assert signed["fields"]["mark"] == str(receipt["mark"])
+    signed = _sign(stack, "P03-sign", amount=QA_AMOUNT, receipt_id=receipt.receipt_id)
+    assert signed.fields.mark == str(receipt.mark)
     paid = stack.post(
-        f"/v1/receipts/{receipt['receipt_id']}/payments",
-        {"request_id": "P03-pay", "signature_id": signed["signature_id"], "transaction_id": "P03"},
+        f"/v1/receipts/{receipt.receipt_id}/payments",
+        {"request_id": "P03-pay", "signature_id": signed.signature_id, "transaction_id": "P03"},
     )
     assert paid.status_code == 201 and paid.json()["payment_mark"], paid.text
     assert_received(stack, receipt, marks=0, gross="124", payments=[(5, 124)])
@@ -432,7 +432,7 @@ def test_pos_tc04_8_4_then_update_payment_is_refused_here(stack: E2EStack) -> No
             "request_id": "P04-sign2",
             "terminal_id": TERMINAL,
             "amount": QA_AMOUNT,
-            "receipt_id": pos["receipt_id"],
+            "receipt_id": pos.receipt_id,
         },
     )
     assert refused.status_code == 409, refused.text
@@ -444,14 +444,14 @@ def test_pos_tc04_8_4_then_update_payment_is_refused_here(stack: E2EStack) -> No
         provider = client.post(
             "/Invoice/updatePayment",
             json={
-                "mark": pos["mark"],
+                "mark": pos.mark,
                 "entityVatNumber": ISSUER_VAT,
                 "paymentMethods": [
                     {
                         "paymentMethodTypeCode": 7,
                         "amount": 124,
-                        "posInput": signed["input"],
-                        "providersSignature": signed["signature"],
+                        "posInput": signed.input,
+                        "providersSignature": signed.signature,
                         "terminalId": TERMINAL,
                     }
                 ],
@@ -483,9 +483,9 @@ def test_pos_tc05_two_11_1_then_signpos_8_4_connected_to_both(stack: E2EStack) -
         {
             "request_id": "P05-84",
             "payments": [_card(total, "P05", signed)],
-            "connected_marks": [first["mark"], second["mark"]],
+            "connected_marks": [first.mark, second.mark],
         },
     )
     document = assert_received(stack, pos, marks=2, gross="248", payments=[(7, 248)])
-    assert document["connected"] == [first["mark"], second["mark"]]
+    assert document["connected"] == [first.mark, second.mark]
     _validate(stack, signed)
