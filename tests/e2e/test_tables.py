@@ -20,12 +20,13 @@ import pytest
 
 import offline_store as store
 from agent.config import load_config
+from agent.core.answers import CancelAnswer, ClosingAnswer, OrderAnswer, TableAnswer
 from agent.core.status_report import Level, StatusReport, store_status, verdict
 from agent.core.unpaid_orders import oldest_unpaid, part_paid
 from agent.json_codec import loads
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt
 from printers.layout import KITCHEN_BANNER, ORDER_NOTICE
-from tests.e2e.stack import E2E_DEFAULTS, E2EStack, wait_for
+from tests.e2e.stack import E2E_DEFAULTS, E2EStack, parsed, wait_for
 from tests.printers.emulator import PrinterEmulator
 
 pytestmark = pytest.mark.e2e
@@ -68,11 +69,15 @@ def _line(description: str, quantity: str, price: str) -> dict[str, Any]:
     }
 
 
-def _order(stack: E2EStack, request_id: str, *lines: dict[str, Any], kind: str = "order") -> dict:
+def _order(
+    stack: E2EStack, request_id: str, *lines: dict[str, Any], kind: str = "order"
+) -> OrderAnswer:
     body = {"request_id": request_id, "table": TABLE, "waiter": WAITER, "kind": kind}
-    response = stack.post("/v1/orders", {**body, "lines": list(lines)})
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return parsed(stack.post("/v1/orders", {**body, "lines": list(lines)}), OrderAnswer)
+
+
+def _table(stack: E2EStack, table: str) -> TableAnswer:
+    return parsed(stack.get(f"/v1/tables/{table}"), TableAnswer, 200)
 
 
 def _printed_text(printer: PrinterEmulator) -> str:
@@ -83,13 +88,13 @@ def _printed_text(printer: PrinterEmulator) -> str:
 def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: PrinterEmulator) -> None:
     stack = cafe
     first = _order(stack, "o-1", _line("Φρέντο εσπρέσο", "2", "3.50"))
-    assert first["state"] == "accepted" and first["mark"] and first["type"] == "8.6"
-    assert first["table"] == TABLE and first["waiter"] == WAITER
+    assert first.state == "accepted" and first.mark and first.type == "8.6"
+    assert first.table == TABLE and first.waiter == WAITER
 
     stack.set_faults("down")
     second = _order(stack, "o-2", _line("Τοστ", "1", "4.00"))
-    assert second["state"] == "delayed" and second["delayed_code"] == 1
-    assert second["offline_qr_url"] and "TransmissionFailure" in second["offline_qr_url"]
+    assert second.state == "delayed" and second.delayed_code == 1
+    assert second.offline_qr_url and "TransmissionFailure" in second.offline_qr_url
 
     # No receipt may connect a MARK that does not exist: the close waits for the sync.
     refused = stack.post(
@@ -98,17 +103,17 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
     )
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
-    assert error["code"] == "orders_not_synced" and error["order_ids"] == [second["receipt_id"]]
+    assert error["code"] == "orders_not_synced" and error["order_ids"] == [second.receipt_id]
     assert error["retryable"] is True
 
     stack.set_faults("ok")
     stack.close_breaker()
-    stack.sync_until_accepted([second["receipt_id"]])
+    stack.sync_until_accepted([second.receipt_id])
     third = _order(stack, "o-3", _line("Κρουασάν", "1", "2.80"), _line("Νερό", "1", "0.50"))
-    assert third["state"] == "accepted"
+    assert third.state == "accepted"
 
     returned = _order(stack, "r-1", _line("Φρέντο εσπρέσο", "1", "3.50"), kind="return")
-    assert returned["state"] == "accepted" and returned["kind"] == "return"
+    assert returned.state == "accepted" and returned.kind == "return"
     too_many = stack.post(
         "/v1/orders",
         {
@@ -123,17 +128,16 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
         too_many.status_code == 422 and too_many.json()["error"]["code"] == "return_exceeds_orders"
     )
 
-    cancelled = stack.post(f"/v1/orders/{third['receipt_id']}/cancel", {"request_id": "c-1"})
-    assert cancelled.status_code == 201, cancelled.text
-    cancel = cancelled.json()
-    assert cancel["state"] == "accepted" and cancel["cancelled_order_id"] == third["receipt_id"]
-    again = stack.post(f"/v1/orders/{third['receipt_id']}/cancel", {"request_id": "c-1"})
-    assert again.status_code == 200 and again.json()["receipt_id"] == cancel["receipt_id"]
+    cancelled = stack.post(f"/v1/orders/{third.receipt_id}/cancel", {"request_id": "c-1"})
+    cancel = parsed(cancelled, CancelAnswer)
+    assert cancel.state == "accepted" and cancel.cancelled_order_id == third.receipt_id
+    again = stack.post(f"/v1/orders/{third.receipt_id}/cancel", {"request_id": "c-1"})
+    assert again.status_code == 200 and again.json()["receipt_id"] == cancel.receipt_id
 
-    table = stack.get(f"/v1/tables/{TABLE}").json()
-    open_ids = [order["order_id"] for order in table["orders"]]
-    assert open_ids == [first["receipt_id"], second["receipt_id"], returned["receipt_id"]]
-    assert D(str(table["total"])) == D("7.50") == D(str(table["closing_total"]))
+    table = _table(stack, TABLE)
+    open_ids = [order.order_id for order in table.orders]
+    assert open_ids == [first.receipt_id, second.receipt_id, returned.receipt_id]
+    assert D(str(table.total)) == D("7.50") == D(str(table.closing_total))
 
     signed = stack.post(
         "/v1/payments/sign",
@@ -142,7 +146,7 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
             "terminal_id": TERMINAL,
             "amount": D("7.50"),
             "document_type": "11.1",
-            "lines": table["closing_lines"],
+            "lines": [line.model_dump(mode="json") for line in table.closing_lines],
         },
     )
     assert signed.status_code == 201, signed.text
@@ -156,34 +160,33 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
     }
     close_body = {"request_id": "close-7", "payments": [card]}
     closed = stack.post(f"/v1/tables/{TABLE}/close", close_body)
-    assert closed.status_code == 201, closed.text
-    receipt = closed.json()
-    assert receipt["state"] == "accepted" and receipt["receipt_id"] == signed.json()["receipt_id"]
+    receipt = parsed(closed, ClosingAnswer)
+    assert receipt.state == "accepted" and receipt.receipt_id == signed.json()["receipt_id"]
     replay = stack.post(f"/v1/tables/{TABLE}/close", close_body)
-    assert replay.status_code == 200 and replay.json()["receipt_id"] == receipt["receipt_id"]
+    assert replay.status_code == 200 and replay.json()["receipt_id"] == receipt.receipt_id
     assert stack.get(f"/v1/tables/{TABLE}").status_code == 404
 
     # The provider's side: every 8.6 and one 11.1 connecting exactly the orders not cancelled.
     documents = stack.provider_documents()
-    order_marks = {first["mark"], stack.receipt(second["receipt_id"]).mark, third["mark"]}
-    order_marks |= {returned["mark"], cancel["mark"]}
+    order_marks = {first.mark, stack.receipt(second.receipt_id).mark, third.mark}
+    order_marks |= {returned.mark, cancel.mark}
     assert {d["mark"] for d in documents if d["type"] == "8.6"} == order_marks
     receipts = [d for d in documents if d["type"] == "11.1"]
-    assert [d["mark"] for d in receipts] == [receipt["mark"]]
-    connected = loads(stack.stored(receipt["receipt_id"]).payload or b"")
-    kept = [first["mark"], stack.receipt(second["receipt_id"]).mark, returned["mark"]]
+    assert [d["mark"] for d in receipts] == [receipt.mark]
+    connected = loads(stack.stored(receipt.receipt_id).payload or b"")
+    kept = [first.mark, stack.receipt(second.receipt_id).mark, returned.mark]
     assert connected["multipleConnectedMarks"] == kept
     assert connected["SpecialInvoiceCategory"] == 12
     with stack.stack.provider() as client:
         ledger = client.get("/_sandbox/orders", params={"table": TABLE}).json()["orders"]
     states = {row["mark"]: (row["state"], row["settled_by"]) for row in ledger}
     assert {mark for mark, (state, by) in states.items() if state == "closed"} == set(kept)
-    assert all(by == receipt["mark"] for state, by in states.values() if state == "closed")
-    assert states[third["mark"]] == ("cancelled", cancel["mark"])
+    assert all(by == receipt.mark for state, by in states.values() if state == "closed")
+    assert states[third.mark] == ("cancelled", cancel.mark)
 
     # The slips as printed: Greek, with the notice, table and waiter; the kitchen copy too.
     wait_for(
-        lambda: stack.receipt(receipt["receipt_id"]).delivery.print.state == "printed",
+        lambda: stack.receipt(receipt.receipt_id).delivery.print.state == "printed",
         timeout_s=30,
         what="the closing receipt printed",
     )
@@ -245,12 +248,12 @@ def test_an_order_past_the_legal_limit_is_critical(cafe: E2EStack) -> None:
     assert re.search(r"^pos_agent_open_orders(\{[^}]*\})? 1\.0$", metrics, re.M), metrics
 
     config = load_config(stack.stack.config_path)
-    issued = stack.stored(order["receipt_id"]).issued_at
+    issued = stack.stored(order.receipt_id).issued_at
     with stack.database() as conn:
         for hours, expected in ((1, Level.OK), (21, Level.WARN), (24, Level.CRITICAL)):
             stored = store_status(conn, config, issued + timedelta(hours=hours))
             level, findings = verdict(live.model_copy(update={"store": stored}), config)
-            about_order = [f for f in findings if f"order {order['receipt_id']} of table" in f]
+            about_order = [f for f in findings if f"order {order.receipt_id} of table" in f]
             if expected is Level.OK:
                 assert about_order == [], findings
             else:
@@ -274,8 +277,8 @@ def test_an_offline_order_survives_kill_9_and_the_table_closes_after_the_sync(
     again = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
     assert again.status_code == 200 and again.json()["receipt_id"] == placed.json()["receipt_id"]
     stack.sync_until_accepted([placed.json()["receipt_id"]])
-    view = stack.get(f"/v1/tables/{table}").json()
-    assert [order["order_id"] for order in view["orders"]] == [placed.json()["receipt_id"]]
+    view = _table(stack, table)
+    assert [order.order_id for order in view.orders] == [placed.json()["receipt_id"]]
     cash = [{"method": 3, "amount": D("9.00")}]
     closed = stack.post(f"/v1/tables/{table}/close", {"request_id": "k9-close", "payments": cash})
     assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
@@ -322,15 +325,14 @@ def test_an_order_while_aade_is_down_is_delayed_with_code_2(cafe: E2EStack) -> N
     stack.set_faults("aade_down")
     body = {"request_id": "aade-1", "table": "A2", "waiter": WAITER}
     placed = stack.post("/v1/orders", {**body, "lines": [_line("Τσάι", "1", "2.50")]})
-    assert placed.status_code == 201, placed.text
-    order = placed.json()
-    assert order["state"] == "delayed" and order["delayed_code"] == 2
-    assert order["legend"] == "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ"
+    order = parsed(placed, OrderAnswer)
+    assert order.state == "delayed" and order.delayed_code == 2
+    assert order.legend == "Απώλεια Διασύνδεσης Παρόχου – ΑΑΔΕ"
     refused = stack.post("/v1/tables/A2/close", {"request_id": "aade-close"})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "orders_not_synced"
     stack.set_faults("ok")
     stack.close_breaker()
-    stack.sync_until_accepted([order["receipt_id"]])
+    stack.sync_until_accepted([order.receipt_id])
     cash = [{"method": 3, "amount": D("2.50")}]
     # The refusal recorded nothing: the same request_id goes through now.
     closed = stack.post("/v1/tables/A2/close", {"request_id": "aade-close", "payments": cash})
@@ -355,11 +357,9 @@ def _payload(stack: E2EStack, receipt_id: int) -> dict[str, Any]:
     return dict(loads(stack.stored(receipt_id).payload or b""))
 
 
-def _order_on(stack: E2EStack, table: str, request_id: str, *lines: dict[str, Any]) -> dict:
+def _order_on(stack: E2EStack, table: str, request_id: str, *lines: dict[str, Any]) -> OrderAnswer:
     body = {"request_id": request_id, "table": table, "waiter": WAITER, "lines": list(lines)}
-    response = stack.post("/v1/orders", body)
-    assert response.status_code == 201, response.text
-    return dict(response.json())
+    return parsed(stack.post("/v1/orders", body), OrderAnswer)
 
 
 def test_a_table_with_a_balance_is_not_closed_without_payments(cafe: E2EStack) -> None:
@@ -424,7 +424,7 @@ def test_the_closing_receipt_carries_the_order_slips_rounded_amounts(cafe: E2ESt
     closed = stack.post("/v1/tables/D4/close", {"request_id": "d4-close", "payments": cash})
     assert closed.status_code == 201, closed.text
     receipt = _payload(stack, closed.json()["receipt_id"])
-    orders = [_payload(stack, slip["receipt_id"]) for slip in slips]
+    orders = [_payload(stack, slip.receipt_id) for slip in slips]
     assert _vat_sums(orders) == _vat_sums([receipt]) == {1: (D("6.06"), D("1.44"))}
     summaries = receipt["Summaries"]
     assert (summaries["TotalNetAmount"], summaries["TotalVATAmount"]) == (D("6.06"), D("1.44"))
@@ -460,13 +460,13 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
     )
     assert part.status_code == 201, part.text
     assert part.json()["closes_table"] is False and part.json()["total"] == "10.00"
-    view = stack.get(f"/v1/tables/{table}").json()
-    assert (D(str(view["total"])), D(str(view["paid"])), D(str(view["left"]))) == (
+    view = _table(stack, table)
+    assert (D(str(view.total)), D(str(view.paid)), D(str(view.left))) == (
         D("18.20"),
         D("10.00"),
         D("8.20"),
     )
-    assert [p["receipt_id"] for p in view["payments"]] == [part.json()["receipt_id"]]
+    assert [p.receipt_id for p in view.payments] == [part.json()["receipt_id"]]
     paid = _payload(stack, part.json()["receipt_id"])
     # 10.00 apportioned as 11.90 : 6.30 → 6.538… : 3.461… → 6.53 and 3.46, the cent to 13 %
     assert {
@@ -476,7 +476,7 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
         2: D("6.54"),
     }
     assert paid["SpecialInvoiceCategory"] == 12
-    assert _received(stack, part.json()["mark"])["connected"] == [first["mark"]]
+    assert _received(stack, part.json()["mark"])["connected"] == [first.mark]
 
     second = _order_on(stack, table, "s1-2", _line("Γλυκό", "1", "4.50"))
     too_much = stack.post(
@@ -491,10 +491,10 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
     assert rest.status_code == 201, rest.text
     assert rest.json()["closes_table"] is True
     assert stack.get(f"/v1/tables/{table}").status_code == 404
-    assert _received(stack, rest.json()["mark"])["connected"] == [first["mark"], second["mark"]]
+    assert _received(stack, rest.json()["mark"])["connected"] == [first.mark, second.mark]
     assert set(_ledger(stack, table).values()) == {"closed"}
     receipts = [_payload(stack, r.json()["receipt_id"]) for r in (part, rest)]
-    orders = [_payload(stack, o["receipt_id"]) for o in (first, second)]
+    orders = [_payload(stack, o.receipt_id) for o in (first, second)]
     assert _vat_sums(receipts) == _vat_sums(orders)
 
 
@@ -527,9 +527,9 @@ def test_a_guest_pays_their_items_by_card_and_the_table_stays_open(cafe: E2EStac
     )
     assert paid.status_code == 201, paid.text
     assert paid.json()["receipt_id"] == signed.json()["receipt_id"]
-    view = stack.get(f"/v1/tables/{table}").json()
-    assert D(str(view["left"])) == D("12.80")
-    assert [(line["description"], D(str(line["quantity"]))) for line in view["closing_lines"]] == [
+    view = _table(stack, table)
+    assert D(str(view.left)) == D("12.80")
+    assert [(line.description, line.quantity) for line in view.closing_lines] == [
         ("Μπίρα", D("2")),
         ("Πατάτες", D("1")),
     ]
@@ -555,22 +555,20 @@ def test_the_legal_clock_runs_from_the_oldest_order_not_fully_paid(cafe: E2EStac
     table = "S3"
     first = _order_on(stack, table, "s3-1", _line("Καφές", "1", "3.00"))
     second = _order_on(stack, table, "s3-2", _line("Τοστ", "1", "4.00"))
-    view = stack.get(f"/v1/tables/{table}").json()
-    assert view["oldest_unpaid_order_at"] == view["oldest_order_at"]
+    view = _table(stack, table)
+    assert view.oldest_unpaid_order_at == view.oldest_order_at
     cash = [{"method": 3, "amount": D("3.00")}]
     paid = stack.post(
         f"/v1/tables/{table}/close",
         {"request_id": "s3-pay1", "amount": D("3.00"), "payments": cash},
     )
     assert paid.status_code == 201, paid.text
-    view = stack.get(f"/v1/tables/{table}").json()
-    assert (
-        view["oldest_unpaid_order_at"] == stack.stored(second["receipt_id"]).issued_at.isoformat()
-    )
-    assert view["oldest_order_at"] == stack.stored(first["receipt_id"]).issued_at.isoformat()
+    view = _table(stack, table)
+    assert view.oldest_unpaid_order_at == stack.stored(second.receipt_id).issued_at.isoformat()
+    assert view.oldest_order_at == stack.stored(first.receipt_id).issued_at.isoformat()
     with stack.database() as conn:  # what `status` reads for the table
         unpaid = oldest_unpaid(store.open_orders(conn, table), part_paid(conn, table))
-    assert unpaid is not None and unpaid.document_id == second["receipt_id"]
+    assert unpaid is not None and unpaid.document_id == second.receipt_id
     rest = stack.post(
         f"/v1/tables/{table}/close",
         {"request_id": "s3-pay2", "payments": [{"method": 3, "amount": D("4.00")}]},
@@ -696,5 +694,5 @@ def test_a_split_bill_while_the_provider_is_down_is_issued_offline_and_synced(
     ids = [first.json()["receipt_id"], rest.json()["receipt_id"]]
     stack.sync_until_accepted(ids)
     for receipt_id in ids:
-        assert _received(stack, stack.receipt(receipt_id).mark)["connected"] == [order["mark"]]
+        assert _received(stack, stack.receipt(receipt_id).mark)["connected"] == [order.mark]
     assert set(_ledger(stack, table).values()) == {"closed"}
