@@ -21,7 +21,8 @@ from offline_store.migrations import MIGRATIONS, apply_migrations, schema_versio
 BUSY_TIMEOUT_MS = 5000
 # The daemon writes on its event loop: a lock held by another process must cost a till request
 # a fraction of its total timeout (4 s), not the 5 s the command-line tools may wait. A write
-# still busy after this is refused (503 storage_busy) and the till retries the request_id.
+# still busy after this is refused (StorageBusy); the API awaits a pause and runs the request
+# again for a while (agent/api/routing.py) before the till sees 503 storage_busy.
 DAEMON_BUSY_TIMEOUT_MS = 250
 
 _SQLITE_CORRUPT = 11

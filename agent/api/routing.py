@@ -8,6 +8,7 @@ What is left is routing, body reading, the bearer check for loopback TCP and the
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import re
@@ -22,6 +23,7 @@ from pydantic import BaseModel
 
 from agent.api.errors import ApiError, FieldProblem, from_domain_error
 from agent.api.peer_protocol import UNIX_PREFIX
+from agent.core.errors import StorageBusy
 from agent.core.request_identity import wire
 from agent.fiscal.errors import DomainError
 from agent.json_codec import dumps
@@ -34,6 +36,12 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+# A write refused because another connection held SQLite's write lock longer than the daemon's
+# busy wait (StorageBusy: nothing was done) is run again after a pause on the event loop, until
+# this budget is spent: the till sees 503 only for a lock held well past a commit's time. The
+# pause is awaited, not slept in SQLite's busy handler, so the loop serves other requests.
+BUSY_RETRY_BUDGET_S = 1.5
+BUSY_RETRY_PAUSE_S = 0.1
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -64,9 +72,16 @@ class Request:
     query: dict[str, str]
     params: dict[str, str] = field(default_factory=dict)
     _receive: Receive | None = None
+    _body: bytes | None = None
 
     async def body(self, max_bytes: int) -> bytes:
-        """The whole body, refused with 413 as soon as it passes `max_bytes`."""
+        """The whole body, refused with 413 as soon as it passes `max_bytes`; read once and
+        kept, so a handler run again (a busy storage) reads the same bytes."""
+        if self._body is None:
+            self._body = await self._read_body(max_bytes)
+        return self._body
+
+    async def _read_body(self, max_bytes: int) -> bytes:
         declared = self.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise _too_large(max_bytes)
@@ -253,8 +268,7 @@ class LocalApiApp:
             if not request.client.startswith(UNIX_PREFIX):
                 self._check_token(request)
             handler, request.params = self.router.match(request.method, request.path)
-            with self._guard(request.method):
-                return await handler(request)
+            return await self._handle(handler, request)
         except ApiError as exc:
             return Response.json(exc.body(), exc.status)
         except DomainError as exc:
@@ -269,6 +283,17 @@ class LocalApiApp:
                 }
             }
             return Response.json(body, 500)
+
+    async def _handle(self, handler: Handler, request: Request) -> Response:
+        deadline = time.monotonic() + BUSY_RETRY_BUDGET_S
+        while True:
+            try:
+                with self._guard(request.method):
+                    return await handler(request)
+            except StorageBusy:
+                if time.monotonic() + BUSY_RETRY_PAUSE_S >= deadline:
+                    raise
+            await asyncio.sleep(BUSY_RETRY_PAUSE_S)
 
     def _check_token(self, request: Request) -> None:
         supplied = request.headers.get("authorization", "").removeprefix("Bearer ").encode()

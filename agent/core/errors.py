@@ -167,8 +167,9 @@ class NothingRolledBack(DomainError):
 
 
 class StorageBusy(StorageUnavailable):
-    """Another process held the database's write lock longer than the daemon waits for it
-    (`DAEMON_BUSY_TIMEOUT_MS`): nothing was issued; the same request_id may be retried at once."""
+    """Another connection held the database's write lock longer than the daemon waits for it
+    (`DAEMON_BUSY_TIMEOUT_MS`): nothing was issued; the same request_id may be retried at once
+    (the API runs it again itself for a moment first: `routing.BUSY_RETRY_BUDGET_S`)."""
 
 
 class OutcomeNotRecorded(StorageUnavailable):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 
@@ -54,3 +55,27 @@ def test_a_held_write_lock_is_answered_in_time_and_changes_nothing(stack: LocalS
         report = till.get("/v1/status").json()
     assert len(listed["receipts"]) == 1, listed
     assert not any("writes are failing" in f for f in report["findings"]), report
+
+
+def test_a_lock_released_within_the_retry_budget_issues_without_a_503(stack: LocalStack) -> None:
+    """A commit of another connection (the printer's thread, a technician's backup) that
+    outlasts the daemon's busy wait: the request is run again on the event loop and the till
+    gets its receipt, not a 503. The lock is released once the daemon has seen it busy."""
+    with (
+        ThreadPoolExecutor(max_workers=1) as pool,
+        closing(sqlite3.connect(stack.database_path, isolation_level=None)) as other,
+    ):
+        other.execute("BEGIN IMMEDIATE")
+        with stack.client(timeout_s=TILL_TOTAL_TIMEOUT_S) as till:
+            pending = pool.submit(post_json, till, "/v1/receipts", cash_receipt("busy-2"))
+            with stack.client() as technician:
+                while not any(
+                    "writes are failing" in finding
+                    for finding in technician.get("/v1/status").json()["findings"]
+                ):
+                    assert not pending.done(), pending.result().text
+            other.execute("ROLLBACK")
+            issued = pending.result()
+    assert issued.status_code == 201, issued.text
+    with stack.client() as till:
+        assert len(till.get("/v1/receipts").json()["receipts"]) == 1
