@@ -15,43 +15,43 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from agent.core.answers import DocumentAnswer
+from agent.core.answers import DocumentAnswer, SignatureAnswer
+from agent.core.sync_report import SyncReport
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
 e2e_stack_process, stack = e2e_stack(probe_interval_s=3600.0, sync_interval_s=3600.0)
 
 
-def _offline(stack: E2EStack, request_id: str) -> dict:
-    response = stack.post("/v1/receipts", cash_receipt(request_id))
-    assert response.status_code == 201, response.text
-    answer = response.json()
-    assert answer["state"] == "delayed", answer
+def _offline(stack: E2EStack, request_id: str) -> DocumentAnswer:
+    answer = stack.issue(cash_receipt(request_id))
+    assert answer.state == "delayed", answer
     return answer
 
 
 def test_provider_lost_after_aade_outage_gives_code_1(stack: E2EStack) -> None:
     stack.set_faults("aade_down")
     aade = _offline(stack, "breaker-aade-1")
-    assert aade["delayed_code"] == 2
+    assert aade.delayed_code == 2
     assert stack.breaker() == "open"
 
     stack.set_faults("down")
-    report = stack.post("/v1/sync", {}).json()  # the probe fails: the provider is out of reach
-    assert report["stopped_early"] is True
+    # The probe fails: the provider is out of reach.
+    report = parsed(stack.post("/v1/sync", {}), SyncReport, 200)
+    assert report.stopped_early is True
     assert stack.breaker() == "open"
     lost = _offline(stack, "breaker-down-1")
 
-    assert lost["delayed_code"] == 1
-    assert lost["legend"] == "Απώλεια Διασύνδεσης Οντότητας - Παρόχου"
+    assert lost.delayed_code == 1
+    assert lost.legend == "Απώλεια Διασύνδεσης Οντότητας - Παρόχου"
 
     stack.set_faults("ok")
 
     def delivered() -> list[DocumentAnswer] | None:
         stack.post("/v1/sync", {})
-        answers = [stack.receipt(a["receipt_id"]) for a in (aade, lost)]
+        answers = [stack.receipt(a.receipt_id) for a in (aade, lost)]
         return answers if all(a.state == "accepted" for a in answers) else None
 
     accepted = wait_for(delivered, timeout_s=20, what="both receipts accepted")
@@ -94,18 +94,17 @@ def test_card_signing_goes_on_while_only_aade_is_down(stack: E2EStack) -> None:
     """signpos does not involve AADE: after a 408 opened the breaker the terminal still gets a
     provider signature, and the receipt it pays goes out offline with IsDelayedCode 2."""
     stack.set_faults("aade_down")
-    assert _offline(stack, "breaker-aade-card-0")["delayed_code"] == 2
+    assert _offline(stack, "breaker-aade-card-0").delayed_code == 2
     assert stack.breaker() == "open"
 
     response = stack.post("/v1/payments/sign", _sign_request("breaker-aade-sign"))
 
-    assert response.status_code == 201, response.text
-    signed = response.json()
+    signed = parsed(response, SignatureAnswer)
     key = serialization.load_pem_public_key(stack.public_key_pem())
     assert isinstance(key, ec.EllipticCurvePublicKey)
     key.verify(
-        base64.b64decode(signed["signature"]),
-        signed["input"].encode("ascii"),
+        base64.b64decode(signed.signature),
+        signed.input.encode("ascii"),
         ec.ECDSA(hashes.SHA256()),
     )
     assert stack.breaker() == "open"  # a signature says nothing about AADE
@@ -114,23 +113,20 @@ def test_card_signing_goes_on_while_only_aade_is_down(stack: E2EStack) -> None:
         "amount": D("8.40"),
         "terminal_id": TERMINAL,
         "transaction_id": "TX-AADE-1",
-        "signature_id": signed["signature_id"],
+        "signature_id": signed.signature_id,
     }
     issued = stack.post(
         "/v1/receipts", {"request_id": "breaker-aade-card", "lines": LINES, "payments": [card]}
     )
-    assert issued.status_code == 201, issued.text
-    receipt = issued.json()
-    assert (receipt["state"], receipt["delayed_code"]) == ("delayed", 2)
-    assert receipt["number"] == signed["number"] and receipt["uid"] == signed["uid"]
-    payload = loads(stack.stored(receipt["receipt_id"]).payload)
-    assert (
-        payload["PaymentDetails"]["PaymentMethods"][0]["providersSignature"] == signed["signature"]
-    )
+    receipt = parsed(issued, DocumentAnswer)
+    assert (receipt.state, receipt.delayed_code) == ("delayed", 2)
+    assert receipt.number == signed.number and receipt.uid == signed.uid
+    payload = loads(stack.stored(receipt.receipt_id).payload)
+    assert payload["PaymentDetails"]["PaymentMethods"][0]["providersSignature"] == signed.signature
 
     stack.set_faults("ok")
-    stack.sync_until_accepted([receipt["receipt_id"]])
-    provider = stack.provider_document(receipt["uid"])
+    stack.sync_until_accepted([receipt.receipt_id])
+    provider = stack.provider_document(receipt.uid)
     assert provider is not None and provider["is_delayed_code"] == 2
 
 
@@ -140,7 +136,7 @@ def test_card_signing_is_autonomous_at_once_while_the_provider_is_unreachable(
     """Open for the provider itself (code 1): 503 autonomous without a call. The sandbox is
     healthy again by then (the parked probe has not noticed), so only a call could sign."""
     stack.set_faults("down")
-    assert _offline(stack, "breaker-down-card-0")["delayed_code"] == 1
+    assert _offline(stack, "breaker-down-card-0").delayed_code == 1
     stack.set_faults("ok")
 
     response = stack.post("/v1/payments/sign", _sign_request("breaker-down-sign"))

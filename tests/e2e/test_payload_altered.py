@@ -18,9 +18,11 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.commands.doctor import check_database
 from agent.config import load_config
-from agent.core.status_report import Level
+from agent.core.answers import DocumentAnswer
+from agent.core.status_report import Level, StatusReport
+from agent.core.sync_report import SyncReport
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack, sample_value
+from tests.e2e.stack import parsed, quiet_settings, running_stack, sample_value
 
 pytestmark = pytest.mark.e2e
 
@@ -45,34 +47,36 @@ def flip_a_byte_of(database: Path, stored: bytes) -> None:
 def test_an_altered_payload_is_never_sent_and_status_says_so(stack: LocalStack) -> None:
     stack.set_faults("down")
     with stack.client() as till:
-        answer = post_json(till, "/v1/receipts", cash_receipt("altered-1")).json()
-        kept = post_json(till, "/v1/receipts", cash_receipt("altered-2")).json()
-    assert answer["state"] == kept["state"] == "delayed"
+        answer = parsed(post_json(till, "/v1/receipts", cash_receipt("altered-1")), DocumentAnswer)
+        kept = parsed(post_json(till, "/v1/receipts", cash_receipt("altered-2")), DocumentAnswer)
+    assert answer.state == kept.state == "delayed"
     assert stack.stop_daemon() == 0  # a clean stop: the rows are in the main file
     with closing(stack.open_store()) as conn:
         # The bytes as stored (packed), which is what a failing card changes.
         stored: bytes = conn.execute(
-            "SELECT payload FROM documents WHERE id = ?", (answer["receipt_id"],)
+            "SELECT payload FROM documents WHERE id = ?", (answer.receipt_id,)
         ).fetchone()[0]
     flip_a_byte_of(stack.database_path, stored)
 
     stack.set_faults("ok")
     stack.start_daemon()
     with stack.client() as till:
-        report = till.post("/v1/sync").json()  # after the start-up sync, which sent the other
-        status = till.get("/v1/status").json()
-        assert till.get(f"/v1/receipts/{kept['receipt_id']}").json()["state"] == "accepted"
-        altered = till.get(f"/v1/receipts/{answer['receipt_id']}").json()
+        # After the start-up sync, which sent the other.
+        report = parsed(till.post("/v1/sync"), SyncReport, 200)
+        status = parsed(till.get("/v1/status"), StatusReport, 200)
+        read = till.get(f"/v1/receipts/{kept.receipt_id}")
+        assert parsed(read, DocumentAnswer, 200).state == "accepted"
+        altered = till.get(f"/v1/receipts/{answer.receipt_id}").json()
     # The flipped byte leaves the packed payload unreadable, or readable with other bytes.
     assert altered.get("state") == "delayed" or altered["error"]["code"] == "receipt_unreadable"
-    assert report["altered"] == [answer["receipt_id"]], report
+    assert report.altered == [answer.receipt_id], report
     uids = {d["uid"] for d in stack.provider_documents()}
-    assert uids == {kept["uid"]}, "the altered receipt reached the provider"
-    assert status["exit_code"] == 2
-    assert status["store"]["altered_payloads"] == [answer["receipt_id"]]
-    assert any(
-        f"receipt(s) {answer['receipt_id']} are not sent" in f for f in status["findings"]
-    ), status["findings"]
+    assert uids == {kept.uid}, "the altered receipt reached the provider"
+    assert status.exit_code == Level.CRITICAL
+    assert status.store is not None and status.store.altered_payloads == [answer.receipt_id]
+    assert any(f"receipt(s) {answer.receipt_id} are not sent" in f for f in status.findings), (
+        status.findings
+    )
     doctor = check_database(load_config(stack.config_path))
     assert doctor.level is Level.CRITICAL and "payloads altered" in doctor.detail, doctor
 

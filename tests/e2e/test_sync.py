@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from agent.core.answers import DocumentAnswer
+from agent.core.sync_report import SyncReport
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -19,36 +21,34 @@ e2e_stack_process, stack = e2e_stack(sync_interval_s=3600.0, probe_interval_s=36
 BACKLOG = 24
 
 
-def _backlog(stack: E2EStack, prefix: str) -> list[dict[str, Any]]:
+def _backlog(stack: E2EStack, prefix: str) -> list[DocumentAnswer]:
     stack.set_faults("down")
-    answers = []
-    for n in range(BACKLOG):
-        response = stack.post("/v1/receipts", cash_receipt(f"{prefix}-{n}"))
-        assert response.status_code == 201, response.text
-        assert response.json()["state"] == "delayed"
-        answers.append(response.json())
+    answers = [stack.issue(cash_receipt(f"{prefix}-{n}")) for n in range(BACKLOG)]
+    assert {answer.state for answer in answers} == {"delayed"}
     return answers
 
 
-def _at_provider(stack: E2EStack, receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    uids = {r["uid"] for r in receipts}
+def _at_provider(stack: E2EStack, receipts: list[DocumentAnswer]) -> list[dict[str, Any]]:
+    uids = {r.uid for r in receipts}
     return [d for d in stack.provider_documents() if d["uid"] in uids]
 
 
-def _all_accepted_once(stack: E2EStack, receipts: list[dict[str, Any]]) -> None:
-    stack.sync_until_accepted([r["receipt_id"] for r in receipts])
+def _all_accepted_once(stack: E2EStack, receipts: list[DocumentAnswer]) -> None:
+    stack.sync_until_accepted([r.receipt_id for r in receipts])
     documents = _at_provider(stack, receipts)
-    assert sorted(d["uid"] for d in documents) == sorted(r["uid"] for r in receipts)
+    assert sorted(d["uid"] for d in documents) == sorted(r.uid for r in receipts)
     marks = {d["uid"]: d["mark"] for d in documents}
     for receipt in receipts:
-        assert stack.receipt(receipt["receipt_id"]).mark == marks[receipt["uid"]]
+        assert stack.receipt(receipt.receipt_id).mark == marks[receipt.uid]
 
 
 def test_provider_lost_mid_sync_stops_it_and_nothing_is_sent_twice(stack: E2EStack) -> None:
     receipts = _backlog(stack, "sync-lost")
     stack.set_faults("slow", delay_ms=300)
-    report: dict[str, Any] = {}
-    syncing = threading.Thread(target=lambda: report.update(stack.post("/v1/sync", {}).json()))
+    reports: list[SyncReport] = []
+    syncing = threading.Thread(
+        target=lambda: reports.append(parsed(stack.post("/v1/sync", {}), SyncReport, 200))
+    )
     syncing.start()  # probes (the breaker is open), then sends the backlog
     wait_for(
         lambda: len(_at_provider(stack, receipts)) >= 4,
@@ -58,11 +58,12 @@ def test_provider_lost_mid_sync_stops_it_and_nothing_is_sent_twice(stack: E2ESta
     stack.set_faults("down")
     syncing.join(timeout=60)
 
-    assert report["stopped_early"] is True
+    (report,) = reports
+    assert report.stopped_early is True
     assert stack.breaker() == "open"
     synced = len(_at_provider(stack, receipts))
     assert 4 <= synced < BACKLOG
-    assert report["accepted"] == synced
+    assert report.accepted == synced
     stack.set_faults("ok")
     stack.close_breaker()
     _all_accepted_once(stack, receipts)
