@@ -20,7 +20,13 @@ import pytest
 
 import offline_store as store
 from agent.config import load_config
-from agent.core.answers import CancelAnswer, ClosingAnswer, OrderAnswer, TableAnswer
+from agent.core.answers import (
+    CancelAnswer,
+    ClosingAnswer,
+    OrderAnswer,
+    SignatureAnswer,
+    TableAnswer,
+)
 from agent.core.status_report import Level, StatusReport, store_status, verdict
 from agent.core.unpaid_orders import oldest_unpaid, part_paid
 from agent.json_codec import loads
@@ -78,6 +84,11 @@ def _order(
 
 def _table(stack: E2EStack, table: str) -> TableAnswer:
     return parsed(stack.get(f"/v1/tables/{table}"), TableAnswer, 200)
+
+
+def close_table(stack: E2EStack, table: str, body: dict[str, Any]) -> ClosingAnswer:
+    """`POST /v1/tables/{table}/close`: a receipt paying the table, or part of it."""
+    return parsed(stack.post(f"/v1/tables/{table}/close", body), ClosingAnswer)
 
 
 def _printed_text(printer: PrinterEmulator) -> str:
@@ -149,21 +160,21 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
             "lines": [line.model_dump(mode="json") for line in table.closing_lines],
         },
     )
-    assert signed.status_code == 201, signed.text
-    assert signed.json()["signature_duration"] == "H_2"  # terminal.food_service
+    signature = parsed(signed, SignatureAnswer)
+    assert signature.signature_duration == "H_2"  # terminal.food_service
     card = {
         "method": 7,
         "amount": D("7.50"),
         "terminal_id": TERMINAL,
         "transaction_id": "AADE-TX-7",
-        "signature_id": signed.json()["signature_id"],
+        "signature_id": signature.signature_id,
     }
     close_body = {"request_id": "close-7", "payments": [card]}
     closed = stack.post(f"/v1/tables/{TABLE}/close", close_body)
     receipt = parsed(closed, ClosingAnswer)
-    assert receipt.state == "accepted" and receipt.receipt_id == signed.json()["receipt_id"]
-    replay = stack.post(f"/v1/tables/{TABLE}/close", close_body)
-    assert replay.status_code == 200 and replay.json()["receipt_id"] == receipt.receipt_id
+    assert receipt.state == "accepted" and receipt.receipt_id == signature.receipt_id
+    replay = parsed(stack.post(f"/v1/tables/{TABLE}/close", close_body), ClosingAnswer, 200)
+    assert replay.receipt_id == receipt.receipt_id
     assert stack.get(f"/v1/tables/{TABLE}").status_code == 404
 
     # The provider's side: every 8.6 and one 11.1 connecting exactly the orders not cancelled.
@@ -454,20 +465,20 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
         _line("Μουσακάς", "1", "11.90"),
         {**_line("Κρασί", "1", "6.30"), "vat_category": 1},
     )
-    part = stack.post(
-        f"/v1/tables/{table}/close",
+    part = close_table(
+        stack,
+        table,
         {"request_id": "s1-pay1", "amount": D("10.00"), "payments": [{"method": 3, "amount": 10}]},
     )
-    assert part.status_code == 201, part.text
-    assert part.json()["closes_table"] is False and part.json()["total"] == "10.00"
+    assert part.closes_table is False and part.total == "10.00"
     view = _table(stack, table)
     assert (D(str(view.total)), D(str(view.paid)), D(str(view.left))) == (
         D("18.20"),
         D("10.00"),
         D("8.20"),
     )
-    assert [p.receipt_id for p in view.payments] == [part.json()["receipt_id"]]
-    paid = _payload(stack, part.json()["receipt_id"])
+    assert [p.receipt_id for p in view.payments] == [part.receipt_id]
+    paid = _payload(stack, part.receipt_id)
     # 10.00 apportioned as 11.90 : 6.30 → 6.538… : 3.461… → 6.53 and 3.46, the cent to 13 %
     assert {
         b["VatCategoryCode"]: b["UnderlyingValue"] + b["VatAmount"] for b in paid["VatAnalysis"]
@@ -476,7 +487,7 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
         2: D("6.54"),
     }
     assert paid["SpecialInvoiceCategory"] == 12
-    assert _received(stack, part.json()["mark"])["connected"] == [first.mark]
+    assert _received(stack, part.mark)["connected"] == [first.mark]
 
     second = _order_on(stack, table, "s1-2", _line("Γλυκό", "1", "4.50"))
     too_much = stack.post(
@@ -484,16 +495,14 @@ def test_a_split_bill_over_two_vat_rates_and_a_partial_payment(cafe: E2EStack) -
         {"request_id": "s1-pay2", "amount": D("50.00"), "payments": [{"method": 3, "amount": 50}]},
     )
     assert too_much.status_code == 422 and too_much.json()["error"]["code"] == "table_part_refused"
-    rest = stack.post(
-        f"/v1/tables/{table}/close",
-        {"request_id": "s1-pay2", "payments": [{"method": 3, "amount": D("12.70")}]},
+    rest = close_table(
+        stack, table, {"request_id": "s1-pay2", "payments": [{"method": 3, "amount": D("12.70")}]}
     )
-    assert rest.status_code == 201, rest.text
-    assert rest.json()["closes_table"] is True
+    assert rest.closes_table is True
     assert stack.get(f"/v1/tables/{table}").status_code == 404
-    assert _received(stack, rest.json()["mark"])["connected"] == [first.mark, second.mark]
+    assert _received(stack, rest.mark)["connected"] == [first.mark, second.mark]
     assert set(_ledger(stack, table).values()) == {"closed"}
-    receipts = [_payload(stack, r.json()["receipt_id"]) for r in (part, rest)]
+    receipts = [_payload(stack, r.receipt_id) for r in (part, rest)]
     orders = [_payload(stack, o.receipt_id) for o in (first, second)]
     assert _vat_sums(receipts) == _vat_sums(orders)
 
@@ -677,21 +686,18 @@ def test_a_split_bill_while_the_provider_is_down_is_issued_offline_and_synced(
     order = _order_on(stack, table, "s5-1", _line("Πίτσα", "2", "12.00"))
     stack.set_faults("down")
     cash = {"method": 3, "amount": D("10.00")}
-    first = stack.post(
-        f"/v1/tables/{table}/close",
-        {"request_id": "s5-pay1", "amount": D("10.00"), "payments": [cash]},
+    first = close_table(
+        stack, table, {"request_id": "s5-pay1", "amount": D("10.00"), "payments": [cash]}
     )
-    assert first.status_code == 201 and first.json()["delayed_code"] == 1, first.text
-    assert first.json()["closes_table"] is False
-    rest = stack.post(
-        f"/v1/tables/{table}/close",
-        {"request_id": "s5-pay2", "payments": [{"method": 3, "amount": D("14.00")}]},
+    assert first.delayed_code == 1 and first.closes_table is False
+    rest = close_table(
+        stack, table, {"request_id": "s5-pay2", "payments": [{"method": 3, "amount": D("14.00")}]}
     )
-    assert rest.status_code == 201 and rest.json()["closes_table"] is True, rest.text
+    assert rest.closes_table is True
     assert stack.get(f"/v1/tables/{table}").status_code == 404
     stack.set_faults("ok")
     stack.close_breaker()
-    ids = [first.json()["receipt_id"], rest.json()["receipt_id"]]
+    ids = [first.receipt_id, rest.receipt_id]
     stack.sync_until_accepted(ids)
     for receipt_id in ids:
         assert _received(stack, stack.receipt(receipt_id).mark)["connected"] == [order.mark]
