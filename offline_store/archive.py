@@ -72,6 +72,7 @@ from offline_store.journal import (
     verify_journal,
 )
 from offline_store.requests import answer_text
+from offline_store.signatures import stored_texts
 
 ARCHIVE_VERSION = 1
 # The tables whose rows hang off a document (`document_id`) and move with it. Each is read and
@@ -477,6 +478,21 @@ def _related_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any
         record["response"] = answer_text(conn, row)
     if "body_digest" in record:
         record["body_hash"] = digest_from_db(record["body_hash"], record.pop("body_digest"))
+    if "signature_raw" in record:
+        with_uid = conn.execute(
+            "SELECT ? AS input, ? AS input_uid, ? AS signature, ? AS signature_raw, uid AS "
+            "document_uid FROM documents WHERE id = ?",
+            (
+                record["input"],
+                record.pop("input_uid"),
+                record["signature"],
+                record.pop("signature_raw"),
+                record["document_id"],
+            ),
+        ).fetchone()
+        record["input"], record["signature"] = stored_texts(with_uid)
+    if record.get("printed_at") == "":
+        record["printed_at"] = record["created_at"]
     return record
 
 

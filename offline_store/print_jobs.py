@@ -117,8 +117,8 @@ def mark_printed(conn: sqlite3.Connection, job_id: int, *, now: datetime) -> Pri
     job = _begin(conn, job_id, {PrintState.PRINTING}, "mark_printed")
     after = _returning(
         conn,
-        "UPDATE print_jobs SET state = 'printed', printed_at = ?, last_error = NULL, "
-        "next_attempt_at = NULL, layout = NULL WHERE id = ? RETURNING *",
+        "UPDATE print_jobs SET state = 'printed', printed_at = iif(created_at = ?1, '', ?1), "
+        "last_error = NULL, next_attempt_at = NULL, layout = NULL WHERE id = ?2 RETURNING *",
         (time_to_db(now), job_id),
     )
     _drop_layout(conn, job_id)
@@ -254,5 +254,12 @@ def _job_from_row(row: sqlite3.Row) -> PrintJob:
         next_attempt_at=optional_time_from_db(row["next_attempt_at"]),
         last_error=row["last_error"],
         created_at=time_from_db(row["created_at"]),
-        printed_at=optional_time_from_db(row["printed_at"]),
+        printed_at=printed_at(row),
     )
+
+
+def printed_at(row: sqlite3.Row) -> datetime | None:
+    """When the job was printed: `printed_at`, '' (schema 15) when in the second it was queued,
+    as nearly every job is (25 bytes a receipt), None while it is not printed."""
+    text = row["printed_at"]
+    return time_from_db(row["created_at"]) if text == "" else optional_time_from_db(text)

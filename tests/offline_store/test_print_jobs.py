@@ -148,3 +148,20 @@ def test_invalid_print_transitions(conn):
 def test_job_needs_an_existing_document(conn):
     with pytest.raises(NotFound, match="does not exist"), transaction(conn):
         enqueue_print(conn, 42, LAYOUT, copy=False, now=T0)
+
+
+def test_a_job_printed_in_the_second_it_was_queued_keeps_no_second_time(conn):
+    doc = issue(conn, "r1")
+    printed = []
+    for later in (timedelta(0), timedelta(seconds=1)):
+        with transaction(conn):
+            job_id = enqueue_print(conn, doc.id, LAYOUT, copy=bool(later), now=T0)
+            mark_printing(conn, job_id, now=T0 + later)
+            printed.append(mark_printed(conn, job_id, now=T0 + later))
+    stored = conn.execute("SELECT printed_at FROM print_jobs ORDER BY id").fetchall()
+    assert [row[0] for row in stored] == ["", (T0 + timedelta(seconds=1)).isoformat()]
+    assert [job.printed_at for job in printed] == [T0, T0 + timedelta(seconds=1)]
+    assert [job.printed_at for job in print_jobs_for(conn, doc.id)] == [
+        T0,
+        T0 + timedelta(seconds=1),
+    ]

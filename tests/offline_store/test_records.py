@@ -1,3 +1,4 @@
+import base64
 import sqlite3
 from dataclasses import replace
 from datetime import timedelta
@@ -204,3 +205,48 @@ def test_request_hashes_are_stored_as_32_bytes_and_old_text_ones_still_read(tmp_
         "SELECT request_hash, length(request_digest) FROM documents WHERE id = ?", (doc.id,)
     ).fetchone()
     assert tuple(row) == ("", 32)
+
+
+def test_a_signature_row_keeps_the_provider_signature_as_bytes_and_its_input_without_the_uid(
+    conn,
+):
+    """The texts read back exactly; what is stored is the signature's bytes and the input
+    after the receipt's UID. A signature that is not exact base64, or an input that does not
+    start with the UID, stays text."""
+    doc = issue(conn, "r1", payload=None, reserved_until=T0 + timedelta(minutes=5))
+    signature = base64.b64encode(bytes(range(70))).decode()
+    signed_input = f"{doc.uid};;20260115100000;1000;240;1240;1240;T-1"
+    with transaction(conn):
+        kept = add_signature(
+            conn,
+            document_id=doc.id,
+            request_id="s1",
+            terminal_id="T-1",
+            amount=Decimal("12.40"),
+            tip=Decimal("0"),
+            input=signed_input,
+            signature=signature,
+            duration_type="H_24",
+            expires_at=None,
+            now=T0,
+        )
+        odd = _sign(conn, doc.id, "s2")
+    assert (kept.input, kept.signature) == (signed_input, signature)
+    assert get_signature(conn, kept.id) == kept
+    row = conn.execute(
+        "SELECT input, input_uid, signature, length(signature_raw) FROM payment_signatures "
+        "WHERE id = ?",
+        (kept.id,),
+    ).fetchone()
+    assert tuple(row) == (signed_input[len(doc.uid) :], 1, "", 70)
+    assert (odd.input, odd.signature) == ("UID;MARK;12.40;0.60", "MEUCIQ...")
+    assert tuple(
+        conn.execute(
+            "SELECT input_uid, signature_raw FROM payment_signatures WHERE id = ?", (odd.id,)
+        ).fetchone()
+    ) == (None, None)
+    # A text written beside the bytes changes what is read: a payload packed against the row
+    # no longer checks.
+    with transaction(conn):
+        conn.execute("UPDATE payment_signatures SET signature = 'A' WHERE id = ?", (kept.id,))
+    assert get_signature(conn, kept.id).signature == "A" + signature
