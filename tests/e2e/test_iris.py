@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 import offline_store as store
+from agent.core.answers import DocumentAnswer
 from agent.core.card_payments import parse_signed_input
+from agent.core.iris_payments import IrisPaymentAnswer
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 from tests.e2e.test_cards import verify_signature
 
 pytestmark = pytest.mark.e2e
@@ -34,13 +36,9 @@ def _iris_outcome(stack: E2EStack, **settings: Any) -> None:
         assert response.status_code == 200, response.text
 
 
-def _start(stack: E2EStack, request_id: str, **extra: Any) -> dict[str, Any]:
-    response = stack.post(
-        "/v1/payments/iris",
-        {"request_id": request_id, "amount": TOTAL, "lines": LINES, **extra},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
+def _start(stack: E2EStack, request_id: str, **extra: Any) -> IrisPaymentAnswer:
+    body = {"request_id": request_id, "amount": TOTAL, "lines": LINES, **extra}
+    return parsed(stack.post("/v1/payments/iris", body), IrisPaymentAnswer)
 
 
 def _qr_printed(stack: E2EStack, payment_id: int) -> bool:
@@ -50,9 +48,7 @@ def _qr_printed(stack: E2EStack, payment_id: int) -> bool:
 
 
 def _poll(stack: E2EStack, payment_id: int) -> str:
-    response = stack.get(f"/v1/payments/iris/{payment_id}")
-    assert response.status_code == 200, response.text
-    return str(response.json()["status"])
+    return parsed(stack.get(f"/v1/payments/iris/{payment_id}"), IrisPaymentAnswer, 200).status
 
 
 def _iris_receipt(request_id: str, payment_id: int) -> dict[str, Any]:
@@ -63,44 +59,39 @@ def _iris_receipt(request_id: str, payment_id: int) -> dict[str, Any]:
 def test_iris_completed_after_three_polls_pays_the_reserved_receipt(stack: E2EStack) -> None:
     _iris_outcome(stack, outcome="complete", after_polls=3)
     started = _start(stack, "iris-ok", print_qr=True)
-    assert started["status"] == "pending" and started["qr_print"] == "queued"
+    assert started.status == "pending" and started.qr_print == "queued"
     wait_for(
-        lambda: _qr_printed(stack, started["iris_payment_id"]),
+        lambda: _qr_printed(stack, started.iris_payment_id),
         timeout_s=20,
         what="the IRIS QR printed",
     )
-    assert base64.b64decode(started["qr_png_base64"]).startswith(b"\x89PNG")
-    fields = parse_signed_input(started["signed_input"])
-    assert fields.uid == started["uid"]  # the provider signed our receipt's identity
+    assert base64.b64decode(started.qr_png_base64).startswith(b"\x89PNG")
+    fields = parse_signed_input(started.signed_input)
+    assert fields.uid == started.uid  # the provider signed our receipt's identity
     assert sorted(fields.amounts_cents) == [124, 776, 900, 900]
-    assert fields.terminal_id == started["merchant_id"]
-    verify_signature(stack, started["signature"], started["signed_input"])
+    assert fields.terminal_id == started.merchant_id
+    verify_signature(stack, started.signature, started.signed_input)
 
-    states = [_poll(stack, started["iris_payment_id"]) for _ in range(3)]
+    states = [_poll(stack, started.iris_payment_id) for _ in range(3)]
     assert states == ["pending", "pending", "completed"]
 
-    issued = stack.post(
-        "/v1/receipts", _iris_receipt("iris-ok-receipt", started["iris_payment_id"])
+    issued = stack.post("/v1/receipts", _iris_receipt("iris-ok-receipt", started.iris_payment_id))
+    receipt = parsed(issued, DocumentAnswer)
+    assert receipt.state == "accepted"
+    assert (receipt.receipt_id, receipt.number, receipt.uid) == (
+        started.receipt_id,
+        started.number,
+        started.uid,
     )
-    assert issued.status_code == 201, issued.text
-    receipt = issued.json()
-    assert receipt["state"] == "accepted"
-    assert (receipt["receipt_id"], receipt["number"], receipt["uid"]) == (
-        started["receipt_id"],
-        started["number"],
-        started["uid"],
-    )
-    (payment,) = loads(stack.stored(receipt["receipt_id"]).payload)["PaymentDetails"][
-        "PaymentMethods"
-    ]
+    (payment,) = loads(stack.stored(receipt.receipt_id).payload)["PaymentDetails"]["PaymentMethods"]
     assert payment["PaymentMethodTypeCode"] == 8
-    assert payment["transactionId"] == started["authorisation_request_id"]
-    assert payment["terminalId"] == started["merchant_id"]
-    assert payment["providersSignature"] == started["signature"]
-    assert payment["posInput"] == started["signed_input"]
-    assert started["end_to_end_id"] in payment["remarks"]
-    assert _poll(stack, started["iris_payment_id"]) == "used"
-    again = stack.post("/v1/receipts", _iris_receipt("iris-ok-again", started["iris_payment_id"]))
+    assert payment["transactionId"] == started.authorisation_request_id
+    assert payment["terminalId"] == started.merchant_id
+    assert payment["providersSignature"] == started.signature
+    assert payment["posInput"] == started.signed_input
+    assert started.end_to_end_id in payment["remarks"]
+    assert _poll(stack, started.iris_payment_id) == "used"
+    again = stack.post("/v1/receipts", _iris_receipt("iris-ok-again", started.iris_payment_id))
     assert (
         again.status_code == 409 and again.json()["error"]["code"] == "iris_payment_not_completed"
     )
@@ -110,18 +101,19 @@ def test_expired_iris_releases_the_number_and_issues_nothing(stack: E2EStack) ->
     _iris_outcome(stack, outcome="expire", after_polls=1)
     started = _start(stack, "iris-expired")
 
-    assert _poll(stack, started["iris_payment_id"]) == "expired"
+    assert _poll(stack, started.iris_payment_id) == "expired"
 
     refused = stack.post(
-        "/v1/receipts", _iris_receipt("iris-expired-receipt", started["iris_payment_id"])
+        "/v1/receipts", _iris_receipt("iris-expired-receipt", started.iris_payment_id)
     )
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"]["code"] == "iris_payment_not_completed"
-    assert stack.stored(started["receipt_id"]).state.value == "reserved"
+    assert stack.stored(started.receipt_id).state.value == "reserved"
     cash = stack.post("/v1/receipts", cash_receipt("iris-expired-cash"))
     assert cash.status_code == 201, cash.text
-    assert cash.json()["receipt_id"] == started["receipt_id"]  # the released number is reused
-    assert cash.json()["number"] == started["number"]
+    reused = parsed(cash, DocumentAnswer)
+    assert reused.receipt_id == started.receipt_id  # the released number is reused
+    assert reused.number == started.number
 
 
 def test_provider_down_is_503_and_keeps_no_reservation(stack: E2EStack) -> None:
