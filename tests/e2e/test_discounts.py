@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from agent.core.answers import SignatureAnswer
 from agent.fiscal.provider_payloads import payload_discount
 from agent.json_codec import loads
-from tests.e2e.stack import E2EStack, e2e_stack
+from tests.e2e.stack import E2EStack, e2e_stack, parsed
 from tests.e2e.test_cards import printed_texts
 from tests.fiscal.test_discounts import DISCOUNT_SALE
 
@@ -28,17 +29,15 @@ def _sale(request_id: str, **changes: Any) -> dict[str, Any]:
 
 
 def test_discounted_sale_payload_printout_and_totals_agree(stack: E2EStack) -> None:
-    response = stack.post("/v1/receipts", _sale("discount-e2e-1"))
+    answer = stack.issue(_sale("discount-e2e-1"))
 
-    assert response.status_code == 201, response.text
-    answer = response.json()
-    assert answer["state"] == "accepted" and answer["total"] == "9.60"
-    payload = loads(stack.stored(answer["receipt_id"]).payload or b"")
+    assert answer.state == "accepted" and answer.total == "9.60"
+    payload = loads(stack.stored(answer.receipt_id).payload or b"")
     assert payload["Summaries"]["TotalGrossValue"] == D("9.60")
     assert payload_discount(payload) == D("1.70")
     # The sandbox refuses a payload whose allowances do not add up (400): it took this one.
-    assert stack.provider_document(answer["uid"])["mark"] == answer["mark"]
-    texts = printed_texts(stack, answer["receipt_id"])
+    assert stack.provider_document(answer.uid)["mark"] == answer.mark
+    texts = printed_texts(stack, answer.receipt_id)
     assert texts.count("ΕΚΠΤΩΣΗ -1,30") == 1  # 10 % of 7,00 and 0,60 of the receipt's 1,00
     assert "ΕΚΠΤΩΣΗ -0,26" in texts and "ΕΚΠΤΩΣΗ -0,14" in texts
     assert "ΑΞΙΑ ΠΡΟ ΕΚΠΤΩΣΗΣ 11,30" in texts and "ΕΚΠΤΩΣΗ -1,70" in texts
@@ -48,7 +47,7 @@ def test_discounted_sale_payload_printout_and_totals_agree(stack: E2EStack) -> N
 
 def test_card_signature_covers_the_discounted_amounts(stack: E2EStack) -> None:
     sale = _sale("discount-e2e-card")
-    signed = stack.post(
+    response = stack.post(
         "/v1/payments/sign",
         {
             "request_id": "discount-e2e-card-sign",
@@ -58,23 +57,21 @@ def test_card_signature_covers_the_discounted_amounts(stack: E2EStack) -> None:
             "discount": sale["discount"],
         },
     )
-    assert signed.status_code == 201, signed.text
-    assert sorted(signed.json()["fields"]["amounts_cents"]) == [155, 805, 960, 960]
+    signed = parsed(response, SignatureAnswer)
+    assert sorted(signed.fields.amounts_cents) == [155, 805, 960, 960]
     sale["payments"] = [
         {
             "method": 7,
             "amount": "9.60",
             "terminal_id": "16000198",
             "transaction_id": "T-DISC-1",
-            "signature_id": signed.json()["signature_id"],
+            "signature_id": signed.signature_id,
         }
     ]
 
-    response = stack.post("/v1/receipts", sale)
+    receipt = stack.issue(sale)
 
-    assert response.status_code == 201, response.text
-    assert response.json()["receipt_id"] == signed.json()["receipt_id"]
-    assert response.json()["state"] == "accepted"
+    assert (receipt.receipt_id, receipt.state) == (signed.receipt_id, "accepted")
 
 
 def test_a_discount_above_its_line_is_refused_naming_the_line(stack: E2EStack) -> None:

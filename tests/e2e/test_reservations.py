@@ -10,7 +10,8 @@ import pytest
 
 import offline_store as store
 from agent.clock import ATHENS
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from agent.core.answers import SignatureAnswer
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -30,8 +31,8 @@ def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> No
             "amount": D("4.00"),
         },
     )
-    assert signed.status_code == 201, signed.text
-    reservation = stack.stored(signed.json()["receipt_id"])
+    signature = parsed(signed, SignatureAnswer)
+    reservation = stack.stored(signature.receipt_id)
     assert reservation.state == store.DocumentState.RESERVED
     assert reservation.reserved_until is not None
     numbers = stack.last_numbers()
@@ -42,17 +43,15 @@ def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> No
         timeout_s=10,
         what="the reservation to expire",
     )
-    response = stack.post("/v1/receipts", cash_receipt("abandon-cash-1"))
+    answer = stack.issue(cash_receipt("abandon-cash-1"))
 
-    assert response.status_code == 201, response.text
-    answer = response.json()
-    assert answer["state"] == "accepted"
-    assert (answer["receipt_id"], answer["number"], answer["uid"]) == (
+    assert answer.state == "accepted"
+    assert (answer.receipt_id, answer.number, answer.uid) == (
         reservation.id,
         reservation.number,
         reservation.uid,
     )
-    assert datetime.fromisoformat(answer["issued_at"]) == reservation.issued_at
+    assert datetime.fromisoformat(answer.issued_at) == reservation.issued_at
     assert stack.last_numbers() == numbers
     provider = stack.provider_document(reservation.uid)
     assert provider is not None and provider["submissions"] == 1
@@ -71,7 +70,7 @@ def test_expired_reservation_is_taken_by_the_next_receipt(stack: E2EStack) -> No
                     "amount": D("4.00"),
                     "terminal_id": "TID1",
                     "transaction_id": "TX-LATE",
-                    "signature_id": signed.json()["signature_id"],
+                    "signature_id": signature.signature_id,
                 }
             ],
         },
