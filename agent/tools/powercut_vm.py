@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class VmTally:
     vm_cuts: int = 0
     startup_cuts: int = 0
     boots: int = 0
-    fsck_repairs: int = 0  # e2fsck found more than a journal to replay
+    fsck_exits: Counter[int] = field(default_factory=Counter)  # 0 clean, 1 mended, 4+ not
     fsck_failures: int = 0
     refused_as_rolled_back: int = 0
     database_damaged: int = 0
@@ -238,11 +239,10 @@ class VmPowercut:
     def _audit(self, label: str, *, settled: bool = False) -> None:
         fsck = self.qemu.survived(self.root / "survived")
         state = self.root / "survived" / "state"
+        self.tally.fsck_exits[fsck] += 1
         if fsck >= 4:
             self.tally.fsck_failures += 1
             self.findings.note(f"{label}: e2fsck could not repair the disk (exit {fsck})")
-        elif fsck and fsck != 1:
-            self.tally.fsck_repairs += 1
         database = state / DATABASE_NAME
         for shm in state.glob("*-shm"):  # the guest's wal-index: rebuilt from the WAL here
             shm.unlink()
@@ -387,7 +387,7 @@ class VmPowercut:
                 "boots": t.boots,
                 "boot_s_median": round(median(t.boot_s), 1),
                 "seconds_per_cut_median": round(median(t.cycle_s), 1),
-                "fsck_repairs": t.fsck_repairs,
+                "e2fsck_exits": {str(k): v for k, v in sorted(t.fsck_exits.items())},
                 "fsck_failures": t.fsck_failures,
                 "database_damaged": t.database_damaged,
                 "told_marks_back_to_unsent": f.marks_to_resend,

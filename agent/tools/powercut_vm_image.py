@@ -158,6 +158,7 @@ def base_root(cache: Path) -> Path:
 def guest_image(repo: Path, build: Path, log: Log) -> GuestImage:
     """The image for the sources in `repo`, built under `build`/vm when missing."""
     vm = build / "vm"
+    vm.mkdir(parents=True, exist_ok=True)
     image = vm / f"image-{_sources_hash(repo)}"
     done = GuestImage(
         image / "vmlinuz", image / "initrd.img", image / "register.img", image / "state.img"

@@ -135,6 +135,7 @@ class VmLayer:
         for key in SUMMED:
             merged[key] = fuse[key] + vm[key]
         merged["journal_ok"] = bool(fuse["journal_ok"] and vm["journal_ok"])
+        merged["seconds"] = max(fuse["seconds"], vm["seconds"] + vm["details"]["image_s"])
         details = {**fuse["details"], "vm": {**vm["details"], "seconds": vm["seconds"]}}
         details["problems"] = [*fuse["details"]["problems"], *vm["details"]["problems"]]
         merged["details"] = details
