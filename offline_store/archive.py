@@ -2,7 +2,9 @@
 
 What moves: documents that are `accepted` (with a MARK), issued before the cutoff, and whose
 print jobs are all `printed` (or that had none: e-mail-only delivery), together with their print
-jobs, card signatures and idempotency records; and the journal's oldest entries, in sequence.
+jobs, card signatures and idempotency records; and the journal's oldest entries, in sequence,
+up to the newest receipt of the batch, never past the freeze of a document still to be sent
+(the check before each send reads its SHA-256 there).
 Delayed, pending, rejected, reserved, void, unprinted or MARK-unknown documents never move.
 
 A file per month (Athens time): `<archive_dir>/YYYY-MM.jsonl.xz`, JSON Lines in xz. Each
@@ -163,9 +165,11 @@ def archive_slice(
     path = archive_dir / name
     boundary_seq, boundary_hash = archive_boundary(conn)
     last_issued = max(time_from_db(d["issued_at"]) for d in docs)
-    journal_last = _sealed_at_or_before(
-        conn, _last_seq_before(conn, last_issued, boundary_seq), boundary_seq
-    )
+    last_seq = _last_seq_before(conn, last_issued, boundary_seq)
+    unsent_freeze = _first_unsent_freeze(conn)
+    if unsent_freeze is not None:
+        last_seq = max(boundary_seq, min(last_seq, unsent_freeze - 1))
+    journal_last = _sealed_at_or_before(conn, last_seq, boundary_seq)
     journal_rows = list(journal_entries(conn, after=boundary_seq, upto=journal_last))
     journal_hash = _check_segment(journal_rows, boundary_seq, boundary_hash)
     ids = [d["id"] for d in docs]
@@ -442,6 +446,18 @@ def _last_seq_before(conn: sqlite3.Connection, at: datetime, after: int) -> int:
         else:
             high = middle - 1
     return low
+
+
+def _first_unsent_freeze(conn: sqlite3.Connection) -> int | None:
+    """The oldest freeze entry of a document still to be sent (pending or delayed): the check
+    before each send reads the payload's SHA-256 from it (`payload_intact`), so it and every
+    later entry stay live. Through the state index and the freeze entries' partial index."""
+    row = conn.execute(
+        "SELECT min(j.seq) FROM documents d JOIN journal j ON j.document_id = d.id "
+        "AND (j.code = 2 OR j.event = 'document.pending') "
+        "WHERE d.state IN ('pending', 'delayed')"
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def _sealed_at_or_before(conn: sqlite3.Connection, seq: int, after: int) -> int:

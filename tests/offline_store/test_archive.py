@@ -16,6 +16,7 @@ import pytest
 
 from offline_store import (
     DocumentState,
+    altered_payloads,
     archive_cutoff,
     archive_months,
     archive_slice,
@@ -37,6 +38,7 @@ from offline_store import (
     mark_printing,
     mark_rejected,
     numbering_gaps,
+    payload_intact,
     print_queue_summary,
     remember_request,
     transaction,
@@ -386,3 +388,19 @@ def test_a_receipt_id_is_never_given_again_after_every_receipt_moved_to_the_arch
 
     assert new_id == max(ids) + 1
     assert find_archived(conn, tmp_path / "archive", ids[-1]).request_id == "jan2"
+
+
+def test_a_document_still_to_send_keeps_its_freeze_in_the_live_journal(tmp_path):
+    """A receipt still unsent (delayed or pending) is checked against the SHA-256 journaled at
+    its freeze before every send. Before, the archive moved every entry written up to its
+    newest receipt, this freeze among them: the check found no record, the receipt was never
+    sent and status blamed the disk. Found by `pos-agent powercut` (an archive run right after
+    an offline period)."""
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    assert _archive_all(conn, tmp_path / "archive") >= 1
+    for name in ("delayed", "pending"):
+        doc = get_document(conn, ids[name])
+        assert doc is not None and payload_intact(conn, doc.id, doc.payload), name
+    assert altered_payloads(conn) == []
+    assert verify_history(conn, tmp_path / "archive").ok
