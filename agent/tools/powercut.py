@@ -35,6 +35,7 @@ import importlib
 import itertools
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -386,6 +387,8 @@ class Powercut:
             return 0
 
         for attempt in range(ARCHIVE_TRIES + 1):
+            if self._cut_happened():  # the sales' cut came in the daemon's background work
+                self._recover()
             if attempt == ARCHIVE_TRIES or self.tally.fs_cuts >= self.cuts:
                 self._disarm()  # the last try runs to the end
             pid = fork(archive, registered=partial(self._archive_victim, attempt=attempt))
@@ -434,6 +437,8 @@ class Powercut:
                         "WHERE state IN ('pending', 'delayed') LIMIT 10"
                     )
                 ]
+            # The state directory is the filesystem's memory, gone at unmount: keep a copy.
+            shutil.copytree(self.stack.state_dir, self.root / "state-undrained")
             log_lines = (self.root / "daemon.log").read_text("utf-8", "replace").splitlines()
             self.tally.problems += [line for line in log_lines if "CRITICAL" in line][-5:]
         self._audit(settled=True)
