@@ -35,7 +35,6 @@ import importlib
 import itertools
 import os
 import random
-import shutil
 import signal
 import socket
 import sqlite3
@@ -56,7 +55,7 @@ from agent.clock import athens_now
 from agent.core.status_report import rolled_back
 from agent.tools import powercut_vm_layer
 from agent.tools.local_stack import LocalStack, StackSettings, print_verdict, work_dir
-from agent.tools.powercut_audit import EndCheck, Findings, Tally, audit_end, passed
+from agent.tools.powercut_audit import EndCheck, Findings, Tally, audit_end, passed, undrained
 from agent.tools.powercut_auditor import Auditor
 from agent.tools.powercut_control import CutFs
 from agent.tools.powercut_printer import start_printer
@@ -429,18 +428,7 @@ class Powercut:
         else:
             self.tally.problems.append(f"backlog not sent after {DRAIN_DEADLINE_S} s")
             with closing(self.stack.open_store()) as conn:
-                self.tally.problems += [
-                    f"unsent: {tuple(row)}"
-                    for row in conn.execute(
-                        "SELECT id, request_id, state, attempts, next_attempt_at, last_error, "
-                        "delayed_code, mark_unknown FROM documents "
-                        "WHERE state IN ('pending', 'delayed') LIMIT 10"
-                    )
-                ]
-            # The state directory is the filesystem's memory, gone at unmount: keep a copy.
-            shutil.copytree(self.stack.state_dir, self.root / "state-undrained")
-            log_lines = (self.root / "daemon.log").read_text("utf-8", "replace").splitlines()
-            self.tally.problems += [line for line in log_lines if "CRITICAL" in line][-5:]
+                self.tally.problems += undrained(conn, self.stack.state_dir, self.root)
         self._audit(settled=True)
         printer = self.paper
         deadline = time.monotonic() + 30
@@ -536,6 +524,7 @@ class Powercut:
                 "told_marks_back_to_unsent": f.marks_to_resend,
                 "daemon_crashes": t.daemon_crashes,
                 "failed_starts": t.failed_starts,
+                "fuse_seconds": round(seconds, 1),  # kept when the VM layer's report is merged
                 "restart_ready_ms_median": median(t.restart_ms),
                 "audit_ms_median": median(t.audit_ms),
                 "audits": self.auditor.audits,

@@ -22,6 +22,7 @@ At the end, with the provider back and the backlog sent: every told sale is at t
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -267,6 +268,20 @@ def audit_end(
         if count > 1:
             problems.append(f"printed {count} times without «ΑΝΤΙΓΡΑΦΟ»: {uid}")
     return EndCheck(lost, duplicates, printed_twice, copies, problems[:MAX_PROBLEMS])
+
+
+def undrained(conn: sqlite3.Connection, state_dir: Path, root: Path) -> list[str]:
+    """What a backlog that was not sent in time leaves for the post-mortem: its documents, the
+    daemon's CRITICAL lines, and a copy of the state directory (the filesystem's memory, gone
+    at unmount) in `root`/state-undrained."""
+    rows = conn.execute(
+        "SELECT id, request_id, state, attempts, next_attempt_at, last_error, delayed_code, "
+        "mark_unknown FROM documents WHERE state IN ('pending', 'delayed') LIMIT 10"
+    )
+    problems = [f"unsent: {tuple(row)}" for row in rows]
+    shutil.copytree(state_dir, root / "state-undrained")
+    log_lines = (root / "daemon.log").read_text("utf-8", "replace").splitlines()
+    return problems + [line for line in log_lines if "CRITICAL" in line][-5:]
 
 
 def passed(report: dict[str, Any]) -> bool:
