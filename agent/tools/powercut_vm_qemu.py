@@ -15,6 +15,7 @@ disk is read-only (the template's memory must keep matching it).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import signal
@@ -39,7 +40,12 @@ class Qemu:
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self.console = root / "console.log"
-        self.template = image.disk.parent / f"template-{accel.split(',')[0]}.bin"
+        # A saved guest loads only into the qemu and accelerator that saved it.
+        version = subprocess.run(
+            ["qemu-system-x86_64", "--version"], capture_output=True, text=True, check=True
+        ).stdout
+        tag = hashlib.sha256(f"{version}{accel}".encode()).hexdigest()[:8]
+        self.template = image.disk.parent / f"template-{tag}.bin"
 
     def _argv(self, state_disk: Path, port: int) -> list[str]:
         return [
