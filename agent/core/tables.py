@@ -203,6 +203,23 @@ def record_table_receipt(
     store.settle_part_payments(conn, state.table, request_id)
 
 
+def table_receipt_record(
+    table: str, request: CloseTableRequest, plan: PartPlan
+) -> TableReceiptRecord:
+    """What a table's receipt keeps as its request: the close request with the part it pays."""
+    return TableReceiptRecord(
+        table=table,
+        request_id=request.request_id,
+        type=plan.type_code,
+        amount=request.amount,
+        closes_table=plan.closes_table,
+        lines=plan.lines,
+        payments=list(request.payments),
+        customer=request.customer,
+        delivery=request.delivery,
+    )
+
+
 def table_receipt_payload(
     config: AgentConfig,
     identity: DocumentIdentity,
@@ -273,17 +290,7 @@ class TablesService:
                 if plan.type_code == "11.4"
                 else []
             )
-            record = TableReceiptRecord(
-                table=table,
-                request_id=request.request_id,
-                type=plan.type_code,
-                amount=request.amount,
-                closes_table=plan.closes_table,
-                lines=plan.lines,
-                payments=list(request.payments),
-                customer=request.customer,
-                delivery=request.delivery,
-            )
+            record = table_receipt_record(table, request, plan)
 
             def build(identity: DocumentIdentity, payments: list[PaymentEntry]) -> bytes:
                 return table_receipt_payload(

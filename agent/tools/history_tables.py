@@ -20,10 +20,10 @@ from agent.core.issuing import Draft
 from agent.core.orders import order_slip_payload
 from agent.core.request_identity import CanonicalRequest, canonical, canonical_call
 from agent.core.tables import (
-    TableReceiptRecord,
     plan_part,
     record_table_receipt,
     table_receipt_payload,
+    table_receipt_record,
     table_state,
 )
 from agent.fiscal.document_builder import price_lines, series_for
@@ -71,17 +71,7 @@ def history_table(
     plan = plan_part(config, state, TablePart(table=table))
     request = close_request(index, plan.priced.totals.gross)
     identity = canonical_call(request, table=table)
-    record = TableReceiptRecord(
-        table=table,
-        request_id=request.request_id,
-        type=plan.type_code,
-        amount=request.amount,
-        closes_table=plan.closes_table,
-        lines=plan.lines,
-        payments=list(request.payments),
-        customer=request.customer,
-        delivery=request.delivery,
-    )
+    record = table_receipt_record(table, request, plan)
     stored = CanonicalRequest(record.model_dump_json(), identity.digest)
     draft = Draft(request.request_id, stored, plan.type_code, plan.priced.totals.gross)
     connected = [order.mark for order in state.orders if order.mark is not None]
