@@ -29,6 +29,7 @@ from agent.core.day_report import (
     DrawerCounts,
     OfflineBacklog,
     OpenTables,
+    Reconciliation,
     sum_documents,
 )
 from agent.core.errors import ClosingNotFound, PrinterDisabled
@@ -132,7 +133,8 @@ def closing_report(closing: store.Closing) -> DayReport:
     report = DayReport.model_validate(loads(closing.report))
     if closing.reconciliation is None:
         return report
-    return report.model_copy(update={"reconciliation": loads(closing.reconciliation)})
+    result = Reconciliation.model_validate(loads(closing.reconciliation))
+    return report.model_copy(update={"reconciliation": result})
 
 
 class ClosingService:
@@ -172,10 +174,11 @@ class ClosingService:
         queued, journaled; then (`closing.reconcile_after`) each day it covers is matched with
         the provider's list and the result kept beside it, and only then is the slip released
         to the printer, so the paper carries the result. A crash in between leaves the slip
-        held; the next start finishes it (`finish_held`)."""
+        held; the next start finishes it (`finish_held`), and so does a repeat of the request
+        (the first one failed after its commit: a busy or full storage while reconciling)."""
         reconcile = self.rt.config.closing.reconcile_after and self.reconcile is not None
         closing, created = self._record(request, hold_slip=reconcile)
-        if created and reconcile:
+        if (created and reconcile) or self._unfinished(closing.number):
             await self._finish(closing.number)
         elif created:
             self.rt.notify_printer()
@@ -188,6 +191,10 @@ class ClosingService:
             if number not in self._finishing:
                 log.info("closing Z %s: finishing what a stop cut short (its slip)", number)
                 await self._finish(number)
+
+    def _unfinished(self, number: int) -> bool:
+        """Its slip still held for a reconciliation that no call is running."""
+        return number not in self._finishing and number in store.held_closing_prints(self.rt.conn)
 
     async def _finish(self, number: int) -> None:
         """Reconcile the closing's days (unless a result is kept), then release its slip."""
