@@ -66,17 +66,22 @@ async def provider_open_orders(rt: Runtime) -> list[ListedOrder] | str:
             case OrderPage(orders=found, next_page=following):
                 orders += found
                 page = following if found else None
-            case Unreachable(reason=reason):
-                return f"the provider could not be reached: {reason}"
-            case AadeDown(message=message):
-                return f"the provider could not answer: {message}"
-            case Unauthorized(message=message):
-                return f"the provider refused the credentials: {message}"
-            case Rejected(status=status, messages=messages):
-                return (
-                    f"the provider refused the open orders (HTTP {status}): {'; '.join(messages)}"
-                )
+            case Unreachable() | AadeDown() | Unauthorized() | Rejected() as failure:
+                return unread(failure, "the open orders")
     return orders
+
+
+def unread(failure: Unreachable | AadeDown | Unauthorized | Rejected, what: str) -> str:
+    """Why a list of the provider's (`what`) could not be read, as a reconciliation keeps it."""
+    match failure:
+        case Unreachable(reason=reason):
+            return f"the provider could not be reached: {reason}"
+        case AadeDown(message=message):
+            return f"the provider could not answer: {message}"
+        case Unauthorized(message=message):
+            return f"the provider refused the credentials: {message}"
+        case Rejected(status=status, messages=messages):
+            return f"the provider refused {what} (HTTP {status}): {'; '.join(messages)}"
 
 
 def failed_orders(error: str, now: datetime) -> OrderReconciliation:

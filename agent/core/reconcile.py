@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import offline_store as store
 from agent.core.day_report import OrderReconciliation, Reconciliation
-from agent.core.order_reconcile import failed_orders, match_orders, provider_open_orders
+from agent.core.order_reconcile import failed_orders, match_orders, provider_open_orders, unread
 from agent.core.runtime import Runtime
 from agent.core.sync import SyncService
 from agent.elise.outcomes import (
@@ -152,14 +152,8 @@ class ReconcileService:
                 case DocumentPage(documents=found, next_page=following):
                     documents += found
                     page = following if found else None
-                case Unreachable(reason=reason):
-                    return f"the provider could not be reached: {reason}"
-                case AadeDown(message=message):
-                    return f"the provider could not answer: {message}"
-                case Unauthorized(message=message):
-                    return f"the provider refused the credentials: {message}"
-                case Rejected(status=status, messages=messages):
-                    return f"the provider refused the list (HTTP {status}): {'; '.join(messages)}"
+                case Unreachable() | AadeDown() | Unauthorized() | Rejected() as failure:
+                    return unread(failure, "the list")
         return documents
 
     def _match(self, day: date, listed: list[ListedDocument], now: datetime) -> Reconciliation:
