@@ -265,6 +265,10 @@ def create_app(services: Services, tcp_token: bytes | None = None) -> LocalApiAp
         add_endpoints(router, services, table)
     router.add("GET", "/openapi.json", partial(openapi, router), "This document")
     storage = services.runtime.storage
+    client = services.runtime.client
     return LocalApiApp(
-        router, tcp_token, guard=lambda method: storage.guard(writes=method == "POST")
+        router,
+        tcp_token,
+        guard=lambda method: storage.guard(writes=method == "POST"),
+        exchanges=lambda: client.exchanges_begun,
     )

@@ -37,9 +37,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 # A write refused because another connection held SQLite's write lock longer than the daemon's
-# busy wait (StorageBusy: nothing was done) is run again after a pause on the event loop, until
-# this budget is spent: the till sees 503 only for a lock held well past a commit's time. The
-# pause is awaited, not slept in SQLite's busy handler, so the loop serves other requests.
+# busy wait (StorageBusy: the transaction was rolled back) is run again after a pause on the
+# event loop, until this budget is spent, so the till sees 503 only for a lock held well past a
+# commit's time. Only when no provider exchange was begun meanwhile: a call the provider may
+# have acted on is left to the till's own retry with its request_id. The pause is awaited, not
+# slept in SQLite's busy handler, so the loop serves other requests.
 BUSY_RETRY_BUDGET_S = 1.5
 BUSY_RETRY_PAUSE_S = 0.1
 _PARAMETER = re.compile(r"\{([a-z_]+)\}")
@@ -230,12 +232,20 @@ class LocalApiApp:
     """ASGI entry point. Unix socket callers are trusted by the socket's file permissions (and
     named by SO_PEERCRED in the access log); loopback TCP callers need the bearer token."""
 
-    def __init__(self, router: Router, tcp_token: bytes | None, guard: Guard = _unguarded) -> None:
+    def __init__(
+        self,
+        router: Router,
+        tcp_token: bytes | None,
+        guard: Guard = _unguarded,
+        exchanges: Callable[[], int] = lambda: 0,
+    ) -> None:
         """`guard(method)` wraps each handler call: the app turns storage faults into domain
-        errors there (and notes that a write went through)."""
+        errors there (and notes that a write went through). `exchanges()` counts the provider
+        exchanges begun, any request's (a busy write after one is not run again)."""
         self.router = router
         self._token = tcp_token
         self._guard = guard
+        self._exchanges = exchanges
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -287,10 +297,13 @@ class LocalApiApp:
     async def _handle(self, handler: Handler, request: Request) -> Response:
         deadline = time.monotonic() + BUSY_RETRY_BUDGET_S
         while True:
+            exchanges = self._exchanges()
             try:
                 with self._guard(request.method):
                     return await handler(request)
             except StorageBusy:
+                if self._exchanges() != exchanges:
+                    raise
                 if time.monotonic() + BUSY_RETRY_PAUSE_S >= deadline:
                     raise
             await asyncio.sleep(BUSY_RETRY_PAUSE_S)

@@ -123,6 +123,9 @@ class EliseClient:
         self._last_server_date: datetime | None = None
         self._clock_offset_s: float | None = None
         self.last_success_at: datetime | None = None
+        # Exchanges begun: a request that saw another count after a refused write may have been
+        # acted on by the provider, so the API does not run it again by itself.
+        self.exchanges_begun = 0
 
     def __repr__(self) -> str:
         return f"EliseClient(base_url={self._config.base_url!r}, auth={self._config.auth!r})"
@@ -265,6 +268,7 @@ class EliseClient:
             content=content,
             extensions={"timeout": self._timeout},
         )
+        self.exchanges_begun += 1
         try:
             response = await self._transport.handle_async_request(request)
             try:

@@ -6,7 +6,11 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from agent.api import routing
 from agent.api.routing import LocalApiApp, Request, Response, Router
+from agent.core.errors import StorageBusy
 
 UNIX_CLIENT = ("unix:uid=1000:gid=1000:pid=42", 0)
 TCP_CLIENT = ("127.0.0.1", 51000)
@@ -41,6 +45,7 @@ def _call(
     client: tuple[str, int] = UNIX_CLIENT,
     headers: dict[str, str] | None = None,
     query: bytes = b"",
+    app: LocalApiApp | None = None,
 ) -> tuple[int, dict[str, Any]]:
     parts = chunks if chunks is not None else [body]
     messages = [
@@ -63,7 +68,7 @@ def _call(
         "client": client,
         "headers": [(k.encode(), v.encode()) for k, v in (headers or {}).items()],
     }
-    asyncio.run(_app()(scope, receive, send))
+    asyncio.run((app or _app())(scope, receive, send))
     start, body_message = sent
     content_length = dict(start["headers"])[b"content-length"]
     assert int(content_length) == len(body_message["body"])
@@ -111,3 +116,49 @@ def test_internal_error_is_500_without_the_exception_text() -> None:
     assert status == 500
     assert body["error"]["code"] == "internal_error"
     assert "hunter2" not in json.dumps(body)
+
+
+class _LockedStore:
+    """A write endpoint whose first `refusals` attempts find the write lock held (StorageBusy:
+    rolled back); each attempt begins a provider exchange first when `calls_provider`."""
+
+    def __init__(self, refusals: int, *, calls_provider: bool) -> None:
+        self.refusals = refusals
+        self.calls_provider = calls_provider
+        self.attempts = 0
+        self.exchanges = 0
+
+    async def write(self, request: Request) -> Response:
+        self.attempts += 1
+        body = await request.body(64)
+        if self.calls_provider:
+            self.exchanges += 1
+        if self.attempts <= self.refusals:
+            raise StorageBusy("busy", "database is locked")
+        return Response.json({"attempts": self.attempts, "body": body.decode()}, 201)
+
+    def app(self) -> LocalApiApp:
+        router = Router()
+        router.add("POST", "/v1/write", self.write, "Write")
+        return LocalApiApp(router, TOKEN, exchanges=lambda: self.exchanges)
+
+
+def test_a_busy_write_is_run_again_with_the_same_body() -> None:
+    store = _LockedStore(2, calls_provider=False)
+    status, answer = _call("POST", "/v1/write", body=b"x", app=store.app())
+    assert (status, answer) == (201, {"attempts": 3, "body": "x"})
+
+
+def test_a_busy_write_after_a_provider_exchange_is_left_to_the_till() -> None:
+    store = _LockedStore(1, calls_provider=True)
+    status, answer = _call("POST", "/v1/write", body=b"x", app=store.app())
+    assert status == 503 and answer["error"]["code"] == "storage_busy", answer
+    assert store.attempts == 1
+
+
+def test_a_lock_held_past_the_budget_is_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routing, "BUSY_RETRY_BUDGET_S", 0.25)
+    store = _LockedStore(10_000, calls_provider=False)
+    status, answer = _call("POST", "/v1/write", body=b"x", app=store.app())
+    assert status == 503 and answer["error"]["retryable"] is True, answer
+    assert 2 <= store.attempts <= 3
