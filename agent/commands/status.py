@@ -41,6 +41,7 @@ from agent.config import (
     TablesConfig,
     load_config,
 )
+from agent.core.day_findings import unheld_finding
 from agent.core.status_report import (
     ClockSection,
     DaemonSection,
@@ -200,7 +201,7 @@ def render(
         *(_table_rows(stored.open_orders, tables, colour) if stored is not None else []),
         *_printer_rows(report.printer, stored),
         *(_drawer_rows(stored.drawer, colour) if stored is not None else []),
-        *(_day_rows(stored, colour) if stored is not None else []),
+        *(_day_rows(stored, tables, now, colour) if stored is not None else []),
         *_clock_rows(report.clock, clock, colour),
         *(_database_rows(stored.database, colour) if stored is not None else []),
         *(_storage_rows(report.storage, colour) if report.storage is not None else []),
@@ -327,8 +328,9 @@ def _drawer_rows(drawer: DrawerSection | None, colour: bool) -> list[str]:
     return [_row("Drawer", text)]
 
 
-def _day_rows(stored: StoreSection, colour: bool) -> list[str]:
-    """The daily closing (Z) and the last reconciliation with the provider's list."""
+def _day_rows(stored: StoreSection, tables: TablesConfig, now: datetime, colour: bool) -> list[str]:
+    """The daily closing (Z) and the last reconciliation with the provider's list; the open
+    order slips' row as severe as the worst of their findings."""
     rows = []
     if stored.unclosed_since is not None:
         since = stored.unclosed_since.astimezone(ATHENS)
@@ -358,6 +360,8 @@ def _day_rows(stored: StoreSection, colour: bool) -> list[str]:
             if orders.error is not None:
                 text = f"FAILED: {orders.error}"
             level = Level.WARN if orders.error or orders.flagged or orders.unheld else Level.OK
+            if any(unheld_finding(order, tables, now).critical for order in orders.unheld):
+                level = Level.CRITICAL
             rows.append(_row("Orders 8.6", paint(text, level, colour)))
     return rows
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict
 
-from agent.core.day_report import Reconciliation
+from agent.core.day_report import Reconciliation, UnheldOrder
 from agent.core.status_report import (
     Backlog,
     ClockSection,
@@ -216,13 +216,22 @@ def _day(view: ScrapeView) -> Iterator[Metric]:
             "flagged": len(orders.flagged) + len(orders.unheld),
         },
     )
-    issued = [order.issued_at for order in orders.unheld if order.issued_at is not None]
     yield from _gauge(
         "pos_agent_unheld_order_oldest_timestamp_seconds",
         "When the oldest order slip the provider holds open and no table here holds was issued "
-        "(absent: none); the provider refuses the merchant 24 h after it",
-        _timestamp(min(issued) if issued else None),
+        "(absent: none; 0: one whose issue time the provider did not give, as old as can be); "
+        "the provider refuses the merchant 24 h after it",
+        unheld_oldest(orders.unheld),
     )
+
+
+def unheld_oldest(unheld: list[UnheldOrder]) -> float | None:
+    """The oldest unheld order slip's issue time as a timestamp; 0 (as old as can be) when the
+    provider gave one without its time, so the alert fires as `status` is critical for it."""
+    issued = [order.issued_at for order in unheld]
+    if None in issued:
+        return 0.0
+    return min(moment.timestamp() for moment in issued if moment is not None) if issued else None
 
 
 def _provider(provider: ProviderSection) -> Iterator[Metric]:

@@ -15,12 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import offline_store as store
 from agent import __version__
+from agent.core.day_report import UnheldOrder
 from agent.core.errors import StorageUnavailable
 from agent.core.maintenance import run_maintenance
 from agent.core.metrics import Metrics, register_labels
 from agent.core.provider_health import note_outcome
 from agent.core.runtime import Runtime
 from agent.core.services import Services
+from agent.core.status_metrics import unheld_oldest
 from agent.elise.client import EliseClient
 from agent.elise.outcomes import Unauthorized, Unreachable
 from agent.secrets import ApiKey
@@ -203,3 +205,17 @@ def test_the_background_journal_check_exports_a_broken_chain(services: Services)
     found = samples(services)
     assert value(found, "pos_agent_journal_ok") == 0
     assert value(found, "pos_agent_journal_check_timestamp_seconds") == T0.timestamp()
+
+
+def test_an_unheld_order_slip_without_its_issue_time_counts_as_the_oldest() -> None:
+    def slip(issued_at: datetime | None) -> UnheldOrder:
+        return UnheldOrder(
+            mark=400001, table="12", issued_at=issued_at, total=None, known_here=None
+        )
+
+    assert unheld_oldest([]) is None
+    assert (
+        unheld_oldest([slip(T0), slip(T0 - timedelta(hours=3))])
+        == (T0 - timedelta(hours=3)).timestamp()
+    )
+    assert unheld_oldest([slip(T0), slip(None)]) == 0.0

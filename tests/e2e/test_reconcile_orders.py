@@ -23,8 +23,9 @@ import pytest
 
 from agent.cli import main
 from agent.commands.doctor import check_open_orders
+from agent.commands.status import render
 from agent.config import load_config
-from agent.core.status_report import Level
+from agent.core.status_report import Level, StatusReport
 from agent.json_codec import dumps, loads
 from tests.e2e.stack import E2EStack, e2e_stack, sample_value
 
@@ -91,6 +92,16 @@ def test_an_order_the_register_lost_is_flagged_critical_until_cancelled(
     [finding] = [f for f in warned["findings"] if f"MARK {lost_mark}" in f]
     assert finding.startswith("CRITICAL: ") and warned["level"] == "CRITICAL", warned
     assert "table 12" in finding and "24 h limit" in finding and "never issued here" in finding
+    loaded = load_config(stack.stack.config_path)
+    screen = render(
+        StatusReport.model_validate(warned),
+        loaded.sync,
+        loaded.clock,
+        colour=True,
+        tables=loaded.tables,
+    )
+    [row] = [line for line in screen.splitlines() if "Orders 8.6" in line]
+    assert "\033[31m" in row, row  # painted CRITICAL, as its finding
     scrape = stack.get("/metrics").text
     assert sample_value(scrape, "pos_agent_reconciliation_orders", result="matched") == 1
     assert sample_value(scrape, "pos_agent_reconciliation_orders", result="flagged") == 1
