@@ -267,7 +267,7 @@ def check_database(config: AgentConfig) -> Check:
         last = store.last_integrity_check(conn)
         journal = store.verify_history(conn, config.archive_dir)
         behind = rolled_back(conn, config.state_dir)
-        altered = store.altered_payloads(conn, states=None)
+        altered = store.altered_payloads(conn, states=None, archive_dir=config.archive_dir)
         unknown = store.mark_unknown_ids(conn)
         unknown_count = store.backlog_summary(conn, datetime.now(ATHENS)).mark_unknown
         stranded = stranded_returns(conn)

@@ -395,7 +395,7 @@ def store_status(conn: sqlite3.Connection, config: AgentConfig, now: datetime) -
         open_orders=open_orders_section(conn, now),
         drawer=drawer_section(conn),
         rolled_back=rolled_back(conn, config.state_dir),
-        altered_payloads=store.altered_payloads(conn),
+        altered_payloads=store.altered_payloads(conn, archive_dir=config.archive_dir),
         mark_unknown_ids=store.mark_unknown_ids(conn),
         unclosed_since=store.first_unclosed(conn),
         reconciliation=last_reconciliation(conn),

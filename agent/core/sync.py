@@ -209,7 +209,9 @@ class SendLoop:
             return None
         if doc is None or doc.state not in SENDABLE or doc.id in self.transmitter.in_flight:
             return None  # sent or settled since its id was read
-        if not store.payload_intact(rt.conn, doc.id, doc.payload):
+        if not store.payload_intact(
+            rt.conn, doc.id, doc.payload, archive_dir=rt.config.archive_dir
+        ):
             log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
             self.report.altered.append(doc.id)
             return None

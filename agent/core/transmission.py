@@ -97,7 +97,9 @@ class Transmitter:
         `then` runs inside the transaction that records the outcome (the print job of a new
         receipt), so one fsync covers both, unless the provider rejected the document."""
         rt = self.rt
-        if not store.payload_intact(rt.conn, doc.id, doc.payload):
+        if not store.payload_intact(
+            rt.conn, doc.id, doc.payload, archive_dir=rt.config.archive_dir
+        ):
             log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
             raise PayloadAltered(f"receipt {doc.id} is not sent: {PayloadAltered.WHAT}")
         if rt.breaker.is_open:

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 import offline_store as store
-from agent.clock import ATHENS
+from agent.clock import ATHENS, athens_now
 from agent.commands.doctor import check_database
 from agent.config import load_config
 from agent.core.answers import DocumentAnswer
+from agent.core.maintenance import run_maintenance
 from agent.core.status_report import Level, StatusReport
 from agent.core.sync_report import SyncReport
+from agent.tools.history import history_receipt
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
+from offline_store import archive as archive_module
+from offline_store.payload_integrity import recorded_digest
 from tests.e2e.stack import parsed, quiet_settings, running_stack, sample_value
 
 pytestmark = pytest.mark.e2e
@@ -110,3 +114,49 @@ def test_a_return_held_behind_a_rejected_original_is_critical_naming_both(
     assert sample_value(metrics, "pos_agent_stranded_return_documents", why="rejected") == 1
     doctor = check_database(load_config(stack.config_path))
     assert doctor.level is Level.CRITICAL and f"return {credit['receipt_id']} " in doctor.hint
+
+
+def test_a_receipt_whose_freeze_an_earlier_archive_moved_is_checked_against_the_archive(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A register the earlier archive hit: it moved a delayed receipt's freeze entry (the
+    payload's SHA-256) into the month file with the printed receipts issued after it. The
+    receipt is checked against the archived entry: refused while the archive file breaks its
+    seal (CRITICAL, as before), sent once the file is whole, with no finding in between."""
+    config = load_config(stack.config_path)
+    assert stack.stop_daemon() == 0
+    old = (athens_now() - timedelta(days=200)).replace(hour=10)
+    conn = store.open_database(config.database_path, check=False)
+    with closing(conn), store.transaction(conn):
+        delayed = history_receipt(conn, config, 1, old, outcome="delayed")
+        for index in (2, 3):
+            history_receipt(conn, config, index, old + timedelta(hours=index))
+    with monkeypatch.context() as patch:  # the archive as it ran before it stopped there
+        patch.setattr(archive_module, "_first_unsent_freeze", lambda conn: None)
+        while run_maintenance(config, athens_now(), archive=True).archived is not None:
+            pass
+    with closing(stack.open_store()) as conn:
+        assert store.get_document(conn, delayed.id) is not None
+        assert recorded_digest(conn, delayed.id) is None, "the freeze entry is still live"
+        [batch] = store.archive_batches(conn)
+    path = config.archive_dir / batch.file
+    whole = path.read_bytes()
+    path.write_bytes(whole[:64] + bytes([whole[64] ^ 0x10]) + whole[65:])
+
+    stack.set_faults("ok")
+    stack.start_daemon()
+    with stack.client() as till:
+        refused = parsed(till.post("/v1/sync"), SyncReport, 200)
+        critical = parsed(till.get("/v1/status"), StatusReport, 200)
+        path.write_bytes(whole)
+        status = parsed(till.get("/v1/status"), StatusReport, 200)
+        report = parsed(till.post("/v1/sync"), SyncReport, 200)
+        sent = parsed(till.get(f"/v1/receipts/{delayed.id}"), DocumentAnswer, 200)
+    assert refused.altered == [delayed.id], refused
+    assert critical.store is not None and critical.store.altered_payloads == [delayed.id]
+    assert status.store is not None and status.store.altered_payloads == [], status.findings
+    assert not any("are not sent" in f for f in status.findings), status.findings
+    assert report.altered == [] and sent.state == "accepted", report
+    assert delayed.uid in {d["uid"] for d in stack.provider_documents()}
+    doctor = check_database(config)
+    assert "payloads altered" not in doctor.detail, doctor

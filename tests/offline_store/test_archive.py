@@ -17,6 +17,7 @@ import pytest
 from offline_store import (
     DocumentState,
     altered_payloads,
+    archive_batches,
     archive_cutoff,
     archive_months,
     archive_slice,
@@ -47,6 +48,7 @@ from offline_store import (
     void_reservation,
 )
 from offline_store import archive as archive_module
+from offline_store.payload_integrity import recorded_digest
 from tests.offline_store.factory import ATHENS_WINTER, builder, open_store
 
 JAN = datetime(2026, 1, 10, 12, 0, tzinfo=ATHENS_WINTER)
@@ -404,3 +406,75 @@ def test_a_document_still_to_send_keeps_its_freeze_in_the_live_journal(tmp_path)
         assert doc is not None and payload_intact(conn, doc.id, doc.payload), name
     assert altered_payloads(conn) == []
     assert verify_history(conn, tmp_path / "archive").ok
+
+
+def _archive_without_the_stop(
+    conn: sqlite3.Connection, archive_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> int:
+    """Archive as registers did before the journal segment stopped at the freeze of a document
+    still to be sent: the real writer, with that stop taken out."""
+    with monkeypatch.context() as patch:
+        patch.setattr(archive_module, "_first_unsent_freeze", lambda conn: None)
+        return _archive_all(conn, archive_dir)
+
+
+def test_a_freeze_an_earlier_archive_moved_is_read_back_from_the_sealed_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A register the earlier archive hit: the delayed and pending receipts' freeze entries are
+    in the archive file, none live. Their payloads check against the archived digests (so they
+    are sent, and status shows nothing altered); another payload still does not."""
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    archive_dir = tmp_path / "archive"
+    assert _archive_without_the_stop(conn, archive_dir, monkeypatch) >= 1
+    unsent = [ids["delayed"], ids["pending"]]
+    assert sorted(altered_payloads(conn)) == unsent  # without the archive: the false CRITICAL
+    for doc_id in unsent:
+        doc = get_document(conn, doc_id)
+        assert doc is not None and doc.payload is not None
+        assert recorded_digest(conn, doc_id) is None, "the freeze entry is still live"
+        assert payload_intact(conn, doc_id, doc.payload, archive_dir=archive_dir)
+        assert not payload_intact(conn, doc_id, doc.payload + b" ", archive_dir=archive_dir)
+    assert altered_payloads(conn, archive_dir=archive_dir) == []
+    assert altered_payloads(conn, states=None, archive_dir=archive_dir) == []
+    assert not payload_intact(conn, max(ids.values()) + 1, b"{}", archive_dir=archive_dir)
+    assert verify_history(conn, archive_dir).ok
+
+
+def test_an_archived_freeze_is_refused_from_a_file_that_breaks_its_seal_or_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The archived digest counts only from a batch whose bytes match their seal and whose
+    journal segment recomputes to the hash sealed for it: a flipped byte, or a digest rewritten
+    and the batch row resealed to match, leaves the receipt refused."""
+    conn = open_store(tmp_path)
+    ids = _history(conn)
+    archive_dir = tmp_path / "archive"
+    assert _archive_without_the_stop(conn, archive_dir, monkeypatch) == 1
+    [batch] = archive_batches(conn)
+    path = archive_dir / batch.file
+    original = path.read_bytes()
+    delayed = get_document(conn, ids["delayed"])
+    assert delayed is not None and delayed.payload is not None
+    forged_digest = hashlib.sha256(b"forged").hexdigest()
+    text = lzma.decompress(original).decode()
+    real_digest = hashlib.sha256(delayed.payload).hexdigest()
+    assert text.count(real_digest) == 1
+    forged = lzma.compress(text.replace(real_digest, forged_digest).encode(), format=lzma.FORMAT_XZ)
+
+    path.write_bytes(original[:100] + bytes([original[100] ^ 0x10]) + original[101:])
+    assert not payload_intact(conn, delayed.id, delayed.payload, archive_dir=archive_dir)
+    assert sorted(altered_payloads(conn, archive_dir=archive_dir)) == [
+        ids["delayed"],
+        ids["pending"],
+    ]
+
+    path.write_bytes(forged)
+    with transaction(conn):
+        conn.execute(
+            "UPDATE archive_batches SET bytes = ?, sha256 = ? WHERE id = ?",
+            (len(forged), hashlib.sha256(forged).hexdigest(), batch.id),
+        )
+    assert not payload_intact(conn, delayed.id, b"forged", archive_dir=archive_dir)
+    assert not payload_intact(conn, delayed.id, delayed.payload, archive_dir=archive_dir)
