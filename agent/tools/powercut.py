@@ -204,17 +204,7 @@ class Powercut:
                 )
 
     def _finding_count(self) -> int:
-        f = self.findings
-        return (
-            f.told_but_missing
-            + f.changed_answers
-            + f.reused_numbers
-            + f.gaps
-            + f.journal_broken
-            + f.unknown_at_provider
-            + f.wrong_marks
-            + self.tally.refused_as_rolled_back
-        )
+        return self.findings.count + self.tally.refused_as_rolled_back
 
     # -- cuts and restarts ---------------------------------------------------------------------
 

@@ -55,16 +55,21 @@ class Findings:
             self.problems.append(problem)
 
     @property
-    def clean(self) -> bool:
-        return not (
+    def count(self) -> int:
+        """Every finding that breaks a promise (`marks_to_resend` is not one)."""
+        return (
             self.told_but_missing
-            or self.changed_answers
-            or self.reused_numbers
-            or self.gaps
-            or self.journal_broken
-            or self.unknown_at_provider
-            or self.wrong_marks
+            + self.changed_answers
+            + self.reused_numbers
+            + self.gaps
+            + self.journal_broken
+            + self.unknown_at_provider
+            + self.wrong_marks
         )
+
+    @property
+    def clean(self) -> bool:
+        return self.count == 0
 
 
 @dataclass
@@ -284,23 +289,26 @@ def undrained(conn: sqlite3.Connection, state_dir: Path, root: Path) -> list[str
     return problems + [line for line in log_lines if "CRITICAL" in line][-5:]
 
 
+# The counts a run's report carries that must all be 0 for it to pass.
+ZERO_COUNTS = (
+    "lost",
+    "duplicates",
+    "gaps",
+    "wrong_marks",
+    "told_but_missing",
+    "changed_answers",
+    "reused_numbers",
+    "unknown_at_provider",
+    "printed_twice",
+    "refused_as_rolled_back",
+)
+
+
 def passed(report: dict[str, Any]) -> bool:
     """The run passed: nothing lost, duplicated, reused or changed, the journal intact."""
-    zero = (
-        "lost",
-        "duplicates",
-        "gaps",
-        "wrong_marks",
-        "told_but_missing",
-        "changed_answers",
-        "reused_numbers",
-        "unknown_at_provider",
-        "printed_twice",
-        "refused_as_rolled_back",
-    )
     details = report["details"]
     return (
-        all(report[key] == 0 for key in zero)
+        all(report[key] == 0 for key in ZERO_COUNTS)
         and report["journal_ok"]
         and details["daemon_crashes"] == 0
     )

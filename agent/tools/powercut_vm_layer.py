@@ -21,24 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.tools.local_stack import print_verdict, work_dir
-from agent.tools.powercut_audit import passed
+from agent.tools.powercut_audit import ZERO_COUNTS, passed
 from agent.tools.powercut_vm import DEFAULT_ACCEL, VmPowercut
 from agent.tools.powercut_vm_image import guest_image, missing_tools
 
 REPO = Path(__file__).resolve().parents[2]
-SUMMED = (
-    "sales",
-    "lost",
-    "duplicates",
-    "gaps",
-    "wrong_marks",
-    "told_but_missing",
-    "changed_answers",
-    "reused_numbers",
-    "unknown_at_provider",
-    "printed_twice",
-    "refused_as_rolled_back",
-)
+SUMMED = ("sales", *ZERO_COUNTS)
 
 
 def vm_unavailable() -> str | None:
