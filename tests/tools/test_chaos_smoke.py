@@ -9,41 +9,23 @@ another document, every delayed document carried the agent's code, the journal v
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tools.harness import run_report
 
 pytestmark = pytest.mark.e2e
 
 
 def test_short_chaos_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    out = tmp_path / "chaos.json"
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "agent",
-            "chaos",
-            "--receipts",
-            "200",
-            "--kills",
-            "5",
-            "--seed",
-            "11",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    completed, report = run_report(
+        "agent",
+        *("chaos", "--receipts", "200", "--kills", "5", "--seed", "11"),
+        out=tmp_path / "chaos.json",
+        timeout_s=180,
     )
-    assert out.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
-    report = json.loads(out.read_text(encoding="utf-8"))
     details = report["details"]
     assert report["receipts"] == 200, details["problems"]
     assert report["kills"] == 5

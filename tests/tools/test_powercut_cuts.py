@@ -6,7 +6,6 @@ reason otherwise."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sqlite3
@@ -29,6 +28,7 @@ from printers.layout import COPY_BANNER
 from tests.e2e.stack import quiet_settings, wait_for
 from tests.offline_store.test_archive import CUTOFF, NOW, _history
 from tests.printers.emulator import PrinterEmulator
+from tests.tools.harness import run_report
 
 pytestmark = pytest.mark.e2e
 
@@ -125,20 +125,13 @@ def test_a_short_powercut_run_loses_and_duplicates_nothing(tmp_path: Path) -> No
     """`pos-agent powercut` in small: a migration cut until done, sales of every kind with an
     offline period, exactly 25 cuts (some torn, some inside the start-up) and an audit after
     each: of what changed, and every fourth of everything."""
-    out = tmp_path / "powercut.json"
-    completed = subprocess.run(
-        [
-            *(sys.executable, "-m", "agent", "powercut", "--sales", "80", "--cuts", "25"),
-            *("--seed", "3", "--whole-audit-every", "4"),
-            *("--json", str(out), "--keep", str(tmp_path / "run")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    completed, report = run_report(
+        "agent",
+        *("powercut", "--sales", "80", "--cuts", "25", "--seed", "3", "--whole-audit-every", "4"),
+        *("--keep", str(tmp_path / "run")),
+        out=tmp_path / "powercut.json",
+        timeout_s=300,
     )
-    assert out.exists(), completed.stdout[-3000:] + completed.stderr[-3000:]
-    report = json.loads(out.read_text(encoding="utf-8"))
     details = report["details"]
     assert report["sales"] >= 80
     assert details["cuts_while_selling"] == 25, details

@@ -10,15 +10,13 @@ same.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent.tools.powercut_audit import ZERO_COUNTS
 from agent.tools.powercut_vm_layer import vm_unavailable
+from tests.tools.harness import run_report
 
 pytestmark = pytest.mark.e2e
 
@@ -27,22 +25,14 @@ _MISSING = vm_unavailable()
 
 @pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
 def test_a_register_in_a_vm_loses_nothing_told_at_a_power_cut(tmp_path: Path) -> None:
-    out = tmp_path / "vm.json"
-    completed = subprocess.run(
-        [
-            *(sys.executable, "-m", "agent.tools.powercut_vm_layer"),
-            *("--cuts", "3", "--sales", "30", "--seed", "5"),
-            *("--json", str(out), "--keep", str(tmp_path / "run")),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
     console = tmp_path / "run" / "console.log"
-    tail = console.read_text(errors="replace")[-2000:] if console.exists() else ""
-    assert out.exists(), completed.stderr[-3000:] + tail
-    report = json.loads(out.read_text(encoding="utf-8"))
+    completed, report = run_report(
+        "agent.tools.powercut_vm_layer",
+        *("--cuts", "3", "--sales", "30", "--seed", "5", "--keep", str(tmp_path / "run")),
+        out=tmp_path / "vm.json",
+        timeout_s=1200,
+        log=console,
+    )
     details = report["details"]
     assert report["vm_cuts"] >= 3, details
     assert report["sales"] >= 30
@@ -51,4 +41,4 @@ def test_a_register_in_a_vm_loses_nothing_told_at_a_power_cut(tmp_path: Path) ->
     assert nonzero == {}, (nonzero, details["problems"])
     assert report["journal_ok"] is True
     assert details["fsck_failures"] == 0 and details["database_damaged"] == 0, details
-    assert completed.returncode == 0, completed.stdout[-3000:] + tail
+    assert completed.returncode == 0, completed.stdout[-3000:]
