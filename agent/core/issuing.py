@@ -213,7 +213,7 @@ class IssuingService:
         correlated = _original_marks(original)
 
         def build(identity: DocumentIdentity) -> bytes:
-            payments = _payment_entries(request.payments, signatures) + connected
+            payments = payment_entries(request.payments, signatures) + connected
             return dumps(
                 receipt_payload(self.rt.config, identity, request, priced, payments, correlated)
             )
@@ -236,7 +236,7 @@ class IssuingService:
         correlated = _original_marks(original)
 
         def build(identity: DocumentIdentity) -> bytes:
-            payments = _payment_entries(request.payments, signatures)
+            payments = payment_entries(request.payments, signatures)
             return dumps(pos_payload(self.rt.config, identity, request, payments, correlated))
 
         draft = Draft(request.request_id, stored, request.type, total)
@@ -298,7 +298,7 @@ class IssuingService:
         signatures = self._signatures_for(prepared.payments)
 
         def build(identity: DocumentIdentity) -> bytes:
-            return prepared.build(identity, _payment_entries(prepared.payments, signatures))
+            return prepared.build(identity, payment_entries(prepared.payments, signatures))
 
         return await self._issue(
             prepared.draft, build, signatures, prepared.delivery, within=prepared.within
@@ -509,7 +509,9 @@ def _original_marks(original: store.StoredDocument | None) -> list[int] | None:
     return [] if original.mark is None else [original.mark]
 
 
-def _payment_entries(payments: Sequence[Payment], signatures: Proofs) -> list[PaymentEntry]:
+def payment_entries(payments: Sequence[Payment], signatures: Proofs) -> list[PaymentEntry]:
+    """The payload's payment entries: each payment with its signature's proof, keyed by the
+    payment's index (a card's signature, an IRIS payment; none for cash)."""
     entries = []
     for index, payment in enumerate(payments):
         signature = signatures.get(index)

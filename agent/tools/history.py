@@ -35,7 +35,7 @@ import offline_store as store
 from agent.clock import ATHENS
 from agent.config import AgentConfig
 from agent.core.card_payments import SignedFor, cents, parse_signed_input, record_signature
-from agent.core.issuing import Draft
+from agent.core.issuing import Draft, payment_entries
 from agent.core.printable import printable_receipt
 from agent.core.request_identity import canonical
 from agent.elise.outcomes import Signed
@@ -46,7 +46,6 @@ from agent.fiscal.document_builder import (
     receipt_payload,
     series_for,
 )
-from agent.fiscal.provider_payloads import PaymentEntry
 from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptRequest
 from agent.json_codec import dumps
 
@@ -192,18 +191,7 @@ def history_receipt(
         signed = _sign(conn, config, series, index, priced.totals.gross, at)
         request = history_request(index, signature_id=signed.id, card_every=card_every)
     stored = canonical(request)
-    payments = [
-        PaymentEntry(
-            method=p.method,
-            amount=p.amount,
-            tip=p.tip,
-            terminal_id=p.terminal_id,
-            transaction_id=p.transaction_id,
-            pos_input=signed.input if signed else None,
-            provider_signature=signed.signature if signed else None,
-        )
-        for p in request.payments
-    ]
+    payments = payment_entries(request.payments, {0: signed} if signed else {})
 
     draft = Draft(request.request_id, stored, "11.1", priced.totals.gross)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import offline_store as store
 from agent.config import AgentConfig
-from agent.core.issuing import Draft
+from agent.core.issuing import Draft, payment_entries
 from agent.core.orders import order_slip_payload
 from agent.core.request_identity import CanonicalRequest, canonical, canonical_call
 from agent.core.tables import (
@@ -28,7 +28,7 @@ from agent.core.tables import (
 )
 from agent.fiscal.document_builder import price_lines, series_for
 from agent.fiscal.orders import ORDER_TYPE, CloseTableRequest, OrderRequest
-from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry
+from agent.fiscal.provider_payloads import DocumentIdentity
 from agent.fiscal.receipt_model import TablePart
 from agent.tools.history import accept_and_print, history_lines
 
@@ -75,10 +75,7 @@ def history_table(
     stored = CanonicalRequest(record.model_dump_json(), identity.digest)
     draft = Draft(request.request_id, stored, plan.type_code, plan.priced.totals.gross)
     connected = [order.mark for order in state.orders if order.mark is not None]
-    payments = [
-        PaymentEntry(method=p.method, amount=p.amount, tip=p.tip, terminal_id=None)
-        for p in request.payments
-    ]
+    payments = payment_entries(request.payments, {})
 
     def build(doc_identity: DocumentIdentity) -> bytes:
         return table_receipt_payload(
