@@ -4,8 +4,10 @@ another process, and a WAL lost after a SIGKILL.
 - `full` (root only: the state directory is a small tmpfs mounted for the run): the filesystem is
   filled to the last byte for a moment, then freed. The till gets 503 `storage_unavailable` and
   retries the same request_id.
-- `busy`: a second SQLite connection holds the write lock for a moment (a backup tool, a
-  technician's `sqlite3` shell). The till gets 503 `storage_busy` and retries.
+- `busy`: a second SQLite connection holds the write lock (a backup tool, a technician's
+  `sqlite3` shell), by turns for a moment the agent waits out itself (the till sees nothing)
+  and for longer than its retry budget (`BUSY_RETRY_BUDGET_S`): the till gets 503
+  `storage_busy` and retries.
 - `wal_loss`: on some of the harness's kills, the database goes back to a consistent copy taken
   at an earlier kill and its `-wal` and `-shm` files are deleted before the restart (a restore of
   only the main file, a lost WAL). Deleting the WAL alone is not used: a SIGKILL in the middle
@@ -34,11 +36,13 @@ from pathlib import Path
 
 import httpx
 
+from agent.api.routing import BUSY_RETRY_BUDGET_S
 from agent.tools.local_stack import LocalStack
 from offline_store.upgrade import consistent_copy
 
 TMPFS_BYTES = 256 * 1024 * 1024
-HOLD_S = (0.2, 1.2)
+HOLD_S = (0.2, 1.2)  # a full disk; a short busy lock
+LONG_BUSY_S = (BUSY_RETRY_BUDGET_S + 0.3, BUSY_RETRY_BUDGET_S + 1.5)
 PAUSE_S = (0.5, 2.5)
 WAL_LOSS_EVERY = 3  # one kill in three also loses the WAL
 ACCEPT_ATTEMPTS = 300
@@ -90,7 +94,8 @@ class StorageChaos:
             return
         while not done.is_set():
             kind = self.rng.choice(self.kinds)
-            hold = self.rng.uniform(*HOLD_S)
+            long_busy = kind == "busy" and self.events[kind] % 2 == 0
+            hold = self.rng.uniform(*(LONG_BUSY_S if long_busy else HOLD_S))
             self.events[kind] += 1
             if kind == "full":
                 await self._full(hold)
