@@ -62,9 +62,11 @@ class StorageChaos:
     # still had them unsent): the provider keeps the lost part's code.
     codes_lost: set[str] = field(default_factory=set)
     _tmpfs: bool = False
-    # Held for a full-disk episode: putting the older copy back is the technician's step, done
-    # on a disk with space (a copy cut short by ENOSPC is no WAL loss, it is a broken file).
-    _disk_full: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Held for a full-disk or busy episode: putting the older copy back is the technician's
+    # step, done on a disk with space (a copy cut short by ENOSPC is no WAL loss, it is a broken
+    # file) and with no other program holding the database open (a connection kept across the
+    # swap would go on with the deleted WAL's shared memory beside the daemon's new one).
+    _episode: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def kinds(self) -> list[str]:
@@ -109,7 +111,7 @@ class StorageChaos:
         copy taken at an earlier kill and loses the WAL; the others take a fresh copy."""
         if not self.enabled:
             return False
-        async with self._disk_full:
+        async with self._episode:
             return self._lose_wal(kill_number)
 
     def _lose_wal(self, kill_number: int) -> bool:
@@ -159,7 +161,7 @@ class StorageChaos:
 
     async def _full(self, hold: float) -> None:
         filler = self.stack.state_dir / "chaos-filler"
-        async with self._disk_full:
+        async with self._episode:
             await asyncio.to_thread(_fill, filler)
             try:
                 await asyncio.sleep(hold)
@@ -170,13 +172,14 @@ class StorageChaos:
         path = self.stack.database_path
         if not path.exists():
             return
-        conn = await asyncio.to_thread(_lock, path)
-        if conn is None:
-            return
-        try:
-            await asyncio.sleep(hold)
-        finally:
-            await asyncio.to_thread(_unlock, conn)
+        async with self._episode:
+            conn = await asyncio.to_thread(_lock, path)
+            if conn is None:
+                return
+            try:
+                await asyncio.sleep(hold)
+            finally:
+                await asyncio.to_thread(_unlock, conn)
 
 
 def _delayed_codes(database: Path, *, whole: bool = False) -> dict[str, int]:
