@@ -165,14 +165,14 @@ def cancellation_on_its_way(conn: sqlite3.Connection, mark: int) -> store.Stored
 
 def _not_held(conn: sqlite3.Connection, entry: ListedOrder, tally: _Tally) -> None:
     """Open at the provider, not here: on its way when the document that closed or cancelled
-    it here has not reached the provider yet; otherwise unheld, for a person."""
+    it here has not reached the provider yet; otherwise unheld, for a person. The slip is
+    ours when its internal id is, else when its MARK is (a list whose internal id is missing
+    or not one of ours still names our slip by the MARK the provider gave it)."""
     if entry.mark is not None and cancellation_on_its_way(conn, entry.mark) is not None:
         tally.resent += 1
         return
-    known = None
-    if entry.internal_id:
-        known = store.get_by_internal_id(conn, entry.internal_id)
-    elif entry.mark is not None:
+    known = store.get_by_internal_id(conn, entry.internal_id) if entry.internal_id else None
+    if known is None and entry.mark is not None:
         known = store.get_by_mark(conn, entry.mark)
     known_here = None
     if known is not None:

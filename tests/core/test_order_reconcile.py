@@ -6,11 +6,12 @@ usable MARK takes the listed one); resent (a table closed here by a receipt stil
 provider rightly holds its orders open until the receipt arrives); unheld (an 8.6 of this issuer
 the register never stored) until `ProviderOrders.cancel` clears it, on its way while that
 cancellation waits offline (and not cancelled twice); and a register that is not food service
-never asks."""
+never asks. A listed slip whose internal id is not one of ours is still ours by its MARK."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import offline_store as store
 from agent.config import AgentConfig
 from agent.core.day_report import OrderReconciliation
 from agent.core.errors import OrderNotOpen, ProviderOrderNotFound
+from agent.core.order_reconcile import match_orders, provider_open_orders
 from agent.core.services import Services
 from agent.fiscal.orders import CancelProviderOrderRequest, CloseTableRequest, OrderRequest
 from agent.sandbox.server import SandboxServer
@@ -121,6 +123,37 @@ def test_each_outcome_and_the_cancellation_of_an_order_no_table_holds(
             settled = await orders_now(services)
             assert (settled.provider_open, settled.matched, settled.resent) == (1, 1, 0)
             assert (settled.unheld, settled.flagged) == ([], [])
+
+    asyncio.run(scenario())
+
+
+def test_a_listed_slip_whose_internal_id_is_not_ours_is_ours_by_its_mark(
+    config: AgentConfig,
+    sandbox: SandboxServer,
+    sandbox_api_key: ApiKey,
+    sandbox_admin: httpx.Client,
+) -> None:
+    async def scenario() -> None:
+        async with running(config, sandbox_api_key) as services:
+            rt = services.runtime
+            order_id = await place(services, "slip", "4")
+            slip = store.get_document(rt.conn, order_id)
+            assert slip is not None and slip.mark is not None
+            set_faults(sandbox_admin, "aade_down")  # the table's receipt waits offline
+            paid = CloseTableRequest.model_validate(
+                {"request_id": "pay-4", "payments": [{"method": 3, "amount": "12.00"}]}
+            )
+            assert (await services.tables.close("4", paid)).body.state == "delayed"
+            set_faults(sandbox_admin, "ok")
+            listed = await provider_open_orders(rt)
+            assert isinstance(listed, list)
+            assert [(entry.mark, entry.internal_id) for entry in listed] == [
+                (slip.mark, slip.internal_id)
+            ]
+            renamed = [dataclasses.replace(entry, internal_id="ELSEWHERE-1") for entry in listed]
+            with store.transaction(rt.conn):
+                orders = match_orders(rt, renamed, rt.clock())
+            assert (orders.resent, orders.unheld, orders.flagged) == (1, [], []), orders
 
     asyncio.run(scenario())
 
