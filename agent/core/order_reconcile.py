@@ -36,8 +36,7 @@ from agent.elise.outcomes import (
     Unauthorized,
     Unreachable,
 )
-from agent.fiscal.orders import ORDER_TYPE
-from agent.json_codec import loads
+from agent.fiscal.orders import ORDER_TYPE, SlipCancellation
 
 log = logging.getLogger("pos_agent.reconcile")
 
@@ -155,9 +154,10 @@ def cancellation_on_its_way(conn: sqlite3.Connection, mark: int) -> store.Stored
     bounded set, the backlog), if any."""
     for document_id in store.unsent_ids_of_types(conn, [ORDER_TYPE]):
         doc = store.get_document(conn, document_id)
-        payload = loads(doc.payload) if doc is not None and doc.payload else {}
-        if payload.get("totalCancelDeliveryOrders") is True and mark in payload.get(
-            "multipleConnectedMarks", []
+        if (
+            doc is not None
+            and doc.payload
+            and SlipCancellation.of_payload(doc.payload).cancels(mark)
         ):
             return doc
     return None

@@ -221,5 +221,23 @@ def cancel_payload(
     return document
 
 
+class SlipCancellation(BaseModel):
+    """What a frozen 8.6 payload cancels, read back by the provider's field names: the MARKs
+    it connects when it is a cancellation (`totalCancelDeliveryOrders` true), none for an
+    order or a return."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    is_cancellation: bool = Field(default=False, alias="totalCancelDeliveryOrders", strict=True)
+    connected_marks: list[int] = Field(default_factory=list, alias="multipleConnectedMarks")
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> SlipCancellation:
+        return cls.model_validate_json(payload)
+
+    def cancels(self, mark: int) -> bool:
+        return self.is_cancellation and mark in self.connected_marks
+
+
 class ReturnExceedsOrders(DomainError):
     """A return names an item, or a quantity, the table does not have open."""

@@ -20,6 +20,7 @@ from agent.fiscal.orders import (
     OrderRequest,
     PlacedOrder,
     ReturnExceedsOrders,
+    SlipCancellation,
     cancel_payload,
     check_return,
     closing_lines,
@@ -92,6 +93,10 @@ def test_a_cancellation_names_the_marks_and_is_flagged() -> None:
     )
     assert document["totalCancelDeliveryOrders"] is True
     assert document["multipleConnectedMarks"] == [400001]
+    read_back = SlipCancellation.of_payload(dumps(document))
+    assert read_back.cancels(400001) and not read_back.cancels(400002)
+    order = SlipCancellation.of_payload(dumps(order_document([line("x", "1", "1.00")])))
+    assert not order.cancels(400001)
 
 
 def test_a_table_nets_its_returns_and_closes_at_zero_with_one_zero_line() -> None:
