@@ -5,8 +5,6 @@ transaction and never commit. This package never imports `agent` or `printers`.
 """
 
 from offline_store.archive import (
-    ArchiveBatch,
-    ArchiveDamaged,
     ArchiveMonth,
     HistoryCheck,
     archive_batches,
@@ -14,10 +12,11 @@ from offline_store.archive import (
     archive_months,
     archive_slice,
     archived_documents,
-    document_record,
     find_archived,
     verify_history,
 )
+from offline_store.archive_files import ArchiveBatch, ArchiveDamaged
+from offline_store.archive_records import document_record
 from offline_store.database import (
     DAEMON_BUSY_TIMEOUT_MS,
     close_database,

@@ -29,87 +29,53 @@ next slice cuts the file back to its last sealed length and writes the batch aga
 is lost and nothing is in the archive twice. A crash after the commit leaves the batch done.
 Numbering is untouched (`series_counters` never moves back; `archived_numbers` tells the gap
 check which numbers are in the archive).
+
+The files' bytes (compression, append, seal hash, read back) are `offline_store.archive_files`;
+a document as a line of them, and back, `offline_store.archive_records`.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
-import lzma
-import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from offline_store.columns import (
-    digest_from_db,
-    money_from_db,
-    optional_time_from_db,
-    time_from_db,
-    time_to_db,
+from offline_store.archive_files import (
+    XZ_SUFFIX,
+    ArchiveBatch,
+    ArchiveDamaged,
+    append_member,
+    file_sha256,
+    make_durable_dir,
+    read_batch,
 )
+from offline_store.archive_records import (
+    RELATED_TABLES,
+    archived_record,
+    document_of_record,
+)
+from offline_store.columns import time_from_db, time_to_db
 from offline_store.database import transaction
-from offline_store.documents import (
-    DocumentKind,
-    DocumentState,
-    StoredDocument,
-    _document_from_row,
-)
-from offline_store.errors import StoreError
+from offline_store.documents import DocumentState, StoredDocument
 from offline_store.journal import (
     GENESIS_HASH,
     JournalEntry,
     append_journal,
     archive_boundary,
-    canonical_json,
     entry_hash,
     entry_link,
     journal_entries,
     journal_head,
     verify_journal,
 )
-from offline_store.requests import answer_text
-from offline_store.signatures import stored_texts
 
 ARCHIVE_VERSION = 1
-# The tables whose rows hang off a document (`document_id`) and move with it. Each is read and
-# deleted by `document_id` for every archived document, so each has an index on it: without one
-# a batch scanned the table once per document (a million-receipt history stalled for minutes).
-RELATED_TABLES = ("print_jobs", "payment_signatures", "iris_payments", "api_requests")
-XZ_SUFFIX = ".jsonl.xz"
-GZIP_SUFFIX = ".jsonl.gz"
-# LZMA2 at preset 6 with a 1 MiB dictionary: ~12 MB to write a batch, ~2 MB to read one.
-_XZ_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 6, "dict_size": 1 << 20}]
 SEALED_EVENT = "archive.sealed"
-_READ_CHUNK = 1 << 20
 _SCAN_LIMIT = 20_000
-
-
-class ArchiveDamaged(StoreError):
-    """An archive file is shorter than sealed, or its rows do not match the journal."""
-
-
-@dataclass(frozen=True)
-class ArchiveBatch:
-    """One sealed append to a month file: bytes `offset`..`bytes` of `file`."""
-
-    id: int
-    month: str
-    file: str
-    offset: int
-    bytes: int
-    sha256: str
-    documents: int
-    first_id: int | None
-    last_id: int | None
-    journal_last_seq: int
-    journal_last_hash: str
-    sealed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -144,6 +110,38 @@ def archive_cutoff(now: datetime, live_days: int) -> datetime:
     return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """What one slice moves, fixed before a byte is written: one month's documents and the
+    journal segment after the last archived entry (`journal_after_seq`) up to
+    `journal_last_seq`, whose chain ends at `journal_last_hash`."""
+
+    month: str
+    file: str
+    offset: int  # the file's sealed length: where this batch's bytes begin
+    documents: list[sqlite3.Row]
+    journal_after_seq: int
+    journal_rows: list[JournalEntry]
+    journal_last_seq: int
+    journal_last_hash: str
+
+    @property
+    def ids(self) -> list[int]:
+        return [d["id"] for d in self.documents]
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "type": "batch",
+            "version": ARCHIVE_VERSION,
+            "month": self.month,
+            "documents": len(self.documents),
+            "first_id": min(self.ids),
+            "last_id": max(self.ids),
+            "journal_after_seq": self.journal_after_seq,
+            "journal_last_seq": self.journal_last_seq,
+        }
+
+
 def archive_slice(
     conn: sqlite3.Connection,
     archive_dir: Path,
@@ -160,9 +158,29 @@ def archive_slice(
     docs = _next_batch(conn, cutoff, max_documents)
     if not docs:
         return None
+    batch = _plan_batch(conn, docs)
+    path = archive_dir / batch.file
+    records = [archived_record(conn, d) for d in docs]
+    make_durable_dir(archive_dir)
+    end = append_member(path, batch.offset, batch.header(), records, batch.journal_rows)
+    digest = file_sha256(path, end)
+    if after_write is not None:
+        after_write()
+    with transaction(conn):
+        sealed = _seal(conn, batch, end, digest, now)
+        _delete_moved(conn, batch)
+    # Through sqlite3_exec (executescript), which steps it to the end: `execute` steps once and
+    # frees a single page. The file shrinks by what the batch freed.
+    conn.executescript("PRAGMA incremental_vacuum;")
+    return sealed
+
+
+def _plan_batch(conn: sqlite3.Connection, docs: list[sqlite3.Row]) -> _Batch:
+    """The batch of `docs`: their month's file, and the journal segment that goes with them
+    (up to their newest receipt, never past the freeze of a document still to be sent, ending
+    at an entry that keeps its hash), its chain checked before anything is written."""
     month = docs[0]["issued_at"][:7]
     name, offset = _month_file(conn, month)
-    path = archive_dir / name
     boundary_seq, boundary_hash = archive_boundary(conn)
     last_issued = max(time_from_db(d["issued_at"]) for d in docs)
     last_seq = _last_seq_before(conn, last_issued, boundary_seq)
@@ -171,87 +189,87 @@ def archive_slice(
         last_seq = max(boundary_seq, min(last_seq, unsent_freeze - 1))
     journal_last = _sealed_at_or_before(conn, last_seq, boundary_seq)
     journal_rows = list(journal_entries(conn, after=boundary_seq, upto=journal_last))
-    journal_hash = _check_segment(journal_rows, boundary_seq, boundary_hash)
-    ids = [d["id"] for d in docs]
-    records = [_document_record(conn, d) for d in docs]
-    header = {
-        "type": "batch",
-        "version": ARCHIVE_VERSION,
-        "month": month,
-        "documents": len(docs),
-        "first_id": min(ids),
-        "last_id": max(ids),
-        "journal_after_seq": boundary_seq,
-        "journal_last_seq": journal_last,
+    return _Batch(
+        month=month,
+        file=name,
+        offset=offset,
+        documents=docs,
+        journal_after_seq=boundary_seq,
+        journal_rows=journal_rows,
+        journal_last_seq=journal_last,
+        journal_last_hash=_check_segment(journal_rows, boundary_seq, boundary_hash),
+    )
+
+
+def _seal(
+    conn: sqlite3.Connection, batch: _Batch, end: int, digest: str, now: datetime
+) -> ArchiveBatch:
+    """In the caller's transaction: the written batch recorded (its end offset and the SHA-256
+    of the file up to it, the numbers it holds) and its `archive.sealed` journal entry."""
+    first_id, last_id = min(batch.ids), max(batch.ids)
+    batch_id = conn.execute(
+        "INSERT INTO archive_batches (month, file, bytes, sha256, documents, first_id, "
+        "last_id, journal_last_seq, journal_last_hash, sealed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            batch.month,
+            batch.file,
+            end,
+            digest,
+            len(batch.documents),
+            first_id,
+            last_id,
+            batch.journal_last_seq,
+            batch.journal_last_hash,
+            time_to_db(now),
+        ),
+    ).fetchone()[0]
+    conn.executemany(
+        "INSERT INTO archived_numbers (batch_id, series, first_number, last_number) "
+        "VALUES (?, ?, ?, ?)",
+        [(batch_id, *run) for run in _number_runs(batch.documents)],
+    )
+    sealed = ArchiveBatch(
+        id=batch_id,
+        month=batch.month,
+        file=batch.file,
+        offset=batch.offset,
+        bytes=end,
+        sha256=digest,
+        documents=len(batch.documents),
+        first_id=first_id,
+        last_id=last_id,
+        journal_last_seq=batch.journal_last_seq,
+        journal_last_hash=batch.journal_last_hash,
+        sealed_at=now,
+    )
+    detail = {
+        "batch": batch_id,
+        "month": sealed.month,
+        "file": sealed.file,
+        "offset": sealed.offset,
+        "bytes": sealed.bytes,
+        "sha256": sealed.sha256,
+        "documents": sealed.documents,
+        "first_id": first_id,
+        "last_id": last_id,
+        "journal_last_seq": sealed.journal_last_seq,
+        "journal_last_hash": sealed.journal_last_hash,
     }
-    _make_durable_dir(archive_dir)
-    end = _append_member(path, offset, header, records, journal_rows)
-    digest = _file_sha256(path, end)
-    if after_write is not None:
-        after_write()
-    with transaction(conn):
-        batch_id = conn.execute(
-            "INSERT INTO archive_batches (month, file, bytes, sha256, documents, first_id, "
-            "last_id, journal_last_seq, journal_last_hash, sealed_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                month,
-                name,
-                end,
-                digest,
-                len(docs),
-                min(ids),
-                max(ids),
-                journal_last,
-                journal_hash,
-                time_to_db(now),
-            ),
-        ).fetchone()[0]
-        conn.executemany(
-            "INSERT INTO archived_numbers (batch_id, series, first_number, last_number) "
-            "VALUES (?, ?, ?, ?)",
-            [(batch_id, *run) for run in _number_runs(docs)],
-        )
-        append_journal(
-            conn,
-            SEALED_EVENT,
-            {
-                "batch": batch_id,
-                "month": month,
-                "file": name,
-                "offset": offset,
-                "bytes": end,
-                "sha256": digest,
-                "documents": len(docs),
-                "first_id": min(ids),
-                "last_id": max(ids),
-                "journal_last_seq": journal_last,
-                "journal_last_hash": journal_hash,
-            },
-            document_id=None,
-            at=now,
-        )
-        marks = ",".join("?" * len(ids))
-        for table in RELATED_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE document_id IN ({marks})", ids)  # noqa: S608
-        conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", ids)  # noqa: S608
-        conn.execute("DELETE FROM journal WHERE seq > ? AND seq <= ?", (boundary_seq, journal_last))
-    # Through sqlite3_exec (executescript), which steps it to the end: `execute` steps once and
-    # frees a single page. The file shrinks by what the batch freed.
-    conn.executescript("PRAGMA incremental_vacuum;")
-    return ArchiveBatch(
-        batch_id,
-        month,
-        name,
-        offset,
-        end,
-        digest,
-        len(docs),
-        min(ids),
-        max(ids),
-        journal_last,
-        journal_hash,
-        now,
+    append_journal(conn, SEALED_EVENT, detail, document_id=None, at=now)
+    return sealed
+
+
+def _delete_moved(conn: sqlite3.Connection, batch: _Batch) -> None:
+    """In the sealing transaction: the batch's rows and journal entries leave the live tables."""
+    ids = batch.ids
+    marks = ",".join("?" * len(ids))
+    for table in RELATED_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE document_id IN ({marks})", ids)  # noqa: S608
+    conn.execute(f"DELETE FROM documents WHERE id IN ({marks})", ids)  # noqa: S608
+    conn.execute(
+        "DELETE FROM journal WHERE seq > ? AND seq <= ?",
+        (batch.journal_after_seq, batch.journal_last_seq),
     )
 
 
@@ -306,9 +324,9 @@ def archived_documents(
     for batch in archive_batches(conn):
         if batch.month != month:
             continue
-        for record in _read_batch(archive_dir, batch, check=True):
+        for record in read_batch(archive_dir, batch, check=True):
             if record["type"] == "document":
-                yield _stored_document(record)
+                yield document_of_record(record)
 
 
 def find_archived(
@@ -324,9 +342,9 @@ def find_archived(
     for batch in archive_batches(conn) if wanted else []:
         if batch.id not in wanted:
             continue
-        for record in _read_batch(archive_dir, batch, check=True):
+        for record in read_batch(archive_dir, batch, check=True):
             if record["type"] == "document" and record["id"] == document_id:
-                return _stored_document(record)
+                return document_of_record(record)
     return None
 
 
@@ -341,7 +359,7 @@ def verify_history(conn: sqlite3.Connection, archive_dir: Path) -> HistoryCheck:
     documents = 0
     for batch in batches:
         try:
-            records = list(_read_batch(archive_dir, batch, check=True))
+            records = list(read_batch(archive_dir, batch, check=True))
         except (OSError, ArchiveDamaged, ValueError) as exc:
             return HistoryCheck(False, len(batches), documents, seq, f"batch {batch.id}: {exc}")
         for record in records:
@@ -378,24 +396,6 @@ def verify_history(conn: sqlite3.Connection, archive_dir: Path) -> HistoryCheck:
     if seals:
         return _broken(batches, documents, live.entries, f"sealed batches missing: {seals}")
     return HistoryCheck(True, len(batches), documents, live.entries)
-
-
-def document_record(doc: StoredDocument) -> dict[str, Any]:
-    """An archived document as exported (the accountant's view of one receipt)."""
-    return {
-        "id": doc.id,
-        "series": doc.series,
-        "number": doc.number,
-        "type_code": doc.type_code,
-        "issued_at": time_to_db(doc.issued_at),
-        "uid": doc.uid,
-        "mark": doc.mark,
-        "authentication_code": doc.authentication_code,
-        "total_amount": format(doc.total_amount, "f"),
-        "qr_url": doc.qr_url,
-        "delayed_code": doc.delayed_code,
-        "payload": json.loads(doc.payload or b"null"),
-    }
 
 
 # -- the batch -------------------------------------------------------------------------------
@@ -485,105 +485,6 @@ def _check_segment(entries: list[JournalEntry], seq: int, prev: str) -> str:
     return prev
 
 
-def _related_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    """A row of a table that hangs off a document, as text: a remembered answer packed by
-    schema 4 or 5 is archived as the text it was (the archive stays readable without this
-    code)."""
-    record = dict(row)
-    if record.pop("response_packed", None) is not None:
-        record["response"] = answer_text(conn, row)
-    if "body_digest" in record:
-        record["body_hash"] = digest_from_db(record["body_hash"], record.pop("body_digest"))
-    if "signature_raw" in record:
-        with_uid = conn.execute(
-            "SELECT ? AS input, ? AS input_uid, ? AS signature, ? AS signature_raw, uid AS "
-            "document_uid FROM documents WHERE id = ?",
-            (
-                record["input"],
-                record.pop("input_uid"),
-                record["signature"],
-                record.pop("signature_raw"),
-                record["document_id"],
-            ),
-        ).fetchone()
-        record["input"], record["signature"] = stored_texts(with_uid)
-    if record.get("printed_at") == "":
-        record["printed_at"] = record["created_at"]
-    return record
-
-
-def _document_record(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    doc = _document_from_row(conn, row)
-    related = {
-        table: [
-            _related_record(conn, r)
-            for r in conn.execute(
-                f"SELECT * FROM {table} WHERE document_id = ? ORDER BY rowid",  # noqa: S608
-                (doc.id,),
-            )
-        ]
-        for table in RELATED_TABLES
-    }
-    return {
-        "type": "document",
-        "id": doc.id,
-        "request_id": doc.request_id,
-        "kind": doc.kind.value,
-        "type_code": doc.type_code,
-        "series": doc.series,
-        "number": doc.number,
-        "issued_at": row["issued_at"],
-        "uid": doc.uid,
-        "internal_id": doc.internal_id,
-        "request_json": doc.request_json,
-        "payload": (doc.payload or b"").decode("utf-8"),
-        "total_amount": row["total_amount"],
-        "delayed_code": doc.delayed_code,
-        "due_at": row["due_at"],
-        "attempts": doc.attempts,
-        "mark": doc.mark,
-        "authentication_code": doc.authentication_code,
-        "qr_url": doc.qr_url,
-        "offline_qr_url": doc.offline_qr_url,
-        "created_at": row["created_at"] or row["issued_at"],
-        "updated_at": row["updated_at"],
-        **related,
-    }
-
-
-def _stored_document(record: dict[str, Any]) -> StoredDocument:
-    request_json = record["request_json"]
-    return StoredDocument(
-        id=record["id"],
-        request_id=record["request_id"],
-        request_hash=hashlib.sha256(request_json.encode("utf-8")).hexdigest(),
-        kind=DocumentKind(record["kind"]),
-        type_code=record["type_code"],
-        series=record["series"],
-        number=record["number"],
-        issued_at=time_from_db(record["issued_at"]),
-        uid=record["uid"],
-        internal_id=record["internal_id"],
-        request_json=request_json,
-        payload=record["payload"].encode("utf-8"),
-        total_amount=money_from_db(record["total_amount"]),
-        state=DocumentState.ACCEPTED,
-        delayed_code=record["delayed_code"],
-        due_at=optional_time_from_db(record["due_at"]),
-        attempts=record["attempts"],
-        next_attempt_at=None,
-        last_error=None,
-        mark=record["mark"],
-        mark_unknown=False,
-        authentication_code=record["authentication_code"],
-        qr_url=record["qr_url"],
-        offline_qr_url=record["offline_qr_url"],
-        reserved_until=None,
-        created_at=time_from_db(record["created_at"]),
-        updated_at=time_from_db(record["updated_at"]),
-    )
-
-
 def _number_runs(docs: list[sqlite3.Row]) -> list[tuple[str, int, int]]:
     """Consecutive numbers per series as (series, first, last) runs."""
     runs: list[tuple[str, int, int]] = []
@@ -599,9 +500,6 @@ def _number_runs(docs: list[sqlite3.Row]) -> list[tuple[str, int, int]]:
     return runs
 
 
-# -- the file --------------------------------------------------------------------------------
-
-
 def _month_file(conn: sqlite3.Connection, month: str) -> tuple[str, int]:
     """The month's file and its sealed length: the file its last batch went to (a month begun
     by an earlier version stays gzip), or a new xz file."""
@@ -610,107 +508,6 @@ def _month_file(conn: sqlite3.Connection, month: str) -> tuple[str, int]:
         (month,),
     ).fetchone()
     return (f"{month}{XZ_SUFFIX}", 0) if row is None else (str(row[0]), int(row[1]))
-
-
-def _batch_writer(path: Path, handle: BinaryIO) -> io.BufferedIOBase:
-    """One compressed batch appended to `handle`, in the format the file's name says."""
-    if path.name.endswith(GZIP_SUFFIX):
-        return gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=9, mtime=0)
-    return lzma.LZMAFile(handle, "wb", format=lzma.FORMAT_XZ, filters=_XZ_FILTERS)
-
-
-def _append_member(
-    path: Path,
-    sealed: int,
-    header: dict[str, Any],
-    records: list[dict[str, Any]],
-    journal_rows: list[JournalEntry],
-) -> int:
-    """Cut an unsealed tail (a crashed earlier attempt), append one batch (an xz stream, or a
-    gzip member in a month begun as gzip), fsync; returns the new length."""
-    new_file = not path.exists()
-    with path.open("ab") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size < sealed:
-            raise ArchiveDamaged(f"{path} is {size} bytes, shorter than its sealed {sealed}")
-        if size > sealed:
-            handle.truncate(sealed)
-            handle.seek(sealed)
-        with _batch_writer(path, handle) as member:
-            _write_line(member, header)
-            for record in records:
-                _write_line(member, record)
-            for entry in journal_rows:
-                _write_line(
-                    member,
-                    {
-                        "type": "journal",
-                        "seq": entry.seq,
-                        "at": entry.at,
-                        "document_id": entry.document_id,
-                        "event": entry.event,
-                        "detail": json.loads(entry.detail),
-                    },
-                )
-        handle.flush()
-        os.fsync(handle.fileno())
-        end = handle.tell()
-    if new_file:
-        _fsync_dir(path.parent)
-    return end
-
-
-def _write_line(member: io.BufferedIOBase, record: dict[str, Any]) -> None:
-    member.write(canonical_json(record).encode("utf-8") + b"\n")
-
-
-def _make_durable_dir(path: Path) -> None:
-    """The directory, created if missing with each new name synced in its parent: without it a
-    power cut after the seal's commit took back the new directory and every sealed file in it."""
-    missing = [directory for directory in (path, *path.parents) if not directory.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    for created in reversed(missing):
-        _fsync_dir(created.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _file_sha256(path: Path, length: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        left = length
-        while left:
-            chunk = handle.read(min(_READ_CHUNK, left))
-            if not chunk:
-                raise ArchiveDamaged(f"{path} ends before its sealed length {length}")
-            digest.update(chunk)
-            left -= len(chunk)
-    return digest.hexdigest()
-
-
-def _read_batch(archive_dir: Path, batch: ArchiveBatch, *, check: bool) -> Iterator[dict[str, Any]]:
-    path = archive_dir / batch.file
-    if check and _file_sha256(path, batch.bytes) != batch.sha256:
-        raise ArchiveDamaged(f"{path}: the first {batch.bytes} bytes differ from their seal")
-    with path.open("rb") as handle:
-        handle.seek(batch.offset)
-        member = handle.read(batch.bytes - batch.offset)
-    try:
-        data = (
-            gzip.decompress(member)
-            if batch.file.endswith(GZIP_SUFFIX)
-            else lzma.decompress(member, format=lzma.FORMAT_XZ)
-        )
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise ArchiveDamaged(f"{path}: batch {batch.id} does not decompress: {exc}") from exc
-    for line in data.splitlines():
-        yield json.loads(line)
 
 
 def _broken(batches: list[ArchiveBatch], documents: int, seq: int, problem: str) -> HistoryCheck:

@@ -16,7 +16,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offline_store.archive import ArchiveBatch, ArchiveDamaged, _read_batch, archive_batches
+from offline_store.archive import archive_batches
+from offline_store.archive_files import ArchiveBatch, ArchiveDamaged, read_batch
 from offline_store.journal import GENESIS_HASH, entry_hash
 
 FREEZE_EVENT = "document.pending"
@@ -64,7 +65,7 @@ def _sealed_freezes(archive_dir: Path, batch: ArchiveBatch, seq: int, prev: str)
     if batch.journal_last_seq == seq:
         return {}
     freezes: dict[int, str] = {}
-    for record in _read_batch(archive_dir, batch, check=True):
+    for record in read_batch(archive_dir, batch, check=True):
         if record["type"] != "journal":
             continue
         seq += 1

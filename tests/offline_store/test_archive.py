@@ -19,7 +19,9 @@ from offline_store import (
     altered_payloads,
     archive_batches,
     archive_cutoff,
+    archive_files,
     archive_months,
+    archive_records,
     archive_slice,
     archived_count,
     archived_documents,
@@ -340,7 +342,7 @@ def test_a_month_begun_in_gzip_stays_gzip_and_reads_with_the_new_ones(tmp_path, 
     ids = _history(conn)
     archive_dir = tmp_path / "archive"
     with monkeypatch.context() as earlier_version:  # new months were .jsonl.gz
-        earlier_version.setattr(archive_module, "XZ_SUFFIX", archive_module.GZIP_SUFFIX)
+        earlier_version.setattr(archive_module, "XZ_SUFFIX", archive_files.GZIP_SUFFIX)
         assert archive_slice(conn, archive_dir, cutoff=CUTOFF, now=NOW, max_documents=3)
     assert _archive_all(conn, archive_dir) == 1  # the rest of January, after the upgrade
     gz_path = archive_dir / "2026-01.jsonl.gz"
@@ -359,7 +361,7 @@ def test_a_month_begun_in_gzip_stays_gzip_and_reads_with_the_new_ones(tmp_path, 
     assert history.archived_documents == len(MOVES) + 3
 
 
-@pytest.mark.parametrize("table", archive_module.RELATED_TABLES)
+@pytest.mark.parametrize("table", archive_records.RELATED_TABLES)
 def test_rows_that_move_with_a_document_are_found_by_an_index(tmp_path, table):
     """The archive reads and deletes these rows by document for every receipt of a batch: a
     scan there costs the whole table per receipt."""
