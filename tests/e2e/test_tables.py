@@ -23,6 +23,7 @@ from agent.config import load_config
 from agent.core.answers import (
     CancelAnswer,
     ClosingAnswer,
+    DrawerAnswer,
     OrderAnswer,
     SignatureAnswer,
     TableAnswer,
@@ -143,7 +144,7 @@ def test_a_table_from_first_order_to_card_close(cafe: E2EStack, printer: Printer
     cancel = parsed(cancelled, CancelAnswer)
     assert cancel.state == "accepted" and cancel.cancelled_order_id == third.receipt_id
     again = stack.post(f"/v1/orders/{third.receipt_id}/cancel", {"request_id": "c-1"})
-    assert again.status_code == 200 and again.json()["receipt_id"] == cancel.receipt_id
+    assert parsed(again, CancelAnswer, 200).receipt_id == cancel.receipt_id
 
     table = _table(stack, TABLE)
     open_ids = [order.order_id for order in table.orders]
@@ -220,8 +221,8 @@ def test_the_drawer_opens_on_cash_and_on_request(cafe: E2EStack, printer: Printe
         what="ESC p after a cash receipt",
     )
     opened = stack.post("/v1/drawer/open", {"request_id": "drawer-1"})
-    assert opened.status_code == 201, opened.text
-    caller = opened.json()["caller"]
+    drawer = parsed(opened, DrawerAnswer)
+    caller = drawer.caller
     assert caller.startswith(f"uid={os.getuid()}:")
     again = stack.post("/v1/drawer/open", {"request_id": "drawer-1"})
     assert again.status_code == 201 and again.json() == opened.json()  # the first answer
@@ -239,13 +240,13 @@ def test_the_drawer_opens_on_cash_and_on_request(cafe: E2EStack, printer: Printe
     manual = [d for e, d in events if e == "drawer.queued" and d["reason"] == "manual"]
     assert manual == [
         {
-            "kick_id": opened.json()["kick_id"],
+            "kick_id": drawer.kick_id,
             "reason": "manual",
             "caller": caller,
             "request_id": "drawer-1",
         }
     ]
-    assert ("drawer.opened", {"kick_id": opened.json()["kick_id"]}) in events
+    assert ("drawer.opened", {"kick_id": drawer.kick_id}) in events
     assert printer.printed.count(KICK_PIN2) == before + 2  # the replay kicked nothing
 
 
@@ -279,20 +280,22 @@ def test_an_offline_order_survives_kill_9_and_the_table_closes_after_the_sync(
     table = "K9"
     stack.set_faults("down")
     body = {"request_id": "k9-1", "table": table, "waiter": WAITER}
-    placed = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
-    assert placed.status_code == 201 and placed.json()["delayed_code"] == 1
+    placed = parsed(
+        stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]}), OrderAnswer
+    )
+    assert placed.delayed_code == 1
     stack.stack.kill_daemon()
     stack.set_faults("ok")
     stack.stack.start_daemon()
     stack.close_breaker()
     again = stack.post("/v1/orders", {**body, "lines": [_line("Μπίρα", "2", "4.50")]})
-    assert again.status_code == 200 and again.json()["receipt_id"] == placed.json()["receipt_id"]
-    stack.sync_until_accepted([placed.json()["receipt_id"]])
+    assert parsed(again, OrderAnswer, 200).receipt_id == placed.receipt_id
+    stack.sync_until_accepted([placed.receipt_id])
     view = _table(stack, table)
-    assert [order.order_id for order in view.orders] == [placed.json()["receipt_id"]]
+    assert [order.order_id for order in view.orders] == [placed.receipt_id]
     cash = [{"method": 3, "amount": D("9.00")}]
-    closed = stack.post(f"/v1/tables/{table}/close", {"request_id": "k9-close", "payments": cash})
-    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
+    closed = close_table(stack, table, {"request_id": "k9-close", "payments": cash})
+    assert closed.state == "accepted"
     assert stack.get(f"/v1/tables/{table}").status_code == 404
 
 
@@ -346,8 +349,8 @@ def test_an_order_while_aade_is_down_is_delayed_with_code_2(cafe: E2EStack) -> N
     stack.sync_until_accepted([order.receipt_id])
     cash = [{"method": 3, "amount": D("2.50")}]
     # The refusal recorded nothing: the same request_id goes through now.
-    closed = stack.post("/v1/tables/A2/close", {"request_id": "aade-close", "payments": cash})
-    assert closed.status_code == 201 and closed.json()["state"] == "accepted", closed.text
+    closed = close_table(stack, "A2", {"request_id": "aade-close", "payments": cash})
+    assert closed.state == "accepted"
 
 
 def _vat_sums(payloads: list[dict[str, Any]]) -> dict[int, tuple[D, D]]:
@@ -394,16 +397,14 @@ def test_a_close_retried_with_the_amount_written_otherwise_is_the_same_request(
     stack = cafe
     _order_on(stack, "D2", "d2-1", _line("Τσάι", "1", "2.50"))
     body = {"request_id": "d2-close", "payments": [{"method": 3, "amount": D("2.50")}]}
-    first = stack.post("/v1/tables/D2/close", body)
-    assert first.status_code == 201, first.text
+    first = close_table(stack, "D2", body)
     with stack.client() as client:
         retry = client.post(
             "/v1/tables/D2/close",
             content=b'{"request_id": "d2-close", "payments": [{"amount": 2.5, "method": 3}]}',
             headers={"content-type": "application/json"},
         )
-    assert retry.status_code == 200, retry.text
-    assert retry.json()["receipt_id"] == first.json()["receipt_id"]
+    assert parsed(retry, ClosingAnswer, 200).receipt_id == first.receipt_id
 
 
 def test_a_close_naming_the_customers_vat_is_refused_like_a_receipt(cafe: E2EStack) -> None:
@@ -432,9 +433,8 @@ def test_the_closing_receipt_carries_the_order_slips_rounded_amounts(cafe: E2ESt
         for n in range(3)
     ]
     cash = [{"method": 3, "amount": D("7.50")}]
-    closed = stack.post("/v1/tables/D4/close", {"request_id": "d4-close", "payments": cash})
-    assert closed.status_code == 201, closed.text
-    receipt = _payload(stack, closed.json()["receipt_id"])
+    closed = close_table(stack, "D4", {"request_id": "d4-close", "payments": cash})
+    receipt = _payload(stack, closed.receipt_id)
     orders = [_payload(stack, slip.receipt_id) for slip in slips]
     assert _vat_sums(orders) == _vat_sums([receipt]) == {1: (D("6.06"), D("1.44"))}
     summaries = receipt["Summaries"]
@@ -521,21 +521,17 @@ def test_a_guest_pays_their_items_by_card_and_the_table_stays_open(cafe: E2EStac
             "table": {"table": table, "lines": mine},
         },
     )
-    assert signed.status_code == 201, signed.text
-    fields = signed.json()["fields"]
-    assert sorted(fields["amounts_cents"]) == sorted([398, 52, 450, 450])
+    signature = parsed(signed, SignatureAnswer)
+    assert sorted(signature.fields.amounts_cents) == sorted([398, 52, 450, 450])
     card = {
         "method": 7,
         "amount": D("4.50"),
         "terminal_id": TERMINAL,
         "transaction_id": "TX-S2",
-        "signature_id": signed.json()["signature_id"],
+        "signature_id": signature.signature_id,
     }
-    paid = stack.post(
-        f"/v1/tables/{table}/close", {"request_id": "s2-pay1", "lines": mine, "payments": [card]}
-    )
-    assert paid.status_code == 201, paid.text
-    assert paid.json()["receipt_id"] == signed.json()["receipt_id"]
+    paid = close_table(stack, table, {"request_id": "s2-pay1", "lines": mine, "payments": [card]})
+    assert paid.receipt_id == signature.receipt_id
     view = _table(stack, table)
     assert D(str(view.left)) == D("12.80")
     assert [(line.description, line.quantity) for line in view.closing_lines] == [
@@ -552,11 +548,10 @@ def test_a_guest_pays_their_items_by_card_and_the_table_stays_open(cafe: E2EStac
     )
     assert too_many.status_code == 422, too_many.text
     assert too_many.json()["error"]["fields"][0]["path"] == "lines[0]"
-    rest = stack.post(
-        f"/v1/tables/{table}/close",
-        {"request_id": "s2-pay2", "payments": [{"method": 3, "amount": D("12.80")}]},
+    rest = close_table(
+        stack, table, {"request_id": "s2-pay2", "payments": [{"method": 3, "amount": D("12.80")}]}
     )
-    assert rest.status_code == 201 and rest.json()["closes_table"] is True, rest.text
+    assert rest.closes_table is True
 
 
 def test_the_legal_clock_runs_from_the_oldest_order_not_fully_paid(cafe: E2EStack) -> None:
@@ -602,22 +597,20 @@ def test_a_signpos_answered_408_is_a_retry_not_an_outage(cafe: E2EStack) -> None
     assert busy.status_code == 503, busy.text
     assert busy.json()["error"]["code"] == "provider_busy" and busy.json()["error"]["retryable"]
     assert stack.breaker() == "closed"
-    sale = stack.post("/v1/receipts", cash_receipt("s4-counter"))
-    assert sale.status_code == 201 and sale.json()["state"] == "accepted", sale.text
+    sale = stack.issue(cash_receipt("s4-counter"))
+    assert sale.state == "accepted"
     stack.set_faults("ok")
-    signed = stack.post("/v1/payments/sign", sign)
-    assert signed.status_code == 201, signed.text
+    signed = parsed(stack.post("/v1/payments/sign", sign), SignatureAnswer)
     card = {
         "method": 7,
         "amount": D("6.00"),
         "terminal_id": TERMINAL,
         "transaction_id": "TX-S4",
-        "signature_id": signed.json()["signature_id"],
+        "signature_id": signed.signature_id,
     }
-    closed = stack.post("/v1/tables/S4/close", {"request_id": "s4-close", "payments": [card]})
-    assert closed.status_code == 201, closed.text
-    assert closed.json()["receipt_id"] == signed.json()["receipt_id"]
-    counter = _payload(stack, sale.json()["receipt_id"])
+    closed = close_table(stack, "S4", {"request_id": "s4-close", "payments": [card]})
+    assert closed.receipt_id == signed.receipt_id
+    counter = _payload(stack, sale.receipt_id)
     assert counter["SpecialInvoiceCategory"] == 0  # a counter sale in a café: no catering
 
 
@@ -640,7 +633,7 @@ def test_the_integrators_split_bill_example(cafe: E2EStack) -> None:
     for request_id, line in (("t5-0001", coffees), ("t5-0002", clubs)):
         body = {"request_id": request_id, "table": "5", "waiter": "Μαρία", "lines": [line]}
         assert stack.post("/v1/orders", body).status_code == 201
-    assert D(str(stack.get("/v1/tables/5").json()["left"])) == D("25.20")
+    assert D(str(_table(stack, "5").left)) == D("25.20")
     signed = stack.post(
         "/v1/payments/sign",
         {
@@ -650,13 +643,12 @@ def test_the_integrators_split_bill_example(cafe: E2EStack) -> None:
             "table": {"table": "5", "lines": [coffees]},
         },
     )
-    assert signed.status_code == 201, signed.text
     card = {
         "method": 7,
         "amount": D("7.00"),
         "terminal_id": "TID00042",
         "transaction_id": "AADE-TX-51",
-        "signature_id": signed.json()["signature_id"],
+        "signature_id": parsed(signed, SignatureAnswer).signature_id,
     }
     answers = [
         stack.post("/v1/tables/5/close", body)
@@ -670,8 +662,8 @@ def test_the_integrators_split_bill_example(cafe: E2EStack) -> None:
             {"request_id": "t5-pay-3", "payments": [{"method": 3, "amount": D("8.20")}]},
         )
     ]
-    assert [a.status_code for a in answers] == [201, 201, 201], [a.text for a in answers]
-    assert [a.json()["closes_table"] for a in answers] == [False, False, True]
+    closing = [parsed(answer, ClosingAnswer) for answer in answers]
+    assert [answer.closes_table for answer in closing] == [False, False, True]
     assert stack.get("/v1/tables/5").status_code == 404
 
 
