@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.answers import DocumentAnswer, Health, ReceiptList
+from agent.core.status_report import Level, StatusReport
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack
+from tests.e2e.stack import parsed, quiet_settings, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -39,22 +41,21 @@ def test_a_held_write_lock_is_answered_in_time_and_changes_nothing(stack: LocalS
             assert refused.status_code == 503, refused.text
             error = refused.json()["error"]
             assert error["code"] == "storage_busy" and error["retryable"] is True, error
-            assert till.get("/v1/health").json()["status"] == "ok"
-            report = till.get("/v1/status").json()
-        assert report["exit_code"] == 2, report
-        [finding] = [f for f in report["findings"] if "writes are failing" in f]
+            assert parsed(till.get("/v1/health"), Health, 200).status == "ok"
+            report = parsed(till.get("/v1/status"), StatusReport, 200)
+        assert report.exit_code is Level.CRITICAL, report
+        [finding] = [f for f in report.findings if "writes are failing" in f]
         assert "busy" in finding and f"fuser -v {stack.database_path}" in finding
         other.execute("ROLLBACK")
 
     with stack.client() as till:
-        issued = post_json(till, "/v1/receipts", cash_receipt("busy-1"))
-        assert issued.status_code == 201, issued.text
+        issued = parsed(post_json(till, "/v1/receipts", cash_receipt("busy-1")), DocumentAnswer)
         again = post_json(till, "/v1/receipts", cash_receipt("busy-1"))
-        assert again.json()["receipt_id"] == issued.json()["receipt_id"]
-        listed = till.get("/v1/receipts").json()
-        report = till.get("/v1/status").json()
-    assert len(listed["receipts"]) == 1, listed
-    assert not any("writes are failing" in f for f in report["findings"]), report
+        assert parsed(again, DocumentAnswer, 200).receipt_id == issued.receipt_id
+        listed = parsed(till.get("/v1/receipts"), ReceiptList, 200)
+        report = parsed(till.get("/v1/status"), StatusReport, 200)
+    assert len(listed.receipts) == 1, listed
+    assert not any("writes are failing" in f for f in report.findings), report
 
 
 def test_a_lock_released_within_the_retry_budget_issues_without_a_503(stack: LocalStack) -> None:
@@ -71,11 +72,11 @@ def test_a_lock_released_within_the_retry_budget_issues_without_a_503(stack: Loc
             with stack.client() as technician:
                 while not any(
                     "writes are failing" in finding
-                    for finding in technician.get("/v1/status").json()["findings"]
+                    for finding in parsed(technician.get("/v1/status"), StatusReport, 200).findings
                 ):
                     assert not pending.done(), pending.result().text
             other.execute("ROLLBACK")
             issued = pending.result()
     assert issued.status_code == 201, issued.text
     with stack.client() as till:
-        assert len(till.get("/v1/receipts").json()["receipts"]) == 1
+        assert len(parsed(till.get("/v1/receipts"), ReceiptList, 200).receipts) == 1
