@@ -48,7 +48,7 @@ from agent.tools.powercut_audit import EndCheck, Findings, audit_cut, audit_end
 from agent.tools.powercut_processes import median
 from agent.tools.powercut_till import Till
 from agent.tools.powercut_vm_image import GUEST_RUN, GUEST_STATE, GuestImage
-from agent.tools.powercut_vm_qemu import Qemu
+from agent.tools.powercut_vm_qemu import Qemu, key_in_console
 
 BOOT_TIMEOUT_S = 180.0
 CUT_AFTER_S = (0.2, 8.0)  # a cut lands this long after the register answered
@@ -69,6 +69,7 @@ class VmTally:
     fsck_failures: int = 0
     refused_as_rolled_back: int = 0
     database_damaged: int = 0
+    key_in_console: list[str] = field(default_factory=list)
     boot_s: list[float] = field(default_factory=list)
     cycle_s: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -136,7 +137,14 @@ class VmPowercut:
             end = self._drain_and_check()
         finally:
             self._stop()
+        self._check_console()
         return self._report(end, time.perf_counter() - started)
+
+    def _check_console(self) -> None:
+        """The API key must never reach the guest's console, whatever the guest printed in
+        every boot of the run (the console log is appended to by each start)."""
+        key = self.stack.api_key_file.read_bytes()
+        self.tally.key_in_console = key_in_console(self.qemu.console, key)
 
     def _sell(self) -> None:
         index = 0
@@ -356,6 +364,12 @@ class VmPowercut:
 
     def _report(self, end: EndCheck, seconds: float) -> dict[str, Any]:
         f, t = self.findings, self.tally
+        problems = f.problems + end.problems + t.problems + self.till.problems
+        if t.key_in_console:
+            leaked = ", ".join(t.key_in_console)
+            problems.insert(
+                0, f"the API key is in the guest's console ({leaked}): {self.qemu.console}"
+            )
         return {
             "vm_cuts": t.vm_cuts,
             "sales": self.till.sales,
@@ -380,9 +394,10 @@ class VmPowercut:
                 "e2fsck_exits": {str(k): v for k, v in sorted(t.fsck_exits.items())},
                 "fsck_failures": t.fsck_failures,
                 "database_damaged": t.database_damaged,
+                "key_in_console": t.key_in_console,
                 "told_marks_back_to_unsent": f.marks_to_resend,
                 "copies_printed": end.copies,
                 "answer_statuses": {str(k): v for k, v in sorted(self.till.statuses.items())},
-                "problems": (f.problems + end.problems + t.problems + self.till.problems)[:80],
+                "problems": problems[:80],
             },
         }

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 def passed_vm(report: dict[str, Any]) -> bool:
     details = report["details"]
     return passed({**report, "details": {**details, "daemon_crashes": 0}}) and not (
-        details["fsck_failures"] or details["database_damaged"]
+        details["fsck_failures"] or details["database_damaged"] or details["key_in_console"]
     )
 
 

@@ -31,6 +31,15 @@ TEMPLATE_TIMEOUT_S = 300.0
 STATE_ON_DISK = "/state"  # the state directory, on the state disk's own root
 
 
+def key_in_console(console: Path, key: bytes) -> list[str]:
+    """The forms in which the provider's API key shows in the guest's console (its kernel, init
+    and the agent's log): as the agent holds it, or as `Qemu.start` sends it on the serial line
+    (base64; the guest turns the line's echo off). Empty is the only passing answer."""
+    text = console.read_bytes() if console.exists() else b""
+    forms = {"the key": key.strip(), "the key as sent (base64)": base64.b64encode(key)}
+    return [name for name, form in forms.items() if form and form in text]
+
+
 class Qemu:
     def __init__(self, image: GuestImage, root: Path, accel: str) -> None:
         self.image = image

@@ -10,12 +10,14 @@ same.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
 from agent.tools.powercut_audit import ZERO_COUNTS
-from agent.tools.powercut_vm_layer import vm_unavailable
+from agent.tools.powercut_vm_layer import passed_vm, vm_unavailable
+from agent.tools.powercut_vm_qemu import key_in_console
 from tests.tools.harness import run_report
 
 pytestmark = pytest.mark.e2e
@@ -41,4 +43,23 @@ def test_a_register_in_a_vm_loses_nothing_told_at_a_power_cut(tmp_path: Path) ->
     assert nonzero == {}, (nonzero, details["problems"])
     assert report["journal_ok"] is True
     assert details["fsck_failures"] == 0 and details["database_damaged"] == 0, details
+    assert details["key_in_console"] == [], details["problems"]
+    assert b"powercut-zygote: starting pos-agent" in console.read_bytes()  # the log checked
     assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+def test_a_key_in_the_guest_console_fails_the_run(tmp_path: Path) -> None:
+    """The check the smoke's run makes, on consoles written here: the key sent on the serial
+    line comes back when the guest echoes the line, or when something logs it."""
+    key = b"0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    console = tmp_path / "console.log"
+    assert key_in_console(console, key) == []  # no guest started: nothing shown
+    console.write_bytes(b"powercut-zygote: ready\npowercut-zygote: starting pos-agent\n")
+    assert key_in_console(console, key) == []
+    echoed = b"go 1765100000.000 cG9zLWFnZW50 " + base64.b64encode(key) + b"\n"
+    console.write_bytes(echoed + b"provider refused key " + key + b"\n")
+    assert key_in_console(console, key) == ["the key", "the key as sent (base64)"]
+    report = {count: 0 for count in ZERO_COUNTS} | {"journal_ok": True}
+    clean = {"fsck_failures": 0, "database_damaged": 0, "key_in_console": []}
+    assert passed_vm({**report, "details": clean})
+    assert not passed_vm({**report, "details": {**clean, "key_in_console": ["the key"]}})
