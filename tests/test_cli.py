@@ -12,13 +12,16 @@ from agent.cli import COMMAND_MODULES, build_parser, main
 
 
 def test_run_loads_only_the_daemon() -> None:
-    """The daemon carries neither the tooling nor the technician's screens in its memory."""
+    """The daemon carries neither the tooling nor the technician's screens in its memory, nor
+    httpx's command-line client (rich, pygments: ~4 MB), which httpx imports whenever it is
+    installed, as it is in this venv for the test tools."""
     script = (
         "import sys\n"
         "from agent.cli import build_parser\n"
         "build_parser('run').parse_args(['run', '--config', 'x.toml'])\n"
-        "print(sorted(m for m in sys.modules if m.startswith(\n"
-        "    ('agent.tools', 'agent.commands', 'agent.sandbox'))))\n"
+        "import httpx\n"
+        "print(sorted(m for m, module in sys.modules.items() if module and m.startswith(\n"
+        "    ('agent.tools', 'agent.commands', 'agent.sandbox', 'rich', 'pygments', 'httpx._main'))))\n"
     )
     completed = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
