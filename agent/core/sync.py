@@ -209,9 +209,7 @@ class SendLoop:
             return None
         if doc is None or doc.state not in SENDABLE or doc.id in self.transmitter.in_flight:
             return None  # sent or settled since its id was read
-        if not store.payload_intact(
-            rt.conn, doc.id, doc.payload, archive_dir=rt.config.archive_dir
-        ):
+        if not self.transmitter.payload_intact(doc):
             log.critical("document %s is not sent: %s", doc.id, PayloadAltered.WHAT)
             self.report.altered.append(doc.id)
             return None
