@@ -22,7 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offline_store.journal import journal_entry, journal_head
+from offline_store.journal import journal_entry, journal_link
 from offline_store.numbering import last_numbers
 
 HIGH_WATER_FILE = "high-water.json"
@@ -73,12 +73,8 @@ class HighWaterFileDamaged(Exception):
 
 def current_mark(conn: sqlite3.Connection) -> HighWaterMark:
     """The database's own position: its counters and journal head (two indexed reads)."""
-    head = journal_head(conn)
-    return HighWaterMark(
-        last_numbers=last_numbers(conn),
-        journal_seq=head.seq if head else 0,
-        journal_hash=head.hash if head else "",
-    )
+    seq, link = journal_link(conn) or (0, "")
+    return HighWaterMark(last_numbers=last_numbers(conn), journal_seq=seq, journal_hash=link)
 
 
 SLOT_BYTES = 4096

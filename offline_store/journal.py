@@ -164,6 +164,22 @@ def journal_head(conn: sqlite3.Connection) -> JournalEntry | None:
     return None if row is None else _with_hash(conn, entry_from_row(row))
 
 
+def journal_link(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    """(seq, hash) of the newest live entry, None when the live journal is empty: the link
+    only, not the whole entry (this runs for every state change on the till, and for the
+    high-water mark after every freeze)."""
+    head = conn.execute(
+        "SELECT seq, hash, digest FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
+    ).fetchone()
+    if head is None:
+        return None
+    link = _stored_hash(head)
+    if not link:  # never on a sound file: the newest entry keeps its hash
+        newest = journal_entry(conn, head["seq"])
+        link = newest.hash if newest is not None else ""
+    return int(head["seq"]), link
+
+
 def _with_hash(conn: sqlite3.Connection, entry: JournalEntry) -> JournalEntry:
     """`entry` with its hash: stored, or computed from the last entry before it that keeps one
     (or the archive boundary), through the entries between (a transaction's few)."""
@@ -266,18 +282,8 @@ def append_journal(
     known only to a `StoreConnection` inside `transaction()`: anywhere else every entry keeps
     its hash."""
     require_transaction(conn)
-    # The link only (not the whole head entry): this runs for every state change on the till.
-    head = conn.execute(
-        "SELECT seq, hash, digest FROM journal WHERE seq = (SELECT max(seq) FROM journal)"
-    ).fetchone()
-    if head is None:
-        last_seq, prev_hash = archive_boundary(conn)
-    else:
-        last_seq = head["seq"]
-        prev_hash = _stored_hash(head)
-        if not prev_hash:  # never on a sound file: the newest entry keeps its hash
-            newest = journal_entry(conn, last_seq)
-            prev_hash = newest.hash if newest is not None else ""
+    head = journal_link(conn)
+    last_seq, prev_hash = archive_boundary(conn) if head is None else head
     seq = last_seq + 1
     at_us = time_to_us(at)
     # Store the detail exactly as hashed, so verification re-reads the same values.
