@@ -22,6 +22,7 @@ from offline_store.documents import (
     _document_from_row,
     _finish_change,
     _returning,
+    _state_before,
 )
 from offline_store.drawer import DrawerKick, _kick_from_row
 from offline_store.journal import append_journal, archive_boundary, journal_head
@@ -283,7 +284,7 @@ def requeue_for_resend(
 ) -> StoredDocument:
     """accepted → pending: the provider's list lacks a document it once accepted, so the same
     frozen bytes go to the provider again (the sync sends it; the answer's MARK is recorded)."""
-    before = _begin_change(conn, document_id, _ACCEPTED, "requeue_for_resend")
+    before = _state_before(conn, document_id, _ACCEPTED, "requeue_for_resend")
     after = _returning(
         conn,
         "UPDATE documents SET state = 'pending', next_attempt_at = NULL, last_error = ?, "

@@ -227,7 +227,7 @@ def mark_accepted(
     now: datetime,
 ) -> StoredDocument:
     """pending|delayed → accepted; `mark=None` (duplicate answer without MARK) sets mark_unknown."""
-    before = _begin_change(conn, document_id, _SENDABLE, "mark_accepted")
+    before = _state_before(conn, document_id, _SENDABLE, "mark_accepted")
     after = _returning(
         conn,
         "UPDATE documents SET state = 'accepted', mark = ?, mark_unknown = ?, "
@@ -286,7 +286,7 @@ def mark_rejected(
     conn: sqlite3.Connection, document_id: int, *, error: str, now: datetime
 ) -> StoredDocument:
     """pending|delayed → rejected: the provider refused the data; a person must look at it."""
-    before = _begin_change(conn, document_id, _SENDABLE, "mark_rejected")
+    before = _state_before(conn, document_id, _SENDABLE, "mark_rejected")
     after = _returning(
         conn,
         "UPDATE documents SET state = 'rejected', next_attempt_at = NULL, last_error = ?, "
@@ -301,7 +301,7 @@ def void_reservation(
     conn: sqlite3.Connection, document_id: int, *, reason: str, now: datetime
 ) -> StoredDocument:
     """reserved → void: the number stays recorded (no gap) but is never sent."""
-    before = _begin_change(conn, document_id, _RESERVED, "void_reservation")
+    before = _state_before(conn, document_id, _RESERVED, "void_reservation")
     after = _returning(
         conn,
         "UPDATE documents SET state = 'void', reserved_until = NULL, last_error = ?, "
@@ -316,7 +316,7 @@ def extend_reservation(
     conn: sqlite3.Connection, document_id: int, *, reserved_until: datetime, now: datetime
 ) -> StoredDocument:
     """Keep a card reservation alive longer (same request)."""
-    before = _begin_change(conn, document_id, _RESERVED, "extend_reservation")
+    before = _state_before(conn, document_id, _RESERVED, "extend_reservation")
     after = _returning(
         conn,
         "UPDATE documents SET reserved_until = ?, updated_at = ? WHERE id = ? RETURNING *",
@@ -513,23 +513,46 @@ def _packing(conn: sqlite3.Connection, doc: StoredDocument) -> Packing:
     return packing_of(conn, doc.codec, doc.pack_dict)
 
 
+@dataclass(frozen=True)
+class StateBefore:
+    """A document's state before a change that needs nothing else of the old row."""
+
+    id: int
+    state: DocumentState
+
+
 def _begin_change(
     conn: sqlite3.Connection,
     document_id: int,
     allowed: frozenset[DocumentState],
     action: str,
 ) -> StoredDocument:
-    require_transaction(conn)
+    """The whole row before a change that reads more of it than its state."""
+    _state_before(conn, document_id, allowed, action)
     current = get_document(conn, document_id)
-    if current is None:
-        raise NotFound(f"document {document_id} does not exist")
-    check_transition(action, f"document {document_id}", current.state, allowed)
+    assert current is not None  # read a moment ago in this transaction
     return current
+
+
+def _state_before(
+    conn: sqlite3.Connection,
+    document_id: int,
+    allowed: frozenset[DocumentState],
+    action: str,
+) -> StateBefore:
+    """The state only (one indexed column, nothing unpacked: a sale's accept runs this)."""
+    require_transaction(conn)
+    row = conn.execute("SELECT state FROM documents WHERE id = ?", (document_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"document {document_id} does not exist")
+    state = DocumentState(row[0])
+    check_transition(action, f"document {document_id}", state, allowed)
+    return StateBefore(document_id, state)
 
 
 def _finish_change(
     conn: sqlite3.Connection,
-    before: StoredDocument,
+    before: StoredDocument | StateBefore,
     after: StoredDocument,
     event: str,
     detail: dict[str, Any],
