@@ -9,4 +9,5 @@ daemon's memory the same in a checkout, where the benchmark measures it, as on a
 
 import sys
 
-sys.modules.setdefault("httpx._main", None)
+# None in sys.modules is the import system's own "this import fails" (typeshed does not know it).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
