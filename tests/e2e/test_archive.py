@@ -14,9 +14,11 @@ import offline_store as store
 from agent.cli import main
 from agent.clock import athens_now
 from agent.config import load_config
+from agent.core.answers import ReprintAnswer
 from agent.core.maintenance import run_maintenance
+from agent.core.status_report import StatusReport
 from agent.tools.history import build_history, history_receipt
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -97,10 +99,9 @@ def test_a_month_is_archived_verified_and_an_archived_receipt_reprinted(
     answer = stack.receipt(first_archived)
     assert answer.archived is True and answer.state == "accepted" and answer.mark
     response = stack.post(f"/v1/receipts/{first_archived}/print", {"request_id": "copy-arch-1"})
-    assert response.status_code == 201, response.text
-    job_id = response.json()["print_job_id"]
+    job_id = parsed(response, ReprintAnswer).print_job_id
     replay = stack.post(f"/v1/receipts/{first_archived}/print", {"request_id": "copy-arch-1"})
-    assert replay.json()["print_job_id"] == job_id
+    assert parsed(replay, ReprintAnswer).print_job_id == job_id  # the first answer, as it was
 
     def printed() -> bool:
         with stack.database() as db:
@@ -110,15 +111,14 @@ def test_a_month_is_archived_verified_and_an_archived_receipt_reprinted(
     wait_for(printed, timeout_s=30, what="the archived receipt's copy to print")
 
     # Numbering goes on: the next receipt takes the next number; no gap, journal ok.
-    issued = stack.post("/v1/receipts", cash_receipt("after-archive-1"))
-    assert issued.status_code == 201, issued.text
-    series = issued.json()["series"]
-    assert issued.json()["number"] == numbers[series] + 1
+    issued = stack.issue(cash_receipt("after-archive-1"))
+    assert issued.number == numbers[issued.series] + 1
     run_maintenance(config, athens_now(), archive=False)  # the journal slice status reads
-    status = stack.get("/v1/status").json()
-    database = status["store"]["database"]
-    assert database["numbering_gaps"] == {}
-    assert database["journal_ok"] is True
-    assert database["archived_documents"] == archived
+    status = parsed(stack.get("/v1/status"), StatusReport, 200)
+    assert status.store is not None
+    database = status.store.database
+    assert database.numbering_gaps == {}
+    assert database.journal_ok is True
+    assert database.archived_documents == archived
     with stack.database() as db:
         assert store.verify_history(db, config.archive_dir).ok

@@ -155,9 +155,7 @@ def test_kill_after_the_provider_accepted_before_the_answer_was_stored(
     assert _journal_ok(stack)
 
     # The receipt after the crash takes the next number: nothing was issued twice.
-    after = stack.post("/v1/receipts", cash_receipt("crash-after-2"))
-    assert after.status_code == 201, after.text
-    assert after.json()["number"] == row.number + 1
+    assert stack.issue(cash_receipt("crash-after-2")).number == row.number + 1
 
 
 def test_sigterm_exits_zero_within_ten_seconds(stack: E2EStack) -> None:
@@ -175,8 +173,8 @@ def test_sigterm_while_a_probe_hangs_stops_the_probe_cleanly(stack: E2EStack) ->
     timeout when SIGTERM comes. It is cancelled before the database closes: exit 0, no
     traceback, no ERROR, and no "skipped" warning from the scheduler's ticks meanwhile."""
     stack.set_faults("down")
-    offline = stack.post("/v1/receipts", cash_receipt("crash-term-probe-1"))
-    assert offline.json()["state"] == "delayed", offline.text
+    offline = stack.issue(cash_receipt("crash-term-probe-1"))
+    assert offline.state == "delayed", offline
     # Counted before the switch: a probe held right after it counts (read after, a probe held in
     # between would be missed and the next one waits the whole 20 s total timeout).
     held = stack.stack.sandbox_health()["held_requests"]
@@ -194,4 +192,4 @@ def test_sigterm_while_a_probe_hangs_stops_the_probe_cleanly(stack: E2EStack) ->
     stack.stack.start_daemon()
     stack.set_faults("ok")
     stack.close_breaker()
-    stack.sync_until_accepted([offline.json()["receipt_id"]])
+    stack.sync_until_accepted([offline.receipt_id])

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from agent.cli import main
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from agent.core.day_report import DayReport
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -39,9 +40,8 @@ def test_the_x_slip_comes_out_of_the_printer_and_nothing_is_kept(
     wait_for(receipt_printed, timeout_s=20, what="the receipt printed")
     before = _kept(stack)
 
-    answer = stack.post("/v1/reports/day/print", {})
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["kind"] == "X" and answer.json()["sales"]["documents"] == 1
+    answer = parsed(stack.post("/v1/reports/day/print", {}), DayReport, 200)
+    assert answer.kind == "X" and answer.sales.documents == 1
     wait_for(lambda: paper.exists() and TITLE in paper.read_bytes(), timeout_s=20, what="X slip")
     printed = paper.read_bytes()
     assert "Ενημερωτική, όχι κλείσιμο".encode("cp1253") in printed
