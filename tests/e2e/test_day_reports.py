@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from agent.cli import main
+from agent.core.day_report import DayReport
 from agent.json_codec import dumps
-from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, wait_for
+from tests.e2e.stack import E2EStack, cash_receipt, e2e_stack, parsed, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,31 +29,28 @@ def test_x_then_two_closings_each_covering_what_came_after(
 ) -> None:
     for request_id in ("day-1", "day-2"):
         assert stack.post("/v1/receipts", cash_receipt(request_id)).status_code == 201
-    x = stack.get("/v1/reports/day")
-    assert x.status_code == 200, x.text
-    report = x.json()
-    assert report["kind"] == "X"
-    sales = report["sales"]
-    assert (sales["documents"], Decimal(sales["gross"])) == (2, Decimal("10.00"))
-    [cash] = sales["by_method"]
-    assert (cash["method"], Decimal(cash["amount"]), cash["payments"]) == (3, Decimal("10.00"), 2)
-    [vat] = sales["by_vat"]
-    assert vat["category"] == 2 and Decimal(vat["net"]) + Decimal(vat["vat"]) == Decimal("10.00")
-    [series] = report["documents"]
-    assert (series["type_code"], series["first"], series["last"]) == ("11.1", 1, 2)
+    report = parsed(stack.get("/v1/reports/day"), DayReport, 200)
+    assert report.kind == "X"
+    sales = report.sales
+    assert (sales.documents, sales.gross) == (2, Decimal("10.00"))
+    [cash] = sales.by_method
+    assert (cash.method, cash.amount, cash.payments) == (3, Decimal("10.00"), 2)
+    [vat] = sales.by_vat
+    assert vat.category == 2 and vat.net + vat.vat == Decimal("10.00")
+    [series] = report.documents
+    assert (series.type_code, series.first, series.last) == ("11.1", 1, 2)
 
     first = stack.post("/v1/closings", {"request_id": "z-1"})
-    assert first.status_code == 201, first.text
+    z1 = parsed(first, DayReport)
     again = stack.post("/v1/closings", {"request_id": "z-1"})
     assert again.status_code == 200 and again.json() == first.json()
-    z1 = first.json()
-    assert (z1["kind"], z1["number"], z1["sales"]["gross"]) == ("Z", 1, sales["gross"])
+    assert (z1.kind, z1.number, z1.sales.gross) == ("Z", 1, sales.gross)
 
-    assert stack.post("/v1/receipts", cash_receipt("day-3")).status_code == 201
-    z2 = stack.post("/v1/closings", {"request_id": "z-2"}).json()
-    assert z2["number"] == 2 and z2["after_receipt_id"] == z1["last_receipt_id"]
-    assert (z2["sales"]["documents"], Decimal(z2["sales"]["gross"])) == (1, Decimal("5.00"))
-    assert stack.get("/v1/closings/2").json() == z2
+    stack.issue(cash_receipt("day-3"))
+    z2 = parsed(stack.post("/v1/closings", {"request_id": "z-2"}), DayReport)
+    assert z2.number == 2 and z2.after_receipt_id == z1.last_receipt_id
+    assert (z2.sales.documents, z2.sales.gross) == (1, Decimal("5.00"))
+    assert parsed(stack.get("/v1/closings/2"), DayReport, 200) == z2
 
     def printed() -> bool:
         with stack.database() as conn:
@@ -60,7 +58,7 @@ def test_x_then_two_closings_each_covering_what_came_after(
         return [row[0] for row in states] == ["printed", "printed"]
 
     wait_for(printed, timeout_s=20, what="both closing slips printed")
-    assert stack.post("/v1/closings/2/print", {}).json() == z2
+    assert parsed(stack.post("/v1/closings/2/print", {}), DayReport, 200) == z2
     wait_for(printed, timeout_s=20, what="the reprint printed")
     with stack.database() as conn:
         events = [
@@ -158,7 +156,7 @@ def test_a_kill_between_the_closing_and_its_slip_prints_the_slip_once_after_rest
     assert stack.post("/v1/closings", {"request_id": "z-crash"}).status_code == 200
     stack.stop_cleanly()
     stack.stack.start_daemon()
-    assert stack.get("/v1/closings/" + str(number)).json()["reconciliation"] is not None
+    assert parsed(stack.get(f"/v1/closings/{number}"), DayReport, 200).reconciliation is not None
     events = _closing_events(stack, number)
     assert events.count("closing.printed") == 1, events
     assert events.count("closing.print_released") == 1, events
