@@ -20,9 +20,10 @@ import pytest
 import offline_store as store
 from agent.commands.doctor import check_storage
 from agent.config import load_config
-from agent.core.status_report import Level
+from agent.core.answers import DocumentAnswer
+from agent.core.status_report import Level, StatusReport
 from agent.tools.local_stack import LocalStack, StackSettings, cash_receipt, post_json
-from tests.e2e.stack import sample_value, wait_for
+from tests.e2e.stack import parsed, sample_value, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -66,9 +67,9 @@ def fill(directory: Path, leave_bytes: int) -> Path:
     return filler
 
 
-def status(stack: LocalStack) -> dict[str, Any]:
+def status(stack: LocalStack) -> StatusReport:
     with stack.client() as client:
-        return client.get("/v1/status").json()
+        return parsed(client.get("/v1/status"), StatusReport, 200)
 
 
 def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
@@ -88,7 +89,7 @@ def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
                     **response.json(),
                 }
                 break
-            issued.append(response.json()["receipt_id"])
+            issued.append(parsed(response, DocumentAnswer).receipt_id)
     assert refused is not None, "the disk never filled"
     assert issued, "the disk was full before the first receipt: the boundary was not crossed"
     assert refused["status"] == 503, refused
@@ -96,9 +97,10 @@ def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
     assert refused["error"]["retryable"] is True and refused["error"]["storage"] == "full"
 
     report = status(stack)
-    assert report["exit_code"] == 2
-    assert report["storage"]["failing"].startswith("full:")
-    assert any(f.startswith("CRITICAL: storage: writes are failing") for f in report["findings"])
+    assert report.exit_code is Level.CRITICAL
+    assert report.storage is not None and report.storage.failing is not None
+    assert report.storage.failing.startswith("full:")
+    assert any(f.startswith("CRITICAL: storage: writes are failing") for f in report.findings)
     with stack.client() as client:
         metrics = client.get("/metrics").text
     assert sample_value(metrics, "pos_agent_storage_failures_total", fault="full")
@@ -111,10 +113,11 @@ def test_a_full_disk_refuses_receipts_truthfully_and_status_says_so(
         retry = post_json(client, "/v1/receipts", cash_receipt(refused["request_id"]))
         assert retry.status_code in (200, 201), retry.text
         for receipt_id in issued:  # every 201 the till got is a receipt the store holds
-            assert client.get(f"/v1/receipts/{receipt_id}").json()["state"] == "accepted"
+            kept = parsed(client.get(f"/v1/receipts/{receipt_id}"), DocumentAnswer, 200)
+            assert kept.state == "accepted"
     report = status(stack)
-    assert report["storage"]["failing"] is None
-    assert not any("writes are failing" in f for f in report["findings"])
+    assert report.storage is not None and report.storage.failing is None
+    assert not any("writes are failing" in f for f in report.findings)
 
 
 def test_an_answer_that_cannot_be_written_is_not_lost_and_the_receipt_still_prints(
@@ -157,16 +160,16 @@ def test_an_answer_that_cannot_be_written_is_not_lost_and_the_receipt_still_prin
     with stack.client() as client:
         assert client.post("/v1/sync").status_code == 200
 
-        def printed() -> dict[str, Any] | None:
-            answer = client.get(f"/v1/receipts/{row.id}").json()
-            return answer if answer["delivery"]["print"].get("state") == "printed" else None
+        def printed() -> DocumentAnswer | None:
+            answer = parsed(client.get(f"/v1/receipts/{row.id}"), DocumentAnswer, 200)
+            return answer if answer.delivery.print.state == "printed" else None
 
         answer = wait_for(printed, timeout_s=20, what="the receipt accepted and printed")
         replay = post_json(client, "/v1/receipts", cash_receipt("full-after-1"))
-    assert answer["state"] == "accepted" and answer["mark"] is not None
+    assert answer.state == "accepted" and answer.mark is not None
     # The provider's own answer, kept while the disk was full, not a 409 rebuilt from the MARK:
     # the receipt prints with the provider's QR and authentication code.
-    assert answer["qr_url"] and answer["authentication_code"], answer
-    assert "copies" not in answer["delivery"]["print"]  # printed once
-    assert replay.status_code == 200 and replay.json()["receipt_id"] == row.id
+    assert answer.qr_url and answer.authentication_code, answer
+    assert answer.delivery.print.copies is None  # printed once
+    assert parsed(replay, DocumentAnswer, 200).receipt_id == row.id
     assert [d["uid"] for d in stack.provider_documents()].count(row.uid) == 1
