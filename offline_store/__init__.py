@@ -50,7 +50,7 @@ from offline_store.day_book import (
     requeue_for_resend,
     resolve_mark,
 )
-from offline_store.dictionaries import LearnedDictionary, learn_dictionary
+from offline_store.dictionaries import LearnedDictionary, learn_dictionary, learning_mark
 from offline_store.documents import (
     DocumentKind,
     DocumentState,
@@ -291,6 +291,7 @@ __all__ = [
     "last_numbers",
     "last_reconciliation",
     "learn_dictionary",
+    "learning_mark",
     "list_documents",
     "make_durable",
     "mark_accepted",

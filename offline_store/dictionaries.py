@@ -6,9 +6,13 @@ address), its series, its menu and prices. A sample of the register's newest pay
 to the built-in dictionary, lets deflate refer to all of that: a café receipt's payload went
 from ~430 to ~150 bytes, the largest part of a receipt's live cost.
 
-The maintenance job learns one (`learn_dictionary`), never the till's path: the first as soon
-as the store holds `MIN_DOCUMENTS` payloads, then a new one every `RELEARN_AFTER` as the menu
-and prices drift. A dictionary row never changes and is never deleted (triggers), since the
+The daemon learns one (`learn_dictionary`), never on the till's path: the first as soon as the
+store holds `MIN_DOCUMENTS` payloads (seconds after them: agent/core/maintenance.py
+`FirstDictionary`), a full one as soon as the payloads fill `SAMPLE_BYTES` if the first was
+shorter, then a new one every `RELEARN_AFTER` as the menu and prices drift. A dictionary
+replaced early is always replaced by a full one, which only its age replaces: a register keeps
+at most two dictionaries per `RELEARN_AFTER` (in practice two in its first month, then one a
+month, 16 KB each). A dictionary row never changes and is never deleted (triggers), since the
 documents packed with it need its bytes to unpack; its SHA-256 is journaled
 (`pack.dictionary`). A damaged dictionary shows as payloads that no longer match the journal
 (`payload_integrity.py`), never as a wrong receipt sent. New documents are packed with the
@@ -85,21 +89,39 @@ def packing_of(
     return Packing(codec, dictionary_id, learned)
 
 
+def learning_mark(conn: sqlite3.Connection) -> int | None:
+    """What a watcher of the first dictionaries looks at, in two index reads: None once the
+    newest dictionary fills `SAMPLE_BYTES` (then only its age makes the next one due, the
+    maintenance run's business), else the newest document's id (0: none yet), which moves only
+    when a receipt is stored, so the watcher learns again only after new payloads."""
+    newest = conn.execute(
+        "SELECT length(sample) FROM pack_dictionaries ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    if newest is not None and newest[0] >= SAMPLE_BYTES:
+        return None
+    return int(conn.execute("SELECT coalesce(max(id), 0) FROM documents").fetchone()[0])
+
+
 def learn_dictionary(conn: sqlite3.Connection, *, now: datetime) -> LearnedDictionary | None:
-    """Learn a dictionary from the newest payloads, in the caller's transaction, when none is
-    younger than `RELEARN_AFTER` and there are `MIN_DOCUMENTS` payloads to learn from.
+    """Learn a dictionary from the newest payloads, in the caller's transaction, when there are
+    `MIN_DOCUMENTS` payloads to learn from and none is younger than `RELEARN_AFTER`, or the
+    newest is shorter than `SAMPLE_BYTES` (learned from a register's first few receipts) and
+    the payloads now fill the sample.
 
     Bounded: reads at most `_CANDIDATES` rows through the primary key, whatever the history."""
     require_transaction(conn)
     newest = conn.execute(
-        "SELECT created_at FROM pack_dictionaries WHERE id = (SELECT max(id) FROM pack_dictionaries)"
+        "SELECT created_at, length(sample) AS bytes FROM pack_dictionaries ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    if newest is not None and now - time_from_db(newest["created_at"]) < RELEARN_AFTER:
+    young = newest is not None and now - time_from_db(newest["created_at"]) < RELEARN_AFTER
+    if young and newest is not None and newest["bytes"] >= SAMPLE_BYTES:
         return None
     sample = _sample(conn)
     if sample is None:
         return None
     data, documents = sample
+    if young and len(data) < SAMPLE_BYTES:
+        return None  # a short first dictionary gives way only to a full one
     digest = hashlib.sha256(data).hexdigest()
     dictionary_id: int = conn.execute(
         "INSERT INTO pack_dictionaries (sample, sha256, documents, created_at) "

@@ -44,7 +44,7 @@ from agent.api.routing import LocalApiApp
 from agent.config import AgentConfig, ConfigError, load_config
 from agent.core.clock_watch import ClockWatch
 from agent.core.errors import StorageUnavailable
-from agent.core.maintenance import run_maintenance
+from agent.core.maintenance import FIRST_DICTIONARY_LOOK_S, FirstDictionary, run_maintenance
 from agent.core.metrics import Metrics, register_labels
 from agent.core.runtime import Runtime
 from agent.core.services import Services
@@ -218,13 +218,7 @@ def _maintenance(services: Services) -> Job:
                 done.archived.month,
                 done.archived.file,
             )
-        if done.learned is not None:
-            log.info(
-                "learned packing dictionary %s from %s receipt(s) (%s bytes)",
-                done.learned.id,
-                done.learned.documents,
-                done.learned.bytes,
-            )
+        _log_learned(done.learned)
         if not done.journal.ok:
             log.error("journal check failed at entry %s", done.journal.first_bad_seq)
         if done.print_jobs is not None and done.print_jobs.rows:
@@ -238,6 +232,31 @@ def _maintenance(services: Services) -> Job:
             )
 
     return run
+
+
+def _first_dictionary(services: Services) -> Job:
+    """A new register's packing dictionaries, learned seconds after its first receipts
+    (core/maintenance.py `FirstDictionary`): the look is two index reads on the loop, the
+    learning off it."""
+    rt = services.runtime
+    first = FirstDictionary(rt.config, rt.conn)
+
+    async def run() -> None:
+        if not first.due():
+            return
+        _log_learned(await asyncio.to_thread(first.learn, rt.clock()))
+
+    return run
+
+
+def _log_learned(learned: store.LearnedDictionary | None) -> None:
+    if learned is not None:
+        log.info(
+            "learned packing dictionary %s from %s receipt(s) (%s bytes)",
+            learned.id,
+            learned.documents,
+            learned.bytes,
+        )
 
 
 def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> None:
@@ -256,6 +275,11 @@ def _schedule(config: AgentConfig, services: Services, jobs: BackgroundJobs) -> 
         "maintenance",
         config.retention.maintenance_interval_s,
         _storage_guarded(services, _maintenance(services)),
+    )
+    jobs.every(
+        "first dictionary",
+        FIRST_DICTIONARY_LOOK_S,
+        _storage_guarded(services, _first_dictionary(services)),
     )
     if config.closing.auto_at is not None:
         jobs.every(

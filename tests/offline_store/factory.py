@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -98,3 +99,43 @@ def store_with_old_print_jobs(path: Path, jobs: int, layout: str) -> None:
         (at,),
     )
     conn.close()
+
+
+_MENU = ("Ελληνικός καφές", "Φρέντο εσπρέσο", "Τυρόπιτα", "Νερό 500ml", "Κουλούρι", "Τσάι")
+
+
+def cafe_payload(index: int) -> bytes:
+    """A provider payload shaped like a café's: the same issuer block, a few menu lines."""
+    lines = [
+        {
+            "LineNo": k + 1,
+            "Descriptions": [_MENU[(index + k) % len(_MENU)]],
+            "Quantity": 1 + (index + k) % 3,
+            "UnitPrice": f"{2 + (index * 7 + k) % 5}.{(index * 3 + k) % 10}0",
+            "VatCategoryCode": 2,
+        }
+        for k in range(1 + index % 4)
+    ]
+    body = {
+        "Series": "ΑΛΠ",
+        "Number": str(index),
+        "DateIssued": f"2026-01-15T10:{index % 60:02d}:00",
+        "Issuer": {
+            "RegisteredName": "ΚΑΦΕΝΕΙΟ Η ΩΡΑΙΑ ΕΛΛΑΣ Ο.Ε.",
+            "Vat": "EL094019245",
+            "TaxOffice": "Δ.Ο.Υ. ΑΘΗΝΩΝ Α'",
+            "Address": {"City": "Αθήνα", "Street": "Ερμού", "Number": "12", "Postal": "10563"},
+        },
+        "Details": lines,
+    }
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def issue_cafe(
+    conn: sqlite3.Connection, first: int, count: int, *, now: datetime = T0
+) -> list[int]:
+    """Receipts `first` … `first + count - 1` with café payloads, each in its own transaction."""
+    return [
+        issue(conn, f"r{index}", payload=cafe_payload(index), now=now).id
+        for index in range(first, first + count)
+    ]
