@@ -22,9 +22,10 @@ import pytest
 import offline_store as store
 from agent.commands.doctor import check_database
 from agent.config import load_config
-from agent.core.status_report import Level
+from agent.core.answers import DocumentAnswer, SignatureAnswer
+from agent.core.status_report import Level, StatusReport
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack
+from tests.e2e.stack import parsed, quiet_settings, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -39,6 +40,11 @@ def sell(stack: LocalStack, request_id: str) -> tuple[int, dict[str, Any]]:
     with stack.client() as till:
         response = post_json(till, "/v1/receipts", cash_receipt(request_id))
     return response.status_code, response.json()
+
+
+def status_report(stack: LocalStack) -> StatusReport:
+    with stack.client() as till:
+        return parsed(till.get("/v1/status"), StatusReport, 200)
 
 
 def lose_the_wal(stack: LocalStack) -> None:
@@ -90,13 +96,11 @@ def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> No
     assert status == 503, body
     assert body["error"]["code"] == "database_rolled_back", body
     assert "issued up to 4" in body["error"]["message"]
-    with stack.client() as till:
-        report = till.get("/v1/status").json()
-    assert report["exit_code"] == 2
-    assert report["store"]["rolled_back"].startswith(
-        "series ΑΛΠ at 2, the register had issued up to 4"
-    )
-    assert any("went back in time" in f and "rollback accept" in f for f in report["findings"])
+    report = status_report(stack)
+    assert report.exit_code is Level.CRITICAL
+    assert report.store is not None and report.store.rolled_back is not None
+    assert report.store.rolled_back.startswith("series ΑΛΠ at 2, the register had issued up to 4")
+    assert any("went back in time" in f and "rollback accept" in f for f in report.findings)
     doctor = check_database(load_config(stack.config_path))
     assert doctor.level is Level.CRITICAL and "went back in time" in doctor.detail, doctor
     with closing(stack.open_store()) as conn:
@@ -115,10 +119,9 @@ def test_a_lost_wal_is_detected_and_no_number_is_reused(stack: LocalStack) -> No
         assert sorted(d.number for d in void) == [3, 4]
         assert store.numbering_gaps(conn) == {}
         assert store.verify_journal(conn).ok
-    with stack.client() as till:
-        report = till.get("/v1/status").json()
-    assert report["store"]["rolled_back"] is None
-    assert not any("went back in time" in f for f in report["findings"]), report
+    report = status_report(stack)
+    assert report.store is not None and report.store.rolled_back is None
+    assert not any("went back in time" in f for f in report.findings), report
     assert len(provider_marks(stack)) == 5
     again = _rollback_accept(stack)
     assert again.returncode == 1 and "nothing_rolled_back" in again.stderr
@@ -142,10 +145,9 @@ def test_without_the_mark_a_reused_number_is_flagged_not_given_another_sales_mar
     with closing(stack.open_store()) as conn:
         doc = store.get_by_request_id(conn, "rb-5")
         assert doc is not None and doc.mark is None and doc.number == 3
-    with stack.client() as till:
-        report = till.get("/v1/status").json()
-    assert report["exit_code"] == 2
-    assert any("rejected by the provider need a person" in f for f in report["findings"])
+    report = status_report(stack)
+    assert report.exit_code is Level.CRITICAL
+    assert any("rejected by the provider need a person" in f for f in report.findings)
 
 
 BEER = [{"description": "Μπίρα", "quantity": "1", "unit_price": "4.00", "vat_category": 1}]
@@ -167,7 +169,7 @@ def _card_receipt(request_id: str, signature_id: int) -> dict[str, Any]:
     }
 
 
-def _sign(stack: LocalStack, request_id: str) -> dict[str, Any]:
+def _sign(stack: LocalStack, request_id: str) -> SignatureAnswer:
     body = {
         "request_id": request_id,
         "terminal_id": "TID1",
@@ -176,10 +178,7 @@ def _sign(stack: LocalStack, request_id: str) -> dict[str, Any]:
         "amount": "4.00",
     }
     with stack.client() as till:
-        response = post_json(till, "/v1/payments/sign", body)
-    assert response.status_code == 201, response.text
-    answer: dict[str, Any] = response.json()
-    return answer
+        return parsed(post_json(till, "/v1/payments/sign", body), SignatureAnswer)
 
 
 def test_a_card_sale_whose_reservation_the_rollback_voided_is_told_so_and_signs_again(
@@ -201,19 +200,18 @@ def test_a_card_sale_whose_reservation_the_rollback_voided_is_told_so_and_signs_
     assert accepted.returncode == 0, accepted.stderr
 
     with stack.client() as till:
-        refused = post_json(till, "/v1/receipts", _card_receipt("card-1", signed["signature_id"]))
+        refused = post_json(till, "/v1/receipts", _card_receipt("card-1", signed.signature_id))
     assert refused.status_code == 409, refused.text
     error = refused.json()["error"]
     assert error["code"] == "reservation_voided", error
-    assert f"/{signed['number']} was voided" in error["message"], error
+    assert f"/{signed.number} was voided" in error["message"], error
     assert "rollback accept" in error["message"] and "sign the sale again" in error["message"]
 
     again = _sign(stack, "card-sign-2")
-    assert again["number"] > signed["number"]
+    assert again.number > signed.number
     with stack.client() as till:
-        issued = post_json(till, "/v1/receipts", _card_receipt("card-1", again["signature_id"]))
-    assert issued.status_code == 201, issued.text
-    assert issued.json()["number"] == again["number"]
+        issued = post_json(till, "/v1/receipts", _card_receipt("card-1", again.signature_id))
+    assert parsed(issued, DocumentAnswer).number == again.number
     with closing(stack.open_store()) as conn:
         assert store.numbering_gaps(conn) == {}
         assert store.verify_journal(conn).ok
