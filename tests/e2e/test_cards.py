@@ -459,10 +459,8 @@ def test_payment_while_the_provider_is_down_opens_the_breaker(stack: E2EStack) -
         assert stack.breaker() == "open"
         again = stack.post(path, body)
         assert again.status_code == 503, again.text
-        offline = stack.post(
-            "/v1/receipts", _receipt("late-down-cash-1", {"method": 3, "amount": D("8.40")})
-        )
-        assert offline.json()["state"] == "delayed", offline.text
+        offline = stack.issue(_receipt("late-down-cash-1", {"method": 3, "amount": D("8.40")}))
+        assert offline.state == "delayed", offline
     finally:
         stack.set_faults("ok")
     stack.close_breaker()

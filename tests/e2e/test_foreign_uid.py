@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 import offline_store as store
+from agent.core.answers import DocumentAnswer
+from agent.core.status_report import Level, StatusReport
+from agent.core.sync_report import SyncReport
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack
+from tests.e2e.stack import parsed, quiet_settings, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -30,19 +33,21 @@ def test_an_answer_naming_another_uid_is_not_adopted(stack: LocalStack) -> None:
         first = post_json(till, "/v1/receipts", cash_receipt("foreign-first"))
     stack.set_faults("down")
     with stack.client() as till:
-        offline = post_json(till, "/v1/receipts", cash_receipt("foreign-offline")).json()
-    assert offline["state"] == "delayed"
+        offline = parsed(
+            post_json(till, "/v1/receipts", cash_receipt("foreign-offline")), DocumentAnswer
+        )
+    assert offline.state == "delayed"
     stack.set_faults("foreign_uid")
     with stack.client() as till:
-        report = till.post("/v1/sync").json()
-        status = till.get("/v1/status").json()
+        report = parsed(till.post("/v1/sync"), SyncReport, 200)
+        status = parsed(till.get("/v1/status"), StatusReport, 200)
     assert first.status_code == 422, first.text
     assert "not adopted" in first.json()["error"]["message"]
-    assert report["rejected"] == 1 and report["accepted"] == 0, report
+    assert report.rejected == 1 and report.accepted == 0, report
     with closing(stack.open_store()) as conn:
         for request_id in ("foreign-first", "foreign-offline"):
             doc = store.get_by_request_id(conn, request_id)
             assert doc is not None and doc.state == store.DocumentState.REJECTED
             assert doc.mark is None and doc.last_error and "not adopted" in doc.last_error
-    assert status["exit_code"] == 2
-    assert any("need a person" in f for f in status["findings"]), status["findings"]
+    assert status.exit_code is Level.CRITICAL
+    assert any("need a person" in f for f in status.findings), status.findings

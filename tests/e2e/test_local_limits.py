@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.core.answers import Health
 from agent.tools.local_stack import LocalStack, cash_receipt, post_json
-from tests.e2e.stack import quiet_settings, running_stack, wait_for
+from tests.e2e.stack import parsed, quiet_settings, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -88,4 +89,4 @@ def test_a_client_that_never_finishes_its_headers_is_closed(tmp_path: Path) -> N
             slow.sendall(b"GET /v1/health HTTP/1.1\r\nHost: pos-agent\r\n")  # no final CRLF
             wait_for(lambda: closed_by_peer(slow), timeout_s=10, what="the slow client closed")
         with stack.client(timeout_s=TILL_TOTAL_TIMEOUT_S) as till:  # a normal client still works
-            assert till.get("/v1/health").json()["status"] == "ok"
+            assert parsed(till.get("/v1/health"), Health, 200).status == "ok"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from agent.clock import ATHENS
-from agent.core.answers import DocumentAnswer, ReceiptList
+from agent.core.answers import DocumentAnswer, Health, ReceiptList
 from agent.fiscal.uid import document_uid
 from tests.e2e.stack import ISSUER_VAT, E2EStack, cash_receipt, e2e_stack, parsed, sample_value
 
@@ -114,9 +114,7 @@ def test_reads_metrics_and_openapi(stack: E2EStack) -> None:
     assert "/v1/receipts" in paths
     assert "requestBody" in paths["/v1/receipts"]["post"]
 
-    health = stack.get("/v1/health")
-    assert health.status_code == 200
-    assert health.json()["status"] == "ok"
+    assert parsed(stack.get("/v1/health"), Health, 200).status == "ok"
 
 
 def _line(**changes: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from agent.core.answers import (
     ClosingAnswer,
     DocumentAnswer,
     OrderAnswer,
+    PaymentAnswer,
     SignatureAnswer,
     TableAnswer,
 )
@@ -412,7 +413,7 @@ def test_pos_tc03_11_1_then_signpos_with_mark_then_update_payment(stack: E2EStac
         f"/v1/receipts/{receipt.receipt_id}/payments",
         {"request_id": "P03-pay", "signature_id": signed.signature_id, "transaction_id": "P03"},
     )
-    assert paid.status_code == 201 and paid.json()["payment_mark"], paid.text
+    assert parsed(paid, PaymentAnswer).payment_mark
     assert_received(stack, receipt, marks=0, gross="124", payments=[(5, 124)])
     _validate(stack, signed)
 
