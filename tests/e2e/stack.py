@@ -26,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
 
 import offline_store as store
-from agent.core.answers import DocumentAnswer
+from agent.core.answers import DocumentAnswer, Health
 from agent.tools.local_stack import ISSUER_VAT, LocalStack, StackSettings, cash_receipt, post_json
 
 T = TypeVar("T")
@@ -190,9 +190,7 @@ class E2EStack:
         return self.stack.daemon is not None and self.stack.daemon.poll() is None
 
     def breaker(self) -> str:
-        response = self.get("/v1/health")
-        assert response.status_code == 200, response.text
-        return str(response.json()["breaker"])
+        return parsed(self.get("/v1/health"), Health, 200).breaker
 
     def close_breaker(self, timeout_s: float = 20.0) -> None:
         def closed() -> bool:
