@@ -150,9 +150,9 @@ class VmPowercut:
         index = 0
         while index < self.sales or self.tally.vm_cuts < self.cuts:
             if index % OFFLINE_EVERY == OFFLINE_EVERY - OFFLINE_FOR:
-                self._set_faults("down")
+                self.stack.set_faults("down")
             elif index % OFFLINE_EVERY == 0:
-                self._set_faults("ok")
+                self.stack.set_faults("ok")
             if self._timer is None and self.tally.vm_cuts < self.cuts:
                 self._arm(self.rng.uniform(*CUT_AFTER_S))
             self.till.sell(index)
@@ -260,7 +260,7 @@ class VmPowercut:
                 conn,
                 state / "archive",
                 self.till.ledger,
-                self._provider_documents,
+                self.stack.provider_documents,
                 self.findings,
                 label,
                 settled=settled,
@@ -277,7 +277,7 @@ class VmPowercut:
     def _drain_and_check(self) -> EndCheck:
         """The provider back, the backlog sent and the paper printed; then the plug is pulled
         once more and the survivors audited as settled."""
-        self._set_faults("ok")
+        self.stack.set_faults("ok")
         for _ in range(DRAIN_TRIES):
             self.till.call("/v1/sync", None)
             status = self.till.call("/v1/status", None, method="GET").json()
@@ -297,7 +297,7 @@ class VmPowercut:
                 self.voided.add(doc.uid)
         return audit_end(
             self.till.ledger,
-            self._provider_documents(),
+            self.stack.provider_documents(),
             paper.read_bytes() if paper.exists() else b"",
             self.voided,
         )
@@ -338,18 +338,6 @@ class VmPowercut:
                 self._http.close()
             self._http = httpx.Client(base_url=f"http://127.0.0.1:{self.qemu.port}", timeout=60)
         return self._http
-
-    def _set_faults(self, mode: str) -> None:
-        with httpx.Client(base_url=self.stack.sandbox_url, timeout=30) as client:
-            client.post("/_sandbox/faults", json={"mode": mode}).raise_for_status()
-
-    def _provider_documents(self) -> list[dict[str, Any]]:
-        with httpx.Client(base_url=self.stack.sandbox_url, timeout=30) as client:
-            response = client.get("/_sandbox/documents")
-        response.raise_for_status()
-        body = response.json()
-        documents: list[dict[str, Any]] = body["documents"] if isinstance(body, dict) else body
-        return documents
 
     def _stop(self) -> None:
         self._disarm()
