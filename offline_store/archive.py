@@ -50,7 +50,6 @@ from offline_store.archive_files import (
     ArchiveDamaged,
     append_member,
     file_sha256,
-    make_durable_dir,
     read_batch,
 )
 from offline_store.archive_records import (
@@ -61,6 +60,7 @@ from offline_store.archive_records import (
 from offline_store.columns import time_from_db, time_to_db
 from offline_store.database import transaction
 from offline_store.documents import DocumentState, StoredDocument
+from offline_store.durable_names import make_durable_dir
 from offline_store.journal import (
     GENESIS_HASH,
     JournalEntry,

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from offline_store.durable_names import fsync_directory
 from offline_store.errors import StoreError
 from offline_store.journal import JournalEntry, canonical_json
 
@@ -95,29 +96,12 @@ def append_member(
         os.fsync(handle.fileno())
         end = handle.tell()
     if new_file:
-        _fsync_dir(path.parent)
+        fsync_directory(path.parent)
     return end
 
 
 def _write_line(member: io.BufferedIOBase, record: dict[str, Any]) -> None:
     member.write(canonical_json(record).encode("utf-8") + b"\n")
-
-
-def make_durable_dir(path: Path) -> None:
-    """The directory, created if missing with each new name synced in its parent: without it a
-    power cut after the seal's commit took back the new directory and every sealed file in it."""
-    missing = [directory for directory in (path, *path.parents) if not directory.exists()]
-    path.mkdir(parents=True, exist_ok=True)
-    for created in reversed(missing):
-        _fsync_dir(created.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_sha256(path: Path, length: int) -> str:

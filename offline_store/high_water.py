@@ -22,6 +22,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from offline_store.durable_names import fsync_directory
 from offline_store.journal import journal_entry, journal_link
 from offline_store.numbering import last_numbers
 
@@ -111,7 +112,7 @@ class MarkFile:
             if not existed or os.fstat(self._fd).st_size < 2 * SLOT_BYTES:
                 os.posix_fallocate(self._fd, 0, 2 * SLOT_BYTES)
                 os.fsync(self._fd)
-                _fsync_directory(state_dir)
+                fsync_directory(state_dir)
             data = os.pread(self._fd, 2 * SLOT_BYTES, 0)
         except BaseException:
             os.close(self._fd)
@@ -156,14 +157,6 @@ def _parse_slot(slot: bytes) -> tuple[int, HighWaterMark] | None:
         return int(seq_text), HighWaterMark.from_json(body.decode("utf-8"))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def compare_with_mark(conn: sqlite3.Connection, mark: HighWaterMark) -> Rollback:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from offline_store.durable_names import fsync_directory
 from offline_store.errors import SchemaTooNew, StoreError
 from offline_store.migrations import MIGRATIONS, Migration, apply_migrations, schema_version
 
@@ -163,7 +164,7 @@ def _durable_copy(source: Path, backup: Path) -> None:
     new_directory = not directory.exists()
     directory.mkdir(mode=0o750, exist_ok=True)
     if new_directory:
-        _fsync_directory(directory.parent)
+        fsync_directory(directory.parent)
     for stale in directory.glob("*.partial*"):  # copies a crash cut short
         stale.unlink()
     partial = backup.with_name(backup.name + ".partial")
@@ -171,19 +172,11 @@ def _durable_copy(source: Path, backup: Path) -> None:
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, backup)
-    _fsync_directory(directory)
-
-
-def _fsync_directory(path: Path) -> None:
-    directory = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_directory(directory)
 
 
 def _replace(work: Path, path: Path) -> None:
     with work.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(work, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
