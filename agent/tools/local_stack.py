@@ -229,7 +229,9 @@ kitchen_copy = {"true" if s.kitchen_copy else "false"}
         self, *, timeout_s: float = 20.0, extra_env: dict[str, str] | None = None
     ) -> float:
         """Start `pos-agent run`; returns milliseconds from exec to READY=1. `extra_env` goes
-        to the daemon only (e.g. libfaketime's, to step its wall clock)."""
+        to the daemon only (e.g. libfaketime's, to step its wall clock). A daemon not ready in
+        `timeout_s` is killed before the error: a caller that starts again (the chaos run's
+        restarts) would otherwise have two daemons on one database."""
         if not self.config_path.exists():
             self.write_config()
         notify_path = self.root / "notify.sock"
@@ -276,6 +278,9 @@ kitchen_copy = {"true" if s.kitchen_copy else "false"}
             )
         except BaseException:
             notify.close()
+            if daemon.poll() is None:  # not ready is not started: a retry must not find it
+                daemon.kill()
+                daemon.wait()
             raise
 
     def _last_log_line(self) -> str:
