@@ -7,17 +7,19 @@ queues it, and the print spool's `mark_printing`/`mark_printed` complete the job
 three is paid by card through the terminal, as the law wants it (Α.1155/2023): the sign call
 reserves the number and stores the provider's signature and its remembered answer
 (core/card_payments.py), then the receipt takes the reservation over, freezes its payload with
-the signature and marks the signature used (core/issuing.py). The maintenance job's dictionary
-learning runs as the daemon would, at most once a simulated month. Only the HTTP hop and the
-provider call are skipped, and thousands of documents share one transaction, so a million
-receipts take minutes instead of days. The rows are therefore exactly what the daemon
-writes (same columns, same journal entries, same compression), which is what the sizes and the
-query costs measured on them are about: tests/tools/test_history_rows.py compares every
-column's size in every table with receipts sold through the daemon's socket, and `bench
---history` measures both (agent/tools/socket_sample.py). One shortcut: the print job's layout
-is a placeholder, not the rendered receipt, because a layout lives in `print_layouts` only
-until its job is printed (schema 5), here in the same transaction, and rendering it was a
-third of the time; the rows left behind are the same.
+the signature and marks the signature used (core/issuing.py). The packing dictionary is
+learned as the daemon learns it: between the first receipts until one fills its sample
+(core/maintenance.py `FirstDictionary`), then by the maintenance job once a simulated month.
+Only the HTTP hop and the provider call are skipped, and thousands of documents share one
+transaction, so a million receipts take minutes instead of days. The rows are therefore
+exactly what the daemon writes (same columns, same journal entries, same compression), which
+is what the sizes and the query costs measured on them are about:
+tests/tools/test_history_rows.py compares every column's size in every table with receipts
+sold through the daemon's socket, and `bench --history` measures both
+(agent/tools/socket_sample.py). One shortcut: the print job's layout is a placeholder, not the
+rendered receipt, because a layout lives in `print_layouts` only until its job is printed
+(schema 5), here in the same transaction, and rendering it was a third of the time; the rows
+left behind are the same.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ def build_history(
     start = (now - timedelta(days=days)).astimezone(ATHENS)
     step = timedelta(days=days) / max(count, 1)
     first = last = start
+    settled = False
     for batch_start in range(0, count, BATCH):
         with store.transaction(conn, fsync=False):
             # The daemon's maintenance job: a new dictionary once a month of receipts.
@@ -160,6 +163,10 @@ def build_history(
                 last = (start + step * index).astimezone(ATHENS).replace(microsecond=0)
                 if index == 0:
                     first = last
+                if not settled:  # FirstDictionary: learned between a new register's receipts
+                    settled = store.learning_mark(conn) is None
+                    if not settled:
+                        store.learn_dictionary(conn, now=last)
                 history_receipt(conn, config, index, last, card_every=card_every)
         if batch_start and batch_start % (BATCH * 50) == 0:
             log(f"  history: {batch_start} documents written")

@@ -1,0 +1,32 @@
+"""The history learns its packing dictionary as the daemon does (core/maintenance.py
+`FirstDictionary`): from its first receipts, not at the start of its second batch of 2,000, so
+the bench's figures are those of a register whose first receipts taught it its dictionary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import offline_store as store
+from agent.clock import ATHENS
+from agent.tools.history import build_history
+from offline_store.dictionaries import SAMPLE_BYTES
+from tests.fiscal.fixtures import shop_config
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=ATHENS)
+
+
+def test_the_history_learns_its_dictionary_from_its_first_receipts(tmp_path: Path) -> None:
+    config = shop_config(state_dir=str(tmp_path))
+    config.database_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = store.open_database(config.database_path, now=NOW)
+    try:
+        build_history(conn, config, 60, now=NOW, log=lambda _: None)
+        learned = [row[0] for row in conn.execute("SELECT length(sample) FROM pack_dictionaries")]
+        plain = [row[0] for row in conn.execute("SELECT id FROM documents WHERE pack_dict IS NULL")]
+    finally:
+        store.close_database(conn)
+    # A short one from the first few receipts, the full one as soon as they fill the sample.
+    assert len(learned) == 2 and learned[0] < SAMPLE_BYTES and learned[1] == SAMPLE_BYTES
+    # Only the receipts sold before the first, not the first 2,000 (a batch).
+    assert plain == list(range(1, len(plain) + 1)) and len(plain) < 8
