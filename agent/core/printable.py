@@ -6,11 +6,18 @@ prices from the validated request; printers never see database rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import offline_store as store
 from agent.config import AgentConfig
+from agent.fiscal.frozen_payloads import (
+    FrozenCardLine,
+    FrozenInvoice,
+    FrozenPayment,
+    FrozenPosReceipt,
+)
 from agent.fiscal.orders import ORDER_TYPE, RETURN_RECORD_TYPE
 from agent.fiscal.tax_codes import (
     EXEMPTION_CAUSE_TEXTS,
@@ -33,13 +40,18 @@ from printers.receipt import (
     VatBreakdown,
 )
 
-
-def _dec(value: Decimal | int) -> Decimal:
-    """The frozen JSON writes `2`, not `2.00`, for whole numbers; the model wants Decimal."""
-    return value if isinstance(value, Decimal) else Decimal(value)
-
-
 PAYMENT_LABELS = {3: "ΜΕΤΡΗΤΑ", 7: "ΚΑΡΤΑ", 5: "ΕΠΙ ΠΙΣΤΩΣΕΙ", 8: "IRIS"}
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a document's kind decides of its printout."""
+
+    lines: tuple[ReceiptLine, ...]
+    vat_analysis: tuple[VatBreakdown, ...]
+    totals: Totals
+    payments: tuple[Payment, ...]
+    correlated: tuple[int, ...]
 
 
 def _issuer(config: AgentConfig) -> Issuer:
@@ -58,135 +70,106 @@ def _issuer(config: AgentConfig) -> Issuer:
     )
 
 
-def _payment(raw: dict[str, Any], *, amount_key: str) -> Payment:
-    method = int(raw.get("PaymentMethodTypeCode", 7))
+def _payment(frozen: FrozenPayment | FrozenCardLine) -> Payment:
     card = None
-    if raw.get("terminalId"):
+    if frozen.terminal_id:
         card = CardDetails(
-            terminal_id=raw["terminalId"],
-            transaction_id=raw.get("transactionId") or "",
-            signature=raw.get("providersSignature") or "",
-            signature_input=raw.get("posInput") or None,
+            terminal_id=frozen.terminal_id,
+            transaction_id=frozen.transaction_id or "",
+            signature=frozen.signature or "",
+            signature_input=frozen.signature_input or None,
         )
     return Payment(
-        method_code=method,
-        label=PAYMENT_LABELS.get(method, PAYMENT_METHODS[method]),
-        amount=_dec(raw[amount_key]),
-        tip=_dec(raw.get("tipAmount", Decimal("0.00"))),
+        method_code=frozen.method,
+        label=PAYMENT_LABELS.get(frozen.method, PAYMENT_METHODS[frozen.method]),
+        amount=frozen.amount,
+        tip=frozen.tip,
         card=card,
-        reference=raw.get("remarks") or "",
+        reference=frozen.remarks or "",
     )
 
 
-def _line_discount(detail: dict[str, Any]) -> Decimal:
-    """The gross a line's allowances took off: net and VAT as the payload carries them."""
-    return sum(
-        (
-            _dec(item["Amount"]) + _dec(item["VatAmount"])
-            for item in detail.get("AllowancesCharges", [])
-        ),
-        Decimal("0.00"),
-    )
-
-
-def _invoice_parts(payload: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+def _invoice_parts(payload: FrozenInvoice, request: dict[str, Any]) -> _Parts:
     requested = request.get("lines", [])
     lines = []
-    for index, detail in enumerate(payload["Details"]):
-        quantity = _dec(detail["Quantity"])
+    for index, detail in enumerate(payload.details):
         unit_price = (
             Decimal(str(requested[index]["unit_price"]))
             if index < len(requested)
-            else (_dec(detail["Total"]) / quantity)
+            else (detail.gross / detail.quantity)
         )
-        category = detail["VatCategoryCode"]
         lines.append(
             ReceiptLine(
-                description=detail["Descriptions"][0],
-                quantity=quantity,
+                description=detail.description,
+                quantity=detail.quantity,
                 unit_price=unit_price,
-                total=_dec(detail["Total"]),
-                vat_percent=VAT_RATES[category],
-                vat_category=category,
-                unit=MEASUREMENT_UNITS.get(detail.get("MeasurementUnitCode", 1), ""),
+                total=detail.gross,
+                vat_percent=VAT_RATES[detail.vat_category],
+                vat_category=detail.vat_category,
+                unit=MEASUREMENT_UNITS.get(detail.unit, ""),
                 exemption=(
-                    EXEMPTION_CAUSE_TEXTS[detail["VatExemptionCategoryCode"]]
-                    if "VatExemptionCategoryCode" in detail
+                    EXEMPTION_CAUSE_TEXTS[detail.exemption_cause]
+                    if detail.exemption_cause is not None
                     else None
                 ),
-                discount=_line_discount(detail),
+                discount=detail.discount,
             )
         )
-    summaries = payload["Summaries"]
-    return {
-        "lines": tuple(lines),
-        "vat_analysis": tuple(
+    summaries = payload.summaries
+    return _Parts(
+        lines=tuple(lines),
+        vat_analysis=tuple(
             VatBreakdown(
-                category=row["VatCategoryCode"],
-                percent=_dec(row["Percentage"]),
-                net=_dec(row["UnderlyingValue"]),
-                vat=_dec(row["VatAmount"]),
-                gross=_dec(row["UnderlyingValue"]) + _dec(row["VatAmount"]),
+                category=row.vat_category,
+                percent=row.percent,
+                net=row.net,
+                vat=row.vat,
+                gross=row.net + row.vat,
             )
-            for row in payload["VatAnalysis"]
+            for row in payload.vat_analysis
         ),
-        "totals": Totals(
-            net=_dec(summaries["TotalNetAmount"]),
-            vat=_dec(summaries["TotalVATAmount"]),
-            gross=_dec(summaries["TotalGrossValue"]),
+        totals=Totals(
+            net=summaries.net,
+            vat=summaries.vat,
+            gross=summaries.gross,
             discount=sum((line.discount for line in lines), Decimal("0.00")),
         ),
-        "payments": tuple(
-            _payment(raw, amount_key="Amount")
-            for raw in payload.get("PaymentDetails", {}).get("PaymentMethods", [])
-        ),
-        "correlated": [
-            *payload.get("CorrelatedInvoices", []),
-            *payload.get("multipleConnectedMarks", []),
-        ],
-    }
-
-
-def _pos_parts(payload: dict[str, Any]) -> dict[str, Any]:
-    total = _dec(payload["totalAmount"])
-    return {
-        "lines": (),
-        "vat_analysis": (),
-        "totals": Totals(net=total, vat=Decimal("0.00"), gross=total),
-        "payments": tuple(
-            _payment({**line, "PaymentMethodTypeCode": 7}, amount_key="amount")
-            for line in payload["cardlines"]
-        ),
-        "correlated": list(payload.get("multipleConnectedMarks", [])),
-    }
-
-
-def _order_slip(payload: dict[str, Any], *, kitchen: bool) -> OrderSlip:
-    """An 8.6's table, waiter and kind, from its frozen payload."""
-    if payload.get("totalCancelDeliveryOrders"):
-        kind = "cancel"
-    elif any(detail.get("RecordTypeCode") == RETURN_RECORD_TYPE for detail in payload["Details"]):
-        kind = "return"
-    else:
-        kind = "order"
-    return OrderSlip(
-        table=str(payload["tableId"]),
-        waiter=str(payload["DistributionDetails"].get("salesman", "")),
-        kind=kind,
-        kitchen=kitchen,
+        payments=tuple(_payment(frozen) for frozen in payload.payments),
+        correlated=(*payload.correlated_marks, *payload.connected_marks),
     )
 
 
-def _cancel_parts(payload: dict[str, Any]) -> dict[str, Any]:
+def _pos_parts(payload: FrozenPosReceipt) -> _Parts:
+    return _Parts(
+        lines=(),
+        vat_analysis=(),
+        totals=Totals(net=payload.total, vat=Decimal("0.00"), gross=payload.total),
+        payments=tuple(_payment(line) for line in payload.card_lines),
+        correlated=tuple(payload.connected_marks),
+    )
+
+
+def _order_slip(payload: FrozenInvoice, *, kitchen: bool) -> OrderSlip:
+    """An 8.6's table, waiter and kind, from its frozen payload."""
+    if payload.is_cancellation:
+        kind = "cancel"
+    elif any(detail.record_type == RETURN_RECORD_TYPE for detail in payload.details):
+        kind = "return"
+    else:
+        kind = "order"
+    return OrderSlip(table=payload.table, waiter=payload.waiter, kind=kind, kitchen=kitchen)
+
+
+def _cancel_parts(payload: FrozenInvoice) -> _Parts:
     """A cancellation's one zero line (VAT category 8) is not printed: the cancelled MARKs are."""
     zero = Decimal("0.00")
-    return {
-        "lines": (),
-        "vat_analysis": (),
-        "totals": Totals(net=zero, vat=zero, gross=zero),
-        "payments": (),
-        "correlated": list(payload.get("multipleConnectedMarks", [])),
-    }
+    return _Parts(
+        lines=(),
+        vat_analysis=(),
+        totals=Totals(net=zero, vat=zero, gross=zero),
+        payments=(),
+        correlated=tuple(payload.connected_marks),
+    )
 
 
 def printable_receipt(
@@ -200,22 +183,23 @@ def printable_receipt(
     """`kitchen`: an order slip's copy for the kitchen (items only, no prices); `original`:
     the receipt a return names by id, printed by its series and number."""
     assert doc.payload is not None
-    payload = loads(doc.payload)
     request = loads(doc.request_json)
-    order = _order_slip(payload, kitchen=kitchen) if doc.type_code == ORDER_TYPE else None
-    if order is not None and order.kind == "cancel":
-        parts = _cancel_parts(payload)
-    elif doc.kind == "pos_receipt":
-        parts = _pos_parts(payload)
+    order = None
+    if doc.kind == "pos_receipt":
+        pos = FrozenPosReceipt.of_payload(doc.payload)
+        parts, counterparty = _pos_parts(pos), pos.counterparty
     else:
-        parts = _invoice_parts(payload, request)
-    counterparty = payload.get("CounterParty")
+        invoice = FrozenInvoice.of_payload(doc.payload)
+        if doc.type_code == ORDER_TYPE:
+            order = _order_slip(invoice, kitchen=kitchen)
+        if order is not None and order.kind == "cancel":
+            parts = _cancel_parts(invoice)
+        else:
+            parts = _invoice_parts(invoice, request)
+        counterparty = invoice.counterparty
     customer = (
-        Customer(
-            vat=bare_vat(counterparty.get("Vat", "")),
-            name=counterparty.get("RegisteredName", ""),
-        )
-        if counterparty
+        Customer(vat=bare_vat(counterparty.vat), name=counterparty.name)
+        if counterparty is not None
         else None
     )
     return PrintableReceipt(
@@ -224,10 +208,10 @@ def printable_receipt(
         series=doc.series,
         number=doc.number,
         issued_at=doc.issued_at,
-        lines=parts["lines"],
-        vat_analysis=parts["vat_analysis"],
-        totals=parts["totals"],
-        payments=parts["payments"],
+        lines=parts.lines,
+        vat_analysis=parts.vat_analysis,
+        totals=parts.totals,
+        payments=parts.payments,
         uid=doc.uid,
         mark=str(doc.mark) if doc.mark is not None else None,
         authentication_code=doc.authentication_code,
@@ -235,7 +219,7 @@ def printable_receipt(
         delayed_code=doc.delayed_code,
         offline_qr_url=doc.offline_qr_url,
         correlated_marks=tuple(
-            str(mark) for mark in parts["correlated"] if original is None or mark != original.mark
+            str(mark) for mark in parts.correlated if original is None or mark != original.mark
         ),
         customer=customer,
         footer=config.provider.footer.lines(),

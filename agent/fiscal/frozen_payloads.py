@@ -1,0 +1,133 @@
+"""A frozen provider payload read back by the provider's field names: the parts a printed
+document shows.
+
+`provider_payloads` (and `orders` for the 8.6) write these shapes; a printout is made from what
+was frozen and sent (what the provider and AADE see), so it reads them back here, typed and
+validated once, rather than by string keys wherever a part is printed. Only the parts printing
+needs are modelled; the rest of a payload is ignored. Read through `json_codec.loads`, so an
+amount keeps its digits (`12.40` stays `12.40`, a whole `2` is `Decimal(2)`): pydantic's own
+JSON reading would pass it through a float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
+
+from agent.fiscal.orders import SlipCancellation
+from agent.fiscal.tax_codes import CARD_PAYMENT
+from agent.json_codec import loads
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class FrozenAllowance(_Read):
+    """A line's allowance: the net it took off and that net's VAT."""
+
+    net: Decimal = Field(alias="Amount")
+    vat: Decimal = Field(alias="VatAmount")
+
+
+class FrozenLine(_Read):
+    """A `Details` entry of an `/Invoice/json` payload (11.x, 8.6)."""
+
+    descriptions: list[str] = Field(alias="Descriptions", min_length=1)
+    quantity: Decimal = Field(alias="Quantity")
+    gross: Decimal = Field(alias="Total")
+    vat_category: int = Field(alias="VatCategoryCode")
+    unit: int = Field(1, alias="MeasurementUnitCode")
+    exemption_cause: int | None = Field(None, alias="VatExemptionCategoryCode")
+    record_type: int = Field(0, alias="RecordTypeCode")
+    allowances: list[FrozenAllowance] = Field(default_factory=list, alias="AllowancesCharges")
+
+    @property
+    def description(self) -> str:
+        return self.descriptions[0]
+
+    @property
+    def discount(self) -> Decimal:
+        """The gross the line's allowances took off (net and VAT as the payload carries them)."""
+        return sum((item.net + item.vat for item in self.allowances), Decimal("0.00"))
+
+
+class FrozenVatRow(_Read):
+    """A `VatAnalysis` entry: one VAT category's net and VAT."""
+
+    vat_category: int = Field(alias="VatCategoryCode")
+    percent: Decimal = Field(alias="Percentage")
+    net: Decimal = Field(alias="UnderlyingValue")
+    vat: Decimal = Field(alias="VatAmount")
+
+
+class FrozenSummaries(_Read):
+    net: Decimal = Field(alias="TotalNetAmount")
+    vat: Decimal = Field(alias="TotalVATAmount")
+    gross: Decimal = Field(alias="TotalGrossValue")
+
+
+class _PaymentFields(_Read):
+    """What a payment carries beside its method and amount; the card fields only for a card."""
+
+    tip: Decimal = Field(Decimal("0.00"), alias="tipAmount")
+    terminal_id: str | None = Field(None, alias="terminalId")
+    transaction_id: str | None = Field(None, alias="transactionId")
+    signature: str | None = Field(None, alias="providersSignature")
+    signature_input: str | None = Field(None, alias="posInput")
+    remarks: str | None = None
+
+
+class FrozenPayment(_PaymentFields):
+    """A `PaymentDetails.PaymentMethods` entry of an `/Invoice/json` payload."""
+
+    method: int = Field(CARD_PAYMENT, alias="PaymentMethodTypeCode")
+    amount: Decimal = Field(alias="Amount")
+
+
+class FrozenCardLine(_PaymentFields):
+    """A `cardlines` entry of a `/Receipt` payload (8.4, 8.5): always a card."""
+
+    method: ClassVar[int] = CARD_PAYMENT
+    amount: Decimal
+
+
+class FrozenCounterParty(_Read):
+    vat: str = Field("", alias="Vat")
+    name: str = Field("", alias="RegisteredName")
+
+
+class FrozenInvoice(SlipCancellation):
+    """An `/Invoice/json` payload (11.1, 11.4, 8.6). An 8.6 also carries its table, its waiter
+    and (`SlipCancellation`) whether it cancels the order slips it connects; an 11.x connects
+    the 8.6 it pays in the same `multipleConnectedMarks`."""
+
+    details: list[FrozenLine] = Field(alias="Details")
+    summaries: FrozenSummaries = Field(alias="Summaries")
+    vat_analysis: list[FrozenVatRow] = Field(alias="VatAnalysis")
+    payments: list[FrozenPayment] = Field(
+        default_factory=list, validation_alias=AliasPath("PaymentDetails", "PaymentMethods")
+    )
+    correlated_marks: list[int] = Field(default_factory=list, alias="CorrelatedInvoices")
+    counterparty: FrozenCounterParty | None = Field(None, alias="CounterParty")
+    table: str = Field("", alias="tableId")
+    waiter: str = Field("", validation_alias=AliasPath("DistributionDetails", "salesman"))
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenInvoice:
+        return cls.model_validate(loads(payload))
+
+
+class FrozenPosReceipt(_Read):
+    """A `/Receipt` payload (8.4, 8.5): its card total and card lines, no VAT analysis."""
+
+    total: Decimal = Field(alias="totalAmount")
+    card_lines: list[FrozenCardLine] = Field(alias="cardlines")
+    connected_marks: list[int] = Field(default_factory=list, alias="multipleConnectedMarks")
+    counterparty: FrozenCounterParty | None = Field(None, alias="CounterParty")
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenPosReceipt:
+        return cls.model_validate(loads(payload))
