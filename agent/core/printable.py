@@ -1,14 +1,14 @@
 """A stored document as the plain `PrintableReceipt` the printers package understands.
 
 Amounts come from the frozen provider payload (what the provider and AADE see), the gross unit
-prices from the validated request; printers never see database rows.
+prices from the validated request, both read back typed (`agent.fiscal.frozen_payloads`,
+`RequestedPrices`); printers never see database rows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import offline_store as store
 from agent.config import AgentConfig
@@ -19,6 +19,7 @@ from agent.fiscal.frozen_payloads import (
     FrozenPosReceipt,
 )
 from agent.fiscal.orders import ORDER_TYPE, RETURN_RECORD_TYPE
+from agent.fiscal.receipt_model import RequestedPrices
 from agent.fiscal.tax_codes import (
     EXEMPTION_CAUSE_TEXTS,
     MEASUREMENT_UNITS,
@@ -26,7 +27,6 @@ from agent.fiscal.tax_codes import (
     VAT_RATES,
 )
 from agent.fiscal.uid import bare_vat
-from agent.json_codec import loads
 from printers.receipt import (
     CardDetails,
     Customer,
@@ -89,14 +89,13 @@ def _payment(frozen: FrozenPayment | FrozenCardLine) -> Payment:
     )
 
 
-def _invoice_parts(payload: FrozenInvoice, request: dict[str, Any]) -> _Parts:
-    requested = request.get("lines", [])
+def _invoice_parts(payload: FrozenInvoice, requested: list[Decimal]) -> _Parts:
+    """`requested`: the unit prices the request named; a line beyond them (none named) prints
+    its gross over its quantity."""
     lines = []
     for index, detail in enumerate(payload.details):
         unit_price = (
-            Decimal(str(requested[index]["unit_price"]))
-            if index < len(requested)
-            else (detail.gross / detail.quantity)
+            requested[index] if index < len(requested) else (detail.gross / detail.quantity)
         )
         lines.append(
             ReceiptLine(
@@ -183,7 +182,6 @@ def printable_receipt(
     """`kitchen`: an order slip's copy for the kitchen (items only, no prices); `original`:
     the receipt a return names by id, printed by its series and number."""
     assert doc.payload is not None
-    request = loads(doc.request_json)
     order = None
     if doc.kind == "pos_receipt":
         pos = FrozenPosReceipt.of_payload(doc.payload)
@@ -195,7 +193,8 @@ def printable_receipt(
         if order is not None and order.kind == "cancel":
             parts = _cancel_parts(invoice)
         else:
-            parts = _invoice_parts(invoice, request)
+            requested = RequestedPrices.of_stored_request(doc.request_json).unit_prices()
+            parts = _invoice_parts(invoice, requested)
         counterparty = invoice.counterparty
     customer = (
         Customer(vat=bare_vat(counterparty.vat), name=counterparty.name)

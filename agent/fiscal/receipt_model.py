@@ -210,6 +210,29 @@ class Delivery(_Strict):
         return cls.model_validate(loads(request_json).get("delivery", {}))
 
 
+class _StoredPrice(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    unit_price: Decimal
+
+
+class RequestedPrices(BaseModel):
+    """The unit prices a request stored with its document named, line by line: a printout shows
+    the price the till sent, which the payload (net amounts) does not carry. A request without
+    lines (an 8.4's) names none."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    lines: list[_StoredPrice] = Field(default_factory=list)
+
+    @classmethod
+    def of_stored_request(cls, request_json: str) -> RequestedPrices:
+        return cls.model_validate(loads(request_json))
+
+    def unit_prices(self) -> list[Decimal]:
+        return [line.unit_price for line in self.lines]
+
+
 def check_delivery_addresses(customer: Customer | None, delivery: Delivery) -> None:
     """A delivery channel needs the customer's address for it."""
     customer = customer or Customer()

@@ -9,6 +9,7 @@ from agent.fiscal.receipt_model import (
     PaymentSignRequest,
     PosReceiptRequest,
     ReceiptRequest,
+    RequestedPrices,
 )
 from agent.fiscal.vat_number import is_valid_afm
 from agent.json_codec import loads
@@ -99,6 +100,22 @@ def test_money_from_json_is_decimal_and_nan_is_refused():
     assert str(request.lines[0].unit_price) == "0.1"
     found = problems({**GOOD, "payments": [{"method": 3, "amount": "NaN"}]})
     assert "payments[0].amount" in found
+
+
+def test_a_stored_request_gives_back_the_unit_prices_it_named_to_the_digit():
+    lines = [GOOD_LINE, {**GOOD_LINE, "unit_price": "3.5"}, {**GOOD_LINE, "unit_price": 4}]
+    stored = ReceiptRequest.model_validate({**GOOD, "lines": lines}).model_dump_json()
+    prices = RequestedPrices.of_stored_request(stored).unit_prices()
+    assert [str(price) for price in prices] == ["2.50", "3.5", "4"]
+    pos = PosReceiptRequest.model_validate(
+        {
+            "request_id": "p",
+            "payments": [
+                {"method": 7, "amount": "1.00", "terminal_id": "T", "transaction_id": "t"}
+            ],
+        }
+    )
+    assert RequestedPrices.of_stored_request(pos.model_dump_json()).unit_prices() == []
 
 
 def test_pos_receipt_takes_card_payments_only():
