@@ -12,7 +12,7 @@ store holds `MIN_DOCUMENTS` payloads (seconds after them: agent/core/maintenance
 shorter, then a new one every `RELEARN_AFTER` as the menu and prices drift. A dictionary
 replaced early is always replaced by a full one, which only its age replaces: a register keeps
 at most two dictionaries per `RELEARN_AFTER` (in practice two in its first month, then one a
-month, 16 KB each). A dictionary row never changes and is never deleted (triggers), since the
+month, 16 KB each), and one more each time its clock is stepped back by more than a day. A dictionary row never changes and is never deleted (triggers), since the
 documents packed with it need its bytes to unpack; its SHA-256 is journaled
 (`pack.dictionary`). A damaged dictionary shows as payloads that no longer match the journal
 (`payload_integrity.py`), never as a wrong receipt sent. New documents are packed with the
@@ -43,6 +43,10 @@ SAMPLE_BYTES = 16_384
 REQUEST_SAMPLE_BYTES = 4_096
 MIN_DOCUMENTS = 4
 RELEARN_AFTER = timedelta(days=30)
+# A dictionary dated further ahead than this was learned under a clock since stepped back (a
+# register that started with its clock wrong, a history written before it): it does not hold
+# the next one off until the clock catches up with it.
+FUTURE_SLACK = timedelta(days=1)
 _CANDIDATES = 64
 LEARNED_EVENT = "pack.dictionary"
 # How a stored request names its customer (`"customer":null` when there is none).
@@ -104,16 +108,17 @@ def learning_mark(conn: sqlite3.Connection) -> int | None:
 
 def learn_dictionary(conn: sqlite3.Connection, *, now: datetime) -> LearnedDictionary | None:
     """Learn a dictionary from the newest payloads, in the caller's transaction, when there are
-    `MIN_DOCUMENTS` payloads to learn from and none is younger than `RELEARN_AFTER`, or the
-    newest is shorter than `SAMPLE_BYTES` (learned from a register's first few receipts) and
-    the payloads now fill the sample.
+    `MIN_DOCUMENTS` payloads to learn from and none is younger than `RELEARN_AFTER` (nor
+    dated more than `FUTURE_SLACK` ahead), or the newest is shorter than `SAMPLE_BYTES`
+    (learned from a register's first few receipts) and the payloads now fill the sample.
 
     Bounded: reads at most `_CANDIDATES` rows through the primary key, whatever the history."""
     require_transaction(conn)
     newest = conn.execute(
         "SELECT created_at, length(sample) AS bytes FROM pack_dictionaries ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    young = newest is not None and now - time_from_db(newest["created_at"]) < RELEARN_AFTER
+    age = None if newest is None else now - time_from_db(newest["created_at"])
+    young = age is not None and -FUTURE_SLACK < age < RELEARN_AFTER
     if young and newest is not None and newest["bytes"] >= SAMPLE_BYTES:
         return None
     sample = _sample(conn)

@@ -50,6 +50,7 @@ from agent.fiscal.document_builder import (
 )
 from agent.fiscal.receipt_model import PaymentSignRequest, ReceiptRequest
 from agent.json_codec import dumps
+from offline_store.dictionaries import MIN_DOCUMENTS, SAMPLE_BYTES
 
 # A busy café till: 500 receipts a day, so a million documents are about five and a half years.
 RECEIPTS_PER_DAY = 500
@@ -153,20 +154,21 @@ def build_history(
     start = (now - timedelta(days=days)).astimezone(ATHENS)
     step = timedelta(days=days) / max(count, 1)
     first = last = start
-    settled = False
+    early = True
     for batch_start in range(0, count, BATCH):
         with store.transaction(conn, fsync=False):
-            # The daemon's maintenance job: a new dictionary once a month of receipts.
-            store.learn_dictionary(conn, now=(start + step * batch_start).astimezone(ATHENS))
+            if batch_start:  # the daemon's maintenance job: a new dictionary once a month
+                store.learn_dictionary(conn, now=(start + step * batch_start).astimezone(ATHENS))
             for index in range(batch_start, min(count, batch_start + BATCH)):
                 # Whole seconds, as the daemon's clock (agent/clock.py) stamps every row.
                 last = (start + step * index).astimezone(ATHENS).replace(microsecond=0)
                 if index == 0:
                     first = last
-                if not settled:  # FirstDictionary: learned between a new register's receipts
-                    settled = store.learning_mark(conn) is None
-                    if not settled:
-                        store.learn_dictionary(conn, now=last)
+                # FirstDictionary: from the history's own first receipts (a dictionary the
+                # bench's daemon learned before, dated after them, does not hold it off).
+                if early and MIN_DOCUMENTS <= index < BATCH:
+                    learned = store.learn_dictionary(conn, now=last)
+                    early = learned is None or learned.bytes < SAMPLE_BYTES
                 history_receipt(conn, config, index, last, card_every=card_every)
         if batch_start and batch_start % (BATCH * 50) == 0:
             log(f"  history: {batch_start} documents written")

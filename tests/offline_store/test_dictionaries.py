@@ -15,6 +15,7 @@ import pytest
 
 import offline_store as store
 from offline_store.dictionaries import (
+    FUTURE_SLACK,
     LEARNED_EVENT,
     MIN_DOCUMENTS,
     RELEARN_AFTER,
@@ -130,6 +131,24 @@ def test_a_first_short_dictionary_gives_way_to_a_full_one_once_then_waits_a_mont
     assert store.altered_payloads(conn, states=None) == []
     third = _learn(conn, at + RELEARN_AFTER)
     assert third is not None and third.bytes == SAMPLE_BYTES
+
+
+def test_a_dictionary_dated_ahead_of_a_clock_stepped_back_does_not_hold_the_next_off(
+    tmp_path: Path,
+) -> None:
+    """Learned while the clock was a year ahead, then NTP steps it back: the register learns
+    again at once rather than keeping it until the clock catches up; a few hours of drift
+    back do not."""
+    conn = open_store(tmp_path)
+    ahead = T0 + timedelta(days=365)
+    issue_cafe(conn, 0, 40, now=ahead)
+    first = _learn(conn, ahead)
+    assert first is not None and first.bytes == SAMPLE_BYTES
+    assert _learn(conn, ahead - FUTURE_SLACK + timedelta(hours=1)) is None
+    second = _learn(conn, T0)
+    assert second is not None and second.id != first.id
+    assert _learn(conn, T0 + timedelta(days=1)) is None
+    assert _dictionary_ids(conn) == [first.id, second.id]
 
 
 def test_dictionaries_and_the_rows_packed_with_them_never_change(tmp_path: Path) -> None:
