@@ -1,10 +1,11 @@
 """A frozen provider payload read back by the provider's field names: the parts a printed
 document shows.
 
-`provider_payloads` (and `orders` for the 8.6) write these shapes; a printout is made from what
-was frozen and sent (what the provider and AADE see), so it reads them back here, typed and
-validated once, rather than by string keys wherever a part is printed. Only the parts printing
-needs are modelled; the rest of a payload is ignored. Read through `json_codec.loads`, so an
+`provider_payloads` (and `orders` for the 8.6) write these shapes; a printout, a connected
+receipt's card payments, a card signed for a MARKed receipt, an offline QR and the day's reports
+are made from what was frozen and sent (what the provider and AADE see), so they read it back
+here, typed and validated once, rather than by string keys. Only the parts they need are
+modelled; the rest of a payload is ignored. Read through `json_codec.loads`, so an
 amount keeps its digits (`12.40` stays `12.40`, a whole `2` is `Decimal(2)`): pydantic's own
 JSON reading would pass it through a float.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import ClassVar
 
-from pydantic import AliasPath, BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
 from agent.fiscal.orders import SlipCancellation
 from agent.fiscal.tax_codes import CARD_PAYMENT
@@ -26,8 +27,10 @@ class _Read(BaseModel):
 
 
 class FrozenAllowance(_Read):
-    """A line's allowance: the net it took off and that net's VAT."""
+    """A line's allowance: the net it took off and that net's VAT. `kind` is its `Type` (0 an
+    allowance, the only kind we write)."""
 
+    kind: int | None = Field(None, alias="Type")
     net: Decimal = Field(alias="Amount")
     vat: Decimal = Field(alias="VatAmount")
 
@@ -67,6 +70,26 @@ class FrozenSummaries(_Read):
     net: Decimal = Field(alias="TotalNetAmount")
     vat: Decimal = Field(alias="TotalVATAmount")
     gross: Decimal = Field(alias="TotalGrossValue")
+
+
+class FrozenTotals(_Read):
+    """The totals any frozen payload carries: an invoice's `Summaries`, or a POS receipt's
+    `totalAmount` (an 8.4 has no VAT analysis)."""
+
+    summaries: FrozenSummaries | None = Field(None, alias="Summaries")
+    total: Decimal | None = Field(None, alias="totalAmount")
+
+    @model_validator(mode="after")
+    def _has_a_total(self) -> FrozenTotals:
+        if self.summaries is None and self.total is None:
+            raise ValueError("a frozen payload carries Summaries or totalAmount")
+        return self
+
+
+class FrozenDetails(_Read):
+    """Only the `Details` of a payload (none in a POS receipt): what its discounts are read from."""
+
+    details: list[FrozenLine] = Field(default_factory=list, alias="Details")
 
 
 class _PaymentFields(_Read):

@@ -19,6 +19,7 @@ from typing import Any
 from agent.config import IssuerConfig
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
 from agent.fiscal.discounts import Allowance
+from agent.fiscal.frozen_payloads import FrozenDetails, FrozenPosReceipt, FrozenTotals
 from agent.fiscal.receipt_model import Customer, Delivery
 from agent.fiscal.tax_codes import (
     CARD_PAYMENT,
@@ -98,37 +99,36 @@ def set_delayed_code(payload: bytes, code: int) -> bytes:
 
 
 def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
-    """The totals a frozen payload carries: an invoice's `Summaries`, or a POS receipt's card
-    total (an 8.4 has no VAT analysis: net is the amount, VAT 0). As Decimal: a whole amount
-    (`12`) reads back from the JSON as an int, and the offline QR of such an 8.4 failed."""
-    summaries = payload.get("Summaries")
-    if summaries is None:
-        total = Decimal(payload["totalAmount"])
-        return DocumentTotals(net=total, vat=Decimal("0.00"), gross=total)
-    return DocumentTotals(
-        net=Decimal(summaries["TotalNetAmount"]),
-        vat=Decimal(summaries["TotalVATAmount"]),
-        gross=Decimal(summaries["TotalGrossValue"]),
-    )
+    """The totals a frozen payload (as `json_codec.loads` reads it) carries: an invoice's
+    `Summaries`, or a POS receipt's card total (an 8.4 has no VAT analysis: net is the amount,
+    VAT 0). As Decimal: a whole amount (`12`) reads back from the JSON as an int, and the
+    offline QR of such an 8.4 failed."""
+    frozen = FrozenTotals.model_validate(payload)
+    if frozen.summaries is None:
+        assert frozen.total is not None
+        return DocumentTotals(net=frozen.total, vat=Decimal("0.00"), gross=frozen.total)
+    summaries = frozen.summaries
+    return DocumentTotals(net=summaries.net, vat=summaries.vat, gross=summaries.gross)
 
 
 def pos_card_entries(payload: dict[str, Any], reference: str) -> list[PaymentEntry]:
     """The card payments an 8.4 (8.5) carried, as the 11.1 (11.4) connected to it sends them:
     method 7, amount, tip, terminal and transaction, with an empty signature and input (the POS
     receipt carries those), as the provider's QA flow does (TC 02 step 4, docs/provider.md §5).
-    `reference` names the POS receipt; it travels in `remarks` and is printed with the payment."""
+    `payload` is the frozen 8.4 as `json_codec.loads` reads it. `reference` names the POS
+    receipt; it travels in `remarks` and is printed with the payment."""
     return [
         PaymentEntry(
             method=CARD_PAYMENT,
-            amount=line["amount"],
-            tip=line.get("tipAmount", Decimal("0")),
-            terminal_id=line["terminalId"],
-            transaction_id=line["transactionId"],
+            amount=line.amount,
+            tip=line.tip,
+            terminal_id=line.terminal_id,
+            transaction_id=line.transaction_id,
             pos_input="",
             provider_signature="",
             remarks=reference,
         )
-        for line in payload["cardlines"]
+        for line in FrozenPosReceipt.model_validate(payload).card_lines
     ]
 
 
@@ -302,12 +302,13 @@ def payload_discount(payload: dict[str, Any]) -> Decimal:
 def payload_discount_by_category(payload: dict[str, Any]) -> dict[int, Decimal]:
     """`payload_discount` per VAT category of the discounted lines (the X/Z reports' lines)."""
     by_category: dict[int, Decimal] = {}
-    for detail in payload.get("Details", []):
-        for item in detail.get("AllowancesCharges", []):
-            if item.get("Type") == 0:
-                category = int(detail["VatCategoryCode"])
-                gross = item["Amount"] + item["VatAmount"]
-                by_category[category] = by_category.get(category, Decimal("0.00")) + gross
+    for line in FrozenDetails.model_validate(payload).details:
+        for item in line.allowances:
+            if item.kind == 0:
+                gross = item.net + item.vat
+                by_category[line.vat_category] = (
+                    by_category.get(line.vat_category, Decimal("0.00")) + gross
+                )
     return by_category
 
 
