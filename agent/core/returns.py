@@ -27,6 +27,7 @@ from agent.fiscal.errors import FieldProblem
 from agent.fiscal.receipt_model import PosReceiptRequest, ReceiptRequest
 from agent.fiscal.returns import (
     RETURN_OF,
+    NamedOriginal,
     OriginalNotReturnable,
     ReturnedItem,
     check_return_amount,
@@ -35,7 +36,6 @@ from agent.fiscal.returns import (
     needs_original_mark,
     with_original_mark,
 )
-from agent.json_codec import loads
 
 _NOT_ISSUED = (store.DocumentState.RESERVED, store.DocumentState.VOID)
 
@@ -44,8 +44,7 @@ def original_id(doc: store.StoredDocument) -> int | None:
     """The receipt a return names by id, or None (not a return, or named by MARK)."""
     if doc.type_code not in RETURN_OF:
         return None
-    value = loads(doc.request_json).get("correlated_receipt_id")
-    return int(value) if value is not None else None
+    return NamedOriginal.of_stored_request(doc.request_json).correlated_receipt_id
 
 
 def original_of(conn: sqlite3.Connection, doc: store.StoredDocument) -> store.StoredDocument | None:
@@ -103,10 +102,10 @@ def returnable_original(
 
 
 def _names(doc: store.StoredDocument, original: store.StoredDocument) -> bool:
-    request = loads(doc.request_json)
-    if request.get("correlated_receipt_id") == original.id:
+    named = NamedOriginal.of_stored_request(doc.request_json)
+    if named.correlated_receipt_id == original.id:
         return True
-    return original.mark is not None and original.mark in request.get("correlated_marks", [])
+    return original.mark is not None and original.mark in named.correlated_marks
 
 
 def check_credit(

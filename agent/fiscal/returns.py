@@ -16,13 +16,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from agent.fiscal.errors import DomainError, FieldProblem
 from agent.fiscal.provider_payloads import PricedLine
 from agent.fiscal.receipt_model import ReceiptLine
+from agent.json_codec import loads
 
 RETURN_OF = {"11.4": "11.1", "8.5": "8.4"}
 # The one empty correlation list a return frozen before its original's MARK carries.
 _EMPTY_CORRELATION = {"11.4": b'"CorrelatedInvoices":[]', "8.5": b'"correlatedInvoices":[]'}
+
+
+class NamedOriginal(BaseModel):
+    """How the request stored with an 11.4 or 8.5 named its original: by receipt id or by
+    MARK (`ReceiptRequest`, `PosReceiptRequest`). Only these two fields are read, and they may
+    be absent: an 11.4 that refunds a table stores its close request, and a number lost to a
+    rollback stores `{}`; neither names an original."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    correlated_receipt_id: int | None = None
+    correlated_marks: list[int] = Field(default_factory=list)
+
+    @classmethod
+    def of_stored_request(cls, request_json: str) -> NamedOriginal:
+        return cls.model_validate(loads(request_json))
 
 
 class ReturnExceedsOriginal(DomainError):
