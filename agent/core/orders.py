@@ -46,14 +46,14 @@ from agent.fiscal.provider_payloads import (
     PricedLine,
     invoice_payload,
 )
-from agent.fiscal.receipt_model import Delivery, ReceiptLine
-from agent.json_codec import dumps, loads
+from agent.fiscal.receipt_model import Delivery
+from agent.json_codec import dumps
 
 ZERO = Decimal("0.00")
 
 
 def placed(order: store.TableOrder) -> PlacedOrder:
-    lines = [ReceiptLine.model_validate(line) for line in loads(order.request_json)["lines"]]
+    lines = OrderRequest.of_stored_request(order.request_json).lines
     return PlacedOrder(is_return=order.kind == store.OrderKind.RETURN, lines=lines)
 
 

@@ -45,7 +45,13 @@ from agent.core.unpaid_orders import oldest_unpaid, signed_total
 from agent.fiscal.amounts import DocumentTotals, document_totals, vat_analysis
 from agent.fiscal.document_builder import PricedReceipt
 from agent.fiscal.errors import FieldProblem, PaymentsMismatch
-from agent.fiscal.orders import CATERING_CATEGORY, CloseTableRequest, ItemKey, closing_lines
+from agent.fiscal.orders import (
+    CATERING_CATEGORY,
+    CloseTableRequest,
+    ItemKey,
+    OrderRequest,
+    closing_lines,
+)
 from agent.fiscal.provider_payloads import DocumentIdentity, PaymentEntry, invoice_payload
 from agent.fiscal.receipt_model import (
     Customer,
@@ -115,7 +121,7 @@ def order_amounts(order: store.TableOrder) -> list[Amounts]:
 
 
 def order_lines(order: store.TableOrder) -> list[ReceiptLine]:
-    return [ReceiptLine.model_validate(line) for line in loads(order.request_json)["lines"]]
+    return OrderRequest.of_stored_request(order.request_json).lines
 
 
 def table_state(conn: sqlite3.Connection, table: str) -> TableState:

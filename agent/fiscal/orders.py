@@ -34,6 +34,7 @@ from agent.fiscal.receipt_model import (
     check_delivery_addresses,
     check_retail_customer,
 )
+from agent.json_codec import loads
 
 ORDER_TYPE = "8.6"
 RETURN_RECORD_TYPE = 7
@@ -54,6 +55,12 @@ class OrderRequest(_Strict):
     waiter: ShortText
     kind: Literal["order", "return"] = "order"
     lines: list[ReceiptLine] = Field(min_length=1, max_length=200)
+
+    @classmethod
+    def of_stored_request(cls, request_json: str) -> OrderRequest:
+        """The request an order slip was stored with, validated as it was on the way in; read
+        through `json_codec.loads`, so its prices keep their digits."""
+        return cls.model_validate(loads(request_json))
 
 
 class CancelOrderRequest(_Strict):
