@@ -45,6 +45,7 @@ from agent.core.unpaid_orders import oldest_unpaid, signed_total
 from agent.fiscal.amounts import DocumentTotals, document_totals, vat_analysis
 from agent.fiscal.document_builder import PricedReceipt
 from agent.fiscal.errors import FieldProblem, PaymentsMismatch
+from agent.fiscal.frozen_payloads import FrozenInvoice
 from agent.fiscal.orders import (
     CATERING_CATEGORY,
     CloseTableRequest,
@@ -74,7 +75,7 @@ from agent.fiscal.table_bill import (
     table_bill,
 )
 from agent.fiscal.tax_codes import NO_SPECIAL_CATEGORY
-from agent.json_codec import dumps, loads
+from agent.json_codec import dumps
 
 ZERO = Decimal("0.00")
 
@@ -115,8 +116,8 @@ def order_amounts(order: store.TableOrder) -> list[Amounts]:
     """The amounts each line of the frozen 8.6 carried, as the provider received them."""
     assert order.payload is not None, "an order slip is frozen with its payload"
     return [
-        Amounts(detail["NetTotal"], detail["VATTotal"], detail["Total"])
-        for detail in loads(order.payload)["Details"]
+        Amounts(line.net, line.vat, line.gross)
+        for line in FrozenInvoice.of_payload(order.payload).details
     ]
 
 

@@ -40,6 +40,8 @@ class FrozenLine(_Read):
 
     descriptions: list[str] = Field(alias="Descriptions", min_length=1)
     quantity: Decimal = Field(alias="Quantity")
+    net: Decimal = Field(alias="NetTotal")
+    vat: Decimal = Field(alias="VATTotal")
     gross: Decimal = Field(alias="Total")
     vat_category: int = Field(alias="VatCategoryCode")
     unit: int = Field(1, alias="MeasurementUnitCode")
