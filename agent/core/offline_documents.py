@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import offline_store as store
 from agent.core.runtime import Runtime
+from agent.fiscal.frozen_payloads import FrozenCounterParty, FrozenTotals
 from agent.fiscal.offline_qr import OfflineQrFields, offline_qr_url, qr_amount
-from agent.fiscal.provider_payloads import payload_totals
 from agent.fiscal.uid import prefixed_vat
-from agent.json_codec import loads
 
 LEGENDS = {
     1: "Απώλεια Διασύνδεσης Οντότητας - Παρόχου",
@@ -18,13 +17,13 @@ LEGENDS = {
 
 def offline_fields(rt: Runtime, doc: store.StoredDocument) -> OfflineQrFields:
     assert doc.payload is not None
-    payload = loads(doc.payload)
-    counterparty = payload.get("CounterParty") or {}
-    totals = payload_totals(payload)
+    frozen = FrozenTotals.of_payload(doc.payload)
+    counterparty = frozen.counterparty or FrozenCounterParty()
+    totals = frozen.totals()
     return OfflineQrFields(
         issuer_tin=prefixed_vat(rt.config.issuer.vat),
-        customer_tin=prefixed_vat(counterparty["Vat"]) if counterparty.get("Vat") else "",
-        customer_name=counterparty.get("RegisteredName", ""),
+        customer_tin=prefixed_vat(counterparty.vat) if counterparty.vat else "",
+        customer_name=counterparty.name,
         invoice_type=doc.type_code,
         series=doc.series,
         number=str(doc.number),

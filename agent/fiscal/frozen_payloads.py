@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
+from agent.fiscal.amounts import DocumentTotals
 from agent.fiscal.orders import SlipCancellation
 from agent.fiscal.tax_codes import CARD_PAYMENT
 from agent.json_codec import loads
@@ -74,18 +75,36 @@ class FrozenSummaries(_Read):
     gross: Decimal = Field(alias="TotalGrossValue")
 
 
+class FrozenCounterParty(_Read):
+    vat: str = Field("", alias="Vat")
+    name: str = Field("", alias="RegisteredName")
+
+
 class FrozenTotals(_Read):
-    """The totals any frozen payload carries: an invoice's `Summaries`, or a POS receipt's
-    `totalAmount` (an 8.4 has no VAT analysis)."""
+    """What any frozen payload totals, and for whom: an invoice's `Summaries`, or a POS
+    receipt's `totalAmount` (an 8.4 has no VAT analysis: net is the amount, VAT 0), and its
+    `CounterParty` if it names one. What a delayed document's offline QR shows."""
 
     summaries: FrozenSummaries | None = Field(None, alias="Summaries")
     total: Decimal | None = Field(None, alias="totalAmount")
+    counterparty: FrozenCounterParty | None = Field(None, alias="CounterParty")
 
     @model_validator(mode="after")
     def _has_a_total(self) -> FrozenTotals:
         if self.summaries is None and self.total is None:
             raise ValueError("a frozen payload carries Summaries or totalAmount")
         return self
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenTotals:
+        return cls.model_validate(loads(payload))
+
+    def totals(self) -> DocumentTotals:
+        if self.summaries is None:
+            assert self.total is not None
+            return DocumentTotals(net=self.total, vat=Decimal("0.00"), gross=self.total)
+        summaries = self.summaries
+        return DocumentTotals(net=summaries.net, vat=summaries.vat, gross=summaries.gross)
 
 
 class FrozenDetails(_Read):
@@ -117,11 +136,6 @@ class FrozenCardLine(_PaymentFields):
 
     method: ClassVar[int] = CARD_PAYMENT
     amount: Decimal
-
-
-class FrozenCounterParty(_Read):
-    vat: str = Field("", alias="Vat")
-    name: str = Field("", alias="RegisteredName")
 
 
 class FrozenInvoice(SlipCancellation):

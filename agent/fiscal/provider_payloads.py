@@ -103,12 +103,7 @@ def payload_totals(payload: dict[str, Any]) -> DocumentTotals:
     `Summaries`, or a POS receipt's card total (an 8.4 has no VAT analysis: net is the amount,
     VAT 0). As Decimal: a whole amount (`12`) reads back from the JSON as an int, and the
     offline QR of such an 8.4 failed."""
-    frozen = FrozenTotals.model_validate(payload)
-    if frozen.summaries is None:
-        assert frozen.total is not None
-        return DocumentTotals(net=frozen.total, vat=Decimal("0.00"), gross=frozen.total)
-    summaries = frozen.summaries
-    return DocumentTotals(net=summaries.net, vat=summaries.vat, gross=summaries.gross)
+    return FrozenTotals.model_validate(payload).totals()
 
 
 def pos_card_entries(payload: dict[str, Any], reference: str) -> list[PaymentEntry]:
