@@ -27,9 +27,13 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 
 from agent.core.report import Report
-from agent.fiscal.provider_payloads import payload_discount_by_category
+from agent.fiscal.frozen_payloads import (
+    FrozenCardSums,
+    FrozenPayment,
+    FrozenSaleSums,
+    discount_by_category,
+)
 from agent.fiscal.tax_codes import CARD_PAYMENT, PAYMENT_METHODS, VAT_RATES
-from agent.json_codec import loads
 
 ZERO = Decimal("0.00")
 ISSUED_STATES = ("pending", "delayed", "accepted")
@@ -302,7 +306,7 @@ def sum_documents(documents: Iterable[DocumentFacts]) -> DaySums:
                 )
             )
         if doc.state in ISSUED_STATES and doc.payload is not None:
-            _add_payload(flows, doc.type_code, loads(doc.payload))
+            _add_payload(flows, doc.type_code, doc.payload)
     return DaySums(
         documents=[
             SeriesNumbers(
@@ -343,32 +347,28 @@ def _needs_person(doc: DocumentFacts) -> str | None:
     return None
 
 
-def _add_payload(flows: dict[str, _FlowSums], type_code: str, payload: dict[str, Any]) -> None:
+def _add_payload(flows: dict[str, _FlowSums], type_code: str, payload: bytes) -> None:
     if type_code in SALE_TYPES:
+        invoice = FrozenSaleSums.of_payload(payload)
         sums = flows[SALE_TYPES[type_code]]
         sums.documents += 1
-        for bucket in payload.get("VatAnalysis", []):
-            line = sums.vat[int(bucket["VatCategoryCode"])]
-            line[0] += bucket["UnderlyingValue"]
-            line[1] += bucket["VatAmount"]
-        for category, discount in payload_discount_by_category(payload).items():
+        for bucket in invoice.vat_analysis:
+            line = sums.vat[bucket.vat_category]
+            line[0] += bucket.net
+            line[1] += bucket.vat
+        for category, discount in discount_by_category(invoice.details).items():
             sums.vat[category][2] += discount
-        for entry in payload.get("PaymentDetails", {}).get("PaymentMethods", []):
+        for entry in invoice.payments:
             if _carried_by_pos_receipt(entry):
                 continue
-            sums.pay(
-                int(entry["PaymentMethodTypeCode"]),
-                entry["Amount"],
-                entry.get("tipAmount", ZERO),
-                entry.get("terminalId"),
-            )
+            sums.pay(entry.method, entry.amount, entry.tip, entry.terminal_id)
     elif type_code in CARD_TYPES:
         sums = flows[CARD_TYPES[type_code]]
-        for line in payload.get("cardlines", []):
-            sums.pay(CARD_PAYMENT, line["amount"], line.get("tipAmount", ZERO), line["terminalId"])
+        for card in FrozenCardSums.of_payload(payload).card_lines:
+            sums.pay(CARD_PAYMENT, card.amount, card.tip, card.terminal_id)
 
 
-def _carried_by_pos_receipt(entry: dict[str, Any]) -> bool:
+def _carried_by_pos_receipt(entry: FrozenPayment) -> bool:
     """A card payment an 11.x repeats from its connected 8.4 (8.5): the remarks name the POS
     receipt, which counts it. Other remarks (an IRIS transfer's id) do not make it a repeat."""
-    return "remarks" in entry and int(entry["PaymentMethodTypeCode"]) == CARD_PAYMENT
+    return entry.remarks is not None and entry.method == CARD_PAYMENT

@@ -12,6 +12,7 @@ JSON reading would pass it through a float.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import ClassVar
 
@@ -107,6 +108,20 @@ class FrozenTotals(_Read):
         return DocumentTotals(net=summaries.net, vat=summaries.vat, gross=summaries.gross)
 
 
+def discount_by_category(lines: Iterable[FrozenLine]) -> dict[int, Decimal]:
+    """The gross (net + VAT) the lines' allowances (`Type` 0) took off, per VAT category of the
+    discounted lines: what a day's report sums."""
+    by_category: dict[int, Decimal] = {}
+    for line in lines:
+        for item in line.allowances:
+            if item.kind == 0:
+                gross = item.net + item.vat
+                by_category[line.vat_category] = (
+                    by_category.get(line.vat_category, Decimal("0.00")) + gross
+                )
+    return by_category
+
+
 class FrozenDetails(_Read):
     """Only the `Details` of a payload (none in a POS receipt): what its discounts are read from."""
 
@@ -136,6 +151,30 @@ class FrozenCardLine(_PaymentFields):
 
     method: ClassVar[int] = CARD_PAYMENT
     amount: Decimal
+
+
+class FrozenSaleSums(FrozenDetails):
+    """What a day's report sums from an 11.x: its VAT analysis, its lines' discounts and its
+    payments. A part the payload lacks counts nothing."""
+
+    vat_analysis: list[FrozenVatRow] = Field(default_factory=list, alias="VatAnalysis")
+    payments: list[FrozenPayment] = Field(
+        default_factory=list, validation_alias=AliasPath("PaymentDetails", "PaymentMethods")
+    )
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenSaleSums:
+        return cls.model_validate(loads(payload))
+
+
+class FrozenCardSums(_Read):
+    """What a day's report sums from an 8.4 (8.5): its card lines, none if it lacks them."""
+
+    card_lines: list[FrozenCardLine] = Field(default_factory=list, alias="cardlines")
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenCardSums:
+        return cls.model_validate(loads(payload))
 
 
 class FrozenInvoice(SlipCancellation):

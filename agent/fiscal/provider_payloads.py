@@ -19,7 +19,12 @@ from typing import Any
 from agent.config import IssuerConfig
 from agent.fiscal.amounts import DocumentTotals, LineAmounts, VatBucket
 from agent.fiscal.discounts import Allowance
-from agent.fiscal.frozen_payloads import FrozenDetails, FrozenPosReceipt, FrozenTotals
+from agent.fiscal.frozen_payloads import (
+    FrozenDetails,
+    FrozenPosReceipt,
+    FrozenTotals,
+    discount_by_category,
+)
 from agent.fiscal.receipt_model import Customer, Delivery
 from agent.fiscal.tax_codes import (
     CARD_PAYMENT,
@@ -296,15 +301,7 @@ def payload_discount(payload: dict[str, Any]) -> Decimal:
 
 def payload_discount_by_category(payload: dict[str, Any]) -> dict[int, Decimal]:
     """`payload_discount` per VAT category of the discounted lines (the X/Z reports' lines)."""
-    by_category: dict[int, Decimal] = {}
-    for line in FrozenDetails.model_validate(payload).details:
-        for item in line.allowances:
-            if item.kind == 0:
-                gross = item.net + item.vat
-                by_category[line.vat_category] = (
-                    by_category.get(line.vat_category, Decimal("0.00")) + gross
-                )
-    return by_category
+    return discount_by_category(FrozenDetails.model_validate(payload).details)
 
 
 def invoice_payload(
