@@ -23,9 +23,9 @@ from agent.core.request_identity import (
     wire,
 )
 from agent.core.runtime import Runtime
+from agent.fiscal.frozen_payloads import FrozenPayments
 from agent.fiscal.orders import DrawerOpenRequest
 from agent.fiscal.tax_codes import CASH_PAYMENT
-from agent.json_codec import loads
 
 AfterOutcome = Callable[[store.StoredDocument], None]
 
@@ -38,9 +38,8 @@ def pays_cash(doc: store.StoredDocument) -> bool:
     """From the frozen payload: what the provider records is what opens the drawer."""
     if doc.payload is None:
         return False
-    payload = loads(doc.payload)
-    methods = (payload.get("PaymentDetails") or {}).get("PaymentMethods") or []
-    return any(method.get("PaymentMethodTypeCode") == CASH_PAYMENT for method in methods)
+    payments = FrozenPayments.of_payload(doc.payload).payments
+    return any(payment.method == CASH_PAYMENT for payment in payments)
 
 
 def wants_cash_kick(rt: Runtime, doc: store.StoredDocument) -> bool:

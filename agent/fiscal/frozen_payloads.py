@@ -153,14 +153,24 @@ class FrozenCardLine(_PaymentFields):
     amount: Decimal
 
 
-class FrozenSaleSums(FrozenDetails):
+class FrozenPayments(_Read):
+    """Only the payments of an `/Invoice/json` payload (none in an 8.6): what the provider
+    records as paid, so what opens the cash drawer."""
+
+    payments: list[FrozenPayment] = Field(
+        default_factory=list, validation_alias=AliasPath("PaymentDetails", "PaymentMethods")
+    )
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> FrozenPayments:
+        return cls.model_validate(loads(payload))
+
+
+class FrozenSaleSums(FrozenDetails, FrozenPayments):
     """What a day's report sums from an 11.x: its VAT analysis, its lines' discounts and its
     payments. A part the payload lacks counts nothing."""
 
     vat_analysis: list[FrozenVatRow] = Field(default_factory=list, alias="VatAnalysis")
-    payments: list[FrozenPayment] = Field(
-        default_factory=list, validation_alias=AliasPath("PaymentDetails", "PaymentMethods")
-    )
 
     @classmethod
     def of_payload(cls, payload: bytes) -> FrozenSaleSums:
