@@ -1,5 +1,5 @@
 """A frozen provider payload read back by the provider's field names: the parts a printed
-document shows.
+document, a connected document, an offline QR and a day's report use.
 
 `provider_payloads` (and `orders` for the 8.6) write these shapes; a printout, a connected
 receipt's card payments, a card signed for a MARKed receipt, an offline QR and the day's reports

@@ -207,7 +207,13 @@ class Delivery(_Strict):
     @classmethod
     def of_stored_request(cls, request_json: str) -> Delivery:
         """What a request stored with its document asked for (the defaults if it named none)."""
-        return cls.model_validate(loads(request_json).get("delivery", {}))
+        return _StoredDelivery.model_validate(loads(request_json)).delivery
+
+
+class _StoredDelivery(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    delivery: Delivery = Delivery()
 
 
 class _StoredPrice(BaseModel):
