@@ -49,6 +49,7 @@ from offline_store.archive_files import (
     ArchiveBatch,
     ArchiveDamaged,
     append_member,
+    chained_records,
     file_sha256,
     read_batch,
 )
@@ -66,7 +67,6 @@ from offline_store.journal import (
     JournalEntry,
     append_journal,
     archive_boundary,
-    entry_hash,
     entry_link,
     journal_entries,
     journal_head,
@@ -359,28 +359,14 @@ def verify_history(conn: sqlite3.Connection, archive_dir: Path) -> HistoryCheck:
     documents = 0
     for batch in batches:
         try:
-            records = list(read_batch(archive_dir, batch, check=True))
-        except (OSError, ArchiveDamaged, ValueError) as exc:
-            return HistoryCheck(False, len(batches), documents, seq, f"batch {batch.id}: {exc}")
-        for record in records:
-            if record["type"] == "document":
-                documents += 1
-            elif record["type"] == "journal":
-                seq += 1
-                if record["seq"] != seq:
-                    return _broken(batches, documents, seq, f"journal entry {seq} missing")
-                last_hash = entry_hash(
-                    last_hash,
-                    seq=seq,
-                    at=record["at"],
-                    document_id=record["document_id"],
-                    event=record["event"],
-                    detail=record["detail"],
-                )
-                if record["event"] == SEALED_EVENT:
+            for record in chained_records(archive_dir, batch, seq, last_hash):
+                if record["type"] == "document":
+                    documents += 1
+                elif record["type"] == "journal" and record["event"] == SEALED_EVENT:
                     seals[record["detail"]["batch"]] = record["detail"]
-        if (seq, last_hash) != (batch.journal_last_seq, batch.journal_last_hash):
-            return _broken(batches, documents, seq, f"batch {batch.id}: journal chain differs")
+        except (OSError, ArchiveDamaged, ValueError) as exc:
+            return _broken(batches, documents, seq, str(exc))
+        seq, last_hash = batch.journal_last_seq, batch.journal_last_hash
     live = verify_journal(conn)
     if not live.ok:
         return _broken(batches, documents, live.entries, f"journal entry {live.first_bad_seq}")

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from offline_store.durable_names import fsync_directory
 from offline_store.errors import StoreError
-from offline_store.journal import JournalEntry, canonical_json
+from offline_store.journal import JournalEntry, canonical_json, entry_hash
 
 XZ_SUFFIX = ".jsonl.xz"
 GZIP_SUFFIX = ".jsonl.gz"
@@ -134,3 +134,28 @@ def read_batch(archive_dir: Path, batch: ArchiveBatch, *, check: bool) -> Iterat
         raise ArchiveDamaged(f"{path}: batch {batch.id} does not decompress: {exc}") from exc
     for line in data.splitlines():
         yield json.loads(line)
+
+
+def chained_records(
+    archive_dir: Path, batch: ArchiveBatch, seq: int, prev_hash: str
+) -> Iterator[dict[str, Any]]:
+    """The batch's records, its bytes checked against the seal and its journal segment against
+    the chain: from entry `seq` with hash `prev_hash` (the previous batch's end) to the seq and
+    hash sealed for this batch. `ArchiveDamaged` at the first break, after the records before
+    it were given."""
+    for record in read_batch(archive_dir, batch, check=True):
+        if record["type"] == "journal":
+            seq += 1
+            if record["seq"] != seq:
+                raise ArchiveDamaged(f"batch {batch.id}: journal entry {seq} missing")
+            prev_hash = entry_hash(
+                prev_hash,
+                seq=seq,
+                at=record["at"],
+                document_id=record["document_id"],
+                event=record["event"],
+                detail=record["detail"],
+            )
+        yield record
+    if (seq, prev_hash) != (batch.journal_last_seq, batch.journal_last_hash):
+        raise ArchiveDamaged(f"batch {batch.id}: journal chain differs from its seal")

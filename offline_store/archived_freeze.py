@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offline_store.archive import archive_batches
-from offline_store.archive_files import ArchiveBatch, ArchiveDamaged, read_batch
-from offline_store.journal import GENESIS_HASH, entry_hash
+from offline_store.archive_files import ArchiveBatch, ArchiveDamaged, chained_records
+from offline_store.journal import GENESIS_HASH
 
 FREEZE_EVENT = "document.pending"
 
@@ -83,24 +83,11 @@ def _sealed_freezes(archive_dir: Path, batch: ArchiveBatch, seq: int, prev: str)
     if batch.journal_last_seq == seq:
         return {}
     freezes: dict[int, str] = {}
-    for record in read_batch(archive_dir, batch, check=True):
-        if record["type"] != "journal":
+    for record in chained_records(archive_dir, batch, seq, prev):
+        if record["type"] != "journal" or record["event"] != FREEZE_EVENT:
             continue
-        seq += 1
-        if record["seq"] != seq:
-            raise ArchiveDamaged(f"batch {batch.id}: journal entry {seq} missing")
         detail = record["detail"]
-        prev = entry_hash(
-            prev,
-            seq=seq,
-            at=record["at"],
-            document_id=record["document_id"],
-            event=record["event"],
-            detail=detail,
-        )
         digest = detail.get("payload_sha256") if isinstance(detail, dict) else None
-        if record["event"] == FREEZE_EVENT and record["document_id"] is not None and digest:
+        if record["document_id"] is not None and digest:
             freezes[int(record["document_id"])] = str(digest)
-    if (seq, prev) != (batch.journal_last_seq, batch.journal_last_hash):
-        raise ArchiveDamaged(f"batch {batch.id}: journal chain differs from its seal")
     return freezes
