@@ -14,15 +14,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-import httpx
-
 from agent.elise.outcomes import AadeDown, Rejected, Unauthorized, Unreachable
 from agent.elise.responses import failure, fold_keys, json_object
+from agent.elise.transport import ProviderAnswer
 from agent.fiscal.uid import prefixed_vat
 from agent.json_codec import dumps
 from agent.secrets import ApiKey
 
-Post = Callable[[str, bytes, dict[str, str]], Awaitable[httpx.Response]]
+Post = Callable[[str, bytes, dict[str, str]], Awaitable[ProviderAnswer]]
 
 LOGIN_PATH = "/Authentication/login"
 REFRESH_PATH = "/Authentication/Refresh"

@@ -1,10 +1,10 @@
-"""The Elise client: one httpx connection pool, one typed outcome per call, nothing secret logged.
+"""The Elise client: one connection pool, one typed outcome per call, nothing secret logged.
 
-It talks to an httpx transport rather than through `AsyncClient`: every call is a POST of bytes
-the daemon already froze, to one host, with fixed headers, so the client layer's URL merging,
-cookie jar, auth and redirect hooks did nothing here but cost about a third of the agent's CPU
-per document (measured in the sync). The transport is our own `ProviderTransport` (see its
-module for why); tests may pass any `httpx.AsyncBaseTransport`.
+It talks to its transport (`ProviderTransport`, see its module for why it is ours) rather than
+through httpx's `AsyncClient`: every call is a POST of bytes the daemon already froze, to one
+host, with fixed headers, so the client layer's URL merging, cookie jar, auth and redirect
+hooks did nothing here but cost about a third of the agent's CPU per document (measured in the
+sync). httpx still parses the provider's URLs (once per path) and names the exceptions.
 
 Every public call is bounded twice: the connect/read/write/pool timeouts per exchange, and
 `total_timeout_s` over the whole call (including a login or refresh it needs), so the till never
@@ -59,7 +59,7 @@ from agent.elise.responses import (
     update_outcome,
     validate_outcome,
 )
-from agent.elise.transport import ProviderTransport
+from agent.elise.transport import ProviderAnswer, ProviderTransport, Target, Timeouts
 from agent.fiscal.uid import prefixed_vat
 from agent.json_codec import dumps
 from agent.secrets import ApiKey
@@ -80,7 +80,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _by_body(classify: Callable[[int, bytes], Outcome]) -> Callable[[httpx.Response], Outcome]:
+def _by_body(classify: Callable[[int, bytes], Outcome]) -> Callable[[ProviderAnswer], Outcome]:
     """A classifier of the status and body (every call but the document list)."""
     return lambda response: classify(response.status_code, response.content)
 
@@ -92,7 +92,7 @@ class EliseClient:
         *,
         issuer_vat: str,
         api_key: ApiKey,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: ProviderTransport | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._config = config
@@ -108,19 +108,20 @@ class EliseClient:
         # (a 3xx is classified like any other unexpected answer), no retries.
         self._transport = transport or ProviderTransport()
         self._base_url = str(config.base_url).rstrip("/")
-        self._urls: dict[str, httpx.URL] = {}
-        self._timeout = httpx.Timeout(
+        self._targets: dict[str, Target] = {}
+        self._timeouts = Timeouts(
             connect=config.connect_timeout_s,
             read=config.read_timeout_s,
             write=config.read_timeout_s,
             pool=config.connect_timeout_s,
-        ).as_dict()
+        )
         self._headers = {
             "Accept": "application/json",
             "Content-Type": "application/json",
             "User-Agent": f"pos-agent/{__version__}",
         }
         self._last_server_date: datetime | None = None
+        self._last_date_header = ""
         self._clock_offset_s: float | None = None
         self.last_success_at: datetime | None = None
         # Exchanges begun: a request that saw another count after a refused write may have been
@@ -221,7 +222,7 @@ class EliseClient:
         self,
         path: str,
         content: bytes,
-        classify: Callable[[httpx.Response], Outcome],
+        classify: Callable[[ProviderAnswer], Outcome],
         params: dict[str, str] | None = None,
         method: str = "POST",
     ) -> Outcome | Rejected | Unauthorized | Unreachable:
@@ -258,23 +259,15 @@ class EliseClient:
         headers: dict[str, str],
         params: dict[str, str] | None = None,
         method: str = "POST",
-    ) -> httpx.Response:
+    ) -> ProviderAnswer:
         """One exchange, logged without headers, body or query, and its `Date` noted."""
         started = time.perf_counter()
-        request = httpx.Request(
-            method,
-            self._url(path, params),
-            headers={**self._headers, **headers},
-            content=content,
-            extensions={"timeout": self._timeout},
-        )
+        target = self._target(path, params)
         self.exchanges_begun += 1
         try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
+            answer = await self._transport.exchange(
+                method, target, {**self._headers, **headers}, content, self._timeouts
+            )
         except httpx.HTTPError as exc:
             elapsed_ms = (time.perf_counter() - started) * 1000
             log.warning(
@@ -282,28 +275,32 @@ class EliseClient:
             )
             raise
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.debug("%s %s -> %d in %.0f ms", method, path, response.status_code, elapsed_ms)
-        self._note_date(response)
-        return response
+        log.debug("%s %s -> %d in %.0f ms", method, path, answer.status_code, elapsed_ms)
+        self._note_date(answer.headers.get("date"))
+        return answer
 
-    def _url(self, path: str, params: dict[str, str] | None) -> httpx.URL:
+    def _target(self, path: str, params: dict[str, str] | None) -> Target:
         """Parsed once per path: parsing it per call was a tenth of the sync's CPU."""
         if params:
-            return httpx.URL(self._base_url + path, params=params)
-        url = self._urls.get(path)
-        if url is None:
-            url = self._urls[path] = httpx.URL(self._base_url + path)
-        return url
+            return Target.of(httpx.URL(self._base_url + path, params=params))
+        target = self._targets.get(path)
+        if target is None:
+            target = self._targets[path] = Target.of(httpx.URL(self._base_url + path))
+        return target
 
-    def _note_date(self, response: httpx.Response) -> None:
-        value = response.headers.get("date")
+    def _note_date(self, value: str | None) -> None:
+        """The offset is taken at every answer; the header, which changes once a second, is
+        parsed only when it changed."""
         if not value:
             return
-        try:
-            server_date = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return
-        if server_date.tzinfo is None:
-            server_date = server_date.replace(tzinfo=UTC)
-        self._last_server_date = server_date
-        self._clock_offset_s = (server_date - self._clock()).total_seconds()
+        if value != self._last_date_header:
+            try:
+                server_date = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                return
+            if server_date.tzinfo is None:
+                server_date = server_date.replace(tzinfo=UTC)
+            self._last_server_date = server_date
+            self._last_date_header = value
+        assert self._last_server_date is not None
+        self._clock_offset_s = (self._last_server_date - self._clock()).total_seconds()

@@ -12,8 +12,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from agent.clock import ATHENS
 from agent.elise.outcomes import (
     AadeDown,
@@ -42,6 +40,7 @@ from agent.elise.outcomes import (
     UpdateOutcome,
     ValidateOutcome,
 )
+from agent.elise.transport import ProviderAnswer
 from agent.json_codec import loads
 
 RAW_LIMIT = 500
@@ -127,7 +126,7 @@ def validate_outcome(status: int, content: bytes) -> ValidateOutcome:
     return Unreachable(f"validate answered without a verdict: {_raw(content)}")
 
 
-def document_page(response: httpx.Response, *, page: int) -> ListOutcome:
+def document_page(response: ProviderAnswer, *, page: int) -> ListOutcome:
     """A page of `getdocuments`: a JSON array, and `NextPage` while there is a next page (a
     value that is missing, unreadable or not after this page ends the list)."""
     if response.status_code != 200:
@@ -154,7 +153,7 @@ def _listed(item: dict[str, Any]) -> ListedDocument:
     )
 
 
-def order_page(response: httpx.Response, *, page: int) -> OrderListOutcome:
+def order_page(response: ProviderAnswer, *, page: int) -> OrderListOutcome:
     """A page of the provider's open order slips: a JSON array and `NextPage`, as
     `getdocuments` pages (docs/provider.md §15)."""
     listed = document_page(response, page=page)

@@ -1,22 +1,24 @@
-"""The provider transport: HTTP/1.1 keep-alive on asyncio, behind httpx's transport interface.
+"""The provider transport: HTTP/1.1 keep-alive on asyncio, one exchange per call.
 
-The client keeps httpx's models (`Request`, `Response`, the exception classes its outcomes are
-classified by); only the layer that moves bytes is ours. httpx's own transport goes through
-httpcore and anyio, which cost about 1.4 ms per exchange on the benchmark machine even with
-one connection and nothing else running (a 20 ms provider answered in 22.2 ms, against 20.8 ms
-with plain asyncio streams). The sync sends thousands of documents in a row and the till pays
-it on every sale, so that was the agent's largest single cost. This transport writes each
-request in one `write`, parses the answer with httptools (llhttp, the parser uvicorn already
-uses for the local API) and keeps idle connections per origin.
+The client hands it a request's parts (method, `Target`, headers, body, `Timeouts`) and gets a
+`ProviderAnswer` back; only httpx's exception classes are shared, since the client classifies its
+outcomes by them. httpx's own transport goes through httpcore and anyio, which cost about 1.4 ms
+per exchange on the benchmark machine even with one connection and nothing else running (a 20
+ms provider answered in 22.2 ms, against 20.8 ms with plain asyncio streams); its `Request` and
+`Response` models, kept around this transport at first, still cost about a seventh of the
+daemon's CPU per sale (header objects, a byte stream and a content decoder for a few hundred
+bytes of JSON). The sync sends thousands of documents in a row and the till pays it on every
+sale. This transport writes each request in one `write`, parses the answer with httptools
+(llhttp, the parser uvicorn already uses for the local API) and keeps idle connections per
+origin.
 
 What it does and does not do, on purpose:
-- HTTP/1.1 only, no proxies, no redirects, no retries: a POST that may have reached the
-  provider is never re-sent by this layer (the sync re-sends by UID, which the provider
-  deduplicates).
-- Timeouts come from `request.extensions["timeout"]` as httpx writes them: `connect` (TCP +
-  TLS), `write` (the request leaving the buffer), `read` (the whole answer after the request
-  was written: stricter than httpx's "between two reads", and the same thing for the
-  provider's small JSON answers), `pool` (waiting for a free connection).
+- HTTP/1.1 only, no proxies, no redirects, no retries, no content decoding (the client asks for
+  none): a POST that may have reached the provider is never re-sent by this layer (the sync
+  re-sends by UID, which the provider deduplicates).
+- `Timeouts`: `connect` (TCP + TLS), `write` (the request leaving the buffer), `read` (the whole
+  answer after the request was written: stricter than httpx's "between two reads", and the
+  same thing for the provider's small JSON answers), `pool` (waiting for a free connection).
 - A connection is reused only after a complete answer that allows keep-alive; a connection the
   server closed while idle is dropped before it is picked; an exchange that was cancelled or
   failed closes its connection, so a late answer can never be read as the next one's.
@@ -32,7 +34,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httptools
@@ -48,7 +51,46 @@ MAX_HEADERS = 100
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0  # httpx's default
 
 Origin = tuple[str, str, int]
-_UNSAFE_IN_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+_UNSAFE_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BODY_EXPECTED = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds per phase of one exchange (None: no bound), as httpx's `Timeout` names them."""
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a request goes, worked out once per URL: the connection's origin, the request
+    line's path with its query, and the `Host` header."""
+
+    origin: Origin
+    path: bytes
+    host: bytes
+
+    @classmethod
+    def of(cls, url: httpx.URL) -> Target:
+        """httpx's URL parser (IDNA, percent-encoding, default ports) reads the address."""
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(f"{url.scheme!r} is not http or https")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return cls((url.scheme, url.host, port), url.raw_path, url.netloc)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAnswer:
+    """A whole answer: status, headers by lower-case name (the last of a repeated one wins;
+    the client reads `Date` and `NextPage`), body."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
 
 
 class _Answer:
@@ -156,7 +198,7 @@ class _Connection(asyncio.Protocol):
     # -- the exchange -----------------------------------------------------------------------
 
     async def exchange(
-        self, request: bytes, timeouts: dict[str, float | None]
+        self, request: bytes, timeouts: Timeouts
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         """Send one request, wait for its whole answer; (status, headers, body, reusable)."""
         assert self._transport is not None
@@ -166,8 +208,8 @@ class _Connection(asyncio.Protocol):
         self._done = loop.create_future()
         self._transport.write(request)
         if self._writable is not None:
-            await _within(timeouts.get("write"), httpx.WriteTimeout, self._writable)
-        await _within(timeouts.get("read"), httpx.ReadTimeout, self._done)
+            await _within(timeouts.write, httpx.WriteTimeout, self._writable)
+        await _within(timeouts.read, httpx.ReadTimeout, self._done)
         parser, self._parser = self._parser, None
         status = parser.get_status_code()
         reusable = self._answer.keep_alive and not self.closed and status >= 200
@@ -197,7 +239,7 @@ async def _within(
         raise timeout_error(f"no progress within {seconds} s") from None
 
 
-class ProviderTransport(httpx.AsyncBaseTransport):
+class ProviderTransport:
     """Keep-alive connection pool per origin; at most `max_connections` exchanges at once."""
 
     def __init__(
@@ -218,41 +260,44 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def exchange(
+        self,
+        method: str,
+        target: Target,
+        headers: Mapping[str, str],
+        body: bytes,
+        timeouts: Timeouts,
+    ) -> ProviderAnswer:
+        """One request and its whole answer; httpx's exception classes for what went wrong."""
         if self._closed:
-            raise httpx.ConnectError("the transport is closed", request=request)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        raw = _serialize(request, await request.aread())
+            raise httpx.ConnectError("the transport is closed")
+        raw = _serialize(method, target, headers, body)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self._max_connections)
+        if self._slots.locked():
+            await _within(timeouts.pool, httpx.PoolTimeout, self._slots.acquire())
+        else:
+            await self._slots.acquire()  # a free slot is taken at once: no timer to arm
         try:
-            await _within(timeouts.get("pool"), httpx.PoolTimeout, self._slots.acquire())
-        except httpx.PoolTimeout as exc:
-            exc.request = request
-            raise
-        try:
-            origin = _origin(request.url)
-            connection = await self._connection(origin, timeouts)
+            connection = await self._connection(target.origin, timeouts.connect)
             try:
-                status, headers, body, reusable = await connection.exchange(raw, timeouts)
+                status, answer_headers, content, reusable = await connection.exchange(raw, timeouts)
             except BaseException:
                 connection.close()
                 raise
             if reusable:
-                self._idle.setdefault(origin, []).append((connection, time.monotonic()))
+                self._idle.setdefault(target.origin, []).append((connection, time.monotonic()))
             else:
                 connection.close()
-        except httpx.TransportError as exc:
-            exc.request = request
-            raise
         finally:
             self._slots.release()
-        return httpx.Response(
+        return ProviderAnswer(
             status,
-            headers=headers,
-            content=body,
-            request=request,
-            extensions={"http_version": b"HTTP/1.1"},
+            {
+                name.decode("latin-1").lower(): value.decode("latin-1")
+                for name, value in answer_headers
+            },
+            content,
         )
 
     async def aclose(self) -> None:
@@ -262,7 +307,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
                 connection.close()
         self._idle.clear()
 
-    async def _connection(self, origin: Origin, timeouts: dict[str, float | None]) -> _Connection:
+    async def _connection(self, origin: Origin, connect_s: float | None) -> _Connection:
         idle = self._idle.get(origin, [])
         expired = time.monotonic() - self._keepalive_expiry_s
         while idle:
@@ -270,7 +315,7 @@ class ProviderTransport(httpx.AsyncBaseTransport):
             if since > expired and not connection.closed:
                 return connection
             connection.close()
-        return await self._connect(origin, timeouts.get("connect"))
+        return await self._connect(origin, connect_s)
 
     async def _connect(self, origin: Origin, seconds: float | None) -> _Connection:
         scheme, host, port = origin
@@ -298,22 +343,21 @@ class ProviderTransport(httpx.AsyncBaseTransport):
         return self._ssl_context
 
 
-def _origin(url: httpx.URL) -> Origin:
-    if url.scheme not in ("http", "https"):
-        raise httpx.UnsupportedProtocol(f"{url.scheme!r} is not http or https")
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return url.scheme, url.host, port
-
-
-def _serialize(request: httpx.Request, body: bytes) -> bytes:
-    """Request line, headers (httpx already added Host and Content-Length) and body, at once.
+def _serialize(method: str, target: Target, headers: Mapping[str, str], body: bytes) -> bytes:
+    """Request line, `Host`, `Content-Length` (as httpx writes them) and the headers, and the
+    body, at once.
 
     A header with a line break would smuggle a second header or request; it is refused
     without quoting it, since the value may be the API key or a token.
     """
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), request.url.raw_path)]
-    for name, value in request.headers.raw:
-        if _UNSAFE_IN_HEADER.search(name + value):
-            raise httpx.LocalProtocolError(f"header {name.decode('latin-1')!r} has a control byte")
-        lines.append(b"%s: %s" % (name, value))
+    lines = [b"%s %s HTTP/1.1" % (method.encode("ascii"), target.path), b"Host: " + target.host]
+    if body or method in _BODY_EXPECTED:
+        lines.append(b"Content-Length: %d" % len(body))
+    for name, value in headers.items():
+        if _UNSAFE_IN_HEADER.search(name) or _UNSAFE_IN_HEADER.search(value):
+            raise httpx.LocalProtocolError(f"header {name!r} has a control byte")
+        try:
+            lines.append(b"%s: %s" % (name.encode("ascii"), value.encode("ascii")))
+        except UnicodeEncodeError:
+            raise httpx.LocalProtocolError(f"header {name!r} is not ASCII") from None
     return b"\r\n".join(lines) + b"\r\n\r\n" + body

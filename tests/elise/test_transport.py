@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.elise.transport import ProviderTransport
+from agent.elise.transport import ProviderAnswer, ProviderTransport, Target, Timeouts
+from agent.json_codec import loads
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUTS = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
@@ -74,13 +75,20 @@ def answer(body: bytes, status: int = 201, extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n%s" % (status, len(body), extra, body)
 
 
-def post(url: str, body: bytes = b'{"a": 1}', **timeouts: float) -> httpx.Request:
-    return httpx.Request(
-        "POST",
-        url + "/Invoice/json?IssuerTin=EL1",
-        content=body,
-        headers={"Content-Type": "application/json", "APIKey": "k"},
-        extensions={"timeout": {**TIMEOUTS, **timeouts}},
+def send(
+    transport: ProviderTransport,
+    url: str,
+    body: bytes = b'{"a": 1}',
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    **timeouts: float,
+) -> Awaitable[ProviderAnswer]:
+    return transport.exchange(
+        method,
+        Target.of(httpx.URL(url + "/Invoice/json?IssuerTin=EL1")),
+        headers or {"Content-Type": "application/json", "APIKey": "k"},
+        body,
+        Timeouts(**{**TIMEOUTS, **timeouts}),
     )
 
 
@@ -105,7 +113,7 @@ def test_requests_share_one_connection_and_go_out_byte_for_byte() -> None:
         async with keep_alive_server() as server:
             transport = ProviderTransport()
             for body in (b'{"a": 1}', b'{"b": "\xce\xb1"}', b"{}"):
-                response = await transport.handle_async_request(post(server.url, body))
+                response = await send(transport, server.url, body)
                 assert (response.status_code, response.content) == (201, b"%d" % len(body))
             await transport.aclose()
         assert server.connections == 1
@@ -115,6 +123,48 @@ def test_requests_share_one_connection_and_go_out_byte_for_byte() -> None:
         assert b"Host: localhost:%d" % server.port in lines
         assert b"Content-Length: 8" in lines and b"APIKey: k" in lines
         assert body == b'{"a": 1}'
+
+    run(scenario)
+
+
+def test_content_length_as_httpx_writes_it_and_headers_by_lower_case_name() -> None:
+    """A GET carries no body and no length; a POST always says its length, even 0. The answer's
+    headers are read by lower-case name (the client reads `date` and `nextpage`)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await server.read_request(reader)
+            writer.write(
+                answer(b"[]", 200, b"NextPage: 2\r\nDate: Mon, 07 Dec 2026 21:00:00 GMT\r\n")
+            )
+
+    server = ScriptedServer(handler)
+
+    async def scenario() -> None:
+        async with server:
+            transport = ProviderTransport()
+            listed = await send(transport, server.url, b"", method="GET")
+            await send(transport, server.url, b"")
+            await transport.aclose()
+        assert listed.headers["nextpage"] == "2" and listed.headers["date"].endswith("GMT")
+        get, post = (
+            request.partition(b"\r\n\r\n")[0].split(b"\r\n") for request in server.requests
+        )
+        assert get[0].startswith(b"GET ") and not any(b"Content-Length" in line for line in get)
+        assert b"Content-Length: 0" in post
+
+    run(scenario)
+
+
+def test_a_header_that_is_not_ascii_is_refused_without_quoting_it() -> None:
+    async def scenario() -> None:
+        async with keep_alive_server() as server:
+            transport = ProviderTransport()
+            with pytest.raises(httpx.LocalProtocolError) as caught:
+                await send(transport, server.url, headers={"APIKey": "κλειδί-secret"})
+            assert "secret" not in str(caught.value)
+            await transport.aclose()
+        assert server.requests == []
 
     run(scenario)
 
@@ -134,10 +184,10 @@ def test_chunked_answer() -> None:
     async def scenario() -> None:
         async with server:
             transport = ProviderTransport()
-            first = await transport.handle_async_request(post(server.url))
-            second = await transport.handle_async_request(post(server.url))
+            first = await send(transport, server.url)
+            second = await send(transport, server.url)
             await transport.aclose()
-        assert first.json() == {"a": 1} and second.content == b"second"
+        assert loads(first.content) == {"a": 1} and second.content == b"second"
         assert server.connections == 1
 
     run(scenario)
@@ -155,7 +205,7 @@ def test_connection_close_answer_and_a_body_that_ends_with_the_connection() -> N
         async with server:
             transport = ProviderTransport()
             for _ in range(2):
-                response = await transport.handle_async_request(post(server.url))
+                response = await send(transport, server.url)
                 assert response.content == b"until the end"
             await transport.aclose()
         assert server.connections == 2  # never reused after "Connection: close"
@@ -175,11 +225,11 @@ def test_a_connection_the_server_closed_while_idle_is_not_picked() -> None:
     async def scenario() -> None:
         async with server:
             transport = ProviderTransport()
-            assert (await transport.handle_async_request(post(server.url))).content == b"ok"
+            assert (await send(transport, server.url)).content == b"ok"
             ((idle, _),) = [entry for pool in transport._idle.values() for entry in pool]
             while not idle.closed:  # the FIN reaches the client on a later loop turn
                 await asyncio.sleep(0)
-            assert (await transport.handle_async_request(post(server.url))).content == b"ok"
+            assert (await send(transport, server.url)).content == b"ok"
             await transport.aclose()
         assert server.connections == 2
 
@@ -193,7 +243,7 @@ def test_an_idle_connection_past_its_expiry_is_not_reused() -> None:
         async with keep_alive_server() as server:
             transport = ProviderTransport(keepalive_expiry_s=0)
             for _ in range(3):
-                assert (await transport.handle_async_request(post(server.url))).status_code == 201
+                assert (await send(transport, server.url)).status_code == 201
             await transport.aclose()
         assert server.connections == 3
 
@@ -219,21 +269,19 @@ def test_a_late_answer_is_never_read_as_the_next_ones() -> None:
         async with server:
             transport = ProviderTransport()
             with pytest.raises(httpx.ReadTimeout):
-                await transport.handle_async_request(post(server.url, b'"late"', read=0.05))
+                await send(transport, server.url, b'"late"', read=0.05)
             release.set()
-            answer_ = await transport.handle_async_request(post(server.url, b'"own"'))
+            answer_ = await send(transport, server.url, b'"own"')
             assert answer_.content == b"own answer"
             release.clear()
-            pending = asyncio.ensure_future(
-                transport.handle_async_request(post(server.url, b'"late"'))
-            )
+            pending = asyncio.ensure_future(send(transport, server.url, b'"late"'))
             while len(server.requests) < 3:
                 await asyncio.sleep(0)
             pending.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await pending
             release.set()
-            answer_ = await transport.handle_async_request(post(server.url, b'"own"'))
+            answer_ = await send(transport, server.url, b'"own"')
             assert answer_.content == b"own answer"
             await transport.aclose()
         assert server.connections == 3
@@ -255,11 +303,11 @@ def test_the_pool_bound_makes_a_caller_wait_then_time_out() -> None:
     async def scenario() -> None:
         async with server:
             transport = ProviderTransport(max_connections=1)
-            first = asyncio.ensure_future(transport.handle_async_request(post(server.url)))
+            first = asyncio.ensure_future(send(transport, server.url))
             while not server.requests:
                 await asyncio.sleep(0)
             with pytest.raises(httpx.PoolTimeout):
-                await transport.handle_async_request(post(server.url, pool=0.05))
+                await send(transport, server.url, pool=0.05)
             release.set()
             assert (await first).content == b"ok"
             await transport.aclose()
@@ -287,9 +335,8 @@ def test_a_broken_answer_is_a_protocol_error(raw: bytes, message: str) -> None:
     async def scenario() -> None:
         async with server:
             transport = ProviderTransport(max_answer_bytes=65536)
-            with pytest.raises(httpx.TransportError, match=message) as caught:
-                await transport.handle_async_request(post(server.url))
-            assert caught.value.request.url.path == "/Invoice/json"
+            with pytest.raises(httpx.TransportError, match=message):
+                await send(transport, server.url)
             await transport.aclose()
 
     run(scenario)
@@ -325,7 +372,7 @@ def test_a_provider_streaming_headers_is_cut_off_early(
         async with server:
             transport = ProviderTransport()
             with pytest.raises(httpx.RemoteProtocolError, match=message):
-                await transport.handle_async_request(post(server.url, read=30.0))
+                await send(transport, server.url, read=30.0)
             await transport.aclose()
             await asyncio.sleep(0.05)  # let the server notice the closed connection
 
@@ -339,7 +386,7 @@ def test_nothing_listening_is_a_connect_error() -> None:
             url = server.url
         transport = ProviderTransport()
         with pytest.raises(httpx.ConnectError, match="ConnectionRefusedError"):
-            await transport.handle_async_request(post(url))
+            await send(transport, url)
 
     run(scenario)
 
@@ -348,10 +395,9 @@ def test_a_header_with_a_line_break_is_refused_without_quoting_it() -> None:
     async def scenario() -> None:
         async with keep_alive_server() as server:
             transport = ProviderTransport()
-            request = post(server.url)
-            request.headers["APIKey"] = "secret-key\r\nX-Injected: 1"
+            injected = {"APIKey": "secret-key\r\nX-Injected: 1"}
             with pytest.raises(httpx.LocalProtocolError) as caught:
-                await transport.handle_async_request(request)
+                await send(transport, server.url, headers=injected)
             assert "secret-key" not in str(caught.value)
             await transport.aclose()
         assert server.requests == []
@@ -404,12 +450,12 @@ def test_tls_verifies_the_provider_and_keeps_the_connection(tmp_path: Path) -> N
         async with server:
             transport = ProviderTransport(ssl_context=trusting)
             for _ in range(2):
-                response = await transport.handle_async_request(post(server.url))
+                response = await send(transport, server.url)
                 assert response.content == b"over tls"
             await transport.aclose()
             strict = ProviderTransport()  # the system's trust store does not know this cert
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                await strict.handle_async_request(post(server.url))
+                await send(strict, server.url)
         assert server.connections == 1  # the refused handshake never reached the handler
 
     run(scenario)
