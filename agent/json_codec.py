@@ -28,13 +28,24 @@ def dumps(value: Any, *, allow_float: bool = False) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse with every non-integer number as Decimal; NaN/Infinity are refused."""
-    return json.loads(data, parse_float=Decimal, parse_constant=_refuse_constant)
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON number")
+
+
+# One decoder for every call, as `json.loads` keeps its `_default_decoder`: given any option,
+# `json.loads` builds a decoder and its scanner per call, which was most of parsing the
+# provider's small answers.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse with every non-integer number as Decimal; NaN/Infinity are refused. Bytes in
+    UTF-8, -16 or -32 and a str with a BOM are read as `json.loads` reads them."""
+    if isinstance(data, bytes | bytearray):
+        data = data.decode(json.detect_encoding(data), "surrogatepass")
+    elif data.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+    return _DECODER.decode(data)
 
 
 def _encode(value: Any, out: list[str], allow_float: bool) -> None:

@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -53,3 +54,35 @@ def test_subclasses_take_the_general_rules():
 def test_bytes_are_refused_not_written_as_a_list_of_numbers():
     with pytest.raises(JsonEncodeError, match="bytes"):
         dumps({"payload": b"{}"})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a": 1.50, "b": [1, "\xce\xb1"]}',
+        '{"a": 1.50}'.encode("utf-16"),
+        '{"a": 1.50}'.encode("utf-32-le"),
+        b'\xef\xbb\xbf{"a": 1.50}',
+        '{"a": 1.50}',
+        '\ufeff{"a": 1.50}',
+        b'{"a": Infinity}',
+        b'{"a": ',
+        b"\xff\xfe\x00",
+    ],
+)
+def test_loads_reads_what_json_loads_reads(data: bytes | str) -> None:
+    """The shared decoder reads bytes and text exactly as `json.loads` with the same options,
+    and refuses what it refuses (with NaN/Infinity refused on top)."""
+    import json
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not a valid JSON number")
+
+    def outcome(parse: Callable[[bytes | str], object]) -> tuple[str, object]:
+        try:
+            return ("value", parse(data))
+        except ValueError as exc:
+            return ("refused", f"{type(exc).__name__}: {exc}")
+
+    reference = outcome(lambda d: json.loads(d, parse_float=Decimal, parse_constant=refuse))
+    assert outcome(loads) == reference
