@@ -181,3 +181,23 @@ def test_signing_a_pos_receipt_or_return_takes_the_amount_only(document_type):
     }
     PaymentSignRequest.model_validate(body)
     assert "no lines" in problems({**body, "lines": [GOOD_LINE]}, PaymentSignRequest)["lines"]
+
+
+def test_texts_that_str_isprintable_passes_hold_no_control_character() -> None:
+    """The validator's fast path: over every code point, what `isprintable` passes is never
+    Cc, Cf or Cs; what it refuses but is allowed (a no-break space, private use) still passes."""
+    import sys
+    import unicodedata
+
+    from agent.fiscal.receipt_model import _printable
+
+    passed_controls = [
+        hex(point)
+        for point in range(sys.maxunicode + 1)
+        if chr(point).isprintable() and unicodedata.category(chr(point)) in ("Cc", "Cf", "Cs")
+    ]
+    assert passed_controls == []
+    assert _printable("Καφές\u00a0διπλός \ue000") == "Καφές\u00a0διπλός \ue000"
+    for control in ("a\x1bb", "a\u200bb", "a\u202eb", "a\ud800b"):
+        with pytest.raises(ValueError, match="control characters"):
+            _printable(control)
