@@ -35,12 +35,15 @@ _META_SESSION = "session"
 class StoreConnection(sqlite3.Connection):
     """A store connection, with what it may keep between calls: the learned packing
     dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale),
-    and which transaction it is in and the journal entry it last wrote (`journal.py` keeps one
-    hash per transaction: it must know whether the newest entry is this transaction's)."""
+    the last documents it packed or unpacked (`documents.py`: keyed by the packed bytes and
+    how they were packed, so a changed byte on disk is never answered from it), and which
+    transaction it is in and the journal entry it last wrote (`journal.py` keeps one hash per
+    transaction: it must know whether the newest entry is this transaction's)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.learned_dictionaries: dict[int, bytes] = {}
+        self.unpacked_documents: dict[tuple[object, ...], tuple[str, bytes | None]] = {}
         self.transaction_serial = 0
         self.journal_written: tuple[int, int] | None = None
 

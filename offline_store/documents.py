@@ -141,6 +141,13 @@ def insert_document(
     state = DocumentState.RESERVED if new.payload is None else DocumentState.PENDING
     stamp = time_to_db(now)
     packing = current_packing(conn)
+    packed_payload = None if new.payload is None else pack(new.payload, packing)
+    packed_request = _pack_request(new.request_json, new.payload, packing)
+    _remember_unpacked(
+        conn,
+        (packing.codec, packing.dictionary_id, b"", packed_payload, packed_request),
+        (new.request_json, new.payload),
+    )
     inserted = _returning(
         conn,
         "INSERT INTO documents (id, request_id, request_hash, request_digest, kind, type_code, "
@@ -158,7 +165,7 @@ def insert_document(
             time_to_db(new.issued_at),
             new.uid,
             new.internal_id,
-            None if new.payload is None else pack(new.payload, packing),
+            packed_payload,
             money_to_db(new.total_amount),
             state.value,
             optional_time_to_db(new.reserved_until),
@@ -166,7 +173,7 @@ def insert_document(
             stamp,
             packing.codec,
             packing.dictionary_id,
-            _pack_request(new.request_json, new.payload, packing),
+            packed_request,
         ),
     )
     # The row holds the request id, series, number, UID and amount; the journal keeps what the
@@ -200,14 +207,22 @@ def freeze_payload(
     signature row must stay as long as the document: both leave together, to the archive)."""
     before = _begin_change(conn, document_id, _RESERVED, "freeze_payload")
     packing = _packing(conn, before)
+    context = signature_context(conn, signature_id)
+    packed_payload = pack(payload, packing, context=context)
+    request_columns = _request_columns(before.request_json, payload, packing)
+    _remember_unpacked(
+        conn,
+        (packing.codec, packing.dictionary_id, context, packed_payload, request_columns[1]),
+        (before.request_json, payload),
+    )
     after = _returning(
         conn,
         "UPDATE documents SET payload = ?, request_json = ?, request_packed = ?, "
         "pack_signature = ?, state = 'pending', reserved_until = NULL, updated_at = ? "
         "WHERE id = ? RETURNING *",
         (
-            pack(payload, packing, context=signature_context(conn, signature_id)),
-            *_request_columns(before.request_json, payload, packing),
+            packed_payload,
+            *request_columns,
             signature_id,
             time_to_db(now),
             document_id,
@@ -578,13 +593,23 @@ def stored_request_and_payload(
 ) -> tuple[str, bytes | None]:
     """The request text and the payload of a `documents` row as written, whatever its packing
     (a row needs the columns `packed`, `pack_dict`, `pack_signature`, `payload`,
-    `request_packed`, `request_json`, `id`)."""
+    `request_packed`, `request_json`, `id`).
+
+    A sale reads its row back after the insert, the accept and the print job; the connection
+    remembers the last documents it packed or unpacked (`StoreConnection.unpacked_documents`)
+    by everything their unpacking reads: the packing, the signature row's bytes a card payload
+    is packed against, and the packed bytes. So each is unpacked once, and a byte changed on
+    disk is another key, never an answer from memory."""
     packing = packing_of(conn, row["packed"], row["pack_dict"])
-    payload = (
-        None
-        if row["payload"] is None
-        else unpack(row["payload"], packing, context=signature_context(conn, row["pack_signature"]))
+    context = signature_context(conn, row["pack_signature"])
+    key = (row["packed"], row["pack_dict"], context, row["payload"], row["request_packed"])
+    memo: dict[tuple[object, ...], tuple[str, bytes | None]] | None = getattr(
+        conn, "unpacked_documents", None
     )
+    known = memo.get(key) if memo is not None and packing.codec else None
+    if known is not None:
+        return known
+    payload = None if row["payload"] is None else unpack(row["payload"], packing, context=context)
     try:
         request = (
             unpack(row["request_packed"], packing, context=payload or b"").decode("utf-8")
@@ -593,7 +618,29 @@ def stored_request_and_payload(
         )
     except UnicodeDecodeError as exc:
         raise PackedDataDamaged(f"document {row['id']}: its request does not unpack") from exc
+    _remember_unpacked(conn, key, (request, payload))
     return request, payload
+
+
+# Enough for the documents a sale and a sync page touch at once; a few KB each.
+_UNPACKED_KEPT = 16
+
+
+def _remember_unpacked(
+    conn: sqlite3.Connection, key: tuple[object, ...], unpacked: tuple[str, bytes | None]
+) -> None:
+    """Keep `unpacked` for `key` (codec, dictionary id, signature context, packed payload,
+    packed request), dropping the oldest beyond `_UNPACKED_KEPT`. Only a packed row is kept: a raw
+    row reads as it is stored."""
+    memo: dict[tuple[object, ...], tuple[str, bytes | None]] | None = getattr(
+        conn, "unpacked_documents", None
+    )
+    if memo is None or not key[0]:
+        return
+    memo.pop(key, None)
+    memo[key] = unpacked
+    if len(memo) > _UNPACKED_KEPT:
+        del memo[next(iter(memo))]
 
 
 def created_at(row: sqlite3.Row) -> datetime:

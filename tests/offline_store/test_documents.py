@@ -338,3 +338,39 @@ def _in_state(conn: sqlite3.Connection, state: str):
         elif state == "rejected":
             doc = mark_rejected(conn, doc.id, error="e", now=T0)
     return doc
+
+
+def test_a_sale_is_unpacked_once_and_a_changed_byte_is_never_answered_from_memory(
+    conn, tmp_path, monkeypatch
+):
+    """The connection remembers what it packed and unpacked, by the packed bytes: reads of a
+    just-issued document unpack nothing, another connection reads the same text, and a payload
+    changed under SQLite reads as changed."""
+    from offline_store import PackedDataDamaged, documents
+    from offline_store.packing import pack
+    from tests.offline_store.factory import cafe_payload
+
+    unpacked: list[bytes] = []
+    real_unpack = documents.unpack
+    monkeypatch.setattr(
+        documents,
+        "unpack",
+        lambda stored, *a, **k: unpacked.append(stored) or real_unpack(stored, *a, **k),
+    )
+    doc = issue(conn, "r-1", payload=cafe_payload(1))
+    with transaction(conn):
+        accepted = mark_accepted(
+            conn, doc.id, mark=400001, authentication_code="A", qr_url=None, now=T1
+        )
+    again = get_document(conn, doc.id)
+    assert unpacked == []
+    assert (accepted.payload, again.payload) == (cafe_payload(1), cafe_payload(1))
+    other = open_store(tmp_path)
+    fresh = get_document(other, doc.id)
+    assert (fresh.request_json, fresh.payload) == (doc.request_json, doc.payload)
+    assert len(unpacked) == 2  # the other connection unpacked the payload and the request
+
+    conn.execute("DROP TRIGGER documents_payload_frozen")
+    conn.execute("UPDATE documents SET payload = ? WHERE id = ?", (pack(b'{"altered":1}'), doc.id))
+    with pytest.raises(PackedDataDamaged):  # its request was packed against the old payload
+        get_document(conn, doc.id)
