@@ -9,7 +9,6 @@ import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
@@ -17,7 +16,7 @@ from pydantic import BaseModel
 import offline_store as store
 from agent.core.errors import RequestIdReused
 from agent.core.report import Report
-from agent.json_codec import dumps
+from agent.json_codec import dumps, dumps_by_value
 
 Body = TypeVar("Body")
 Model = TypeVar("Model", bound=BaseModel)
@@ -58,7 +57,7 @@ ADDED_LATER = frozenset({"discount", "table", "correlated_receipt_id", "iris_pay
 
 def canonical(request: BaseModel) -> CanonicalRequest:
     """The request as the POS wrote it (stored with its document), hashed by value."""
-    by_value = dumps(_by_value(request.model_dump()))
+    by_value = dumps_by_value(request.model_dump(), omit_null=ADDED_LATER)
     return CanonicalRequest(request.model_dump_json(), hashlib.sha256(by_value).hexdigest())
 
 
@@ -67,23 +66,8 @@ def canonical_call(request: BaseModel, **context: str | int) -> CanonicalRequest
     like `canonical`: a retry that writes `2.5` for `2.50` is the same call."""
     body = {**context, **request.model_dump()}
     text = dumps({**context, **request.model_dump(mode="json")}).decode("utf-8")
-    return CanonicalRequest(text, hashlib.sha256(dumps(_by_value(body))).hexdigest())
-
-
-def _by_value(value: Any) -> Any:
-    """Every Decimal in its shortest form (`2.50` → `2.5`, `10.00` → `10`), the rest as is;
-    an unset field added after requests were first stored is left out (`ADDED_LATER`)."""
-    if isinstance(value, Decimal):
-        return value.normalize() if value else Decimal(0)
-    if isinstance(value, dict):
-        return {
-            key: _by_value(item)
-            for key, item in value.items()
-            if not (item is None and key in ADDED_LATER)
-        }
-    if isinstance(value, list | tuple):
-        return [_by_value(item) for item in value]
-    return value
+    by_value = dumps_by_value(body, omit_null=ADDED_LATER)
+    return CanonicalRequest(text, hashlib.sha256(by_value).hexdigest())
 
 
 def request_hash(request: BaseModel) -> str:
