@@ -252,9 +252,15 @@ class JournalCheck:
         return (self.entries, self.last_hash) if self.ok else None
 
 
+# `json.dumps` given any option builds an encoder per call; a sale hashes four entries.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+)
+
+
 def canonical_json(value: Any) -> str:
     """The one JSON spelling that is hashed: sorted keys, no spaces, UTF-8 text."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
 
 
 def entry_hash(
