@@ -9,7 +9,7 @@ import math
 from collections import OrderedDict, UserList
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from enum import IntEnum, StrEnum
 from json.encoder import encode_basestring
 from pathlib import Path
@@ -340,3 +340,16 @@ def test_the_digest_form_drops_only_the_named_keys_while_null() -> None:
 def test_text_that_cannot_be_utf8_is_refused_as_before() -> None:
     with pytest.raises(UnicodeEncodeError):
         dumps({"s": "\ud800"})
+
+
+@pytest.mark.parametrize("capitals", [1, 0])
+def test_a_decimal_of_any_exponent_is_written_in_fixed_point(capitals: int) -> None:
+    """`str` of a Decimal is taken only where it is the fixed-point form; whether the context
+    writes `E` or `e` changes nothing."""
+    with localcontext() as context:
+        context.capitals = capitals
+        for exponent in range(-40, 41):
+            for digits in ((0,), (1,), (7, 0), (1, 2, 3, 4, 5), (9,) * 30):
+                for sign in (0, 1):
+                    value = Decimal((sign, digits, exponent))
+                    assert dumps(value) == format(value, "f").encode(), value
