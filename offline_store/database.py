@@ -44,6 +44,7 @@ class StoreConnection(sqlite3.Connection):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.learned_dictionaries: dict[int, bytes] = {}
         self.unpacked_documents: dict[tuple[object, ...], tuple[str, bytes | None]] = {}
+        self.event_codes: dict[str, int | None] = {}  # the journal's event names (journal.py)
         self.transaction_serial = 0
         self.journal_written: tuple[int, int] | None = None
 

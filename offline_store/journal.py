@@ -298,8 +298,8 @@ def append_journal(
     new_hash = entry_hash(
         prev_hash, seq=seq, at=at_us, document_id=document_id, event=event, detail=stored_detail
     )
-    coded = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()
-    packed = pack_detail(detail_text) if coded else None
+    code = _event_code(conn, event)
+    packed = pack_detail(detail_text) if code is not None else None
     conn.execute(
         "INSERT INTO journal (seq, at, at_us, at_s, document_id, event, code, detail, "
         "detail_packed, prev_hash, hash, digest) VALUES (?, '', ?, ?, ?, ?, ?, ?, ?, '', '', ?)",
@@ -307,8 +307,8 @@ def append_journal(
             seq,
             *((None, at_us // _SECOND_US) if at_us % _SECOND_US == 0 else (at_us, None)),
             document_id,
-            "" if coded else event,
-            coded[0] if coded else None,
+            "" if code is not None else event,
+            code,
             "" if packed else detail_text,
             packed,
             bytes.fromhex(new_hash),
@@ -319,6 +319,20 @@ def append_journal(
             conn.execute("UPDATE journal SET digest = NULL WHERE seq = ?", (last_seq,))
         conn.journal_written = (conn.transaction_serial, seq)
     return new_hash
+
+
+def _event_code(conn: sqlite3.Connection, event: str) -> int | None:
+    """The event's code, None for a name without one (stored by name). A store connection keeps
+    what it read: the names' codes never change (triggers refuse it), and a name a later
+    version adds is at worst stored by its name, which reads the same."""
+    codes: dict[str, int | None] | None = getattr(conn, "event_codes", None)
+    if codes is not None and event in codes:
+        return codes[event]
+    row = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()
+    code = None if row is None else int(row[0])
+    if codes is not None:
+        codes[event] = code
+    return code
 
 
 def close_journal_unit(conn: sqlite3.Connection) -> None:

@@ -324,3 +324,20 @@ def test_a_time_with_microseconds_is_kept_in_microseconds(tmp_path):
     row = conn.execute("SELECT at_us, at_s FROM journal").fetchone()
     assert tuple(row) == (T0_US + 250, None)
     assert journal_entry(conn, 1).time == at and verify_journal(conn).last_hash == kept
+
+
+def test_event_codes_are_read_once_per_connection_and_a_name_without_one_stays_a_name(tmp_path):
+    conn = open_store(tmp_path)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    for _ in range(2):
+        with transaction(conn):
+            append_journal(conn, "document.accepted", {}, document_id=None, at=T0)
+            append_journal(conn, "technician.note", {"text": "ok"}, document_id=None, at=T0)
+    conn.set_trace_callback(None)
+    lookups = [s for s in statements if "journal_event_names" in s]
+    assert len(lookups) == 2  # one per name, the first time
+    stored = conn.execute("SELECT event, code FROM journal ORDER BY seq").fetchall()
+    # document.accepted is code 4 (schema 12)
+    assert [tuple(row) for row in stored][-2:] == [("", 4), ("technician.note", None)]
+    assert verify_journal(conn).ok
