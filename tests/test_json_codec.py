@@ -86,3 +86,19 @@ def test_loads_reads_what_json_loads_reads(data: bytes | str) -> None:
 
     reference = outcome(lambda d: json.loads(d, parse_float=Decimal, parse_constant=refuse))
     assert outcome(loads) == reference
+
+
+def test_the_encoding_of_a_body_is_what_json_detect_encoding_says() -> None:
+    """The UTF-8 shortcut over every start of up to four bytes made of BOM bytes, zeros and
+    JSON's first characters, with and without more bytes after them."""
+    import itertools
+    import json
+
+    from agent.json_codec import _encoding
+
+    alphabet = [0x00, 0x01, 0x22, 0x5B, 0x7B, 0xEF, 0xBB, 0xBF, 0xFE, 0xFF, 0x80]
+    for length in range(5):
+        for start in itertools.product(alphabet, repeat=length):
+            for rest in (b"", b"{}", b"\x00\x00"):
+                data = bytes(start) + rest
+                assert _encoding(data) == json.detect_encoding(data), data
