@@ -150,6 +150,10 @@ def _server(app: LocalApiApp, config: AgentConfig) -> uvicorn.Server:
             lifespan="off",
             log_config=None,
             access_log=False,
+            # Nothing stands in front of these listeners. uvicorn's default would take the
+            # client from X-Forwarded-For for loopback callers: a TCP caller could name itself
+            # a Unix socket peer, which needs no token (tests/e2e/test_tcp_listener.py).
+            proxy_headers=False,
             timeout_graceful_shutdown=DRAIN_SECONDS,
         )
     )
@@ -167,6 +171,7 @@ def _metrics_server(services: Services, web: WebConfig) -> uvicorn.Server:
             lifespan="off",
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # as the local API's: the connection says who calls
             limit_concurrency=16,
             timeout_keep_alive=30,
             timeout_graceful_shutdown=DRAIN_SECONDS,

@@ -73,6 +73,9 @@ class StackSettings:
     kitchen_copy: bool = False
     printer_port: int | None = None  # the "network" backend on 127.0.0.1 (a printer emulator)
     sandbox_page_size: int = 50  # documents per page of the sandbox's getdocuments
+    # The local API also on 127.0.0.1:PORT, for callers with the bearer token
+    # (`LocalStack.tcp_token`); off when None.
+    api_tcp_port: int | None = None
 
 
 @dataclass
@@ -108,6 +111,15 @@ class LocalStack:
     @property
     def api_key_file(self) -> Path:
         return self.root / "provider-api-key"
+
+    @property
+    def tcp_token_file(self) -> Path:
+        return self.root / "api-tcp-token"
+
+    @property
+    def tcp_token(self) -> str:
+        """The bearer token TCP callers of the local API send (written by `write_config`)."""
+        return self.tcp_token_file.read_text(encoding="utf-8").strip()
 
     @property
     def database_path(self) -> Path:
@@ -161,6 +173,16 @@ class LocalStack:
         if s.metrics_web_config is not None:
             metrics += f"web_config_file = {_toml_string(str(s.metrics_web_config))}\n"
         network = f'host = "127.0.0.1"\nport = {s.printer_port}' if s.printer_port else ""
+        tcp = ""
+        if s.api_tcp_port is not None:
+            if not self.tcp_token_file.exists():
+                fd = os.open(self.tcp_token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as token:
+                    token.write(secrets.token_urlsafe(24) + "\n")
+            tcp = (
+                f"tcp_port = {s.api_tcp_port}\n"
+                f"tcp_token_file = {_toml_string(str(self.tcp_token_file))}\n"
+            )
         self.config_path.write_text(
             f"""state_dir = {_toml_string(str(self.state_dir))}
 
@@ -202,7 +224,7 @@ socket_path = {_toml_string(str(self.socket_path))}
 socket_group = ""
 max_connections = {s.max_connections}
 header_timeout_s = {s.header_timeout_s}
-
+{tcp}
 [sync]
 interval_s = {s.sync_interval_s}
 jitter_s = 0.1
