@@ -4,8 +4,8 @@ The provider payload is frozen as bytes before the first network call, so the en
 deterministic (key order as given, no whitespace variation) and exact for amounts.
 
 The encoder runs on the till's path (every payload, answer and request digest), so its loops
-handle the exact types a payload is made of inline and remember each key's encoded form; any
-other type takes the general rules (`_encode_other`), which decide exactly as before.
+handle the exact types a payload is made of inline; any other type takes the general rules
+(`_encode_other`), which decide exactly as before.
 """
 
 from __future__ import annotations
@@ -15,14 +15,11 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from json.encoder import encode_basestring  # the C escaper, UTF-8 kept as is
 from typing import Any
 
 _ZERO = Decimal(0)
-# Keys are a small vocabulary (field names), so each one's encoded form `,"Key":` is kept;
-# the bound only guards against a caller whose keys are data.
-_KEYS: dict[str, str] = {}
-_KEYS_KEPT = 4096
 
 
 class JsonEncodeError(TypeError):
@@ -110,17 +107,14 @@ def _encode(value: Any, out: list[str], rules: _Rules) -> None:
 
 
 def _encode_mapping(items: Iterable[tuple[Any, Any]], out: list[str], rules: _Rules) -> None:
-    """Each entry is written with a leading comma (the cached key form); the first entry's
-    comma becomes the opening brace."""
+    """Each entry is written with a leading comma (`,"key":value`); the first entry's comma
+    becomes the opening brace."""
     append = out.append
-    keys = _KEYS
     omit = rules.omit_null
     by_value = rules.by_value
     first = len(out)
     for key, item in items:
-        name = keys.get(key) if type(key) is str else None
-        if name is None:
-            name = _key(key)
+        name = _key(key) if type(key) is str else "," + encode_basestring(str(key)) + ":"
         kind = type(item)
         if kind is str:
             append(name + encode_basestring(item))
@@ -166,22 +160,18 @@ def _encode_sequence(items: Iterable[Any], out: list[str], rules: _Rules) -> Non
         append("]")
 
 
-def _key(key: Any) -> str:
-    """A key as `,"text":`: a str as it is, any other key as `str(key)`."""
-    exact = type(key) is str
-    encoded = "," + encode_basestring(key if exact else str(key)) + ":"
-    if exact and len(_KEYS) < _KEYS_KEPT:
-        _KEYS[key] = encoded
-    return encoded
+@lru_cache(maxsize=4096)
+def _key(key: str) -> str:
+    """A key as `,"key":`. A pure function of a small vocabulary (field names), so it is
+    memoised; the bound only matters to a caller whose keys are data."""
+    return "," + encode_basestring(key) + ":"
 
 
 def _decimal(value: Decimal, by_value: bool) -> str:
     """An exact `Decimal`: `str` is its fixed-point form unless it writes an exponent (or is
     not finite), and costs a quarter of `format(value, "f")`."""
     if by_value:
-        value = value.normalize() if value else _ZERO
-        if type(value) is not Decimal:
-            return _fixed_point(value)
+        value = value.normalize() if value else _ZERO  # a plain Decimal, even of a subclass
     text = str(value)
     if "E" in text or "e" in text or not value.is_finite():
         return _fixed_point(value)
