@@ -32,6 +32,10 @@ _META_CHECK_RESULT = "integrity_check_result"
 _META_SESSION = "session"
 
 
+# (codec, dictionary id, signature context, packed payload, packed request) → (request, payload)
+UnpackedMemo = dict[tuple[object, ...], tuple[str, bytes | None]]
+
+
 class StoreConnection(sqlite3.Connection):
     """A store connection, with what it may keep between calls: the learned packing
     dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale),
@@ -43,7 +47,7 @@ class StoreConnection(sqlite3.Connection):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.learned_dictionaries: dict[int, bytes] = {}
-        self.unpacked_documents: dict[tuple[object, ...], tuple[str, bytes | None]] = {}
+        self.unpacked_documents: UnpackedMemo = {}
         self.event_codes: dict[str, int | None] = {}  # the journal's event names (journal.py)
         self.transaction_serial = 0
         self.journal_written: tuple[int, int] | None = None

@@ -39,7 +39,7 @@ from offline_store.columns import (
     time_from_db,
     time_to_db,
 )
-from offline_store.database import require_transaction
+from offline_store.database import UnpackedMemo, require_transaction
 from offline_store.dictionaries import current_packing, packing_of
 from offline_store.errors import NotFound, PackedDataDamaged
 from offline_store.journal import append_journal
@@ -603,9 +603,7 @@ def stored_request_and_payload(
     packing = packing_of(conn, row["packed"], row["pack_dict"])
     context = signature_context(conn, row["pack_signature"])
     key = (row["packed"], row["pack_dict"], context, row["payload"], row["request_packed"])
-    memo: dict[tuple[object, ...], tuple[str, bytes | None]] | None = getattr(
-        conn, "unpacked_documents", None
-    )
+    memo = _unpacked_memo(conn)
     known = memo.get(key) if memo is not None and packing.codec else None
     if known is not None:
         return known
@@ -626,15 +624,19 @@ def stored_request_and_payload(
 _UNPACKED_KEPT = 16
 
 
+def _unpacked_memo(conn: sqlite3.Connection) -> UnpackedMemo | None:
+    """The store connection's memo of unpacked documents (None on a plain connection)."""
+    memo: UnpackedMemo | None = getattr(conn, "unpacked_documents", None)
+    return memo
+
+
 def _remember_unpacked(
     conn: sqlite3.Connection, key: tuple[object, ...], unpacked: tuple[str, bytes | None]
 ) -> None:
     """Keep `unpacked` for `key` (codec, dictionary id, signature context, packed payload,
-    packed request), dropping the oldest beyond `_UNPACKED_KEPT`. Only a packed row is kept: a raw
-    row reads as it is stored."""
-    memo: dict[tuple[object, ...], tuple[str, bytes | None]] | None = getattr(
-        conn, "unpacked_documents", None
-    )
+    packed request), dropping the oldest beyond `_UNPACKED_KEPT`. Only a packed row is kept: a
+    raw row reads as it is stored."""
+    memo = _unpacked_memo(conn)
     if memo is None or not key[0]:
         return
     memo.pop(key, None)
