@@ -38,6 +38,16 @@ DATABASE_NAME = "pos-agent.sqlite3"
 JSON_HEADERS = {"content-type": "application/json"}
 
 
+def _write_secret(path: Path, text: str) -> None:
+    """A new secret in a file only its owner reads (an existing one is kept: a restart of the
+    stack keeps its credentials)."""
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def free_tcp_port() -> int:
     """A port nothing listens on right now on 127.0.0.1 (for a listener started next)."""
     with socket.socket() as probe:
@@ -127,10 +137,7 @@ class LocalStack:
 
     def _write_credentials(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        if not self.api_key_file.exists():
-            fd = os.open(self.api_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(16))
+        _write_secret(self.api_key_file, secrets.token_hex(16))
 
     def start_sandbox(self) -> str:
         self._write_credentials()
@@ -175,10 +182,7 @@ class LocalStack:
         network = f'host = "127.0.0.1"\nport = {s.printer_port}' if s.printer_port else ""
         tcp = ""
         if s.api_tcp_port is not None:
-            if not self.tcp_token_file.exists():
-                fd = os.open(self.tcp_token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w", encoding="utf-8") as token:
-                    token.write(secrets.token_urlsafe(24) + "\n")
+            _write_secret(self.tcp_token_file, secrets.token_urlsafe(24) + "\n")
             tcp = (
                 f"tcp_port = {s.api_tcp_port}\n"
                 f"tcp_token_file = {_toml_string(str(self.tcp_token_file))}\n"
