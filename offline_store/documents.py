@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -589,7 +589,7 @@ def _returning(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> S
 
 
 def stored_request_and_payload(
-    conn: sqlite3.Connection, row: sqlite3.Row
+    conn: sqlite3.Connection, row: sqlite3.Row | Mapping[str, Any]
 ) -> tuple[str, bytes | None]:
     """The request text and the payload of a `documents` row as written, whatever its packing
     (a row needs the columns `packed`, `pack_dict`, `pack_signature`, `payload`,
@@ -645,13 +645,18 @@ def _remember_unpacked(
         del memo[next(iter(memo))]
 
 
-def created_at(row: sqlite3.Row) -> datetime:
+def created_at(row: sqlite3.Row | Mapping[str, Any]) -> datetime:
     """When the row was written: `created_at`, or (schema 14) '' when that is `issued_at`, as it
     is for nearly every document (25 bytes a receipt)."""
     return time_from_db(row["created_at"] or row["issued_at"])
 
 
-def _document_from_row(conn: sqlite3.Connection, row: sqlite3.Row) -> StoredDocument:
+def _document_from_row(conn: sqlite3.Connection, stored: sqlite3.Row) -> StoredDocument:
+    """A whole `documents` row (`SELECT *`) as a `StoredDocument`. The columns are read from a
+    dict of the row: `sqlite3.Row` finds a column by name by comparing it with each name in
+    turn (~0.6 µs a read here), and reading the 32 columns that way was most of this
+    function's time on every sale (twice a sale); the dict costs ~2 µs."""
+    row = dict(zip(stored.keys(), stored, strict=True))
     request, payload = stored_request_and_payload(conn, row)
     return StoredDocument(
         id=row["id"],
