@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from functools import lru_cache
 
 from offline_store.errors import PackedDataDamaged
 
@@ -33,10 +34,19 @@ _DICTIONARY_1 = (
 def pack_detail(text: str) -> bytes | None:
     """The packed form of a canonical detail text, None when it would not be shorter."""
     digests = [bytes.fromhex(match) for match in _DIGEST.findall(text)]
-    squeezed = _DIGEST.sub(lambda _: _PLACEHOLDER, text).encode("utf-8")
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=_DICTIONARY_1)
-    packed = _FORMAT_1 + deflate.compress(squeezed) + deflate.flush() + b"".join(digests)
+    squeezed = _DIGEST.sub(_PLACEHOLDER, text).encode("utf-8")
+    packed = _FORMAT_1 + _deflate(squeezed) + b"".join(digests)
     return packed if len(packed) < len(text.encode("utf-8")) else None
+
+
+@lru_cache(maxsize=256)
+def _deflate(squeezed: bytes) -> bytes:
+    """Raw deflate with the preset dictionary: a pure function of the text, remembered for the
+    texts that recur. With its digests taken out, a sale's freeze and accept entries are the
+    same text on every sale (`{"payload_sha256":"\x00"}`, `{"from":"pending"}`), and setting up
+    a compressor with a preset dictionary costs more than compressing a few bytes."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zdict=_DICTIONARY_1)
+    return deflate.compress(squeezed) + deflate.flush()
 
 
 def unpack_detail(packed: bytes) -> str:

@@ -38,6 +38,22 @@ def test_the_details_of_a_sale_pack_smaller():
         assert packed is not None and len(packed) <= at_most, detail
 
 
+@pytest.mark.parametrize(
+    ("detail", "stored"),
+    [
+        ({"payload_sha256": SHA}, "01c32e0a00" + SHA),
+        ({"from": "pending"}, "01c3340f00"),
+        ({"job_id": 12345}, "0143986c68646c625a0b00"),
+        ({"from": "reserved", "payload_sha256": SHA}, "01235637" + "00" + SHA),
+    ],
+)
+def test_the_packed_bytes_are_the_same_on_every_call(detail, stored):
+    """Packed entries are hashed through their text, but the rows must not change: the bytes
+    as format 1 wrote them before its deflate was remembered, on a first and a second call."""
+    text = canonical_json(detail)
+    assert [pack_detail(text), pack_detail(text)] == [bytes.fromhex(stored)] * 2
+
+
 @pytest.mark.parametrize("damage", [b"", b"\x02abc", b"\x01\xff\xff\xff", b"\x01" + b"\x00" * 5])
 def test_damaged_packing_is_refused(damage):
     with pytest.raises(PackedDataDamaged):
