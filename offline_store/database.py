@@ -11,6 +11,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,13 +37,23 @@ _META_SESSION = "session"
 UnpackedMemo = dict[tuple[object, ...], tuple[str, bytes | None]]
 
 
+@dataclass(frozen=True)
+class JournalWritten:
+    """The journal entry a connection appended last, and in which of its transactions."""
+
+    transaction: int
+    seq: int
+    hash: str
+
+
 class StoreConnection(sqlite3.Connection):
     """A store connection, with what it may keep between calls: the learned packing
     dictionaries it has read (`dictionaries.py`; they never change, so a copy is never stale),
     the last documents it packed or unpacked (`documents.py`: keyed by the packed bytes and
     how they were packed, so a changed byte on disk is never answered from it), and which
-    transaction it is in and the journal entry it last wrote (`journal.py` keeps one hash per
-    transaction: it must know whether the newest entry is this transaction's)."""
+    transaction it is in and the journal entry it wrote last in that transaction (`journal.py`
+    keeps one hash per transaction: it must know whether the newest entry is this
+    transaction's; forgotten when the transaction ends)."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -50,7 +61,7 @@ class StoreConnection(sqlite3.Connection):
         self.unpacked_documents: UnpackedMemo = {}
         self.event_codes: dict[str, int | None] = {}  # the journal's event names (journal.py)
         self.transaction_serial = 0
-        self.journal_written: tuple[int, int] | None = None
+        self.journal_written: JournalWritten | None = None
 
 
 def open_database(
@@ -158,6 +169,8 @@ def transaction(conn: sqlite3.Connection, *, fsync: bool = True) -> Iterator[sql
                 conn.execute("ROLLBACK")
             raise
     finally:
+        if isinstance(conn, StoreConnection):
+            conn.journal_written = None  # the next transaction reads the journal's head anew
         if not fsync:
             conn.execute("PRAGMA synchronous = FULL")
 

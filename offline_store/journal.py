@@ -40,7 +40,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from offline_store.columns import optional_time_from_db, time_to_db
-from offline_store.database import StoreConnection, require_transaction, transaction
+from offline_store.database import (
+    JournalWritten,
+    StoreConnection,
+    require_transaction,
+    transaction,
+)
 from offline_store.errors import PackedDataDamaged
 from offline_store.journal_detail import pack_detail, unpack_detail
 
@@ -288,7 +293,8 @@ def append_journal(
     known only to a `StoreConnection` inside `transaction()`: anywhere else every entry keeps
     its hash."""
     require_transaction(conn)
-    head = journal_link(conn)
+    written = _written_here(conn)
+    head = journal_link(conn) if written is None else (written.seq, written.hash)
     last_seq, prev_hash = archive_boundary(conn) if head is None else head
     seq = last_seq + 1
     at_us = time_to_us(at)
@@ -314,11 +320,24 @@ def append_journal(
             bytes.fromhex(new_hash),
         ),
     )
+    if written is not None:
+        conn.execute("UPDATE journal SET digest = NULL WHERE seq = ?", (last_seq,))
     if isinstance(conn, StoreConnection):
-        if head is not None and conn.journal_written == (conn.transaction_serial, last_seq):
-            conn.execute("UPDATE journal SET digest = NULL WHERE seq = ?", (last_seq,))
-        conn.journal_written = (conn.transaction_serial, seq)
+        conn.journal_written = JournalWritten(conn.transaction_serial, seq, new_hash)
     return new_hash
+
+
+def _written_here(conn: sqlite3.Connection) -> JournalWritten | None:
+    """The entry this connection appended last, when it did so in the transaction it is in: that
+    entry is still the newest (the transaction holds the write lock, and nothing else on the
+    connection appends to the journal), so a sale's second entry of a transaction links to it
+    without reading the head back. None anywhere else: the head is read from the file."""
+    if not isinstance(conn, StoreConnection):
+        return None
+    written = conn.journal_written
+    return (
+        written if written is not None and written.transaction == conn.transaction_serial else None
+    )
 
 
 def _event_code(conn: sqlite3.Connection, event: str) -> int | None:

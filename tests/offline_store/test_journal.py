@@ -341,3 +341,23 @@ def test_event_codes_are_read_once_per_connection_and_a_name_without_one_stays_a
     # document.accepted is code 4 (schema 12)
     assert [tuple(row) for row in stored][-2:] == [("", 4), ("technician.note", None)]
     assert verify_journal(conn).ok
+
+
+def test_a_transactions_later_entries_link_to_its_own_without_reading_the_head(tmp_path):
+    """The head is read once per transaction: its later entries link to the entry it wrote
+    (it holds the write lock), and the next transaction reads the head from the file again,
+    where another connection may have appended in between."""
+    conn, other = open_store(tmp_path), open_store(tmp_path)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    for writer in (conn, other, conn):
+        with transaction(writer):
+            for event in ("document.accepted", "print.queued", "print.printing"):
+                append_journal(writer, event, {}, document_id=7, at=T0)
+    conn.set_trace_callback(None)
+    reads = [s for s in statements if s.startswith("SELECT seq, hash, digest FROM journal")]
+    assert len(reads) == 2  # one per transaction of `conn`
+    check = verify_journal(conn)
+    assert check.ok and check.entries == 9
+    kept = conn.execute("SELECT seq FROM journal WHERE digest IS NOT NULL ORDER BY seq")
+    assert [row[0] for row in kept] == [3, 6, 9]
