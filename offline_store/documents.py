@@ -188,10 +188,12 @@ def insert_document(
 def _next_document_id(conn: sqlite3.Connection) -> int:
     """Past every id ever given, live or archived. SQLite's own choice (highest live id + 1)
     gives an archived receipt's id again once the newest rows have moved to the archive, and
-    a till keeps receipt ids. Two index lookups."""
-    live = conn.execute("SELECT MAX(id) FROM documents").fetchone()[0] or 0
-    archived = conn.execute("SELECT MAX(last_id) FROM archive_batches").fetchone()[0] or 0
-    return max(int(live), int(archived)) + 1
+    a till keeps receipt ids. Two index lookups, in one statement."""
+    highest = conn.execute(
+        "SELECT max(coalesce((SELECT max(id) FROM documents), 0), "
+        "coalesce((SELECT max(last_id) FROM archive_batches), 0))"
+    ).fetchone()[0]
+    return int(highest) + 1
 
 
 def freeze_payload(
