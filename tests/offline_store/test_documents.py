@@ -1,7 +1,10 @@
 import json
 import sqlite3
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -41,6 +44,11 @@ def conn(tmp_path):
     connection.close()
 
 
+def conn_path(conn: sqlite3.Connection) -> Path:
+    """The directory of the file `conn` has open (a second connection reads it from disk)."""
+    return Path(conn.execute("PRAGMA database_list").fetchone()[2]).parent
+
+
 def _events(conn: sqlite3.Connection, document_id: int) -> list[str]:
     rows = conn.execute(
         "SELECT event FROM journal_named WHERE document_id = ? ORDER BY seq", (document_id,)
@@ -64,6 +72,31 @@ def test_insert_pending_round_trips_python_types(conn):
     assert _events(conn, doc.id) == ["document.pending"]
     stored = conn.execute("SELECT total_amount, issued_at FROM documents").fetchone()
     assert tuple(stored) == ("12.40", "2026-01-15T10:00:00+02:00")
+
+
+@pytest.mark.parametrize(
+    ("request_hash", "payload", "reserved_until", "issued_later"),
+    [
+        ("ab" * 32, b'{"frozen":true}', None, False),
+        ("AB" * 32, b'{"frozen":true}', None, True),
+        ("not-a-digest", None, T1, False),
+    ],
+)
+def test_an_inserted_document_is_the_row_read_back(
+    conn, request_hash, payload, reserved_until, issued_later
+):
+    """`insert_document` gives back what it wrote without reading the row: the same document,
+    to its time zones and decimal scale, as a read of the row from the file."""
+    athens = ZoneInfo("Europe/Athens")
+    issued_at = datetime(2026, 7, 1, 9, 30, tzinfo=athens)
+    build = builder("r1", payload=payload, total=Decimal("5.0"), issued_at=issued_at)
+    new = replace(build(1), request_hash=request_hash, reserved_until=reserved_until)
+    now = issued_at + timedelta(seconds=1) if issued_later else issued_at
+    with transaction(conn):
+        inserted = insert_document(conn, "A", lambda _: new, now=now)
+    reopened = open_store(conn_path(conn))
+    assert repr(inserted) == repr(get_document(reopened, inserted.id))
+    reopened.close()
 
 
 def test_naive_times_and_float_money_are_refused(conn):
