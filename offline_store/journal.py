@@ -320,10 +320,10 @@ def append_journal(
             bytes.fromhex(new_hash),
         ),
     )
+    if isinstance(conn, StoreConnection):  # the newest entry from here on, whatever follows
+        conn.journal_written = JournalWritten(conn.transaction_serial, seq, new_hash)
     if written is not None:
         conn.execute("UPDATE journal SET digest = NULL WHERE seq = ?", (last_seq,))
-    if isinstance(conn, StoreConnection):
-        conn.journal_written = JournalWritten(conn.transaction_serial, seq, new_hash)
     return new_hash
 
 

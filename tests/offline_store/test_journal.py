@@ -361,3 +361,24 @@ def test_a_transactions_later_entries_link_to_its_own_without_reading_the_head(t
     assert check.ok and check.entries == 9
     kept = conn.execute("SELECT seq FROM journal WHERE digest IS NOT NULL ORDER BY seq")
     assert [row[0] for row in kept] == [3, 6, 9]
+
+
+def test_an_entry_whose_predecessor_keeps_its_hash_is_still_the_one_linked_to(tmp_path):
+    """The entry before keeps its hash when giving it up is refused (the statement fails after
+    the new entry was written): an append that goes on in the same transaction links to the new
+    entry, and the chain verifies."""
+    conn = open_store(tmp_path)
+    conn.execute(
+        "CREATE TEMP TRIGGER refuse_drop BEFORE UPDATE ON main.journal "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with transaction(conn):
+        append_journal(conn, "print.queued", {"job_id": 1}, document_id=7, at=T0)
+        with pytest.raises(sqlite3.IntegrityError, match="refused"):
+            append_journal(conn, "print.printing", {"job_id": 1}, document_id=7, at=T0)
+        conn.execute("DROP TRIGGER temp.refuse_drop")
+        append_journal(conn, "print.printed", {"job_id": 1}, document_id=7, at=T0)
+    kept = conn.execute("SELECT seq FROM journal WHERE digest IS NOT NULL ORDER BY seq")
+    assert [row[0] for row in kept] == [1, 3]
+    check = verify_journal(conn)
+    assert check.ok and check.entries == 3
