@@ -39,7 +39,7 @@ from offline_store.columns import (
     time_from_db,
     time_to_db,
 )
-from offline_store.database import UnpackedMemo, require_transaction
+from offline_store.database import StoreConnection, UnpackedMemo, require_transaction
 from offline_store.dictionaries import current_packing, packing_of
 from offline_store.errors import NotFound, PackedDataDamaged
 from offline_store.journal import append_journal
@@ -148,39 +148,34 @@ def insert_document(
         (packing.codec, packing.dictionary_id, b"", packed_payload, packed_request),
         (new.request_json, new.payload),
     )
-    issued_at = time_to_db(new.issued_at)
-    request_hash, request_digest = digest_to_db(new.request_hash)
-    written: dict[str, Any] = {
-        "id": _next_document_id(conn),
-        "request_id": new.request_id,
-        "request_hash": request_hash,
-        "request_digest": request_digest,
-        "kind": DocumentKind(new.kind).value,
-        "type_code": new.type_code,
-        "series": series,
-        "number": number,
-        "issued_at": issued_at,
-        "uid": new.uid,
-        "internal_id": new.internal_id,
-        "request_json": "",
-        "payload": packed_payload,
-        "total_amount": money_to_db(new.total_amount),
-        "state": state.value,
-        "reserved_until": optional_time_to_db(new.reserved_until),
-        "created_at": "" if stamp == issued_at else stamp,
-        "updated_at": stamp,
-        "packed": packing.codec,
-        "pack_dict": packing.dictionary_id,
-        "request_packed": packed_request,
-    }
-    conn.execute(
-        f"INSERT INTO documents ({', '.join(written)}) "  # noqa: S608
-        f"VALUES ({', '.join('?' * len(written))})",
-        tuple(written.values()),
+    inserted = _returning(
+        conn,
+        "INSERT INTO documents (id, request_id, request_hash, request_digest, kind, type_code, "
+        "series, number, issued_at, uid, internal_id, request_json, payload, total_amount, state, "
+        "reserved_until, created_at, updated_at, packed, pack_dict, request_packed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
+        (
+            _next_document_id(conn),
+            new.request_id,
+            *digest_to_db(new.request_hash),
+            DocumentKind(new.kind).value,
+            new.type_code,
+            series,
+            number,
+            time_to_db(new.issued_at),
+            new.uid,
+            new.internal_id,
+            packed_payload,
+            money_to_db(new.total_amount),
+            state.value,
+            optional_time_to_db(new.reserved_until),
+            "" if stamp == time_to_db(new.issued_at) else stamp,
+            stamp,
+            packing.codec,
+            packing.dictionary_id,
+            packed_request,
+        ),
     )
-    # Not read back: the row is what was just written, with the defaults of the columns left
-    # out (a read of the row, ~15 µs of a sale, gave back nothing else).
-    inserted = _document_from_columns(conn, _INSERT_DEFAULTS | written)
     # The row holds the request id, series, number, UID and amount; the journal keeps what the
     # row cannot prove by itself: the hash of the bytes frozen for the provider.
     detail: dict[str, Any] = {}
@@ -188,22 +183,6 @@ def insert_document(
         detail["payload_sha256"] = hashlib.sha256(new.payload).hexdigest()
     append_journal(conn, f"document.{state.value}", detail, document_id=inserted.id, at=now)
     return inserted
-
-
-# The columns `insert_document` leaves to the schema's defaults, as the row then holds them.
-_INSERT_DEFAULTS: dict[str, Any] = {
-    "delayed_code": 0,
-    "due_at": None,
-    "attempts": 0,
-    "next_attempt_at": None,
-    "last_error": None,
-    "mark": None,
-    "mark_unknown": 0,
-    "authentication_code": None,
-    "qr_url": None,
-    "offline_qr_url": None,
-    "pack_signature": None,
-}
 
 
 def _next_document_id(conn: sqlite3.Connection) -> int:
@@ -649,8 +628,7 @@ _UNPACKED_KEPT = 16
 
 def _unpacked_memo(conn: sqlite3.Connection) -> UnpackedMemo | None:
     """The store connection's memo of unpacked documents (None on a plain connection)."""
-    memo: UnpackedMemo | None = getattr(conn, "unpacked_documents", None)
-    return memo
+    return conn.unpacked_documents if isinstance(conn, StoreConnection) else None
 
 
 def _remember_unpacked(
@@ -679,11 +657,7 @@ def _document_from_row(conn: sqlite3.Connection, stored: sqlite3.Row) -> StoredD
     dict of the row: `sqlite3.Row` finds a column by name by comparing it with each name in
     turn (~0.6 µs a read here), and reading the 32 columns that way was most of this
     function's time on every sale (twice a sale); the dict costs ~2 µs."""
-    return _document_from_columns(conn, dict(zip(stored.keys(), stored, strict=True)))
-
-
-def _document_from_columns(conn: sqlite3.Connection, row: Mapping[str, Any]) -> StoredDocument:
-    """A `documents` row given by column name, as a `StoredDocument`."""
+    row = dict(zip(stored.keys(), stored, strict=True))
     request, payload = stored_request_and_payload(conn, row)
     return StoredDocument(
         id=row["id"],

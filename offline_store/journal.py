@@ -344,7 +344,7 @@ def _event_code(conn: sqlite3.Connection, event: str) -> int | None:
     """The event's code, None for a name without one (stored by name). A store connection keeps
     what it read: the names' codes never change (triggers refuse it), and a name a later
     version adds is at worst stored by its name, which reads the same."""
-    codes: dict[str, int | None] | None = getattr(conn, "event_codes", None)
+    codes = conn.event_codes if isinstance(conn, StoreConnection) else None
     if codes is not None and event in codes:
         return codes[event]
     row = conn.execute("SELECT code FROM journal_event_names WHERE name = ?", (event,)).fetchone()

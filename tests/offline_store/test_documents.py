@@ -85,7 +85,7 @@ def test_insert_pending_round_trips_python_types(conn):
 def test_an_inserted_document_is_the_row_read_back(
     conn, request_hash, payload, reserved_until, issued_later
 ):
-    """`insert_document` gives back what it wrote without reading the row: the same document,
+    """`insert_document` gives back the row it wrote: the same document,
     to its time zones and decimal scale, as a read of the row from the file."""
     athens = ZoneInfo("Europe/Athens")
     issued_at = datetime(2026, 7, 1, 9, 30, tzinfo=athens)
