@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from agent.tools.local_stack import LocalStack, StackSettings, free_tcp_port
-from tests.e2e.stack import E2E_DEFAULTS
+from tests.e2e.stack import E2E_DEFAULTS, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,7 +47,14 @@ def test_no_header_makes_a_tcp_caller_a_socket_peer(
     value = f"for={FORGED}" if header == "Forwarded" else FORGED
     answer = httpx.get(f"{url}/v1/status", headers={header: value})
     assert answer.status_code == 401, answer.text[:200]
-    with log.open("rb") as lines:
-        lines.seek(before)
-        written = lines.read().decode("utf-8", errors="replace")
-    assert "GET /v1/status from 127.0.0.1 -> 401" in written and FORGED not in written
+
+    def logged() -> str | None:
+        """The access log's lines since the request, once its line is there (the daemon
+        writes it after the answer has left)."""
+        with log.open("rb") as lines:
+            lines.seek(before)
+            written = lines.read().decode("utf-8", errors="replace")
+        return written if "GET /v1/status from 127.0.0.1 -> 401" in written else None
+
+    written = wait_for(logged, timeout_s=10, what="the refused request in the daemon's log")
+    assert FORGED not in written
